@@ -1,0 +1,3 @@
+from jobtools.cli import main
+
+raise SystemExit(main())
