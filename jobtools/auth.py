@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from jobtools.errors import CredentialsError
+
 ALGORITHM = "SDK-HMAC-SHA256"
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 HEADER_DATE = "X-Sdk-Date"
@@ -73,7 +75,7 @@ class Credentials:
         Falls back to a token in `JOBTOOLS_AUTH_TOKEN` when no AK/SK is set.
 
         Raises:
-            ValueError: when neither is set (the message names the variables, never values).
+            CredentialsError: (a ValueError) when neither is set; names variables, never values.
         """
         env = os.environ if environ is None else environ
         ak, sk = env.get(ENV_AK, "").strip(), env.get(ENV_SK, "").strip()
@@ -87,11 +89,11 @@ class Credentials:
             )
         if ak or sk:
             missing = ENV_SK if ak else ENV_AK
-            raise ValueError(f"{missing} is not set (both {ENV_AK} and {ENV_SK} are needed)")
+            raise CredentialsError(f"{missing} is not set (both {ENV_AK} and {ENV_SK} are needed)")
         token = env.get(ENV_TOKEN, "").strip()
         if token:
             return TokenCredentials(token=token, project_id=project_id)
-        raise ValueError(f"no credentials: set {ENV_AK} and {ENV_SK}, or {ENV_TOKEN}")
+        raise CredentialsError(f"no credentials: set {ENV_AK} and {ENV_SK}, or {ENV_TOKEN}")
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -103,7 +105,7 @@ class TokenCredentials(Credentials):
 
     def __post_init__(self) -> None:
         if not self.token or not self.token.strip():
-            raise ValueError("token is empty")
+            raise CredentialsError("token is empty")
 
     def __repr__(self) -> str:
         return f"TokenCredentials(token='****', project_id={self.project_id!r})"
@@ -132,9 +134,9 @@ class AkSkCredentials(Credentials):
 
     def __post_init__(self) -> None:
         if not self.ak or not self.ak.strip():
-            raise ValueError("ak is empty")
+            raise CredentialsError("ak is empty")
         if not self.sk or not self.sk.strip():
-            raise ValueError("sk is empty")
+            raise CredentialsError("sk is empty")
 
     def __repr__(self) -> str:
         token = None if self.security_token is None else "****"

@@ -1,0 +1,288 @@
+"""Every exception jobtools raises, and the one place HTTP failures become them.
+
+    JobsError                         base; `.job_id` and `.outcome` give the context
+    ├── InvalidIdError(ValueError)    a job or project id refused before any request
+    ├── CredentialsError(ValueError)  credentials missing or unusable
+    ├── TransportError                no HTTP answer at all
+    │   ├── FetchTimeout(TimeoutError)          outcome "timeout"
+    │   └── FetchConnectionError(ConnectionError)  outcome "connection_error"
+    ├── BadBodyError                  a 2xx whose body is not a job record; `.raw_body`
+    └── ApiError                      an HTTP error answer; status, error_code, message, request_id
+        ├── BadRequestError           400  "bad_request"
+        ├── AuthenticationError       401  "auth"
+        ├── ForbiddenError            403  "forbidden"
+        ├── NotFoundError             404  "not_found"
+        ├── ThrottledError            429  "throttled"      retried
+        ├── ServerError               5xx  "server_error"   502 and 504 retried
+        │   ├── InternalServerError        500             retried
+        │   └── ServiceUnavailableError    503             retried
+        └── UnexpectedStatusError     any other status "http_error"
+
+`error_for_status()` is the only mapping from a status code to a class; the outcome
+strings are those of the frame's `outcome` column (`FETCH_COLUMNS` in `jobtools.frame`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+# Statuses worth another attempt: throttling and the gateway's transient failures.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class JobsError(Exception):
+    """Base of every jobtools error."""
+
+    outcome: ClassVar[str] = "http_error"
+
+    def __init__(self, message: str, *, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+
+    @property
+    def is_retriable(self) -> bool:
+        """True when another attempt may succeed."""
+        return False
+
+
+class InvalidIdError(JobsError, ValueError):
+    """A job or project id that cannot be put in a URL path (empty, `/`, `..`, too long…)."""
+
+
+class CredentialsError(JobsError, ValueError):
+    """No usable credentials. The message names variables or arguments, never values."""
+
+
+class TransportError(JobsError):
+    """The request got no HTTP answer."""
+
+    @property
+    def is_retriable(self) -> bool:
+        """Always: timeouts and broken connections are worth another attempt."""
+        return True
+
+
+class FetchTimeout(TransportError, TimeoutError):
+    """Connecting, reading or the pool wait took longer than the timeout."""
+
+    outcome = "timeout"
+
+
+class FetchConnectionError(TransportError, ConnectionError):
+    """The connection could not be made or broke."""
+
+    outcome = "connection_error"
+
+
+class BadBodyError(JobsError):
+    """A successful answer whose body is not a job record (not JSON, truncated, no `status`)."""
+
+    outcome = "bad_body"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_body: str,
+        status: int | None = None,
+        request_id: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id)
+        self.raw_body = raw_body
+        self.status = status
+        self.request_id = request_id
+
+
+class ApiError(JobsError):
+    """The service answered with an error status."""
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str | None = None,
+        message: str | None = None,
+        request_id: str | None = None,
+        *,
+        job_id: str | None = None,
+    ) -> None:
+        text = message or f"HTTP {status}"
+        detail = f"HTTP {status}" + (f" {error_code}" if error_code else "") + f": {text}"
+        if request_id:
+            detail += f" (request id {request_id})"
+        super().__init__(detail, job_id=job_id)
+        self.status = status
+        self.error_code = error_code
+        self.message = text
+        self.request_id = request_id
+
+    @property
+    def is_retriable(self) -> bool:
+        """True for 429, 500, 502, 503 and 504."""
+        return self.status in RETRY_STATUSES
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only job_id would be lost by the default pickling of exceptions.
+        return (_rebuild_api_error, (self.status, self.error_code, self.message, self.request_id))
+
+
+def _rebuild_api_error(
+    status: int, error_code: str | None, message: str | None, request_id: str | None
+) -> ApiError:
+    return error_for_status(status, error_code, message, request_id)
+
+
+class BadRequestError(ApiError):
+    """400: the request was malformed (e.g. IMG.0001)."""
+
+    outcome = "bad_request"
+
+
+class AuthenticationError(ApiError):
+    """401: the token or signature was refused (e.g. APIGW.0301, IMG.0030)."""
+
+    outcome = "auth"
+
+
+class ForbiddenError(ApiError):
+    """403: authenticated, but not allowed to read this job."""
+
+    outcome = "forbidden"
+
+
+class NotFoundError(ApiError):
+    """404: no such job (finished ECS jobs are deleted after about a day)."""
+
+    outcome = "not_found"
+
+
+class ThrottledError(ApiError):
+    """429: the gateway's rate limit (APIGW.0308)."""
+
+    outcome = "throttled"
+
+
+class ServerError(ApiError):
+    """A 5xx answer; 502 and 504 are retried, other unnamed ones are not."""
+
+    outcome = "server_error"
+
+
+class InternalServerError(ServerError):
+    """500: the service failed."""
+
+
+class ServiceUnavailableError(ServerError):
+    """503: the service is unavailable for now."""
+
+
+class UnexpectedStatusError(ApiError):
+    """Any other error status (405, 409, 3xx without a location…)."""
+
+    outcome = "http_error"
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    429: ThrottledError,
+    500: InternalServerError,
+    503: ServiceUnavailableError,
+}
+
+
+def error_class(status: int) -> type[ApiError]:
+    """The ApiError subclass for `status`."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else UnexpectedStatusError
+
+
+def error_for_status(
+    status: int,
+    error_code: str | None = None,
+    message: str | None = None,
+    request_id: str | None = None,
+    *,
+    job_id: str | None = None,
+) -> ApiError:
+    """Build the ApiError for a status (the only status-to-class mapping)."""
+    return error_class(status)(status, error_code, message, request_id, job_id=job_id)
+
+
+_PAIRS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
+
+
+def _find_pair(body: Mapping[str, Any], depth: int = 0) -> tuple[str | None, str | None]:
+    # The official SDK's order: the three flat pairs, then the same pairs one level down.
+    for code_key, msg_key in _PAIRS:
+        if code_key in body and msg_key in body:
+            return _text(body[code_key]), _text(body[msg_key])
+    for code_key, msg_key in _PAIRS:
+        if code_key in body or msg_key in body:
+            return _text(body.get(code_key)), _text(body.get(msg_key))
+    if depth < 2:
+        for value in body.values():
+            if isinstance(value, Mapping):
+                code, message = _find_pair(value, depth + 1)
+                if code or message:
+                    return code, message
+    return None, None
+
+
+def _text(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def parse_error_body(
+    body: bytes | str, headers: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None, str | None]:
+    """Read `(error code, message, request id)` from any of the four documented body shapes.
+
+    The request id comes from the `X-Request-Id` header, else from the body's `request_id`.
+    A body that is not JSON gives its (shortened) text as the message.
+
+    >>> parse_error_body(b'{"error": {"code": "IMG.0024", "message": "no such job"}}')
+    ('IMG.0024', 'no such job', None)
+    """
+    request_id = None
+    if headers is not None:
+        request_id = headers.get("X-Request-Id") or headers.get("x-request-id") or None
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, Mapping):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        return None, (text.strip()[:500] or None), request_id
+    code, message = _find_pair(data)
+    if request_id is None:
+        request_id = _text(data.get("request_id")) or _find_request_id(data)
+    return code, message, request_id
+
+
+def _find_request_id(data: Mapping[str, Any]) -> str | None:
+    for value in data.values():
+        if isinstance(value, Mapping) and value.get("request_id"):
+            return _text(value["request_id"])
+    return None
+
+
+def error_from_response(
+    status: int,
+    body: bytes | str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    job_id: str | None = None,
+) -> ApiError:
+    """Build the ApiError for an error answer, reading its body and request id."""
+    code, message, request_id = parse_error_body(body, headers)
+    return error_for_status(status, code, message, request_id, job_id=job_id)

@@ -1,0 +1,156 @@
+"""The exception tree and the one mapping from HTTP answers to it."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from jobtools import errors
+from jobtools.errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    ForbiddenError,
+    InternalServerError,
+    JobsError,
+    NotFoundError,
+    ServerError,
+    ServiceUnavailableError,
+    ThrottledError,
+    UnexpectedStatusError,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "cls", "outcome", "retriable"),
+    [
+        (400, BadRequestError, "bad_request", False),
+        (401, AuthenticationError, "auth", False),
+        (403, ForbiddenError, "forbidden", False),
+        (404, NotFoundError, "not_found", False),
+        (429, ThrottledError, "throttled", True),
+        (500, InternalServerError, "server_error", True),
+        (502, ServerError, "server_error", True),
+        (503, ServiceUnavailableError, "server_error", True),
+        (504, ServerError, "server_error", True),
+        (501, ServerError, "server_error", False),
+        (405, UnexpectedStatusError, "http_error", False),
+        (409, UnexpectedStatusError, "http_error", False),
+        (302, UnexpectedStatusError, "http_error", False),
+    ],
+)
+def test_status_mapping(status, cls, outcome, retriable):
+    """Each status maps to its class, outcome and retry decision."""
+    exc = errors.error_for_status(status, "C.1", "msg", "rid", job_id="j")
+    assert type(exc) is cls
+    assert isinstance(exc, ApiError) and isinstance(exc, JobsError)
+    assert (exc.status, exc.error_code, exc.message, exc.request_id, exc.job_id) == (
+        status,
+        "C.1",
+        "msg",
+        "rid",
+        "j",
+    )
+    assert exc.outcome == outcome
+    assert exc.is_retriable is retriable
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b'{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication",'
+            b' "request_id": "r1"}',
+            ("APIGW.0301", "Incorrect IAM authentication", "r1"),
+        ),
+        (
+            b'{"errorCode": "IMG.0030", "errorMsg": "bad project"}',
+            ("IMG.0030", "bad project", None),
+        ),
+        (b'{"code": "Ecs.0114", "message": "job gone"}', ("Ecs.0114", "job gone", None)),
+        (
+            b'{"error": {"code": "IMG.0024", "message": "no such job"}}',
+            ("IMG.0024", "no such job", None),
+        ),
+        (
+            b'{"itemNotFound": {"error_code": "E1", "error_msg": "m", "request_id": "r9"}}',
+            ("E1", "m", "r9"),
+        ),
+        ('{"error": {"code": "IMG.0023", "message": "查询失败"}}', ("IMG.0023", "查询失败", None)),
+        (b"<html>502 Bad Gateway</html>", (None, "<html>502 Bad Gateway</html>", None)),
+        (b"", (None, None, None)),
+        (b"[1, 2]", (None, "[1, 2]", None)),
+        (b'{"unrelated": 1}', (None, None, None)),
+    ],
+)
+def test_parse_error_body_shapes(body, expected):
+    """All four documented shapes (and non-JSON bodies) give code, message and request id."""
+    assert errors.parse_error_body(body) == expected
+
+
+@pytest.mark.parametrize("name", ["X-Request-Id", "x-request-id"])
+def test_request_id_header_wins(name):
+    """The X-Request-Id header is the request id, before the body's."""
+    got = errors.parse_error_body(
+        b'{"code": "c", "message": "m", "request_id": "body"}', {name: "h"}
+    )
+    assert got == ("c", "m", "h")
+
+
+def test_error_from_response():
+    """error_from_response reads the body and header into the right class."""
+    exc = errors.error_from_response(
+        404, b'{"error": {"code": "IMG.0024", "message": "gone"}}', {"X-Request-Id": "r"}
+    )
+    assert isinstance(exc, NotFoundError)
+    assert str(exc) == "HTTP 404 IMG.0024: gone (request id r)"
+
+
+def test_message_defaults_to_status():
+    """An error with no message still reads sensibly."""
+    assert str(errors.error_for_status(503)) == "HTTP 503: HTTP 503"
+
+
+@pytest.mark.parametrize(
+    ("cls", "builtin"),
+    [
+        (errors.InvalidIdError, ValueError),
+        (errors.CredentialsError, ValueError),
+        (errors.FetchTimeout, TimeoutError),
+        (errors.FetchConnectionError, ConnectionError),
+    ],
+)
+def test_builtin_bases(cls, builtin):
+    """Errors that are also builtins subclass them, so plain `except ValueError` works."""
+    assert issubclass(cls, builtin) and issubclass(cls, JobsError)
+
+
+def test_transport_errors_are_retriable():
+    """Timeouts and connection errors are worth another attempt; bad bodies are not."""
+    assert errors.FetchTimeout("t").is_retriable
+    assert errors.FetchConnectionError("c").is_retriable
+    assert not errors.BadBodyError("b", raw_body="x").is_retriable
+
+
+def test_api_error_pickles():
+    """ApiErrors survive pickling (process pools, multiprocessing)."""
+    exc = pickle.loads(pickle.dumps(errors.error_for_status(429, "APIGW.0308", "slow", "r")))
+    assert type(exc) is ThrottledError
+    assert (exc.status, exc.error_code, exc.message, exc.request_id) == (
+        429,
+        "APIGW.0308",
+        "slow",
+        "r",
+    )
+
+
+def test_module_docstring_lists_every_error():
+    """The tree in the docstring names every exception class of the module."""
+    classes = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, Exception)
+    ]
+    for name in classes:
+        assert name in errors.__doc__, name
