@@ -2,18 +2,65 @@
 
 from __future__ import annotations
 
+from jobtools.auth import AkSkCredentials, Credentials, TokenCredentials
+from jobtools.client import FetchResult, JobsClient, fetch_jobs
+from jobtools.errors import (
+    ApiError,
+    AuthenticationError,
+    BadBodyError,
+    BadRequestError,
+    CredentialsError,
+    FetchConnectionError,
+    FetchTimeout,
+    ForbiddenError,
+    InternalServerError,
+    InvalidIdError,
+    JobsError,
+    NotFoundError,
+    ServerError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TransportError,
+    UnexpectedStatusError,
+)
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
+from jobtools.ids import as_job_ids, extract_job_ids
 from jobtools.status import JobStatus
 from jobtools.times import parse_job_time, parse_job_times
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AkSkCredentials",
+    "ApiError",
+    "AuthenticationError",
+    "BadBodyError",
+    "BadRequestError",
+    "Credentials",
+    "CredentialsError",
     "FETCH_COLUMNS",
+    "FetchConnectionError",
+    "FetchResult",
+    "FetchTimeout",
+    "ForbiddenError",
+    "InternalServerError",
+    "InvalidIdError",
     "JOB_COLUMNS",
     "JobStatus",
+    "JobsClient",
+    "JobsError",
+    "NotFoundError",
     "OUTCOMES",
+    "ServerError",
+    "ServiceUnavailableError",
+    "ThrottledError",
+    "TokenCredentials",
+    "TransportError",
+    "UnexpectedStatusError",
     "__version__",
+    "as_job_ids",
+    "extract_job_ids",
+    "fetch_jobs",
     "jobs_to_frame",
     "parse_job_time",
     "parse_job_times",

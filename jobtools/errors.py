@@ -24,6 +24,8 @@ strings are those of the frame's `outcome` column (`FETCH_COLUMNS` in `jobtools.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -109,6 +111,7 @@ class ApiError(JobsError):
         request_id: str | None = None,
         *,
         job_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         text = message or f"HTTP {status}"
         detail = f"HTTP {status}" + (f" {error_code}" if error_code else "") + f": {text}"
@@ -119,6 +122,8 @@ class ApiError(JobsError):
         self.error_code = error_code
         self.message = text
         self.request_id = request_id
+        # Seconds the server asked us to wait (`Retry-After`), None when it did not say.
+        self.retry_after = retry_after
 
     @property
     def is_retriable(self) -> bool:
@@ -211,9 +216,12 @@ def error_for_status(
     request_id: str | None = None,
     *,
     job_id: str | None = None,
+    retry_after: float | None = None,
 ) -> ApiError:
     """Build the ApiError for a status (the only status-to-class mapping)."""
-    return error_class(status)(status, error_code, message, request_id, job_id=job_id)
+    return error_class(status)(
+        status, error_code, message, request_id, job_id=job_id, retry_after=retry_after
+    )
 
 
 _PAIRS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
@@ -283,6 +291,35 @@ def error_from_response(
     *,
     job_id: str | None = None,
 ) -> ApiError:
-    """Build the ApiError for an error answer, reading its body and request id."""
+    """Build the ApiError for an error answer, reading its body, request id and Retry-After."""
     code, message, request_id = parse_error_body(body, headers)
-    return error_for_status(status, code, message, request_id, job_id=job_id)
+    retry_after = None
+    if headers is not None:
+        retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+    return error_for_status(
+        status, code, message, request_id, job_id=job_id, retry_after=retry_after
+    )
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` value (seconds or an HTTP date); None if absent.
+
+    >>> parse_retry_after("3")
+    3.0
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
