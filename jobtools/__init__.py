@@ -25,17 +25,33 @@ from jobtools.errors import (
 )
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
 from jobtools.ids import as_job_ids, extract_job_ids
+from jobtools.poll import (
+    WAIT_COLUMNS,
+    Adaptive,
+    Backoff,
+    CancelToken,
+    ManualClock,
+    Snapshot,
+    aiter_snapshots,
+    iter_snapshots,
+    wait_for,
+    wait_for_async,
+)
+from jobtools.polllog import PollLog, transitions
 from jobtools.status import JobStatus
 from jobtools.times import parse_job_time, parse_job_times
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adaptive",
     "AkSkCredentials",
     "ApiError",
     "AuthenticationError",
+    "Backoff",
     "BadBodyError",
     "BadRequestError",
+    "CancelToken",
     "Credentials",
     "CredentialsError",
     "FETCH_COLUMNS",
@@ -49,20 +65,29 @@ __all__ = [
     "JobStatus",
     "JobsClient",
     "JobsError",
+    "ManualClock",
     "NotFoundError",
     "OUTCOMES",
+    "PollLog",
     "ServerError",
     "ServiceUnavailableError",
+    "Snapshot",
     "ThrottledError",
     "TokenCredentials",
     "TransportError",
     "UnexpectedStatusError",
+    "WAIT_COLUMNS",
     "__version__",
+    "aiter_snapshots",
     "as_job_ids",
     "extract_job_ids",
     "fetch_jobs",
+    "iter_snapshots",
     "jobs_to_frame",
     "parse_job_time",
     "parse_job_times",
     "sub_jobs_to_frame",
+    "transitions",
+    "wait_for",
+    "wait_for_async",
 ]

@@ -1,0 +1,872 @@
+"""Waiting for many jobs: rounds of fetches that back off, one snapshot per round, cancellation.
+
+The core is `aiter_snapshots`, an async generator. Each round fetches the jobs still waited
+for (never one whose wait has ended), merges the answers into one frame (one row per job id
+asked for), appends the observations to the poll log in one transaction, yields a
+`Snapshot`, then sleeps until the next job is due. `iter_snapshots`, `wait_for` and
+`wait_for_async` are thin over it, and so is the notebook monitor (`jobtools.monitor`).
+
+How each job's wait ends, in the `wait_state` column:
+
+    done       its status is terminal (SUCCESS or FAIL; FAIL keeps error_code, fail_reason
+               and entities)
+    gone       the service answered 404: it no longer knows the job. Final, never asked again.
+    gave_up    `give_up_after` fetches in a row failed (auth, 5xx, timeouts, bad bodies...).
+               Fewer failures are simply retried next round (the client already retried 429
+               and 5xx within a round); one good answer resets the count.
+    timed_out  not terminal when the timeout passed
+    cancelled  the wait was cancelled before the job ended
+    waiting    still polled (seen only in snapshots before the last)
+
+A failed fetch never erases what was known: the row keeps the job's last observed fields and
+takes the failed fetch's `outcome`, `http_status`, `fetch_error_code` and `fetch_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from jobtools.frame import (
+    FETCH_COLUMNS,
+    JOB_COLUMNS,
+    apply_schema,
+    jobs_to_frame,
+    outcome_categorical,
+    status_categorical,
+)
+from jobtools.ids import as_job_ids
+
+if TYPE_CHECKING:
+    from jobtools.polllog import PollLog
+
+T = TypeVar("T")
+
+# Ansible's default for its ECS/EVS waiters; the notebook monitor waits without a limit.
+DEFAULT_TIMEOUT = 1800.0
+# Ansible gives up on a job after 10 fetch errors in a row.
+DEFAULT_GIVE_UP_AFTER = 10
+
+WAIT_STATES: tuple[str, ...] = ("waiting", "done", "gone", "gave_up", "timed_out", "cancelled")
+# The columns a wait adds after JOB_COLUMNS and FETCH_COLUMNS.
+WAIT_COLUMNS: dict[str, str] = {
+    "wait_state": "category",
+    "observed_at": "datetime64[us, UTC]",
+    "polls": "int64",
+    "fetch_errors": "int64",
+}
+NO_STATUS = "NO_STATUS"  # the `counts` key for jobs never fetched successfully
+
+_FRAME_COLUMNS = [*JOB_COLUMNS, *FETCH_COLUMNS]
+
+
+class JobsFetcher(Protocol):
+    """What a wait needs from a client: `jobtools.JobsClient` is one."""
+
+    async def afetch_jobs(self, ids: list[str], progress: bool = False) -> pd.DataFrame: ...
+
+
+# ---------------------------------------------------------------------------------------
+# Time and cancellation
+
+
+class Clock(Protocol):
+    """Wall time in epoch seconds, and a sleep that honours it."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that moves only when told: tests wait for nothing and sleep for no one.
+
+    With `auto_advance` (the default) a sleep moves the clock forward by its length and
+    returns at once, so a whole wait runs in milliseconds. Without it, a sleep blocks until
+    another thread calls `advance()` past its end: tests then step a background wait.
+    Calling the clock returns `now()`, so one clock can drive the simulator as well.
+    """
+
+    def __init__(self, start: float = 1_750_000_000.0, *, auto_advance: bool = True) -> None:
+        self._now = float(start)
+        self.auto_advance = auto_advance
+        self._lock = threading.Lock()
+        self._sleepers: list[tuple[float, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def __call__(self) -> float:
+        return self.now()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake the sleeps that have ended (from any thread)."""
+        with self._lock:
+            self._now += seconds
+            due = [s for s in self._sleepers if s[0] <= self._now]
+            self._sleepers = [s for s in self._sleepers if s[0] > self._now]
+        for _, loop, future in due:
+            with contextlib.suppress(RuntimeError):  # that loop is already closed
+                loop.call_soon_threadsafe(_resolve, future)
+
+    @property
+    def sleeping(self) -> int:
+        """How many sleeps are waiting for `advance()`."""
+        with self._lock:
+            return len(self._sleepers)
+
+    async def sleep(self, seconds: float) -> None:
+        if self.auto_advance:
+            self.advance(max(seconds, 0.0))
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            end = self._now + seconds
+            if end <= self._now:
+                return
+            self._sleepers.append((end, loop, future))
+        try:
+            await future
+        finally:
+            with self._lock:
+                self._sleepers = [s for s in self._sleepers if s[2] is not future]
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class CancelToken:
+    """Cancels a wait from any thread; a wait that is sleeping wakes at once."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop is already closed
+                loop.call_soon_threadsafe(event.set)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        """Return once cancelled."""
+        event = asyncio.Event()
+        entry = (asyncio.get_running_loop(), event)
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._waiters.append(entry)
+        try:
+            await event.wait()
+        finally:
+            with self._lock:
+                self._waiters.remove(entry)
+
+    def __repr__(self) -> str:
+        return f"CancelToken(cancelled={self.cancelled})"
+
+
+async def _unless_cancelled(work: Awaitable[T], token: CancelToken) -> tuple[bool, T | None]:
+    """Run `work` unless `token` is cancelled first: (True, None) then, else (False, result)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(token.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stop):
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+    if task.done() and not task.cancelled():
+        return False, task.result()
+    return True, None
+
+
+# ---------------------------------------------------------------------------------------
+# Schedules: when to look at a job again
+
+
+class Schedule(Protocol):
+    """Decides, after a round, how many seconds until each polled job is looked at again."""
+
+    def intervals(
+        self,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        polls: np.ndarray,
+        now: float,
+        rng: random.Random,
+    ) -> np.ndarray:
+        """Seconds until the next look for `frame.iloc[rows]`, polled `polls` times so far."""
+        ...
+
+
+_JITTER = {"none": 0.0, "partial": 0.5, "equal": 0.5, "full": 1.0}
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with jitter: `first`, `first*factor`, ... up to `cap`.
+
+    `jitter` is the share of each interval drawn at random: 0 or "none" for fixed
+    intervals, 0.5 or "partial" (the default: between half and all of it), 1 or "full"
+    (anywhere from 0 to all of it). One draw per round, so jobs polled together stay together
+    and their requests go out as one batch.
+    """
+
+    first: float = 2.0
+    factor: float = 2.0
+    cap: float = 30.0
+    jitter: float | str = "partial"
+
+    def __post_init__(self) -> None:
+        if not (self.first > 0 and self.cap >= self.first and self.factor >= 1):
+            raise ValueError(
+                f"backoff needs first > 0, cap >= first and factor >= 1, "
+                f"got first={self.first}, cap={self.cap}, factor={self.factor}"
+            )
+        share = _JITTER.get(self.jitter) if isinstance(self.jitter, str) else self.jitter
+        if share is None or not 0 <= share <= 1:
+            raise ValueError(
+                f"jitter must be 0..1 or one of {sorted(_JITTER)}, got {self.jitter!r}"
+            )
+
+    @property
+    def jitter_share(self) -> float:
+        return float(_JITTER[self.jitter] if isinstance(self.jitter, str) else self.jitter)
+
+    def base(self, polls: np.ndarray) -> np.ndarray:
+        """The interval before jitter after `polls` looks (the first look counts as 1)."""
+        steps = np.maximum(np.asarray(polls, dtype="int64") - 1, 0)
+        if self.factor > 1:
+            # Clip the exponent: beyond the cap it changes nothing and could overflow.
+            top = math.ceil(math.log(self.cap / self.first) / math.log(self.factor)) + 1
+            steps = np.minimum(steps, top)
+        return np.minimum(self.cap, self.first * self.factor ** steps.astype("float64"))
+
+    def intervals(
+        self,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        polls: np.ndarray,
+        now: float,
+        rng: random.Random,
+    ) -> np.ndarray:
+        return self.base(polls) * (1.0 - self.jitter_share * rng.random())
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """Look again when a job is likely to have ended, judged by durations already seen.
+
+    For a running job of type T, `elapsed` seconds after its `begin_time`, the next look is
+    after the `quantile` (default: the median) of the remaining times `d - elapsed` of the
+    jobs of type T that ran longer than `elapsed`, clipped to `floor`..`cap`. Durations come
+    from the jobs of this wait that already ended, plus `history` (any frame with `job_type`
+    and `duration`, e.g. last week's jobs). A job type with fewer than `min_samples`
+    durations, a job with no begin_time, or one that already ran longer than all of them,
+    falls back to `fallback`.
+    """
+
+    fallback: Backoff = field(default_factory=Backoff)
+    history: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    quantile: float = 0.5
+    min_samples: int = 5
+    floor: float = 2.0
+    cap: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.quantile <= 1 and 0 < self.floor <= self.cap and self.min_samples >= 1):
+            raise ValueError(
+                "adaptive needs 0 <= quantile <= 1, 0 < floor <= cap, min_samples >= 1"
+            )
+
+    def durations(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Sorted durations in seconds per job type, from `frame` and `history`."""
+        parts = [frame] if self.history is None else [frame, self.history]
+        seen = pd.concat(
+            [p.loc[p["duration"].notna(), ["job_type", "duration"]] for p in parts],
+            ignore_index=True,
+        )
+        seconds = seen["duration"].dt.total_seconds()
+        return {
+            str(kind): np.sort(group.to_numpy("float64"))
+            for kind, group in seconds.groupby(seen["job_type"].to_numpy(), sort=False)
+        }
+
+    def intervals(
+        self,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        polls: np.ndarray,
+        now: float,
+        rng: random.Random,
+    ) -> np.ndarray:
+        out = self.fallback.intervals(frame, rows, polls, now, rng)
+        durations = self.durations(frame)
+        subset = frame.iloc[rows]
+        begin = subset["begin_time"]
+        elapsed = (now - (begin - _EPOCH).dt.total_seconds()).to_numpy("float64", na_value=np.nan)
+        kinds = subset["job_type"].to_numpy(dtype=object)
+        for kind, seen in durations.items():
+            if len(seen) < self.min_samples:
+                continue
+            mine = np.flatnonzero((kinds == kind) & ~np.isnan(elapsed))
+            if not len(mine):
+                continue
+            remaining = _conditional_quantile(seen, elapsed[mine], self.quantile)
+            known = ~np.isnan(remaining)
+            out[mine[known]] = np.clip(remaining[known], self.floor, self.cap)
+        return out
+
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def _conditional_quantile(
+    sorted_durations: np.ndarray, elapsed: np.ndarray, q: float
+) -> np.ndarray:
+    """The q-quantile of `d - e` over the durations d > e, per elapsed e; NaN if none."""
+    n = len(sorted_durations)
+    start = np.searchsorted(sorted_durations, elapsed, side="right")
+    longer = n - start
+    position = start + q * np.maximum(longer - 1, 0)
+    low = np.clip(np.floor(position).astype("int64"), 0, n - 1)
+    high = np.clip(low + 1, 0, n - 1)
+    share = position - np.floor(position)
+    value = sorted_durations[low] + (sorted_durations[high] - sorted_durations[low]) * share
+    return np.where(longer > 0, value - elapsed, np.nan)
+
+
+def make_schedule(schedule: Schedule | str | None) -> Schedule:
+    """A schedule from an object, "backoff" (the default) or "adaptive"."""
+    if schedule is None or schedule == "backoff":
+        return Backoff()
+    if schedule == "adaptive":
+        return Adaptive()
+    if isinstance(schedule, str) or not hasattr(schedule, "intervals"):
+        raise ValueError(f"schedule must be 'backoff', 'adaptive' or a Schedule, got {schedule!r}")
+    return schedule
+
+
+# ---------------------------------------------------------------------------------------
+# Snapshots
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of a wait after one round. `frame` is new each round and never changed."""
+
+    frame: pd.DataFrame
+    round: int
+    observed_at: pd.Timestamp
+    elapsed: float
+    queried: int
+    changed: pd.DataFrame
+    counts: dict[str, int]
+    states: dict[str, int]
+    fetch_errors: dict[str, int]
+    next_poll_in: float | None
+    done: bool
+
+    @property
+    def total(self) -> int:
+        return len(self.frame)
+
+    @property
+    def waiting(self) -> int:
+        return self.states.get("waiting", 0)
+
+    @property
+    def finished(self) -> int:
+        """Jobs whose wait has ended, for any reason."""
+        return self.total - self.waiting
+
+    def __repr__(self) -> str:
+        return (
+            f"Snapshot(round={self.round}, total={self.total}, waiting={self.waiting}, "
+            f"counts={self.counts}, done={self.done})"
+        )
+
+
+def blank_frame(job_ids: list[str]) -> pd.DataFrame:
+    """Rows for jobs not fetched yet: job_id set, NaN elsewhere, typed like a client frame."""
+    frame = jobs_to_frame([{"job_id": job_id} for job_id in job_ids])
+    for column in FETCH_COLUMNS:
+        frame[column] = pd.Series([None] * len(frame), dtype=object)
+    return apply_schema(frame)
+
+
+def is_final(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose wait needs no more polling: terminal, or not known to the service (404)."""
+    return frame["is_terminal"].to_numpy(bool) | frame["outcome"].eq("not_found").to_numpy(bool)
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    return values.astype(object).where(values.notna(), "").to_numpy(dtype=object)
+
+
+class _Wait:
+    """The state of one wait: the frame plus per-job counters, updated round by round."""
+
+    def __init__(self, ids: list[str], start: pd.DataFrame | None, started: float) -> None:
+        self.ids = ids
+        self.frame = blank_frame(ids)
+        n = len(ids)
+        self.state = np.full(n, "waiting", dtype=object)
+        self.observed = np.full(n, np.nan)
+        self.polls = np.zeros(n, dtype="int64")
+        self.errors = np.zeros(n, dtype="int64")
+        self.due = np.full(n, started)
+        self.interval = np.zeros(n)
+        if start is not None and len(start):
+            self._seed(start)
+
+    def _seed(self, start: pd.DataFrame) -> None:
+        """Put rows already known (from the log or an earlier wait) in; final ones end here."""
+        known = start.drop_duplicates("job_id", keep="last")
+        position = pd.Index(self.ids).get_indexer(known["job_id"])
+        known, rows = known[position >= 0], position[position >= 0]
+        if not len(rows):
+            return
+        self.frame = _replace_rows(self.frame, rows, known.reset_index(drop=True))
+        after = self.frame.iloc[rows]
+        terminal = after["is_terminal"].to_numpy(bool)
+        gone = is_final(after) & ~terminal
+        self.state[rows[terminal]] = "done"
+        self.state[rows[gone]] = "gone"
+        if "observed_at" in known.columns:
+            stamps = pd.to_datetime(known["observed_at"], utc=True)
+            self.observed[rows] = (
+                (stamps - _EPOCH).dt.total_seconds().to_numpy("float64", na_value=np.nan)
+            )
+
+    def pending(self) -> np.ndarray:
+        return np.flatnonzero(self.state == "waiting")
+
+    def merge(self, rows: np.ndarray, answer: pd.DataFrame, now: float) -> np.ndarray:
+        """Merge one round's answers (aligned to `rows`); return the rows that changed.
+
+        A row changed when its status, outcome or wait state differs from before the round.
+        """
+        before = self.frame.iloc[rows]
+        old_status, old_outcome = _text(before["status"]), _text(before["outcome"])
+        old_state = self.state[rows].copy()
+
+        ok = answer["outcome"].eq("ok").to_numpy(bool)
+        keep = ~ok & before["status"].notna().to_numpy(bool)
+        new = answer
+        if keep.any():
+            # A failed fetch keeps what was known of the job and reports how the fetch went.
+            kept = before.loc[keep, list(JOB_COLUMNS)].reset_index(drop=True)
+            fetch = answer.loc[keep, list(FETCH_COLUMNS)].reset_index(drop=True)
+            patched = pd.concat([kept, fetch], axis=1).set_axis(np.flatnonzero(keep))
+            new = _fix_categories(pd.concat([answer[~keep], patched]).sort_index())
+        self.frame = _replace_rows(self.frame, rows, new.reset_index(drop=True))
+
+        self.polls[rows] += 1
+        self.observed[rows] = now
+        self.errors[rows] = np.where(ok, 0, self.errors[rows] + 1)
+        after = self.frame.iloc[rows]
+        terminal = after["is_terminal"].to_numpy(bool)
+        gone = after["outcome"].eq("not_found").to_numpy(bool) & ~terminal
+        self.state[rows[terminal]] = "done"
+        self.state[rows[gone]] = "gone"
+        return rows[
+            (old_status != _text(after["status"]))
+            | (old_outcome != _text(after["outcome"]))
+            | (old_state != self.state[rows])
+        ]
+
+    def give_up(self, limit: int) -> np.ndarray:
+        rows = np.flatnonzero((self.state == "waiting") & (self.errors >= limit))
+        self.state[rows] = "gave_up"
+        return rows
+
+    def end(self, state: str) -> np.ndarray:
+        """End every job still waiting with `state` (timed_out or cancelled)."""
+        rows = self.pending()
+        self.state[rows] = state
+        return rows
+
+    def view(self) -> pd.DataFrame:
+        """The frame a snapshot shows: the job frame plus the WAIT_COLUMNS."""
+        observed = pd.to_datetime(self.observed, unit="s", utc=True).astype(
+            WAIT_COLUMNS["observed_at"]
+        )
+        return self.frame.assign(
+            wait_state=pd.Categorical(self.state, categories=WAIT_STATES),
+            observed_at=observed,
+            polls=self.polls.copy(),
+            fetch_errors=self.errors.copy(),
+        )
+
+
+def _replace_rows(frame: pd.DataFrame, rows: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
+    """A new frame with `frame.iloc[rows]` replaced by `new` (same length, in that order)."""
+    if not len(rows):
+        return frame
+    keep = np.ones(len(frame), dtype=bool)
+    keep[rows] = False
+    old = frame[keep]
+    out = pd.concat([old, new[_FRAME_COLUMNS].set_axis(rows)]).sort_index()
+    return _fix_categories(out).reset_index(drop=True)
+
+
+def _fix_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """concat turns categoricals with different categories into objects; turn them back."""
+    for column, cast in (("status", status_categorical), ("outcome", outcome_categorical)):
+        if not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = cast(frame[column].astype(object).where(frame[column].notna(), None))
+    return frame
+
+
+def _counts(values: pd.Series, missing: str | None) -> dict[str, int]:
+    counts = values.value_counts(dropna=missing is None, sort=False)
+    out = {str(k): int(v) for k, v in counts.items() if v and not pd.isna(k)}
+    if missing is not None and values.isna().any():
+        out[missing] = int(values.isna().sum())
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The waits
+
+
+async def aiter_snapshots(
+    job_ids: Any,
+    *,
+    client: JobsFetcher | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    schedule: Schedule | str | None = None,
+    log: str | Path | PollLog | None = None,
+    cancel: CancelToken | None = None,
+    clock: Clock | None = None,
+    give_up_after: int = DEFAULT_GIVE_UP_AFTER,
+    start: pd.DataFrame | None = None,
+    early: float = 0.25,
+    seed: int | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Snapshot]:
+    """Poll jobs until every one's wait has ended, yielding a `Snapshot` after each round.
+
+    Args:
+        job_ids: ids as a list, Series, or a frame's `job_id` column; repeats count once.
+        client: anything with `async afetch_jobs(ids)`; default `JobsClient(**client_options)`.
+        timeout: seconds; jobs still running then end as `timed_out`. None: no limit.
+        schedule: a `Backoff`, an `Adaptive`, "backoff" (default) or "adaptive".
+        log: a poll log (path or `PollLog`). Jobs whose last logged observation is final
+            (terminal, or 404) come back from it and are not queried again.
+        cancel: a `CancelToken`; cancelling ends the jobs still waiting as `cancelled`.
+        clock: default the system clock; `ManualClock` in tests.
+        give_up_after: consecutive failed fetches after which a job ends as `gave_up`.
+        start: rows already known (e.g. a previous snapshot's frame); final ones are kept.
+        early: a job due within this share of its interval joins the current round.
+        seed: seeds the jitter.
+    """
+    ids = as_job_ids(job_ids)
+    if give_up_after < 1:
+        raise ValueError(f"give_up_after must be at least 1, got {give_up_after}")
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+    plan = make_schedule(schedule)
+    clock = clock or SystemClock()
+    cancel = cancel or CancelToken()
+    rng = random.Random(seed)
+    fetcher = _make_client(client, client_options)
+
+    from jobtools.polllog import PollLog
+
+    owned = log is not None and not isinstance(log, PollLog)
+    poll_log = PollLog(log) if owned else log
+    try:
+        started = clock.now()
+        deadline = None if timeout is None else started + timeout
+        known = [k for k in (start,) if k is not None and len(k)]
+        if poll_log is not None:
+            known.insert(0, poll_log.restore(ids))
+        wait = _Wait(ids, pd.concat(known, ignore_index=True) if known else None, started)
+        wait_id = uuid.uuid4().hex
+        round_no = 0
+        nothing = np.arange(0)
+        while True:
+            now = clock.now()
+            pending = wait.pending()
+            if not len(pending):
+                # Everything was known already (resumed from the log, or no ids at all).
+                yield _snapshot(wait.view(), round_no, now, started, 0, nothing, None)
+                return
+            if cancel.cancelled:
+                changed = wait.end("cancelled")
+                yield _snapshot(wait.view(), round_no, now, started, 0, changed, None)
+                return
+            if deadline is not None and now >= deadline:
+                rows = pending  # a last look at everything at the deadline
+            else:
+                rows = pending[wait.due[pending] - early * wait.interval[pending] <= now]
+            if len(rows):
+                round_no += 1
+                round_started = now
+                cancelled, fetched = await _unless_cancelled(
+                    fetcher.afetch_jobs([ids[r] for r in rows], progress=False), cancel
+                )
+                if cancelled or fetched is None:
+                    continue  # the next pass ends the wait as cancelled
+                now = clock.now()
+                answer = _align(fetched, [ids[r] for r in rows])
+                changed = np.union1d(wait.merge(rows, answer, now), wait.give_up(give_up_after))
+                if deadline is not None and now >= deadline:
+                    changed = np.union1d(changed, wait.end("timed_out"))
+                still = rows[wait.state[rows] == "waiting"]
+                if len(still):
+                    intervals = plan.intervals(wait.frame, still, wait.polls[still], now, rng)
+                    wait.interval[still] = intervals
+                    wait.due[still] = now + intervals
+                view = wait.view()
+                if poll_log is not None:
+                    poll_log.append_round(wait_id, round_no, round_started, answer, view.iloc[rows])
+                pending = wait.pending()
+                if not len(pending):
+                    yield _snapshot(view, round_no, now, started, len(rows), changed, None)
+                    return
+            wake = float(wait.due[pending].min())
+            if deadline is not None:
+                wake = min(wake, deadline)
+            delay = max(wake - now, 0.0)
+            if len(rows):
+                yield _snapshot(view, round_no, now, started, len(rows), changed, delay)
+            if delay > 0:
+                await _unless_cancelled(clock.sleep(delay), cancel)
+    finally:
+        if owned and poll_log is not None:
+            poll_log.close()
+
+
+def _align(fetched: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """The client's answer as one row per id asked, in that order (a missing id: a NaN row)."""
+    answer = fetched.drop_duplicates("job_id").set_index("job_id").reindex(ids)
+    answer = answer.rename_axis("job_id").reset_index()[_FRAME_COLUMNS]
+    if len(fetched) != len(ids) or answer["outcome"].isna().any():
+        answer = apply_schema(answer)  # reindexed holes turned bool and Int64 into objects
+    return answer
+
+
+def _snapshot(
+    frame: pd.DataFrame,
+    round_no: int,
+    now: float,
+    started: float,
+    queried: int,
+    changed: np.ndarray,
+    delay: float | None,
+) -> Snapshot:
+    outcome = frame["outcome"]
+    failed = outcome[outcome.notna() & outcome.ne("ok")]
+    return Snapshot(
+        frame=frame,
+        round=round_no,
+        observed_at=pd.Timestamp(now, unit="s", tz="UTC"),
+        elapsed=now - started,
+        queried=queried,
+        changed=frame.iloc[np.sort(changed)],
+        counts=_counts(frame["status"], NO_STATUS),
+        states=_counts(frame["wait_state"], None),
+        fetch_errors=_counts(failed.astype(object), None),
+        next_poll_in=delay,
+        done=delay is None,
+    )
+
+
+def _make_client(client: JobsFetcher | None, options: dict[str, Any]) -> JobsFetcher:
+    if client is not None:
+        if options:
+            raise TypeError(f"pass either client= or client options, not both: {sorted(options)}")
+        return client
+    from jobtools.client import JobsClient
+
+    return JobsClient(**options)  # type: ignore[return-value]
+
+
+def iter_snapshots(job_ids: Any, **options: Any) -> Iterator[Snapshot]:
+    """`aiter_snapshots` as a plain iterator, for loops in scripts and notebook cells.
+
+    The polling runs on a private event loop in a helper thread, so this works where a loop
+    already runs (a notebook kernel) and Ctrl-C lands here, between rounds' awaits, never in
+    the middle of writing the poll log. Breaking out of the loop, or Ctrl-C, stops the
+    polling; the log keeps every round that completed.
+    """
+    runner = LoopThread()
+    agen = aiter_snapshots(job_ids, **options)
+    try:
+        while True:
+            try:
+                snapshot = runner.run(_anext(agen))
+            except StopAsyncIteration:
+                return
+            yield snapshot
+    finally:
+        with contextlib.suppress(Exception):
+            runner.run(agen.aclose())
+        runner.close()
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()
+
+
+class LoopThread:
+    """A private event loop running in its own daemon thread; `run` blocks for one coroutine."""
+
+    def __init__(self, name: str = "jobtools-poll") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            # Ctrl-C reached the waiting thread: cancel the work and wait until it has unwound
+            # (the generator's `finally` closes the log) before letting the interrupt go on.
+            future.cancel()
+            asyncio.run_coroutine_threadsafe(_settle(), self.loop).result()
+            raise
+
+    def close(self) -> None:
+        """Stop the loop and its thread (call from any thread but the loop's own)."""
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+async def _settle() -> None:
+    """Wait for every other task on this loop to finish, whatever the outcome."""
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    await asyncio.gather(*others, return_exceptions=True)
+
+
+async def wait_for_async(
+    job_ids: Any,
+    *,
+    on_round: Callable[[Snapshot], object] | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """Await every job's end (or the timeout); return the final frame. See `aiter_snapshots`."""
+    last: Snapshot | None = None
+    with _Progress(progress) as bar:
+        async for snapshot in aiter_snapshots(job_ids, **options):
+            last = snapshot
+            bar.update(snapshot)
+            if on_round is not None:
+                on_round(snapshot)
+    assert last is not None
+    return last.frame
+
+
+def wait_for(
+    job_ids: Any,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    on_round: Callable[[Snapshot], object] | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """Wait until every job is terminal or `timeout` seconds pass; return the job frame.
+
+    Nothing is raised for jobs that fail, vanish or outlast the timeout: each row says how
+    its wait ended in `wait_state` (see the module docstring), next to the job's columns and
+    the fetch outcome columns. `on_round(snapshot)` is called after every round. `progress`
+    shows a bar (a terminal bar, or a widget in a notebook). Other options are those of
+    `aiter_snapshots` (client, log, schedule, cancel, clock, give_up_after, client options).
+
+    Ctrl-C raises KeyboardInterrupt as usual; the poll log then holds every completed
+    round, so the same call with the same `log` resumes.
+    """
+    last: Snapshot | None = None
+    with _Progress(progress) as bar:
+        for snapshot in iter_snapshots(job_ids, timeout=timeout, **options):
+            last = snapshot
+            bar.update(snapshot)
+            if on_round is not None:
+                on_round(snapshot)
+    assert last is not None
+    return last.frame
+
+
+class _Progress:
+    """A tqdm.auto bar of jobs whose wait ended, with the status counts alongside."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, snapshot: Snapshot) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=snapshot.total, desc="jobs", unit="job", dynamic_ncols=True)
+        self.bar.n = snapshot.finished
+        self.bar.set_postfix_str(_summary(snapshot), refresh=False)
+        self.bar.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _summary(snapshot: Snapshot) -> str:
+    parts = [f"{k}={v}" for k, v in snapshot.counts.items()]
+    parts += [f"{k}={v}" for k, v in snapshot.fetch_errors.items()]
+    return " ".join(parts)
+
+
+def summarize(frame: pd.DataFrame) -> str:
+    """One line: how many jobs ended how, e.g. `12 jobs: done 10 (SUCCESS 9, FAIL 1), ...`."""
+    states = _counts(frame["wait_state"], None) if "wait_state" in frame else {}
+    statuses = _counts(frame["status"], NO_STATUS)
+    head = f"{len(frame)} jobs: " + ", ".join(f"{k} {v}" for k, v in states.items())
+    return head + " | " + ", ".join(f"{k} {v}" for k, v in statuses.items())
