@@ -23,6 +23,13 @@ from jobtools.errors import (
     TransportError,
     UnexpectedStatusError,
 )
+from jobtools.failures import (
+    compare_failures,
+    failure_groups,
+    failure_keys,
+    failure_rows,
+    message_templates,
+)
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
 from jobtools.ids import as_job_ids, extract_job_ids
 from jobtools.poll import (
@@ -38,7 +45,9 @@ from jobtools.poll import (
     wait_for_async,
 )
 from jobtools.polllog import PollLog, transitions
+from jobtools.quality import time_quality
 from jobtools.status import JobStatus
+from jobtools.summary import jobs_between, rates_over_time, summary_by_type
 from jobtools.times import parse_job_time, parse_job_times
 
 __version__ = "0.1.0"
@@ -80,13 +89,22 @@ __all__ = [
     "__version__",
     "aiter_snapshots",
     "as_job_ids",
+    "compare_failures",
     "extract_job_ids",
+    "failure_groups",
+    "failure_keys",
+    "failure_rows",
     "fetch_jobs",
     "iter_snapshots",
+    "jobs_between",
     "jobs_to_frame",
+    "message_templates",
     "parse_job_time",
     "parse_job_times",
+    "rates_over_time",
     "sub_jobs_to_frame",
+    "summary_by_type",
+    "time_quality",
     "transitions",
     "wait_for",
     "wait_for_async",

@@ -1,0 +1,324 @@
+"""Why jobs fail: FAIL jobs grouped by error code and a template of their message.
+
+A `fail_reason` embeds what changes from job to job: ids, numbers, sizes, paths, bucket,
+object and image names, addresses, quoted names. `message_templates` masks those with
+placeholders (`<id>`, `<n>`, `<size>`, `<path>`, `<url>`, `<ip>`, `"<str>"`, and `<name>` for
+image, bucket, file and other names), so messages that differ only in them share one
+template, in English or Chinese.
+
+Every mask is a regex that RE2 accepts (no look-arounds, no back-references, no `\\d \\w \\s
+\\b`), so `Series.str.replace` runs it inside pyarrow over the whole column at once instead of
+falling back to Python's `re` string by string; and it runs once per distinct message.
+
+Each group has a short stable key (`group`), the same for the same error code and template in
+any frame, so `failure_rows(frame, key)` leads back to the jobs and `compare_failures` can
+line two frames up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from jobtools.status import JobStatus
+
+__all__ = [
+    "COMPARE_COLUMNS",
+    "FAILURE_GROUP_COLUMNS",
+    "TRENDS",
+    "compare_failures",
+    "failure_groups",
+    "failure_keys",
+    "failure_rows",
+    "message_templates",
+]
+
+FAILURE_GROUP_COLUMNS: tuple[str, ...] = (
+    "group",
+    "error_code",
+    "template",
+    "count",
+    "share",
+    "first_seen",
+    "last_seen",
+    "job_types",
+    "example_job_ids",
+)
+COMPARE_COLUMNS: tuple[str, ...] = (
+    "group",
+    "error_code",
+    "template",
+    "trend",
+    "count_before",
+    "count_after",
+    "share_before",
+    "share_after",
+    "share_change",
+)
+# The order `compare_failures` sorts by: what needs attention first.
+TRENDS: tuple[str, ...] = ("new", "growing", "shrinking", "gone", "stable")
+
+NO_MESSAGE = "(no message)"
+_TIME_DTYPE = "datetime64[us, UTC]"
+
+# Error codes quoted in a message (IMG.0023) stay as they are: the masks that follow do not
+# start a match right after this mark (RE2 has no look-behind to say "not after IMG.").
+# `IMG.0023` becomes `<mark>IMG.<mark>0023<mark>` and the marks are removed at the end.
+_MARK = "\x1f"
+# The characters of an ASCII name; "-" last so that appending to a class keeps it literal.
+_WORD = "A-Za-z0-9_.-"
+# The rest of a name, not ending in a dot: "web-01." at the end of a sentence is "web-01".
+_TAIL = r"(?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?"
+
+# Disk image formats IMS knows and common file suffixes; longest first, as alternation is ordered.
+_FORMATS = (
+    "qcow2|qcow|vhdx|vhd|vmdk|zvhd2|zvhd|raw|qed|vdi|iso9660|iso|img|ova|ovf"
+    "|tar|tgz|gz|zip|bz2|xz|json|xml|txt|log"
+)
+
+# (pattern, replacement), applied in this order: the specific shapes before the general ones.
+_MASKS: tuple[tuple[str, str], ...] = (
+    # Quoted text is a name or a value the service echoes back.
+    (r'"[^"\n]*"', '"<str>"'),
+    (r"(^|[^A-Za-z])'[^'\n]*'", r"\1'<str>'"),  # not the apostrophe in "can't"
+    (r"“[^”\n]*”", "“<str>”"),
+    (r"‘[^’\n]*’", "‘<str>’"),
+    (r"「[^」\n]*」", "「<str>」"),
+    (r"『[^』\n]*』", "『<str>』"),
+    # URLs, obs://bucket/object included, and OBS virtual-host addresses.
+    (r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~:/?#@!$&*+=%-]+", "<url>"),
+    (r"[A-Za-z0-9][A-Za-z0-9.-]*\.obs\.[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~/%+-]*)?", "<url>"),
+    (r"([A-Za-z]{2,10})\.([0-9]{3,5})", _MARK + "\\1." + _MARK + "\\2" + _MARK),
+    (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<id>"),
+    (
+        r"(^|[^A-Za-z0-9_." + _MARK + r"])[0-9a-fA-F]{16,}",
+        r"\1<id>",
+    ),  # not the digits of 3.9999999999999996
+    (r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?::[0-9]{1,5})?", "<ip>"),
+    (r"[A-Za-z]:\\[^ \t\r\n\"',;]+", "<path>"),
+    (r"(^|[^A-Za-z0-9_.<>/-])(?:/[A-Za-z0-9._~%+@-]+)+/?", r"\1<path>"),
+    # File and object names (disk.vhd, centos7-00042.raw.gz) and bare image formats: values.
+    (r"[A-Za-z0-9_~+-][A-Za-z0-9_.~+-]*\.(?i:" + _FORMATS + r")([^A-Za-z0-9]|$)", r"<name>\1"),
+    (r"(^|[^A-Za-z0-9_." + _MARK + r"-])(?i:" + _FORMATS + r")([^A-Za-z0-9_]|$)", r"\1<name>\2"),
+    (
+        r"(^|[^A-Za-z0-9_." + _MARK + r"])[0-9]+(?:\.[0-9]+)? ?"
+        r"(?:[KMGTPE]i?B|[kmgtp]i?b|[KMGTPE]|[Bb]ytes?|B|字节)([^A-Za-z]|$)",
+        r"\1<size>\2",
+    ),
+    # A name after the word for what it names, when it has a separator in it: bucket my-bucket.
+    (
+        r"((?i:image|bucket|object|file|server|instance|volume|snapshot|backup|named|name)"
+        r"[ ]*[:=]?[ ]*"
+        r"|(?:镜像|桶|对象|文件|服务器|云服务器|云硬盘|快照|备份|名称)[ ]*[:：=为是]?[ ]*)"
+        r"[A-Za-z0-9_]+[_.-]" + _TAIL,
+        r"\1<name>",
+    ),
+    # Any other ASCII word with a digit in it is an id or a name: web-01, ecs01, e9e91bff.
+    (
+        r"(^|[^" + _MARK + _WORD + r"])(?:[A-Za-z_][" + _WORD + r"]*[0-9]|[0-9]+[A-Za-z_])" + _TAIL,
+        r"\1<name>",
+    ),
+    # Numbers, also those glued to Chinese text (镜像3个), which has no word boundary.
+    (r"(^|[^A-Za-z0-9_" + _MARK + r"])[0-9]+(?:[.,][0-9]+)*", r"\1<n>"),
+    (_MARK, ""),
+)
+# A list of masked values is one value: "<id>, <id>, <id>" -> "<id>".
+_LISTS: tuple[tuple[str, str], ...] = tuple(
+    (f"{p}(?:(?:[ ]*[,;、，][ ]*|[ ]+){p})+", p)
+    for p in ("<id>", "<n>", "<name>", "<size>", "<ip>", "<path>", "<url>")
+)
+_SPACES: tuple[tuple[str, str], ...] = ((r"[ \t\r\n]+", " "),)
+
+
+def message_templates(messages: Iterable[object]) -> pd.Series:
+    """Mask the parts of each message that vary from job to job; missing stays missing.
+
+    Vectorised, and each distinct message is masked once.
+
+    >>> message_templates(["disk 40GB too small for web-01", "镜像ecs-01失败，重试3次"]).tolist()
+    ['disk <size> too small for <name>', '镜像<name>失败，重试<n>次']
+    """
+    series = messages if isinstance(messages, pd.Series) else pd.Series(list(messages))
+    codes, uniques = pd.factorize(series.astype("str"))
+    text = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
+    for pattern, replacement in _MASKS + _LISTS + _SPACES:
+        text = text.str.replace(pattern, replacement, regex=True)
+    text = text.str.strip()
+    # factorize gives -1 for missing values; taking from a NaN slot keeps them missing.
+    table = np.append(text.to_numpy(dtype=object), np.nan)
+    return pd.Series(table[codes], index=series.index, dtype="str", name=series.name)
+
+
+def _group_key(error_code: str, template: str) -> str:
+    """A short key that is the same for the same code and template in any frame or session."""
+    digest = hashlib.blake2b(f"{error_code}\x00{template}".encode(), digest_size=5)
+    return "f" + digest.hexdigest()
+
+
+def _failures(frame: pd.DataFrame) -> pd.DataFrame:
+    """The FAIL rows with their code, template, key and the time they were seen."""
+    fail = frame[frame["status"].eq(JobStatus.FAIL).fillna(False).astype(bool)]
+    # The top-level fields are the documented ones; entities hold the same for some services.
+    message = fail["fail_reason"].where(fail["fail_reason"].str.strip() != "")
+    message = message.fillna(fail["entity_error"]) if "entity_error" in fail else message
+    code = fail["error_code"]
+    if "entity_error_code" in fail:
+        code = code.fillna(fail["entity_error_code"])
+    template = message_templates(message).fillna(NO_MESSAGE)
+    pair = code.fillna("").astype("str") + "\x00" + template
+    pair_codes, pairs = pd.factorize(pair)
+    keys = np.array([_group_key(*p.split("\x00", 1)) for p in pairs], dtype=object)
+    return pd.DataFrame(
+        {
+            "group": pd.Series(keys[pair_codes], index=fail.index, dtype="str"),
+            "error_code": code.astype("str"),
+            "template": template,
+            # A job fails when it ends; begin_time stands in when end_time is missing.
+            "seen": fail["end_time"].fillna(fail["begin_time"]),
+            "job_type": fail["job_type"],
+            "job_id": fail["job_id"],
+        },
+        index=fail.index,
+    )
+
+
+def failure_keys(frame: pd.DataFrame) -> pd.Series:
+    """The failure group key of every row (missing for rows that did not FAIL), on frame's index.
+
+    `frame.assign(group=failure_keys(frame))` labels the jobs without changing `frame`.
+    """
+    keys = _failures(frame)["group"]
+    return keys.reindex(frame.index).rename("group")
+
+
+def failure_rows(frame: pd.DataFrame, group: str | Iterable[str]) -> pd.DataFrame:
+    """The rows of `frame` in one failure group (or several), as a new frame.
+
+    Args:
+        group: a key from the `group` column of `failure_groups`, or several keys.
+    """
+    wanted = [group] if isinstance(group, str) else list(group)
+    keys = failure_keys(frame)
+    return frame[keys.isin(wanted).to_numpy()].copy()
+
+
+def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
+    """FAIL jobs grouped by error code and message template, biggest group first.
+
+    Returns a new frame with the columns `FAILURE_GROUP_COLUMNS`: `group` (a key for
+    `failure_rows`), `error_code`, `template`, `count`, `share` (of all FAIL jobs, 0 to 1),
+    `first_seen` and `last_seen` (end times, UTC), `job_types` (sorted, comma-separated) and
+    `example_job_ids` (the latest `examples` jobs, comma-separated).
+    """
+    fails = _failures(frame)
+    if fails.empty:
+        return _empty_groups()
+    by_group = fails.groupby("group", sort=False)
+    groups = by_group.agg(
+        error_code=("error_code", "first"),
+        template=("template", "first"),
+        count=("job_id", "size"),
+        first_seen=("seen", "min"),
+        last_seen=("seen", "max"),
+    )
+    groups["share"] = groups["count"] / len(fails)
+    job_types = (
+        fails[["group", "job_type"]]
+        .dropna()
+        .drop_duplicates()
+        .sort_values(["group", "job_type"])
+        .groupby("group")["job_type"]
+        .agg(", ".join)
+    )
+    latest = (
+        fails.sort_values(["seen", "job_id"], ascending=False, na_position="last")
+        .groupby("group", sort=False)
+        .head(examples)
+    )
+    example_ids = latest.groupby("group", sort=False)["job_id"].agg(", ".join)
+    groups["job_types"] = job_types.reindex(groups.index).astype("str")
+    groups["example_job_ids"] = example_ids.reindex(groups.index).astype("str")
+    groups = groups.reset_index()
+    groups = groups.sort_values(
+        ["count", "error_code", "template"], ascending=[False, True, True], na_position="last"
+    )
+    return _typed_groups(groups.reset_index(drop=True))
+
+
+def _typed_groups(groups: pd.DataFrame) -> pd.DataFrame:
+    """The columns in their documented order and dtypes, for full and empty results alike."""
+    out = groups.loc[:, list(FAILURE_GROUP_COLUMNS)]
+    return out.astype(
+        {
+            "group": "str",
+            "error_code": "str",
+            "template": "str",
+            "count": "int64",
+            "share": "float64",
+            "first_seen": _TIME_DTYPE,
+            "last_seen": _TIME_DTYPE,
+            "job_types": "str",
+            "example_job_ids": "str",
+        }
+    )
+
+
+def _empty_groups() -> pd.DataFrame:
+    return _typed_groups(pd.DataFrame({c: [] for c in FAILURE_GROUP_COLUMNS}))
+
+
+def _as_groups(data: pd.DataFrame) -> pd.DataFrame:
+    """Accept a job frame or a frame that `failure_groups` already made."""
+    if {"group", "template", "count", "share"} <= set(data.columns) and "status" not in data:
+        return data
+    return failure_groups(data, examples=0)
+
+
+def compare_failures(
+    before: pd.DataFrame, after: pd.DataFrame, *, tolerance: float = 0.25
+) -> pd.DataFrame:
+    """Which failure groups are new, growing, shrinking, gone or stable from `before` to `after`.
+
+    `before` and `after` are job frames (two time windows, two releases) or the frames
+    `failure_groups` made of them. A group is compared by its share of the failures, so windows
+    of different lengths compare fairly: growing when its share rose by more than `tolerance`
+    (0.25: by more than a quarter), shrinking when it fell by as much, else stable.
+
+    Returns a new frame with the columns `COMPARE_COLUMNS`, sorted by `TRENDS` order and then by
+    the count after.
+    """
+    keep = ["group", "error_code", "template", "count", "share"]
+    old = _as_groups(before)[keep]
+    new = _as_groups(after)[keep]
+    merged = old.merge(new, on="group", how="outer", suffixes=("_before", "_after"))
+    out = pd.DataFrame({"group": merged["group"]})
+    for column in ("error_code", "template"):
+        out[column] = merged[f"{column}_after"].fillna(merged[f"{column}_before"])
+    for column in ("count", "share"):
+        for side in ("before", "after"):
+            name = f"{column}_{side}"
+            out[name] = merged[name].fillna(0).astype("int64" if column == "count" else "float64")
+    out["share_change"] = out["share_after"] - out["share_before"]
+    ratio = out["share_after"] / out["share_before"].where(out["share_before"] > 0)
+    trend = np.select(
+        [
+            out["count_before"].eq(0),
+            out["count_after"].eq(0),
+            ratio > 1 + tolerance,
+            ratio < 1 / (1 + tolerance),
+        ],
+        ["new", "gone", "growing", "shrinking"],
+        default="stable",
+    )
+    out["trend"] = pd.Categorical(trend, categories=TRENDS)
+    out = out.sort_values(
+        ["trend", "count_after", "count_before", "group"], ascending=[True, False, False, True]
+    )
+    return (
+        out.loc[:, list(COMPARE_COLUMNS)]
+        .reset_index(drop=True)
+        .astype({"group": "str", "error_code": "str", "template": "str"})
+    )

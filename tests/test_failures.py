@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from jobtools import jobs_to_frame
+from jobtools.failures import (
+    _MASKS,
+    COMPARE_COLUMNS,
+    FAILURE_GROUP_COLUMNS,
+    compare_failures,
+    failure_groups,
+    failure_keys,
+    failure_rows,
+    message_templates,
+)
+
+
+def job(job_id: str, status: str, reason: str | None = None, **fields: object) -> dict:
+    """A job response with the fields these tests vary."""
+    record: dict = {
+        "job_id": job_id,
+        "job_type": fields.pop("job_type", "imsImportImageJob"),
+        "status": status,
+        "begin_time": fields.pop("begin_time", "2024-11-01T10:00:00Z"),
+        "end_time": fields.pop("end_time", "2024-11-01T10:05:00Z"),
+        "error_code": fields.pop("error_code", "IMG.0106" if status == "FAIL" else None),
+        "fail_reason": reason,
+        "entities": fields.pop("entities", {}),
+    }
+    record.update(fields)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (
+            "Server e9e91bff-14b6-4a0b-8377-4ed0813e3360 is running; stop it first.",
+            "Server 0a1b2c3d-0000-4a0b-8377-ffffffffffff is running; stop it first.",
+        ),
+        (
+            "Image is locked by another job (ff8080814dbd65d7014dbe0d84db0013).",
+            "Image is locked by another job (2c9e1b7a44f011efa6c1fa163e7c0a01).",
+        ),
+        (
+            "The image file is 40 GB, larger than 1024 GB.",
+            "The image file is 1.5 GiB, larger than 1024GB.",
+        ),
+        ("Quota: 50, used: 50.", "Quota: 200, used: 199."),
+        (
+            "Failed to download centos7-00042.vhdx from OBS bucket prod-images-07.",
+            "Failed to download win2019-31337.raw.gz from OBS bucket golden-img-99.",
+        ),
+        ("Cannot read /var/lib/ims/tmp/a1/disk.qcow2 now", "Cannot read /mnt/x now"),
+        ("Cannot read C:\\images\\disk.vmdk now", "Cannot read D:\\a\\b now"),
+        ("Export to obs://bucket-a/exports/x.vhd failed", "Export to obs://b/y.qcow2 failed"),
+        (
+            "GET https://bkt.obs.cn-north-4.myhuaweicloud.com/a/b.zvhd2 failed",
+            "GET https://other.obs.eu-west-0.myhuaweicloud.com/c.raw failed",
+        ),
+        ("No route to 10.0.0.12:8080 from host", "No route to 192.168.1.1 from host"),
+        (
+            "the image name centos7-web-001 already exists.",
+            "the image name my_image already exists.",
+        ),
+        (
+            "Insufficient resources in cn-north-4a for flavor s6.large.2",
+            "Insufficient resources in af-south-1c for flavor c7.xlarge.4",
+        ),
+        ("Image 'web server' cannot be shared", "Image 'db' cannot be shared"),
+        ('Image "web" cannot be shared', 'Image "database one" cannot be shared'),
+        ("Images a1b2, c3d4, e5f6 failed", "Images 9f9f failed"),
+        (
+            "磁盘 e9e91bff-14b6-4a0b-8377-4ed0813e3360 容量 40 GB 小于 100 GB。",
+            "磁盘 0a1b2c3d-0000-4a0b-8377-ffffffffffff 容量 2048 GB 小于 40 GB。",
+        ),
+        ("镜像ecs-01创建失败，重试3次", "镜像web02创建失败，重试12次"),
+        (
+            "镜像文件 centos7-00042.vhdx 的格式不支持：qed。",
+            "镜像文件 rocky9-00001.img.xz 的格式不支持：iso9660。",
+        ),
+        (
+            "导出镜像到桶 ims-export-07 失败：没有写权限。",
+            "导出镜像到桶 backup-bucket-93 失败：没有写权限。",
+        ),
+        ("导出镜像到桶“ims-export”失败", "导出镜像到桶“备份桶”失败"),
+        ("镜像大小为40GB，超过限制", "镜像大小为512MB，超过限制"),
+    ],
+)
+def test_messages_differing_only_in_values_share_a_template(first: str, second: str) -> None:
+    """Messages that differ only in ids, sizes, paths, names or numbers get one template."""
+    templates = message_templates([first, second])
+    assert templates[0] == templates[1], templates.tolist()
+    assert templates[0] != first
+
+
+@pytest.mark.parametrize(
+    ("message", "template"),
+    [
+        ("IMG.0023: job ff8080814dbd65d7014dbe0d84db0013 failed", "IMG.0023: job <id> failed"),
+        ("disk 40GB too small", "disk <size> too small"),
+        ("5 Gbps link down", "<n> Gbps link down"),
+        ("can't open 'x'", "can't open '<str>'"),
+        ("镜像ecs-01创建失败，重试3次", "镜像<name>创建失败，重试<n>次"),
+        ("ids: a1, b2, c3", "ids: <name>"),
+        ("  spaced \t out\n", "spaced out"),
+        ("The image quota is exceeded.", "The image quota is exceeded."),
+        ("", ""),
+    ],
+)
+def test_templates_read_as_expected(message: str, template: str) -> None:
+    """Placeholders name what was masked; error codes and plain words stay as they are."""
+    assert message_templates([message]).tolist() == [template]
+
+
+def test_different_causes_keep_different_templates() -> None:
+    """Masking does not merge messages whose words differ."""
+    templates = message_templates(
+        ["Quota exceeded: 5", "Network error: 5", "IMG.0015 failed", "IMG.0023 failed"]
+    )
+    assert templates.nunique() == 4
+
+
+def test_missing_messages_stay_missing_and_index_is_kept() -> None:
+    """None and NaN give NaN, and the result is aligned with the input Series."""
+    messages = pd.Series(["a 1", None, "a 2"], index=[10, 20, 30], dtype="str")
+    templates = message_templates(messages)
+    assert templates.index.tolist() == [10, 20, 30]
+    assert templates[10] == templates[30] == "a <n>"
+    assert pd.isna(templates[20])
+
+
+@pytest.mark.parametrize(("pattern", "replacement"), _MASKS)
+def test_every_mask_runs_in_re2(pattern: str, replacement: str) -> None:
+    """Each mask compiles in RE2 and avoids what makes pandas fall back to a Python loop."""
+    pc.replace_substring_regex(pa.array(["镜像 a"]), pattern=pattern, replacement=replacement)
+    # look-arounds, back-references and the Unicode-sensitive \d \w \s \b
+    assert not re.search(r"\\[dDwWsSbB1-9]|\(\?<?[=!]", pattern)
+    re.compile(pattern)  # and Python's re agrees, for any other string dtype
+
+
+def sample_failures() -> pd.DataFrame:
+    return jobs_to_frame(
+        [
+            job("j1", "FAIL", "Server aaaa1111 is running.", error_code="IMG.0117"),
+            job("j2", "FAIL", "Server bbbb2222 is running.", error_code="IMG.0117",
+                job_type="imsCreateImageByInstance", end_time="2024-11-02T00:00:00Z"),
+            job("j3", "FAIL", "Server cccc3333 is running.", error_code="IMG.0117",
+                end_time="2024-10-30T00:00:00Z"),
+            job("j4", "FAIL", "镜像文件 a-1.vhd 的格式不支持：qed。", error_code="IMG.0050"),
+            job("j5", "SUCCESS"),
+            job("j6", "RUNNING", end_time=""),
+            job("j7", "FAIL", None, error_code=None,
+                entities={"error_code": "IMG.0090", "error": "导出镜像到桶 x-1 失败"}),
+            job("j8", "FAIL", None, error_code=None),
+        ]
+    )  # fmt: skip
+
+
+def test_failure_groups_counts_shares_and_columns() -> None:
+    """Groups come biggest first with counts, shares of all failures and the documented columns."""
+    groups = failure_groups(sample_failures())
+    assert tuple(groups.columns) == FAILURE_GROUP_COLUMNS
+    top = groups.iloc[0]
+    assert (top["error_code"], top["template"], top["count"]) == (
+        "IMG.0117",
+        "Server <name> is running.",
+        3,
+    )
+    assert top["share"] == pytest.approx(3 / 6)
+    assert groups["count"].sum() == 6
+    assert groups["share"].sum() == pytest.approx(1.0)
+    assert top["first_seen"] == pd.Timestamp("2024-10-30", tz="UTC")
+    assert top["last_seen"] == pd.Timestamp("2024-11-02", tz="UTC")
+    assert top["job_types"] == "imsCreateImageByInstance, imsImportImageJob"
+    assert top["example_job_ids"] == "j2, j1, j3"
+    assert str(groups["first_seen"].dtype) == "datetime64[us, UTC]"
+
+
+def test_failure_groups_fall_back_to_entities_and_keep_messageless_failures() -> None:
+    """A FAIL with only entity-level error details uses them; one with none is still counted."""
+    groups = failure_groups(sample_failures()).set_index("example_job_ids")
+    assert groups.loc["j7", "error_code"] == "IMG.0090"
+    assert groups.loc["j7", "template"] == "导出镜像到桶 <name> 失败"
+    assert groups.loc["j8", "template"] == "(no message)"
+    assert pd.isna(groups.loc["j8", "error_code"])
+
+
+def test_failure_rows_lead_back_to_the_jobs() -> None:
+    """The group key selects exactly the rows of that group, as a copy."""
+    frame = sample_failures()
+    groups = failure_groups(frame)
+    rows = failure_rows(frame, groups["group"].iloc[0])
+    assert sorted(rows["job_id"]) == ["j1", "j2", "j3"]
+    both = failure_rows(frame, groups["group"].iloc[:2])
+    assert len(both) == 4
+    assert failure_rows(frame, "f-no-such-group").empty
+
+
+def test_failure_keys_label_fail_rows_only() -> None:
+    """Each FAIL row gets its group key, other rows get NaN; the caller's frame is untouched."""
+    frame = sample_failures()
+    before = frame.copy()
+    keys = failure_keys(frame)
+    fail = frame["status"].eq("FAIL").to_numpy()
+    assert keys[fail].notna().all() and keys[~fail].isna().all()
+    assert keys.index.equals(frame.index)
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_group_keys_are_stable_across_frames() -> None:
+    """The same code and template give the same key whatever else is in the frame."""
+    one = failure_groups(jobs_to_frame([job("a", "FAIL", "disk 40 GB too small")]))
+    two = failure_groups(
+        jobs_to_frame([job("b", "FAIL", "other"), job("c", "FAIL", "disk 80 GB too small")])
+    )
+    assert one["group"].iloc[0] in set(two["group"])
+
+
+@pytest.mark.parametrize(
+    "records",
+    [[], [job("s", "SUCCESS"), job("r", "RUNNING", end_time="")]],
+    ids=["empty", "no-failures"],
+)
+def test_no_failures_give_an_empty_typed_frame(records: list) -> None:
+    """Without FAIL rows the result is empty but has the documented columns and dtypes."""
+    groups = failure_groups(jobs_to_frame(records))
+    assert groups.empty
+    assert tuple(groups.columns) == FAILURE_GROUP_COLUMNS
+    assert str(groups["last_seen"].dtype) == "datetime64[us, UTC]"
+    assert groups["count"].dtype == "int64"
+
+
+def frame_of(counts: dict[str, int]) -> pd.DataFrame:
+    """FAIL jobs whose messages repeat each cause `count` times (numbers vary)."""
+    records = [
+        job(f"{cause}-{i}", "FAIL", f"{cause} failed after {i} s", error_code="IMG.0001")
+        for cause, count in counts.items()
+        for i in range(count)
+    ]
+    return jobs_to_frame(records)
+
+
+def test_compare_failures_classifies_each_group() -> None:
+    """New, growing, shrinking, gone and stable follow the change in share of failures."""
+    before = frame_of({"quota": 10, "network": 10, "disk": 10, "lock": 10})
+    after = frame_of({"quota": 10, "network": 40, "disk": 2, "timeout": 8})
+    diff = compare_failures(before, after)
+    assert tuple(diff.columns) == COMPARE_COLUMNS
+    trend = dict(zip(diff["template"].str.split().str[0], diff["trend"].astype(str), strict=True))
+    assert trend == {
+        "quota": "shrinking",  # same count, but 10 of 60 failures after against 10 of 40
+        "network": "growing",
+        "disk": "shrinking",
+        "lock": "gone",
+        "timeout": "new",
+    }
+    assert diff["trend"].astype(str).tolist()[0] == "new"
+    lock = diff[diff["template"].str.startswith("lock")].iloc[0]
+    assert (lock["count_before"], lock["count_after"], lock["share_after"]) == (10, 0, 0.0)
+    assert lock["share_before"] == pytest.approx(0.25)
+
+
+def test_compare_failures_stable_within_tolerance_and_accepts_group_frames() -> None:
+    """A share that moves less than the tolerance is stable; group frames work as inputs."""
+    before = failure_groups(frame_of({"quota": 10, "network": 10}))
+    after = failure_groups(frame_of({"quota": 11, "network": 9}))
+    diff = compare_failures(before, after)
+    assert set(diff["trend"].astype(str)) == {"stable"}
+    assert compare_failures(frame_of({}), frame_of({})).empty

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from jobtools import jobs_to_frame
+from jobtools.summary import (
+    RATE_COLUMNS,
+    SUMMARY_COLUMNS,
+    jobs_between,
+    rates_over_time,
+    summary_by_type,
+)
+
+
+def job(job_id: str, job_type: str, status: str, begin: str, seconds: float | None) -> dict:
+    """A job that began at `begin` and, when `seconds` is given, ended that much later."""
+    end = "" if seconds is None else pd.Timestamp(begin) + pd.Timedelta(seconds=seconds)
+    return {
+        "job_id": job_id,
+        "job_type": job_type,
+        "status": status,
+        "begin_time": begin,
+        "end_time": end if isinstance(end, str) else end.isoformat(),
+    }
+
+
+def frame() -> pd.DataFrame:
+    records = [
+        job(f"s{i}", "export", "SUCCESS", "2024-11-01T10:00:00Z", 10.0 * (i + 1)) for i in range(10)
+    ]
+    records += [
+        job("f1", "export", "FAIL", "2024-11-02T10:00:00Z", 1.0),
+        job("f2", "import", "FAIL", "2024-11-02T11:00:00Z", 5.0),
+        job("r1", "import", "RUNNING", "2024-11-03T10:00:00Z", None),
+        job("i1", "import", "INIT", "2024-11-03T10:00:00Z", None),
+    ]
+    return jobs_to_frame(records)
+
+
+def test_summary_by_type_counts_rates_and_percentiles() -> None:
+    """Counts, success rate and percentiles of successful durations, biggest type first."""
+    summary = summary_by_type(frame())
+    assert tuple(summary.columns) == SUMMARY_COLUMNS
+    assert summary["job_type"].tolist() == ["export", "import"]
+    export = summary.iloc[0]
+    assert (export["count"], export["success"], export["fail"], export["running"]) == (11, 10, 1, 0)
+    assert export["success_rate"] == pytest.approx(10 / 11)
+    # successes took 10, 20, ... 100 s; the 1 s failure is left out
+    assert export["p50_s"] == pytest.approx(55.0)
+    assert export["p90_s"] == pytest.approx(91.0)
+    assert export["p99_s"] == pytest.approx(99.1)
+    imp = summary.iloc[1]
+    assert (imp["count"], imp["success"], imp["fail"], imp["running"]) == (3, 0, 1, 2)
+    assert imp["success_rate"] == 0.0
+    assert pd.isna(imp["p50_s"])
+
+
+def test_summary_keeps_rows_without_a_type() -> None:
+    """A row with no job type (e.g. not fetched) has its own row, so counts add up."""
+    records = [
+        job("a", "export", "SUCCESS", "2024-11-01T10:00:00Z", 1.0),
+        {"job_id": "missing"},
+    ]
+    summary = summary_by_type(jobs_to_frame(records))
+    assert summary["count"].sum() == 2
+    lost = summary[summary["job_type"].isna()].iloc[0]
+    assert (lost["count"], lost["running"], lost["success"]) == (1, 0, 0)
+    assert pd.isna(lost["success_rate"])
+
+
+def test_summary_of_nothing_is_empty_with_columns() -> None:
+    """An empty frame gives an empty summary with the documented columns."""
+    summary = summary_by_type(jobs_to_frame([]))
+    assert summary.empty and tuple(summary.columns) == SUMMARY_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("period", "starts"),
+    [
+        ("1D", ["2024-11-01", "2024-11-02", "2024-11-03"]),
+        ("12h", ["2024-11-01 00:00", "2024-11-01 12:00", "2024-11-02 00:00", "2024-11-02 12:00",
+                 "2024-11-03 00:00"]),
+        ("W", ["2024-10-27", "2024-11-03"]),  # "W" weeks begin on Sunday; 11-03 is one
+    ],
+)  # fmt: skip
+def test_rates_over_time_bins_by_period_start(period: str, starts: list[str]) -> None:
+    """Each bin is labelled by its start, in UTC, and empty bins are kept as zeros."""
+    rates = rates_over_time(frame(), period)
+    assert tuple(rates.columns) == RATE_COLUMNS
+    assert rates.index.tolist() == [pd.Timestamp(s, tz="UTC") for s in starts]
+    assert rates["started"].sum() == 14
+    assert rates["finished"].sum() == 12
+
+
+def test_rates_over_time_shares() -> None:
+    """Success and failure rates are shares of the jobs finished in the period; NaN if none."""
+    rates = rates_over_time(frame(), "1D")
+    assert rates["success"].tolist() == [10, 0, 0]
+    assert rates["fail"].tolist() == [0, 2, 0]
+    assert rates["failure_rate"].iloc[1] == 1.0
+    assert rates["success_rate"].iloc[0] == 1.0
+    assert pd.isna(rates["failure_rate"].iloc[2])
+    assert rates["started"].tolist() == [10, 2, 2]
+
+
+def test_rates_reject_a_bad_period_and_handle_nothing() -> None:
+    """A bad period is a ValueError naming it; an empty frame gives an empty result."""
+    with pytest.raises(ValueError, match="not a period: 'fortnightly'"):
+        rates_over_time(frame(), "fortnightly")
+    empty = rates_over_time(jobs_to_frame([]), "1D")
+    assert empty.empty and tuple(empty.columns) == RATE_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "expected"),
+    [
+        (None, None, 14),
+        ("2024-11-02", None, 4),
+        (None, "2024-11-02", 10),
+        ("2024-11-02T10:30:00Z", "2024-11-03", 1),
+        ("2024-11-02 19:00:00+08:00", "2024-11-03", 1),  # = 11:00 UTC: f2 only
+    ],
+)
+def test_jobs_between_filters_on_begin_time(
+    since: str | None, until: str | None, expected: int
+) -> None:
+    """Bounds are half-open [since, until), in any zone; naive means UTC."""
+    assert len(jobs_between(frame(), since, until)) == expected
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "message"),
+    [
+        ("yesterday-ish", None, "since: not a time"),
+        (None, "nope", "until: not a time"),
+        ("2024-11-03", "2024-11-01", "must be before"),
+    ],
+)
+def test_jobs_between_rejects_bad_bounds(
+    since: str | None, until: str | None, message: str
+) -> None:
+    """A bound that is not a time, or an empty window, is a ValueError saying which."""
+    with pytest.raises(ValueError, match=message):
+        jobs_between(frame(), since, until)
