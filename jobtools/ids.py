@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -108,3 +110,38 @@ def as_job_ids(values: Any, *, unique: bool = True) -> list[str]:
         raise InvalidIdError(f"job ids must be a list, a Series or a column, got {_show(values)}")
     ids = [validate_job_id(item) for item in items]
     return list(dict.fromkeys(ids)) if unique else ids
+
+
+# A line that is nothing but one id-like token (no spaces, commas, pipes or semicolons).
+_PLAIN_LINE = re.compile(r"[^\s,;|]+")
+
+
+def job_ids_from_text(text: str) -> list[str]:
+    """Read job ids from the text of an ids file, whatever its layout.
+
+    - one id per line (blank lines and `#` comments skipped, a `job_id` header allowed):
+      every line is validated, so a typo is an error naming it, not a silent skip;
+    - CSV with a `job_id` column: that column;
+    - anything else (a log, a pasted console table, JSON): `extract_job_ids`.
+
+    De-duplicated in order of first appearance. Raises InvalidIdError when no id is found.
+
+    >>> job_ids_from_text("# ids\\njob_id\\nj-1\\nj-2\\nj-1\\n")
+    ['j-1', 'j-2']
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise InvalidIdError("no job ids found: the input is empty")
+    header = [cell.strip().strip('"') for cell in lines[0].split(",")]
+    if len(header) > 1 and "job_id" in header:
+        rows = csv.DictReader(io.StringIO("\n".join(lines)))
+        return as_job_ids([row.get("job_id") or "" for row in rows])
+    if header == ["job_id"]:
+        lines = lines[1:]
+    if lines and all(_PLAIN_LINE.fullmatch(line) for line in lines):
+        return as_job_ids(lines)
+    ids = extract_job_ids(text)
+    if not ids:
+        raise InvalidIdError("no job ids found (expected one per line, or 32-hex / UUID ids)")
+    return ids

@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from jobtools.errors import InvalidIdError
-from jobtools.ids import as_job_ids, extract_job_ids, validate_job_id, validate_project_id
+from jobtools.ids import (
+    as_job_ids,
+    extract_job_ids,
+    job_ids_from_text,
+    validate_job_id,
+    validate_project_id,
+)
 
 HEX = "ff8080814dbd65d7014dbe0d84db0013"
 HEX2 = "ff8080814dbd65d7014dbe0d84db0014"
@@ -123,3 +129,37 @@ def test_as_job_ids_refuses_bad_input(values):
     """A bad id, a missing value, a frame without job_id or a non-collection is a ValueError."""
     with pytest.raises(ValueError):
         as_job_ids(values)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"{HEX}\n{UUID}\n", [HEX, UUID]),
+        (f"# exported ids\n\njob_id\n{HEX}\n{HEX}\n", [HEX]),
+        ("job-1\r\njob-2\r\n", ["job-1", "job-2"]),
+        (f"job_id,status\n{HEX},SUCCESS\n{UUID},FAIL\n", [HEX, UUID]),
+        (f'"status","job_id"\n"FAIL","{UUID}"\n', [UUID]),
+        (f"2024-01-01 INFO job {HEX} created\n2024-01-01 INFO job {UUID} created\n", [HEX, UUID]),
+        (f"| {HEX} | SUCCESS |\n| {UUID} | FAIL |\n", [HEX, UUID]),
+    ],
+)
+def test_job_ids_from_text(text, expected):
+    """Plain lists, CSV with a job_id column, logs and tables all give their ids."""
+    assert job_ids_from_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "empty"),
+        ("# only a comment\n", "empty"),
+        ("job_id\n", "no job ids"),
+        (f"{HEX}\nbad..id\n", "'..'"),
+        ("nothing that looks like an id here\n", "no job ids"),
+        ("job_id,status\n,SUCCESS\n", "empty"),
+    ],
+)
+def test_job_ids_from_text_errors(text, match):
+    """Empty input, a bad id in a plain list, or text without ids is a clear ValueError."""
+    with pytest.raises(ValueError, match=match):
+        job_ids_from_text(text)
