@@ -48,6 +48,7 @@ from jobtools.frame import (
     status_categorical,
 )
 from jobtools.ids import as_job_ids
+from jobtools.progress import Progress, progress_bar
 
 if TYPE_CHECKING:
     from jobtools.polllog import PollLog
@@ -82,84 +83,23 @@ class JobsFetcher(Protocol):
 # Time and cancellation
 
 
-class Clock(Protocol):
-    """Wall time in epoch seconds, and a sleep that honours it."""
+def advancing_sleep(clock: Any) -> Callable[[float], Awaitable[None]]:
+    """A sleep that moves a manual clock (one with `.advance(seconds)`) instead of waiting."""
 
-    def now(self) -> float: ...
+    async def sleep(seconds: float) -> None:
+        clock.advance(max(seconds, 0.0))
+        await asyncio.sleep(0)  # still let other tasks run, as a real sleep would
 
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    return sleep
 
 
-class ManualClock:
-    """A clock that moves only when told: tests wait for nothing and sleep for no one.
-
-    With `auto_advance` (the default) a sleep moves the clock forward by its length and
-    returns at once, so a whole wait runs in milliseconds. Without it, a sleep blocks until
-    another thread calls `advance()` past its end: tests then step a background wait.
-    Calling the clock returns `now()`, so one clock can drive the simulator as well.
-    """
-
-    def __init__(self, start: float = 1_750_000_000.0, *, auto_advance: bool = True) -> None:
-        self._now = float(start)
-        self.auto_advance = auto_advance
-        self._lock = threading.Lock()
-        self._sleepers: list[tuple[float, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-
-    def __call__(self) -> float:
-        return self.now()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward and wake the sleeps that have ended (from any thread)."""
-        with self._lock:
-            self._now += seconds
-            due = [s for s in self._sleepers if s[0] <= self._now]
-            self._sleepers = [s for s in self._sleepers if s[0] > self._now]
-        for _, loop, future in due:
-            with contextlib.suppress(RuntimeError):  # that loop is already closed
-                loop.call_soon_threadsafe(_resolve, future)
-
-    @property
-    def sleeping(self) -> int:
-        """How many sleeps are waiting for `advance()`."""
-        with self._lock:
-            return len(self._sleepers)
-
-    async def sleep(self, seconds: float) -> None:
-        if self.auto_advance:
-            self.advance(max(seconds, 0.0))
-            await asyncio.sleep(0)
-            return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            end = self._now + seconds
-            if end <= self._now:
-                return
-            self._sleepers.append((end, loop, future))
-        try:
-            await future
-        finally:
-            with self._lock:
-                self._sleepers = [s for s in self._sleepers if s[2] is not future]
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _sleeper(
+    clock: Callable[[], float], sleep: Callable[[float], Awaitable[Any]] | None
+) -> Callable[[float], Awaitable[Any]]:
+    if sleep is not None:
+        return sleep
+    # A manual clock (the simulator's ManualClock) is advanced: tests wait for nothing.
+    return advancing_sleep(clock) if hasattr(clock, "advance") else asyncio.sleep
 
 
 class CancelToken:
@@ -308,7 +248,7 @@ class Adaptive:
     quantile: float = 0.5
     min_samples: int = 5
     floor: float = 2.0
-    cap: float = 600.0
+    cap: float = 300.0
 
     def __post_init__(self) -> None:
         if not (0 <= self.quantile <= 1 and 0 < self.floor <= self.cap and self.min_samples >= 1):
@@ -576,7 +516,8 @@ async def aiter_snapshots(
     schedule: Schedule | str | None = None,
     log: str | Path | PollLog | None = None,
     cancel: CancelToken | None = None,
-    clock: Clock | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
     give_up_after: int = DEFAULT_GIVE_UP_AFTER,
     start: pd.DataFrame | None = None,
     early: float = 0.25,
@@ -593,7 +534,9 @@ async def aiter_snapshots(
         log: a poll log (path or `PollLog`). Jobs whose last logged observation is final
             (terminal, or 404) come back from it and are not queried again.
         cancel: a `CancelToken`; cancelling ends the jobs still waiting as `cancelled`.
-        clock: default the system clock; `ManualClock` in tests.
+        clock: epoch seconds (default `time.time`); tests pass the simulator's ManualClock.
+        sleep: how to wait (default `asyncio.sleep`; for a clock with `.advance()`, advancing
+            it, so that a whole wait runs at once).
         give_up_after: consecutive failed fetches after which a job ends as `gave_up`.
         start: rows already known (e.g. a previous snapshot's frame); final ones are kept.
         early: a job due within this share of its interval joins the current round.
@@ -605,7 +548,7 @@ async def aiter_snapshots(
     if timeout is not None and timeout < 0:
         raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
     plan = make_schedule(schedule)
-    clock = clock or SystemClock()
+    pause = _sleeper(clock, sleep)
     cancel = cancel or CancelToken()
     rng = random.Random(seed)
     fetcher = _make_client(client, client_options)
@@ -614,8 +557,12 @@ async def aiter_snapshots(
 
     owned = log is not None and not isinstance(log, PollLog)
     poll_log = PollLog(log) if owned else log
+    pool = contextlib.AsyncExitStack()
     try:
-        started = clock.now()
+        if client is None and hasattr(fetcher, "__aenter__"):
+            # Our own client keeps one connection pool open across rounds.
+            await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
+        started = clock()
         deadline = None if timeout is None else started + timeout
         known = [k for k in (start,) if k is not None and len(k)]
         if poll_log is not None:
@@ -625,7 +572,7 @@ async def aiter_snapshots(
         round_no = 0
         nothing = np.arange(0)
         while True:
-            now = clock.now()
+            now = clock()
             pending = wait.pending()
             if not len(pending):
                 # Everything was known already (resumed from the log, or no ids at all).
@@ -647,7 +594,7 @@ async def aiter_snapshots(
                 )
                 if cancelled or fetched is None:
                     continue  # the next pass ends the wait as cancelled
-                now = clock.now()
+                now = clock()
                 answer = _align(fetched, [ids[r] for r in rows])
                 changed = np.union1d(wait.merge(rows, answer, now), wait.give_up(give_up_after))
                 if deadline is not None and now >= deadline:
@@ -671,8 +618,9 @@ async def aiter_snapshots(
             if len(rows):
                 yield _snapshot(view, round_no, now, started, len(rows), changed, delay)
             if delay > 0:
-                await _unless_cancelled(clock.sleep(delay), cancel)
+                await _unless_cancelled(pause(delay), cancel)
     finally:
+        await pool.aclose()
         if owned and poll_log is not None:
             poll_log.close()
 
@@ -787,7 +735,7 @@ async def wait_for_async(
     job_ids: Any,
     *,
     on_round: Callable[[Snapshot], object] | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Await every job's end (or the timeout); return the final frame. See `aiter_snapshots`."""
@@ -807,7 +755,7 @@ def wait_for(
     *,
     timeout: float | None = DEFAULT_TIMEOUT,
     on_round: Callable[[Snapshot], object] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Wait until every job is terminal or `timeout` seconds pass; return the job frame.
@@ -815,8 +763,10 @@ def wait_for(
     Nothing is raised for jobs that fail, vanish or outlast the timeout: each row says how
     its wait ended in `wait_state` (see the module docstring), next to the job's columns and
     the fetch outcome columns. `on_round(snapshot)` is called after every round. `progress`
-    shows a bar (a terminal bar, or a widget in a notebook). Other options are those of
-    `aiter_snapshots` (client, log, schedule, cancel, clock, give_up_after, client options).
+    shows a bar of jobs ended (a terminal bar, or a widget in a notebook); None (default)
+    shows one in a notebook or when stderr is a terminal. Other options are those of
+    `aiter_snapshots` (client, log, schedule, cancel, clock, sleep, give_up_after, client
+    options).
 
     Ctrl-C raises KeyboardInterrupt as usual; the poll log then holds every completed
     round, so the same call with the same `log` resumes.
@@ -833,25 +783,22 @@ def wait_for(
 
 
 class _Progress:
-    """A tqdm.auto bar of jobs whose wait ended, with the status counts alongside."""
+    """A bar of jobs whose wait ended (terminal bar, or notebook widget) with the counts."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
+    def __init__(self, progress: bool | None) -> None:
+        self.progress = progress
+        self.bar: Progress | None = None
+        self.shown = 0
 
     def __enter__(self) -> _Progress:
         return self
 
     def update(self, snapshot: Snapshot) -> None:
-        if not self.enabled:
-            return
         if self.bar is None:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=snapshot.total, desc="jobs", unit="job", dynamic_ncols=True)
-        self.bar.n = snapshot.finished
+            self.bar = progress_bar(snapshot.total, progress=self.progress, desc="jobs")
         self.bar.set_postfix_str(_summary(snapshot), refresh=False)
-        self.bar.refresh()
+        self.bar.update(snapshot.finished - self.shown)
+        self.shown = snapshot.finished
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
