@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jobtools.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.client import FetchResult, JobsClient, fetch_jobs
 from jobtools.errors import (
@@ -51,6 +53,21 @@ from jobtools.times import parse_job_time, parse_job_times
 
 __version__ = "0.1.0"
 
+# Names whose modules import heavy front-ends (ipywidgets): loaded on first use, so that
+# `import jobtools` stays light.
+_LAZY = {"JobMonitor": "jobtools.monitor"}
+if TYPE_CHECKING:
+    from jobtools.monitor import JobMonitor
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jobtools' has no attribute {name!r}")
+
+
 __all__ = [
     "Adaptive",
     "AkSkCredentials",
@@ -70,6 +87,7 @@ __all__ = [
     "InternalServerError",
     "InvalidIdError",
     "JOB_COLUMNS",
+    "JobMonitor",
     "JobStatus",
     "JobsClient",
     "JobsError",
