@@ -34,6 +34,13 @@ from jobtools.failures import (
 )
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
 from jobtools.ids import as_job_ids, extract_job_ids
+from jobtools.plots import (
+    plot_durations,
+    plot_failure_reasons,
+    plot_rates,
+    plot_status_counts,
+    plot_timeline,
+)
 from jobtools.poll import (
     WAIT_COLUMNS,
     Adaptive,
@@ -117,6 +124,11 @@ __all__ = [
     "message_templates",
     "parse_job_time",
     "parse_job_times",
+    "plot_durations",
+    "plot_failure_reasons",
+    "plot_rates",
+    "plot_status_counts",
+    "plot_timeline",
     "rates_over_time",
     "sub_jobs_to_frame",
     "summary_by_type",
