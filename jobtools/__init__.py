@@ -54,6 +54,7 @@ from jobtools.poll import (
 )
 from jobtools.polllog import PollLog, transitions
 from jobtools.quality import time_quality
+from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
 from jobtools.status import JobStatus
 from jobtools.summary import jobs_between, rates_over_time, summary_by_type
 from jobtools.times import parse_job_time, parse_job_times
@@ -87,6 +88,7 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "FETCH_COLUMNS",
+    "Faults",
     "FetchConnectionError",
     "FetchResult",
     "FetchTimeout",
@@ -98,11 +100,14 @@ __all__ = [
     "JobStatus",
     "JobsClient",
     "JobsError",
+    "ManualClock",
     "NotFoundError",
     "OUTCOMES",
     "PollLog",
     "ServerError",
     "ServiceUnavailableError",
+    "Simulator",
+    "SimulatorServer",
     "Snapshot",
     "ThrottledError",
     "TokenCredentials",

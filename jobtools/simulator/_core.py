@@ -1,0 +1,645 @@
+"""The simulator's core: jobs, authentication, faults and routes, with no transport."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import parse_qs, unquote
+
+import orjson
+
+from jobtools import auth
+from jobtools.ids import validate_project_id
+from jobtools.simulator import _plans
+from jobtools.simulator._faults import FaultDice, Faults
+from jobtools.status import JobStatus
+
+if TYPE_CHECKING:
+    from jobtools.simulator._http import SimulatorServer, SimulatorTransport
+
+# Documented demo credentials: not secrets, they open nothing but a local simulator.
+DEMO_PROJECT_ID = "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"
+DEMO_TOKEN = "demo-token"
+DEMO_AK = "DEMOAK"
+DEMO_SK = "DEMOSK"
+MAX_DATE_SKEW = 15 * 60  # seconds the gateway allows X-Sdk-Date to be off
+DEFAULT_HORIZON = 300.0  # seconds within which generated and running jobs end
+
+JobsSource = int | str | os.PathLike[str] | Iterable[Mapping[str, Any]]
+
+
+class Reply(NamedTuple):
+    """An answer: status, headers (with `X-Request-Id`), body bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulatorStats:
+    """What the simulator has answered since it started (or since `reset_stats()`).
+
+    `max_in_flight` is the most requests a transport had open at once: over a real server,
+    it shows that requests overlapped rather than queued.
+    """
+
+    requests: int
+    in_flight: int
+    max_in_flight: int
+    by_status: Mapping[int, int]
+    faults: Mapping[str, int]
+
+
+class ManualClock:
+    """A clock that moves only when told: `clock()` reads it, `clock.advance(s)` moves it.
+
+    It starts at the real time by default, so that signatures made with the real time are
+    within the gateway's 15 minutes.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward and return the new time."""
+        self.now += seconds
+        return self.now
+
+    def __repr__(self) -> str:
+        return f"ManualClock({self.now!r})"
+
+
+def demo_credentials(project_id: str = DEMO_PROJECT_ID) -> list[auth.Credentials]:
+    """The demo token and AK/SK pair the simulator accepts by default."""
+    return [
+        auth.TokenCredentials(token=DEMO_TOKEN, project_id=project_id),
+        auth.AkSkCredentials(ak=DEMO_AK, sk=DEMO_SK, project_id=project_id),
+    ]
+
+
+def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Job records from a `.jsonl` file (one a line) or a `.json` list or `{"jobs": [...]}`.
+
+    Raises:
+        ValueError: for a line or file that is not JSON, naming the file and line.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix in (".jsonl", ".ndjson"):
+        records = []
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+        return records
+    try:
+        loaded = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    if isinstance(loaded, Mapping):
+        loaded = loaded.get("jobs", [loaded])
+    return list(loaded)
+
+
+def _epochs(values: Sequence[object]) -> list[float | None]:
+    from jobtools.times import parse_job_times
+
+    parsed = parse_job_times(list(values))
+    seconds = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).dt.total_seconds()
+    return [None if s != s else float(s) for s in seconds]  # NaN for NaT, unparsed or ""
+
+
+class Simulator:
+    """The jobs API of the image service, in memory.
+
+    Args:
+        jobs: the jobs to serve: None (none yet), a number to generate, a `.jsonl`/`.json`
+            path, or API records. More can be added with `add_jobs` / `add_job`.
+        clock: seconds since the epoch (default `time.time`); jobs move and X-Sdk-Date is
+            checked against it, so tests pass a `ManualClock` and never sleep.
+        project_id: the one project the simulator knows.
+        credentials: the `jobtools.auth` credentials it accepts (tokens and AK/SK pairs);
+            default: the demo token and the demo AK/SK.
+        require_auth: False serves anyone (handy with curl).
+        faults: what goes wrong, and how often (see `Faults`).
+        seed: makes generated jobs, outcomes and faults reproducible.
+        finish_within: seconds within which running and generated jobs end.
+    """
+
+    def __init__(
+        self,
+        jobs: JobsSource | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        project_id: str = DEMO_PROJECT_ID,
+        credentials: auth.Credentials | Iterable[auth.Credentials] | None = None,
+        require_auth: bool = True,
+        faults: Faults | None = None,
+        seed: int = 0,
+        finish_within: float = DEFAULT_HORIZON,
+    ) -> None:
+        if not finish_within > 0:
+            raise ValueError(f"finish_within must be > 0 seconds, got {finish_within!r}")
+        self.clock: Callable[[], float] = clock or time.time
+        self.project_id = validate_project_id(project_id)
+        self.require_auth = require_auth
+        self.faults = faults or Faults()
+        self.seed = seed
+        self.finish_within = float(finish_within)
+        self._tokens: dict[str, auth.TokenCredentials] = {}
+        self._keys: dict[str, auth.AkSkCredentials] = {}
+        self._set_credentials(demo_credentials(project_id) if credentials is None else credentials)
+        self._plans: dict[str, _plans.JobPlan] = {}
+        self._failures: dict[str, list[tuple[str, str]]] = {"": []}
+        self._bodies: dict[tuple[str, bool], bytes] = {}  # ended jobs never change
+        self._rng = random.Random(f"jobs:{seed}")
+        self._dice = FaultDice(seed, self.clock)
+        self._lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self.reset_stats()
+        if jobs is not None:
+            self.add_jobs(jobs)
+
+    def __repr__(self) -> str:
+        return (
+            f"Simulator(jobs={len(self._plans)}, project_id={self.project_id!r}, "
+            f"faults={self.faults.describe()!r})"
+        )
+
+    def _set_credentials(self, credentials: auth.Credentials | Iterable[auth.Credentials]) -> None:
+        items = [credentials] if isinstance(credentials, auth.Credentials) else list(credentials)
+        for item in items:
+            if isinstance(item, auth.TokenCredentials):
+                self._tokens[item.token] = item
+            elif isinstance(item, auth.AkSkCredentials):
+                self._keys[item.ak] = item
+            else:
+                kind = type(item).__name__
+                raise TypeError(f"credentials must be Token- or AkSkCredentials, got {kind}")
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    @property
+    def job_ids(self) -> list[str]:
+        """Every job id served, in the order added."""
+        return list(self._plans)
+
+    def add_jobs(
+        self,
+        jobs: JobsSource,
+        *,
+        finish_within: float | None = None,
+        job_type: str | None = None,
+        status: str | None = None,
+    ) -> list[str]:
+        """Add jobs and return their ids.
+
+        `jobs` is a number of new jobs (made by `jobtools.sample.generate_jobs`, starting now
+        in INIT and ending within `finish_within` seconds, optionally all of `job_type` and
+        ending in `status`), a `.jsonl`/`.json` path, or API records (served as they are once
+        ended; INIT and RUNNING ones go on and end within `finish_within`).
+
+        Raises:
+            ValueError: for a record without a job id, or an id already served.
+        """
+        horizon = self.finish_within if finish_within is None else float(finish_within)
+        if not horizon > 0:
+            raise ValueError(f"finish_within must be > 0 seconds, got {finish_within!r}")
+        if status is not None and status not in (JobStatus.SUCCESS, JobStatus.FAIL):
+            raise ValueError(f"status must be SUCCESS or FAIL, got {status!r}")
+        if isinstance(jobs, bool):
+            raise TypeError("jobs must be a count, a path or records, not a bool")
+        if isinstance(jobs, int):
+            return self._add_generated(jobs, horizon, job_type, status)
+        records = read_records(jobs) if isinstance(jobs, str | os.PathLike) else list(jobs)
+        for number, record in enumerate(records):
+            job_id = record.get("job_id") if isinstance(record, Mapping) else None
+            if not isinstance(job_id, str) or not job_id:
+                raise ValueError(f"record {number} has no job_id: {str(record)[:80]}")
+        now = self.clock()
+        times = list(
+            zip(
+                _epochs([r.get("begin_time") for r in records]),
+                _epochs([r.get("end_time") for r in records]),
+                strict=True,
+            )
+        )
+        with self._lock:
+            self._merge_failures(_plans.failures_by_type(records))
+            plans = _plans.plans_from_records(
+                records, times, now, seed=self.seed, horizon=horizon, failures=self._failures
+            )
+            return self._install(plans)
+
+    def add_job(
+        self,
+        job_id: str | None = None,
+        *,
+        job_type: str = "imsNativeExportImageJob",
+        status: str = JobStatus.SUCCESS,
+        init_for: float = 1.0,
+        run_for: float = 10.0,
+        error_code: str | None = None,
+        fail_reason: str | None = None,
+        entities: Mapping[str, Any] | None = None,
+        time_format: str = "iso",
+    ) -> str:
+        """Add one job starting now: INIT for `init_for` s, RUNNING for `run_for` s, then `status`.
+
+        A FAIL without `error_code`/`fail_reason` borrows a failure from the loaded records.
+        `entities` are known from the start (e.g. `image_name`); `time_format` is `iso` or
+        `legacy`. Returns the job id (a new 32-hex id when not given).
+        """
+        if status not in (JobStatus.SUCCESS, JobStatus.FAIL):
+            raise ValueError(f"status must be SUCCESS or FAIL, got {status!r}")
+        if time_format not in ("iso", "legacy"):
+            raise ValueError(f"time_format must be 'iso' or 'legacy', got {time_format!r}")
+        if not (init_for >= 0 and run_for >= 0):
+            raise ValueError(f"init_for and run_for must be >= 0, got {init_for!r}, {run_for!r}")
+        now = self.clock()
+        with self._lock:
+            job_id = job_id or self._new_id()
+            error = (error_code, fail_reason) if error_code or fail_reason else None
+            plan = _plans.planned_job(
+                job_id,
+                job_type,
+                rng=_plans.job_rng(self.seed, job_id),
+                begin=now,
+                start=now + init_for,
+                end=now + init_for + run_for,
+                failures=self._failures,
+                status=status,
+                error=error,
+                base=entities,
+                style=time_format,
+            )
+            return self._install([plan])[0]
+
+    def _add_generated(
+        self, count: int, horizon: float, job_type: str | None, status: str | None
+    ) -> list[str]:
+        from jobtools.sample import generate_jobs
+
+        if count < 0:
+            raise ValueError(f"cannot add {count} jobs")
+        now = self.clock()
+        with self._lock:
+            templates = generate_jobs(
+                count,
+                seed=self._rng.randrange(2**31),
+                now=dt.datetime.fromtimestamp(now, dt.UTC),
+            )
+            self._merge_failures(_plans.failures_by_type(templates))
+            plans = []
+            for template in templates:
+                job_id = template["job_id"]
+                if job_id in self._plans:
+                    job_id = self._new_id()
+                kind = job_type or template["job_type"]
+                final = status or template["status"]
+                terminal = final in (JobStatus.SUCCESS, JobStatus.FAIL)
+                rng = _plans.job_rng(self.seed, job_id)
+                init_for, total = _plans.durations(rng, horizon)
+                keep_error = final == template["status"] == JobStatus.FAIL
+                plans.append(
+                    _plans.planned_job(
+                        job_id,
+                        kind,
+                        rng=rng,
+                        begin=now,
+                        start=now + init_for,
+                        end=now + total,
+                        failures=self._failures,
+                        status=final if terminal else None,
+                        error=(template["error_code"], template["fail_reason"])
+                        if keep_error
+                        else None,
+                        base=template["entities"],
+                        style=_plans.time_style(template["begin_time"]),
+                    )
+                )
+            return self._install(plans)
+
+    def _merge_failures(self, pool: Mapping[str, list[tuple[str, str]]]) -> None:
+        for job_type, pairs in pool.items():
+            self._failures.setdefault(job_type, []).extend(pairs)
+
+    def _new_id(self) -> str:
+        while True:
+            job_id = f"ff8080{self._rng.getrandbits(104):026x}"
+            if job_id not in self._plans:
+                return job_id
+
+    def _install(self, plans: Sequence[_plans.JobPlan]) -> list[str]:
+        ids = [plan.job_id for plan in plans]
+        clashes = [i for i in ids if i in self._plans] or [
+            i for i, n in Counter(ids).items() if n > 1
+        ]
+        if clashes:
+            raise ValueError(f"job id already served: {clashes[0]}")
+        for plan in plans:
+            self._plans[plan.job_id] = plan
+        return ids
+
+    def record(self, job_id: str, *, progress: bool = False) -> dict[str, Any]:
+        """What the API answers for `job_id` now, with no auth and no faults (KeyError if unknown).
+
+        `progress=True` gives the `GET /v1/cloudimages/job/{id}` form.
+        """
+        return self._plans[job_id].record_at(self.clock(), progress_route=progress)
+
+    def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each status now."""
+        now = self.clock()
+        return dict(Counter(str(plan.status_at(now)) for plan in self._plans.values()))
+
+    # --- transports ----------------------------------------------------------------------
+
+    def transport(self, **kwargs: Any) -> SimulatorTransport:
+        """An httpx transport answering in-process, for `httpx.Client` and `AsyncClient` alike.
+
+        Keyword arguments go to `SimulatorTransport` (`sleep=`, `async_sleep=`).
+        """
+        from jobtools.simulator._http import SimulatorTransport
+
+        return SimulatorTransport(self, **kwargs)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> SimulatorServer:
+        """Serve on a real socket in a background thread; see `jobtools.simulator.serve`."""
+        from jobtools.simulator._http import serve
+
+        return serve(self, host, port, **kwargs)
+
+    # --- faults and statistics -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def injecting(self, faults: Faults) -> Iterator[Simulator]:
+        """Use `faults` inside the block, then restore the previous ones."""
+        previous, self.faults = self.faults, faults
+        try:
+            yield self
+        finally:
+            self.faults = previous
+
+    def stats(self) -> SimulatorStats:
+        """A snapshot of the counters."""
+        with self._stats_lock:
+            return SimulatorStats(
+                requests=self._requests,
+                in_flight=self._in_flight,
+                max_in_flight=self._max_in_flight,
+                by_status=dict(self._by_status),
+                faults=dict(self._fault_counts),
+            )
+
+    def reset_stats(self) -> None:
+        """Zero the counters (requests still in flight stay counted as in flight)."""
+        with self._stats_lock:
+            self._requests = 0
+            self._in_flight = getattr(self, "_in_flight", 0)
+            self._max_in_flight = self._in_flight
+            self._by_status: Counter[int] = Counter()
+            self._fault_counts: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a request as open for the duration of the block (used by the transports)."""
+        with self._stats_lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._stats_lock:
+                self._in_flight -= 1
+
+    def _count(self, status: int, fault: str | None) -> None:
+        with self._stats_lock:
+            self._requests += 1
+            self._by_status[status] += 1
+            if fault:
+                self._fault_counts[fault] += 1
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> Reply:
+        """Answer one request. `path` is the raw (percent-encoded) path, `query` the raw query.
+
+        Never sleeps: the added latency is the transports' to apply (see `respond`).
+        """
+        return self.respond(method, path, query, headers, body)[0]
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[Reply, float]:
+        """`(reply, seconds to wait before sending it)`."""
+        faults = self.faults  # one consistent set for this request, even if swapped meanwhile
+        request_id = uuid.uuid4().hex
+        lower = {k.lower(): v for k, v in (headers or {}).items()}
+        reply, fault = self._route(method.upper(), path, query, lower, body, request_id, faults)
+        self._count(reply.status, fault)
+        return reply, self._dice.delay(faults)
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        request_id: str,
+        faults: Faults,
+    ) -> tuple[Reply, str | None]:
+        parts = path.split("/")
+        if len(parts) == 3 and parts[1] == "_simulator" and parts[2] == "jobs":
+            return self._admin(method, query, request_id), None
+        route = None
+        if method == "GET" and len(parts) == 5 and parts[0] == "" and parts[1] == "v1":
+            if parts[2] == "cloudimages" and parts[3] == "job":
+                route = ("progress", headers.get("x-project-id"), unquote(parts[4]))
+            elif parts[3] == "jobs":
+                route = ("jobs", unquote(parts[2]), unquote(parts[4]))
+        if route is None:
+            return _gateway(
+                404,
+                "APIGW.0101",
+                "The API does not exist or has not been published in the environment.",
+                request_id,
+            ), None
+        if self._dice.over_rate(faults.rate_limit):
+            return _throttled(request_id, faults), "rate_limit"
+        if self.require_auth:
+            problem = self._authenticate(method, path, query, headers, body)
+            if problem:
+                return _gateway(
+                    401,
+                    "APIGW.0301",
+                    f"Incorrect IAM authentication information: {problem}",
+                    request_id,
+                ), None
+        kind, project_id, job_id = route
+        if project_id is None:
+            return _ims(400, "IMG.0001", "The X-Project-Id header is missing.", request_id), None
+        if project_id != self.project_id:
+            return _ims(403, "IMG.0030", "Invalid project id or token.", request_id), None
+        failed = self._dice.status(faults)
+        if failed == 429:
+            return _throttled(request_id, faults), "throttle"
+        if failed == 500:
+            return _reply(
+                500, {"errorCode": "IMG.0500", "errorMsg": "Internal server error."}, request_id
+            ), "500"
+        if failed == 503:
+            extra = _retry_after(faults)
+            payload = {"code": "IMG.0503", "message": "Service unavailable, please retry later."}
+            return _reply(503, payload, request_id, extra), "503"
+        plan = self._plans.get(job_id)
+        if plan is None:
+            return _ims(
+                404,
+                "IMG.0023",
+                f"Failed to query the job: job {job_id} does not exist.",
+                request_id,
+            ), None
+        payload_bytes = self._body(plan, kind == "progress")
+        broken, shape = self._dice.body(faults)
+        if broken == "malformed":
+            if shape < 0.5:
+                html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+                return Reply(
+                    200, {"Content-Type": "text/html", "X-Request-Id": request_id}, html
+                ), broken
+            payload_bytes = orjson.dumps({"job_id": job_id, "message": "ok"})
+        elif broken == "truncated":
+            payload_bytes = payload_bytes[: max(1, int(len(payload_bytes) * (0.1 + 0.8 * shape)))]
+        return Reply(200, _headers(request_id), payload_bytes), broken
+
+    def _body(self, plan: _plans.JobPlan, progress: bool) -> bytes:
+        now = self.clock()
+        key = (plan.job_id, progress)
+        cached = self._bodies.get(key)
+        if cached is not None:
+            return cached
+        body = orjson.dumps(plan.record_at(now, progress_route=progress))
+        if now >= plan.end:
+            self._bodies[key] = body
+        return body
+
+    def _authenticate(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+    ) -> str | None:
+        """None when the request is authenticated, else what is wrong (never a secret)."""
+        authorization = headers.get("authorization")
+        if authorization is None:
+            token = headers.get("x-auth-token")
+            if token is None:
+                return "no X-Auth-Token or Authorization header"
+            return None if token in self._tokens else "the token is invalid or expired"
+        try:
+            access, signed, signature = auth.parse_authorization(authorization)
+        except ValueError:
+            return "the Authorization header is not SDK-HMAC-SHA256"
+        key = self._keys.get(access)
+        if key is None:
+            return "the access key does not exist"
+        sdk_date = headers.get("x-sdk-date")
+        try:
+            signed_at = auth.parse_sdk_date(sdk_date or "")
+        except ValueError:
+            return "X-Sdk-Date is missing or malformed"
+        if abs(signed_at.timestamp() - self.clock()) > MAX_DATE_SKEW:
+            return "X-Sdk-Date is more than 15 minutes off; the request has expired"
+        if "x-sdk-date" not in signed.split(";"):
+            return "X-Sdk-Date is not signed"
+        if key.security_token is not None and headers.get("x-security-token") != key.security_token:
+            return "the security token is missing or invalid"
+        if not auth.verify_signature(key.sk, method, path, query, headers, body, signed, signature):
+            return "verify aksk signature fail"
+        return None
+
+    def _admin(self, method: str, query: str, request_id: str) -> Reply:
+        """`/_simulator/jobs`, outside the real API: GET lists jobs, POST adds some."""
+        if method == "GET":
+            now = self.clock()
+            jobs = [
+                {"job_id": i, "status": str(p.status_at(now))} for i, p in list(self._plans.items())
+            ]
+            return _reply(200, {"jobs": jobs}, request_id)
+        if method != "POST":
+            return _gateway(404, "APIGW.0101", "Use GET or POST on /_simulator/jobs.", request_id)
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        try:
+            within = float(params["finish_within"]) if "finish_within" in params else None
+            ids = self.add_jobs(
+                int(params.get("count", "1")),
+                finish_within=within,
+                job_type=params.get("job_type"),
+                status=params.get("status"),
+            )
+        except ValueError as exc:
+            return _ims(400, "IMG.0001", str(exc), request_id)
+        return _reply(201, {"job_ids": ids}, request_id)
+
+
+def _headers(request_id: str) -> dict[str, str]:
+    return {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
+
+
+def _reply(
+    status: int, payload: object, request_id: str, extra: Mapping[str, str] | None = None
+) -> Reply:
+    return Reply(status, {**_headers(request_id), **(extra or {})}, orjson.dumps(payload))
+
+
+def _gateway(status: int, code: str, message: str, request_id: str) -> Reply:
+    """The API gateway's error body: `error_code`, `error_msg`, `request_id`."""
+    return _reply(
+        status, {"error_code": code, "error_msg": message, "request_id": request_id}, request_id
+    )
+
+
+def _ims(status: int, code: str, message: str, request_id: str) -> Reply:
+    """The image service's own error body: `{"error": {"code": ..., "message": ...}}`."""
+    return _reply(status, {"error": {"code": code, "message": message}}, request_id)
+
+
+def _retry_after(faults: Faults) -> dict[str, str]:
+    return {} if faults.retry_after is None else {"Retry-After": f"{faults.retry_after:g}"}
+
+
+def _throttled(request_id: str, faults: Faults) -> Reply:
+    limit = 200 if faults.rate_limit is None else faults.rate_limit
+    message = (
+        "The throttling threshold has been reached: "
+        f"policy user over ratelimit, limit:{limit:g}, time:1 second"
+    )
+    body = {"error_code": "APIGW.0308", "error_msg": message, "request_id": request_id}
+    return _reply(429, body, request_id, _retry_after(faults))
