@@ -13,6 +13,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_fetch(sub)
     _add_watch(sub)
+    _add_serve(sub)
     # Each subcommand registers itself here: sub.add_parser(...).set_defaults(run=...)
     del sub
     return parser
@@ -200,3 +201,145 @@ def _run_watch(args: argparse.Namespace) -> int:
     where = f" to {out}" if out is not None else ""
     print(f"jobtools watch: {summarize(frame)}{where}", file=sys.stderr)
     return 0 if bool(frame["wait_state"].eq("done").all()) else 2
+
+
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the local simulator of the jobs API (no cloud account needed)",
+        description=(
+            "Serve GET /v1/{project_id}/jobs/{job_id} and GET /v1/cloudimages/job/{job_id} on "
+            "a local port, from a JSONL/JSON file of job records and/or new jobs that start "
+            "now and end within --finish-within seconds. Requests need X-Auth-Token or an "
+            "SDK-HMAC-SHA256 signature. Credentials: the flags, else HUAWEICLOUD_SDK_AK / "
+            "HUAWEICLOUD_SDK_SK / HUAWEICLOUD_SDK_PROJECT_ID / JOBTOOLS_AUTH_TOKEN, else the "
+            "demo ones (token demo-token, AK DEMOAK, SK DEMOSK). Ctrl-C stops it."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port, 0 = any free one (8080)")
+    p.add_argument(
+        "--jobs",
+        metavar="FILE",
+        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = none",
+    )
+    p.add_argument("--new-jobs", type=int, default=0, metavar="N", help="new jobs to add (0)")
+    p.add_argument(
+        "--finish-within",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds within which new and running jobs end (300)",
+    )
+    p.add_argument("--ids-out", metavar="FILE", help="write the new jobs' ids (or all) here")
+    p.add_argument("--seed", type=int, default=0, help="for jobs, outcomes and faults (0)")
+    p.add_argument("--project-id", help="the project id to serve")
+    p.add_argument("--token", help="the X-Auth-Token to accept")
+    p.add_argument("--ak", help="the access key to accept")
+    p.add_argument("--sk", help="its secret key (prefer HUAWEICLOUD_SDK_SK: argv is visible)")
+    p.add_argument("--no-auth", action="store_true", help="accept requests with no credentials")
+    faults = p.add_argument_group("faults (shares are 0..1, drawn per request)")
+    faults.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    faults.add_argument("--jitter", type=float, default=0.0, help="up to this many more seconds")
+    faults.add_argument("--error-500", type=float, default=0.0, help="share answered 500")
+    faults.add_argument("--error-503", type=float, default=0.0, help="share answered 503")
+    faults.add_argument("--fail-rate", type=float, default=0.0, help="share 500/503, half each")
+    faults.add_argument("--throttle", type=float, default=0.0, help="share answered 429")
+    faults.add_argument("--rate-limit", type=float, help="429 above this many requests/s")
+    faults.add_argument("--malformed", type=float, default=0.0, help="share of bodies not a job")
+    faults.add_argument("--truncated", type=float, default=0.0, help="share of bodies cut short")
+    faults.add_argument("--retry-after", type=float, help="Retry-After seconds on 429/503")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each request line")
+    p.set_defaults(run=_run_serve)
+
+
+def _serve_credentials(args: argparse.Namespace) -> tuple[str, list[Any], list[str], str]:
+    """The project id, credentials and banner lines from flags, environment or demo defaults."""
+    import os
+
+    from jobtools import auth
+    from jobtools.simulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
+
+    env = os.environ
+    project_id = args.project_id or env.get(auth.ENV_PROJECT_ID) or DEMO_PROJECT_ID
+    token = args.token or env.get(auth.ENV_TOKEN) or DEMO_TOKEN
+    ak = args.ak or env.get(auth.ENV_AK) or DEMO_AK
+    sk = args.sk or env.get(auth.ENV_SK) or DEMO_SK
+    if (ak == DEMO_AK) != (sk == DEMO_SK):
+        raise ValueError(f"give both an AK and an SK ({auth.ENV_AK}, {auth.ENV_SK}), or neither")
+    # Only the demo values are printed: they are documented and open nothing else.
+    token_shown = token if token == DEMO_TOKEN else "(given)"
+    sk_shown = sk if sk == DEMO_SK else "(given)"
+    credentials = [
+        auth.TokenCredentials(token=token, project_id=project_id),
+        auth.AkSkCredentials(ak=ak, sk=sk, project_id=project_id),
+    ]
+    lines = [
+        f"  project id  {project_id}",
+        f"  token       {token_shown}  (header X-Auth-Token)",
+        f"  AK / SK     {ak} / {sk_shown}  (SDK-HMAC-SHA256)",
+    ]
+    return project_id, credentials, lines, token_shown
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+    from pathlib import Path
+
+    from jobtools.simulator import Faults, Simulator
+
+    faults = Faults(
+        latency=args.latency,
+        jitter=args.jitter,
+        error_500=args.error_500 + args.fail_rate / 2,
+        error_503=args.error_503 + args.fail_rate / 2,
+        throttle=args.throttle,
+        rate_limit=args.rate_limit,
+        malformed=args.malformed,
+        truncated=args.truncated,
+        retry_after=args.retry_after,
+    )
+    project_id, credentials, auth_lines, token_shown = _serve_credentials(args)
+    source = args.jobs
+    if source is None and Path("data/sample_jobs.jsonl").is_file():
+        source = "data/sample_jobs.jsonl"
+    sim = Simulator(
+        None if source in (None, "none") else source,
+        project_id=project_id,
+        credentials=credentials,
+        require_auth=not args.no_auth,
+        faults=faults,
+        seed=args.seed,
+        finish_within=args.finish_within,
+    )
+    loaded = len(sim.job_ids)
+    new_ids = sim.add_jobs(args.new_jobs) if args.new_jobs else []
+    if args.ids_out:
+        Path(args.ids_out).write_text("".join(f"{i}\n" for i in new_ids or sim.job_ids))
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.verbose else None
+    if threading.current_thread() is threading.main_thread():
+        # `kill` stops it as cleanly as Ctrl-C does.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with sim.serve(args.host, args.port, log=log) as server:
+        jobs = f"{loaded} from {source}" if loaded else "none loaded"
+        if new_ids:
+            jobs += f", {len(new_ids)} new (ending within {args.finish_within:g} s)"
+        example = sim.job_ids[0] if sim.job_ids else "{job_id}"
+        print(f"jobtools simulator on {server.url}  (Ctrl-C to stop)", flush=True)
+        for line in [
+            f"  jobs        {jobs}",
+            *(["  auth        none required (--no-auth)"] if args.no_auth else auth_lines),
+            f"  faults      {faults.describe()}",
+            f"  try         curl -H 'X-Auth-Token: {token_shown}' "
+            f"{server.url}/v1/{project_id}/jobs/{example}",
+        ]:
+            print(line, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            stats = sim.stats()
+            print(f"jobtools simulator stopped after {stats.requests} requests", flush=True)
+    return 0
