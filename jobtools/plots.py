@@ -20,7 +20,7 @@ import pandas as pd
 
 from jobtools.failures import failure_groups
 from jobtools.status import STATUS_ORDER, JobStatus
-from jobtools.summary import rates_over_time
+from jobtools.summary import rates_over_time, to_utc
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -182,7 +182,7 @@ def plot_timeline(
     ax.set_title(f"Job timeline ({shown})")
     if jobs.empty:
         return _say_empty(ax)
-    present = pd.Timestamp.now(tz="UTC") if now is None else _utc(now)
+    present = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
     begin = jobs["begin_time"]
     running = ~jobs["is_terminal"].astype(bool) & jobs["end_time"].isna()
     end = jobs["end_time"].where(~running, present).fillna(begin)
@@ -320,11 +320,6 @@ def _status_order(status: pd.Series) -> list[str]:
 
 def _color(status: str) -> str:
     return STATUS_COLORS.get(status, _OTHER_COLOR)
-
-
-def _utc(moment: datetime | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _zone_name(tz: str | tzinfo | None) -> str:

@@ -7,6 +7,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from jobtools.summary import to_utc
+
 __all__ = ["QUALITY_COLUMNS", "time_quality"]
 
 QUALITY_COLUMNS: tuple[str, ...] = (
@@ -42,7 +44,7 @@ def time_quality(
     unparsed = _unparsed_rows(frame)
     end_unparsed = _unparsed_rows(frame, ("end_time",))
     begin, end = frame["begin_time"], frame["end_time"]
-    present = pd.Timestamp.now(tz="UTC") if now is None else _utc(now)
+    present = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
     flags = pd.DataFrame(
         {
             # An end that was given but garbled is reported once, as unparsed.
@@ -69,8 +71,3 @@ def _unparsed_rows(
     # Rows filtered away since the frame was built are simply not in the index any more.
     flags = np.asarray(frame.index.isin(list(labels)), dtype=bool)
     return pd.Series(flags, index=frame.index)
-
-
-def _utc(moment: datetime | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -142,8 +142,8 @@ def jobs_between(
     """
     times = frame[on]
     keep = pd.Series(True, index=frame.index)
-    lower = _utc(since, "since")
-    upper = _utc(until, "until")
+    lower = None if since is None else to_utc(since, "since")
+    upper = None if until is None else to_utc(until, "until")
     if lower is not None and upper is not None and not lower < upper:
         raise ValueError(f"since ({lower.isoformat()}) must be before until ({upper.isoformat()})")
     if lower is not None:
@@ -153,9 +153,12 @@ def jobs_between(
     return frame[keep.to_numpy()].copy()
 
 
-def _utc(moment: datetime | str | None, name: str) -> pd.Timestamp | None:
-    if moment is None:
-        return None
+def to_utc(moment: datetime | str, name: str = "time") -> pd.Timestamp:
+    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are UTC.
+
+    Raises:
+        ValueError: `moment` is not a time (the message starts with `name`).
+    """
     try:
         stamp = pd.Timestamp(moment)
     except (ValueError, TypeError) as exc:
