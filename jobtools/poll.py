@@ -648,7 +648,7 @@ def _snapshot(
     return Snapshot(
         frame=frame,
         round=round_no,
-        observed_at=pd.Timestamp(now, unit="s", tz="UTC"),
+        observed_at=pd.Timestamp(now, unit="s", tz="UTC").as_unit("us"),
         elapsed=now - started,
         queried=queried,
         changed=frame.iloc[np.sort(changed)],

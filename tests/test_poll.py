@@ -1,0 +1,586 @@
+"""Tests for jobtools.poll: schedules, the snapshot iterator, wait_for, cancellation, resume.
+
+Waits run against the simulator through its in-process transport on a `ManualClock` shared
+by the simulator and the wait: a sleep advances the clock, so no test waits for time to pass.
+One test goes over a real loopback socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import jobtools
+from jobtools.client import JobsClient
+from jobtools.poll import (
+    WAIT_COLUMNS,
+    Adaptive,
+    Backoff,
+    CancelToken,
+    aiter_snapshots,
+    iter_snapshots,
+    make_schedule,
+    wait_for,
+    wait_for_async,
+)
+from jobtools.polllog import PollLog
+from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
+
+START = 1_780_000_000.0
+GONE = "f" * 32
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The simulator's transport, counting requests per job id; `broken` ids answer 503."""
+
+    def __init__(self, sim: Simulator, broken: Iterable[str] = ()) -> None:
+        self.inner = sim.transport()
+        self.asked: Counter[str] = Counter()
+        self.broken = set(broken)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        job_id = request.url.path.rsplit("/", 1)[-1]
+        self.asked[job_id] += 1
+        if job_id in self.broken:
+            return httpx.Response(503, json={"code": "IMG.0503", "message": "busy"})
+        return await self.inner.handle_async_request(request)
+
+
+async def _no_wait(seconds: float) -> None:
+    """The client's retry sleep: no waiting in tests."""
+
+
+def client_for(sim: Simulator, transport: httpx.AsyncBaseTransport) -> JobsClient:
+    return JobsClient(
+        endpoint="http://simulator",
+        token=DEMO_TOKEN,
+        project_id=sim.project_id,
+        transport=transport,
+        rate_limit=None,
+        max_attempts=2,
+        sleep=_no_wait,
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def sim(clock: ManualClock) -> Simulator:
+    """Six jobs of known timelines: four SUCCESS, two FAIL, ending between 12 s and 130 s."""
+    sim = Simulator(clock=clock, seed=7)
+    for n, (status, init_for, run_for) in enumerate(
+        [
+            ("SUCCESS", 2, 10),
+            ("SUCCESS", 5, 30),
+            ("FAIL", 3, 20),
+            ("SUCCESS", 10, 60),
+            ("FAIL", 1, 100),
+            ("SUCCESS", 30, 100),
+        ]
+    ):
+        sim.add_job(
+            f"{n + 1:032x}",
+            status=status,
+            init_for=init_for,
+            run_for=run_for,
+            error_code="IMG.0090" if status == "FAIL" else None,
+            fail_reason=f"Failed to export image {n}: AccessDenied." if status == "FAIL" else None,
+            entities={"image_name": f"img-{n}"},
+        )
+    return sim
+
+
+@pytest.fixture
+def transport(sim: Simulator) -> CountingTransport:
+    return CountingTransport(sim)
+
+
+@pytest.fixture
+def client(sim: Simulator, transport: CountingTransport) -> JobsClient:
+    return client_for(sim, transport)
+
+
+class FixedRandom:
+    """A random source that always draws `value`."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+# --- schedules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backoff", "draw", "polls", "expected"),
+    [
+        (
+            Backoff(first=2, factor=2, cap=30, jitter=0),
+            0.9,
+            [1, 2, 3, 4, 5, 6, 50],
+            [2, 4, 8, 16, 30, 30, 30],
+        ),
+        (Backoff(first=3, factor=1, cap=10, jitter="none"), 0.5, [1, 5], [3, 3]),
+        (Backoff(first=2, factor=2, cap=30, jitter="partial"), 1.0, [1, 3], [1, 4]),
+        (Backoff(first=2, factor=2, cap=30, jitter="full"), 0.25, [1, 3], [1.5, 6]),
+        (Backoff(first=1, factor=10, cap=1e6, jitter=0), 0.0, [10_000], [1e6]),
+    ],
+)
+def test_backoff_intervals(
+    backoff: Backoff, draw: float, polls: list[int], expected: list[float]
+) -> None:
+    """Intervals grow by `factor` from `first` to `cap`; jitter takes off up to its share."""
+    frame = pd.DataFrame()
+    got = backoff.intervals(frame, np.arange(len(polls)), np.array(polls), 0.0, FixedRandom(draw))
+    np.testing.assert_allclose(got, expected)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"first": 0},
+        {"first": 10, "cap": 5},
+        {"factor": 0.5},
+        {"jitter": 1.5},
+        {"jitter": "some"},
+    ],
+)
+def test_backoff_rejects_bad_options(options: dict[str, Any]) -> None:
+    """A backoff that could not work is refused when made, naming the problem."""
+    with pytest.raises(ValueError, match="backoff|jitter"):
+        Backoff(**options)
+
+
+def _history(job_type: str, seconds: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"job_type": job_type, "duration": pd.to_timedelta(seconds, unit="s")})
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "expected"),
+    [
+        (0.0, 300.0),  # median of 100..500 is 300: 300 s to go, at the cap
+        (150.0, 200.0),  # of 200, 300, 400, 500 the median is 350: 200 s to go
+        (390.0, 60.0),  # of 400 and 500 the median is 450: 60 s to go
+        (499.0, 2.0),  # 1 s to go, clipped up to the floor
+        (600.0, 4.0),  # longer than all seen: the fallback (first interval, no jitter)
+    ],
+)
+def test_adaptive_looks_again_at_the_median_remaining_time(elapsed: float, expected: float) -> None:
+    """A job of a known type is looked at again when half of the longer ones had ended."""
+    schedule = Adaptive(
+        fallback=Backoff(first=4, jitter=0),
+        history=_history("export", [100, 200, 300, 400, 500]),
+        cap=300,
+    )
+    now = START
+    frame = jobtools.jobs_to_frame(
+        [
+            {
+                "job_id": "j1",
+                "job_type": "export",
+                "status": "RUNNING",
+                "begin_time": pd.Timestamp(now - elapsed, unit="s", tz="UTC").isoformat(),
+                "end_time": "",
+            }
+        ]
+    )
+    got = schedule.intervals(frame, np.array([0]), np.array([1]), now, FixedRandom(0.5))
+    assert got.tolist() == pytest.approx([expected])
+
+
+def test_adaptive_falls_back_without_enough_durations() -> None:
+    """A type with fewer durations than `min_samples`, or no begin_time, gets the fallback."""
+    schedule = Adaptive(fallback=Backoff(first=4, jitter=0), history=_history("export", [100]))
+    frame = jobtools.jobs_to_frame(
+        [
+            {"job_id": "j1", "job_type": "export", "status": "RUNNING",
+             "begin_time": "2026-01-01T00:00:00Z"},
+            {"job_id": "j2", "job_type": "import", "status": "INIT"},
+        ]
+    )  # fmt: skip
+    got = schedule.intervals(frame, np.array([0, 1]), np.array([1, 1]), START, FixedRandom(0))
+    assert got.tolist() == [4.0, 4.0]
+
+
+@pytest.mark.parametrize("bad", ["often", 3, None])
+def test_make_schedule(bad: Any) -> None:
+    """Names pick a schedule; anything else that is not a schedule is refused."""
+    if bad is None:
+        assert isinstance(make_schedule(bad), Backoff)
+        assert isinstance(make_schedule("adaptive"), Adaptive)
+        return
+    with pytest.raises(ValueError, match="schedule"):
+        make_schedule(bad)
+
+
+# --- waiting -----------------------------------------------------------------------------
+
+
+def test_wait_for_returns_every_job_terminal(
+    sim: Simulator, client: JobsClient, clock: ManualClock
+) -> None:
+    """All jobs end; FAIL keeps error_code, fail_reason and entities; time passed on the clock."""
+    frame = wait_for(sim.job_ids, client=client, clock=clock, progress=False, seed=1)
+    assert frame["job_id"].tolist() == sim.job_ids
+    assert list(frame.columns[-len(WAIT_COLUMNS) :]) == list(WAIT_COLUMNS)
+    assert frame["wait_state"].eq("done").all()
+    assert frame["status"].astype(str).tolist() == [
+        "SUCCESS", "SUCCESS", "FAIL", "SUCCESS", "FAIL", "SUCCESS"
+    ]  # fmt: skip
+    failed = frame[frame["status"] == "FAIL"]
+    assert failed["error_code"].eq("IMG.0090").all()
+    assert failed["fail_reason"].str.contains("AccessDenied").all()
+    assert failed["entities"].map(lambda e: e["image_name"]).str.startswith("img-").all()
+    assert clock() - START >= 130
+    # Each job was seen to end soon after it did: the backoff caps at 30 s (+ jitter).
+    lag = (frame["observed_at"] - frame["end_time"]).dt.total_seconds()
+    assert lag.between(0, 31).all()
+
+
+def test_terminal_jobs_are_never_queried_again(
+    sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
+) -> None:
+    """Each job is requested exactly as often as it was polled, the last time seeing it end."""
+    log = PollLog(":memory:")
+    frame = wait_for(sim.job_ids, client=client, clock=clock, log=log, progress=False)
+    polls = dict(zip(frame["job_id"], frame["polls"], strict=True))
+    assert dict(transport.asked) == polls
+    seen = log.observations()
+    last = seen.groupby("job_id")["status"].last().astype(str)
+    assert set(last) <= {"SUCCESS", "FAIL"}
+    assert seen.groupby("job_id").size().to_dict() == polls
+
+
+def test_unknown_job_is_gone_not_failed(
+    sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
+) -> None:
+    """A 404 ends that job's wait as `gone` after one request, with its outcome, apart from FAIL."""
+    frame = wait_for([*sim.job_ids, GONE], client=client, clock=clock, progress=False)
+    row = frame.set_index("job_id").loc[GONE]
+    assert (row["wait_state"], row["outcome"], row["http_status"]) == ("gone", "not_found", 404)
+    assert pd.isna(row["status"]) and not row["is_terminal"]
+    assert transport.asked[GONE] == 1
+    assert (frame["status"] == "FAIL").sum() == 2
+
+
+def test_transient_errors_are_retried_then_given_up(sim: Simulator, clock: ManualClock) -> None:
+    """A job that cannot be fetched is retried each round and given up after N errors in a row."""
+    broken = sim.job_ids[0]
+    transport = CountingTransport(sim, broken=[broken])
+    client = client_for(sim, transport)
+    frame = wait_for(sim.job_ids, client=client, clock=clock, give_up_after=3, progress=False)
+    row = frame.set_index("job_id").loc[broken]
+    assert (row["wait_state"], row["outcome"], row["fetch_errors"]) == (
+        "gave_up",
+        "server_error",
+        3,
+    )
+    assert transport.asked[broken] == 3 * client.max_attempts
+    assert frame["wait_state"].value_counts()["done"] == 5
+
+
+def test_failed_fetch_keeps_what_was_known(sim: Simulator, clock: ManualClock) -> None:
+    """A job seen RUNNING that then cannot be fetched keeps RUNNING and shows the error."""
+    transport = CountingTransport(sim)
+    client = client_for(sim, transport)
+    job = sim.job_ids[5]  # INIT for 30 s, then RUNNING
+    snapshots = iter_snapshots([job], client=client, clock=clock, give_up_after=2)
+    for snapshot in snapshots:
+        if snapshot.counts.get("RUNNING"):
+            transport.broken.add(job)
+        if snapshot.done:
+            break
+    row = snapshot.frame.iloc[0]
+    assert (row["status"], row["outcome"], row["wait_state"]) == (
+        "RUNNING",
+        "server_error",
+        "gave_up",
+    )
+    assert row["process_percent"] >= 0
+
+
+def test_timeout_marks_jobs_without_raising(
+    sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
+) -> None:
+    """Jobs running at the timeout end as `timed_out`, after a last look at the deadline."""
+    frame = wait_for(sim.job_ids, client=client, clock=clock, timeout=40, progress=False)
+    states = frame.set_index("job_id")["wait_state"].astype(str)
+    assert states.tolist() == ["done", "done", "done", "timed_out", "timed_out", "timed_out"]
+    assert clock() == pytest.approx(START + 40, abs=0.01)
+    assert frame.loc[frame["wait_state"] == "timed_out", "status"].eq("RUNNING").all()
+
+
+def test_timeout_zero_looks_once(sim: Simulator, client: JobsClient, clock: ManualClock) -> None:
+    """timeout=0 fetches every job once and returns."""
+    frame = wait_for(sim.job_ids, client=client, clock=clock, timeout=0, progress=False)
+    assert frame["polls"].eq(1).all() and frame["wait_state"].eq("timed_out").all()
+
+
+def test_snapshots_report_rounds_counts_and_changes(
+    sim: Simulator, client: JobsClient, clock: ManualClock
+) -> None:
+    """Each snapshot numbers its round, counts statuses and lists the rows that changed."""
+    snapshots = list(iter_snapshots(sim.job_ids, client=client, clock=clock, seed=3))
+    first, last = snapshots[0], snapshots[-1]
+    assert (first.round, first.queried, first.counts) == (1, 6, {"INIT": 6})
+    assert len(first.changed) == 6  # every job went from unknown to INIT
+    assert [s.round for s in snapshots] == list(range(1, len(snapshots) + 1))
+    assert all(not s.done for s in snapshots[:-1]) and last.done
+    assert last.counts == {"SUCCESS": 4, "FAIL": 2} and last.states == {"done": 6}
+    assert last.next_poll_in is None
+    queried = [s.queried for s in snapshots]
+    assert queried == sorted(queried, reverse=True)  # never more jobs than the round before
+    for before, after in zip(snapshots, snapshots[1:], strict=False):
+        moved = after.frame["status"].astype(str) != before.frame["status"].astype(str)
+        assert set(after.frame.loc[moved, "job_id"]) <= set(after.changed["job_id"])
+        gap = (after.observed_at - before.observed_at).total_seconds()
+        assert gap == pytest.approx(before.next_poll_in, abs=1e-5)
+
+
+def test_on_round_sees_every_snapshot(
+    sim: Simulator, client: JobsClient, clock: ManualClock
+) -> None:
+    """The per-round callback is called once per round, in order."""
+    rounds: list[int] = []
+    wait_for(
+        sim.job_ids,
+        client=client,
+        clock=clock,
+        progress=False,
+        on_round=lambda s: rounds.append(s.round),
+    )
+    assert rounds == list(range(1, len(rounds) + 1)) and len(rounds) > 3
+
+
+def test_progress_bar_counts_ended_jobs(
+    sim: Simulator, client: JobsClient, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a notebook the wait draws a terminal bar of ended jobs, with the counts."""
+    wait_for(sim.job_ids, client=client, clock=clock, progress=True)
+    err = capsys.readouterr().err
+    assert "6/6" in err and "SUCCESS=4" in err and "FAIL=2" in err
+
+
+def test_cancel_ends_the_wait(sim: Simulator, client: JobsClient, clock: ManualClock) -> None:
+    """Cancelling from the callback ends the jobs still waiting as `cancelled`."""
+    token = CancelToken()
+
+    def after(snapshot: jobtools.Snapshot) -> None:
+        if snapshot.round == 2:
+            token.cancel()
+
+    frame = wait_for(
+        sim.job_ids, client=client, clock=clock, cancel=token, on_round=after, progress=False
+    )
+    assert frame["wait_state"].eq("cancelled").all()
+    assert frame["polls"].eq(2).all()
+
+
+def test_cancel_from_another_thread_wakes_a_sleeping_wait(
+    sim: Simulator, client: JobsClient
+) -> None:
+    """A wait sleeping on a sleep that never ends stops as soon as another thread cancels."""
+    sleeping = threading.Event()
+
+    async def forever(seconds: float) -> None:
+        sleeping.set()
+        await asyncio.Event().wait()
+
+    token = CancelToken()
+    result: list[pd.DataFrame] = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            wait_for(sim.job_ids, client=client, sleep=forever, cancel=token, progress=False)
+        )
+    )
+    worker.start()
+    assert sleeping.wait(10)
+    token.cancel()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert result[0]["wait_state"].eq("cancelled").all()
+
+
+def test_works_where_an_event_loop_already_runs(
+    sim: Simulator, client: JobsClient, clock: ManualClock
+) -> None:
+    """wait_for works inside a running loop (as in a notebook), and so does wait_for_async."""
+
+    async def main() -> tuple[pd.DataFrame, pd.DataFrame]:
+        inside = wait_for(sim.job_ids, client=client, clock=clock, progress=False)
+        awaited = await wait_for_async(sim.job_ids, client=client, clock=clock)
+        return inside, awaited
+
+    inside, awaited = asyncio.run(main())
+    assert inside["wait_state"].eq("done").all() and awaited["wait_state"].eq("done").all()
+
+
+def test_breaking_out_of_the_iterator_stops_polling(
+    sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
+) -> None:
+    """Leaving a loop over snapshots stops the polling; nothing more is requested."""
+    for snapshot in iter_snapshots(sim.job_ids, client=client, clock=clock):
+        if snapshot.round == 2:
+            break
+    asked = sum(transport.asked.values())
+    assert asked == 12
+    clock.advance(1000)
+    assert sum(transport.asked.values()) == asked
+
+
+@pytest.mark.parametrize(
+    ("ids", "options", "error"),
+    [
+        (["bad/id"], {}, ValueError),
+        (["a" * 32], {"give_up_after": 0}, ValueError),
+        (["a" * 32], {"timeout": -1}, ValueError),
+        (["a" * 32], {"schedule": "sometimes"}, ValueError),
+        (["a" * 32], {"token": "x"}, TypeError),  # a client and client options
+    ],
+)
+def test_bad_input_is_refused_before_any_request(
+    ids: list[str],
+    options: dict[str, Any],
+    error: type[Exception],
+    client: JobsClient,
+    transport: CountingTransport,
+) -> None:
+    """Bad ids or options raise a clear error and send nothing."""
+    with pytest.raises(error):
+        wait_for(ids, client=client, progress=False, **options)
+    assert not transport.asked
+
+
+def test_no_ids_returns_an_empty_frame(client: JobsClient) -> None:
+    """Waiting for nothing returns at once with an empty frame of the full schema."""
+    frame = wait_for([], client=client, progress=False)
+    assert frame.empty and list(frame.columns[-len(WAIT_COLUMNS) :]) == list(WAIT_COLUMNS)
+
+
+# --- resume --------------------------------------------------------------------------------
+
+
+def test_resume_does_not_query_ended_jobs(
+    sim: Simulator,
+    client: JobsClient,
+    clock: ManualClock,
+    transport: CountingTransport,
+    tmp_path: Any,
+) -> None:
+    """A wait stopped halfway and started again on the same log skips the jobs that had ended."""
+    log = tmp_path / "poll.db"
+    token = CancelToken()
+    stop_at_two_ended = lambda s: token.cancel() if s.states.get("done", 0) >= 2 else None  # noqa: E731
+    first = wait_for([*sim.job_ids, GONE], client=client, clock=clock, log=log, cancel=token,
+                     on_round=stop_at_two_ended, progress=False)  # fmt: skip
+    ended = set(first.loc[first["wait_state"].isin(["done", "gone"]), "job_id"])
+    assert GONE in ended and len(ended) >= 3
+    assert first["wait_state"].eq("cancelled").any()
+
+    transport.asked.clear()
+    second = wait_for([*sim.job_ids, GONE], client=client, clock=clock, log=log, progress=False)
+    assert not ended & set(transport.asked)  # no job that had ended was asked for again
+    assert set(transport.asked) == set(first["job_id"]) - ended
+    assert second["wait_state"].isin(["done", "gone"]).all()
+    resumed = second.set_index("job_id").loc[sorted(ended - {GONE})]
+    assert resumed["polls"].eq(0).all()
+    # Rows that came back from the log keep their whole record, failure details included.
+    before = first.set_index("job_id").loc[resumed.index]
+    for column in ("status", "error_code", "fail_reason", "end_time", "entities", "outcome"):
+        pd.testing.assert_series_equal(resumed[column], before[column], check_categorical=False)
+    assert second.set_index("job_id").loc[GONE, "outcome"] == "not_found"
+
+
+def test_resume_with_everything_ended_sends_nothing(
+    sim: Simulator,
+    client: JobsClient,
+    clock: ManualClock,
+    transport: CountingTransport,
+    tmp_path: Any,
+) -> None:
+    """When the log says every job ended, a new wait returns the frame without a request."""
+    log = tmp_path / "poll.db"
+    wait_for(sim.job_ids, client=client, clock=clock, log=log, progress=False)
+    transport.asked.clear()
+    snapshots = list(iter_snapshots(sim.job_ids, client=client, clock=clock, log=log))
+    assert not transport.asked
+    assert len(snapshots) == 1 and snapshots[0].round == 0 and snapshots[0].done
+    assert snapshots[0].frame["wait_state"].eq("done").all()
+
+
+def test_ctrl_c_leaves_whole_rounds_in_the_log(
+    sim: Simulator, clock: ManualClock, tmp_path: Any
+) -> None:
+    """Ctrl-C during a round's fetch raises KeyboardInterrupt; the log keeps whole rounds only."""
+    transport = CountingTransport(sim)
+    real = client_for(sim, transport)
+
+    class InterruptedClient:
+        """Round 3's fetch is interrupted as a real Ctrl-C would be: SIGINT to the process."""
+
+        rounds = 0
+
+        async def afetch_jobs(self, ids: list[str], progress: bool = False) -> pd.DataFrame:
+            self.rounds += 1
+            if self.rounds == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+                await asyncio.Event().wait()  # the fetch is still in flight when Ctrl-C lands
+            return await real.afetch_jobs(ids, progress=progress)
+
+    log = tmp_path / "poll.db"
+    with pytest.raises(KeyboardInterrupt):
+        wait_for(sim.job_ids, client=InterruptedClient(), clock=clock, log=log, progress=False)
+    with sqlite3.connect(log) as db:
+        rounds = db.execute("SELECT round, queried FROM rounds ORDER BY round").fetchall()
+        per_round = db.execute("SELECT round, count(*) FROM observations GROUP BY round").fetchall()
+    assert rounds == [(1, 6), (2, 6)]
+    assert per_round == [(1, 6), (2, 6)]
+    # And the same call resumes from it.
+    frame = wait_for(sim.job_ids, client=real, clock=clock, log=log, progress=False)
+    assert frame["wait_state"].eq("done").all()
+
+
+def test_loopback_wait_queries_only_jobs_not_ended(tmp_path: Any) -> None:
+    """Over a real socket: a resumed wait sends exactly one request per poll of a job not ended."""
+    clock = ManualClock()
+    sim = Simulator(clock=clock, seed=11)
+    ids = sim.add_jobs(20, finish_within=90)
+    log = tmp_path / "poll.db"
+    with sim.serve() as server:
+        options = {"endpoint": server.url, "token": DEMO_TOKEN, "project_id": sim.project_id}
+        first = wait_for(ids, clock=clock, log=log, timeout=30, progress=False, **options)
+        ended = first["wait_state"].eq("done")
+        assert 0 < ended.sum() < len(ids)
+        before = sim.stats().requests
+        second = wait_for(ids, clock=clock, log=log, progress=False, **options)
+        assert sim.stats().requests - before == second["polls"].sum()
+    assert second.loc[ended.to_numpy(), "polls"].eq(0).all()
+    assert second["wait_state"].eq("done").all()
+
+
+def test_aiter_snapshots_is_an_async_iterator(
+    sim: Simulator, client: JobsClient, clock: ManualClock
+) -> None:
+    """The async iterator serves custom loops in async code."""
+
+    async def rounds() -> list[int]:
+        return [s.round async for s in aiter_snapshots(sim.job_ids, client=client, clock=clock)]
+
+    got = asyncio.run(rounds())
+    assert got == list(range(1, len(got) + 1)) and len(got) > 3
