@@ -361,7 +361,10 @@ def plans_from_records(
                     record.get("error_code"),
                     record.get("fail_reason"),
                     entities,
-                    final_percent=100.0 if status == JobStatus.SUCCESS else 0.0,
+                    # Where a failed job stopped, for the progress route.
+                    final_percent=100.0
+                    if status == JobStatus.SUCCESS
+                    else round(job_rng(seed, job_id).uniform(5, 95), 1),
                 ),
                 tasks=tasks_for(job_type),
                 verbatim=dict(record),
