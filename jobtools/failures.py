@@ -64,7 +64,7 @@ TRENDS: tuple[str, ...] = ("new", "growing", "shrinking", "gone", "stable")
 NO_MESSAGE = "(no message)"
 _TIME_DTYPE = "datetime64[us, UTC]"
 
-# Error codes quoted in a message (IMG.0023) stay as they are: the masks that follow do not
+# Error codes quoted in a message (IMG.0023, APIGW.0308, Ecs.0005) stay as they are: the masks that follow do not
 # start a match right after this mark (RE2 has no look-behind to say "not after IMG.").
 # `IMG.0023` becomes `<mark>IMG.<mark>0023<mark>` and the marks are removed at the end.
 _MARK = "\x1f"
@@ -91,7 +91,10 @@ _MASKS: tuple[tuple[str, str], ...] = (
     # URLs, obs://bucket/object included, and OBS virtual-host addresses.
     (r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~:/?#@!$&*+=%-]+", "<url>"),
     (r"[A-Za-z0-9][A-Za-z0-9.-]*\.obs\.[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~/%+-]*)?", "<url>"),
-    (r"([A-Za-z]{2,10})\.([0-9]{3,5})", _MARK + "\\1." + _MARK + "\\2" + _MARK),
+    (
+        r"(^|[^A-Za-z0-9_.-])([A-Z][A-Za-z]{1,9})\.([0-9]{4})",
+        "\\1" + _MARK + "\\2." + _MARK + "\\3" + _MARK,
+    ),
     (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<id>"),
     (
         r"(^|[^A-Za-z0-9_." + _MARK + r"])[0-9a-fA-F]{16,}",

@@ -72,6 +72,7 @@ def job(job_id: str, status: str, reason: str | None = None, **fields: object) -
             "Insufficient resources in cn-north-4a for flavor s6.large.2",
             "Insufficient resources in af-south-1c for flavor c7.xlarge.4",
         ),
+        ("No capacity for flavor s6.large.2 now", "No capacity for flavor s6.large.1234 now"),
         ("Image 'web server' cannot be shared", "Image 'db' cannot be shared"),
         ('Image "web" cannot be shared', 'Image "database one" cannot be shared'),
         ("Images a1b2, c3d4, e5f6 failed", "Images 9f9f failed"),
@@ -103,6 +104,7 @@ def test_messages_differing_only_in_values_share_a_template(first: str, second: 
     ("message", "template"),
     [
         ("IMG.0023: job ff8080814dbd65d7014dbe0d84db0013 failed", "IMG.0023: job <id> failed"),
+        ("IMG.0001,APIGW.0308 and Ecs.0005: x 7", "IMG.0001,APIGW.0308 and Ecs.0005: x <n>"),
         ("disk 40GB too small", "disk <size> too small"),
         ("5 Gbps link down", "<n> Gbps link down"),
         ("can't open 'x'", "can't open '<str>'"),
