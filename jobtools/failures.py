@@ -64,8 +64,8 @@ TRENDS: tuple[str, ...] = ("new", "growing", "shrinking", "gone", "stable")
 NO_MESSAGE = "(no message)"
 _TIME_DTYPE = "datetime64[us, UTC]"
 
-# Error codes quoted in a message (IMG.0023, APIGW.0308, Ecs.0005) stay as they are: the masks that follow do not
-# start a match right after this mark (RE2 has no look-behind to say "not after IMG.").
+# Error codes quoted in a message (IMG.0023, APIGW.0308, Ecs.0005) stay as they are: the masks
+# that follow start no match right after this mark (RE2 has no look-behind for "not after IMG.").
 # `IMG.0023` becomes `<mark>IMG.<mark>0023<mark>` and the marks are removed at the end.
 _MARK = "\x1f"
 # The characters of an ASCII name; "-" last so that appending to a class keeps it literal.
