@@ -15,6 +15,7 @@ import os
 import random
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame, outcome_categorical
 from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
+from jobtools.transport import KeepAliveTransport
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,9 @@ class JobsClient:
         concurrency: requests in flight at once (and the connection pool's size).
         rate_limit: request starts per second (None: unlimited, e.g. for a local simulator).
         verify: TLS verification (on unless turned off), or a path / SSL context.
-        transport: an httpx transport for tests (`httpx.MockTransport` or any async one).
+        transport: an httpx transport: `httpx.MockTransport` in tests, or
+            `httpx.AsyncHTTPTransport()` for httpx's own. Default: a lean keep-alive HTTP/1.1
+            transport (`jobtools.transport`), or httpx's when a proxy applies.
         clock, sleep, random: injected time and jitter, so tests never wait.
     """
 
@@ -232,8 +236,12 @@ class JobsClient:
     # --- the HTTP session ------------------------------------------------------------
 
     def _new_session(self) -> httpx.AsyncClient:
-        # Keep-alive pool sized to the concurrency: no request waits for a connection and
-        # none is opened twice, which is most of httpx's per-request cost.
+        transport = self._transport
+        if transport is None and not _uses_proxy(self.endpoint):
+            # httpx's default transport costs ~1 ms of CPU per request, which would cap a
+            # batch near 600 jobs/s; this one keeps the same pool semantics for a fraction.
+            transport = KeepAliveTransport(verify=self.verify, max_connections=self.concurrency)
+        # A keep-alive pool sized to the concurrency: no request waits for a connection.
         limits = httpx.Limits(
             max_connections=self.concurrency,
             max_keepalive_connections=self.concurrency,
@@ -244,7 +252,7 @@ class JobsClient:
             timeout=self.timeout,
             limits=limits,
             verify=self.verify,
-            transport=self._transport,
+            transport=transport,
             follow_redirects=False,
         )
 
@@ -503,6 +511,15 @@ def _endpoint(region: str | None, endpoint: str | None, service: str) -> str:
         raise ValueError(f"region looks wrong: {region!r}")
     override = f"HUAWEICLOUD_SDK_REGION_{service}_{region}".upper().replace("-", "_")
     return os.environ.get(override, f"https://{service}.{region}.myhuaweicloud.com").rstrip("/")
+
+
+def _uses_proxy(endpoint: str) -> bool:
+    """True when the environment routes `endpoint` through a proxy (httpx then handles it)."""
+    url = httpx.URL(endpoint)
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass_environment(url.host, proxies)
 
 
 def _secrets_of(credentials: Credentials) -> tuple[str, ...]:
