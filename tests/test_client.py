@@ -686,3 +686,152 @@ def test_secrets_never_in_repr_errors_logs_or_rows(caplog):
             for secret in (TOKEN, SK, STS):
                 assert secret not in text
     assert "retrying" in caplog.text  # the log did record the retries
+
+
+# --- over real loopback sockets: the session's simulator ---------------------------------
+
+
+async def no_sleep(seconds: float) -> None:
+    """Retry waits skipped: the retries still happen, nothing waits."""
+
+
+def live_client(live, **options) -> JobsClient:
+    """A client for the session's simulator, token by default."""
+    settings = {
+        "endpoint": live.url,
+        "project_id": live.project_id,
+        "token": live.token,
+        "rate_limit": None,
+        "concurrency": 8,
+        "sleep": no_sleep,
+    }
+    settings.update(options)
+    return JobsClient(**settings)
+
+
+@pytest.mark.parametrize("api", ["jobs", "cloudimages"])
+@pytest.mark.parametrize("kind", ["token", "aksk"])
+def test_loopback_fetch(simulator_server, kind, api):
+    """Token and AK/SK fetches over a real socket give every job, typed, in order."""
+    live = simulator_server
+    ids = live.simulator.job_ids[:60]
+    creds = (
+        {"token": live.token} if kind == "token" else {"token": None, "ak": live.ak, "sk": live.sk}
+    )
+    frame = live_client(live, api=api, **creds).fetch_jobs(ids, progress=False)
+    assert frame["job_id"].tolist() == ids
+    assert frame["outcome"].eq("ok").all(), frame["fetch_error"].dropna().tolist()[:3]
+    assert frame["status"].notna().all()
+    assert frame["request_id"].notna().all()
+    expected = [live.simulator.record(i)["job_type"] for i in ids]
+    assert frame["job_type"].tolist() == expected
+    if api == "cloudimages":
+        assert frame["process_percent"].notna().any()
+
+
+def test_loopback_not_found_and_auth_rows(simulator_server):
+    """404 and 401 answers over the wire become outcome rows with code and request id."""
+    live = simulator_server
+    known = live.simulator.job_ids[0]
+    unknown = "ffffffffffffffffffffffffffffffff"
+    frame = live_client(live).fetch_jobs([known, unknown], progress=False)
+    assert frame["outcome"].tolist() == ["ok", "not_found"]
+    missing = frame.iloc[1]
+    assert (missing.http_status, missing.fetch_error_code) == (404, "IMG.0023")
+    assert isinstance(missing.request_id, str) and missing.request_id
+
+    for creds in ({"token": "wrong-token"}, {"token": None, "ak": live.ak, "sk": "wrong-sk"}):
+        denied = live_client(live, **creds).fetch_jobs([known, unknown], progress=False)
+        assert denied["outcome"].tolist() == ["auth", "auth"]
+        assert denied["fetch_error_code"].tolist() == ["APIGW.0301", "APIGW.0301"]
+        assert denied["request_id"].notna().all()
+    with pytest.raises(errors.NotFoundError):
+        live_client(live).get_job(unknown)
+
+
+def test_loopback_faults_are_retried_to_the_end(simulator_server):
+    """With 30 % 503 and 20 % 429 injected, every id still comes back ok."""
+    from jobtools.simulator import Faults
+
+    live = simulator_server
+    ids = live.simulator.job_ids[:50]
+    with live.simulator.injecting(Faults(error_503=0.3, throttle=0.2)):
+        frame = live_client(live, max_attempts=25).fetch_jobs(ids, progress=False)
+    assert frame["outcome"].eq("ok").all()
+
+
+@pytest.mark.parametrize("fault", ["malformed", "truncated"])
+def test_loopback_bad_bodies(simulator_server, fault):
+    """Malformed and truncated bodies over the wire are bad_body rows keeping the text."""
+    from jobtools.simulator import Faults
+
+    live = simulator_server
+    ids = live.simulator.job_ids[:5]
+    with live.simulator.injecting(Faults(**{fault: 1.0})):
+        frame = live_client(live).fetch_jobs(ids, progress=False)
+    assert frame["outcome"].eq("bad_body").all()
+    assert frame["raw_body"].str.len().gt(0).all()
+    assert frame["job_id"].tolist() == ids
+
+
+def test_loopback_transports_agree(simulator_server):
+    """The lean transport and httpx's own give the same frame for ended jobs."""
+    live = simulator_server
+    first = live_client(live).fetch_jobs(live.simulator.job_ids[:80], progress=False)
+    ended = first.loc[first["is_terminal"], "job_id"].tolist()
+    ours = live_client(live).fetch_jobs(ended, progress=False)
+    theirs = live_client(live, transport=httpx.AsyncHTTPTransport()).fetch_jobs(
+        ended, progress=False
+    )
+    columns = [c for c in ours.columns if c != "request_id"]
+    pd.testing.assert_frame_equal(ours[columns], theirs[columns])
+
+
+def test_loopback_sync_fetch_inside_running_loop(simulator_server):
+    """The sync API over real sockets works where a loop already runs (a notebook cell)."""
+    live = simulator_server
+    ids = live.simulator.job_ids[:10]
+
+    async def cell():
+        return live_client(live).fetch_jobs(ids, progress=False)
+
+    assert asyncio.run(cell())["outcome"].eq("ok").all()
+
+
+def test_in_process_simulator_transport(simulator):
+    """The simulator's in-process transport serves the client too (no socket, no sleep)."""
+    ids = simulator.add_jobs(5, finish_within=60)
+    client = make_client(
+        None,
+        endpoint="http://sim",
+        project_id=simulator.project_id,
+        token=None,
+        ak="DEMOAK",
+        sk="DEMOSK",
+        transport=simulator.transport(async_sleep=no_sleep),
+    )
+    frame = client.fetch_jobs(ids, progress=False)
+    assert frame["outcome"].eq("ok").all() and frame["job_id"].tolist() == ids
+
+
+def test_fetch_in_a_real_jupyter_kernel(simulator_server):
+    """In a real kernel (a loop already running) fetch_jobs works and shows a widget bar."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    live = simulator_server
+    ids = live.simulator.job_ids[:20]
+    source = (
+        "import asyncio, sys, jobtools\n"
+        "asyncio.get_running_loop()  # a loop runs here, as in any notebook\n"
+        f"frame = jobtools.fetch_jobs({ids!r}, endpoint={live.url!r}, "
+        f"project_id={live.project_id!r}, token={live.token!r}, rate_limit=None)\n"
+        "print(len(frame), frame['outcome'].eq('ok').all(), 'tqdm.notebook' in sys.modules)\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = notebook.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "20 True True" in text
+    widgets = [o for o in outputs if o.get("output_type") == "display_data"]
+    assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in widgets)
