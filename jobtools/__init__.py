@@ -33,7 +33,7 @@ from jobtools.failures import (
     message_templates,
 )
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
-from jobtools.ids import as_job_ids, extract_job_ids
+from jobtools.ids import as_job_ids, extract_job_ids, job_ids_from_text
 from jobtools.plots import (
     plot_durations,
     plot_failure_reasons,
@@ -124,6 +124,7 @@ __all__ = [
     "failure_rows",
     "fetch_jobs",
     "iter_snapshots",
+    "job_ids_from_text",
     "jobs_between",
     "jobs_to_frame",
     "message_templates",
