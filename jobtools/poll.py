@@ -31,7 +31,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -400,7 +400,7 @@ class _Wait:
     def _seed(self, start: pd.DataFrame) -> None:
         """Put rows already known (from the log or an earlier wait) in; final ones end here."""
         known = start.drop_duplicates("job_id", keep="last")
-        position = pd.Index(self.ids).get_indexer(known["job_id"])
+        position = pd.Index(self.ids).get_indexer(pd.Index(known["job_id"]))
         known, rows = known[position >= 0], position[position >= 0]
         if not len(rows):
             return
@@ -498,7 +498,8 @@ def _fix_categories(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _counts(values: pd.Series, missing: str | None) -> dict[str, int]:
     counts = values.value_counts(dropna=missing is None, sort=False)
-    out = {str(k): int(v) for k, v in counts.items() if v and not pd.isna(k)}
+    counts = counts[counts.index.notna() & (counts.to_numpy() > 0)]
+    out = {str(k): int(v) for k, v in counts.items()}
     if missing is not None and values.isna().any():
         out[missing] = int(values.isna().sum())
     return out
@@ -523,7 +524,7 @@ async def aiter_snapshots(
     early: float = 0.25,
     seed: int | None = None,
     **client_options: Any,
-) -> AsyncIterator[Snapshot]:
+) -> AsyncGenerator[Snapshot, None]:
     """Poll jobs until every one's wait has ended, yielding a `Snapshot` after each round.
 
     Args:
@@ -556,7 +557,7 @@ async def aiter_snapshots(
     from jobtools.polllog import PollLog
 
     owned = log is not None and not isinstance(log, PollLog)
-    poll_log = PollLog(log) if owned else log
+    poll_log: PollLog | None = log if isinstance(log, PollLog) or log is None else PollLog(log)
     pool = contextlib.AsyncExitStack()
     try:
         if client is None and hasattr(fetcher, "__aenter__"):

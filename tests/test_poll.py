@@ -563,7 +563,8 @@ def test_loopback_wait_queries_only_jobs_not_ended(tmp_path: Any) -> None:
     ids = sim.add_jobs(20, finish_within=90)
     log = tmp_path / "poll.db"
     with sim.serve() as server:
-        options = {"endpoint": server.url, "token": DEMO_TOKEN, "project_id": sim.project_id}
+        options = {"endpoint": server.url, "token": DEMO_TOKEN, "project_id": sim.project_id,
+                   "rate_limit": None}  # fmt: skip
         first = wait_for(ids, clock=clock, log=log, timeout=30, progress=False, **options)
         ended = first["wait_state"].eq("done")
         assert 0 < ended.sum() < len(ids)
