@@ -202,46 +202,65 @@ def _unwrap(record: Mapping[str, Any]) -> list[Any]:
 
 
 def _build(rows: list[Any]) -> pd.DataFrame:
-    """The column builder: one pass per column over plain lists, then typed arrays."""
+    """Gather each column as a plain list (one pass per column), then type them all at once."""
     dicts = [r if type(r) is dict else _EMPTY for r in rows]
     ents = [r.get("entities") for r in dicts]
     edicts = [e if type(e) is dict else _EMPTY for e in ents]
+    columns: dict[str, Any] = {name: [r.get(name) for r in dicts] for name in _TOP_LEVEL}
+    columns |= {name: [e.get(key) for e in edicts] for name, key in _FROM_ENTITIES.items()}
+    columns["entity_error"] = [e.get("error", e.get("errorcode_message")) for e in edicts]
+    columns["sub_job_count"] = [_sub_job_count(e) if type(e) is dict else None for e in ents]
+    columns["entities"] = ents
+    columns["extra"] = [_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)]
+    return assemble_job_frame(columns)
 
-    status = status_categorical(_str_column([r.get("status") for r in dicts]))
-    times = {}
-    unparsed = {}
-    for column in _TIME_COLUMNS:
-        parsed = parse_job_times(_text_or_object([r.get(column) for r in dicts]))
-        times[column] = parsed.array
-        if parsed.attrs["unparsed"]:
-            unparsed[column] = parsed.attrs["unparsed"]
+
+# Top-level fields that are columns as they are, and entity keys that become columns.
+_TOP_LEVEL = ("job_id", "job_type", "status", "begin_time", "end_time", "error_code", "fail_reason")
+_FROM_ENTITIES = {
+    "image_id": "image_id",
+    "image_name": "image_name",
+    "current_task": "current_task",
+    "process_percent": "process_percent",
+    "entity_error_code": "error_code",
+}
+
+
+def assemble_job_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
+    """Type raw columns into the `JOB_COLUMNS` frame (used by `jobs_to_frame` and `read_jobs`).
+
+    `columns` maps every JOB_COLUMNS name except the derived `duration` and `is_terminal` to a
+    list of raw values or an Arrow array (text as strings; `sub_job_count` as ints or None).
+    """
+    status = status_categorical(_str_column(columns["status"]))
     is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
-    duration = pd.Series(times["end_time"]) - pd.Series(times["begin_time"])
-    duration = duration.where(is_terminal).astype("timedelta64[us]")
+    times: dict[str, pd.Series] = {}
+    unparsed = {}
+    for name in _TIME_COLUMNS:
+        times[name] = parse_job_times(_text_or_object(columns[name]))
+        if times[name].attrs["unparsed"]:
+            unparsed[name] = times[name].attrs["unparsed"]
+    duration = (times["end_time"] - times["begin_time"]).where(is_terminal)
 
-    columns: dict[str, Any] = {
-        "job_id": _str_column([r.get("job_id") for r in dicts]),
-        "job_type": _str_column([r.get("job_type") for r in dicts]),
-        "status": status,
-        "begin_time": times["begin_time"],
-        "end_time": times["end_time"],
-        "duration": duration.array,
-        "is_terminal": is_terminal,
-        "error_code": _str_column([r.get("error_code") for r in dicts]),
-        "fail_reason": _str_column([r.get("fail_reason") for r in dicts]),
-        "image_id": _str_column([e.get("image_id") for e in edicts]),
-        "image_name": _str_column([e.get("image_name") for e in edicts]),
-        "current_task": _str_column([e.get("current_task") for e in edicts]),
-        "process_percent": _float_column([e.get("process_percent") for e in edicts]),
-        "entity_error_code": _str_column([e.get("error_code") for e in edicts]),
-        "entity_error": _str_column([e.get("error", e.get("errorcode_message")) for e in edicts]),
-        "sub_job_count": pd.array(
-            [_sub_job_count(e) if type(e) is dict else None for e in ents], dtype="Int64"
-        ),
-        "entities": _object_column(ents),
-        "extra": _object_column([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)]),
-    }
-    frame = pd.DataFrame(columns)
+    typed: dict[str, Any] = {}
+    for name, dtype in JOB_COLUMNS.items():
+        if name == "status":
+            typed[name] = status
+        elif name in times:
+            typed[name] = times[name].array
+        elif name == "duration":
+            typed[name] = duration.astype(dtype).array
+        elif name == "is_terminal":
+            typed[name] = is_terminal
+        elif dtype == "str":
+            typed[name] = _str_column(columns[name])
+        elif name == "process_percent":
+            typed[name] = _float_column(columns[name])
+        elif name == "sub_job_count":
+            typed[name] = pd.array(columns[name], dtype="Int64")
+        else:
+            typed[name] = _object_column(columns[name])
+    frame = pd.DataFrame(typed)
     frame.attrs["unparsed_times"] = unparsed
     return frame
 
@@ -264,8 +283,10 @@ def _sub_job_count(entities: dict[str, Any]) -> int:
     return total if type(total) is int else 0
 
 
-def _str_column(values: list[Any]) -> pd.Series:
+def _str_column(values: list[Any] | pa.Array) -> pd.Series:
     """A `str` column from a list; non-strings (a number, a dict) are kept as their text."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return pd.Series(pd.array(values.cast(pa.large_string()), dtype="str"))
     try:
         array = pa.array(values, type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -273,8 +294,10 @@ def _str_column(values: list[Any]) -> pd.Series:
     return pd.Series(pd.array(array, dtype="str"))
 
 
-def _text_or_object(values: list[Any]) -> pd.Series:
+def _text_or_object(values: list[Any] | pa.Array) -> pd.Series:
     """Strings as a fast `str` column; anything odd keeps its raw values in an object column."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return _str_column(values)
     try:
         array = pa.array(values, type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -282,8 +305,10 @@ def _text_or_object(values: list[Any]) -> pd.Series:
     return pd.Series(pd.array(array, dtype="str"))
 
 
-def _float_column(values: list[Any]) -> np.ndarray:
+def _float_column(values: list[Any] | pa.Array) -> np.ndarray:
     """A float column; anything that is not a number (a dict, "n/a") becomes NaN."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
     try:
         out = np.array(values, dtype="float64")
         if out.shape == (len(values),):
@@ -294,7 +319,7 @@ def _float_column(values: list[Any]) -> np.ndarray:
     return pd.to_numeric(objects, errors="coerce").to_numpy("float64")
 
 
-def _object_column(values: list[Any]) -> pd.Series:
+def _object_column(values: list[Any] | np.ndarray) -> pd.Series:
     # fromiter, not np.array: nested lists must stay elements, not become a second dimension;
     # dtype=object, or pandas would turn a column of only strings into `str`.
     return pd.Series(np.fromiter(values, dtype=object, count=len(values)), dtype=object)

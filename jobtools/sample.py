@@ -51,10 +51,10 @@ _JOB_TYPES = (
     _JobType("imsImportImageJob", 10, 1200, 1.1, 0.18),
     _JobType("imsImportOvaImageJob", 2, 2400, 1.1, 0.22),
     _JobType("imsVolumeCreateImageJob", 6, 600, 0.9, 0.08),
-    _JobType("imsVolumesToSysDataImagesJob", 3, 900, 0.9, 0.12, sub_jobs=True),
+    _JobType("imsVolumesToSysDataImagesJob", 2, 900, 0.9, 0.12, sub_jobs=True),
     _JobType("imsImportDataImageJob", 3, 1500, 1.0, 0.15),
-    _JobType("imsCreateWholeImageByInstanceJob", 5, 1500, 0.9, 0.12, sub_jobs=True),
-    _JobType("imsCreateWholeImageByBackupJob", 3, 1200, 0.9, 0.10, sub_jobs=True),
+    _JobType("imsCreateWholeImageByInstanceJob", 2, 1500, 0.9, 0.12, sub_jobs=True),
+    _JobType("imsCreateWholeImageByBackupJob", 1, 1200, 0.9, 0.10, sub_jobs=True),
     _JobType("imsAddImageMembersJob", 5, 4, 0.6, 0.04),
     _JobType("imsDelImageMembersJob", 2, 3, 0.6, 0.03),
     _JobType("imsUpdateImageMembersJob", 2, 3, 0.6, 0.03),
@@ -168,10 +168,10 @@ def _job(rng: random.Random, kind: _JobType, now: datetime) -> dict[str, Any]:
             {"image_id": _uuid(rng), "project_id": _hex_id(rng), "status": "success"}
             for _ in range(rng.randint(1, 3))
         ]
+    elif status == "SUCCESS":
+        entities["image_id"] = _uuid(rng)  # as in the documented example: just the new image
     else:
         entities["image_name"] = image_name
-        if status == "SUCCESS" or (status == "RUNNING" and rng.random() < 0.5):
-            entities["image_id"] = _uuid(rng)
     if status == "RUNNING":
         entities["process_percent"] = round(100 * done, 1)
         entities["current_task"] = rng.choice(_TASKS)
@@ -182,8 +182,7 @@ def _job(rng: random.Random, kind: _JobType, now: datetime) -> dict[str, Any]:
         entities["error_code"] = code
         entities["error"] = reason
     if kind.sub_jobs and status in ("SUCCESS", "FAIL", "RUNNING"):
-        entities["sub_jobs_result"] = _sub_jobs(rng, record, legacy, image_name)
-        entities["sub_jobs_list"] = [sub["job_id"] for sub in entities["sub_jobs_result"]]
+        entities["sub_jobs_result"] = _sub_jobs(rng, record, image_name)
     return record
 
 
@@ -217,11 +216,9 @@ def _failure(rng: random.Random, image_name: str) -> tuple[str, str]:
     return code, template.format(**fields)
 
 
-def _sub_jobs(
-    rng: random.Random, parent: dict[str, Any], legacy: bool, image_name: str
-) -> list[dict[str, Any]]:
+def _sub_jobs(rng: random.Random, parent: dict[str, Any], image_name: str) -> list[dict[str, Any]]:
     subs = []
-    for number in range(rng.randint(2, 4)):
+    for number in range(rng.randint(2, 3)):
         status = parent["status"]
         if status == "FAIL" and number > 0 and rng.random() < 0.5:
             status = "SUCCESS"  # one failed volume fails the whole job; the others may succeed

@@ -7,34 +7,34 @@ The service has written its times two ways over the years, sometimes within one 
 * ISO 8601 with `Z`, a numeric offset (`+0800`, `+08:00`) or none (documented as UTC),
   with or without a fraction of a second.
 
-`parse_job_times` converts a whole column with a few vectorised calls: one regex match splits
-it into the legacy group and the ISO group, and each group goes through one `pd.to_datetime`.
-The month names are mapped by a fixed English table, never by `%b`, which follows the locale.
+`parse_job_times` converts a whole column with a few vectorised Arrow calls: a regex match
+splits it into the legacy group and the ISO group, the legacy group is rewritten as ISO (month
+names by a fixed English table, never `%b`, which follows the locale), and each group is cast
+to timestamps at once; pandas' `to_datetime(errors="coerce")` takes over for a group that holds
+an impossible date, so that only that value becomes NaT.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TIME_DTYPE = "datetime64[us, UTC]"
 
 # dd-Mon-yyyy HH:mm:ss:SSS. Java's SSS is a count of milliseconds, so "7" means 007.
-_LEGACY = r"(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}):(\d{1,3})"
-# A date and a time are both required: a bare "2015" or a number must not become a date.
-_ISO = (
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
-    r"(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+_LEGACY_ANCHORED = r"^\d{1,2}-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d:\d{1,3}$"
+_LEGACY_STRICT = r"^\d\d-[a-z]{3}-\d{4} \d\d:\d\d:\d\d:\d{3}$"
+# What the slow path accepts: a date and a time are both required, then an optional zone.
+_ISO_ANCHORED = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d(?::?\d\d)?)$"
+_MONTH_NAMES = pa.array(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 )
-_MONTHS = {
-    name: f"{number:02d}"
-    for number, name in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
-        start=1,
-    )
-}
+_MONTH_NUMBERS = pa.array([f"{number:02d}" for number in range(1, 13)])
 
 
 def parse_job_times(values: Iterable[Any]) -> pd.Series:
@@ -45,7 +45,7 @@ def parse_job_times(values: Iterable[Any]) -> pd.Series:
     them in `result.attrs["unparsed"]`, a dict from index label to the raw value.
 
     Args:
-        values: a Series (its index is kept) or any sequence of strings or odd values.
+        values: a Series (its index and name are kept) or any sequence of strings or odd values.
 
     >>> s = parse_job_times(["04-Jun-2015 18:11:06:586", "2024-11-06T14:19:43+08:00", "", "oops"])
     >>> s.dt.strftime("%Y-%m-%d %H:%M:%S.%f").tolist()
@@ -54,46 +54,75 @@ def parse_job_times(values: Iterable[Any]) -> pd.Series:
     ('datetime64[us, UTC]', {3: 'oops'})
     """
     raw = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    # Non-strings become their text, which neither pattern matches (a dict, a number), while
+    # Non-strings become their text, which neither format matches (a dict, a number), while
     # Timestamp and datetime objects print as ISO 8601 and so still parse.
-    text = raw.astype("str").str.strip()
-    result = pd.Series(pd.NaT, index=raw.index, dtype=TIME_DTYPE, name=raw.name)
+    text = raw if raw.dtype == "str" else raw.astype("str")
+    array = pc.utf8_trim_whitespace(_arrow_strings(text))
+    out = np.full(len(array), np.datetime64("NaT"), dtype="datetime64[us]")
 
-    legacy = text.str.fullmatch(_LEGACY).fillna(False).astype(bool)
-    if legacy.any():
-        result[legacy] = _parse_legacy(text[legacy])
-    iso = ~legacy & text.str.fullmatch(_ISO).fillna(False).astype(bool)
-    if iso.any():
-        parsed = pd.to_datetime(text[iso], format="ISO8601", errors="coerce", utc=True)
-        result[iso] = parsed.astype(TIME_DTYPE)
+    legacy = pc.fill_null(pc.match_substring_regex(array, _LEGACY_ANCHORED), False)
+    # ISO needs at least YYYY-MM-DDTHH:MM (16 characters): a bare "2015" is not a job time.
+    iso = pc.and_(pc.invert(legacy), pc.greater_equal(pc.fill_null(pc.utf8_length(array), 0), 16))
+    for mask, as_iso in ((legacy, _legacy_as_iso), (iso, _iso_with_zone)):
+        if pc.any(mask).as_py():
+            rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            out[rows] = _to_utc(pc.filter(array, mask), as_iso)
 
-    failed = result.isna() & text.notna() & (text != "")
-    result.attrs["unparsed"] = raw[failed].to_dict()
+    result = pd.Series(out, index=raw.index, name=raw.name).dt.tz_localize("UTC")
+    present = pc.fill_null(pc.not_equal(array, ""), False).to_numpy(zero_copy_only=False)
+    failed = np.isnat(out) & present
+    result.attrs["unparsed"] = raw[failed].to_dict() if failed.any() else {}
     return result
 
 
-def _parse_legacy(text: pd.Series) -> pd.Series:
-    """Rewrite legacy strings as ISO with a fixed month table, then parse them in one call."""
-    parts = text.str.extract(_LEGACY)
-    month = parts[1].str.lower().map(_MONTHS)
-    iso = (
-        parts[2]
-        + "-"
-        + month
-        + "-"
-        + parts[0].str.zfill(2)
-        + "T"
-        + parts[3]
-        + ":"
-        + parts[4]
-        + ":"
-        + parts[5]
-        + "."
-        + parts[6].str.zfill(3)
-    )
-    # An unknown month leaves NaN here; an impossible date (32-Jun) is coerced to NaT.
-    parsed = pd.to_datetime(iso, format="%Y-%m-%dT%H:%M:%S.%f", errors="coerce", utc=True)
-    return parsed.astype(TIME_DTYPE)
+def _arrow_strings(text: pd.Series) -> pa.Array:
+    array = pa.array(text.array)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+    """Strings of one format -> UTC datetime64[us]; the ones that are no valid time -> NaT."""
+    iso = as_iso(strings)
+    try:
+        # The fast path: Arrow casts a whole column at once, but all or nothing.
+        parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))
+        return parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Some value is not a time (32-Jun, trailing garbage): pandas coerces just those to NaT.
+    # A `datetime64[us]` result also keeps nanosecond fractions from overflowing the range.
+    valid = pc.fill_null(pc.match_substring_regex(iso, _ISO_ANCHORED), False)
+    objects = pd.Series(pc.if_else(valid, iso, None).to_numpy(zero_copy_only=False), dtype=object)
+    parsed = pd.to_datetime(objects, format="ISO8601", errors="coerce", utc=True)
+    return parsed.dt.tz_localize(None).to_numpy("datetime64[us]")
+
+
+def _legacy_as_iso(legacy: pa.Array) -> pa.Array:
+    """`04-Jun-2015 18:11:06:586` -> `2015-06-04T18:11:06.586Z`, months by a fixed table."""
+    text = pc.utf8_lower(legacy)
+    if not pc.all(pc.match_substring_regex(text, _LEGACY_STRICT)).as_py():
+        # Rare short fields: a one-digit day; Java's SSS counts milliseconds, so ":5" is 5 ms.
+        text = pc.replace_substring_regex(text, r"^(\d)-", r"0\1-")
+        text = pc.replace_substring_regex(text, r":(\d)$", r":00\1")
+        text = pc.replace_substring_regex(text, r":(\d\d)$", r":0\1")
+
+    # Now every value is `dd-mon-yyyy HH:MM:SS:SSS`: cut it at fixed places, map the month.
+    def cut(start: int, stop: int) -> pa.Array:
+        return pc.utf8_slice_codeunits(text, start, stop)
+
+    def lit(value: str) -> pa.Scalar:
+        return pa.scalar(value, text.type)
+
+    month = pc.take(_MONTH_NUMBERS, pc.index_in(cut(3, 6), value_set=_MONTH_NAMES)).cast(text.type)
+    parts = [cut(7, 11), lit("-"), month, lit("-"), cut(0, 2), lit("T"), cut(12, 20)]
+    return pc.binary_join_element_wise(*parts, lit("."), cut(21, 24), lit("Z"), lit(""))
+
+
+def _iso_with_zone(iso: pa.Array) -> pa.Array:
+    """ISO strings without a zone are UTC (the API documents its times as UTC): add `Z`."""
+    if pc.all(pc.ends_with(iso, "Z")).as_py():
+        return iso  # the common case, checked cheaply
+    return pc.replace_substring_regex(iso, r"([T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)$", r"\1Z")
 
 
 def parse_job_time(value: Any, *, strict: bool = False) -> pd.Timestamp | Any:
