@@ -481,6 +481,8 @@ def _replace_rows(frame: pd.DataFrame, rows: np.ndarray, new: pd.DataFrame) -> p
     """A new frame with `frame.iloc[rows]` replaced by `new` (same length, in that order)."""
     if not len(rows):
         return frame
+    if len(rows) == len(frame) and (rows == np.arange(len(frame))).all():
+        return _fix_categories(new[_FRAME_COLUMNS].reset_index(drop=True))
     keep = np.ones(len(frame), dtype=bool)
     keep[rows] = False
     old = frame[keep]
@@ -628,6 +630,8 @@ async def aiter_snapshots(
 
 def _align(fetched: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
     """The client's answer as one row per id asked, in that order (a missing id: a NaN row)."""
+    if len(fetched) == len(ids) and fetched["job_id"].tolist() == ids:
+        return fetched[_FRAME_COLUMNS].reset_index(drop=True)  # the usual case: as asked
     answer = fetched.drop_duplicates("job_id").set_index("job_id").reindex(ids)
     answer = answer.rename_axis("job_id").reset_index()[_FRAME_COLUMNS]
     if len(fetched) != len(ids) or answer["outcome"].isna().any():
