@@ -7,6 +7,7 @@ import concurrent.futures
 import datetime as dt
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -551,6 +552,44 @@ def test_server_stops_and_logs_no_secrets():
     signature = headers["Authorization"].rsplit("=", 1)[1]
     assert len(lines) == 2
     assert not any(s in line for line in lines for s in (DEMO_SK, DEMO_TOKEN, signature))
+
+
+def _raw_exchange(url: str, data: bytes) -> bytes:
+    """Send raw bytes to the server and read until it closes the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_server_pipelined_requests_answered_in_order(simulator_server):
+    """Two requests sent at once on one connection get their answers in order, then it closes."""
+    job_id = simulator_server.simulator.job_ids[0]
+    first = f"GET {job_path(job_id)} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {DEMO_TOKEN}\r\n\r\n"
+    second = "GET /v1/x/jobs/y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    raw = _raw_exchange(simulator_server.url, (first + second).encode())
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3})", raw)
+    assert statuses == [b"200", b"401"]
+    assert job_id.encode() in raw.split(b"HTTP/1.1 401")[0]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"garbage\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b"501"),
+        (b"GET /v1/x/jobs/y HTTP/1.0\r\n\r\n", b"401"),
+    ],
+)
+def test_server_refuses_bad_requests(simulator_server, request_bytes, status):
+    """A malformed request gets a 4xx/5xx and a closed connection; HTTP/1.0 is closed after."""
+    raw = _raw_exchange(simulator_server.url, request_bytes)
+    assert raw.startswith(b"HTTP/1.1 " + status)
 
 
 def test_serve_command_runs_and_stops_on_ctrl_c(tmp_path):

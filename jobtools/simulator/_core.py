@@ -417,17 +417,20 @@ class Simulator:
             self._by_status: Counter[int] = Counter()
             self._fault_counts: Counter[str] = Counter()
 
+    def count_in_flight(self, change: int) -> None:
+        """A transport opens (+1) or closes (-1) a request, for `stats().max_in_flight`."""
+        with self._stats_lock:
+            self._in_flight += change
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
     @contextlib.contextmanager
     def in_flight(self) -> Iterator[None]:
-        """Count a request as open for the duration of the block (used by the transports)."""
-        with self._stats_lock:
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        """Count a request as open for the duration of the block."""
+        self.count_in_flight(+1)
         try:
             yield
         finally:
-            with self._stats_lock:
-                self._in_flight -= 1
+            self.count_in_flight(-1)
 
     def _count(self, status: int, fault: str | None) -> None:
         with self._stats_lock:
