@@ -31,21 +31,20 @@ each documented error body shape. Every answer carries `X-Request-Id`.
 
 from __future__ import annotations
 
-from jobtools.simulator._core import (
+from jobtools.simulator._clock import ManualClock
+from jobtools.simulator._core import Simulator, SimulatorStats
+from jobtools.simulator._faults import Faults
+from jobtools.simulator._gate import (
     DEMO_AK,
     DEMO_PROJECT_ID,
     DEMO_SK,
     DEMO_TOKEN,
     MAX_DATE_SKEW,
-    ManualClock,
-    Reply,
-    Simulator,
-    SimulatorStats,
     demo_credentials,
-    read_records,
 )
-from jobtools.simulator._faults import Faults
 from jobtools.simulator._http import SimulatorServer, SimulatorTransport, serve
+from jobtools.simulator._records import read_records
+from jobtools.simulator._replies import Reply
 
 __all__ = [
     "DEMO_AK",

@@ -1,4 +1,4 @@
-"""The simulator's core: jobs, authentication, faults and routes, with no transport."""
+"""The simulator's core: its jobs, routes, faults and counters, with no transport."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
@@ -22,28 +21,29 @@ from jobtools import auth
 from jobtools.ids import validate_project_id
 from jobtools.simulator import _plans
 from jobtools.simulator._faults import FaultDice, Faults
+from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
+from jobtools.simulator._records import epochs, read_records
+from jobtools.simulator._replies import (
+    Reply,
+    broken_body,
+    ims_error,
+    internal_error,
+    job_not_found,
+    json_headers,
+    json_reply,
+    no_route,
+    throttled,
+    unauthorized,
+    unavailable,
+)
 from jobtools.status import JobStatus
 
 if TYPE_CHECKING:
     from jobtools.simulator._http import SimulatorServer, SimulatorTransport
 
-# Documented demo credentials: not secrets, they open nothing but a local simulator.
-DEMO_PROJECT_ID = "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"
-DEMO_TOKEN = "demo-token"
-DEMO_AK = "DEMOAK"
-DEMO_SK = "DEMOSK"
-MAX_DATE_SKEW = 15 * 60  # seconds the gateway allows X-Sdk-Date to be off
 DEFAULT_HORIZON = 300.0  # seconds within which generated and running jobs end
 
 JobsSource = int | str | os.PathLike[str] | Iterable[Mapping[str, Any]]
-
-
-class Reply(NamedTuple):
-    """An answer: status, headers (with `X-Request-Id`), body bytes."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,70 +59,6 @@ class SimulatorStats:
     max_in_flight: int
     by_status: Mapping[int, int]
     faults: Mapping[str, int]
-
-
-class ManualClock:
-    """A clock that moves only when told: `clock()` reads it, `clock.advance(s)` moves it.
-
-    It starts at the real time by default, so that signatures made with the real time are
-    within the gateway's 15 minutes.
-    """
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = time.time() if start is None else float(start)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move the clock forward and return the new time."""
-        self.now += seconds
-        return self.now
-
-    def __repr__(self) -> str:
-        return f"ManualClock({self.now!r})"
-
-
-def demo_credentials(project_id: str = DEMO_PROJECT_ID) -> list[auth.Credentials]:
-    """The demo token and AK/SK pair the simulator accepts by default."""
-    return [
-        auth.TokenCredentials(token=DEMO_TOKEN, project_id=project_id),
-        auth.AkSkCredentials(ak=DEMO_AK, sk=DEMO_SK, project_id=project_id),
-    ]
-
-
-def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Job records from a `.jsonl` file (one a line) or a `.json` list or `{"jobs": [...]}`.
-
-    Raises:
-        ValueError: for a line or file that is not JSON, naming the file and line.
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    if path.suffix in (".jsonl", ".ndjson"):
-        records = []
-        for number, line in enumerate(data.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(orjson.loads(line))
-                except orjson.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
-        return records
-    try:
-        loaded = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc})") from None
-    if isinstance(loaded, Mapping):
-        loaded = loaded.get("jobs", [loaded])
-    return list(loaded)
-
-
-def _epochs(values: Sequence[object]) -> list[float | None]:
-    from jobtools.times import parse_job_times
-
-    parsed = parse_job_times(list(values))
-    seconds = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).dt.total_seconds()
-    return [None if s != s else float(s) for s in seconds]  # NaN for NaT, unparsed or ""
 
 
 class Simulator:
@@ -162,9 +98,7 @@ class Simulator:
         self.faults = faults or Faults()
         self.seed = seed
         self.finish_within = float(finish_within)
-        self._tokens: dict[str, auth.TokenCredentials] = {}
-        self._keys: dict[str, auth.AkSkCredentials] = {}
-        self._set_credentials(demo_credentials(project_id) if credentials is None else credentials)
+        self._gate = Gate(demo_credentials(project_id) if credentials is None else credentials)
         self._plans: dict[str, _plans.JobPlan] = {}
         self._failures: dict[str, list[tuple[str, str]]] = {"": []}
         self._bodies: dict[tuple[str, bool], bytes] = {}  # ended jobs never change
@@ -181,17 +115,6 @@ class Simulator:
             f"Simulator(jobs={len(self._plans)}, project_id={self.project_id!r}, "
             f"faults={self.faults.describe()!r})"
         )
-
-    def _set_credentials(self, credentials: auth.Credentials | Iterable[auth.Credentials]) -> None:
-        items = [credentials] if isinstance(credentials, auth.Credentials) else list(credentials)
-        for item in items:
-            if isinstance(item, auth.TokenCredentials):
-                self._tokens[item.token] = item
-            elif isinstance(item, auth.AkSkCredentials):
-                self._keys[item.ak] = item
-            else:
-                kind = type(item).__name__
-                raise TypeError(f"credentials must be Token- or AkSkCredentials, got {kind}")
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -235,8 +158,8 @@ class Simulator:
         now = self.clock()
         times = list(
             zip(
-                _epochs([r.get("begin_time") for r in records]),
-                _epochs([r.get("end_time") for r in records]),
+                epochs([r.get("begin_time") for r in records]),
+                epochs([r.get("end_time") for r in records]),
                 strict=True,
             )
         )
@@ -491,59 +414,34 @@ class Simulator:
             elif parts[3] == "jobs":
                 route = ("jobs", unquote(parts[2]), unquote(parts[4]))
         if route is None:
-            return _gateway(
-                404,
-                "APIGW.0101",
-                "The API does not exist or has not been published in the environment.",
-                request_id,
-            ), None
+            return no_route(request_id), None
         if self._dice.over_rate(faults.rate_limit):
-            return _throttled(request_id, faults), "rate_limit"
+            return throttled(request_id, faults), "rate_limit"
         if self.require_auth:
-            problem = self._authenticate(method, path, query, headers, body)
+            problem = self._gate.check(method, path, query, headers, body, self.clock())
             if problem:
-                return _gateway(
-                    401,
-                    "APIGW.0301",
-                    f"Incorrect IAM authentication information: {problem}",
-                    request_id,
-                ), None
+                return unauthorized(problem, request_id), None
         kind, project_id, job_id = route
         if project_id is None:
-            return _ims(400, "IMG.0001", "The X-Project-Id header is missing.", request_id), None
+            message = "The X-Project-Id header is missing."
+            return ims_error(400, "IMG.0001", message, request_id), None
         if project_id != self.project_id:
-            return _ims(403, "IMG.0030", "Invalid project id or token.", request_id), None
+            return ims_error(403, "IMG.0030", "Invalid project id or token.", request_id), None
         failed = self._dice.status(faults)
         if failed == 429:
-            return _throttled(request_id, faults), "throttle"
+            return throttled(request_id, faults), "throttle"
         if failed == 500:
-            return _reply(
-                500, {"errorCode": "IMG.0500", "errorMsg": "Internal server error."}, request_id
-            ), "500"
+            return internal_error(request_id), "500"
         if failed == 503:
-            extra = _retry_after(faults)
-            payload = {"code": "IMG.0503", "message": "Service unavailable, please retry later."}
-            return _reply(503, payload, request_id, extra), "503"
+            return unavailable(request_id, faults), "503"
         plan = self._plans.get(job_id)
         if plan is None:
-            return _ims(
-                404,
-                "IMG.0023",
-                f"Failed to query the job: job {job_id} does not exist.",
-                request_id,
-            ), None
-        payload_bytes = self._body(plan, kind == "progress")
+            return job_not_found(job_id, request_id), None
+        payload = self._body(plan, kind == "progress")
         broken, shape = self._dice.body(faults)
-        if broken == "malformed":
-            if shape < 0.5:
-                html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-                return Reply(
-                    200, {"Content-Type": "text/html", "X-Request-Id": request_id}, html
-                ), broken
-            payload_bytes = orjson.dumps({"job_id": job_id, "message": "ok"})
-        elif broken == "truncated":
-            payload_bytes = payload_bytes[: max(1, int(len(payload_bytes) * (0.1 + 0.8 * shape)))]
-        return Reply(200, _headers(request_id), payload_bytes), broken
+        if broken:
+            return broken_body(broken, shape, payload, job_id, request_id), broken
+        return Reply(200, json_headers(request_id), payload), None
 
     def _body(self, plan: _plans.JobPlan, progress: bool) -> bytes:
         now = self.clock()
@@ -556,38 +454,6 @@ class Simulator:
             self._bodies[key] = body
         return body
 
-    def _authenticate(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
-    ) -> str | None:
-        """None when the request is authenticated, else what is wrong (never a secret)."""
-        authorization = headers.get("authorization")
-        if authorization is None:
-            token = headers.get("x-auth-token")
-            if token is None:
-                return "no X-Auth-Token or Authorization header"
-            return None if token in self._tokens else "the token is invalid or expired"
-        try:
-            access, signed, signature = auth.parse_authorization(authorization)
-        except ValueError:
-            return "the Authorization header is not SDK-HMAC-SHA256"
-        key = self._keys.get(access)
-        if key is None:
-            return "the access key does not exist"
-        sdk_date = headers.get("x-sdk-date")
-        try:
-            signed_at = auth.parse_sdk_date(sdk_date or "")
-        except ValueError:
-            return "X-Sdk-Date is missing or malformed"
-        if abs(signed_at.timestamp() - self.clock()) > MAX_DATE_SKEW:
-            return "X-Sdk-Date is more than 15 minutes off; the request has expired"
-        if "x-sdk-date" not in signed.split(";"):
-            return "X-Sdk-Date is not signed"
-        if key.security_token is not None and headers.get("x-security-token") != key.security_token:
-            return "the security token is missing or invalid"
-        if not auth.verify_signature(key.sk, method, path, query, headers, body, signed, signature):
-            return "verify aksk signature fail"
-        return None
-
     def _admin(self, method: str, query: str, request_id: str) -> Reply:
         """`/_simulator/jobs`, outside the real API: GET lists jobs, POST adds some."""
         if method == "GET":
@@ -595,9 +461,9 @@ class Simulator:
             jobs = [
                 {"job_id": i, "status": str(p.status_at(now))} for i, p in list(self._plans.items())
             ]
-            return _reply(200, {"jobs": jobs}, request_id)
+            return json_reply(200, {"jobs": jobs}, request_id)
         if method != "POST":
-            return _gateway(404, "APIGW.0101", "Use GET or POST on /_simulator/jobs.", request_id)
+            return no_route(request_id, "Use GET or POST on /_simulator/jobs.")
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         try:
             within = float(params["finish_within"]) if "finish_within" in params else None
@@ -608,41 +474,5 @@ class Simulator:
                 status=params.get("status"),
             )
         except ValueError as exc:
-            return _ims(400, "IMG.0001", str(exc), request_id)
-        return _reply(201, {"job_ids": ids}, request_id)
-
-
-def _headers(request_id: str) -> dict[str, str]:
-    return {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
-
-
-def _reply(
-    status: int, payload: object, request_id: str, extra: Mapping[str, str] | None = None
-) -> Reply:
-    return Reply(status, {**_headers(request_id), **(extra or {})}, orjson.dumps(payload))
-
-
-def _gateway(status: int, code: str, message: str, request_id: str) -> Reply:
-    """The API gateway's error body: `error_code`, `error_msg`, `request_id`."""
-    return _reply(
-        status, {"error_code": code, "error_msg": message, "request_id": request_id}, request_id
-    )
-
-
-def _ims(status: int, code: str, message: str, request_id: str) -> Reply:
-    """The image service's own error body: `{"error": {"code": ..., "message": ...}}`."""
-    return _reply(status, {"error": {"code": code, "message": message}}, request_id)
-
-
-def _retry_after(faults: Faults) -> dict[str, str]:
-    return {} if faults.retry_after is None else {"Retry-After": f"{faults.retry_after:g}"}
-
-
-def _throttled(request_id: str, faults: Faults) -> Reply:
-    limit = 200 if faults.rate_limit is None else faults.rate_limit
-    message = (
-        "The throttling threshold has been reached: "
-        f"policy user over ratelimit, limit:{limit:g}, time:1 second"
-    )
-    body = {"error_code": "APIGW.0308", "error_msg": message, "request_id": request_id}
-    return _reply(429, body, request_id, _retry_after(faults))
+            return ims_error(400, "IMG.0001", str(exc), request_id)
+        return json_reply(201, {"job_ids": ids}, request_id)

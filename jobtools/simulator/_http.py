@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import orjson
 
-from jobtools.simulator._core import Reply, Simulator
+from jobtools.simulator._core import Simulator
+from jobtools.simulator._replies import Reply
 
 
 def _split(request: httpx.Request) -> tuple[str, str]:

@@ -1,0 +1,46 @@
+"""Job records read from files, and their times as epoch seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Job records from a `.jsonl` file (one a line) or a `.json` list or `{"jobs": [...]}`.
+
+    Raises:
+        ValueError: for a line or file that is not JSON, naming the file and line.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix in (".jsonl", ".ndjson"):
+        records = []
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+        return records
+    try:
+        loaded = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    if isinstance(loaded, Mapping):
+        loaded = loaded.get("jobs", [loaded])
+    return list(loaded)
+
+
+def epochs(values: Sequence[object]) -> list[float | None]:
+    """Epoch seconds for each job time; None for `""`, None and anything unparsable."""
+    from jobtools.times import parse_job_times
+
+    parsed = parse_job_times(list(values))
+    seconds = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).dt.total_seconds()
+    return [None if s != s else float(s) for s in seconds]  # NaN for NaT, unparsed or ""
