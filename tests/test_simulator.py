@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import os
 import re
 import signal
 import socket
@@ -613,6 +614,36 @@ def test_serve_command_runs_and_stops_on_ctrl_c(tmp_path):
     assert any("DEMOAK / DEMOSK" in line for line in banner)
     assert proc.returncode == 0, err
     assert "stopped after 1 requests" in out
+
+
+def test_serve_command_takes_credentials_from_the_environment(tmp_path):
+    """With HUAWEICLOUD_SDK_AK/SK set, `serve` accepts those keys only and never prints the SK."""
+    env = {**os.environ, "HUAWEICLOUD_SDK_AK": "ENVAK", "HUAWEICLOUD_SDK_SK": "ENV-SECRET-SK"}
+    command = [sys.executable, "-m", "jobtools", "serve", "--port", "0", "--jobs", "none"]
+    command += ["--new-jobs", "1", "--ids-out", str(tmp_path / "ids.txt")]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        banner = [proc.stdout.readline() for _ in range(7)]
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner[0]).group()
+        job_url = url + job_path((tmp_path / "ids.txt").read_text().split()[0])
+        with httpx.Client() as plain:
+            by_env = plain.get(job_url, headers=signed(job_url, ak="ENVAK", sk="ENV-SECRET-SK"))
+            by_demo = plain.get(job_url, headers=signed(job_url))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert (by_env.status_code, by_demo.status_code) == (200, 401)
+    assert "ENV-SECRET-SK" not in "".join(banner) + out + err
+    assert any("ENVAK / (given)" in line for line in banner)
+
+
+def test_port_in_use_is_an_error(simulator_server):
+    """Serving on a port already taken raises OSError at once."""
+    with pytest.raises(OSError):
+        Simulator().serve(port=simulator_server.server.port)
 
 
 def test_serve_command_refuses_bad_faults(capsys):
