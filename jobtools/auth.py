@@ -51,6 +51,16 @@ def _mask(value: str | None) -> str | None:
     return "****" if len(value) < 12 else f"{value[:4]}****"
 
 
+def _check_secret(value: str | None, name: str) -> None:
+    # Sent as header values: a line break would let a value inject headers. Never echo it.
+    if value is None:
+        return
+    if not value.strip():
+        raise CredentialsError(f"{name} is empty")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value) or not value.isascii():
+        raise CredentialsError(f"{name} holds control or non-ASCII characters")
+
+
 class Credentials:
     """Base of the two ways to authenticate; build one directly or with `from_env()`."""
 
@@ -104,8 +114,7 @@ class TokenCredentials(Credentials):
     project_id: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.token or not self.token.strip():
-            raise CredentialsError("token is empty")
+        _check_secret(self.token or "", "token")
 
     def __repr__(self) -> str:
         return f"TokenCredentials(token='****', project_id={self.project_id!r})"
@@ -133,10 +142,9 @@ class AkSkCredentials(Credentials):
     project_id: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.ak or not self.ak.strip():
-            raise CredentialsError("ak is empty")
-        if not self.sk or not self.sk.strip():
-            raise CredentialsError("sk is empty")
+        _check_secret(self.ak or "", "ak")
+        _check_secret(self.sk or "", "sk")
+        _check_secret(self.security_token, "security_token")
 
     def __repr__(self) -> str:
         token = None if self.security_token is None else "****"

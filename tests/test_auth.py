@@ -255,12 +255,29 @@ def test_repr_hides_secrets(creds):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"ak": "", "sk": "x"}, {"ak": "x", "sk": " "}, {"ak": "x", "sk": ""}]
+    "kwargs",
+    [
+        {"ak": "", "sk": "x"},
+        {"ak": "x", "sk": " "},
+        {"ak": "x", "sk": ""},
+        {"ak": "x", "sk": "SECRET\r\nX-Evil: 1"},
+        {"ak": "x", "sk": "y", "security_token": "SECRET\n"},
+        {"ak": "x", "sk": "SECRET\u00e9"},
+    ],
 )
-def test_empty_keys_rejected(kwargs):
-    """Empty access or secret keys are refused at construction."""
-    with pytest.raises(ValueError):
+def test_bad_keys_rejected(kwargs):
+    """Empty keys, or keys that could break a header, are refused without being echoed."""
+    with pytest.raises(ValueError) as info:
         AkSkCredentials(**kwargs)
+    assert "SECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize("token", ["", "  ", "SECRET\r\nHost: evil", "SECRET\x00"])
+def test_bad_tokens_rejected(token):
+    """A token that is empty or holds control characters is refused, not echoed."""
+    with pytest.raises(ValueError) as info:
+        TokenCredentials(token=token)
+    assert "SECRET" not in str(info.value)
 
 
 def test_token_headers():
