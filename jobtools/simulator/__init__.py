@@ -8,7 +8,7 @@
 
 Or `httpx.Client(transport=sim.transport())` in-process, or `jobtools serve` in a terminal.
 
-Routes, as the service answers them (`docs: ../shared/reference/jobs-api.md`):
+Routes, answered as the service documents them (see the reference, `jobs-api.md`):
 - `GET /v1/{project_id}/jobs/{job_id}`
 - `GET /v1/cloudimages/job/{job_id}` (project id in `X-Project-Id`; entities add
   `process_percent`, `current_task`, `subJobId`)
@@ -18,7 +18,8 @@ Routes, as the service answers them (`docs: ../shared/reference/jobs-api.md`):
 
 Jobs go INIT -> RUNNING (`process_percent` rising, `current_task` changing) -> SUCCESS or
 FAIL on the injected clock; `end_time` is `""` until they end. Records loaded already ended
-are served exactly as they came.
+are served exactly as they came; INIT and RUNNING ones carry on and end within
+`finish_within` seconds (default 300). Tests pass `clock=ManualClock()` and never sleep.
 
 Answers: 401 `APIGW.0301` (gateway body) for a missing or unknown token, an unknown AK, a
 wrong signature or an `X-Sdk-Date` more than 15 minutes off the simulator's clock; 403
