@@ -14,6 +14,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_fetch(sub)
     _add_watch(sub)
     _add_serve(sub)
+    _add_report(sub)
     # Each subcommand registers itself here: sub.add_parser(...).set_defaults(run=...)
     del sub
     return parser
@@ -65,6 +66,11 @@ def _add_fetch(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=30.0, help="read timeout in seconds (30)")
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--excel",
+        action="store_true",
+        help="CSV for Excel: UTF-8 with a BOM, formula-like text cells prefixed with '",
+    )
     p.set_defaults(run=_run_fetch)
 
 
@@ -101,7 +107,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         verify=not args.insecure,
     )
     frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
-    write_jobs(frame, out)
+    write_jobs(frame, out, excel=args.excel)
     counts = frame["outcome"].value_counts(sort=False)
     summary = ", ".join(f"{name} {int(n)}" for name, n in counts.items() if n)
     print(f"jobtools fetch: {len(frame)} jobs to {out} ({summary})", file=sys.stderr)
@@ -342,4 +348,67 @@ def _run_serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             stats = sim.stats()
             print(f"jobtools simulator stopped after {stats.requests} requests", flush=True)
+    return 0
+
+
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a report folder (CSV tables, PNG plots, manifest) for a file of jobs",
+        description=(
+            "Read the jobs in INPUT (anything read_jobs accepts: .json, .jsonl/.ndjson, a CSV "
+            "written by jobtools, or a folder of them) and write to FOLDER: jobs.csv, "
+            "failures.csv (failure groups), summary.csv (per job type), rates.csv, the plots "
+            "as PNG and manifest.json. A FOLDER that is not empty is refused unless --force."
+        ),
+    )
+    p.add_argument("input", metavar="INPUT", help="a job file, or a folder of job files")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="the report folder")
+    p.add_argument("--force", action="store_true", help="replace the report in a non-empty FOLDER")
+    p.add_argument(
+        "--excel",
+        action="store_true",
+        help="CSV for Excel: UTF-8 with a BOM, formula-like text cells prefixed with '",
+    )
+    p.add_argument(
+        "--since", metavar="TIME", help="only jobs begun at or after TIME (UTC if naive)"
+    )
+    p.add_argument("--until", metavar="TIME", help="only jobs begun before TIME (UTC if naive)")
+    p.add_argument("--period", default="1D", help="period of the rates: 1h, 1D, 1W, ... (1D)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG files")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jobtools.io import read_jobs
+    from jobtools.report import write_report
+    from jobtools.summary import jobs_between, to_offset, to_utc
+
+    out = Path(args.out)
+    # Checked before reading, so a large input is never read only to be refused.
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise ValueError(f"{out} is not empty; use --force to replace its report")
+    to_offset(args.period)
+    bounds = {"since": args.since, "until": args.until}
+    filters = {name: to_utc(value, name) for name, value in bounds.items() if value}
+    frame = read_jobs(args.input)
+    read = len(frame)
+    if filters:
+        frame = jobs_between(frame, filters.get("since"), filters.get("until"))
+    write_report(
+        frame,
+        out,
+        excel=args.excel,
+        overwrite=args.force,
+        period=args.period,
+        plot=not args.no_plots,
+        inputs=[args.input],
+        filters=filters,
+    )
+    kept = f"{len(frame):,} of {read:,} jobs" if filters else f"{read:,} jobs"
+    print(f"jobtools report: {kept} to {out}", file=sys.stderr)
     return 0

@@ -510,7 +510,8 @@ def _uses_proxy(endpoint: str) -> bool:
     proxies = urllib.request.getproxies_environment()
     if not (proxies.get(url.scheme) or proxies.get("all")):
         return False
-    return not urllib.request.proxy_bypass_environment(url.host, proxies)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    return not bypass(url.host, proxies)
 
 
 def _secrets_of(credentials: Credentials) -> tuple[str, ...]:
