@@ -276,3 +276,47 @@ def test_ssl_context(verify, mode, check_hostname):
     context = ssl_context(verify)
     assert (context.verify_mode, context.check_hostname) == (mode, check_hostname)
     assert ssl_context(context) is context
+
+
+def test_fast_session_prefix_headers_and_gzip():
+    """FastSession sends the endpoint's path prefix and headers, and decodes a gzip body."""
+    import gzip
+
+    from jobtools.transport import FastSession
+
+    body = gzip.compress(b'{"status": "SUCCESS"}')
+    reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nX-Request-Id: r9\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+    async def main():
+        async with ScriptedServer([reply]) as server:
+            session = FastSession(KeepAliveTransport(), server.url + "/prefix/", httpx.Timeout(5))
+            try:
+                answer = await session.get("/v1/p/jobs/j", {"Host": "h", "X-Auth-Token": "t"})
+            finally:
+                await session.aclose()
+            return server, answer
+
+    server, (status, headers, content) = run(main())
+    assert (
+        server.requests[0]
+        == b"GET /prefix/v1/p/jobs/j HTTP/1.1\r\nHost: h\r\nX-Auth-Token: t\r\n\r\n"
+    )
+    assert (status, headers["x-request-id"], content) == (200, "r9", b'{"status": "SUCCESS"}')
+
+
+def test_fast_session_refuses_header_line_breaks():
+    """A header value with a line break is never written to the socket."""
+    from jobtools.transport import FastSession
+
+    async def main():
+        session = FastSession(KeepAliveTransport(), "http://127.0.0.1:9", httpx.Timeout(5))
+        try:
+            await session.get("/x", {"X-Evil": "a\r\nHost: b"})
+        finally:
+            await session.aclose()
+
+    with pytest.raises(httpx.LocalProtocolError):
+        run(main())
