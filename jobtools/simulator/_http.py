@@ -182,7 +182,9 @@ class _Connection(asyncio.Protocol):
 
 
 def _internal_error(exc: Exception) -> Reply:
-    body = orjson.dumps({"error": {"code": "SIM.0500", "message": f"simulator error: {exc!r}"}})
+    # The type only: an exception's text could quote a header, and headers hold secrets.
+    message = f"simulator error ({type(exc).__name__})"
+    body = orjson.dumps({"error": {"code": "SIM.0500", "message": message}})
     return Reply(500, {"Content-Type": "application/json;charset=UTF-8"}, body)
 
 
