@@ -376,7 +376,8 @@ class JobsClient:
                     await self._sleep(delay)
                     continue
                 return _failure(job_id, exc, attempt)
-            if record.get("job_id") in (None, ""):
+            if record.get("job_id") != job_id:
+                # Some answers omit job_id; the row always carries the id that was asked for.
                 record = {**record, "job_id": job_id}
             return FetchResult(
                 job_id, record, "ok", status, request_id=request_id, attempts=attempt
@@ -584,13 +585,20 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
     frame = jobs_to_frame(
         [r.record if r.record is not None else {"job_id": r.job_id} for r in rows]
     )
-    frame["outcome"] = outcome_categorical([r.outcome for r in rows])
-    frame["http_status"] = pd.array([r.http_status for r in rows], dtype="Int64")
-    frame["fetch_error_code"] = pd.array([r.error_code for r in rows], dtype="str")
-    frame["fetch_error"] = pd.array([r.error for r in rows], dtype="str")
-    frame["request_id"] = pd.array([r.request_id for r in rows], dtype="str")
-    frame["raw_body"] = pd.array([r.raw_body for r in rows], dtype="str")
-    assert list(frame.columns[-len(FETCH_COLUMNS) :]) == list(FETCH_COLUMNS)
+    values = {
+        "outcome": [r.outcome for r in rows],
+        "http_status": [r.http_status for r in rows],
+        "fetch_error_code": [r.error_code for r in rows],
+        "fetch_error": [r.error for r in rows],
+        "request_id": [r.request_id for r in rows],
+        "raw_body": [r.raw_body for r in rows],
+    }
+    # In the order and with the dtypes of the contract, after JOB_COLUMNS.
+    for column, dtype in FETCH_COLUMNS.items():
+        if column == "outcome":
+            frame[column] = outcome_categorical(values[column])
+        else:
+            frame[column] = pd.array(values[column], dtype=dtype)
     return frame
 
 
