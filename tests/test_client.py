@@ -16,7 +16,6 @@ import jobtools
 from jobtools import auth, errors
 from jobtools.client import JobsClient, RateLimiter, run_sync
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS
-from jobtools.progress import NullProgress, progress_bar, should_show
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 JOB = "ff8080814dbd65d7014dbe0d84db0013"
@@ -589,20 +588,6 @@ def test_progress_object_is_updated_and_left_open():
     ids = ["0" * 32, "a" * 32, "b" * 32]
     asyncio.run(make_client(handler).afetch_jobs(ids, progress=bar))
     assert bar.n == 3 and bar.postfix == "not_found=1" and not bar.closed
-
-
-@pytest.mark.parametrize(("progress", "shown"), [(False, False), (True, True)])
-def test_progress_switch(progress, shown):
-    """progress=False shows nothing; True shows a bar even when not interactive."""
-    assert should_show(progress) is shown
-    bar = progress_bar(3, progress=progress, file=None) if shown else progress_bar(3)
-    assert isinstance(bar, NullProgress) is (not shown)
-    bar.close()
-
-
-def test_progress_auto_is_off_when_not_interactive():
-    """progress=None shows nothing under pytest (stderr is not a terminal, no kernel)."""
-    assert should_show(None) is False
 
 
 # --- configuration ----------------------------------------------------------------------
