@@ -15,6 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_watch(sub)
     _add_serve(sub)
     _add_report(sub)
+    _add_demo(sub)
     # Each subcommand registers itself here: sub.add_parser(...).set_defaults(run=...)
     del sub
     return parser
@@ -411,4 +412,25 @@ def _run_report(args: argparse.Namespace) -> int:
     )
     kept = f"{len(frame):,} of {read:,} jobs" if filters else f"{read:,} jobs"
     print(f"jobtools report: {kept} to {out}", file=sys.stderr)
+    return 0
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the analyst's path end to end against the local simulator",
+        description=(
+            "Start the simulator on loopback with the sample jobs, fetch them over HTTP, wait "
+            "for the running ones and write the report into a folder named at the end."
+        ),
+    )
+    p.add_argument("--out", help="report folder (default: out/demo-<UTC time>)")
+    p.add_argument("--no-progress", action="store_true", help="show no progress bars")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from jobtools.demo import run_demo
+
+    run_demo(args.out, progress=False if args.no_progress else None)
     return 0
