@@ -34,6 +34,7 @@ from jobtools.failures import (
 )
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
 from jobtools.ids import as_job_ids, extract_job_ids, job_ids_from_text
+from jobtools.io import read_jobs, write_jobs
 from jobtools.plots import (
     plot_durations,
     plot_failure_reasons,
@@ -136,10 +137,12 @@ __all__ = [
     "plot_status_counts",
     "plot_timeline",
     "rates_over_time",
+    "read_jobs",
     "sub_jobs_to_frame",
     "summary_by_type",
     "time_quality",
     "transitions",
     "wait_for",
     "wait_for_async",
+    "write_jobs",
 ]

@@ -1,0 +1,506 @@
+"""Job frames to and from files: JSON, JSONL, directories of them, and the CSV written here.
+
+`read_jobs` loads job records as the API returns them (`.json`: one response, a list, or an
+object wrapping a list; `.jsonl`/`.ndjson`: one response a line), a directory of such files,
+and the CSV and JSONL files `write_jobs` writes; it always returns the `JOB_COLUMNS` frame.
+
+Nothing is dropped silently. A corrupt line (or a `.json` file that is no JSON) is skipped
+with a `CorruptInputWarning` naming file and line, and listed in `frame.attrs["corrupt_lines"]`
+as `{"file", "line", "error"}` dicts; `errors="raise"` raises `CorruptInputError` instead.
+
+The CSV format (see `frame_to_csv_frame`): one row per job; times as ISO 8601 UTC text
+(`2015-06-04T18:11:06.586Z`); each timedelta column as float seconds in `<name>_s`
+(`duration_s`); `entities` and `extra` as JSON text; a missing value is an empty cell and an
+empty string a quoted `""`, so that reading gives back an equal frame, dtypes included.
+
+Speed: a clean JSONL file takes a fast path. Arrow's multithreaded JSON reader types the
+top-level fields and the flattened entity keys in a worker thread while this thread parses
+each line with orjson only to keep the raw `entities` dict (lossless) and any unknown fields.
+"""
+
+from __future__ import annotations
+
+import codecs
+import concurrent.futures
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+
+from jobtools.frame import (
+    FETCH_COLUMNS,
+    JOB_COLUMNS,
+    KNOWN_FIELDS,
+    apply_schema,
+    assemble_job_frame,
+    jobs_to_frame,
+    status_categorical,
+)
+from jobtools.times import TIME_DTYPE, parse_job_times
+
+JSON_SUFFIXES = frozenset({".json"})
+LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+CSV_SUFFIXES = frozenset({".csv"})
+READABLE_SUFFIXES = JSON_SUFFIXES | LINES_SUFFIXES | CSV_SUFFIXES
+
+# Columns that are not in the API's records; JSONL keeps them under this reserved key.
+COLUMNS_KEY = "_jobtools"
+# Text that a spreadsheet would run as a formula (CSV injection), for `excel=True`.
+_FORMULA_START = r"^[=+\-@\t\r]"
+_DERIVED = ("duration", "is_terminal", "image_id", "image_name", "current_task")
+_DERIVED += ("process_percent", "entity_error_code", "entity_error", "sub_job_count")
+
+Errors = Literal["warn", "raise"]
+
+
+class CorruptInputWarning(UserWarning):
+    """Some input could not be read and was skipped; the message names file and line."""
+
+
+class CorruptInputError(ValueError):
+    """Input could not be read (with `errors="raise"`); `.problems` lists file and line."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        super().__init__(_describe(problems))
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def read_jobs(path: str | Path, *, errors: Errors = "warn") -> pd.DataFrame:
+    """Load job records or a written job frame from a file or a directory of files.
+
+    Args:
+        path: a `.json`, `.jsonl`, `.ndjson` or `.csv` file, or a directory: every such file
+            in it (not its subdirectories), in name order.
+        errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` raises
+            CorruptInputError listing every corrupt line.
+
+    Returns:
+        The job frame (JOB_COLUMNS, plus any other columns a CSV carried), with
+        `attrs["corrupt_lines"]` and `attrs["unparsed_times"]` (see `jobs_to_frame`).
+
+    Raises:
+        FileNotFoundError: no such path, or a directory without readable files.
+        ValueError: an unsupported file type; CorruptInputError (with `errors="raise"`).
+    """
+    if errors not in ("warn", "raise"):
+        raise ValueError(f'errors must be "warn" or "raise", not {errors!r}')
+    files = list(_files(Path(path)))
+    frames, problems = [], []
+    for file in files:
+        frame, found = _read_file(file)
+        frames.append(frame)
+        problems.extend(found)
+    if problems and errors == "raise":
+        raise CorruptInputError(problems)
+    frame = frames[0] if len(frames) == 1 else _concat(frames)
+    frame.attrs["corrupt_lines"] = problems
+    if problems:
+        warnings.warn(_describe(problems), CorruptInputWarning, stacklevel=2)
+    return frame
+
+
+def _files(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p) in READABLE_SUFFIXES)
+        if not found:
+            raise FileNotFoundError(f"no .json, .jsonl, .ndjson or .csv files in {path}")
+        yield from found
+    elif path.is_file():
+        if _suffix(path) not in READABLE_SUFFIXES:
+            raise ValueError(f"cannot read {path}: expected .json, .jsonl, .ndjson or .csv")
+        yield path
+    else:
+        raise FileNotFoundError(f"no such file or directory: {path}")
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def _read_file(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    suffix = _suffix(path)
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(path), []
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    if suffix in LINES_SUFFIXES:
+        return _read_lines(data, path)
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        problem = {"file": str(path), "line": exc.lineno, "error": exc.msg}
+        return jobs_to_frame([]), [problem]
+    return _with_columns(jobs_to_frame(parsed)), []
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of several files as one, row labels renumbered (and unparsed times with them)."""
+    unparsed: dict[str, dict[Any, Any]] = {}
+    offset = 0
+    for frame in frames:
+        for column, values in frame.attrs.get("unparsed_times", {}).items():
+            unparsed.setdefault(column, {}).update({offset + k: v for k, v in values.items()})
+        offset += len(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    # Categories differ between files (unknown statuses): rebuild them in order of appearance.
+    frame["status"] = status_categorical(frame["status"].astype("str"))
+    frame = apply_schema(frame)
+    frame.attrs = {"unparsed_times": unparsed}
+    return frame
+
+
+# --- JSONL ------------------------------------------------------------------------------
+
+_ENTITY_TYPE = pa.struct(
+    [
+        ("image_id", pa.string()),
+        ("image_name", pa.string()),
+        ("current_task", pa.string()),
+        ("process_percent", pa.float64()),
+        ("error_code", pa.string()),
+        ("error", pa.string()),
+        ("errorcode_message", pa.string()),
+        # Only the lengths matter here; the sub-jobs themselves stay in the entities dicts.
+        ("sub_jobs_result", pa.list_(pa.struct([]))),
+        ("sub_jobs", pa.list_(pa.struct([]))),
+        ("sub_jobs_total", pa.int64()),
+    ]
+)
+_TOP_LEVEL_TEXT = ("status", "job_id", "job_type", "begin_time", "end_time", "error_code")
+_TOP_LEVEL_TEXT += ("fail_reason",)
+_ARROW_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in _TOP_LEVEL_TEXT] + [("entities", _ENTITY_TYPE)]
+)
+
+
+def _read_lines(data: bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        # Arrow releases the GIL, so it types the columns while this thread parses lines.
+        table = pool.submit(_arrow_table, data)
+        scan = _scan_lines(data, path)
+        arrow = table.result()
+    if arrow is not None and scan.clean and arrow.num_rows == len(scan.entities):
+        frame = _frame_from_arrow(arrow, scan.entities, scan.extras)
+    else:
+        # The slow, forgiving path: odd records, a corrupt line, or types Arrow refused.
+        frame = jobs_to_frame(scan.records(data))
+    return _with_columns(frame), scan.problems
+
+
+def _arrow_table(data: bytes) -> pa.Table | None:
+    options = pa_json.ParseOptions(
+        explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="ignore"
+    )
+    try:
+        return pa_json.read_json(pa.py_buffer(data), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+
+
+class _Scan:
+    """What one pass of orjson over the lines keeps: entities, unknown fields, problems."""
+
+    def __init__(self, data: bytes, path: Path) -> None:
+        self.entities: list[Any] = []
+        self.extras: dict[int, dict[str, Any]] = {}
+        self.problems: list[dict[str, Any]] = []
+        self.good_lines: list[int] = []
+        self.clean = True
+        self._path = path
+        self._lines = data.split(b"\n")
+
+    def records(self, data: bytes) -> list[Any]:
+        """Every readable line parsed in full, for the slow path."""
+        return [orjson.loads(self._lines[number]) for number in self.good_lines]
+
+
+def _scan_lines(data: bytes, path: Path) -> _Scan:
+    scan = _Scan(data, path)
+    loads, known = orjson.loads, KNOWN_FIELDS
+    entities, extras, good = scan.entities, scan.extras, scan.good_lines
+    for number, line in enumerate(scan._lines):
+        try:
+            record = loads(line)
+        except orjson.JSONDecodeError as exc:
+            if line.strip():
+                scan.problems.append({"file": str(path), "line": number + 1, "error": exc.msg})
+                scan.clean = False
+            continue
+        good.append(number)
+        if type(record) is not dict:
+            scan.clean = False  # a line that is JSON but not an object: kept, slow path
+            entities.append(None)
+            continue
+        entities.append(record.get("entities"))
+        if not record.keys() <= known:
+            extras[len(entities) - 1] = {k: v for k, v in record.items() if k not in known}
+    return scan
+
+
+def _frame_from_arrow(
+    table: pa.Table, entities: list[Any], extras: dict[int, dict[str, Any]]
+) -> pd.DataFrame:
+    """The fast path's frame: Arrow columns for text and numbers, Python for the dicts."""
+    columns: dict[str, Any] = {name: _column(table, name) for name in _TOP_LEVEL_TEXT}
+    ents = _column(table, "entities")
+
+    def field(name: str) -> pa.Array:
+        return pc.struct_field(ents, name)
+
+    columns |= {name: field(name) for name in ("image_id", "image_name", "current_task")}
+    columns["process_percent"] = field("process_percent")
+    columns["entity_error_code"] = field("error_code")
+    columns["entity_error"] = pc.coalesce(field("error"), field("errorcode_message"))
+    count = pc.coalesce(
+        pc.list_value_length(field("sub_jobs_result")).cast(pa.int64()),
+        pc.list_value_length(field("sub_jobs")).cast(pa.int64()),
+        field("sub_jobs_total"),
+        pa.scalar(0, pa.int64()),
+    )
+    sub_job_count = pc.if_else(ents.is_valid(), count, pa.scalar(None, pa.int64()))
+    columns["sub_job_count"] = pd.array(sub_job_count, dtype="Int64")
+    columns["entities"] = entities
+    extra = np.full(len(entities), None, dtype=object)
+    for row, fields in extras.items():
+        extra[row] = fields
+    columns["extra"] = extra
+    return assemble_job_frame(columns)
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    column = table.column(name)
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
+# --- CSV ------------------------------------------------------------------------------
+
+
+def frame_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as it is written to CSV: a new frame of text and numbers (input unchanged).
+
+    Timezone-aware times become ISO 8601 UTC text with milliseconds, or microseconds when a
+    value has them (`2015-06-04T18:11:06.586Z`); a time that did not parse is written as its
+    raw text (from `attrs["unparsed_times"]`), so it is not lost. Each timedelta column
+    `<name>` becomes float seconds in `<name>_s`. Object columns (`entities`, `extra`) become
+    JSON text; categories become their values. Missing values stay missing.
+    """
+    out: dict[str, Any] = {}
+    unparsed = frame.attrs.get("unparsed_times", {})
+    for name, values in frame.items():
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[name] = _iso_text(values, unparsed.get(name, {}))
+        elif pd.api.types.is_timedelta64_dtype(values.dtype):
+            out[f"{name}_s"] = values.dt.total_seconds()
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            out[name] = values.astype("str")
+        elif values.dtype == object:
+            out[name] = _json_text(values)
+        else:
+            out[name] = values
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _iso_text(values: pd.Series, unparsed: dict[Any, Any]) -> pd.Series:
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    micros = utc.astype("int64") % 1000 != 0
+    text = np.where(
+        micros, np.datetime_as_string(utc, unit="us"), np.datetime_as_string(utc, unit="ms")
+    ).astype(object)
+    text = np.char.add(text.astype(str), "Z").astype(object)
+    text[np.isnat(utc)] = None
+    series = pd.Series(text, index=values.index, dtype="str")
+    for label, raw in unparsed.items():
+        if label in series.index and pd.isna(values.get(label)):
+            series[label] = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
+    return series
+
+
+def _json_text(values: pd.Series) -> pd.Series:
+    """Objects as compact JSON text (None and NaN stay missing)."""
+
+    def dumps(value: Any) -> str | None:
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    text = [dumps(value) for value in values.tolist()]
+    return pd.Series(text, index=values.index, dtype="str")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV written by `write_jobs` (or any CSV with some of its columns) as a typed frame."""
+    text_columns = {**JOB_COLUMNS, **FETCH_COLUMNS}
+    types: dict[str, pa.DataType] = {
+        name: pa.string() for name, dtype in text_columns.items() if dtype != "float64"
+    }
+    types |= {"duration_s": pa.float64(), "process_percent": pa.float64()}
+    types |= {"http_status": pa.int64(), "sub_job_count": pa.int64(), "is_terminal": pa.bool_()}
+    options = pa_csv.ConvertOptions(
+        column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+    )
+    read = pa_csv.ReadOptions()
+    table = pa_csv.read_csv(path, read_options=read, convert_options=options)
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return _from_csv_frame(frame)
+
+
+def _from_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Undo `frame_to_csv_frame` for the contract columns."""
+    columns: dict[str, Any] = {}
+    unparsed: dict[str, dict[Any, Any]] = {}
+    for name, values in frame.items():
+        if name in JOB_COLUMNS and JOB_COLUMNS[name] == TIME_DTYPE:
+            parsed = parse_job_times(values)
+            columns[name] = parsed
+            if parsed.attrs["unparsed"]:
+                unparsed[name] = parsed.attrs["unparsed"]
+        elif str(name).endswith("_s") and name[:-2] in JOB_COLUMNS:
+            seconds = values.astype("float64").to_numpy()
+            columns[name[:-2]] = pd.to_timedelta(np.round(seconds * 1e6), unit="us")
+        elif name in ("entities", "extra"):
+            columns[name] = _from_json_text(values)
+        else:
+            columns[name] = values
+    typed = apply_schema(pd.DataFrame(columns, index=frame.index))
+    typed.attrs["unparsed_times"] = unparsed
+    return typed
+
+
+def _from_json_text(values: pd.Series) -> pd.Series:
+    loads = orjson.loads
+    parsed = [None if pd.isna(v) else loads(v) for v in values.tolist()]
+    return pd.Series(np.array(parsed + [None], dtype=object)[:-1], index=values.index, dtype=object)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def write_jobs(frame: pd.DataFrame, path: str | Path, *, excel: bool = False) -> Path:
+    """Write a job frame as CSV, or as JSONL records (`.jsonl`/`.ndjson`), by the extension.
+
+    Args:
+        frame: a job frame (from `jobs_to_frame`, `read_jobs` or the client); not changed.
+        path: the file to write; its directory must exist.
+        excel: CSV only: start with a UTF-8 byte order mark (so Excel reads UTF-8 text) and
+            neutralise text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
+            tab, CR at the start) by prefixing `'`. The file is then no longer read back
+            equal: it is meant for people, not for `read_jobs`.
+
+    Returns:
+        The path written.
+
+    JSONL lines are records shaped like the API's responses (read back by `read_jobs`);
+    columns the API does not have (fetch outcome, your own) ride along under the
+    `_jobtools` key. Either format is read back as an equal frame (a RangeIndex; the index
+    itself is not written).
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in LINES_SUFFIXES:
+        if excel:
+            raise ValueError("excel=True applies to CSV files only")
+        _write_lines(frame, path)
+    elif suffix in CSV_SUFFIXES:
+        _write_csv(frame_to_csv_frame(frame), path, excel=excel)
+    else:
+        raise ValueError(f"cannot write {path}: expected .csv, .jsonl or .ndjson")
+    return path
+
+
+def _write_csv(csv_frame: pd.DataFrame, path: Path, *, excel: bool) -> None:
+    table = pa.Table.from_pandas(_arrow_ready(csv_frame), preserve_index=False)
+    if excel:
+        table = _neutralised(table)
+    with pa.OSFile(str(path), "wb") as out:
+        if excel:
+            out.write(codecs.BOM_UTF8)
+        pa_csv.write_csv(table, out)
+
+
+def _arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns Arrow cannot type (mixed values) become text."""
+    out = frame.copy(deep=False)
+    for name, values in out.items():
+        if values.dtype == object:
+            out[name] = values.astype("str")
+    return out
+
+
+def _neutralised(table: pa.Table) -> pa.Table:
+    for index, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            column = table.column(index)
+            risky = pc.fill_null(pc.match_substring_regex(column, _FORMULA_START), False)
+            empty, quote = pa.scalar("", field.type), pa.scalar("'", field.type)
+            quoted = pc.binary_join_element_wise(quote, column, empty)
+            table = table.set_column(index, field, pc.if_else(risky, quoted, column))
+    return table
+
+
+def _write_lines(frame: pd.DataFrame, path: Path) -> None:
+    """One API-shaped record a line; other columns under COLUMNS_KEY."""
+    text = frame_to_csv_frame(frame)
+    api = [name for name in (*_TOP_LEVEL_TEXT, "entities") if name in frame.columns]
+    others = [
+        name
+        for name in text.columns
+        if name not in api
+        and name != "extra"
+        and name.removesuffix("_s") not in _DERIVED
+        and name not in _DERIVED
+    ]
+    rows = {name: _plain(text[name]) for name in [*api, *others]}
+    entities = frame["entities"].tolist() if "entities" in frame else [None] * len(frame)
+    extras = frame["extra"].tolist() if "extra" in frame else [None] * len(frame)
+    with path.open("wb") as out:
+        for i in range(len(frame)):
+            record: dict[str, Any] = dict(extras[i]) if isinstance(extras[i], dict) else {}
+            for name in api:
+                record[name] = entities[i] if name == "entities" else rows[name][i]
+            if "end_time" in record and record["end_time"] is None:
+                record["end_time"] = ""  # the API's "not ended"
+            if others:
+                record[COLUMNS_KEY] = {name: rows[name][i] for name in others}
+            out.write(orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+
+
+def _plain(values: pd.Series) -> list[Any]:
+    """Plain Python values for JSON: None for missing."""
+    objects = values.astype(object)
+    return objects.where(values.notna(), None).tolist()
+
+
+def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Move the `_jobtools` columns a JSONL file carried out of `extra` into columns."""
+    rows = np.flatnonzero(frame["extra"].notna().to_numpy())
+    extras = frame["extra"].to_numpy()[rows]
+    carrying = [i for i, e in zip(rows, extras, strict=True) if COLUMNS_KEY in e]
+    if not carrying:
+        return frame
+    frame = frame.copy()
+    # These dicts were parsed from the file just now, so they are ours to change.
+    carried = {i: frame.at[i, "extra"].pop(COLUMNS_KEY) for i in frame.index[carrying]}
+    frame["extra"] = [e or None for e in frame["extra"]]
+    columns = pd.DataFrame.from_dict(carried, orient="index").reindex(frame.index)
+    restored = _from_csv_frame(columns.astype(object).where(columns.notna(), None))
+    out = pd.concat([frame, restored], axis=1)
+    out.attrs = frame.attrs  # concat keeps attrs only when all frames agree
+    return out
+
+
+def _describe(problems: list[dict[str, Any]]) -> str:
+    shown = ", ".join(f"{p['file']}:{p['line']} ({p['error']})" for p in problems[:10])
+    more = f", and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return f"skipped {len(problems)} unreadable record(s): {shown}{more}"
