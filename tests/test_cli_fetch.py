@@ -1,0 +1,161 @@
+"""`jobtools fetch IDS_FILE --out FILE.csv`, run as `main([...])` against the loopback simulator."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from jobtools.cli import main
+from jobtools.io import read_jobs
+
+UNKNOWN = "ffffffffffffffffffffffffffffffff"
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """No credentials in the environment unless a test sets them."""
+    for name in (
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+        "JOBTOOLS_AUTH_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def args(live, ids_file, out, *more):
+    """The command line for the session's simulator."""
+    return [
+        "fetch",
+        str(ids_file),
+        "--out",
+        str(out),
+        "--endpoint",
+        live.url,
+        "--project-id",
+        live.project_id,
+        "--rate-limit",
+        "0",
+        "--no-progress",
+        *more,
+    ]
+
+
+def one_error_line(capsys) -> str:
+    """stderr holds exactly one line, and no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", ["token", "aksk"])
+def test_fetch_writes_every_id(simulator_server, env, tmp_path, capsys, kind):
+    """Every id in the file comes back as a row of the CSV, with token or AK/SK from env."""
+    live = simulator_server
+    if kind == "token":
+        env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    else:
+        env.setenv("HUAWEICLOUD_SDK_AK", live.ak)
+        env.setenv("HUAWEICLOUD_SDK_SK", live.sk)
+    ids = live.simulator.job_ids[:25]
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("# my jobs\n" + "\n".join(ids) + "\n")
+    out = tmp_path / "jobs.csv"
+    assert main(args(live, ids_file, out)) == 0
+    assert "25 jobs" in one_error_line(capsys)
+    frame = read_jobs(out)
+    assert frame["job_id"].tolist() == ids
+    assert frame["outcome"].eq("ok").all()
+
+
+def test_partial_failure_exits_2_with_rows(simulator_server, env, tmp_path, capsys):
+    """An unknown id is a not_found row; the file is written and the exit code is 2."""
+    live = simulator_server
+    env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    known = live.simulator.job_ids[0]
+    ids_file = tmp_path / "log.txt"
+    ids_file.write_text(f"12:00 created job {known}\n12:01 created job {UNKNOWN}\n")
+    out = tmp_path / "jobs.csv"
+    assert main(args(live, ids_file, out)) == 2
+    assert "not_found 1" in one_error_line(capsys)
+    frame = read_jobs(out)
+    assert frame["job_id"].tolist() == [known, UNKNOWN]
+    assert frame["outcome"].tolist() == ["ok", "not_found"]
+    assert frame.loc[1, "fetch_error_code"] == "IMG.0023"
+
+
+def test_refuses_to_overwrite_without_force(simulator_server, env, tmp_path, capsys):
+    """An existing file is left alone unless --force; the refusal comes before any fetch."""
+    live = simulator_server
+    env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(live.simulator.job_ids[0] + "\n")
+    out = tmp_path / "jobs.csv"
+    out.write_text("precious")
+    live.simulator.reset_stats()
+    assert main(args(live, ids_file, out)) == 1
+    assert "use --force" in one_error_line(capsys)
+    assert out.read_text() == "precious"
+    assert live.simulator.stats().requests == 0
+    assert main(args(live, ids_file, out, "--force")) == 0
+    assert read_jobs(out)["outcome"].tolist() == ["ok"]
+
+
+def test_reads_ids_from_stdin(simulator_server, env, tmp_path, capsys, monkeypatch):
+    """IDS_FILE '-' reads standard input."""
+    live = simulator_server
+    env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    ids = live.simulator.job_ids[:3]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(ids)))
+    out = tmp_path / "jobs.csv"
+    assert main(args(live, "-", out)) == 0
+    assert read_jobs(out)["job_id"].tolist() == ids
+
+
+def test_excel_csv_has_bom(simulator_server, env, tmp_path):
+    """--excel writes UTF-8 with a byte order mark."""
+    live = simulator_server
+    env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(live.simulator.job_ids[0])
+    out = tmp_path / "jobs.csv"
+    assert main(args(live, ids_file, out, "--excel")) == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+@pytest.mark.parametrize(
+    ("content", "setup", "message"),
+    [
+        (None, None, "No such file"),
+        ("", None, "no job ids found"),
+        ("good-id\nbad/id\n", None, "'bad/id'"),
+        ("plain words, nothing like an id\n", None, "no job ids found"),
+        ("abc\n", "no-credentials", "HUAWEICLOUD_SDK_AK"),
+        ("abc\n", "missing-dir", "no such directory"),
+    ],
+)
+def test_bad_input_is_one_line(simulator_server, env, tmp_path, capsys, content, setup, message):
+    """Bad input gives one clear line on stderr and exit code 1, never a traceback."""
+    live = simulator_server
+    if setup != "no-credentials":
+        env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    ids_file = tmp_path / "ids.txt"
+    if content is not None:
+        ids_file.write_text(content)
+    out = tmp_path / ("nowhere/jobs.csv" if setup == "missing-dir" else "jobs.csv")
+    assert main(args(live, ids_file, out)) == 1
+    line = one_error_line(capsys)
+    assert line.startswith("jobtools fetch: error:") and message in line
+    assert not out.exists()
+
+
+def test_endpoint_or_region_is_required(env, tmp_path):
+    """Without --endpoint or --region, argparse refuses (usage, exit code 2)."""
+    with pytest.raises(SystemExit) as info:
+        main(["fetch", str(tmp_path / "ids.txt"), "--out", str(tmp_path / "o.csv")])
+    assert info.value.code == 2
