@@ -55,6 +55,7 @@ from jobtools.poll import (
 )
 from jobtools.polllog import PollLog, transitions
 from jobtools.quality import time_quality
+from jobtools.report import write_report
 from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
 from jobtools.status import JobStatus
 from jobtools.summary import jobs_between, rates_over_time, summary_by_type
@@ -145,4 +146,5 @@ __all__ = [
     "wait_for",
     "wait_for_async",
     "write_jobs",
+    "write_report",
 ]

@@ -377,13 +377,17 @@ def _add_report(sub: Any) -> None:
     p.add_argument("--until", metavar="TIME", help="only jobs begun before TIME (UTC if naive)")
     p.add_argument("--period", default="1D", help="period of the rates: 1h, 1D, 1W, ... (1D)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG files")
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip unreadable records (listed in manifest.json) instead of stopping",
+    )
     p.set_defaults(run=_run_report)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jobtools.io import read_jobs
     from jobtools.report import write_report
     from jobtools.summary import jobs_between, to_offset, to_utc
 
@@ -396,7 +400,7 @@ def _run_report(args: argparse.Namespace) -> int:
     to_offset(args.period)
     bounds = {"since": args.since, "until": args.until}
     filters = {name: to_utc(value, name) for name, value in bounds.items() if value}
-    frame = read_jobs(args.input)
+    frame = _read_report_input(args.input, skip_bad=args.skip_bad)
     read = len(frame)
     if filters:
         frame = jobs_between(frame, filters.get("since"), filters.get("until"))
@@ -413,6 +417,34 @@ def _run_report(args: argparse.Namespace) -> int:
     kept = f"{len(frame):,} of {read:,} jobs" if filters else f"{read:,} jobs"
     print(f"jobtools report: {kept} to {out}", file=sys.stderr)
     return 0
+
+
+def _read_report_input(source: str, *, skip_bad: bool) -> Any:
+    """read_jobs, strict unless skip_bad; skipped records are announced in one line."""
+    import warnings
+
+    from jobtools.io import CorruptInputError, CorruptInputWarning, read_jobs
+
+    try:
+        with warnings.catch_warnings():
+            # Announced below in one line, and listed in the manifest.
+            warnings.simplefilter("ignore", CorruptInputWarning)
+            frame = read_jobs(source, errors="warn" if skip_bad else "raise")
+    except CorruptInputError as exc:
+        first = exc.problems[0]
+        raise ValueError(
+            f"{len(exc.problems)} unreadable record(s) in {source}, the first at "
+            f"{first['file']}:{first['line']} ({first['error']}); --skip-bad reports the rest"
+        ) from None
+    skipped = frame.attrs.get("corrupt_lines") or []
+    if skipped:
+        first = skipped[0]
+        print(
+            f"jobtools report: warning: skipped {len(skipped)} unreadable record(s), the first "
+            f"at {first['file']}:{first['line']}; listed in manifest.json",
+            file=sys.stderr,
+        )
+    return frame
 
 
 def _add_demo(sub: Any) -> None:

@@ -11,8 +11,10 @@ matplotlib is imported inside the functions, so `import jobtools` does not load 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +46,7 @@ STATUS_COLORS: dict[str, str] = {
 }
 _OTHER_COLOR = "#CC79A7"  # unknown statuses, and rows that were never fetched
 NOT_FETCHED = "(not fetched)"
-# Fonts with Chinese characters on Linux, macOS and Windows, in order of preference.
+# Fonts with Chinese characters (the first ships with mplfonts; then Linux, macOS, Windows).
 _CJK_FONTS = (
     "Noto Sans CJK SC",
     "Noto Sans SC",
@@ -292,13 +294,28 @@ def _text_fonts() -> list[str]:
     """matplotlib's default font, then the first installed font that has Chinese characters.
 
     `fail_reason` texts can be Chinese, which the default font (DejaVu Sans) lacks; matplotlib
-    falls back from one family of the list to the next glyph by glyph.
+    falls back from one family of the list to the next glyph by glyph. The `mplfonts`
+    dependency ships one, so no system font is needed.
     """
     from matplotlib import font_manager, rcParams
 
+    bundled = _bundled_cjk_font()
+    if bundled is not None:
+        # Registered for this process only: no rcParams changed, no files copied.
+        font_manager.fontManager.addfont(str(bundled))
     installed = {font.name for font in font_manager.fontManager.ttflist}
     chinese = [name for name in _CJK_FONTS if name in installed][:1]
     return [*rcParams["font.sans-serif"][:1], *chinese]
+
+
+def _bundled_cjk_font() -> Path | None:
+    """Noto Sans CJK SC as shipped by the `mplfonts` package, found without importing it."""
+    spec = importlib.util.find_spec("mplfonts")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
+        if path.is_file():
+            return path
+    return None
 
 
 def _count(n: int, noun: str) -> str:

@@ -99,7 +99,7 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
     Raises:
         ValueError: `period` is not a frequency.
     """
-    offset = _offset(period)
+    offset = to_offset(period)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)
     finished = pd.DataFrame(
@@ -168,7 +168,8 @@ def to_utc(moment: datetime | str, name: str = "time") -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _offset(period: str) -> BaseOffset:
+def to_offset(period: str) -> BaseOffset:
+    """A pandas frequency ("1h", "1D", "1W") as an offset; ValueError naming it if it is none."""
     try:
         return pd.tseries.frequencies.to_offset(period)
     except (ValueError, TypeError) as exc:

@@ -1,0 +1,244 @@
+"""A report folder another analyst can open: CSV tables, PNG plots and a manifest.
+
+`write_report(frame, folder)` writes
+
+* `jobs.csv`: the jobs, as `write_jobs` writes them (`read_jobs` reads back an equal frame);
+* `failures.csv`: `failure_groups`; `summary.csv`: `summary_by_type`; `rates.csv`:
+  `rates_over_time`;
+* `durations.png`, `failure_reasons.png`, `timeline.png`, `rates.png`, `status_counts.png`;
+* `manifest.json`: how the report was made (inputs, filters, time window, package version,
+  fetch errors, time-quality counts, row counts, when).
+
+Every CSV is written by `write_jobs`: times ISO 8601 in UTC, durations in seconds, columns
+in a fixed order. With `excel=True` the CSV files start with a UTF-8 BOM, so Excel shows
+Chinese text, and text cells beginning with `=`, `+`, `-`, `@`, a tab or a carriage return
+get a leading `'`, so Excel shows them instead of running them as formulas (`fail_reason`
+is the service's text, not ours).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from jobtools import plots
+from jobtools.failures import failure_groups
+from jobtools.io import write_jobs
+from jobtools.quality import time_quality
+from jobtools.summary import rates_over_time, summary_by_type, to_utc
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["REPORT_FILES", "write_report"]
+
+# name -> (plot function, figure size in inches)
+_PLOTS: dict[str, tuple[Any, tuple[float, float]]] = {
+    "durations.png": (plots.plot_durations, (9, 6)),
+    "failure_reasons.png": (plots.plot_failure_reasons, (11, 5)),
+    "timeline.png": (plots.plot_timeline, (11, 6)),
+    "rates.png": (plots.plot_rates, (10, 4)),
+    "status_counts.png": (plots.plot_status_counts, (7, 4)),
+}
+REPORT_FILES: tuple[str, ...] = (
+    "jobs.csv",
+    "failures.csv",
+    "summary.csv",
+    "rates.csv",
+    *_PLOTS,
+    "manifest.json",
+)
+# At most this many failed fetches (or unreadable records) are listed one by one in the
+# manifest; all are counted.
+_MAX_LISTED = 100
+
+
+def write_report(
+    frame: pd.DataFrame,
+    folder: str | Path,
+    *,
+    excel: bool = False,
+    overwrite: bool = False,
+    period: str = "1D",
+    plot: bool = True,
+    inputs: Sequence[str] = (),
+    filters: Mapping[str, Any] | None = None,
+    now: datetime | str | None = None,
+) -> Path:
+    """Write the report of `frame` into `folder` (created if missing) and return its path.
+
+    Args:
+        excel: UTF-8 with a BOM and formula-like text cells neutralised, for Excel. Then
+            `jobs.csv` is for reading, not for `read_jobs`.
+        overwrite: replace the report files of a folder that is not empty; without it such a
+            folder is refused. Other files in the folder are left alone.
+        period: the period of `rates.csv` and `rates.png` ("1h", "1D", "1W", ...).
+        plot: False skips the PNG files.
+        inputs: where the frame came from (paths, URLs), recorded in the manifest.
+        filters: how it was narrowed (e.g. `{"since": ..., "until": ...}`), recorded too.
+        now: the report's time: `created_at`, the end of running jobs' bars, the future check.
+
+    Raises:
+        FileExistsError: `folder` is not empty and `overwrite` is False.
+        ValueError: `period` is not a frequency.
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"not a folder: {out}")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"report folder is not empty: {out} (overwrite it with --force)")
+    moment = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
+    # Everything is computed before the first file is written: a bad `period` leaves no debris.
+    groups = failure_groups(frame)
+    summary = summary_by_type(frame)
+    rates = rates_over_time(frame, period)
+    quality = time_quality(frame, now=moment)
+    tables = {
+        "jobs.csv": frame,
+        "failures.csv": groups,
+        "summary.csv": summary,
+        "rates.csv": rates.reset_index(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        # One CSV dialect for the whole report: the one `read_jobs` reads back (ISO 8601 UTC
+        # times, timedeltas as `<name>_s` seconds, BOM and neutralised formulas for Excel).
+        write_jobs(table, out / name, excel=excel)
+    written = list(tables)
+    if plot:
+        _write_plots(frame, groups, out, period=period, now=moment)
+        written += list(_PLOTS)
+    manifest = _manifest(
+        frame,
+        tables=tables,
+        quality=quality,
+        files=[*written, "manifest.json"],
+        excel=excel,
+        period=period,
+        inputs=inputs,
+        filters=filters,
+        now=moment,
+    )
+    text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+    (out / "manifest.json").write_text(text, encoding="utf-8")
+    return out
+
+
+def _write_plots(
+    frame: pd.DataFrame, groups: pd.DataFrame, out: Path, *, period: str, now: pd.Timestamp
+) -> None:
+    # Figures made without pyplot: no global state, nothing to close, no GUI backend needed.
+    from matplotlib.figure import Figure
+
+    arguments: dict[str, tuple[Any, dict[str, Any]]] = {
+        "durations.png": (frame, {"log": True}),
+        "failure_reasons.png": (groups, {}),
+        "timeline.png": (frame, {"now": now}),
+        "rates.png": (frame, {"period": period}),
+        "status_counts.png": (frame, {}),
+    }
+    for name, (function, size) in _PLOTS.items():
+        data, options = arguments[name]
+        figure = Figure(figsize=size, layout="constrained")
+        ax: Axes = figure.add_subplot()
+        function(data, ax=ax, **options)
+        with warnings.catch_warnings():
+            # Without a font for Chinese, each missing glyph warns; the CSV has the text.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            figure.savefig(out / name, dpi=100)
+
+
+def _manifest(
+    frame: pd.DataFrame,
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    quality: pd.DataFrame,
+    files: list[str],
+    excel: bool,
+    period: str,
+    inputs: Sequence[str],
+    filters: Mapping[str, Any] | None,
+    now: pd.Timestamp,
+) -> dict[str, Any]:
+    from jobtools import __version__
+
+    status = plots._status_labels(frame["status"]).value_counts()
+    return {
+        "created_at": _iso_one(now),
+        "jobtools_version": __version__,
+        "inputs": [str(i) for i in inputs],
+        "filters": {k: _plain(v) for k, v in (filters or {}).items()},
+        "time_window": {
+            "first_begin": _iso_one(frame["begin_time"].min()),
+            "last_begin": _iso_one(frame["begin_time"].max()),
+            "last_end": _iso_one(frame["end_time"].max()),
+        },
+        "period": period,
+        "excel": excel,
+        # The rows of each CSV written: jobs, failure groups, job types, periods.
+        "rows": {name: len(table) for name, table in tables.items()},
+        "status_counts": {str(k): int(v) for k, v in status.items()},
+        "time_quality": {str(k): int(v) for k, v in quality.sum().items()},
+        "fetch_errors": _fetch_errors(frame),
+        "skipped_input_records": _skipped(frame),
+        "files": files,
+    }
+
+
+def _fetch_errors(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Counts of failed fetches by outcome, and the first ones listed; None if not fetched."""
+    if "outcome" not in frame.columns:
+        return None
+    outcome = frame["outcome"].astype("str")
+    failed = frame[(outcome != "ok").to_numpy()]
+    columns = [
+        c
+        for c in ("job_id", "outcome", "http_status", "fetch_error_code", "fetch_error")
+        if c in frame.columns
+    ]
+    listed = failed[columns].head(_MAX_LISTED)
+    return {
+        "count": len(failed),
+        "by_outcome": {
+            str(k): int(v) for k, v in failed["outcome"].astype("str").value_counts().items()
+        },
+        "jobs": [
+            {k: _plain(v) for k, v in row.items()} for row in listed.to_dict(orient="records")
+        ],
+    }
+
+
+def _skipped(frame: pd.DataFrame) -> dict[str, Any]:
+    """The records `read_jobs` could not read (file, line, error), counted and listed."""
+    problems = frame.attrs.get("corrupt_lines") or []
+    listed = [{k: _plain(v) for k, v in p.items()} for p in problems[:_MAX_LISTED]]
+    return {"count": len(problems), "records": listed}
+
+
+def _iso_one(moment: Any) -> str | None:
+    """One time as jobs.csv writes times: ISO 8601 UTC, milliseconds unless finer."""
+    if moment is None or pd.isna(moment):
+        return None
+    stamp = pd.Timestamp(moment).tz_convert("UTC")
+    naive = stamp.tz_localize(None)
+    if stamp.microsecond % 1000 == 0:
+        return naive.isoformat(timespec="milliseconds") + "Z"
+    return naive.isoformat(timespec="microseconds") + "Z"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly value: times as ISO text, missing as None, numpy scalars as Python."""
+    if isinstance(value, datetime | pd.Timestamp):
+        stamp = pd.Timestamp(value)
+        return _iso_one(stamp if stamp.tzinfo else stamp.tz_localize("UTC"))
+    if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from jobtools import __version__, failure_groups, jobs_to_frame
+from jobtools.failures import FAILURE_GROUP_COLUMNS
+from jobtools.frame import outcome_categorical
+from jobtools.io import read_jobs
+from jobtools.report import REPORT_FILES, write_report
+from jobtools.sample import generate_jobs
+from jobtools.summary import RATE_COLUMNS, SUMMARY_COLUMNS
+
+NOW = "2024-11-06T12:00:00Z"
+BOM = b"\xef\xbb\xbf"
+CSV_FILES = ("jobs.csv", "failures.csv", "summary.csv", "rates.csv")
+# Text that Excel would run as a formula, and the same text once neutralised.
+RISKY = {
+    '=HYPERLINK("http://x","y")': "'=HYPERLINK",
+    "+1+cmd|' /C calc'!A0": "'+1+cmd",
+    "-2+3": "'-2+3",
+    "@SUM(A1)": "'@SUM(A1)",
+    "\tTAB": "'\tTAB",
+    "\rCR": "'\rCR",
+}
+
+
+def failing(job_id: str, reason: str) -> dict:
+    return {
+        "job_id": job_id,
+        "job_type": "imsImportImageJob",
+        "status": "FAIL",
+        "begin_time": "2024-11-05T10:00:00Z",
+        "end_time": "2024-11-05T10:01:00Z",
+        "error_code": "IMG.0106",
+        "fail_reason": reason,
+    }
+
+
+@pytest.fixture(scope="module")
+def jobs() -> pd.DataFrame:
+    return jobs_to_frame(generate_jobs(300, seed=3))
+
+
+def write(frame: pd.DataFrame, folder: Path, **options: object) -> Path:
+    """write_report with the fixed clock these tests use."""
+    return write_report(frame, folder, now=NOW, **options)
+
+
+def test_report_writes_every_file(tmp_path: Path, jobs: pd.DataFrame) -> None:
+    """All report files are written: CSV tables, PNG plots and the manifest."""
+    out = write(jobs, tmp_path / "report")
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
+    for name in REPORT_FILES:
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_jobs_csv_reads_back_to_an_equal_frame(tmp_path: Path, jobs: pd.DataFrame) -> None:
+    """read_jobs gives back the frame that was reported, dtypes included."""
+    out = write(jobs, tmp_path / "report", plot=False)
+    pd.testing.assert_frame_equal(read_jobs(out / "jobs.csv"), jobs, check_like=False)
+
+
+def test_tables_have_stable_columns_iso_times_and_seconds(
+    tmp_path: Path, jobs: pd.DataFrame
+) -> None:
+    """Columns come in the documented order; times are ISO 8601 UTC; durations seconds."""
+    out = write(jobs, tmp_path / "report", plot=False, period="1W")
+    failures = pd.read_csv(out / "failures.csv", dtype=str)
+    summary = pd.read_csv(out / "summary.csv")
+    rates = pd.read_csv(out / "rates.csv", dtype={"period_start": str})
+    assert tuple(failures.columns) == FAILURE_GROUP_COLUMNS
+    assert tuple(summary.columns) == SUMMARY_COLUMNS
+    assert tuple(rates.columns) == ("period_start", *RATE_COLUMNS)
+    iso_utc = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$"  # as in jobs.csv
+    for times in (failures["first_seen"], failures["last_seen"], rates["period_start"]):
+        assert times.str.match(iso_utc).all(), times.head().tolist()
+    assert summary["p50_s"].dtype == "float64"
+    assert summary["count"].sum() == len(jobs)
+
+
+def test_manifest_says_how_the_report_was_made(tmp_path: Path, jobs: pd.DataFrame) -> None:
+    """The manifest records inputs, filters, window, version, counts and files."""
+    out = write(
+        jobs,
+        tmp_path / "report",
+        inputs=["data/sample_jobs.jsonl"],
+        filters={"since": pd.Timestamp("2024-10-01", tz="UTC")},
+    )
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["created_at"] == "2024-11-06T12:00:00.000Z"
+    assert manifest["jobtools_version"] == __version__
+    assert manifest["inputs"] == ["data/sample_jobs.jsonl"]
+    assert manifest["filters"] == {"since": "2024-10-01T00:00:00.000Z"}
+    assert manifest["time_window"]["first_begin"].startswith("2024-10")
+    assert manifest["rows"]["jobs.csv"] == len(jobs)
+    assert manifest["rows"]["failures.csv"] == len(failure_groups(jobs))
+    assert sum(manifest["status_counts"].values()) == len(jobs)
+    assert set(manifest["time_quality"]) >= {"terminal_without_end", "begin_in_future"}
+    assert manifest["fetch_errors"] is None  # not a fetched frame
+    assert sorted(manifest["files"]) == sorted(REPORT_FILES)
+    assert manifest["period"] == "1D" and manifest["excel"] is False
+
+
+def test_manifest_lists_fetch_errors(tmp_path: Path) -> None:
+    """For a fetched frame, failed fetches are counted by outcome and listed."""
+    frame = jobs_to_frame([failing("a", "x"), {"job_id": "b"}, {"job_id": "c"}])
+    frame["outcome"] = outcome_categorical(["ok", "not_found", "throttled"])
+    frame["http_status"] = pd.array([200, 404, 429], dtype="Int64")
+    frame["fetch_error_code"] = pd.Series([None, "IMG.0023", "APIGW.0308"], dtype="str")
+    frame["fetch_error"] = pd.Series([None, "no such job", "slow down"], dtype="str")
+    out = write(frame, tmp_path / "report", plot=False)
+    errors = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["fetch_errors"]
+    assert errors["count"] == 2
+    assert errors["by_outcome"] == {"not_found": 1, "throttled": 1}
+    assert errors["jobs"][0] == {
+        "job_id": "b",
+        "outcome": "not_found",
+        "http_status": 404,
+        "fetch_error_code": "IMG.0023",
+        "fetch_error": "no such job",
+    }
+
+
+def test_excel_writes_a_bom_and_neutralises_formulas(tmp_path: Path) -> None:
+    """excel=True: every CSV starts with a BOM, and formula-like text gets a leading quote."""
+    records = [failing(f"j{i}", text) for i, text in enumerate(RISKY)]
+    records.append(failing("zh", "导出镜像到桶 a-1 失败：没有写权限"))
+    records.append(failing("fine", "a=b is fine"))
+    out = write(jobs_to_frame(records), tmp_path / "report", excel=True, plot=False)
+    for name in CSV_FILES:
+        assert (out / name).read_bytes().startswith(BOM), name
+    data = (out / "jobs.csv").read_bytes()
+    for raw, safe in RISKY.items():
+        assert safe.encode() in data
+        assert f'"{raw}'.encode() not in data
+    assert "导出镜像到桶 a-1 失败".encode() in data
+    assert b'"a=b is fine"' in data
+    assert b"'a=b" not in data
+    # The templates in failures.csv come from the same text, and are neutralised too.
+    assert b'\'=HYPERLINK(""<str>""' in (out / "failures.csv").read_bytes()
+
+
+def test_without_excel_text_is_written_as_it_came(tmp_path: Path) -> None:
+    """excel=False: no BOM and no quotes added, so the CSV reads back exactly."""
+    frame = jobs_to_frame([failing("j", "=1+1")])
+    out = write(frame, tmp_path / "report", plot=False)
+    data = (out / "jobs.csv").read_bytes()
+    assert not data.startswith(BOM)
+    assert b'"=1+1"' in data
+    assert read_jobs(out / "jobs.csv")["fail_reason"].tolist() == ["=1+1"]
+
+
+def test_a_non_empty_folder_is_refused_without_overwrite(tmp_path: Path) -> None:
+    """An existing report is not overwritten unless asked; other files survive an overwrite."""
+    frame = jobs_to_frame([failing("j", "x")])
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        write(frame, out, plot=False)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    write(frame, out, plot=False, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "jobs.csv").exists()
+
+
+def test_an_empty_existing_folder_is_fine_and_a_file_is_not(tmp_path: Path) -> None:
+    """An empty folder is used as it is; a path that is a file is refused."""
+    frame = jobs_to_frame([failing("j", "x")])
+    (tmp_path / "empty").mkdir()
+    write(frame, tmp_path / "empty", plot=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        write(frame, tmp_path / "file", plot=False)
+
+
+def test_a_bad_period_writes_nothing(tmp_path: Path) -> None:
+    """Errors found while computing leave no half-written folder behind."""
+    with pytest.raises(ValueError, match="not a period"):
+        write(jobs_to_frame([failing("j", "x")]), tmp_path / "report", period="often")
+    assert not (tmp_path / "report").exists()
+
+
+def test_an_empty_frame_gives_an_empty_report(tmp_path: Path) -> None:
+    """No jobs still give every file, with headers and empty plots."""
+    out = write(jobs_to_frame([]), tmp_path / "report")
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
+    assert pd.read_csv(out / "failures.csv").empty
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows"]["jobs.csv"] == 0
+    assert manifest["time_window"]["first_begin"] is None
