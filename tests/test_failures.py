@@ -91,6 +91,12 @@ def job(job_id: str, status: str, reason: str | None = None, **fields: object) -
         ),
         ("导出镜像到桶“ims-export”失败", "导出镜像到桶“备份桶”失败"),
         ("镜像大小为40GB，超过限制", "镜像大小为512MB，超过限制"),
+        ("任务ff8080814dbd65d7014dbe0d84db0013失败", "任务2c9e1b7a44f011efa6c1fa163e7c0a01失败"),
+        (
+            "云服务器e9e91bff-14b6-4a0b-8377-4ed0813e3360的磁盘1.5GiB太小",
+            "云服务器0a1b2c3d-0000-4a0b-8377-ffffffffffff的磁盘200GB太小",
+        ),
+        ("在10.0.0.1上第3次重试", "在192.168.0.20上第12次重试"),
     ],
 )
 def test_messages_differing_only_in_values_share_a_template(first: str, second: str) -> None:
