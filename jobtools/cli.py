@@ -295,6 +295,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from jobtools.sample import SAMPLE_PATH
     from jobtools.simulator import Faults, Simulator
 
     faults = Faults(
@@ -310,8 +311,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     )
     project_id, credentials, auth_lines, token_shown = _serve_credentials(args)
     source = args.jobs
-    if source is None and Path("data/sample_jobs.jsonl").is_file():
-        source = "data/sample_jobs.jsonl"
+    if source is None and SAMPLE_PATH.is_file():
+        source = str(SAMPLE_PATH)
     sim = Simulator(
         None if source in (None, "none") else source,
         project_id=project_id,

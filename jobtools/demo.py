@@ -16,16 +16,15 @@ import pandas as pd
 from jobtools.client import JobsClient
 from jobtools.poll import wait_for
 from jobtools.report import write_report
+from jobtools.sample import SAMPLE_PATH
 from jobtools.simulator import DEMO_AK, DEMO_SK, Simulator
 from jobtools.summary import summary_by_type
-
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
 
 
 def run_demo(
     out: str | Path | None = None,
     *,
-    sample: str | Path = SAMPLE,
+    sample: str | Path = SAMPLE_PATH,
     finish_within: float = 15.0,
     progress: bool | None = None,
 ) -> Path:

@@ -31,6 +31,8 @@ import orjson
 DEFAULT_SEED = 20241106
 # The sample's "now": fixed so that the committed file is reproducible.
 DEFAULT_NOW = datetime(2024, 11, 6, 12, 0, 0, tzinfo=UTC)
+# The committed sample of ~2,000 jobs, in the checkout beside the package.
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,7 @@ def write_sample(path: str | Path, n: int, seed: int = DEFAULT_SEED) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobtools.sample", description=__doc__)
-    parser.add_argument("--out", default="data/sample_jobs.jsonl", help="the JSONL file")
+    parser.add_argument("--out", default=str(SAMPLE_PATH), help="the JSONL file")
     parser.add_argument("--n", type=int, default=2000, help="how many jobs (default 2000)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
