@@ -83,6 +83,8 @@ class PollLog:
         self.path = Path(path) if str(path) != ":memory:" else None
         if self.path is not None and self.path.is_dir():
             raise ValueError(f"poll log path is a directory: {self.path}")
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
             self._conn = sqlite3.connect(
