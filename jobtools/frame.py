@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobtools.status import STATUS_ORDER, TERMINAL_STATUSES
 from jobtools.times import TIME_DTYPE, parse_job_times
@@ -170,9 +171,12 @@ def outcome_categorical(values: Iterable[Any]) -> pd.Categorical:
 
 def _categorical(values: Iterable[Any], known: tuple[str, ...]) -> pd.Categorical:
     text = values if isinstance(values, pd.Series) else _str_column(list(values))
-    text = text.astype("str")
-    unknown = text[text.notna() & ~text.isin(known)].unique().tolist()
-    return pd.Categorical(text, categories=[*known, *unknown])
+    strings = pa.array(text.astype("str").array)
+    # Arrow's unique keeps the order of first appearance, which is the order unknowns follow.
+    unknown = [v for v in pc.unique(strings).drop_null().to_pylist() if v not in known]
+    categories = [*known, *unknown]
+    codes = pc.fill_null(pc.index_in(strings, value_set=pa.array(categories, strings.type)), -1)
+    return pd.Categorical.from_codes(np.asarray(codes.to_numpy(zero_copy_only=False)), categories)
 
 
 def _as_records(records: Any) -> list[Any]:
@@ -232,6 +236,15 @@ def assemble_job_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
     `columns` maps every JOB_COLUMNS name except the derived `duration` and `is_terminal` to a
     list of raw values or an Arrow array (text as strings; `sub_job_count` as ints or None).
     """
+    typed, unparsed = type_job_columns(columns)
+    return finish_job_frame(typed, columns["entities"], columns["extra"], unparsed)
+
+
+def type_job_columns(columns: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """All but the `entities` and `extra` columns typed, and the unparsed times by column.
+
+    Split from `finish_job_frame` so that a reader can type these while it builds the dicts.
+    """
     status = status_categorical(_str_column(columns["status"]))
     is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
     times: dict[str, pd.Series] = {}
@@ -258,9 +271,15 @@ def assemble_job_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
             typed[name] = _float_column(columns[name])
         elif name == "sub_job_count":
             typed[name] = pd.array(columns[name], dtype="Int64")
-        else:
-            typed[name] = _object_column(columns[name])
-    frame = pd.DataFrame(typed)
+    return typed, unparsed
+
+
+def finish_job_frame(
+    typed: Mapping[str, Any], entities: Any, extra: Any, unparsed: dict[str, Any]
+) -> pd.DataFrame:
+    """The frame from typed columns plus the raw `entities` and `extra` values."""
+    objects = {"entities": _object_column(entities), "extra": _object_column(extra)}
+    frame = pd.DataFrame({name: typed.get(name, objects.get(name)) for name in JOB_COLUMNS})
     frame.attrs["unparsed_times"] = unparsed
     return frame
 

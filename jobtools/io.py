@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import concurrent.futures
+import gc
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,9 +41,10 @@ from jobtools.frame import (
     JOB_COLUMNS,
     KNOWN_FIELDS,
     apply_schema,
-    assemble_job_frame,
+    finish_job_frame,
     jobs_to_frame,
     status_categorical,
+    type_job_columns,
 )
 from jobtools.times import TIME_DTYPE, parse_job_times
 
@@ -187,22 +189,35 @@ _ARROW_SCHEMA = pa.schema(
 
 def _read_lines(data: bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        # Arrow releases the GIL, so it types the columns while this thread parses lines.
-        table = pool.submit(_arrow_table, data)
-        scan = _scan_lines(data, path)
-        arrow = table.result()
-    if arrow is not None and scan.clean and arrow.num_rows == len(scan.entities):
-        frame = _frame_from_arrow(arrow, scan.entities, scan.extras)
-    else:
-        # The slow, forgiving path: odd records, a corrupt line, or types Arrow refused.
-        frame = jobs_to_frame(scan.records(data))
-    return _with_columns(frame), scan.problems
+        # Arrow releases the GIL: a worker reads and types the columns while this thread
+        # builds the entities dicts.
+        typing = pool.submit(_typed_from_arrow, data)
+        entities = _fast_entities(data)
+        typed = typing.result()
+    if typed is not None and entities is not None and typed[0] == len(entities):
+        _, columns, unparsed = typed
+        extra = np.full(len(entities), None, dtype=object)
+        return _with_columns(finish_job_frame(columns, entities, extra, unparsed)), []
+    # The slow, forgiving path: a corrupt line, an odd record, types Arrow refused, or
+    # unknown fields (which go to `extra`). Every line is parsed in full, and reported.
+    scan = _scan_lines(data, path)
+    return _with_columns(jobs_to_frame(scan.records)), scan.problems
+
+
+def _typed_from_arrow(data: bytes) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+    """Row count, typed columns and unparsed times; None when the fast path does not hold
+    (Arrow refused the file, or it has unknown top-level fields, which belong in `extra`)."""
+    table = _arrow_table(data)
+    if table is None or not set(table.column_names) <= KNOWN_FIELDS:
+        return None
+    typed, unparsed = type_job_columns(_arrow_columns(table))
+    return table.num_rows, typed, unparsed
 
 
 def _arrow_table(data: bytes) -> pa.Table | None:
-    options = pa_json.ParseOptions(
-        explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="ignore"
-    )
+    # "infer" adds a column for any unknown top-level field, which sends the file to the slow
+    # path, where such fields are kept in `extra` exactly.
+    options = pa_json.ParseOptions(explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="infer")
     try:
         return pa_json.read_json(pa.py_buffer(data), parse_options=options)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -210,49 +225,172 @@ def _arrow_table(data: bytes) -> pa.Table | None:
 
 
 class _Scan:
-    """What one pass of orjson over the lines keeps: entities, unknown fields, problems."""
+    """Every line parsed in full: the records, and the lines that are not JSON."""
 
-    def __init__(self, data: bytes, path: Path) -> None:
-        self.entities: list[Any] = []
-        self.extras: dict[int, dict[str, Any]] = {}
+    def __init__(self) -> None:
+        self.records: list[Any] = []
         self.problems: list[dict[str, Any]] = []
-        self.good_lines: list[int] = []
-        self.clean = True
-        self._path = path
-        self._lines = data.split(b"\n")
-
-    def records(self, data: bytes) -> list[Any]:
-        """Every readable line parsed in full, for the slow path."""
-        return [orjson.loads(self._lines[number]) for number in self.good_lines]
 
 
 def _scan_lines(data: bytes, path: Path) -> _Scan:
-    scan = _Scan(data, path)
-    loads, known = orjson.loads, KNOWN_FIELDS
-    entities, extras, good = scan.entities, scan.extras, scan.good_lines
-    for number, line in enumerate(scan._lines):
+    scan = _Scan()
+    for number, line in enumerate(data.split(b"\n"), start=1):
         try:
-            record = loads(line)
+            scan.records.append(orjson.loads(line))
         except orjson.JSONDecodeError as exc:
             if line.strip():
-                scan.problems.append({"file": str(path), "line": number + 1, "error": exc.msg})
-                scan.clean = False
-            continue
-        good.append(number)
-        if type(record) is not dict:
-            scan.clean = False  # a line that is JSON but not an object: kept, slow path
-            entities.append(None)
-            continue
-        entities.append(record.get("entities"))
-        if not record.keys() <= known:
-            extras[len(entities) - 1] = {k: v for k, v in record.items() if k not in known}
+                scan.problems.append({"file": str(path), "line": number, "error": exc.msg})
     return scan
 
 
-def _frame_from_arrow(
-    table: pa.Table, entities: list[Any], extras: dict[int, dict[str, Any]]
-) -> pd.DataFrame:
-    """The fast path's frame: Arrow columns for text and numbers, Python for the dicts."""
+def _fast_entities(data: bytes) -> list[Any] | None:
+    """The raw `entities` of every record of clean JSONL, or None to take the slow path.
+
+    Parsing a million whole lines in Python is what makes the plain approach slow, so only
+    the entities are parsed here, all in one orjson call. Their text is found with
+    vectorised byte arithmetic: a line's top-level `"entities":` is its first one with no
+    `{` before it but the line's own, and an object value ends at the first `}` that brings
+    the brace depth back to where it was. A brace inside a string can mislead that count,
+    but then the text cut out is not valid JSON (a valid JSON object ends exactly where its
+    braces balance), and such lines are parsed whole instead, as are odd values.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines, opens, closes = _positions(buf, (b"\n", b"{", b"}"))
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(buf)]))
+    first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else starts
+    rows = (ends > starts) & (first == ord("{"))
+    for line in np.flatnonzero(~rows & (ends > starts)).tolist():
+        if data[starts[line] : ends[line]].strip():
+            return None  # not an object: Arrow refuses it too; the slow path reports it
+    # One Arrow string per physical line (no copy), to search them all at once.
+    offsets = np.concatenate((starts, [len(buf)])).astype(np.int64)
+    lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    found = pc.find_substring(lines, '"entities":').to_numpy(zero_copy_only=False)[rows]
+    starts, ends = starts[rows], ends[rows]
+    n, limit = len(starts), len(buf) - 1
+    key = starts + found
+    at = np.minimum(key + len(b'"entities":'), limit)
+    has_key = found >= 0
+    # The key's quote must follow `{`, `,` or a space (not end an escaped name), and no `{`
+    # may come between the line's own and the key: then the key is at the top level.
+    before = buf[np.maximum(key - 1, 0)]
+    top = has_key & np.isin(before, np.frombuffer(b"{, \t", np.uint8))
+    top &= np.searchsorted(opens, key) - np.searchsorted(opens, starts) == 1
+    is_object = top & (buf[at] == ord("{"))
+    is_null = top & (buf[at] == ord("n")) & (buf[np.minimum(at + 3, limit)] == ord("l"))
+    close = _matching_close(at, is_object, opens, closes)
+    is_object &= (close > at) & (close < ends)
+
+    entities = np.full(n, None, dtype=object)
+    unsure = ~(is_object | is_null | ~has_key)
+    chosen = np.flatnonzero(is_object)
+    parsed = _parse_spans(data, at[chosen], close[chosen] + 1)
+    if parsed is not None:
+        entities[chosen] = parsed
+    else:  # some text was cut wrong (a brace in a string): find which, one by one
+        for row in chosen.tolist():
+            try:
+                entities[row] = orjson.loads(data[at[row] : close[row] + 1])
+            except orjson.JSONDecodeError:
+                unsure[row] = True
+    # No `"entities":` may still hide a spaced `"entities" :`; such lines are parsed whole.
+    for row in np.flatnonzero(~has_key).tolist():
+        if b'"entities"' in data[starts[row] : ends[row]]:
+            unsure[row] = True
+    for row in np.flatnonzero(unsure).tolist():
+        try:
+            record = orjson.loads(data[starts[row] : ends[row]])
+        except orjson.JSONDecodeError:
+            return None
+        if type(record) is not dict:
+            return None
+        entities[row] = record.get("entities")
+    return entities.tolist()
+
+
+def _parse_spans(data: bytes, begins: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """Parse the JSON texts `data[begins[i]:ends[i]]` in one orjson call; None if one is bad.
+
+    Each text is preceded by the `:` of its key. Arrow gathers those slices into one buffer
+    (a string array over `data` whose odd elements are the gaps, then `take` of the even
+    ones); the `:`s become the `,`s and the `[` of one JSON array.
+    """
+    if not len(begins):
+        return np.empty(0, dtype=object)
+    bounds = np.empty(2 * len(begins), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = begins - 1, ends
+    spans = pa.LargeStringArray.from_buffers(
+        len(bounds) - 1, pa.py_buffer(bounds), pa.py_buffer(data)
+    )
+    gathered = spans.take(pa.array(np.arange(0, len(bounds), 2)))
+    offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)[: len(begins) + 1]
+    text = np.empty(offsets[-1] + 1, dtype=np.uint8)
+    text[:-1] = np.frombuffer(gathered.buffers()[2], dtype=np.uint8)[: offsets[-1]]
+    text[offsets[:-1]] = ord(",")
+    text[0], text[-1] = ord("["), ord("]")
+    enabled = gc.isenabled()
+    gc.disable()  # a million new dicts would set off the cyclic collector over and over
+    try:
+        parsed = orjson.loads(memoryview(text))
+    except orjson.JSONDecodeError:
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+    if len(parsed) != len(begins):
+        return None  # a badly cut text merged with its neighbour
+    return np.fromiter(parsed, dtype=object, count=len(parsed))
+
+
+def _matching_close(
+    at: np.ndarray, wanted: np.ndarray, opens: np.ndarray, closes: np.ndarray
+) -> np.ndarray:
+    """For each `{` at `at` (where `wanted`), the position of the `}` that balances it, or -1.
+
+    The depth after every brace comes from one cumulative sum over all braces in order; the
+    balancing `}` is the first later one whose depth is one less than that of the `{`.
+    """
+    close = np.full(len(at), -1, dtype=np.int64)
+    if not wanted.any() or not len(closes):
+        return close
+    # Merge the two sorted position lists without sorting: each brace's place in the merge
+    # is its own index plus the number of the other kind before it.
+    open_at = np.arange(len(opens)) + np.searchsorted(closes, opens)
+    close_at = np.arange(len(closes)) + np.searchsorted(opens, closes)
+    position = np.empty(len(opens) + len(closes), dtype=np.int64)
+    step = np.empty(len(position), dtype=np.int8)
+    position[open_at], step[open_at] = opens, 1
+    position[close_at], step[close_at] = closes, -1
+    depth = np.cumsum(step, dtype=np.int32)
+    is_close = step < 0
+    rows = np.flatnonzero(wanted)
+    level = depth[np.searchsorted(position, at[rows])] - 1
+    for target in np.unique(level).tolist():
+        candidates = position[is_close & (depth == target)]
+        mine = rows[level == target]
+        index = np.searchsorted(candidates, at[mine])
+        found = index < len(candidates)
+        close[mine[found]] = candidates[index[found]]
+    return close
+
+
+def _positions(buf: np.ndarray, needles: tuple[bytes, ...]) -> list[np.ndarray]:
+    """Sorted positions of each single-byte needle, scanned in chunks to reuse one mask."""
+    found: list[list[np.ndarray]] = [[] for _ in needles]
+    chunk = 1 << 24
+    mask = np.empty(min(chunk, len(buf)), dtype=bool)
+    for base in range(0, len(buf), chunk):
+        part = buf[base : base + chunk]
+        view = mask[: len(part)]
+        for i, needle in enumerate(needles):
+            np.equal(part, needle[0], out=view)
+            found[i].append(np.flatnonzero(view) + base)
+    return [np.concatenate(f) if f else np.empty(0, np.int64) for f in found]
+
+
+def _arrow_columns(table: pa.Table) -> dict[str, Any]:
+    """The raw columns of `type_job_columns` from Arrow's table (entities and extra aside)."""
     columns: dict[str, Any] = {name: _column(table, name) for name in _TOP_LEVEL_TEXT}
     ents = _column(table, "entities")
 
@@ -271,17 +409,11 @@ def _frame_from_arrow(
     )
     sub_job_count = pc.if_else(ents.is_valid(), count, pa.scalar(None, pa.int64()))
     columns["sub_job_count"] = pd.array(sub_job_count, dtype="Int64")
-    columns["entities"] = entities
-    extra = np.full(len(entities), None, dtype=object)
-    for row, fields in extras.items():
-        extra[row] = fields
-    columns["extra"] = extra
-    return assemble_job_frame(columns)
+    return columns
 
 
-def _column(table: pa.Table, name: str) -> pa.Array:
-    column = table.column(name)
-    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    return table.column(name)
 
 
 # --- CSV ------------------------------------------------------------------------------

@@ -75,9 +75,8 @@ def parse_job_times(values: Iterable[Any]) -> pd.Series:
     return result
 
 
-def _arrow_strings(text: pd.Series) -> pa.Array:
-    array = pa.array(text.array)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+def _arrow_strings(text: pd.Series) -> pa.Array | pa.ChunkedArray:
+    return pa.array(text.array)  # no copy for Arrow-backed `str` columns
 
 
 def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.ndarray:
