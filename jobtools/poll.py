@@ -25,6 +25,7 @@ takes the failed fetch's `outcome`, `http_status`, `fetch_error_code` and `fetch
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import math
 import random
@@ -711,14 +712,37 @@ class LoopThread:
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        """Run `coro` on the loop and return its result; Ctrl-C here cancels it first."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        started: list[asyncio.Task[T]] = []
+
+        def start() -> None:
+            task = self.loop.create_task(coro)
+            started.append(task)
+            task.add_done_callback(lambda finished: _hand_over(finished, done))
+
+        def cancel() -> None:
+            # Runs after `start` (the loop keeps call_soon order), so the task is there.
+            if started:
+                started[0].cancel()
+            else:
+                coro.close()
+                done.cancel()
+
         try:
-            return future.result()
+            self.loop.call_soon_threadsafe(start)
+            while True:
+                # Wake now and then: a Ctrl-C the OS hands to another thread is only acted on
+                # when this (main) thread runs Python code again.
+                with contextlib.suppress(concurrent.futures.TimeoutError):
+                    return done.result(timeout=0.2)
         except BaseException:
-            # Ctrl-C reached the waiting thread: cancel the work and wait until it has unwound
-            # (the generator's `finally` closes the log) before letting the interrupt go on.
-            future.cancel()
-            asyncio.run_coroutine_threadsafe(_settle(), self.loop).result()
+            # Ctrl-C may land anywhere in here, even before the task exists: cancel the work
+            # and wait until it has unwound (the generator's `finally` closes the log).
+            if not done.done():
+                self.loop.call_soon_threadsafe(cancel)
+                with contextlib.suppress(BaseException):
+                    done.exception()  # blocks until the task has finished, however it ended
             raise
 
     def close(self) -> None:
@@ -730,10 +754,14 @@ class LoopThread:
         self.loop.close()
 
 
-async def _settle() -> None:
-    """Wait for every other task on this loop to finish, whatever the outcome."""
-    others = asyncio.all_tasks() - {asyncio.current_task()}
-    await asyncio.gather(*others, return_exceptions=True)
+def _hand_over(task: asyncio.Task[T], done: concurrent.futures.Future[T]) -> None:
+    """Copy a finished task's outcome to the future the calling thread waits on."""
+    if task.cancelled():
+        done.cancel()
+    elif task.exception() is not None:
+        done.set_exception(task.exception())
+    else:
+        done.set_result(task.result())
 
 
 async def wait_for_async(

@@ -25,7 +25,6 @@ from jobtools.monitor import JobMonitor
 from jobtools.poll import iter_snapshots
 from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
 
-START = 1_780_000_000.0
 GONE = "f" * 32
 
 
@@ -57,14 +56,15 @@ class GatedSleep:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
+def clock(sim_clock: ManualClock) -> ManualClock:
+    """The session's manual clock (conftest), shared by the simulator and the waits."""
+    return sim_clock
 
 
 @pytest.fixture
-def sim(clock: ManualClock) -> Simulator:
+def sim(simulator: Simulator) -> Simulator:
     """Twelve jobs, INIT for 5 s then RUNNING for 20..130 s; every third one fails."""
-    sim = Simulator(clock=clock, seed=5)
+    sim = simulator
     for n in range(12):
         failed = n % 3 == 2
         sim.add_job(
@@ -110,6 +110,7 @@ def test_views_follow_the_rounds(sim: Simulator, client: JobsClient, clock: Manu
     """After each simulated round the counts, bars, tables and refresh time match the frame."""
     monitor = JobMonitor([*sim.job_ids, GONE], client, autostart=False, max_rows=4, max_bars=3)
     assert monitor.frame["wait_state"].eq("waiting").all() and len(monitor.frame) == 13
+    start = clock()
     snapshots = iter_snapshots([*sim.job_ids, GONE], client=client, clock=clock, seed=2)
 
     first = next(snapshots)
@@ -120,7 +121,7 @@ def test_views_follow_the_rounds(sim: Simulator, client: JobsClient, clock: Manu
     assert (
         "not_found 1" in monitor.fetch_errors_html.value and GONE in monitor.fetch_errors_html.value
     )
-    refreshed = pd.Timestamp(START, unit="s", tz="UTC").strftime("%H:%M:%S")
+    refreshed = pd.Timestamp(start, unit="s", tz="UTC").strftime("%H:%M:%S")
     assert refreshed in monitor.state_label.value and "polling" in monitor.state_label.value
 
     for snapshot in snapshots:

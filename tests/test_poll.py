@@ -74,14 +74,15 @@ def client_for(sim: Simulator, transport: httpx.AsyncBaseTransport) -> JobsClien
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
+def clock(sim_clock: ManualClock) -> ManualClock:
+    """The session's manual clock (conftest), shared by the simulator and the waits."""
+    return sim_clock
 
 
 @pytest.fixture
-def sim(clock: ManualClock) -> Simulator:
+def sim(simulator: Simulator) -> Simulator:
     """Six jobs of known timelines: four SUCCESS, two FAIL, ending between 12 s and 130 s."""
-    sim = Simulator(clock=clock, seed=7)
+    sim = simulator
     for n, (status, init_for, run_for) in enumerate(
         [
             ("SUCCESS", 2, 10),
@@ -236,6 +237,7 @@ def test_wait_for_returns_every_job_terminal(
     sim: Simulator, client: JobsClient, clock: ManualClock
 ) -> None:
     """All jobs end; FAIL keeps error_code, fail_reason and entities; time passed on the clock."""
+    start = clock()
     frame = wait_for(sim.job_ids, client=client, clock=clock, progress=False, seed=1)
     assert frame["job_id"].tolist() == sim.job_ids
     assert list(frame.columns[-len(WAIT_COLUMNS) :]) == list(WAIT_COLUMNS)
@@ -247,7 +249,7 @@ def test_wait_for_returns_every_job_terminal(
     assert failed["error_code"].eq("IMG.0090").all()
     assert failed["fail_reason"].str.contains("AccessDenied").all()
     assert failed["entities"].map(lambda e: e["image_name"]).str.startswith("img-").all()
-    assert clock() - START >= 130
+    assert clock() - start >= 130
     # Each job was seen to end soon after it did: the backoff caps at 30 s (+ jitter).
     lag = (frame["observed_at"] - frame["end_time"]).dt.total_seconds()
     assert lag.between(0, 31).all()
@@ -319,10 +321,11 @@ def test_timeout_marks_jobs_without_raising(
     sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
 ) -> None:
     """Jobs running at the timeout end as `timed_out`, after a last look at the deadline."""
+    start = clock()
     frame = wait_for(sim.job_ids, client=client, clock=clock, timeout=40, progress=False)
     states = frame.set_index("job_id")["wait_state"].astype(str)
     assert states.tolist() == ["done", "done", "done", "timed_out", "timed_out", "timed_out"]
-    assert clock() == pytest.approx(START + 40, abs=0.01)
+    assert clock() == pytest.approx(start + 40, abs=0.01)
     assert frame.loc[frame["wait_state"] == "timed_out", "status"].eq("RUNNING").all()
 
 
