@@ -1,8 +1,9 @@
 """A JobMonitor in a real Jupyter kernel (nbclient + ipykernel) against the loopback simulator.
 
-The simulator runs on a real socket in this process on the real clock, with jobs that end
-within about two seconds; the kernel is the venv's `python3` kernel (jupyter_client starts
-a kernelspec's `python` as the launching interpreter, and the test checks which it was).
+The session's simulator (conftest `simulator_server`) runs on a real socket in this process
+on the real clock, with jobs added here that end within about two seconds. The kernel is the
+venv's `python3` kernel: jupyter_client starts a kernelspec's `python` as the launching
+interpreter, and the test checks which one it was.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from jobtools.simulator import DEMO_TOKEN, Simulator
-
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -27,10 +26,10 @@ def _stdout(cell: Any) -> str:
 
 
 @pytest.fixture
-def ids_and_server() -> Any:
-    sim = Simulator(seed=3)
-    ids = [
-        sim.add_job(
+def job_ids(simulator_server: Any) -> list[str]:
+    """Eight new jobs on the session's loopback simulator, ended within about two seconds."""
+    return [
+        simulator_server.simulator.add_job(
             status="FAIL" if n % 4 == 3 else "SUCCESS",
             init_for=0.2,
             run_for=0.8 + 0.15 * n,
@@ -39,19 +38,17 @@ def ids_and_server() -> Any:
         )
         for n in range(8)
     ]
-    with sim.serve() as server:
-        yield ids, server
 
 
 def test_monitor_runs_in_a_kernel_until_every_job_ended(
-    ids_and_server: Any, tmp_path: Path
+    job_ids: list[str], simulator_server: Any, tmp_path: Path
 ) -> None:
     """The monitor polls in the background (the kernel stays free) and ends with all terminal."""
-    ids, server = ids_and_server
+    server = simulator_server
     setup = (
         "import jobtools\n"
-        f"monitor = jobtools.JobMonitor({ids!r}, endpoint={server.url!r}, "
-        f"token={DEMO_TOKEN!r}, project_id={server.project_id!r}, rate_limit=None, "
+        f"monitor = jobtools.JobMonitor({job_ids!r}, endpoint={server.url!r}, "
+        f"token={server.token!r}, project_id={server.project_id!r}, rate_limit=None, "
         "schedule=jobtools.Backoff(first=0.2, cap=0.4), timeout=60, "
         f"log={str(tmp_path / 'poll.db')!r})\n"
         "monitor"
