@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 import jobtools
+from jobtools.cli import main
 from jobtools.client import JobsClient
 from jobtools.poll import (
     WAIT_COLUMNS,
@@ -588,3 +589,85 @@ def test_aiter_snapshots_is_an_async_iterator(
 
     got = asyncio.run(rounds())
     assert got == list(range(1, len(got) + 1)) and len(got) > 3
+
+
+# --- the watch command -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def watch_env(simulator_server: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Credentials in the environment, as the command reads them, and the server's options."""
+    monkeypatch.setenv("JOBTOOLS_AUTH_TOKEN", simulator_server.token)
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return ["--endpoint", simulator_server.url, "--project-id", simulator_server.project_id]
+
+
+def _ended_jobs(simulator_server: Any, n: int) -> list[str]:
+    """New jobs on the session's simulator that have already ended (no waiting needed)."""
+    sim = simulator_server.simulator
+    return [
+        sim.add_job(status="FAIL" if i % 3 == 0 else "SUCCESS", init_for=0, run_for=0)
+        for i in range(n)
+    ]
+
+
+def test_watch_writes_the_jobs_and_resumes_from_its_log(
+    simulator_server: Any, watch_env: list[str], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`jobtools watch` waits, writes the CSV, exits 0; run again on its log it sends nothing."""
+    ids = _ended_jobs(simulator_server, 6)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(ids) + "\n")
+    out, log = tmp_path / "jobs.csv", tmp_path / "poll.db"
+    argv = ["watch", str(ids_file), *watch_env, "--log", str(log), "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    frame = jobtools.read_jobs(out)
+    assert frame["job_id"].tolist() == ids and frame["is_terminal"].all()
+    err = capsys.readouterr().err
+    assert err.startswith("jobtools watch: 6 jobs: done 6") and str(out) in err
+
+    simulator_server.simulator.reset_stats()
+    assert main(argv) == 0
+    assert simulator_server.simulator.stats().requests == 0
+
+
+def test_watch_exits_2_when_some_jobs_did_not_end(
+    simulator_server: Any, watch_env: list[str], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Jobs unknown to the service or still running at the timeout make the exit code 2."""
+    running = simulator_server.simulator.add_job(init_for=0, run_for=3600)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(f"{_ended_jobs(simulator_server, 1)[0]}\n{running}\n{GONE}\n")
+    argv = ["watch", str(ids_file), *watch_env, "--timeout", "0", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "done 1" in err and "gone 1" in err and "timed_out 1" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.txt"], "No such file"),
+        (["ids.txt", "--out", "exists.csv"], "exists; use --force"),
+        (["ids.txt", "--cap", "0.5"], "backoff needs"),
+        (["bad.txt"], "job id"),
+    ],
+)
+def test_watch_errors_are_one_line(
+    args: list[str],
+    message: str,
+    watch_env: list[str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bad input is one line on stderr and exit code 1, before any request."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ids.txt").write_text("a" * 32 + "\n")
+    (tmp_path / "bad.txt").write_text("job/../1\n")
+    (tmp_path / "exists.csv").write_text("keep me\n")
+    assert main(["watch", *args, *watch_env, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("jobtools watch: error:") and message in err
+    assert (tmp_path / "exists.csv").read_text() == "keep me\n"
