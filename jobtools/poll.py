@@ -20,6 +20,11 @@ How each job's wait ends, in the `wait_state` column:
 
 A failed fetch never erases what was known: the row keeps the job's last observed fields and
 takes the failed fetch's `outcome`, `http_status`, `fetch_error_code` and `fetch_error`.
+
+When to look again: the first round goes out at once; after that each job has its own next
+look, from the schedule (`Backoff`: 2 s, doubling to 30 s, partly jittered; `Adaptive`: when
+jobs of its type usually end). A job due within a quarter of its interval joins the current
+round, so requests go out in batches rather than one by one.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -49,10 +54,8 @@ from jobtools.frame import (
     status_categorical,
 )
 from jobtools.ids import as_job_ids
+from jobtools.polllog import PollLog
 from jobtools.progress import Progress, progress_bar
-
-if TYPE_CHECKING:
-    from jobtools.polllog import PollLog
 
 T = TypeVar("T")
 
@@ -556,9 +559,6 @@ async def aiter_snapshots(
     cancel = cancel or CancelToken()
     rng = random.Random(seed)
     fetcher = _make_client(client, client_options)
-
-    from jobtools.polllog import PollLog
-
     owned = log is not None and not isinstance(log, PollLog)
     poll_log: PollLog | None = log if isinstance(log, PollLog) or log is None else PollLog(log)
     pool = contextlib.AsyncExitStack()

@@ -220,6 +220,26 @@ def test_adaptive_falls_back_without_enough_durations() -> None:
     assert got.tolist() == [4.0, 4.0]
 
 
+def test_adaptive_with_history_sends_fewer_requests() -> None:
+    """Durations seen before (last batch's frame) let a new batch be polled far less often."""
+
+    def batch(seed: int, schedule: Any) -> tuple[pd.DataFrame, int]:
+        clock = ManualClock(START)
+        sim = Simulator(clock=clock, seed=seed)
+        ids = sim.add_jobs(40, finish_within=300, job_type="imsNativeExportImageJob")
+        transport = CountingTransport(sim)
+        frame = wait_for(ids, client=client_for(sim, transport), clock=clock,
+                         schedule=schedule, progress=False, seed=1)  # fmt: skip
+        return frame, sum(transport.asked.values())
+
+    history, _ = batch(1, Backoff())
+    backoff_frame, backoff_requests = batch(2, Backoff())
+    adaptive_frame, adaptive_requests = batch(2, Adaptive(history=history))
+    assert backoff_frame["wait_state"].eq("done").all()
+    assert adaptive_frame["wait_state"].eq("done").all()
+    assert adaptive_requests < 0.6 * backoff_requests
+
+
 @pytest.mark.parametrize("bad", ["often", 3, None])
 def test_make_schedule(bad: Any) -> None:
     """Names pick a schedule; anything else that is not a schedule is refused."""
