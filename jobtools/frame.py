@@ -305,7 +305,9 @@ def _sub_job_count(entities: dict[str, Any]) -> int:
 def _str_column(values: list[Any] | pa.Array) -> pd.Series:
     """A `str` column from a list; non-strings (a number, a dict) are kept as their text."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
-        return pd.Series(pd.array(values.cast(pa.large_string()), dtype="str"))
+        if values.type != pa.large_string():
+            values = values.cast(pa.large_string())
+        return pd.Series(pd.array(values, dtype="str"))
     try:
         array = pa.array(values, type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -339,6 +341,8 @@ def _float_column(values: list[Any] | pa.Array) -> np.ndarray:
 
 
 def _object_column(values: list[Any] | np.ndarray) -> pd.Series:
+    if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
+        return pd.Series(values, dtype=object, copy=False)
     # fromiter, not np.array: nested lists must stay elements, not become a second dimension;
     # dtype=object, or pandas would turn a column of only strings into `str`.
     return pd.Series(np.fromiter(values, dtype=object, count=len(values)), dtype=object)

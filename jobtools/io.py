@@ -23,8 +23,10 @@ from __future__ import annotations
 import codecs
 import concurrent.futures
 import gc
+import mmap
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +63,12 @@ _DERIVED = ("duration", "is_terminal", "image_id", "image_name", "current_task")
 _DERIVED += ("process_percent", "entity_error_code", "entity_error", "sub_job_count")
 
 Errors = Literal["warn", "raise"]
+# Arrow's default pool here is mimalloc, whose way of returning memory costs this VM more
+# system time than the whole parse; the system allocator does not (measured: 1.4 s vs 0.25 s
+# of system time for a 360 MB file).
+_POOL = pa.system_memory_pool()
+# What the JSONL reader works on: a file's bytes, mapped or read, or an Arrow buffer.
+Bytes = bytes | memoryview | pa.Buffer
 
 
 class CorruptInputWarning(UserWarning):
@@ -134,17 +142,34 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     suffix = _suffix(path)
     if suffix in CSV_SUFFIXES:
         return _read_csv(path), []
+    if suffix in LINES_SUFFIXES:
+        return _read_lines(_mapped(path), path)
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    if suffix in LINES_SUFFIXES:
-        return _read_lines(data, path)
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         problem = {"file": str(path), "line": exc.lineno, "error": exc.msg}
         return jobs_to_frame([]), [problem]
     return _with_columns(jobs_to_frame(parsed)), []
+
+
+def _mapped(path: Path) -> memoryview:
+    """The file's bytes without its UTF-8 BOM, memory-mapped where the platform allows.
+
+    A big file mapped (and populated at once) costs a fraction of reading it into fresh
+    memory, page by page; nothing here writes to it.
+    """
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    size = path.stat().st_size
+    if populate is None or size == 0:
+        data = memoryview(path.read_bytes())
+    else:
+        with path.open("rb") as file:
+            flags = mmap.MAP_PRIVATE | populate
+            data = memoryview(mmap.mmap(file.fileno(), 0, flags=flags, prot=mmap.PROT_READ))
+    return data[3:] if data[:3] == codecs.BOM_UTF8 else data
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -167,13 +192,13 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 _ENTITY_TYPE = pa.struct(
     [
-        ("image_id", pa.string()),
-        ("image_name", pa.string()),
-        ("current_task", pa.string()),
+        ("image_id", pa.large_string()),
+        ("image_name", pa.large_string()),
+        ("current_task", pa.large_string()),
         ("process_percent", pa.float64()),
-        ("error_code", pa.string()),
-        ("error", pa.string()),
-        ("errorcode_message", pa.string()),
+        ("error_code", pa.large_string()),
+        ("error", pa.large_string()),
+        ("errorcode_message", pa.large_string()),
         # Only the lengths matter here; the sub-jobs themselves stay in the entities dicts.
         ("sub_jobs_result", pa.list_(pa.struct([]))),
         ("sub_jobs", pa.list_(pa.struct([]))),
@@ -183,43 +208,52 @@ _ENTITY_TYPE = pa.struct(
 _TOP_LEVEL_TEXT = ("status", "job_id", "job_type", "begin_time", "end_time", "error_code")
 _TOP_LEVEL_TEXT += ("fail_reason",)
 _ARROW_SCHEMA = pa.schema(
-    [(name, pa.string()) for name in _TOP_LEVEL_TEXT] + [("entities", _ENTITY_TYPE)]
+    # large_string: what pandas' `str` columns hold, so no column is copied to convert it.
+    [(name, pa.large_string()) for name in _TOP_LEVEL_TEXT] + [("entities", _ENTITY_TYPE)]
 )
 
 
-def _read_lines(data: bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def _read_lines(data: Bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         # Arrow releases the GIL: a worker reads and types the columns while this thread
         # builds the entities dicts.
         typing = pool.submit(_typed_from_arrow, data)
-        entities = _fast_entities(data)
+        located = _fast_entities(data)
         typed = typing.result()
-    if typed is not None and entities is not None and typed[0] == len(entities):
-        _, columns, unparsed = typed
-        extra = np.full(len(entities), None, dtype=object)
-        return _with_columns(finish_job_frame(columns, entities, extra, unparsed)), []
+    if typed is not None and located is not None and typed[0] == len(located.entities):
+        _, columns, unparsed, present = typed
+        entities = located.settle(data, present)
+        if entities is not None:
+            extra = np.full(len(entities), None, dtype=object)
+            return _with_columns(finish_job_frame(columns, entities, extra, unparsed)), []
     # The slow, forgiving path: a corrupt line, an odd record, types Arrow refused, or
     # unknown fields (which go to `extra`). Every line is parsed in full, and reported.
     scan = _scan_lines(data, path)
     return _with_columns(jobs_to_frame(scan.records)), scan.problems
 
 
-def _typed_from_arrow(data: bytes) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
-    """Row count, typed columns and unparsed times; None when the fast path does not hold
-    (Arrow refused the file, or it has unknown top-level fields, which belong in `extra`)."""
+def _typed_from_arrow(
+    data: Bytes,
+) -> tuple[int, dict[str, Any], dict[str, Any], np.ndarray] | None:
+    """Row count, typed columns, unparsed times and where entities are present (not null).
+
+    None when the fast path does not hold: Arrow refused the file (a corrupt line, a type
+    it did not expect), or the file has unknown top-level fields, which belong in `extra`.
+    """
     table = _arrow_table(data)
     if table is None or not set(table.column_names) <= KNOWN_FIELDS:
         return None
     typed, unparsed = type_job_columns(_arrow_columns(table))
-    return table.num_rows, typed, unparsed
+    present = table.column("entities").is_valid().to_numpy(zero_copy_only=False)
+    return table.num_rows, typed, unparsed, np.asarray(present, dtype=bool)
 
 
-def _arrow_table(data: bytes) -> pa.Table | None:
+def _arrow_table(data: Bytes) -> pa.Table | None:
     # "infer" adds a column for any unknown top-level field, which sends the file to the slow
     # path, where such fields are kept in `extra` exactly.
     options = pa_json.ParseOptions(explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="infer")
     try:
-        return pa_json.read_json(pa.py_buffer(data), parse_options=options)
+        return pa_json.read_json(pa.py_buffer(data), parse_options=options, memory_pool=_POOL)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
 
@@ -232,9 +266,9 @@ class _Scan:
         self.problems: list[dict[str, Any]] = []
 
 
-def _scan_lines(data: bytes, path: Path) -> _Scan:
+def _scan_lines(data: Bytes, path: Path) -> _Scan:
     scan = _Scan()
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    for number, line in enumerate(bytes(data).split(b"\n"), start=1):
         try:
             scan.records.append(orjson.loads(line))
         except orjson.JSONDecodeError as exc:
@@ -243,90 +277,140 @@ def _scan_lines(data: bytes, path: Path) -> _Scan:
     return scan
 
 
-def _fast_entities(data: bytes) -> list[Any] | None:
-    """The raw `entities` of every record of clean JSONL, or None to take the slow path.
+@dataclass
+class _Located:
+    """Entities cut out of clean JSONL, where `parsed`; other rows may need their whole line."""
+
+    entities: np.ndarray
+    parsed: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def settle(self, data: Bytes, present: np.ndarray) -> np.ndarray | None:
+        """Reconcile with Arrow's reading (`present`: entities neither absent nor null)."""
+        entities = self.entities
+        entities[~present] = None
+        for row in np.flatnonzero(present & ~self.parsed).tolist():
+            try:
+                entities[row] = orjson.loads(data[self.starts[row] : self.ends[row]])["entities"]
+            except (orjson.JSONDecodeError, TypeError, KeyError):
+                return None
+        return entities
+
+
+def _fast_entities(data: Bytes) -> _Located | None:
+    """Cut the raw `entities` out of every line of JSONL and parse them in one orjson call.
 
     Parsing a million whole lines in Python is what makes the plain approach slow, so only
-    the entities are parsed here, all in one orjson call. Their text is found with
-    vectorised byte arithmetic: a line's top-level `"entities":` is its first one with no
-    `{` before it but the line's own, and an object value ends at the first `}` that brings
-    the brace depth back to where it was. A brace inside a string can mislead that count,
-    but then the text cut out is not valid JSON (a valid JSON object ends exactly where its
-    braces balance), and such lines are parsed whole instead, as are odd values.
+    the entities are parsed here. Their text is found with vectorised byte arithmetic
+    (Arrow's substring search over views of the buffer, numpy for the rest): a line's first
+    `"entities":` is its top-level key, given what Arrow's strict reading of the same file
+    proves (every top-level field known, appearing once, holding a string, null or, for
+    entities, an object; a `"` inside a string is escaped). A flat object value ends at the
+    next `}`, a nested one where its braces balance again. A brace inside a string can
+    mislead that, but then the text cut out is not valid JSON (a valid JSON object ends
+    exactly where its braces balance): such lines are parsed whole instead.
+
+    Returns None when a line is not an object (the slow path reports it).
     """
     buf = np.frombuffer(data, dtype=np.uint8)
-    newlines, opens, closes = _positions(buf, (b"\n", b"{", b"}"))
+    (newlines,) = _positions(buf, (b"\n",))
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(buf)]))
     first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else starts
-    rows = (ends > starts) & (first == ord("{"))
-    for line in np.flatnonzero(~rows & (ends > starts)).tolist():
-        if data[starts[line] : ends[line]].strip():
-            return None  # not an object: Arrow refuses it too; the slow path reports it
-    # One Arrow string per physical line (no copy), to search them all at once.
-    offsets = np.concatenate((starts, [len(buf)])).astype(np.int64)
-    lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    is_row = (ends > starts) & (first == ord("{"))
+    for line in np.flatnonzero(~is_row & (ends > starts)).tolist():
+        if bytes(data[starts[line] : ends[line]]).strip():
+            return None
+    lines = _views(data, np.concatenate((starts, [len(buf)])))
+    rows = np.flatnonzero(is_row)
     found = pc.find_substring(lines, '"entities":').to_numpy(zero_copy_only=False)[rows]
     starts, ends = starts[rows], ends[rows]
-    n, limit = len(starts), len(buf) - 1
-    key = starts + found
-    at = np.minimum(key + len(b'"entities":'), limit)
     has_key = found >= 0
-    # The key's quote must follow `{`, `,` or a space (not end an escaped name), and no `{`
-    # may come between the line's own and the key: then the key is at the top level.
-    before = buf[np.maximum(key - 1, 0)]
-    top = has_key & np.isin(before, np.frombuffer(b"{, \t", np.uint8))
-    top &= np.searchsorted(opens, key) - np.searchsorted(opens, starts) == 1
-    is_object = top & (buf[at] == ord("{"))
-    is_null = top & (buf[at] == ord("n")) & (buf[np.minimum(at + 3, limit)] == ord("l"))
-    close = _matching_close(at, is_object, opens, closes)
-    is_object &= (close > at) & (close < ends)
+    at = np.where(has_key, np.minimum(starts + found + len(b'"entities":'), ends - 1), starts)
+    for _ in range(2):  # `json.dumps` writes `"entities": {`
+        at = np.where(has_key & (buf[at] == ord(" ")), np.minimum(at + 1, ends - 1), at)
+    is_object = has_key & (buf[at] == ord("{"))
 
-    entities = np.full(n, None, dtype=object)
-    unsure = ~(is_object | is_null | ~has_key)
-    chosen = np.flatnonzero(is_object)
-    parsed = _parse_spans(data, at[chosen], close[chosen] + 1)
+    # Per row, a view of the rest of its line after the value's `{` (then a gap view): the
+    # first `}` there; then views up to that `}`: a `{` before it means nested entities.
+    views = _views(data, np.stack((at + 1, ends), axis=1).ravel())
+    close_after = pc.find_substring(views, "}").to_numpy(zero_copy_only=False)[0::2]
+    is_object &= close_after >= 0
+    close = np.where(is_object, at + 1 + close_after, at + 1)
+    views = _views(data, np.stack((at + 1, close), axis=1).ravel())
+    open_before = pc.find_substring(views, "{").to_numpy(zero_copy_only=False)[0::2]
+    flat = is_object & (open_before < 0)
+    nested = is_object & ~flat
+
+    entities = np.full(len(rows), None, dtype=object)
+    unsure = np.zeros(len(rows), dtype=bool)
+    chosen = np.flatnonzero(flat)
+    _parse_into(entities, unsure, chosen, data, at[chosen], close[chosen] + 1)
+    chosen = np.flatnonzero(nested)
+    if len(chosen):
+        # Nested entities (sub-jobs, member results): copy just those lines together and
+        # balance their braces there.
+        picked = lines.take(pa.array(rows[chosen]))
+        offsets = np.frombuffer(picked.buffers()[1], dtype=np.int64)[: len(chosen) + 1]
+        text = picked.buffers()[2].slice(0, offsets[-1])
+        local = offsets[:-1] + (at[chosen] - starts[chosen])
+        opens, closes = _positions(np.frombuffer(text, dtype=np.uint8), (b"{", b"}"))
+        balanced = _matching_close(local, np.ones(len(local), dtype=bool), opens, closes)
+        good = (balanced > local) & (balanced < offsets[1:])
+        unsure[chosen[~good]] = True
+        chosen, local, balanced = chosen[good], local[good], balanced[good]
+        _parse_into(entities, unsure, chosen, text, local, balanced + 1)
+    return _Located(entities, is_object & ~unsure, starts, ends)
+
+
+def _views(data: Bytes, bounds: np.ndarray) -> pa.LargeStringArray:
+    """Arrow strings `data[bounds[i]:bounds[i + 1]]`, without copying; bounds must not fall."""
+    offsets = pa.py_buffer(np.ascontiguousarray(bounds, dtype=np.int64))
+    return pa.LargeStringArray.from_buffers(len(bounds) - 1, offsets, pa.py_buffer(data))
+
+
+def _parse_into(
+    entities: np.ndarray,
+    unsure: np.ndarray,
+    rows: np.ndarray,
+    data: Bytes,
+    begins: np.ndarray,
+    ends: np.ndarray,
+) -> None:
+    """Parse `data[begins[i]:ends[i]]` into `entities[rows[i]]`; mark the bad ones unsure."""
+    parsed = _parse_spans(data, begins, ends)
     if parsed is not None:
-        entities[chosen] = parsed
-    else:  # some text was cut wrong (a brace in a string): find which, one by one
-        for row in chosen.tolist():
-            try:
-                entities[row] = orjson.loads(data[at[row] : close[row] + 1])
-            except orjson.JSONDecodeError:
-                unsure[row] = True
-    # No `"entities":` may still hide a spaced `"entities" :`; such lines are parsed whole.
-    for row in np.flatnonzero(~has_key).tolist():
-        if b'"entities"' in data[starts[row] : ends[row]]:
-            unsure[row] = True
-    for row in np.flatnonzero(unsure).tolist():
+        entities[rows] = parsed
+        return
+    # Some text was cut wrong (a brace inside a string): find which, one by one.
+    view = memoryview(data)
+    for row, begin, end in zip(rows.tolist(), begins.tolist(), ends.tolist(), strict=True):
         try:
-            record = orjson.loads(data[starts[row] : ends[row]])
+            entities[row] = orjson.loads(view[begin:end])
         except orjson.JSONDecodeError:
-            return None
-        if type(record) is not dict:
-            return None
-        entities[row] = record.get("entities")
-    return entities.tolist()
+            unsure[row] = True
 
 
-def _parse_spans(data: bytes, begins: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+def _parse_spans(data: Bytes, begins: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
     """Parse the JSON texts `data[begins[i]:ends[i]]` in one orjson call; None if one is bad.
 
-    Each text is preceded by the `:` of its key. Arrow gathers those slices into one buffer
-    (a string array over `data` whose odd elements are the gaps, then `take` of the even
-    ones); the `:`s become the `,`s and the `[` of one JSON array.
+    Each text is preceded by a byte of its own (the `:` of its key, or a space) and
+    followed by one more (the text ends inside its line). Arrow gathers those slices into one
+    new buffer (a string array over `data` whose odd elements are the gaps, then `take` of
+    the even ones), and in that buffer, which is ours, the bytes before the texts become the
+    `[` and `,`s of one JSON array and the last byte its `]`.
     """
     if not len(begins):
         return np.empty(0, dtype=object)
     bounds = np.empty(2 * len(begins), dtype=np.int64)
     bounds[0::2], bounds[1::2] = begins - 1, ends
-    spans = pa.LargeStringArray.from_buffers(
-        len(bounds) - 1, pa.py_buffer(bounds), pa.py_buffer(data)
-    )
-    gathered = spans.take(pa.array(np.arange(0, len(bounds), 2)))
+    bounds[-1] += 1
+    if bounds[0] < 0 or bounds[-1] > len(memoryview(data)):
+        return None
+    gathered = _views(data, bounds).take(pa.array(np.arange(0, len(bounds), 2)))
     offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)[: len(begins) + 1]
-    text = np.empty(offsets[-1] + 1, dtype=np.uint8)
-    text[:-1] = np.frombuffer(gathered.buffers()[2], dtype=np.uint8)[: offsets[-1]]
+    text = np.frombuffer(gathered.buffers()[2], dtype=np.uint8)[: offsets[-1]]
     text[offsets[:-1]] = ord(",")
     text[0], text[-1] = ord("["), ord("]")
     enabled = gc.isenabled()

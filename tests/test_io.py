@@ -9,6 +9,7 @@ import orjson
 import pandas as pd
 import pytest
 
+import jobtools.io
 from jobtools import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
 from jobtools.frame import outcome_categorical
 from jobtools.io import CorruptInputError, CorruptInputWarning, frame_to_csv_frame
@@ -176,10 +177,11 @@ def test_non_object_lines_keep_their_rows(tmp_path):
         "no-entities",
     ],
 )
-def test_odd_lines_read_like_jobs_to_frame(tmp_path, line):
-    """Whatever a line holds, read_jobs agrees with jobs_to_frame on it."""
-    records = [SEED, line]
-    path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(r) for r in records])
+@pytest.mark.parametrize("dumps", [json.dumps, lambda r: orjson.dumps(r).decode()])
+def test_odd_lines_read_like_jobs_to_frame(tmp_path, line, dumps):
+    """Whatever a line holds, however spaced, read_jobs agrees with jobs_to_frame on it."""
+    records = [SEED, line, SEED]
+    path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
     pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
 
 
@@ -310,3 +312,21 @@ def test_write_rejects_unknown_formats(tmp_path, name):
     """Only CSV and JSONL are written."""
     with pytest.raises(ValueError, match="cannot write"):
         write_jobs(jobs_to_frame([SEED]), tmp_path / name)
+
+
+@pytest.mark.parametrize("dumps", [json.dumps, lambda r: orjson.dumps(r).decode()])
+def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
+    """Clean JSONL takes the fast path: entities cut out and parsed in bulk, none line by line."""
+    calls = []
+    real = jobtools.io._parse_spans
+
+    def spy(*args):
+        result = real(*args)
+        calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(jobtools.io, "_parse_spans", spy)
+    monkeypatch.setattr(jobtools.io, "_scan_lines", None)  # the slow path would fail loudly
+    path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
+    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
+    assert calls == [True, True]  # flat entities, then nested ones (sub-jobs, member results)
