@@ -20,8 +20,9 @@ DROP = "drop"  # read the request, close without answering
 class ScriptedServer:
     """Answers each request with the next scripted reply; counts connections."""
 
-    def __init__(self, replies: list) -> None:
+    def __init__(self, replies: list, tls: ssl.SSLContext | None = None) -> None:
         self.replies = list(replies)
+        self.tls = tls
         self.connections = 0
         self.peak = 0
         self.open = 0
@@ -31,7 +32,7 @@ class ScriptedServer:
         self._stop = asyncio.Event()
 
     async def __aenter__(self) -> ScriptedServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -42,7 +43,8 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     async def _handle(self, reader, writer) -> None:
         self._handlers.add(asyncio.current_task())
@@ -320,3 +322,41 @@ def test_fast_session_refuses_header_line_breaks():
 
     with pytest.raises(httpx.LocalProtocolError):
         run(main())
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize("verify", ["ca", False, True])
+def test_https(certificate, verify):
+    """HTTPS works with the server's CA or with verification off; an unknown CA is refused."""
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def main():
+        async with ScriptedServer([OK], tls=server_tls) as server:
+            return await fetch(server, ["/a"], verify=str(cert) if verify == "ca" else verify)
+
+    if verify is True:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            run(main())
+    else:
+        assert run(main())[0].status_code == 200
