@@ -314,7 +314,7 @@ def _fast_entities(data: Bytes) -> _Located | None:
     Returns None when a line is not an object (the slow path reports it).
     """
     buf = np.frombuffer(data, dtype=np.uint8)
-    (newlines,) = _positions(buf, (b"\n",))
+    newlines, opens, closes = _positions(buf, (b"\n", b"{", b"}"))
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(buf)]))
     first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else starts
@@ -332,15 +332,11 @@ def _fast_entities(data: Bytes) -> _Located | None:
         at = np.where(has_key & (buf[at] == ord(" ")), np.minimum(at + 1, ends - 1), at)
     is_object = has_key & (buf[at] == ord("{"))
 
-    # Per row, a view of the rest of its line after the value's `{` (then a gap view): the
-    # first `}` there; then views up to that `}`: a `{` before it means nested entities.
-    views = _views(data, np.stack((at + 1, ends), axis=1).ravel())
-    close_after = pc.find_substring(views, "}").to_numpy(zero_copy_only=False)[0::2]
-    is_object &= close_after >= 0
-    close = np.where(is_object, at + 1 + close_after, at + 1)
-    views = _views(data, np.stack((at + 1, close), axis=1).ravel())
-    open_before = pc.find_substring(views, "{").to_numpy(zero_copy_only=False)[0::2]
-    flat = is_object & (open_before < 0)
+    # The first `}` after the value's `{`, and whether a `{` comes before it (then nested).
+    close = _next(closes, at + 1)
+    is_object &= (close >= 0) & (close < ends)
+    next_open = _next(opens, at + 1)
+    flat = is_object & ((next_open < 0) | (next_open > close))
     nested = is_object & ~flat
 
     entities = np.full(len(rows), None, dtype=object)
@@ -362,6 +358,13 @@ def _fast_entities(data: Bytes) -> _Located | None:
         chosen, local, balanced = chosen[good], local[good], balanced[good]
         _parse_into(entities, unsure, chosen, text, local, balanced + 1)
     return _Located(entities, is_object & ~unsure, starts, ends)
+
+
+def _next(positions: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The first of the sorted `positions` at or after each of `after`, or -1."""
+    index = np.searchsorted(positions, after)
+    found = index < len(positions)
+    return np.where(found, positions[np.minimum(index, max(len(positions) - 1, 0))], -1)
 
 
 def _views(data: Bytes, bounds: np.ndarray) -> pa.LargeStringArray:
@@ -462,7 +465,7 @@ def _matching_close(
 def _positions(buf: np.ndarray, needles: tuple[bytes, ...]) -> list[np.ndarray]:
     """Sorted positions of each single-byte needle, scanned in chunks to reuse one mask."""
     found: list[list[np.ndarray]] = [[] for _ in needles]
-    chunk = 1 << 24
+    chunk = 1 << 18  # small enough for the CPU cache: the mask is read right after
     mask = np.empty(min(chunk, len(buf)), dtype=bool)
     for base in range(0, len(buf), chunk):
         part = buf[base : base + chunk]
