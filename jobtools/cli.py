@@ -46,27 +46,12 @@ def _add_fetch(sub: Any) -> None:
             "Exit 0 when every id was fetched, 2 when the CSV was written but some were not."
         ),
     )
-    p.add_argument("ids_file", metavar="IDS_FILE", help="file of job ids, or - for stdin")
+    _add_ids_and_client_options(p)
     p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the jobs")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--endpoint", help="base URL, e.g. http://127.0.0.1:8080 (simulator)")
-    where.add_argument(
-        "--region", help="e.g. cn-north-4, for https://ims.{region}.myhuaweicloud.com"
-    )
-    p.add_argument("--service", default="ims", help="ims (default), ecs, evs, bms or vpc")
-    p.add_argument("--api", choices=("jobs", "cloudimages"), default="jobs")
-    p.add_argument(
-        "--project-id", help="project id (default: HUAWEICLOUD_SDK_PROJECT_ID)", default=None
-    )
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
-    p.add_argument(
-        "--rate-limit", type=float, default=150.0, help="requests per second, 0 = none (150)"
-    )
     p.add_argument("--max-attempts", type=int, default=6, help="tries per id (6)")
     p.add_argument("--timeout", type=float, default=30.0, help="read timeout in seconds (30)")
-    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--excel",
         action="store_true",
@@ -76,36 +61,17 @@ def _add_fetch(sub: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import httpx
 
-    from jobtools.client import JobsClient
-    from jobtools.ids import job_ids_from_text
     from jobtools.io import write_jobs
 
-    out = Path(args.out)
-    # Checked before fetching, so a long fetch never ends in a refusal to write.
-    if out.exists() and not args.force:
-        raise ValueError(f"{out} exists; use --force to overwrite it")
-    if not out.parent.is_dir():
-        raise ValueError(f"no such directory: {out.parent}")
-    if args.ids_file == "-":
-        text = sys.stdin.read()
-    else:
-        text = Path(args.ids_file).read_text(encoding="utf-8-sig", errors="replace")
-    ids = job_ids_from_text(text)
-    client = JobsClient(
-        endpoint=args.endpoint,
-        region=args.region,
-        service=args.service,
-        api=args.api,
-        project_id=args.project_id,
+    out = _output(args.out, args.force)
+    ids = _read_ids(args.ids_file)
+    client = _client(
+        args,
         concurrency=args.concurrency,
-        rate_limit=args.rate_limit or None,
         max_attempts=args.max_attempts,
         timeout=httpx.Timeout(args.timeout, connect=min(10.0, args.timeout)),
-        verify=not args.insecure,
     )
     frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
     write_jobs(frame, out, excel=args.excel)
@@ -131,17 +97,7 @@ def _add_watch(sub: Any) -> None:
             "service, or not fetchable); failed jobs are a result, not an error."
         ),
     )
-    p.add_argument("ids_file", metavar="IDS_FILE", help="file of job ids, or - for stdin")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--endpoint", help="base URL, e.g. http://127.0.0.1:8080 (simulator)")
-    where.add_argument(
-        "--region", help="e.g. cn-north-4, for https://ims.{region}.myhuaweicloud.com"
-    )
-    p.add_argument("--service", default="ims", help="ims (default), ecs, evs, bms or vpc")
-    p.add_argument("--api", choices=("jobs", "cloudimages"), default="jobs")
-    p.add_argument(
-        "--project-id", help="project id (default: HUAWEICLOUD_SDK_PROJECT_ID)", default=None
-    )
+    _add_ids_and_client_options(p)
     p.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds to wait in all (1800); 0 = once"
     )
@@ -156,45 +112,18 @@ def _add_watch(sub: Any) -> None:
     p.add_argument(
         "--give-up-after", type=int, default=10, help="fetch errors in a row to give up (10)"
     )
-    p.add_argument(
-        "--rate-limit", type=float, default=150.0, help="requests per second, 0 = none (150)"
-    )
-    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_watch)
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from jobtools.client import JobsClient
-    from jobtools.ids import job_ids_from_text
     from jobtools.poll import Adaptive, Backoff, summarize, wait_for
 
-    out = Path(args.out) if args.out else None
-    # Checked before waiting, so a long wait never ends in a refusal to write.
-    if out is not None and out.exists() and not args.force:
-        raise ValueError(f"{out} exists; use --force to overwrite it")
-    if out is not None and not out.parent.is_dir():
-        raise ValueError(f"no such directory: {out.parent}")
-    if args.ids_file == "-":
-        text = sys.stdin.read()
-    else:
-        text = Path(args.ids_file).read_text(encoding="utf-8-sig", errors="replace")
-    ids = job_ids_from_text(text)
+    out = _output(args.out, args.force) if args.out else None
+    ids = _read_ids(args.ids_file)
     backoff = Backoff(first=args.first, cap=args.cap)
-    client = JobsClient(
-        endpoint=args.endpoint,
-        region=args.region,
-        service=args.service,
-        api=args.api,
-        project_id=args.project_id,
-        rate_limit=args.rate_limit or None,
-        verify=not args.insecure,
-    )
     frame = wait_for(
         ids,
-        client=client,
+        client=_client(args),
         timeout=args.timeout,
         log=args.log,
         schedule=Adaptive(fallback=backoff) if args.adaptive else backoff,
@@ -467,3 +396,61 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     run_demo(args.out, progress=False if args.no_progress else None)
     return 0
+
+
+def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
+    """IDS_FILE and where and how to reach the service: shared by `fetch` and `watch`."""
+    p.add_argument("ids_file", metavar="IDS_FILE", help="file of job ids, or - for stdin")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--endpoint", help="base URL, e.g. http://127.0.0.1:8080 (simulator)")
+    where.add_argument(
+        "--region", help="e.g. cn-north-4, for https://ims.{region}.myhuaweicloud.com"
+    )
+    p.add_argument("--service", default="ims", help="ims (default), ecs, evs, bms or vpc")
+    p.add_argument("--api", choices=("jobs", "cloudimages"), default="jobs")
+    p.add_argument(
+        "--project-id", help="project id (default: HUAWEICLOUD_SDK_PROJECT_ID)", default=None
+    )
+    p.add_argument(
+        "--rate-limit", type=float, default=150.0, help="requests per second, 0 = none (150)"
+    )
+    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _client(args: argparse.Namespace, **options: Any) -> Any:
+    """The `JobsClient` the shared options describe; credentials come from the environment."""
+    from jobtools.client import JobsClient
+
+    return JobsClient(
+        endpoint=args.endpoint,
+        region=args.region,
+        service=args.service,
+        api=args.api,
+        project_id=args.project_id,
+        rate_limit=args.rate_limit or None,
+        verify=not args.insecure,
+        **options,
+    )
+
+
+def _read_ids(ids_file: str) -> list[str]:
+    from pathlib import Path
+
+    from jobtools.ids import job_ids_from_text
+
+    if ids_file == "-":
+        return job_ids_from_text(sys.stdin.read())
+    return job_ids_from_text(Path(ids_file).read_text(encoding="utf-8-sig", errors="replace"))
+
+
+def _output(path: str, force: bool) -> Any:
+    """The output path, checked before any work so a long run never ends in a refusal."""
+    from pathlib import Path
+
+    out = Path(path)
+    if out.exists() and not force:
+        raise ValueError(f"{out} exists; use --force to overwrite it")
+    if not out.parent.is_dir():
+        raise ValueError(f"no such directory: {out.parent}")
+    return out
