@@ -13,7 +13,7 @@ casts any frame carrying these columns back to the contract (used by `read_jobs`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -155,7 +155,7 @@ def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
         elif dtype == "object":
             out[column] = values.astype(object)
         else:
-            out[column] = values.astype(dtype)
+            out[column] = values.astype(cast(Any, dtype))
     return out
 
 
@@ -176,7 +176,8 @@ def _categorical(values: Iterable[Any], known: tuple[str, ...]) -> pd.Categorica
     unknown = [v for v in pc.unique(strings).drop_null().to_pylist() if v not in known]
     categories = [*known, *unknown]
     codes = pc.fill_null(pc.index_in(strings, value_set=pa.array(categories, strings.type)), -1)
-    return pd.Categorical.from_codes(np.asarray(codes.to_numpy(zero_copy_only=False)), categories)
+    codes_np = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return pd.Categorical.from_codes(codes_np, categories=pd.Index(categories))
 
 
 def _as_records(records: Any) -> list[Any]:
@@ -262,7 +263,7 @@ def type_job_columns(columns: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         elif name in times:
             typed[name] = times[name].array
         elif name == "duration":
-            typed[name] = duration.astype(dtype).array
+            typed[name] = duration.astype("timedelta64[us]").array
         elif name == "is_terminal":
             typed[name] = is_terminal
         elif dtype == "str":
