@@ -330,3 +330,23 @@ def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, d
     path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
     pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
     assert calls == [True, True]  # flat entities, then nested ones (sub-jobs, member results)
+
+
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [
+        (b"", 0),
+        (b"\n\n", 0),
+        (orjson.dumps(SEED), 1),
+        (b"\xef\xbb\xbf" + orjson.dumps(SEED) + b"\n", 1),
+    ],
+    ids=["empty", "blank", "no-final-newline", "bom"],
+)
+def test_jsonl_edges(tmp_path, content, rows):
+    """Empty files, blank lines, a missing final newline and a UTF-8 BOM all read cleanly."""
+    path = tmp_path / "jobs.jsonl"
+    path.write_bytes(content)
+    frame = read_jobs(path)
+    assert_typed(frame)
+    assert len(frame) == rows
+    assert frame["entities"].tolist() == [SEED["entities"]] * rows
