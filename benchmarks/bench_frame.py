@@ -104,7 +104,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--warm", type=float, default=6.0, help="GiB to touch first")
+    parser.add_argument("--warm", type=float, default=4.0, help="GiB to touch first")
     parser.add_argument("--ours-only", action="store_true")
     parser.add_argument("--child", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
