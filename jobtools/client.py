@@ -15,23 +15,24 @@ import os
 import random
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import aiohttp
 import httpx
 import orjson
 import pandas as pd
+from aiohttp.http_exceptions import ContentEncodingError
 
 from jobtools import errors
+from jobtools._sessions import Session, open_session
 from jobtools.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame, outcome_categorical
 from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
-from jobtools.transport import Session, open_session
 
 log = logging.getLogger(__name__)
 
@@ -154,16 +155,16 @@ class JobsClient:
         api: `jobs` (default, `/v1/{project_id}/jobs/{id}`) or `cloudimages`
             (`/v1/cloudimages/job/{id}` with `X-Project-Id`, IMS only).
         timeout: seconds for every phase, or an `httpx.Timeout` (default: 10 s connect, 30 s
-            read).
+            read; the pool timeout bounds waiting for a connection and making it).
         max_attempts: tries per id for 429, 500, 502, 503, 504, timeouts and connection errors.
         backoff_base, backoff_max: full-jitter backoff, `uniform(0, min(max, base * 2**n))`.
         max_retry_after: the longest `Retry-After` honoured, in seconds.
         concurrency: requests in flight at once (and the connection pool's size).
         rate_limit: request starts per second (None: unlimited, e.g. for a local simulator).
         verify: TLS verification (on unless turned off), or a path / SSL context.
-        transport: an httpx transport: `httpx.MockTransport` in tests, or
-            `httpx.AsyncHTTPTransport()` for httpx's own. Default: a lean keep-alive HTTP/1.1
-            transport (`jobtools.transport`), or httpx's when a proxy applies.
+        transport: an httpx transport: `httpx.MockTransport` in tests, the simulator's
+            in-process one, or `httpx.AsyncHTTPTransport()` for httpx's own. Default: aiohttp,
+            with proxies from `HTTP(S)_PROXY` / `NO_PROXY`.
         clock, sleep, random: injected time and jitter, so tests never wait.
     """
 
@@ -243,7 +244,6 @@ class JobsClient:
             verify=self.verify,
             concurrency=self.concurrency,
             timeout=self.timeout,
-            proxied=_uses_proxy(self.endpoint),
         )
 
     async def __aenter__(self) -> JobsClient:
@@ -309,22 +309,8 @@ class JobsClient:
         url = f"{self.endpoint}{path}"
         try:
             status, headers, body = await session.get(path, self._headers(url))
-        except httpx.TimeoutException as exc:
-            raise errors.FetchTimeout(f"timed out ({type(exc).__name__})", job_id=job_id) from None
-        except httpx.TransportError as exc:
-            raise errors.FetchConnectionError(
-                f"{type(exc).__name__}: {self._scrub(str(exc)) or 'connection failed'}",
-                job_id=job_id,
-            ) from None
-        except httpx.DecodingError as exc:
-            raise BadBodyError(
-                f"body could not be decoded ({exc})", raw_body="", job_id=job_id
-            ) from None
-        except httpx.RequestError as exc:
-            raise errors.FetchConnectionError(
-                f"{type(exc).__name__}: {self._scrub(str(exc)) or 'request failed'}",
-                job_id=job_id,
-            ) from None
+        except (httpx.RequestError, aiohttp.ClientError, TimeoutError) as exc:
+            raise self._transport_error(exc, job_id) from None
         body = self._scrub_bytes(body)
         if not 200 <= status < 300:
             raise errors.error_from_response(status, body, headers, job_id=job_id)
@@ -346,6 +332,18 @@ class JobsClient:
                 job_id=job_id,
             )
         return record, status, request_id
+
+    def _transport_error(self, exc: Exception, job_id: str) -> JobsError:
+        """The one mapping of an httpx or aiohttp failure (no usable answer) to our errors."""
+        name = type(exc).__name__
+        # aiohttp's timeouts (connect, socket read) are TimeoutErrors; httpx has its own.
+        if isinstance(exc, TimeoutError | httpx.TimeoutException):
+            return errors.FetchTimeout(f"timed out ({name})", job_id=job_id)
+        if isinstance(exc, httpx.DecodingError) or isinstance(exc.__cause__, ContentEncodingError):
+            return BadBodyError(f"body could not be decoded ({exc})", raw_body="", job_id=job_id)
+        # Refused, reset, TLS, a broken answer or a body cut short of its Content-Length.
+        detail = self._scrub(str(exc)) or "connection failed"
+        return errors.FetchConnectionError(f"{name}: {detail}", job_id=job_id)
 
     def _backoff(self, attempt: int, error: JobsError) -> float:
         """Seconds before attempt `attempt + 1`: Retry-After when given, else full jitter."""
@@ -503,16 +501,6 @@ def _endpoint(region: str | None, endpoint: str | None, service: str) -> str:
         raise ValueError(f"region looks wrong: {region!r}")
     override = f"HUAWEICLOUD_SDK_REGION_{service}_{region}".upper().replace("-", "_")
     return os.environ.get(override, f"https://{service}.{region}.myhuaweicloud.com").rstrip("/")
-
-
-def _uses_proxy(endpoint: str) -> bool:
-    """True when the environment routes `endpoint` through a proxy (httpx then handles it)."""
-    url = httpx.URL(endpoint)
-    proxies = urllib.request.getproxies_environment()
-    if not (proxies.get(url.scheme) or proxies.get("all")):
-        return False
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    return not bypass(url.host, proxies)
 
 
 def _secrets_of(credentials: Credentials) -> tuple[str, ...]:

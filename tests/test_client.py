@@ -760,7 +760,7 @@ def test_loopback_bad_bodies(simulator_server, fault):
 
 
 def test_loopback_transports_agree(simulator_server):
-    """The lean transport and httpx's own give the same frame for ended jobs."""
+    """aiohttp (the default) and httpx's own transport give the same frame for ended jobs."""
     live = simulator_server
     first = live_client(live).fetch_jobs(live.simulator.job_ids[:80], progress=False)
     ended = first.loc[first["is_terminal"], "job_id"].tolist()
