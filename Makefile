@@ -21,6 +21,7 @@ test: $(BIN)/.installed lint
 lint: $(BIN)/.installed
 	$(BIN)/ruff check jobtools tests benchmarks
 	$(BIN)/ruff format --check jobtools tests benchmarks
+	$(BIN)/mypy
 
 bench: $(BIN)/.installed
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

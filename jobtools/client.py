@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import aiohttp
 import httpx
@@ -573,7 +573,7 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
     frame = jobs_to_frame(
         [r.record if r.record is not None else {"job_id": r.job_id} for r in rows]
     )
-    values = {
+    values: dict[str, list[Any]] = {
         "outcome": [r.outcome for r in rows],
         "http_status": [r.http_status for r in rows],
         "fetch_error_code": [r.error_code for r in rows],
@@ -586,7 +586,7 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
         if column == "outcome":
             frame[column] = outcome_categorical(values[column])
         else:
-            frame[column] = pd.array(values[column], dtype=dtype)
+            frame[column] = pd.array(values[column], dtype=cast(Any, dtype))
     return frame
 
 
