@@ -38,8 +38,13 @@ def run_demo(
     simulator = Simulator(sample, finish_within=finish_within)
     with simulator.serve() as server:
         print(f"simulator: {server.url} serving {len(simulator.job_ids)} jobs from {sample}")
+        # No client-side rate limit: it protects the real gateway (200 calls/s), not this one.
         client = JobsClient(
-            endpoint=server.url, project_id=simulator.project_id, ak=DEMO_AK, sk=DEMO_SK
+            endpoint=server.url,
+            project_id=simulator.project_id,
+            ak=DEMO_AK,
+            sk=DEMO_SK,
+            rate_limit=None,
         )
         fetched = client.fetch_jobs(simulator.job_ids, progress=progress)
         running = int((~fetched["is_terminal"]).sum())

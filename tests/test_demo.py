@@ -1,0 +1,52 @@
+"""The demo runs the analyst's path end to end and always stops the server it started."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+import jobtools
+from jobtools import demo
+
+
+def _port_is_closed(url: str) -> bool:
+    host, port = re.search(r"http://([\d.]+):(\d+)", url).groups()
+    with socket.socket() as sock:
+        return sock.connect_ex((host, int(port))) != 0
+
+
+def test_demo_fetches_waits_and_writes_the_report(tmp_path: Path, capsys):
+    """Every sample job ends terminal, the report is complete, and the folder is named last."""
+    folder = demo.run_demo(tmp_path / "report", finish_within=2, progress=False)
+    printed = capsys.readouterr().out
+    assert printed.rstrip().splitlines()[-1].startswith(f"report written to {folder}/")
+    assert {p.name for p in folder.iterdir()} >= {
+        "jobs.csv",
+        "failures.csv",
+        "summary.csv",
+        "manifest.json",
+        "timeline.png",
+    }
+    jobs = jobtools.read_jobs(folder / "jobs.csv")
+    assert len(jobs) == 2000 and bool(jobs["is_terminal"].all())
+    assert set(jobs["outcome"].astype(str)) == {"ok"}
+    assert json.loads((folder / "manifest.json").read_text())["inputs"]
+    assert _port_is_closed(re.search(r"simulator: (\S+)", printed).group(1))
+
+
+def test_demo_stops_its_server_when_interrupted(tmp_path: Path, capsys, monkeypatch):
+    """Ctrl-C during the wait still stops the simulator's server."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "wait_for", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        demo.run_demo(tmp_path / "report", finish_within=2, progress=False)
+    url = re.search(r"simulator: (\S+)", capsys.readouterr().out).group(1)
+    assert _port_is_closed(url)
+    assert not (tmp_path / "report").exists()
