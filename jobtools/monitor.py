@@ -339,7 +339,8 @@ class JobMonitor(widgets.VBox):
 
     def __repr__(self) -> str:
         state = "polling" if self.running else "idle"
-        return f"JobMonitor(jobs={len(self.job_ids)}, {state}, {self._snapshot!r})"
+        seen = "no round yet" if self._snapshot is None else repr(self._snapshot)
+        return f"JobMonitor(jobs={len(self.job_ids)}, {state}, {seen})"
 
 
 _RESUMABLE = ("waiting", "gave_up", "timed_out", "cancelled")
