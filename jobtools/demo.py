@@ -56,7 +56,7 @@ def run_demo(
             timeout=4 * finish_within,
             progress=progress,
         )
-    write_report(frame, folder, inputs=[str(sample)], filters={"source": server.url})
+    write_report(frame, folder, inputs=[str(sample), f"fetched from the simulator at {server.url}"])
     _print_summary(frame)
     print(f"\nreport written to {folder}/ in {time.perf_counter() - started:.1f} s")
     return folder
