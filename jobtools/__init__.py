@@ -44,8 +44,6 @@ from jobtools.plots import (
 )
 from jobtools.poll import (
     WAIT_COLUMNS,
-    Adaptive,
-    Backoff,
     CancelToken,
     Snapshot,
     aiter_snapshots,
@@ -56,6 +54,7 @@ from jobtools.poll import (
 from jobtools.polllog import PollLog, transitions
 from jobtools.quality import time_quality
 from jobtools.report import write_report
+from jobtools.schedule import Adaptive, Backoff
 from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
 from jobtools.status import JobStatus
 from jobtools.summary import jobs_between, rates_over_time, summary_by_type

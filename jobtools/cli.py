@@ -116,7 +116,8 @@ def _add_watch(sub: Any) -> None:
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    from jobtools.poll import Adaptive, Backoff, summarize, wait_for
+    from jobtools.poll import summarize, wait_for
+    from jobtools.schedule import Adaptive, Backoff
 
     out = _output(args.out, args.force) if args.out else None
     ids = _read_ids(args.ids_file)

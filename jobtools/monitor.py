@@ -40,12 +40,12 @@ from jobtools.poll import (
     WAIT_STATES,
     CancelToken,
     JobsFetcher,
-    Schedule,
     Snapshot,
     aiter_snapshots,
     blank_frame,
 )
 from jobtools.polllog import PollLog
+from jobtools.schedule import Schedule
 from jobtools.status import STATUS_ORDER
 
 # Colours for the status chips; unknown statuses and wait states get grey.
