@@ -14,26 +14,19 @@ The CSV format (see `frame_to_csv_frame`): one row per job; times as ISO 8601 UT
 empty string a quoted `""`, so that reading gives back an equal frame, dtypes included.
 
 Speed (1M records, 360 MB: about 2.3 s against 28 s the plain way; `benchmarks/`): a JSONL
-file is memory-mapped and read twice at once. In a worker thread Arrow's strict,
-multithreaded JSON reader types the top-level fields and the flattened entity keys, and the
-columns are typed there too. Meanwhile this thread cuts each line's `entities` text out with
-vectorised byte arithmetic and parses all of them in one orjson call, so `entities` stays
-the lossless dict without a million Python-level line parses. When Arrow refuses the file
-(a corrupt line, an unexpected type) or it has unknown top-level fields, every line is
-parsed whole instead: slower, and exact, with each bad line reported.
+file is memory-mapped and read by Arrow and orjson in bulk (`jobtools._jsonl`); a file Arrow
+refuses, or one with unknown top-level fields, is parsed line by line instead: slower, and
+exact, with each bad line reported.
 """
 
 from __future__ import annotations
 
 import codecs
-import concurrent.futures
-import gc
 import mmap
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -41,17 +34,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 
+from jobtools._jsonl import TOP_LEVEL_TEXT, read_lines
 from jobtools.frame import (
     FETCH_COLUMNS,
     JOB_COLUMNS,
-    KNOWN_FIELDS,
     apply_schema,
-    finish_job_frame,
     jobs_to_frame,
     status_categorical,
-    type_job_columns,
 )
 from jobtools.times import TIME_DTYPE, parse_job_times
 
@@ -71,12 +61,6 @@ _DERIVED = (
 )
 
 Errors = Literal["warn", "raise"]
-# Arrow's default pool here is mimalloc, whose way of returning memory costs this VM more
-# system time than the whole parse; the system allocator does not (measured: 1.4 s vs 0.25 s
-# of system time for a 360 MB file).
-_POOL = pa.system_memory_pool()
-# What the JSONL reader works on: a file's bytes, mapped or read, or an Arrow buffer.
-Bytes: TypeAlias = bytes | memoryview | pa.Buffer
 
 
 class CorruptInputWarning(UserWarning):
@@ -151,7 +135,8 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     if suffix in CSV_SUFFIXES:
         return _read_csv(path), []
     if suffix in LINES_SUFFIXES:
-        return _read_lines(_mapped(path), path)
+        frame, problems = read_lines(_mapped(path), path)
+        return _with_columns(frame), problems
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
@@ -194,322 +179,6 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frame = apply_schema(frame)
     frame.attrs = {"unparsed_times": unparsed}
     return frame
-
-
-# --- JSONL ------------------------------------------------------------------------------
-
-_ENTITY_TYPE = pa.struct(
-    [
-        ("image_id", pa.large_string()),
-        ("image_name", pa.large_string()),
-        ("current_task", pa.large_string()),
-        ("process_percent", pa.float64()),
-        ("error_code", pa.large_string()),
-        ("error", pa.large_string()),
-        ("errorcode_message", pa.large_string()),
-        # Only the lengths matter here; the sub-jobs themselves stay in the entities dicts.
-        ("sub_jobs_result", pa.list_(pa.struct([]))),
-        ("sub_jobs", pa.list_(pa.struct([]))),
-        ("sub_jobs_total", pa.int64()),
-    ]
-)
-_TOP_LEVEL_TEXT = (
-    *("status", "job_id", "job_type", "begin_time", "end_time", "error_code", "fail_reason"),
-)
-_ARROW_SCHEMA = pa.schema(
-    # large_string: what pandas' `str` columns hold, so no column is copied to convert it.
-    [(name, pa.large_string()) for name in _TOP_LEVEL_TEXT] + [("entities", _ENTITY_TYPE)]
-)
-
-
-def _read_lines(data: Bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        # Arrow releases the GIL: a worker reads and types the columns while this thread
-        # builds the entities dicts.
-        typing = pool.submit(_typed_from_arrow, data)
-        located = _fast_entities(data)
-        typed = typing.result()
-    if typed is not None and located is not None and typed[0] == len(located.entities):
-        _, columns, unparsed, present = typed
-        entities = located.settle(data, present)
-        if entities is not None:
-            extra = np.full(len(entities), None, dtype=object)
-            return _with_columns(finish_job_frame(columns, entities, extra, unparsed)), []
-    # The slow, forgiving path: a corrupt line, an odd record, types Arrow refused, or
-    # unknown fields (which go to `extra`). Every line is parsed in full, and reported.
-    scan = _scan_lines(data, path)
-    return _with_columns(jobs_to_frame(scan.records)), scan.problems
-
-
-def _typed_from_arrow(
-    data: Bytes,
-) -> tuple[int, dict[str, Any], dict[str, Any], np.ndarray] | None:
-    """Row count, typed columns, unparsed times and where entities are present (not null).
-
-    None when the fast path does not hold: Arrow refused the file (a corrupt line, a type
-    it did not expect), or the file has unknown top-level fields, which belong in `extra`.
-    """
-    table = _arrow_table(data)
-    if table is None or not set(table.column_names) <= KNOWN_FIELDS:
-        return None
-    typed, unparsed = type_job_columns(_arrow_columns(table))
-    present = table.column("entities").is_valid().to_numpy(zero_copy_only=False)
-    return table.num_rows, typed, unparsed, np.asarray(present, dtype=bool)
-
-
-def _arrow_table(data: Bytes) -> pa.Table | None:
-    # "infer" adds a column for any unknown top-level field, which sends the file to the slow
-    # path, where such fields are kept in `extra` exactly.
-    options = pa_json.ParseOptions(explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="infer")
-    try:
-        return pa_json.read_json(pa.py_buffer(data), parse_options=options, memory_pool=_POOL)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-
-
-class _Scan:
-    """Every line parsed in full: the records, and the lines that are not JSON."""
-
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-        self.problems: list[dict[str, Any]] = []
-
-
-def _scan_lines(data: Bytes, path: Path) -> _Scan:
-    scan = _Scan()
-    for number, line in enumerate(bytes(data).split(b"\n"), start=1):
-        try:
-            scan.records.append(orjson.loads(line))
-        except orjson.JSONDecodeError as exc:
-            if line.strip():
-                scan.problems.append({"file": str(path), "line": number, "error": exc.msg})
-    return scan
-
-
-@dataclass
-class _Located:
-    """Entities cut out of clean JSONL, where `parsed`; other rows may need their whole line."""
-
-    entities: np.ndarray
-    parsed: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
-
-    def settle(self, data: Bytes, present: np.ndarray) -> np.ndarray | None:
-        """Reconcile with Arrow's reading (`present`: entities neither absent nor null)."""
-        entities = self.entities
-        entities[~present] = None
-        for row in np.flatnonzero(present & ~self.parsed).tolist():
-            try:
-                entities[row] = orjson.loads(data[self.starts[row] : self.ends[row]])["entities"]
-            except (orjson.JSONDecodeError, TypeError, KeyError):
-                return None
-        return entities
-
-
-def _fast_entities(data: Bytes) -> _Located | None:
-    """Cut the raw `entities` out of every line of JSONL and parse them in one orjson call.
-
-    Parsing a million whole lines in Python is what makes the plain approach slow, so only
-    the entities are parsed here. Their text is found with vectorised byte arithmetic
-    (Arrow's substring search over views of the buffer, numpy for the rest): a line's first
-    `"entities":` is its top-level key, given what Arrow's strict reading of the same file
-    proves (every top-level field known, appearing once, holding a string, null or, for
-    entities, an object; a `"` inside a string is escaped). A flat object value ends at the
-    next `}`, a nested one where its braces balance again. A brace inside a string can
-    mislead that, but then the text cut out is not valid JSON (a valid JSON object ends
-    exactly where its braces balance): such lines are parsed whole instead.
-
-    Returns None when a line is not an object (the slow path reports it).
-    """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines, opens, closes = _positions(buf, (b"\n", b"{", b"}"))
-    starts = np.concatenate(([0], newlines + 1))
-    ends = np.concatenate((newlines, [len(buf)]))
-    first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else starts
-    is_row = (ends > starts) & (first == ord("{"))
-    for line in np.flatnonzero(~is_row & (ends > starts)).tolist():
-        if bytes(data[starts[line] : ends[line]]).strip():
-            return None
-    lines = _views(data, np.concatenate((starts, [len(buf)])))
-    rows = np.flatnonzero(is_row)
-    found = pc.find_substring(lines, '"entities":').to_numpy(zero_copy_only=False)[rows]
-    starts, ends = starts[rows], ends[rows]
-    has_key = found >= 0
-    at = np.where(has_key, np.minimum(starts + found + len(b'"entities":'), ends - 1), starts)
-    for _ in range(2):  # `json.dumps` writes `"entities": {`
-        at = np.where(has_key & (buf[at] == ord(" ")), np.minimum(at + 1, ends - 1), at)
-    is_object = has_key & (buf[at] == ord("{"))
-
-    # The first `}` after the value's `{`, and whether a `{` comes before it (then nested).
-    close = _next(closes, at + 1)
-    is_object &= (close >= 0) & (close < ends)
-    next_open = _next(opens, at + 1)
-    flat = is_object & ((next_open < 0) | (next_open > close))
-    nested = is_object & ~flat
-
-    entities = np.full(len(rows), None, dtype=object)
-    unsure = np.zeros(len(rows), dtype=bool)
-    chosen = np.flatnonzero(flat)
-    _parse_into(entities, unsure, chosen, data, at[chosen], close[chosen] + 1)
-    chosen = np.flatnonzero(nested)
-    if len(chosen):
-        # Nested entities (sub-jobs, member results): copy just those lines together and
-        # balance their braces there.
-        picked = lines.take(pa.array(rows[chosen]))
-        offsets = np.frombuffer(picked.buffers()[1], dtype=np.int64)[: len(chosen) + 1]
-        text = picked.buffers()[2].slice(0, offsets[-1])
-        local = offsets[:-1] + (at[chosen] - starts[chosen])
-        opens, closes = _positions(np.frombuffer(text, dtype=np.uint8), (b"{", b"}"))
-        balanced = _matching_close(local, np.ones(len(local), dtype=bool), opens, closes)
-        good = (balanced > local) & (balanced < offsets[1:])
-        unsure[chosen[~good]] = True
-        chosen, local, balanced = chosen[good], local[good], balanced[good]
-        _parse_into(entities, unsure, chosen, text, local, balanced + 1)
-    return _Located(entities, is_object & ~unsure, starts, ends)
-
-
-def _next(positions: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """The first of the sorted `positions` at or after each of `after`, or -1."""
-    index = np.searchsorted(positions, after)
-    found = index < len(positions)
-    return np.where(found, positions[np.minimum(index, max(len(positions) - 1, 0))], -1)
-
-
-def _views(data: Bytes, bounds: np.ndarray) -> pa.LargeStringArray:
-    """Arrow strings `data[bounds[i]:bounds[i + 1]]`, without copying; bounds must not fall."""
-    offsets = pa.py_buffer(np.ascontiguousarray(bounds, dtype=np.int64))
-    return pa.LargeStringArray.from_buffers(len(bounds) - 1, offsets, pa.py_buffer(data))
-
-
-def _parse_into(
-    entities: np.ndarray,
-    unsure: np.ndarray,
-    rows: np.ndarray,
-    data: Bytes,
-    begins: np.ndarray,
-    ends: np.ndarray,
-) -> None:
-    """Parse `data[begins[i]:ends[i]]` into `entities[rows[i]]`; mark the bad ones unsure."""
-    parsed = _parse_spans(data, begins, ends)
-    if parsed is not None:
-        entities[rows] = parsed
-        return
-    # Some text was cut wrong (a brace inside a string): find which, one by one.
-    view = memoryview(data)
-    for row, begin, end in zip(rows.tolist(), begins.tolist(), ends.tolist(), strict=True):
-        try:
-            entities[row] = orjson.loads(view[begin:end])
-        except orjson.JSONDecodeError:
-            unsure[row] = True
-
-
-def _parse_spans(data: Bytes, begins: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
-    """Parse the JSON texts `data[begins[i]:ends[i]]` in one orjson call; None if one is bad.
-
-    Each text is preceded by a byte of its own (the `:` of its key, or a space) and
-    followed by one more (the text ends inside its line). Arrow gathers those slices into one
-    new buffer (a string array over `data` whose odd elements are the gaps, then `take` of
-    the even ones), and in that buffer, which is ours, the bytes before the texts become the
-    `[` and `,`s of one JSON array and the last byte its `]`.
-    """
-    if not len(begins):
-        return np.empty(0, dtype=object)
-    bounds = np.empty(2 * len(begins), dtype=np.int64)
-    bounds[0::2], bounds[1::2] = begins - 1, ends
-    bounds[-1] += 1
-    if bounds[0] < 0 or bounds[-1] > len(memoryview(data)):
-        return None
-    gathered = _views(data, bounds).take(pa.array(np.arange(0, len(bounds), 2)))
-    offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)[: len(begins) + 1]
-    text = np.frombuffer(gathered.buffers()[2], dtype=np.uint8)[: offsets[-1]]
-    text[offsets[:-1]] = ord(",")
-    text[0], text[-1] = ord("["), ord("]")
-    enabled = gc.isenabled()
-    gc.disable()  # a million new dicts would set off the cyclic collector over and over
-    try:
-        parsed = orjson.loads(text.data)
-    except orjson.JSONDecodeError:
-        return None
-    finally:
-        if enabled:
-            gc.enable()
-    if len(parsed) != len(begins):
-        return None  # a badly cut text merged with its neighbour
-    return np.fromiter(parsed, dtype=object, count=len(parsed))
-
-
-def _matching_close(
-    at: np.ndarray, wanted: np.ndarray, opens: np.ndarray, closes: np.ndarray
-) -> np.ndarray:
-    """For each `{` at `at` (where `wanted`), the position of the `}` that balances it, or -1.
-
-    The depth after every brace comes from one cumulative sum over all braces in order; the
-    balancing `}` is the first later one whose depth is one less than that of the `{`.
-    """
-    close = np.full(len(at), -1, dtype=np.int64)
-    if not wanted.any() or not len(closes):
-        return close
-    # Merge the two sorted position lists without sorting: each brace's place in the merge
-    # is its own index plus the number of the other kind before it.
-    open_at = np.arange(len(opens)) + np.searchsorted(closes, opens)
-    close_at = np.arange(len(closes)) + np.searchsorted(opens, closes)
-    position = np.empty(len(opens) + len(closes), dtype=np.int64)
-    step = np.empty(len(position), dtype=np.int8)
-    position[open_at], step[open_at] = opens, 1
-    position[close_at], step[close_at] = closes, -1
-    depth = np.cumsum(step, dtype=np.int32)
-    is_close = step < 0
-    rows = np.flatnonzero(wanted)
-    level = depth[np.searchsorted(position, at[rows])] - 1
-    for target in np.unique(level).tolist():
-        candidates = position[is_close & (depth == target)]
-        mine = rows[level == target]
-        index = np.searchsorted(candidates, at[mine])
-        found = index < len(candidates)
-        close[mine[found]] = candidates[index[found]]
-    return close
-
-
-def _positions(buf: np.ndarray, needles: tuple[bytes, ...]) -> list[np.ndarray]:
-    """Sorted positions of each single-byte needle, scanned in chunks to reuse one mask."""
-    found: list[list[np.ndarray]] = [[] for _ in needles]
-    chunk = 1 << 18  # small enough for the CPU cache: the mask is read right after
-    mask = np.empty(min(chunk, len(buf)), dtype=bool)
-    for base in range(0, len(buf), chunk):
-        part = buf[base : base + chunk]
-        view = mask[: len(part)]
-        for i, needle in enumerate(needles):
-            np.equal(part, needle[0], out=view)
-            found[i].append(np.flatnonzero(view) + base)
-    return [np.concatenate(f) if f else np.empty(0, np.int64) for f in found]
-
-
-def _arrow_columns(table: pa.Table) -> dict[str, Any]:
-    """The raw columns of `type_job_columns` from Arrow's table (entities and extra aside)."""
-    columns: dict[str, Any] = {name: _column(table, name) for name in _TOP_LEVEL_TEXT}
-    ents = _column(table, "entities")
-
-    def field(name: str) -> pa.Array:
-        return pc.struct_field(ents, name)
-
-    columns |= {name: field(name) for name in ("image_id", "image_name", "current_task")}
-    columns["process_percent"] = field("process_percent")
-    columns["entity_error_code"] = field("error_code")
-    columns["entity_error"] = pc.coalesce(field("error"), field("errorcode_message"))
-    count = pc.coalesce(
-        pc.list_value_length(field("sub_jobs_result")).cast(pa.int64()),
-        pc.list_value_length(field("sub_jobs")).cast(pa.int64()),
-        field("sub_jobs_total"),
-        pa.scalar(0, pa.int64()),
-    )
-    sub_job_count = pc.if_else(ents.is_valid(), count, pa.scalar(None, pa.int64()))
-    columns["sub_job_count"] = pd.array(sub_job_count, dtype="Int64")
-    return columns
-
-
-def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
-    return table.column(name)
 
 
 # --- CSV ------------------------------------------------------------------------------
@@ -682,7 +351,7 @@ def _neutralised(table: pa.Table) -> pa.Table:
 def _write_lines(frame: pd.DataFrame, path: Path) -> None:
     """One API-shaped record a line; other columns under COLUMNS_KEY."""
     text = frame_to_csv_frame(frame)
-    api = [name for name in (*_TOP_LEVEL_TEXT, "entities") if name in frame.columns]
+    api = [name for name in (*TOP_LEVEL_TEXT, "entities") if name in frame.columns]
     others = [
         name
         for name in text.columns

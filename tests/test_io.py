@@ -9,7 +9,7 @@ import orjson
 import pandas as pd
 import pytest
 
-import jobtools.io
+import jobtools._jsonl
 from jobtools import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
 from jobtools.frame import outcome_categorical
 from jobtools.io import CorruptInputError, CorruptInputWarning, frame_to_csv_frame
@@ -318,15 +318,15 @@ def test_write_rejects_unknown_formats(tmp_path, name):
 def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
     """Clean JSONL takes the fast path: entities cut out and parsed in bulk, none line by line."""
     calls = []
-    real = jobtools.io._parse_spans
+    real = jobtools._jsonl._parse_spans
 
     def spy(*args):
         result = real(*args)
         calls.append(result is not None)
         return result
 
-    monkeypatch.setattr(jobtools.io, "_parse_spans", spy)
-    monkeypatch.setattr(jobtools.io, "_scan_lines", None)  # the slow path would fail loudly
+    monkeypatch.setattr(jobtools._jsonl, "_parse_spans", spy)
+    monkeypatch.setattr(jobtools._jsonl, "_scan_lines", None)  # the slow path would fail loudly
     path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
     pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
     assert calls == [True, True]  # flat entities, then nested ones (sub-jobs, member results)
