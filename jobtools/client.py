@@ -102,6 +102,8 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
     In a plain script: `asyncio.run`. Where a loop already runs in this thread (Jupyter),
     blocking it with `run_until_complete` is impossible, so a worker thread runs its own loop.
+    (Not `poll.LoopThread`: its loop outlives each call, for an async generator; here each
+    call gets `asyncio.run`'s full teardown, and a script gets no thread at all.)
     """
     try:
         asyncio.get_running_loop()

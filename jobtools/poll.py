@@ -538,7 +538,11 @@ async def _anext(agen: AsyncIterator[T]) -> T:
 
 
 class LoopThread:
-    """A private event loop running in its own daemon thread; `run` blocks for one coroutine."""
+    """A private event loop running in its own daemon thread; `run` blocks for one coroutine.
+
+    Unlike `client.run_sync` (one `asyncio.run` per call), the loop lives across calls: the
+    async generator behind `iter_snapshots`, and its connection pool, stay on one loop.
+    """
 
     def __init__(self, name: str = "jobtools-poll") -> None:
         self.loop = asyncio.new_event_loop()
