@@ -326,8 +326,8 @@ def _positions(buf: np.ndarray, needles: tuple[bytes, ...]) -> list[np.ndarray]:
 
 def _arrow_columns(table: pa.Table) -> dict[str, Any]:
     """The raw columns of `type_job_columns` from Arrow's table (entities and extra aside)."""
-    columns: dict[str, Any] = {name: _column(table, name) for name in TOP_LEVEL_TEXT}
-    ents = _column(table, "entities")
+    columns: dict[str, Any] = {name: table.column(name) for name in TOP_LEVEL_TEXT}
+    ents = table.column("entities")
 
     def field(name: str) -> pa.Array:
         return pc.struct_field(ents, name)
@@ -345,7 +345,3 @@ def _arrow_columns(table: pa.Table) -> dict[str, Any]:
     sub_job_count = pc.if_else(ents.is_valid(), count, pa.scalar(None, pa.int64()))
     columns["sub_job_count"] = pd.array(sub_job_count, dtype="Int64")
     return columns
-
-
-def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
-    return table.column(name)
