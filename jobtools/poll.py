@@ -56,6 +56,7 @@ from jobtools.ids import as_job_ids
 from jobtools.polllog import PollLog
 from jobtools.progress import Progress, progress_bar
 from jobtools.schedule import Schedule, make_schedule
+from jobtools.times import epoch_seconds
 
 T = TypeVar("T")
 
@@ -75,7 +76,6 @@ WAIT_COLUMNS: dict[str, str] = {
 NO_STATUS = "NO_STATUS"  # the `counts` key for jobs never fetched successfully
 
 _FRAME_COLUMNS = [*JOB_COLUMNS, *FETCH_COLUMNS]
-_EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 class JobsFetcher(Protocol):
@@ -250,9 +250,7 @@ class _Wait:
         self.state[rows[gone]] = "gone"
         if "observed_at" in known.columns:
             stamps = pd.to_datetime(known["observed_at"], utc=True)
-            self.observed[rows] = (
-                (stamps - _EPOCH).dt.total_seconds().to_numpy("float64", na_value=np.nan)
-            )
+            self.observed[rows] = epoch_seconds(stamps)
 
     def pending(self) -> np.ndarray:
         return np.flatnonzero(self.state == "waiting")

@@ -25,6 +25,7 @@ import orjson
 import pandas as pd
 
 from jobtools.frame import FETCH_COLUMNS, apply_schema, jobs_to_frame, status_categorical
+from jobtools.times import epoch_seconds
 
 SCHEMA_VERSION = "1"
 
@@ -138,7 +139,7 @@ class PollLog:
         n = len(observed)
         if not n:
             return
-        stamp = (merged["observed_at"] - _EPOCH).dt.total_seconds().to_numpy("float64")
+        stamp = epoch_seconds(merged["observed_at"])
         records: list[Any] = [None] * n
         final = merged["wait_state"].isin(_FINAL_STATES).to_numpy(bool)
         if final.any():
@@ -230,9 +231,6 @@ class PollLog:
         if "process_percent" in frame:
             frame["process_percent"] = frame["process_percent"].astype("float64")
         return frame
-
-
-_EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 def _times(seconds: pd.Series) -> pd.Series:

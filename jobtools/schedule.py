@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-_EPOCH = pd.Timestamp(0, tz="UTC")
+from jobtools.times import epoch_seconds
 
 
 class Schedule(Protocol):
@@ -138,7 +138,7 @@ class Adaptive:
         durations = self.durations(frame)
         subset = frame.iloc[rows]
         begin = subset["begin_time"]
-        elapsed = (now - (begin - _EPOCH).dt.total_seconds()).to_numpy("float64", na_value=np.nan)
+        elapsed = now - epoch_seconds(begin)
         kinds = subset["job_type"].to_numpy(dtype=object)
         for kind, seen in durations.items():
             if len(seen) < self.min_samples:

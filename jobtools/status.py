@@ -19,10 +19,6 @@ class JobStatus(enum.StrEnum):
         """True when the job has ended and will not change again."""
         return self in TERMINAL_STATUSES
 
-    @property
-    def is_failure(self) -> bool:
-        return self is JobStatus.FAIL
-
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCESS, JobStatus.FAIL})
 

@@ -146,3 +146,11 @@ def parse_job_time(value: Any, *, strict: bool = False) -> pd.Timestamp | Any:
             f"not a job time: {value!r} (expected ISO 8601 or dd-Mon-yyyy HH:mm:ss:SSS)"
         )
     return parsed.iloc[0]
+
+
+def epoch_seconds(times: pd.Series) -> np.ndarray:
+    """Seconds since 1970-01-01 UTC of tz-aware times, as float64 (NaN for NaT)."""
+    return (times - _EPOCH).dt.total_seconds().to_numpy("float64", na_value=np.nan)
+
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
