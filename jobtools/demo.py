@@ -68,4 +68,4 @@ def _print_summary(frame: pd.DataFrame) -> None:
         counts = frame["status"].value_counts(dropna=False)
         print(counts[counts > 0].to_string())
         print("\nper job type:")
-        print(summary_by_type(frame).to_string())
+        print(summary_by_type(frame).round(2).to_string(index=False))
