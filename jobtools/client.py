@@ -597,6 +597,6 @@ def fetch_jobs(
 ) -> pd.DataFrame:
     """Fetch job ids into the typed job frame with a one-off `JobsClient(**client_options)`.
 
-    >>> fetch_jobs(ids, endpoint="http://127.0.0.1:8080", token="demo")  # doctest: +SKIP
+    For example `fetch_jobs(ids, region="cn-north-4")`, with credentials from the environment.
     """
     return JobsClient(**client_options).fetch_jobs(job_ids, progress=progress)
