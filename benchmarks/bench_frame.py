@@ -9,10 +9,8 @@ approach runs in a fresh subprocess, so its peak memory (max RSS) is its own; th
 The plain way is what one writes without jobtools: `json.loads` per line, `pd.json_normalize`,
 `datetime.strptime` per time value (two formats tried), then duration and status dtype.
 
-This VM backs guest memory lazily, so the first touch of a page costs about 10 us, which
-would charge whichever approach ran first for the VM's cold start rather than for its own
-work. The script therefore touches `--warm` GiB once before timing (0 to skip); on an
-ordinary machine this changes nothing.
+Every run is printed, the first (cold) one included: on this VM the first touch of a memory
+page is slow, so the first run of the session is typically ~0.5 s slower than the rest.
 """
 
 from __future__ import annotations
@@ -93,18 +91,10 @@ def _input(n: int) -> Path:
     return path
 
 
-def _warm(gib: float) -> None:
-    """Touch `gib` GiB in a throwaway process (in this one it would count as our peak RSS)."""
-    if gib > 0:
-        code = f"import numpy; numpy.ones({int(gib * 2**30)}, dtype=numpy.uint8)"
-        subprocess.run([sys.executable, "-c", code], check=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--warm", type=float, default=4.0, help="GiB to touch first")
     parser.add_argument("--ours-only", action="store_true")
     parser.add_argument("--child", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
@@ -114,7 +104,6 @@ def main() -> int:
         return 0
 
     path = _input(args.n)
-    _warm(args.warm)
     print(f"input: {path.name}, {path.stat().st_size / 1e6:.0f} MB, {args.n:,} records")
     runs = [_run("ours", path) for _ in range(args.repeat)]
     best = min(runs, key=lambda r: r["seconds"])
