@@ -332,6 +332,35 @@ def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, d
     assert calls == [True, True]  # flat entities, then nested ones (sub-jobs, member results)
 
 
+@pytest.mark.parametrize("budget", [1, 300, 1 << 20])
+def test_fast_path_parses_entities_in_chunks(tmp_path, monkeypatch, records, budget):
+    """Entities parsed a few bytes of text per orjson call give the same frame as one call."""
+    monkeypatch.setattr(jobtools._jsonl, "_TEXT_PER_CALL", budget)
+    monkeypatch.setattr(jobtools._jsonl, "_scan_lines", None)  # the slow path would fail loudly
+    path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(r) for r in records])
+    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
+
+
+@pytest.mark.parametrize(
+    "entities",
+    [
+        {"sub_jobs_result": [{"job_id": 5}]},
+        {"sub_jobs_result": [{"job_id": "j2", "undocumented": {"a": [1]}}]},
+        {"sub_jobs": [{"entities": {"image_id": 7, "server_id": "s1"}}]},
+        {"results": [{"status": {"a": 1}}]},
+        {"results": [], "sub_jobs_result": None, "sub_jobs": [{}]},
+    ],
+    ids=["number-in-sub-job", "undocumented-field", "ecs-sub-job", "odd-result", "empty"],
+)
+def test_nested_lists_of_any_shape(tmp_path, entities):
+    """Sub-jobs and member results of any shape read as jobs_to_frame reads them, none lost."""
+    records = [{**SEED, "entities": entities}, SEED]
+    path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(r) for r in records])
+    frame = read_jobs(path)
+    pd.testing.assert_frame_equal(frame, jobs_to_frame(records))
+    assert frame.attrs["corrupt_lines"] == []
+
+
 @pytest.mark.parametrize(
     ("content", "rows"),
     [
