@@ -16,6 +16,7 @@ import pandas as pd
 from jobtools.client import JobsClient
 from jobtools.poll import wait_for
 from jobtools.report import write_report
+from jobtools.schedule import Backoff
 from jobtools.sample import SAMPLE_PATH
 from jobtools.simulator import DEMO_AK, DEMO_SK, Simulator
 from jobtools.summary import summary_by_type
@@ -54,6 +55,8 @@ def run_demo(
             client=client,
             start=fetched,
             timeout=4 * finish_within,
+            # Jobs here end within seconds: look again every few seconds, not every 30.
+            schedule=Backoff(first=1.0, cap=4.0),
             progress=progress,
         )
     write_report(frame, folder, inputs=[str(sample), f"fetched from the simulator at {server.url}"])
