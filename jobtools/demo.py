@@ -16,8 +16,8 @@ import pandas as pd
 from jobtools.client import JobsClient
 from jobtools.poll import wait_for
 from jobtools.report import write_report
-from jobtools.schedule import Backoff
 from jobtools.sample import SAMPLE_PATH
+from jobtools.schedule import Backoff
 from jobtools.simulator import DEMO_AK, DEMO_SK, Simulator
 from jobtools.summary import summary_by_type
 
