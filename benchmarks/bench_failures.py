@@ -19,7 +19,7 @@ import uuid
 import pandas as pd
 
 from jobtools import failure_groups, jobs_to_frame
-from jobtools.failures import _LISTS, _MASKS, _SPACES
+from jobtools.analysis.failures import _LISTS, _MASKS, _SPACES
 
 TEMPLATES = (
     ("IMG.0015", "The image quota is exceeded. Quota: {n}, used: {n}."),

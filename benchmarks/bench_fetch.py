@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from jobtools.client import JobsClient, results_to_frame
+from jobtools.api.client import JobsClient, results_to_frame
 from jobtools.simulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK
 
 CONCURRENCY = 32

@@ -25,10 +25,10 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from jobtools.client import FetchResult, results_to_frame
-from jobtools.monitor import JobMonitor
-from jobtools.poll import Snapshot, _align, _snapshot, _Wait, iter_snapshots
+from jobtools.api.client import FetchResult, results_to_frame
 from jobtools.sample import generate_jobs
+from jobtools.views.monitor import JobMonitor
+from jobtools.wait.poll import Snapshot, _align, _snapshot, _Wait, iter_snapshots
 
 TASKS = ("CREATE_SNAPSHOT", "EXPORT_IMAGE", "CONVERT_FORMAT", "UPLOAD_TO_OBS")
 

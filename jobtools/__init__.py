@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobtools.auth import AkSkCredentials, Credentials, TokenCredentials
-from jobtools.client import FetchResult, JobsClient, fetch_jobs
+from jobtools.analysis.failures import (
+    compare_failures,
+    failure_groups,
+    failure_keys,
+    failure_rows,
+    message_templates,
+)
+from jobtools.analysis.quality import time_quality
+from jobtools.analysis.summary import jobs_between, rates_over_time, summary_by_type
+from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
+from jobtools.api.client import FetchResult, JobsClient, fetch_jobs
 from jobtools.errors import (
     ApiError,
     AuthenticationError,
@@ -25,24 +34,12 @@ from jobtools.errors import (
     TransportError,
     UnexpectedStatusError,
 )
-from jobtools.failures import (
-    compare_failures,
-    failure_groups,
-    failure_keys,
-    failure_rows,
-    message_templates,
-)
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
 from jobtools.ids import as_job_ids, extract_job_ids, job_ids_from_text
 from jobtools.io import read_jobs, write_jobs
-from jobtools.plots import (
-    plot_durations,
-    plot_failure_reasons,
-    plot_rates,
-    plot_status_counts,
-    plot_timeline,
-)
-from jobtools.poll import (
+from jobtools.schema import JobStatus
+from jobtools.times import parse_job_time, parse_job_times
+from jobtools.wait.poll import (
     WAIT_COLUMNS,
     CancelToken,
     Snapshot,
@@ -51,22 +48,37 @@ from jobtools.poll import (
     wait_for,
     wait_for_async,
 )
-from jobtools.polllog import PollLog, transitions
-from jobtools.quality import time_quality
-from jobtools.report import write_report
-from jobtools.schedule import Adaptive, Backoff
-from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
-from jobtools.status import JobStatus
-from jobtools.summary import jobs_between, rates_over_time, summary_by_type
-from jobtools.times import parse_job_time, parse_job_times
+from jobtools.wait.polllog import PollLog, transitions
+from jobtools.wait.schedule import Adaptive, Backoff
 
 __version__ = "0.1.0"
 
-# Names whose modules import heavy front-ends (ipywidgets): loaded on first use, so that
-# `import jobtools` stays light.
-_LAZY = {"JobMonitor": "jobtools.monitor"}
+# Front-ends (widgets, plots, reports) and the simulator (aiohttp.web) are loaded on first
+# use, so that `import jobtools` stays light and the core never pulls them in.
+_LAZY = {
+    "JobMonitor": "jobtools.views.monitor",
+    "plot_durations": "jobtools.views.plots",
+    "plot_failure_reasons": "jobtools.views.plots",
+    "plot_rates": "jobtools.views.plots",
+    "plot_status_counts": "jobtools.views.plots",
+    "plot_timeline": "jobtools.views.plots",
+    "write_report": "jobtools.report",
+    "Faults": "jobtools.simulator",
+    "ManualClock": "jobtools.simulator",
+    "Simulator": "jobtools.simulator",
+    "SimulatorServer": "jobtools.simulator",
+}
 if TYPE_CHECKING:
-    from jobtools.monitor import JobMonitor
+    from jobtools.report import write_report
+    from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
+    from jobtools.views.monitor import JobMonitor
+    from jobtools.views.plots import (
+        plot_durations,
+        plot_failure_reasons,
+        plot_rates,
+        plot_status_counts,
+        plot_timeline,
+    )
 
 
 def __getattr__(name: str) -> object:

@@ -116,8 +116,8 @@ def _add_watch(sub: Any) -> None:
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    from jobtools.poll import summarize, wait_for
-    from jobtools.schedule import Adaptive, Backoff
+    from jobtools.wait.poll import summarize, wait_for
+    from jobtools.wait.schedule import Adaptive, Backoff
 
     out = _output(args.out, args.force) if args.out else None
     ids = _read_ids(args.ids_file)
@@ -194,7 +194,7 @@ def _serve_credentials(args: argparse.Namespace) -> tuple[str, list[Any], list[s
     """The project id, credentials and banner lines from flags, environment or demo defaults."""
     import os
 
-    from jobtools import auth
+    from jobtools.api import auth
     from jobtools.simulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, DEMO_TOKEN
 
     env = os.environ
@@ -319,8 +319,8 @@ def _add_report(sub: Any) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from jobtools.analysis.summary import jobs_between, to_offset, to_utc
     from jobtools.report import write_report
-    from jobtools.summary import jobs_between, to_offset, to_utc
 
     out = Path(args.out)
     # Checked before reading, so a large input is never read only to be refused.
@@ -421,7 +421,7 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
 
 def _client(args: argparse.Namespace, **options: Any) -> Any:
     """The `JobsClient` the shared options describe; credentials come from the environment."""
-    from jobtools.client import JobsClient
+    from jobtools.api.client import JobsClient
 
     return JobsClient(
         endpoint=args.endpoint,

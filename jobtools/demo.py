@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from jobtools.client import JobsClient
-from jobtools.poll import wait_for
+from jobtools.analysis.summary import summary_by_type
+from jobtools.api.client import JobsClient
 from jobtools.report import write_report
 from jobtools.sample import SAMPLE_PATH
-from jobtools.schedule import Backoff
 from jobtools.simulator import DEMO_AK, DEMO_SK, Simulator
-from jobtools.summary import summary_by_type
+from jobtools.wait.poll import wait_for
+from jobtools.wait.schedule import Backoff
 
 
 def run_demo(

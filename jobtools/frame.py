@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobtools.status import STATUS_ORDER, TERMINAL_STATUSES
+from jobtools.schema import STATUS_ORDER, TERMINAL_STATUSES
 from jobtools.times import TIME_DTYPE, parse_job_times
 
 # column -> dtype; "category" columns are explained by STATUS_ORDER and OUTCOMES.

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from jobtools import plots
-from jobtools.failures import failure_groups
+from jobtools.analysis.failures import failure_groups
+from jobtools.analysis.quality import time_quality
+from jobtools.analysis.summary import rates_over_time, summary_by_type, to_utc
 from jobtools.io import write_jobs
-from jobtools.quality import time_quality
-from jobtools.summary import rates_over_time, summary_by_type, to_utc
+from jobtools.views import plots
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from jobtools import auth
-from jobtools.auth import AkSkCredentials, Credentials, TokenCredentials
+from jobtools.api import auth
+from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 
 KNOWN_URL = "https://service.endpoint.myhuaweicloud.com/resources?size=1"
 KNOWN_SIGNATURE = "cfb4171acec81de07d50e53d57eb77edd537414d66ddb1d7d780f128e12cd842"

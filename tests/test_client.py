@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 import jobtools
-from jobtools import auth, errors
-from jobtools.client import JobsClient, RateLimiter, run_sync
+from jobtools import errors
+from jobtools.api import auth
+from jobtools.api.client import JobsClient, RateLimiter, run_sync
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS
 
 PROJECT = "0123456789abcdef0123456789abcdef"

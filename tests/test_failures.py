@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from jobtools import jobs_to_frame
-from jobtools.failures import (
+from jobtools.analysis.failures import (
     _MASKS,
     COMPARE_COLUMNS,
     FAILURE_GROUP_COLUMNS,

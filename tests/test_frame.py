@@ -11,7 +11,7 @@ import pytest
 import jobtools.frame
 from jobtools import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
 from jobtools.frame import apply_schema, outcome_categorical, status_categorical
-from jobtools.status import STATUS_ORDER
+from jobtools.schema import STATUS_ORDER
 
 SEED = {
     "status": "SUCCESS",

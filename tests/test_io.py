@@ -9,10 +9,11 @@ import orjson
 import pandas as pd
 import pytest
 
-import jobtools._jsonl
+import jobtools.io._jsonl
 from jobtools import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
 from jobtools.frame import outcome_categorical
-from jobtools.io import CorruptInputError, CorruptInputWarning, frame_to_csv_frame
+from jobtools.io import CorruptInputError, CorruptInputWarning
+from jobtools.io.files import frame_to_csv_frame
 from jobtools.sample import generate_jobs
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
@@ -318,15 +319,15 @@ def test_write_rejects_unknown_formats(tmp_path, name):
 def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
     """Clean JSONL takes the fast path: entities cut out and parsed in bulk, none line by line."""
     calls = []
-    real = jobtools._jsonl._parse_spans
+    real = jobtools.io._jsonl._parse_spans
 
     def spy(*args):
         result = real(*args)
         calls.append(result is not None)
         return result
 
-    monkeypatch.setattr(jobtools._jsonl, "_parse_spans", spy)
-    monkeypatch.setattr(jobtools._jsonl, "_scan_lines", None)  # the slow path would fail loudly
+    monkeypatch.setattr(jobtools.io._jsonl, "_parse_spans", spy)
+    monkeypatch.setattr(jobtools.io._jsonl, "_scan_lines", None)  # the slow path would fail loudly
     path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
     pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
     assert calls == [True, True]  # flat entities, then nested ones (sub-jobs, member results)
@@ -335,8 +336,8 @@ def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, d
 @pytest.mark.parametrize("budget", [1, 300, 1 << 20])
 def test_fast_path_parses_entities_in_chunks(tmp_path, monkeypatch, records, budget):
     """Entities parsed a few bytes of text per orjson call give the same frame as one call."""
-    monkeypatch.setattr(jobtools._jsonl, "_TEXT_PER_CALL", budget)
-    monkeypatch.setattr(jobtools._jsonl, "_scan_lines", None)  # the slow path would fail loudly
+    monkeypatch.setattr(jobtools.io._jsonl, "_TEXT_PER_CALL", budget)
+    monkeypatch.setattr(jobtools.io._jsonl, "_scan_lines", None)  # the slow path would fail loudly
     path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(r) for r in records])
     pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
 

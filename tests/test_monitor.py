@@ -1,4 +1,4 @@
-"""Headless tests for jobtools.monitor: the widgets' state after simulated rounds.
+"""Headless tests for jobtools.views.monitor: the widgets' state after simulated rounds.
 
 No front-end and no kernel: widgets keep their state without one. Time is the simulator's
 ManualClock, advanced by the waits' sleeps (or held by a gate the test opens), so no test
@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 import jobtools
-from jobtools.client import JobsClient
-from jobtools.monitor import JobMonitor
-from jobtools.poll import iter_snapshots
+from jobtools.api.client import JobsClient
 from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
+from jobtools.views.monitor import JobMonitor
+from jobtools.wait.poll import iter_snapshots
 
 GONE = "f" * 32
 
@@ -265,7 +265,7 @@ def test_monitor_is_loaded_lazily() -> None:
     code = (
         "import sys, jobtools\n"
         "assert 'ipywidgets' not in sys.modules\n"
-        "assert jobtools.JobMonitor.__module__ == 'jobtools.monitor'\n"
+        "assert jobtools.JobMonitor.__module__ == 'jobtools.views.monitor'\n"
         "assert 'ipywidgets' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -15,7 +15,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from jobtools import failure_groups, jobs_to_frame  # noqa: E402
-from jobtools.plots import (  # noqa: E402
+from jobtools.sample import generate_jobs  # noqa: E402
+from jobtools.views.plots import (  # noqa: E402
     NOT_FETCHED,
     STATUS_COLORS,
     plot_durations,
@@ -24,7 +25,6 @@ from jobtools.plots import (  # noqa: E402
     plot_status_counts,
     plot_timeline,
 )
-from jobtools.sample import generate_jobs  # noqa: E402
 
 NOW = "2024-11-06T12:00:00Z"
 PLOTS: dict[str, Callable[..., Axes]] = {

@@ -1,4 +1,4 @@
-"""Tests for jobtools.poll: the snapshot iterator, wait_for, cancellation, resume, schedules in use.
+"""Tests for jobtools.wait.poll: snapshots, wait_for, cancellation, resume, schedules in use.
 
 Waits run against the simulator through its in-process transport on a `ManualClock` shared
 by the simulator and the wait: a sleep advances the clock, so no test waits for time to pass.
@@ -21,9 +21,10 @@ import pandas as pd
 import pytest
 
 import jobtools
+from jobtools.api.client import JobsClient
 from jobtools.cli import main
-from jobtools.client import JobsClient
-from jobtools.poll import (
+from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
+from jobtools.wait.poll import (
     WAIT_COLUMNS,
     CancelToken,
     aiter_snapshots,
@@ -31,9 +32,8 @@ from jobtools.poll import (
     wait_for,
     wait_for_async,
 )
-from jobtools.polllog import PollLog
-from jobtools.schedule import Adaptive, Backoff
-from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
+from jobtools.wait.polllog import PollLog
+from jobtools.wait.schedule import Adaptive, Backoff
 
 START = 1_780_000_000.0
 GONE = "f" * 32

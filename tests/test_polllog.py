@@ -1,4 +1,4 @@
-"""Tests for jobtools.polllog: the SQLite poll log (WAL, whole rounds, restore) and transitions."""
+"""Tests for jobtools.wait.polllog: SQLite poll log (WAL, rounds, restore) and transitions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import jobtools
-from jobtools.polllog import OBSERVATION_COLUMNS, TRANSITION_COLUMNS, PollLog, transitions
+from jobtools.wait.polllog import OBSERVATION_COLUMNS, TRANSITION_COLUMNS, PollLog, transitions
 
 T0 = pd.Timestamp("2026-03-01T12:00:00Z")
 

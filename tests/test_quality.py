@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from jobtools import jobs_to_frame
-from jobtools.quality import QUALITY_COLUMNS, time_quality
+from jobtools.analysis.quality import QUALITY_COLUMNS, time_quality
 
 NOW = "2024-11-06T12:00:00Z"
 

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from jobtools import __version__, failure_groups, jobs_to_frame
-from jobtools.failures import FAILURE_GROUP_COLUMNS
+from jobtools.analysis.failures import FAILURE_GROUP_COLUMNS
+from jobtools.analysis.summary import RATE_COLUMNS, SUMMARY_COLUMNS
 from jobtools.frame import outcome_categorical
 from jobtools.io import read_jobs
 from jobtools.report import REPORT_FILES, write_report
 from jobtools.sample import generate_jobs
-from jobtools.summary import RATE_COLUMNS, SUMMARY_COLUMNS
 
 NOW = "2024-11-06T12:00:00Z"
 BOM = b"\xef\xbb\xbf"

@@ -1,4 +1,4 @@
-"""Tests for jobtools.schedule: backoff intervals and jitter, adaptive looks, choosing one.
+"""Tests for jobtools.wait.schedule: backoff intervals and jitter, adaptive looks, choosing one.
 
 How a schedule changes a whole wait (fewer requests with `Adaptive`) is tested in test_poll.
 """
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import jobtools
-from jobtools.schedule import Adaptive, Backoff, make_schedule
+from jobtools.wait.schedule import Adaptive, Backoff, make_schedule
 
 START = 1_780_000_000.0
 

@@ -13,9 +13,9 @@ import orjson
 import pandas as pd
 import pytest
 
-from jobtools import auth
-from jobtools._sessions import client_timeout, env_proxy, ssl_context
-from jobtools.client import JobsClient
+from jobtools.api import auth
+from jobtools.api.client import JobsClient
+from jobtools.api.sessions import client_timeout, env_proxy, ssl_context
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 JOB = "ff8080814dbd65d7014dbe0d84db0013"

@@ -18,7 +18,8 @@ import httpx
 import orjson
 import pytest
 
-from jobtools import auth, parse_job_time
+from jobtools import parse_job_time
+from jobtools.api import auth
 from jobtools.cli import main
 from jobtools.simulator import (
     DEMO_AK,

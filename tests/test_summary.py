@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from jobtools import jobs_to_frame
-from jobtools.summary import (
+from jobtools.analysis.summary import (
     RATE_COLUMNS,
     SUMMARY_COLUMNS,
     jobs_between,

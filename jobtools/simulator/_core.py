@@ -17,8 +17,9 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from jobtools import auth
+from jobtools.api import auth
 from jobtools.ids import validate_project_id
+from jobtools.schema import JobStatus
 from jobtools.simulator import _plans
 from jobtools.simulator._faults import FaultDice, Faults
 from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
@@ -36,7 +37,6 @@ from jobtools.simulator._replies import (
     unauthorized,
     unavailable,
 )
-from jobtools.status import JobStatus
 
 if TYPE_CHECKING:
     from jobtools.simulator._http import SimulatorServer, SimulatorTransport
@@ -70,7 +70,7 @@ class Simulator:
         clock: seconds since the epoch (default `time.time`); jobs move and X-Sdk-Date is
             checked against it, so tests pass a `ManualClock` and never sleep.
         project_id: the one project the simulator knows.
-        credentials: the `jobtools.auth` credentials it accepts (tokens and AK/SK pairs);
+        credentials: the `jobtools.api.auth` credentials it accepts (tokens and AK/SK pairs);
             default: the demo token and the demo AK/SK.
         require_auth: False serves anyone (handy with curl).
         faults: what goes wrong, and how often (see `Faults`).

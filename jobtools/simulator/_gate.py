@@ -1,13 +1,13 @@
 """The gateway's authentication: the demo credentials, tokens and AK/SK signatures.
 
-Signatures are checked with `jobtools.auth`, the very functions the client signs with.
+Signatures are checked with `jobtools.api.auth`, the very functions the client signs with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from jobtools import auth
+from jobtools.api import auth
 
 # Documented demo credentials: not secrets, they open nothing but a local simulator.
 DEMO_PROJECT_ID = "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobtools.status import JobStatus
+from jobtools.schema import JobStatus
 
 # The keys of an answer, in the seed's order (which is the service's).
 RECORD_KEYS = (

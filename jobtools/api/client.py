@@ -27,8 +27,8 @@ import pandas as pd
 from aiohttp.http_exceptions import ContentEncodingError
 
 from jobtools import errors
-from jobtools._sessions import Session, open_session
-from jobtools.auth import AkSkCredentials, Credentials, TokenCredentials
+from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
+from jobtools.api.sessions import Session, open_session
 from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame, outcome_categorical
 from jobtools.ids import as_job_ids, validate_job_id, validate_project_id

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from jobtools.status import JobStatus
+from jobtools.schema import JobStatus
 
 __all__ = [
     "COMPARE_COLUMNS",

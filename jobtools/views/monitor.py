@@ -1,4 +1,4 @@
-"""The notebook monitor: a live ipywidgets view over the polling core (`jobtools.poll`).
+"""The notebook monitor: a live ipywidgets view over the polling core (`jobtools.wait.poll`).
 
     monitor = jobtools.JobMonitor(ids, endpoint=url, token=token, log="jobs.db")
     monitor            # displays itself; polls in the background
@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from jobtools.ids import as_job_ids
-from jobtools.poll import (
+from jobtools.schema import STATUS_ORDER
+from jobtools.wait.poll import (
     DEFAULT_GIVE_UP_AFTER,
     WAIT_COLUMNS,
     WAIT_STATES,
@@ -44,9 +45,8 @@ from jobtools.poll import (
     aiter_snapshots,
     blank_frame,
 )
-from jobtools.polllog import PollLog
-from jobtools.schedule import Schedule
-from jobtools.status import STATUS_ORDER
+from jobtools.wait.polllog import PollLog
+from jobtools.wait.schedule import Schedule
 
 # Colours for the status chips; unknown statuses and wait states get grey.
 _COLOURS = {
@@ -108,7 +108,7 @@ class JobMonitor(widgets.VBox):
             raise TypeError(f"pass either client= or client options, not both: {client_options}")
         self._owns_client = client is None
         if client is None:
-            from jobtools.client import JobsClient
+            from jobtools.api.client import JobsClient
 
             client = JobsClient(**client_options)
         self.client = client

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.offsets import BaseOffset
 
-from jobtools.status import JobStatus
+from jobtools.schema import JobStatus
 
 __all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from jobtools.failures import failure_groups
-from jobtools.status import STATUS_ORDER, JobStatus
-from jobtools.summary import rates_over_time, to_utc
+from jobtools.analysis.failures import failure_groups
+from jobtools.analysis.summary import rates_over_time, to_utc
+from jobtools.schema import STATUS_ORDER, JobStatus
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -14,7 +14,7 @@ The CSV format (see `frame_to_csv_frame`): one row per job; times as ISO 8601 UT
 empty string a quoted `""`, so that reading gives back an equal frame, dtypes included.
 
 Speed (1M records, 360 MB: about 2.3 s against 28 s the plain way; `benchmarks/`): a JSONL
-file is memory-mapped and read by Arrow and orjson in bulk (`jobtools._jsonl`); a file Arrow
+file is memory-mapped and read by Arrow and orjson in bulk (`jobtools.io._jsonl`); a file Arrow
 refuses, or one with unknown top-level fields, is parsed line by line instead: slower, and
 exact, with each bad line reported.
 """
@@ -35,7 +35,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from jobtools._jsonl import TOP_LEVEL_TEXT, read_lines
 from jobtools.frame import (
     FETCH_COLUMNS,
     JOB_COLUMNS,
@@ -43,6 +42,7 @@ from jobtools.frame import (
     jobs_to_frame,
     status_categorical,
 )
+from jobtools.io._jsonl import TOP_LEVEL_TEXT, read_lines
 from jobtools.times import TIME_DTYPE, parse_job_times
 
 JSON_SUFFIXES = frozenset({".json"})

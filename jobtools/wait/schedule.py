@@ -1,4 +1,4 @@
-"""When to look at a job again: the schedules a wait (`jobtools.poll`) uses after each round.
+"""When to look at a job again: the schedules a wait (`jobtools.wait.poll`) uses after each round.
 
 A schedule turns the jobs just polled into seconds until each is looked at again. `Backoff`
 (the default) grows a fixed interval per job and jitters it; `Adaptive` looks again when jobs

@@ -4,7 +4,7 @@ The core is `aiter_snapshots`, an async generator. Each round fetches the jobs s
 for (never one whose wait has ended), merges the answers into one frame (one row per job id
 asked for), appends the observations to the poll log in one transaction, yields a
 `Snapshot`, then sleeps until the next job is due. `iter_snapshots`, `wait_for` and
-`wait_for_async` are thin over it, and so is the notebook monitor (`jobtools.monitor`).
+`wait_for_async` are thin over it, and so is the notebook monitor (`jobtools.views.monitor`).
 
 How each job's wait ends, in the `wait_state` column:
 
@@ -22,7 +22,7 @@ A failed fetch never erases what was known: the row keeps the job's last observe
 takes the failed fetch's `outcome`, `http_status`, `fetch_error_code` and `fetch_error`.
 
 When to look again: the first round goes out at once; after that each job has its own next
-look, from the schedule (`jobtools.schedule`. `Backoff`: 2 s, doubling to 30 s, partly
+look, from the schedule (`jobtools.wait.schedule`. `Backoff`: 2 s, doubling to 30 s, partly
 jittered; `Adaptive`: when jobs of its type usually end). A job due within a quarter of its
 interval joins the current round, so requests go out in batches rather than one by one.
 """
@@ -53,10 +53,10 @@ from jobtools.frame import (
     status_categorical,
 )
 from jobtools.ids import as_job_ids
-from jobtools.polllog import PollLog
 from jobtools.progress import Progress, progress_bar
-from jobtools.schedule import Schedule, make_schedule
 from jobtools.times import epoch_seconds
+from jobtools.wait.polllog import PollLog
+from jobtools.wait.schedule import Schedule, make_schedule
 
 T = TypeVar("T")
 
@@ -503,7 +503,7 @@ def _make_client(client: JobsFetcher | None, options: dict[str, Any]) -> JobsFet
         if options:
             raise TypeError(f"pass either client= or client options, not both: {sorted(options)}")
         return client
-    from jobtools.client import JobsClient
+    from jobtools.api.client import JobsClient
 
     return JobsClient(**options)  # type: ignore[return-value]
 

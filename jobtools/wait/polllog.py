@@ -68,7 +68,7 @@ OBSERVATION_COLUMNS = (
     "fetch_error",
     "request_id",
 )
-# A wait ends for good on these (see jobtools.poll): they are the ones resumed from the log.
+# A wait ends for good on these (see jobtools.wait.poll): they are the ones resumed from the log.
 _FINAL_STATES = ("done", "gone")
 
 

@@ -1,0 +1,1 @@
+"""Offline analysis of job frames: failure groups, summaries, time quality."""

@@ -1,0 +1,1 @@
+"""Everything that speaks HTTP to the service: the client, request signing, sessions."""

@@ -1,0 +1,1 @@
+"""Waiting for jobs: poll rounds, schedules and the SQLite poll log."""
