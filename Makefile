@@ -29,7 +29,7 @@ bench: $(BIN)/.installed
 # Re-pin every dependency (runtime and dev) after changing pyproject.toml.
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/pip install --quiet hatchling && .lockenv/bin/pip install --quiet -e '.[dev]'
+	.lockenv/bin/pip install --quiet hatchling && .lockenv/bin/pip install --quiet -e '.[dev,dask]'
 	.lockenv/bin/pip freeze --exclude-editable | grep -v '^jobtools' > requirements.lock
 	rm -rf .lockenv
 
