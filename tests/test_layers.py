@@ -128,7 +128,7 @@ def test_layer_imports_only_what_it_may(importers, forbidden, allowed, why):
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_only_front_ends_import_front_ends(front_end):
-    """Nothing outside views/, report, cli and demo imports a front-end (jobtools loads them lazily)."""
+    """Nothing outside views/, report, cli and demo imports a front-end (jobtools: lazily)."""
     importers = sorted(
         module
         for module, names in MODULES.items()
