@@ -19,7 +19,6 @@ exception in the background is shown in the widget and kept in `.error`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import threading
@@ -33,6 +32,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from jobtools._aio import run_sync
 from jobtools.ids import as_job_ids
 from jobtools.schema import STATUS_ORDER
 from jobtools.wait.poll import (
@@ -237,7 +237,7 @@ class JobMonitor(widgets.VBox):
 
     def _run(self, token: CancelToken, start: pd.DataFrame | None) -> None:
         try:
-            asyncio.run(self._poll(token, start))
+            run_sync(lambda: self._poll(token, start))
         except BaseException as exc:  # shown, never lost; the thread ends quietly
             self._show_error(exc)
         else:
