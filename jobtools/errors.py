@@ -31,6 +31,32 @@ from typing import Any, ClassVar
 
 import orjson
 
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadBodyError",
+    "BadRequestError",
+    "CredentialsError",
+    "FetchConnectionError",
+    "FetchTimeout",
+    "ForbiddenError",
+    "InternalServerError",
+    "InvalidIdError",
+    "JobsError",
+    "NotFoundError",
+    "RETRY_STATUSES",
+    "ServerError",
+    "ServiceUnavailableError",
+    "ThrottledError",
+    "TransportError",
+    "UnexpectedStatusError",
+    "error_class",
+    "error_for_status",
+    "error_from_response",
+    "parse_error_body",
+    "parse_retry_after",
+]
+
 # Statuses worth another attempt: throttling and the gateway's transient failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

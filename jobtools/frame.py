@@ -24,6 +24,22 @@ import pyarrow.compute as pc
 from jobtools.schema import STATUS_ORDER, TERMINAL_STATUSES
 from jobtools.times import TIME_DTYPE, parse_job_times
 
+__all__ = [
+    "FETCH_COLUMNS",
+    "JOB_COLUMNS",
+    "KNOWN_FIELDS",
+    "OUTCOMES",
+    "SUB_JOB_KEYS",
+    "apply_schema",
+    "assemble_job_frame",
+    "finish_job_frame",
+    "jobs_to_frame",
+    "outcome_categorical",
+    "status_categorical",
+    "sub_jobs_to_frame",
+    "type_job_columns",
+]
+
 # column -> dtype; "category" columns are explained by STATUS_ORDER and OUTCOMES.
 JOB_COLUMNS: dict[str, str] = {
     "job_id": "str",

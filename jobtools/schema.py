@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+__all__ = ["JobStatus", "STATUS_ORDER", "TERMINAL_STATUSES", "is_terminal"]
+
 
 class JobStatus(enum.StrEnum):
     """A status the service documents. Anything else is kept as it came, as unknown."""

@@ -24,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+__all__ = ["TIME_DTYPE", "epoch_seconds", "parse_job_time", "parse_job_times"]
+
 TIME_DTYPE = "datetime64[us, UTC]"
 
 # dd-Mon-yyyy HH:mm:ss:SSS. Java's SSS is a count of milliseconds, so "7" means 007.

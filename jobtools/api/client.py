@@ -35,6 +35,21 @@ from jobtools.frame import FETCH_COLUMNS, jobs_to_frame, outcome_categorical
 from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
 
+__all__ = [
+    "Api",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_TIMEOUT",
+    "FetchResult",
+    "JobsClient",
+    "MAX_RAW_BODY",
+    "RateLimiter",
+    "USER_AGENT",
+    "fetch_jobs",
+    "results_to_frame",
+]
+
 log = logging.getLogger(__name__)
 
 Api = Literal["jobs", "cloudimages"]

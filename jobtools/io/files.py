@@ -45,6 +45,20 @@ from jobtools.frame import (
 from jobtools.io._jsonl import TOP_LEVEL_TEXT, read_lines
 from jobtools.times import TIME_DTYPE, parse_job_times
 
+__all__ = [
+    "COLUMNS_KEY",
+    "CSV_SUFFIXES",
+    "CorruptInputError",
+    "CorruptInputWarning",
+    "Errors",
+    "JSON_SUFFIXES",
+    "LINES_SUFFIXES",
+    "READABLE_SUFFIXES",
+    "frame_to_csv_frame",
+    "read_jobs",
+    "write_jobs",
+]
+
 JSON_SUFFIXES = frozenset({".json"})
 LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 CSV_SUFFIXES = frozenset({".csv"})

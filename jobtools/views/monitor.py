@@ -48,6 +48,8 @@ from jobtools.wait.poll import (
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule
 
+__all__ = ["JobMonitor"]
+
 # Colours for the status chips; unknown statuses and wait states get grey.
 _COLOURS = {
     "INIT": "#6c757d",

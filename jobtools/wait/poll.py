@@ -58,6 +58,25 @@ from jobtools.times import epoch_seconds
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule, make_schedule
 
+__all__ = [
+    "CancelToken",
+    "DEFAULT_GIVE_UP_AFTER",
+    "DEFAULT_TIMEOUT",
+    "JobsFetcher",
+    "NO_STATUS",
+    "Snapshot",
+    "WAIT_COLUMNS",
+    "WAIT_STATES",
+    "advancing_sleep",
+    "aiter_snapshots",
+    "blank_frame",
+    "is_final",
+    "iter_snapshots",
+    "summarize",
+    "wait_for",
+    "wait_for_async",
+]
+
 T = TypeVar("T")
 
 # Ansible's default for its ECS/EVS waiters; the notebook monitor waits without a limit.

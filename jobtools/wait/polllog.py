@@ -27,6 +27,8 @@ import pandas as pd
 from jobtools.frame import FETCH_COLUMNS, apply_schema, jobs_to_frame, status_categorical
 from jobtools.times import epoch_seconds
 
+__all__ = ["OBSERVATION_COLUMNS", "PollLog", "SCHEMA_VERSION", "TRANSITION_COLUMNS", "transitions"]
+
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
