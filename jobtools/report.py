@@ -92,7 +92,7 @@ def write_report(
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"not a folder: {out}")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"report folder is not empty: {out} (overwrite it with --force)")
+        raise FileExistsError(f"report folder is not empty: {out} (pass overwrite=True to replace)")
     moment = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
     # Everything is computed before the first file is written: a bad `period` leaves no debris.
     groups = failure_groups(frame)

@@ -88,6 +88,10 @@ class CorruptInputError(ValueError):
         self.problems = problems
         super().__init__(_describe(problems))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling would call the class with the message, not the problems.
+        return (type(self), (self.problems,))
+
 
 # --- reading --------------------------------------------------------------------------
 
