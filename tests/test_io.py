@@ -11,10 +11,11 @@ import pytest
 
 import jobtools.io._jsonl
 from jobtools import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
-from jobtools.frame import outcome_categorical
+from jobtools.frame import decode_json
 from jobtools.io import CorruptInputError, CorruptInputWarning
 from jobtools.io.files import frame_to_csv_frame
 from jobtools.sample import generate_jobs
+from jobtools.schema import OUTCOMES, categorical
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
 SEED = {
@@ -150,7 +151,7 @@ def test_non_object_lines_keep_their_rows(tmp_path):
     """A JSONL line that is JSON but no object is kept as a row, its value in extra."""
     path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(SEED), "42", '"text"'])
     frame = read_jobs(path)
-    assert frame["extra"].tolist()[1:] == [{"_record": 42}, {"_record": "text"}]
+    assert decode_json(frame["extra"]).tolist()[1:] == [{"_record": 42}, {"_record": "text"}]
 
 
 @pytest.mark.parametrize(
@@ -218,7 +219,7 @@ def test_errors_argument_is_checked(tmp_path):
 def _with_fetch_columns(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     n = len(frame)
-    frame["outcome"] = outcome_categorical((["ok", "not_found", "weird"] * n)[:n])
+    frame["outcome"] = categorical((["ok", "not_found", "weird"] * n)[:n], OUTCOMES)
     frame["http_status"] = pd.array(([200, 404, None] * n)[:n], dtype="Int64")
     frame["fetch_error_code"] = pd.array(([None, "IMG.0023", ""] * n)[:n], dtype="str")
     frame["fetch_error"] = pd.array(([None, "job not found", None] * n)[:n], dtype="str")
@@ -316,21 +317,21 @@ def test_write_rejects_unknown_formats(tmp_path, name):
 
 
 @pytest.mark.parametrize("dumps", [json.dumps, lambda r: orjson.dumps(r).decode()])
-def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
-    """Clean JSONL takes the fast path: entities cut out and parsed in bulk, none line by line."""
+def test_fast_path_checks_nested_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
+    """Clean JSONL takes the fast path: only nested entities are checked by orjson, in bulk."""
     calls = []
-    real = jobtools.io._jsonl._parse_spans
+    real = jobtools.io._jsonl._valid_spans
 
     def spy(*args):
         result = real(*args)
-        calls.append(result is not None)
+        calls.append(bool(result.all()))
         return result
 
-    monkeypatch.setattr(jobtools.io._jsonl, "_parse_spans", spy)
+    monkeypatch.setattr(jobtools.io._jsonl, "_valid_spans", spy)
     monkeypatch.setattr(jobtools.io._jsonl, "_scan_lines", None)  # the slow path would fail loudly
     path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
     pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
-    assert calls == [True, True]  # flat entities, then nested ones (sub-jobs, member results)
+    assert calls == [True]  # nested ones (sub-jobs, member results); flat ones need no parse
 
 
 @pytest.mark.parametrize("budget", [1, 300, 1 << 20])
@@ -379,4 +380,4 @@ def test_jsonl_edges(tmp_path, content, rows):
     frame = read_jobs(path)
     assert_typed(frame)
     assert len(frame) == rows
-    assert frame["entities"].tolist() == [SEED["entities"]] * rows
+    assert decode_json(frame["entities"]).tolist() == [SEED["entities"]] * rows
