@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import locale
 import math
 
 import pandas as pd
 import pytest
 
-import jobtools.times
 from jobtools import parse_job_time, parse_job_times
 
 UTC = "UTC"
@@ -120,8 +118,3 @@ def test_month_names_do_not_follow_the_locale():
             )
         finally:
             locale.setlocale(locale.LC_TIME, before)
-
-
-def test_doctests():
-    """The examples in the docstrings run."""
-    assert doctest.testmod(jobtools.times).failed == 0

@@ -210,8 +210,6 @@ class JobMonitor(widgets.VBox):
             self._thread.start()
         return self
 
-    resume = start
-
     def stop(self) -> None:
         """Cancel the wait; the jobs still running end as `cancelled` (Resume goes on)."""
         token = self._token
