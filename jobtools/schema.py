@@ -47,6 +47,7 @@ __all__ = [
     "column",
     "empty_frame",
     "is_terminal",
+    "markdown_table",
 ]
 
 
@@ -191,7 +192,7 @@ _F: Final = "fetch"
 _W: Final = "wait"
 COLUMNS: tuple[Column, ...] = (
     Column("job_id", Kind.TEXT, _J, "record", "the job id"),
-    Column("job_type", Kind.CATEGORY, _J, "record", "e.g. imsNativeExportImageJob"),
+    Column("job_type", Kind.CATEGORY, _J, "record", "e.g. `imsNativeExportImageJob`, as it came"),
     Column(
         "status",
         Kind.CATEGORY,
@@ -200,12 +201,18 @@ COLUMNS: tuple[Column, ...] = (
         "INIT, RUNNING, SUCCESS, FAIL, PENDING_PAYMENT, then any unknown value as it came",
         categories=STATUS_ORDER,
     ),
-    Column("begin_time", Kind.TIME, _J, "record", "when the job began"),
-    Column("end_time", Kind.TIME, _J, "record", "when it ended; NaT while it runs"),
+    Column(
+        "begin_time",
+        Kind.TIME,
+        _J,
+        "record",
+        'from `04-Jun-2015 18:11:06:586` or ISO 8601 (`Z`, `+0800`, `+08:00`); NaT for `""`/null',
+    ),
+    Column("end_time", Kind.TIME, _J, "record", "as `begin_time`; NaT while the job runs"),
     Column("duration", Kind.TIMEDELTA, _J, "derived", "end - begin; NaT unless terminal"),
-    Column("duration_s", Kind.FLOAT, _J, "derived", "`duration` in seconds, for plots"),
+    Column("duration_s", Kind.FLOAT, _J, "derived", "`duration` in seconds (`.plot.hist()` works)"),
     Column("is_terminal", Kind.BOOL, _J, "derived", "SUCCESS or FAIL"),
-    Column("error_code", Kind.CATEGORY, _J, "record", "the job's error code"),
+    Column("error_code", Kind.CATEGORY, _J, "record", "the job's error code, e.g. `IMG.0001`"),
     Column("fail_reason", Kind.TEXT, _J, "record", "why it failed, as the service says"),
     Column("image_id", Kind.TEXT, _J, "entities", "the image", key="image_id"),
     Column("image_name", Kind.TEXT, _J, "entities", "the image's name", key="image_name"),
@@ -238,10 +245,16 @@ COLUMNS: tuple[Column, ...] = (
         Kind.NULLABLE_INT,
         _J,
         "derived",
-        "`sub_jobs_result` / `sub_jobs` / `sub_jobs_total`",
+        "`sub_jobs_result` / `sub_jobs` / `sub_jobs_total`; `sub_jobs_to_frame` gives a frame",
     ),
-    Column("entities", Kind.JSON, _J, "record", "the raw `entities` object, lossless"),
-    Column("extra", Kind.JSON, _J, "derived", "unknown top-level fields, kept"),
+    Column(
+        "entities",
+        Kind.JSON,
+        _J,
+        "record",
+        "the raw `entities` as compact JSON text, lossless; `decode_json(frame.entities)`",
+    ),
+    Column("extra", Kind.JSON, _J, "derived", "unknown top-level fields as JSON text, kept"),
     Column(
         "outcome",
         Kind.CATEGORY,
@@ -371,3 +384,12 @@ def _ordered_like(values: pd.Series, col: Column) -> bool:
     categories = values.cat.categories
     known = len(col.categories)
     return tuple(categories[:known]) == col.categories and categories.dtype == "str"
+
+
+def markdown_table() -> str:
+    """The contract as the README's frame table (a test keeps the README equal to it)."""
+    rows = ["| column | dtype | group | meaning |", "|---|---|---|---|"]
+    for c in COLUMNS:
+        where = f"`entities.{c.key}`: " if c.source == "entities" else ""
+        rows.append(f"| `{c.name}` | {c.dtype} | {c.group} | {where}{c.doc} |")
+    return "\n".join(rows)

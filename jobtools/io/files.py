@@ -399,7 +399,9 @@ def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     carried = {frame.index[i]: extras[i].pop(COLUMNS_KEY) for i in carrying}
     frame["extra"] = _json_text(pd.Series([e or None for e in extras], index=frame.index))
     columns = pd.DataFrame.from_dict(carried, orient="index").reindex(frame.index)
+    # The caller's own columns get the dtype their values suggest (text as `str`).
     restored = _from_csv_frame(columns.astype(object).where(columns.notna(), None))
+    restored = restored.infer_objects()
     out = pd.concat([frame, restored], axis=1)
     out.attrs = frame.attrs  # concat keeps attrs only when all frames agree
     return out
