@@ -29,8 +29,9 @@ import pandas as pd
 
 from jobtools.analysis.failures import failure_groups
 from jobtools.analysis.quality import time_quality
-from jobtools.analysis.summary import rates_over_time, summary_by_type, to_utc
+from jobtools.analysis.summary import rates_over_time, summary_by_type
 from jobtools.io import write_jobs
+from jobtools.times import to_utc
 from jobtools.views import plots
 
 if TYPE_CHECKING:
