@@ -31,7 +31,7 @@ from jobtools.analysis.failures import failure_groups
 from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import rates_over_time, summary_by_type
 from jobtools.io import write_jobs
-from jobtools.times import to_utc
+from jobtools.times import iso_text, to_utc
 from jobtools.views import plots
 
 if TYPE_CHECKING:
@@ -226,11 +226,7 @@ def _iso_one(moment: Any) -> str | None:
     """One time as jobs.csv writes times: ISO 8601 UTC, milliseconds unless finer."""
     if moment is None or pd.isna(moment):
         return None
-    stamp = pd.Timestamp(moment).tz_convert("UTC")
-    naive = stamp.tz_localize(None)
-    if stamp.microsecond % 1000 == 0:
-        return naive.isoformat(timespec="milliseconds") + "Z"
-    return naive.isoformat(timespec="microseconds") + "Z"
+    return str(iso_text(pd.Series([pd.Timestamp(moment)])).iloc[0])
 
 
 def _plain(value: Any) -> Any:
