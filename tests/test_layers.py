@@ -45,6 +45,7 @@ RULES = [
         ("jobtools.api.auth", "jobtools.simulator"),
         "the simulator checks signatures like the service, and needs no client",
     ),
+    (("jobtools.sample",), ABOVE_CORE, (), "the sample generator needs only the core"),
 ]
 
 
