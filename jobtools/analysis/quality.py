@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from jobtools.analysis.summary import to_utc
+from jobtools.times import to_utc
 
 __all__ = ["QUALITY_COLUMNS", "time_quality"]
 
