@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from jobtools.schema import JobStatus
+from jobtools.schema import JobStatus, require
 from jobtools.times import to_offset, to_utc
 
 __all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
@@ -46,6 +46,7 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
     Rows without a job type (e.g. job ids that could not be fetched) form a row of their own
     with a missing `job_type`, so the counts add up to the frame's length.
     """
+    require(frame, ("job_type", "status", "is_terminal", "duration"), "summary_by_type")
     status = frame["status"]
     success = status.eq(JobStatus.SUCCESS).fillna(False).astype(bool)
     fail = status.eq(JobStatus.FAIL).fillna(False).astype(bool)
@@ -99,6 +100,7 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
     Raises:
         ValueError: `period` is not a frequency.
     """
+    require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     offset = to_offset(period)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)
