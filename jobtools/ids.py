@@ -24,6 +24,7 @@ MAX_ID_LENGTH = 64
 # query/fragment marks, escapes, whitespace and control characters.
 _FORBIDDEN = re.compile(r"[/?#%\s\x00-\x1f\x7f]|\.\.")
 
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -263,8 +264,8 @@ def extract_job_ids(text: str) -> list[str]:
     characters) raise a `NearMissWarning` naming their lines; `scan_job_ids` returns them.
 
     >>> extract_job_ids("GET /v1/0123456789abcdef0123456789abcdef/jobs/"
-    ...                 "ff8080814dbd65d7014dbe0d84db0013 -> 200 | exporting image 4010a32c-1d2c-4a2b-"
-    ...                 "9b8e-6e3c5b0a1f00 | again FF8080814DBD65D7014DBE0D84DB0013")
+    ...     "ff8080814dbd65d7014dbe0d84db0013 -> 200 | exporting image 4010a32c-1d2c-4a2b-"
+    ...     "9b8e-6e3c5b0a1f00 | again FF8080814DBD65D7014DBE0D84DB0013")
     ['ff8080814dbd65d7014dbe0d84db0013']
     """
     scan = scan_job_ids(text)
@@ -282,6 +283,7 @@ def _warn(misses: Iterable[NearMiss]) -> None:
             NearMissWarning,
             stacklevel=3,
         )
+
 
 def as_job_ids(values: Any, *, unique: bool = True) -> list[str]:
     """Normalise ids given as one id, a list, a Series or Index, or a frame's `job_id` column.

@@ -124,7 +124,9 @@ class Regression:
 
     since: datetime
     error_code: str = "IMG.0188"
-    fail_reason: str = "Failed to upload the image to OBS: the KMS key of bucket {bucket} is disabled."
+    fail_reason: str = (
+        "Failed to upload the image to OBS: the KMS key of bucket {bucket} is disabled."
+    )
     share: float = 0.4
 
 
@@ -179,7 +181,7 @@ def generate_jobs(
     """
     rng = random.Random(seed)
     now = DEFAULT_NOW if now is None else now.astimezone(UTC)
-    kinds = _JOB_TYPES
+    kinds: tuple[_JobType, ...] = _JOB_TYPES
     if job_types is not None:
         known = {t.name: t for t in _JOB_TYPES}
         kinds = tuple(known.get(name) or _JobType(name, 1, 600, 0.9, 0.1) for name in job_types)
@@ -228,7 +230,10 @@ def _job(
         if status == "FAIL":
             # Failures tend to come early: validation and download errors cut a job short.
             duration *= rng.uniform(0.05, 1.0)
-        begin = now - duration - timedelta(seconds=rng.uniform(0, shape.window.total_seconds()))
+        # Begin times spread over the window, the job ended by now (a job longer than the
+        # window began before it).
+        room = max(0.0, (shape.window - duration).total_seconds())
+        begin = now - duration - timedelta(seconds=rng.uniform(0, room))
         end = begin + duration
     regressed = (
         shape.regression is not None
@@ -283,9 +288,7 @@ def _duration(rng: random.Random, kind: _JobType) -> timedelta:
     return timedelta(seconds=max(0.2, seconds))
 
 
-def _failure(
-    rng: random.Random, image_name: str, ids: _Ids, begin: datetime
-) -> tuple[str, str]:
+def _failure(rng: random.Random, image_name: str, ids: _Ids, begin: datetime) -> tuple[str, str]:
     code, template, _ = rng.choices(_FAILURES, [w for *_, w in _FAILURES])[0]
     quota = rng.choice((50, 100, 200))
     fields = {

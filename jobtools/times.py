@@ -126,8 +126,8 @@ def legacy_offset(value: LegacyTz) -> dt.timedelta:
     """How far ahead of UTC a fixed zone is: `"+08:00"`, `"+0800"`, `"UTC+8"`, `"UTC"`, a
     timedelta, a fixed tzinfo or a number of hours.
 
-    >>> legacy_offset("+08:00"), legacy_offset("UTC"), legacy_offset(-3)
-    (datetime.timedelta(seconds=28800), datetime.timedelta(0), datetime.timedelta(days=-1, seconds=75600))
+    >>> legacy_offset("+08:00"), legacy_offset("UTC")
+    (datetime.timedelta(seconds=28800), datetime.timedelta(0))
     """
     if isinstance(value, dt.timedelta):
         offset = value

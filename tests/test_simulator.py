@@ -67,7 +67,7 @@ def test_job_goes_init_running_success(simulator, sim_clock, client):
     assert all(r["end_time"] == "" for r in seen[:11])
     assert all(r["error_code"] is None and r["fail_reason"] is None for r in seen)
     percents = [r["entities"]["process_percent"] for r in seen[1:11]]
-    assert percents == sorted(percents) and percents[0] < percents[-1] < 100
+    assert percents == sorted(percents) and 0 <= percents[0] < percents[-1] < 1
     assert len({r["entities"]["current_task"] for r in seen[1:11]}) > 1
     assert len({r["begin_time"] for r in seen}) == 1
     final = seen[-1]
@@ -139,7 +139,7 @@ def test_progress_route(simulator, sim_clock, client):
     for answer in answers:
         assert {"process_percent", "current_task", "subJobId"} <= set(answer["entities"])
     assert len({a["entities"]["subJobId"] for a in answers}) == 1
-    assert 0 < answers[2]["entities"]["process_percent"] < 100  # stopped where it failed
+    assert 0 < answers[2]["entities"]["process_percent"] < 1  # stopped where it failed
 
 
 def test_progress_route_needs_project_header(simulator, client):
@@ -278,11 +278,11 @@ def test_security_token_is_required_when_configured(sim_clock):
     assert plain.get(url, headers=bare).status_code == 401
 
 
-def test_another_project_is_forbidden(simulator, client):
-    """A project id other than the simulator's gets 403 IMG.0030."""
+def test_another_project_is_refused(simulator, client):
+    """A project id other than the simulator's gets 400 IMG.0030, as the IMS error table says."""
     job_id = simulator.add_job()
     response = client.get(job_path(job_id, "f" * 32))
-    assert response.status_code == 403
+    assert response.status_code == 400
     assert response.json() == {
         "error": {"code": "IMG.0030", "message": "Invalid project id or token."}
     }
@@ -328,7 +328,7 @@ def test_not_found(client, path, status, body):
 
 
 def test_every_answer_has_a_request_id(simulator, client):
-    """200, 401, 403, 404 and injected 500s all carry a fresh X-Request-Id."""
+    """200, 401, 400, 404 and injected 500s all carry a fresh X-Request-Id."""
     job_id = simulator.add_job()
     responses = [
         client.get(job_path(job_id)),
@@ -338,7 +338,7 @@ def test_every_answer_has_a_request_id(simulator, client):
     ]
     with simulator.injecting(Faults(error_500=1.0)):
         responses.append(client.get(job_path(job_id)))
-    assert [r.status_code for r in responses] == [200, 401, 403, 404, 500]
+    assert [r.status_code for r in responses] == [200, 401, 400, 404, 500]
     ids = [r.headers["X-Request-Id"] for r in responses]
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
 
@@ -358,23 +358,28 @@ def test_admin_routes_list_and_add(simulator, client):
 
 
 @pytest.mark.parametrize(
-    ("faults", "status", "shape"),
+    ("faults", "status", "shape", "name"),
     [
-        (Faults(error_500=1.0), 500, {"errorCode": "IMG.0500"}),
-        (Faults(error_503=1.0), 503, {"code": "IMG.0503"}),
-        (Faults(throttle=1.0), 429, {"error_code": "APIGW.0308"}),
+        (Faults(error_500=1.0), 500, {"errorCode": "IMG.0500"}, "500"),
+        (Faults(error_503=1.0), 503, {"code": "IMG.0503"}, "503"),
+        (Faults(throttle=1.0), 429, {"error_code": "APIGW.0308"}, "throttle"),
+        (Faults(flow_limit=1.0), 400, {"error": {"code": "Common.0024"}}, "flow_limit"),
+        (Faults(overloaded=1.0), 503, {"error": {"code": "Common.1503"}}, "overloaded"),
     ],
 )
-def test_error_faults(simulator, client, faults, status, shape):
-    """Injected 500, 503 and 429 answers use distinct documented error body shapes."""
+def test_error_faults(simulator, client, faults, status, shape, name):
+    """Injected 500, 503, 429 and ECS's throttling answers use the documented body shapes."""
     job_id = simulator.add_job()
     with simulator.injecting(faults):
         response = client.get(job_path(job_id))
     assert response.status_code == status
     data = response.json()
-    assert {k: data[k] for k in shape} == shape
+    if "error" in shape:
+        assert data["error"]["code"] == shape["error"]["code"] and data["error"]["message"]
+    else:
+        assert {k: data[k] for k in shape} == shape
     assert "Retry-After" not in response.headers
-    assert simulator.stats().faults == {str(status) if status != 429 else "throttle": 1}
+    assert simulator.stats().faults == {name: 1}
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ from jobtools.simulator._gate import (
 from jobtools.simulator._http import SimulatorServer, SimulatorTransport, serve
 from jobtools.simulator._records import read_records
 from jobtools.simulator._replies import Reply
+from jobtools.simulator._scenarios import SCENARIOS, Scenario
 
 __all__ = [
     "DEMO_AK",
@@ -56,6 +57,8 @@ __all__ = [
     "Faults",
     "ManualClock",
     "Reply",
+    "SCENARIOS",
+    "Scenario",
     "Simulator",
     "SimulatorServer",
     "SimulatorStats",

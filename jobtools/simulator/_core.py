@@ -22,7 +22,7 @@ import orjson
 from jobtools.api import auth
 from jobtools.ids import make_job_id, validate_project_id
 from jobtools.schema import JobStatus
-from jobtools.simulator import _plans, _services
+from jobtools.simulator import _plans, _scenarios, _services
 from jobtools.simulator._faults import FaultDice, Faults
 from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
 from jobtools.simulator._records import epochs, read_records
@@ -38,6 +38,7 @@ from jobtools.simulator._replies import (
     throttled,
     unauthorized,
 )
+from jobtools.simulator._scenarios import Scenario
 
 if TYPE_CHECKING:
     from jobtools.simulator._http import SimulatorServer, SimulatorTransport
@@ -176,6 +177,21 @@ class Simulator:
         if isinstance(jobs, int):
             return self._add_generated(jobs, horizon, job_type, status)
         records = read_records(jobs) if isinstance(jobs, str | os.PathLike) else list(jobs)
+        return self._add_records(records, horizon)
+
+    def add_scenario(self, scenario: Scenario | str) -> list[str]:
+        """Add a scenario's batch (a `Scenario` or a name in `SCENARIOS`), relative to now.
+
+        Its ended jobs are served as they were made; its running ones go on and end within
+        `finish_within` seconds.
+        """
+        chosen = _scenarios.scenario(scenario)
+        now = self.clock()
+        return self._add_records(chosen.records(now), self.finish_within, at=now)
+
+    def _add_records(
+        self, records: list[Any], horizon: float, *, at: float | None = None
+    ) -> list[str]:
         for number, record in enumerate(records):
             job_id = record.get("job_id") if isinstance(record, Mapping) else None
             if not isinstance(job_id, str) or not job_id:
@@ -191,7 +207,13 @@ class Simulator:
         with self._lock:
             self._merge_failures(_plans.failures_by_type(records))
             plans = _plans.plans_from_records(
-                records, times, now, seed=self.seed, horizon=horizon, failures=self._failures
+                records,
+                times,
+                now,
+                seed=self.seed,
+                horizon=horizon,
+                failures=self._failures,
+                at=at,
             )
             return self._install(plans)
 

@@ -14,7 +14,6 @@ import random
 import threading
 from collections.abc import Callable
 
-
 # The faults that replace the answer, drawn in this order; and the names stats() counts.
 _STATUS_FAULTS = ("throttle", "error_500", "error_503", "flow_limit", "overloaded")
 _FAULT_NAMES = {"throttle": "throttle", "error_500": "500", "error_503": "503"} | {

@@ -169,6 +169,8 @@ class JobPlan:
             return record
         status = self.status_at(now)
         entities = dict(self.outcome.entities if ended else self.running_entities)
+        if status == JobStatus.PENDING_PAYMENT and self.service != "ims":
+            entities = {}  # nothing is created before the order is paid
         if status == JobStatus.RUNNING and self.service == "ims":
             percent, task = self.progress_at(now)
             entities.update(process_percent=percent, current_task=task)
@@ -305,7 +307,10 @@ def planned_job(
     entities = _entities_for(base, final, error, (begin_text, end_text))
     if final == JobStatus.SUCCESS and "results" not in entities:
         entities.setdefault("image_id", str(uuid.UUID(int=rng.getrandbits(128), version=4)))
-    percent = 1.0 if final == JobStatus.SUCCESS else round(rng.uniform(0.05, 0.95), 2)
+    # A failure stops somewhere after where the job already was.
+    done = plan.start_percent
+    stop = done + (1 - done) * rng.uniform(0.05, 0.95)
+    percent = 1.0 if final == JobStatus.SUCCESS else round(stop, 3)
     outcome = Outcome(final, *error, entities=entities, final_percent=percent)
     running = _entities_for(base, JobStatus.RUNNING, (None, None), (begin_text, ""))
     return dataclasses.replace(
@@ -353,15 +358,17 @@ def plans_from_records(
     seed: object,
     horizon: float,
     failures: Failures,
+    at: float | None = None,
 ) -> list[JobPlan]:
     """Plans for API records, given their parsed `(begin, end)` epoch times.
 
     Ended records are served as they came. INIT and RUNNING ones carry on from the records'
-    "now" (their latest time), which becomes simulator time `now`, and end within `horizon`
-    seconds with a seeded outcome. Other statuses (PENDING_PAYMENT, unknown) never change.
+    "now" (`at`, by default their latest time), which becomes simulator time `now`, and end
+    within `horizon` seconds with a seeded outcome. Other statuses (PENDING_PAYMENT, unknown)
+    never change.
     """
     known = [t for pair in times for t in pair if t is not None]
-    shift = (max(known) if known else now) - now
+    shift = (at if at is not None else max(known) if known else now) - now
     plans = []
     for record, (begin, end) in zip(records, times, strict=True):
         job_id = str(record["job_id"])

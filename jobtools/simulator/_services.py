@@ -3,9 +3,9 @@
 IMS, ECS, EVS, BMS and VPC (EIP) serve the same path and top-level fields; their `entities`
 differ (reference, "Entities by service"): ECS and BMS hold `sub_jobs` (each with a
 `server_id`, and on failure an `errorcode_message`) and `sub_jobs_total`; EVS holds
-`volume_id`, `volume_type`, `size`, `name` and `sub_jobs`; VPC (EIP) jobs hold the
-`publicip_id` / `bandwidth_id` they act on. The official SDK clients of those services parse
-these shapes into their models.
+`volume_id`, `volume_type`, `size`, `name` and `sub_jobs`; VPC (EIP) jobs hold `sub_jobs`
+only (the official EIP SDK's `SubJobsInfo`). The official SDK clients of those services
+(huaweicloudsdkecs, -evs, -bms, -eip) parse these shapes into their models.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from jobtools.schema import JobStatus
@@ -57,10 +57,11 @@ SERVICES: dict[str, Service] = {
             ("EVS.5400", "Insufficient disk quota."),
         ),
     ),
+    # EIP jobs on vpc.{region}: the official EIP SDK reads their entities as `sub_jobs`.
     "vpc": Service(
         "vpc",
-        ("createPublicip", "deletePublicip", "updateBandwidth"),
-        None,
+        ("batchCreatePublicips", "batchDeletePublicips"),
+        "createPublicip",
         (("VPC.0501", "Insufficient EIP quota."),),
     ),
 }
@@ -97,26 +98,25 @@ def entities(
     spec = service(name)
     code, reason = error if status == JobStatus.FAIL else (None, None)
     if name == "evs":
-        out: dict[str, Any] = {
-            "volume_id": _uuid(rng),
+        volume: dict[str, Any] = {
+            "volume_id": "" if status == JobStatus.FAIL else _uuid(rng),
             "volume_type": rng.choice(("SSD", "SAS", "GPSSD")),
             "size": rng.choice((40, 100, 200, 500)),
             "name": f"volume-{rng.randrange(10**4):04d}",
         }
-        if status == JobStatus.FAIL:
-            out["volume_id"] = ""
-        return out
-    if name == "vpc":
-        return {"publicip_id": _uuid(rng), "bandwidth_id": _uuid(rng)}
+        return {**volume, "sub_jobs": []}
     count = rng.randint(1, 3)
     subs = []
     for number, sub_id in enumerate(sub_ids(count)):
         failed = status == JobStatus.FAIL and (number == 0 or rng.random() < 0.5)
         sub_status = JobStatus.FAIL if failed else status
         ended = sub_status in (JobStatus.SUCCESS, JobStatus.FAIL)
-        sub_entities: dict[str, Any] = {"server_id": _uuid(rng)}
+        if name == "vpc":
+            sub_entities: dict[str, Any] = {"publicip_id": _uuid(rng), "bandwidth_id": _uuid(rng)}
+        else:
+            sub_entities = {"server_id": _uuid(rng)}
         if failed:
-            # ECS: why a sub-job failed is its entities' errorcode_message (reference).
+            # ECS/BMS: why a sub-job failed is its entities' errorcode_message (reference).
             sub_entities = {"server_id": "", "errorcode_message": reason or "unknown error"}
         subs.append(
             {
@@ -130,12 +130,6 @@ def entities(
                 "fail_reason": reason if failed else None,
             }
         )
+    if name == "vpc":
+        return {"sub_jobs": subs}  # the EIP SDK's SubJobsInfo: sub_jobs only
     return {"sub_jobs_total": count, "sub_jobs": subs}
-
-
-def resource_key(record_entities: Mapping[str, Any]) -> str | None:
-    """The entity key naming the resource a job acts on, as the simulator writes them."""
-    for key in ("image_id", "server_id", "volume_id", "backup_id", "publicip_id"):
-        if key in record_entities:
-            return key
-    return None
