@@ -96,7 +96,7 @@ def test_long_value_is_shortened_in_message():
         (f"job {UUID.upper()}", [UUID]),
         (f"{HEX.upper()} {HEX}", [HEX]),
         (f"project {PROJECT} job {HEX}", [HEX]),
-        (f'{{"jobId": "job-42"}} job_id=null "job_id": None', ["job-42"]),
+        ('{"jobId": "job-42"} job_id=null "job_id": None', ["job-42"]),
         (f"exporting image {UUID} for {HEX}", [HEX]),
         (f"/v1/cloudimages/job/{UUID}", [UUID]),
         ("nothing here", []),
