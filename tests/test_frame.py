@@ -58,7 +58,9 @@ def test_seed_example_row():
     row = frame.iloc[0]
     assert row["job_id"] == SEED["job_id"]
     assert row["status"] == "SUCCESS" and row["is_terminal"]
-    assert row["begin_time"] == pd.Timestamp("2015-06-04 18:11:06.586", tz="UTC")
+    # The legacy format is UTC+08:00: the seed is 10:11:06.586Z, a millisecond before its id.
+    assert row["begin_time"] == pd.Timestamp("2015-06-04 10:11:06.586", tz="UTC")
+    assert row["created_at"] == pd.Timestamp("2015-06-04 10:11:06.587", tz="UTC")
     assert row["duration"] == pd.Timedelta(minutes=10)
     assert row["image_id"] == SEED["entities"]["image_id"]
     assert pd.isna(row["error_code"]) and row["sub_job_count"] == 0

