@@ -81,14 +81,19 @@ class WaitState(enum.StrEnum):
     WAITING = "waiting"  # still being polled
     DONE = "done"  # terminal status seen
     GONE = "gone"  # 404: the service does not know the id (or deleted the ended job)
+    # 404 for an id whose creation time is older than the service's retention: it ran, ended
+    # and was deleted (ECS deletes ended jobs after about a day); `created_at` still places it.
+    EXPIRED = "expired"
     GAVE_UP = "gave_up"  # too many fetch errors in a row
     TIMED_OUT = "timed_out"  # the wait's deadline passed first
     CANCELLED = "cancelled"  # the wait was stopped; the job itself is unchanged
+    # PENDING_PAYMENT with no change for a while: an unpaid order moves only when paid.
+    AWAITING_PAYMENT = "awaiting_payment"
 
     @property
     def is_final(self) -> bool:
         """Nothing more will be learnt by asking again: a resumed wait takes it from the log."""
-        return self in (WaitState.DONE, WaitState.GONE)
+        return self in (WaitState.DONE, WaitState.GONE, WaitState.EXPIRED)
 
     @property
     def is_resumable(self) -> bool:

@@ -85,10 +85,7 @@ def begin_vs_id(frame: pd.DataFrame) -> pd.DataFrame:
     offset as `+08:00` when the difference is a whole number of hours give or take a
     minute, else missing): a zone error shows as a whole-hour offset, a wrong date as none.
     """
-    if "created_at" in frame:
-        created = frame["created_at"]
-    else:
-        created = job_id_times(frame["job_id"])
+    created = frame["created_at"] if "created_at" in frame else job_id_times(frame["job_id"])
     difference = frame["begin_time"] - created
     off = (difference.abs() > ID_TIME_TOLERANCE).fillna(False).astype(bool)
     begin = frame["begin_time"].dt.tz_localize(None).to_numpy("datetime64[us]")

@@ -56,6 +56,8 @@ _COLOURS = {
     "FAIL": "#dc3545",
     "PENDING_PAYMENT": "#fd7e14",
     "gone": "#6f42c1",
+    "expired": "#6f42c1",
+    "awaiting_payment": "#fd7e14",
     "gave_up": "#d63384",
     "timed_out": "#fd7e14",
     "cancelled": "#6c757d",
