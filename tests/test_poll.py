@@ -608,9 +608,9 @@ def test_keep_waiting_for_payment_on_request(clock: ManualClock) -> None:
     unpaid = sim.add_job(service="ecs", pending_payment=True, run_for=30)
     last = None
     for snapshot in iter_snapshots(
-        [unpaid], client=client, clock=clock, payment_patience=None, timeout=7200
+        [unpaid], client=client, clock=clock, payment_patience=None, timeout=3600
     ):
-        if snapshot.elapsed > 1800 and sim.record(unpaid)["status"] == "PENDING_PAYMENT":
+        if snapshot.elapsed > 700 and sim.record(unpaid)["status"] == "PENDING_PAYMENT":
             sim.pay(unpaid)
         last = snapshot
     assert last is not None and last.frame.loc[0, "wait_state"] == "done"
