@@ -841,3 +841,26 @@ def test_unknown_scenario_is_a_clear_error(simulator):
     """An unknown scenario name is a ValueError listing the known ones."""
     with pytest.raises(ValueError, match="realistic"):
         simulator.add_scenario("nope")
+
+
+def test_serve_command_plays_a_scenario(tmp_path):
+    """`jobtools serve --scenario regression --retention 86400` serves the batch on loopback."""
+    ids_file = tmp_path / "ids.txt"
+    command = [sys.executable, "-m", "jobtools", "serve", "--port", "0", "--jobs", "none"]
+    command += ["--scenario", "regression", "--retention", "86400", "--ids-out", str(ids_file)]
+    command += ["--flow-limit", "0.0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = [proc.stdout.readline() for _ in range(7)]
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner[0]).group()
+        ids = ids_file.read_text().split()
+        with httpx.Client(headers=TOKEN) as plain:
+            records = [plain.get(f"{url}{job_path(i)}").json() for i in ids[:50]]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert len(ids) == SCENARIOS["regression"].jobs
+    assert any("scenario regression" in line for line in banner)
+    frame = jobtools.jobs_to_frame(records)
+    assert frame["created_at"].notna().all() and frame["status"].notna().all()
