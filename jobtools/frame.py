@@ -52,11 +52,12 @@ __all__ = [
 SUB_JOB_KEYS = ("sub_jobs_result", "sub_jobs")
 # The entity keys naming what a job acts on, by service (reference, "Entities by service"):
 # IMS image, ECS/BMS server (or NIC), EVS volume, volume backup, ELB, EIP; first found wins.
+# A backup job names its volume too: the backup is what it makes, so it comes first.
 RESOURCE_KEYS = (
     "image_id",
+    "backup_id",
     "server_id",
     "volume_id",
-    "backup_id",
     "elb_id",
     "nic_id",
     "publicip_id",

@@ -235,8 +235,8 @@ COLUMNS: tuple[Column, ...] = (
         Kind.TEXT,
         _J,
         "derived",
-        "what the job acts on, whichever key the service uses: `image_id`, `server_id`, "
-        "`volume_id`, `backup_id`, `elb_id`, `nic_id`, `publicip_id`; else its sub-jobs' "
+        "what the job acts on, whichever key the service uses: `image_id`, `backup_id`, "
+        "`server_id`, `volume_id`, `elb_id`, `nic_id`, `publicip_id`; else its sub-jobs' "
         "(comma-separated)",
     ),
     Column("image_id", Kind.TEXT, _J, "entities", "the image", key="image_id"),
