@@ -152,7 +152,8 @@ class JobMonitor(widgets.VBox):
         self.bars = []
         for _ in range(max_bars):
             name = widgets.Label(layout=widgets.Layout(width="22em"))
-            bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="40%"))
+            # process_percent is a fraction from 0 to 1, as the service sends it.
+            bar = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="40%"))
             text = widgets.Label()
             row = widgets.HBox([name, bar, text], layout=widgets.Layout(display="none"))
             self.bars.append((row, name, bar, text))
@@ -332,7 +333,7 @@ class JobMonitor(widgets.VBox):
             if i < len(ids):
                 percent = percents[i]
                 name.value = ids[i]
-                bar.value = 0.0 if np.isnan(percent) else float(np.clip(percent, 0, 100))
+                bar.value = 0.0 if np.isnan(percent) else float(np.clip(percent, 0, 1))
                 text.value = f"{_percent(percent) or '?'} {tasks.iloc[i]}".strip()
                 row.layout.display = "flex"
             else:
@@ -464,7 +465,7 @@ def _cells(values: pd.Series, limit: int | None = None) -> list[str]:
 
 
 def _percent(value: float) -> str:
-    return "" if np.isnan(value) else f"{value:.0f}%"
+    return "" if np.isnan(value) else f"{value * 100:.0f}%"  # a fraction, shown as percent
 
 
 def _duration(seconds: float) -> str:
