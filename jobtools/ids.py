@@ -74,10 +74,9 @@ _TIME_DIGITS = slice(16, 28)
 # value (a project id) lands in 2010..2027 about once in 500.
 EARLIEST_ID_TIME = pd.Timestamp("2010-01-01", tz="UTC")
 ID_TIME_SLACK = pd.Timedelta(days=1)
-_NIBBLES = np.zeros(256, dtype=np.int64)
+_NIBBLES = np.zeros(256, dtype=np.uint8)
 for _digit, _char in enumerate("0123456789abcdef"):
     _NIBBLES[ord(_char)] = _NIBBLES[ord(_char.upper())] = _digit
-_SHIFTS = np.arange(44, -1, -4, dtype=np.int64)
 
 
 def job_id_times(values: Iterable[Any], *, now: Any = None) -> pd.Series:
@@ -115,7 +114,11 @@ def _hex_values(digits: pa.Array) -> np.ndarray:
     data = np.frombuffer(digits.buffers()[2], dtype=np.uint8)
     width = _TIME_DIGITS.stop - _TIME_DIGITS.start
     chars = data[offsets[0] : offsets[0] + width * len(digits)].reshape(len(digits), width)
-    return (_NIBBLES[chars] << _SHIFTS).sum(axis=1)
+    # Bytes all the way: nibbles, then pairs of them as 6 bytes, read as a big-endian uint64.
+    nibbles = _NIBBLES[chars]
+    packed = np.zeros((len(digits), 8), dtype=np.uint8)
+    packed[:, 2:] = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return packed.view(">u8").ravel().astype(np.int64)
 
 
 def job_id_time(job_id: object) -> pd.Timestamp | Any:
