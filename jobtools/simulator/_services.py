@@ -117,7 +117,8 @@ def entities(
             sub_entities = {"server_id": _uuid(rng)}
         if failed:
             # ECS/BMS: why a sub-job failed is its entities' errorcode_message (reference).
-            sub_entities = {"server_id": "", "errorcode_message": reason or "unknown error"}
+            key = "publicip_id" if name == "vpc" else "server_id"
+            sub_entities = {key: "", "errorcode_message": reason or "unknown error"}
         subs.append(
             {
                 "status": str(sub_status),
