@@ -37,6 +37,16 @@ import orjson
 
 from jobtools.ids import make_job_id
 
+__all__ = [
+    "DEFAULT_NOW",
+    "DEFAULT_SEED",
+    "SAMPLE_PATH",
+    "Regression",
+    "generate_jobs",
+    "main",
+    "write_sample",
+]
+
 DEFAULT_SEED = 20241106
 # The sample's "now": fixed so that the committed file is reproducible.
 DEFAULT_NOW = datetime(2024, 11, 6, 12, 0, 0, tzinfo=UTC)

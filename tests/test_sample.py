@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,11 +81,6 @@ def test_running_jobs_report_progress_and_sub_jobs_exist(frame):
     assert running["current_task"].notna().all()
     assert running["end_time"].isna().all()
     assert (frame["sub_job_count"] > 0).sum() > 50
-
-
-def test_doctests():
-    """The examples in the docstrings run."""
-    assert doctest.testmod(jobtools.sample).failed == 0
 
 
 def test_ids_carry_the_begin_time_and_legacy_times_are_utc_plus_eight():

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import doctest
 import locale
 import math
 
 import pandas as pd
 import pytest
 
-import jobtools.times
 from jobtools import parse_job_time, parse_job_times
 from jobtools.ids import job_id_times
 from jobtools.times import decide_legacy_zone, legacy_offset, read_job_times
@@ -125,11 +123,6 @@ def test_month_names_do_not_follow_the_locale():
             )
         finally:
             locale.setlocale(locale.LC_TIME, before)
-
-
-def test_doctests():
-    """The examples in the docstrings run."""
-    assert doctest.testmod(jobtools.times).failed == 0
 
 
 SEED_ID, SEED_BEGIN = "ff8080814dbd65d7014dbe0d84db0013", "04-Jun-2015 18:11:06:586"

@@ -8,9 +8,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from jobtools.analysis.summary import to_utc
 from jobtools.ids import job_id_times
-from jobtools.times import format_offset, whole_hour_offsets
+from jobtools.schema import require
+from jobtools.times import format_offset, to_utc, whole_hour_offsets
 
 __all__ = ["ID_TIME_TOLERANCE", "QUALITY_COLUMNS", "begin_vs_id", "time_quality"]
 
@@ -52,6 +52,7 @@ def time_quality(
         now: the present, for the future check (default: the current time); naive means UTC.
         tolerance: how far ahead of `now` a begin time may be, e.g. "5min".
     """
+    require(frame, ("is_terminal", "begin_time", "end_time"), "time_quality")
     unparsed = _unparsed_rows(frame)
     end_unparsed = _unparsed_rows(frame, ("end_time",))
     begin, end = frame["begin_time"], frame["end_time"]
