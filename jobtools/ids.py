@@ -19,10 +19,19 @@ import pyarrow.compute as pc
 from jobtools.errors import InvalidIdError
 
 __all__ = [
+    "EARLIEST_ID_TIME",
+    "ID_TIME_SLACK",
+    "IdScan",
     "MAX_ID_LENGTH",
+    "NearMiss",
+    "NearMissWarning",
     "as_job_ids",
     "extract_job_ids",
+    "job_id_time",
+    "job_id_times",
     "job_ids_from_text",
+    "make_job_id",
+    "scan_job_ids",
     "validate_id",
     "validate_job_id",
     "validate_project_id",

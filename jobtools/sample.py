@@ -40,8 +40,8 @@ from jobtools.ids import make_job_id
 __all__ = [
     "DEFAULT_NOW",
     "DEFAULT_SEED",
-    "SAMPLE_PATH",
     "Regression",
+    "SAMPLE_PATH",
     "generate_jobs",
     "main",
     "write_sample",

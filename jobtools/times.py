@@ -35,13 +35,22 @@ import pyarrow.compute as pc
 from pandas.tseries.offsets import BaseOffset
 
 __all__ = [
+    "DEFAULT_LEGACY_TZ",
+    "LegacyTz",
+    "LegacyZone",
+    "ParsedTimes",
     "TIME_DTYPE",
+    "decide_legacy_zone",
     "epoch_seconds",
+    "format_offset",
     "iso_text",
+    "legacy_offset",
     "parse_job_time",
     "parse_job_times",
+    "read_job_times",
     "to_offset",
     "to_utc",
+    "whole_hour_offsets",
 ]
 
 TIME_DTYPE = "datetime64[us, UTC]"

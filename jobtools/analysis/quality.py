@@ -12,7 +12,12 @@ from jobtools.ids import job_id_times
 from jobtools.schema import require
 from jobtools.times import format_offset, to_utc, whole_hour_offsets
 
-__all__ = ["ID_TIME_TOLERANCE", "QUALITY_COLUMNS", "begin_vs_id", "time_quality"]
+__all__ = [
+    "ID_TIME_TOLERANCE",
+    "QUALITY_COLUMNS",
+    "begin_vs_id",
+    "time_quality",
+]
 
 QUALITY_COLUMNS: tuple[str, ...] = (
     "terminal_without_end",

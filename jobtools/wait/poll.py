@@ -61,6 +61,8 @@ from jobtools.wait.schedule import Schedule, make_schedule
 __all__ = [
     "CancelToken",
     "DEFAULT_GIVE_UP_AFTER",
+    "DEFAULT_PAYMENT_PATIENCE",
+    "DEFAULT_RETENTION",
     "DEFAULT_TIMEOUT",
     "JobsFetcher",
     "NO_STATUS",
