@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from jobtools.ids import make_job_id
+from jobtools.times import format_job_time
 
 __all__ = [
     "DEFAULT_NOW",
@@ -122,8 +123,6 @@ _INIT_SHARE = 0.015
 # The share of records written by legacy service nodes in the old time format.
 _LEGACY_TIME_SHARE = 0.2
 _HISTORY = timedelta(days=30)
-# The legacy format's clock (reference, "The legacy time format is UTC+08:00").
-_LEGACY_OFFSET = timedelta(hours=8)
 # Service nodes (the first 8 hex digits of an id): the seed's, and two more seen in examples.
 _NODES = (0xFF808081, 0xFF808082, 0x2C9EB2C5)
 
@@ -261,8 +260,8 @@ def _job(
         "entities": {},
         "job_id": ids.at(begin),
         "job_type": kind.name,
-        "begin_time": _format_time(begin, legacy),
-        "end_time": "" if end is None else _format_time(end, legacy),
+        "begin_time": format_job_time(begin, legacy=legacy),
+        "end_time": "" if end is None else format_job_time(end, legacy=legacy),
         "error_code": None,
         "fail_reason": None,
     }
@@ -343,19 +342,6 @@ def _sub_jobs(
         }
         subs.append(sub)
     return subs
-
-
-def _format_time(moment: datetime, legacy: bool) -> str:
-    """The legacy Java format on a UTC+08:00 clock (English month, colon before ms), or
-    ISO 8601 with `Z`."""
-    if legacy:
-        moment = moment + _LEGACY_OFFSET
-    millis = moment.microsecond // 1000
-    if legacy:
-        # strftime("%b") follows the locale; the service always wrote English months.
-        month = "JanFebMarAprMayJunJulAugSepOctNovDec"[3 * moment.month - 3 : 3 * moment.month]
-        return f"{moment:%d}-{month}-{moment:%Y %H:%M:%S}:{millis:03d}"
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
 
 
 def _hex_id(rng: random.Random) -> str:
