@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import random
 import re
+import uuid
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +33,7 @@ __all__ = [
     "job_id_times",
     "job_ids_from_text",
     "make_job_id",
+    "resource_id",
     "scan_job_ids",
     "validate_id",
     "validate_job_id",
@@ -159,6 +162,11 @@ def make_job_id(created: float, *, node: int, jvm: int, counter: int) -> str:
     """
     millis = round(created * 1000)
     return f"{node & 0xFFFFFFFF:08x}{jvm & 0xFFFFFFFF:08x}{millis:012x}{counter & 0xFFFF:04x}"
+
+
+def resource_id(rng: random.Random) -> str:
+    """A UUID4 drawn from `rng`, as image, volume and server ids are (no time inside)."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
 # --- finding job ids in free text ----------------------------------------------------------

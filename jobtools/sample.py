@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from jobtools.ids import make_job_id
+from jobtools.ids import make_job_id, resource_id
 from jobtools.times import format_job_time
 
 __all__ = [
@@ -268,11 +267,11 @@ def _job(
     entities: dict[str, Any] = record["entities"]
     if kind.name.endswith("MembersJob"):
         entities["results"] = [
-            {"image_id": _uuid(rng), "project_id": _hex_id(rng), "status": "success"}
+            {"image_id": resource_id(rng), "project_id": _hex_id(rng), "status": "success"}
             for _ in range(rng.randint(1, 3))
         ]
     elif status == "SUCCESS":
-        entities["image_id"] = _uuid(rng)  # as in the documented example: just the new image
+        entities["image_id"] = resource_id(rng)  # as in the documented example: just the new image
     else:
         entities["image_name"] = image_name
     if status == "RUNNING":
@@ -307,10 +306,10 @@ def _failure(rng: random.Random, image_name: str, ids: _Ids, begin: datetime) ->
         "object": f"{rng.choice(_OS_NAMES)}-{rng.randrange(10**5):05d}.{rng.choice(_FORMATS)}",
         "bucket": f"{rng.choice(_BUCKETS)}-{rng.randrange(100):02d}",
         "size": rng.choice((20, 40, 80, 100, 200, 500, 1200, 2048)),
-        "volume_id": _uuid(rng),
+        "volume_id": resource_id(rng),
         "seconds": rng.choice((1800, 3600, 7200)),
-        "server_id": _uuid(rng),
-        "image_id": _uuid(rng),
+        "server_id": resource_id(rng),
+        "image_id": resource_id(rng),
         "job_ref": ids.at(begin - timedelta(seconds=rng.uniform(1, 3600))),
         "region": rng.choice(_REGIONS),
         "request_id": _hex_id(rng),
@@ -338,7 +337,7 @@ def _sub_jobs(
             "end_time": parent["end_time"] if status != "RUNNING" else "",
             "error_code": parent["error_code"] if status == "FAIL" else None,
             "fail_reason": parent["fail_reason"] if status == "FAIL" else None,
-            "entities": {"image_id": _uuid(rng), "image_name": f"{image_name}-disk{number}"},
+            "entities": {"image_id": resource_id(rng), "image_name": f"{image_name}-disk{number}"},
         }
         subs.append(sub)
     return subs
@@ -347,10 +346,6 @@ def _sub_jobs(
 def _hex_id(rng: random.Random) -> str:
     """A random 32-hex id, as project and request ids are (no time inside)."""
     return f"{rng.getrandbits(128):032x}"
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
 def write_sample(path: str | Path, n: int, seed: int = DEFAULT_SEED) -> Path:

@@ -12,10 +12,10 @@ import hashlib
 import math
 import random
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jobtools.ids import resource_id
 from jobtools.schema import RESPONSE_KEYS, JobStatus
 from jobtools.simulator import _services
 from jobtools.times import format_job_time
@@ -273,7 +273,7 @@ def planned_job(
         return _service_plan(plan, final, error, begin_text, end_text, list(sub_ids))
     entities = _entities_for(base, final, error, (begin_text, end_text))
     if final == JobStatus.SUCCESS and "results" not in entities:
-        entities.setdefault("image_id", str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+        entities.setdefault("image_id", resource_id(rng))
     # A failure stops somewhere after where the job already was.
     done = plan.start_percent
     stop = done + (1 - done) * rng.uniform(0.05, 0.95)
