@@ -11,7 +11,7 @@ import re
 import uuid
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ __all__ = [
     "EARLIEST_ID_TIME",
     "ID_TIME_SLACK",
     "IdScan",
+    "JobIds",
     "MAX_ID_LENGTH",
     "NearMiss",
     "NearMissWarning",
@@ -315,22 +316,28 @@ def _warn(misses: Iterable[NearMiss]) -> None:
         )
 
 
-def as_job_ids(values: Any, *, unique: bool = True) -> list[str]:
+# What every function taking job ids accepts (through `as_job_ids`): one id, any iterable of
+# ids, a Series or Index of them, or a frame with a `job_id` column.
+JobIds: TypeAlias = "str | Iterable[str] | pd.Series[Any] | pd.Index[Any] | pd.DataFrame"
+
+
+def as_job_ids(values: JobIds, *, unique: bool = True) -> list[str]:
     """Normalise ids given as one id, a list, a Series or Index, or a frame's `job_id` column.
 
     Every id is validated (InvalidIdError names the first bad one). With `unique`, repeats
     are dropped, keeping the order of first appearance.
     """
-    if isinstance(values, str):
-        items: Iterable[Any] = [values]
-    elif hasattr(values, "columns") and hasattr(values, "__getitem__"):
-        if "job_id" not in values.columns:
+    given: Any = values  # duck-typed from here on: any frame with columns, any `tolist`
+    if isinstance(given, str):
+        items: Iterable[Any] = [given]
+    elif hasattr(given, "columns") and hasattr(given, "__getitem__"):
+        if "job_id" not in given.columns:
             raise InvalidIdError("a frame of ids needs a 'job_id' column")
-        items = values["job_id"].tolist()
-    elif hasattr(values, "tolist"):
-        items = values.tolist()
-    elif isinstance(values, Iterable):
-        items = values
+        items = given["job_id"].tolist()
+    elif hasattr(given, "tolist"):
+        items = given.tolist()
+    elif isinstance(given, Iterable):
+        items = given
     else:
         raise InvalidIdError(f"job ids must be a list, a Series or a column, got {_show(values)}")
     ids = [validate_job_id(item) for item in items]

@@ -269,7 +269,8 @@ def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.nda
         try:
             # The fast path: Arrow casts a whole column at once, but all or nothing.
             parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))
-            return parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+            times: np.ndarray = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+            return times
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             if attempt:
                 break
@@ -373,7 +374,7 @@ def to_utc(moment: dt.datetime | str, name: str = "time") -> pd.Timestamp:
         stamp = pd.Timestamp(moment)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name}: not a time: {moment!r}") from exc
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise ValueError(f"{name}: not a time: {moment!r}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 

@@ -32,7 +32,7 @@ from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.sessions import Session, open_session
 from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame
-from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
+from jobtools.ids import JobIds, as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
 from jobtools.schema import OUTCOMES, categorical
 
@@ -323,7 +323,7 @@ class JobsClient:
         if retry_after is not None:
             # Honour the server's wait, within reason: a batch should not stall for hours.
             return float(min(retry_after, self.max_retry_after))
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         return self._random() * ceiling
 
     async def _get_with_retries(self, session: Session, job_id: str) -> FetchResult:
@@ -371,7 +371,7 @@ class JobsClient:
         return result.record
 
     async def afetch_results(
-        self, job_ids: Any, *, progress: bool | None | Progress = None
+        self, job_ids: JobIds, *, progress: bool | None | Progress = None
     ) -> list[FetchResult]:
         """Fetch many ids; one `FetchResult` per distinct id, in order of first appearance."""
         ids = as_job_ids(job_ids)
@@ -383,7 +383,7 @@ class JobsClient:
                 bar.close()
 
     async def afetch_jobs(
-        self, job_ids: Any, progress: bool | None | Progress = None
+        self, job_ids: JobIds, progress: bool | None | Progress = None
     ) -> pd.DataFrame:
         """Fetch many ids into the job frame plus `FETCH_COLUMNS` (see `fetch_jobs`)."""
         return results_to_frame(await self.afetch_results(job_ids, progress=progress))
@@ -415,7 +415,7 @@ class JobsClient:
         validate_job_id(job_id)
         return run_sync(lambda: self.aget_job(job_id))
 
-    def fetch_jobs(self, job_ids: Any, *, progress: bool | None = None) -> pd.DataFrame:
+    def fetch_jobs(self, job_ids: JobIds, *, progress: bool | None = None) -> pd.DataFrame:
         """Fetch many job ids into the typed job frame, one row per distinct id.
 
         Args:
@@ -563,7 +563,7 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
 
 
 def fetch_jobs(
-    job_ids: Any, *, progress: bool | None = None, **client_options: Any
+    job_ids: JobIds, *, progress: bool | None = None, **client_options: Any
 ) -> pd.DataFrame:
     """Fetch job ids into the typed job frame with a one-off `JobsClient(**client_options)`.
 
