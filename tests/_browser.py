@@ -82,6 +82,7 @@ class JupyterLab:
                 "--IdentityProvider.token=",
                 "--ServerApp.password=",
                 "--allow-root",  # CI and these machines run as root
+                "--ServerApp.disable_check_xsrf=True",  # the tests' own REST calls
                 f"--ServerApp.root_dir={root}",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                 "--LabApp.news_url=",
@@ -167,14 +168,19 @@ class Notebook:
             if reload:
                 self.page.reload()
             else:
-                self.page.goto(f"{self.lab.url}/lab/tree/{self.name}")
+                # ?reset: a fresh workspace, without the tabs earlier tests left open
+                self.page.goto(f"{self.lab.url}/lab/tree/{self.name}?reset")
         ws.value.wait_for_event("framereceived", timeout=60_000)
         self.cells.first.wait_for(timeout=60_000)
         self.wait_kernel_idle()
 
     @property
+    def panel(self) -> Any:
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+
+    @property
     def cells(self) -> Any:
-        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+        return self.panel.locator(".jp-Notebook .jp-Cell")
 
     def cell(self, index: int) -> Any:
         return self.cells.nth(index)
@@ -219,11 +225,17 @@ class Notebook:
         return path
 
     def save(self) -> None:
+        """Save with Ctrl+S, as a user does, and wait until the file on disk has changed."""
+        path = self.lab.root / self.name
+        before = path.stat().st_mtime_ns
+        self.cell(0).locator(".jp-InputPrompt").click()  # the notebook has the focus
         self.page.keyboard.press("Control+s")
-        self.page.wait_for_function(
-            "() => !document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-mod-dirty')",
-            timeout=20_000,
-        )
+        deadline = time.monotonic() + 30
+        while path.stat().st_mtime_ns == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} was not saved")
+            time.sleep(0.2)
+        time.sleep(0.5)  # the server writes the file in place: let it finish
 
     def fonts_of(self, selector: str) -> list[str]:
         """The fonts Chromium really drew the first `selector` element's text with (CDP)."""

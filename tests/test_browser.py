@@ -2,7 +2,7 @@
 
 What a user sees is checked through the page itself: the monitor renders as a widget, its
 counts move while jobs progress, Stop and Resume do what they say, another cell runs while it
-polls, re-running its cell replaces it, the static record is left in the saved notebook and
+polls, running its cell again replaces it, the static record is left in the saved notebook and
 shows after the kernel is gone, and Chinese text is drawn with a CJK font.
 
 Every step is screenshotted to tests/_screenshots/<test>/ (kept after a failure: the assertion
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from _browser import SCREENSHOTS, JupyterLab, Notebook, chromium
+from playwright.sync_api import expect
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -52,8 +53,9 @@ def shots(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def page(browser: Any, shots: Path) -> Iterator[Any]:
-    """A fresh browser page; its last screen is saved whatever happened."""
+def page(browser: Any, shots: Path, lab: JupyterLab) -> Iterator[Any]:
+    """A fresh browser page, no kernel left running; its last screen is saved whatever happened."""
+    lab.shut_down_kernels()  # two cores: no idle kernels of earlier tests beside this one
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     yield page
@@ -77,8 +79,6 @@ def _round(monitor: Any) -> int:
 
 def test_live_monitor_notebook(lab: JupyterLab, page: Any, shots: Path) -> None:
     """03: the monitor is a live widget whose Stop, Resume and record tell the truth."""
-    from playwright.sync_api import expect
-
     nb = Notebook(page, lab, "03-live-monitoring.ipynb", shots)
     where = f"screenshots in {shots}"
     nb.open()
@@ -126,6 +126,11 @@ def test_live_monitor_notebook(lab: JupyterLab, page: Any, shots: Path) -> None:
     expect(monitor.locator(".jt-state")).to_have_attribute("data-state", "polling")
     assert _round(monitor) >= stopped_round and _attr(overall, "data-ended") >= ended, where
     nb.screenshot("resumed")
+
+    # Running the monitor cell again: the new monitor stops the one polling the same log.
+    nb.run(4)
+    expect(cell).to_contain_text("stopped JobMonitor #1")
+    assert cell.locator(".jt-monitor").count() == 1, where
     expect(monitor.locator(".jt-state")).to_have_attribute("data-state", "done", timeout=90_000)
     assert _attr(overall, "data-ended") == total, where
     record = cell.locator(".jt-record[data-state='done']")
@@ -141,7 +146,7 @@ def test_live_monitor_notebook(lab: JupyterLab, page: Any, shots: Path) -> None:
     # The saved file holds the record as plain HTML ...
     saved = json.loads((lab.root / "03-live-monitoring.ipynb").read_text())
     html = ["".join(o.get("data", {}).get("text/html", "")) for o in saved["cells"][4]["outputs"]]
-    assert any("jt-record" in h and "data-state='done'" in h for h in html), where
+    assert any("jt-record" in h and "data-state='done'" in h for h in html), (html, where)
 
     # ... which shows when the notebook is opened again with its kernel gone.
     lab.shut_down_kernels()
@@ -151,51 +156,37 @@ def test_live_monitor_notebook(lab: JupyterLab, page: Any, shots: Path) -> None:
     nb.screenshot("reopened")
 
 
-def test_rerunning_the_monitor_cell_replaces_the_monitor(
-    lab: JupyterLab, page: Any, shots: Path
-) -> None:
-    """Running the monitor cell again stops the earlier monitor on that log, and says so."""
-    from playwright.sync_api import expect
-
-    lab.shut_down_kernels()  # a fresh kernel, and a log that knows nothing yet
-    (lab.root / "reports" / "exports.db").unlink(missing_ok=True)
-    nb = Notebook(page, lab, "03-live-monitoring.ipynb", shots)
-    nb.open()
-    for index in range(5):
-        nb.run(index)
-    cell = nb.cell(4)
-    expect(cell.locator(".jt-monitor .jt-state")).to_have_attribute("data-state", "polling")
-    nb.run(4)
-    expect(cell.locator(".jp-OutputArea-output")).to_contain_text("stopped JobMonitor #1")
-    expect(cell.locator(".jt-monitor .jt-state")).to_have_attribute(
-        "data-state", "done", timeout=90_000
-    )
-    nb.screenshot("replaced-then-done")
-    assert "Error displaying widget" not in cell.inner_text()
-
-
-@pytest.mark.parametrize("name", ["01-quickstart.ipynb", "02-failure-investigation.ipynb"])
-def test_analysis_notebooks(lab: JupyterLab, page: Any, shots: Path, name: str) -> None:
-    """01 and 02 run cell by cell without an error; their tables and plots render."""
-    nb = Notebook(page, lab, name, shots)
+def test_quickstart_notebook(lab: JupyterLab, page: Any, shots: Path) -> None:
+    """01 runs cell by cell without an error; its styled tables and plots render."""
+    nb = Notebook(page, lab, "01-quickstart.ipynb", shots)
     nb.open()
     for index in range(nb.cells.count()):
         nb.run(index)
-        if index % 4 == 3:
+        if index in (10, 13, 14):
+            nb.cell(index).scroll_into_view_if_needed()
             nb.screenshot(f"cell-{index}")
     assert nb.errors() == [], f"screenshots in {shots}"
-    assert page.locator(".jp-RenderedImage img").count() >= 2
-    nb.screenshot("end")
+    assert nb.panel.locator(".jp-RenderedImage img").count() == 2
+    # Durations for reading, such as "5h 47m" or "6m 49s", not seconds.
+    expect(nb.cell(10)).to_contain_text(re.compile(r"\d+h \d\dm|\d+m \d\ds"))
 
 
-def test_chinese_text_is_drawn_with_a_cjk_font(lab: JupyterLab, page: Any, shots: Path) -> None:
-    """Chinese fail reasons in 02's styled failure table are marked zh and drawn in a CJK font."""
+def test_failure_notebook_draws_chinese_with_a_cjk_font(
+    lab: JupyterLab, page: Any, shots: Path
+) -> None:
+    """02 runs without an error; its Chinese fail reasons are marked zh and drawn in a CJK font."""
     nb = Notebook(page, lab, "02-failure-investigation.ipynb", shots)
     nb.open()
-    for index in range(6):
+    for index in range(nb.cells.count()):
         nb.run(index)
-    zh = nb.cell(5).locator("[lang='zh']").first
-    zh.scroll_into_view_if_needed()
+        if index in (5, 6, 10, 12, 13):
+            nb.cell(index).scroll_into_view_if_needed()
+            nb.screenshot(f"cell-{index}")
+    assert nb.errors() == [], f"screenshots in {shots}"
+    assert nb.panel.locator(".jp-RenderedImage img").count() == 3
+    zh = nb.cell(5).locator("[lang='zh']")
+    assert zh.count() >= 2, f"screenshots in {shots}"
+    zh.first.scroll_into_view_if_needed()  # cells out of view are not laid out, nor drawn
     nb.screenshot("chinese")
-    fonts = nb.fonts_of(".jp-Cell [lang='zh']")
-    assert any("CJK" in f or "Han" in f or "WenQuanYi" in f for f in fonts), fonts
+    fonts = nb.fonts_of(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell [lang='zh']")
+    assert any("CJK" in f for f in fonts), fonts

@@ -122,6 +122,7 @@ class JobMonitor(widgets.VBox):
             "sleep": sleep,
         }
         self._log_key = _log_key(log)
+        self._log_name = _log_name(log)
         self.error: BaseException | None = None
         self.state = "idle"
         self.reason: str | None = None
@@ -244,7 +245,7 @@ class JobMonitor(widgets.VBox):
             if other is self or not other.running:
                 continue
             if self._log_key is not None and other._log_key == self._log_key:
-                what = f"log {self._log_key}"
+                what = f"log {self._log_name}"
             elif set(other.job_ids) == set(self.job_ids):
                 what = f"{len(self.job_ids)} job ids"
             else:
@@ -417,7 +418,7 @@ class JobMonitor(widgets.VBox):
         frame = snapshot.frame if snapshot is not None else self._initial
         ended = _ended(frame)
         when = f" at {snapshot.observed_at:%Y-%m-%d %H:%M:%S} UTC" if snapshot else ""
-        log = f"; log {html.escape(self._log_key)}" if self._log_key else ""
+        log = f"; log {html.escape(self._log_name)}" if self._log_name else ""
         reason = (
             f"<div class='jt-reason'>{_html.text(self.reason, 400)}</div>" if self.reason else ""
         )
@@ -468,10 +469,19 @@ class _RoundCount:
 
 
 def _log_key(log: str | Path | PollLog | None) -> str | None:
+    """What identifies a log: its resolved path (an in-memory log: the object)."""
     if log is None:
         return None
-    path = getattr(log, "path", log)
-    return str(Path(path).resolve()) if isinstance(path, str | Path) else str(id(log))
+    path = log.path if isinstance(log, PollLog) else log
+    return str(Path(path).resolve()) if path is not None else f"memory:{id(log)}"
+
+
+def _log_name(log: str | Path | PollLog | None) -> str | None:
+    """A log as the user named it."""
+    if log is None:
+        return None
+    path = log.path if isinstance(log, PollLog) else log
+    return str(path) if path is not None else "(in memory)"
 
 
 def _waiting_view(job_ids: list[str]) -> pd.DataFrame:
@@ -549,7 +559,7 @@ def _overall(frame: pd.DataFrame, ended: np.ndarray) -> str:
 def _chips(frame: pd.DataFrame, ended: np.ndarray, live: bool) -> str:
     """Counts per status in the documented order; jobs never fetched; the wait's own counts."""
     chips = [_chip(name, count) for name, count in _status_counts(frame).items()]
-    never = int(frame["status"].isna().sum())
+    never = int((frame["status"].isna() & frame["wait_state"].ne("gone")).sum())
     if never:
         chips.append(_chip("not fetched yet" if live else "never fetched", never))
     states = frame["wait_state"].value_counts()
@@ -577,7 +587,8 @@ def _label(row: pd.Series) -> str:
     job_id = str(row["job_id"])
     name = row.get("image_name")
     shown = _html.text(name, 40) if not _html.is_missing(name) else html.escape(job_id[:12]) + "…"
-    return f"<span class='jt-job' title='{html.escape(job_id)}' style='white-space:nowrap'>{shown}</span>"
+    style = "white-space:nowrap"
+    return f"<span class='jt-job' title='{html.escape(job_id)}' style='{style}'>{shown}</span>"
 
 
 def _first(positions: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
