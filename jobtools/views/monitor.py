@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from jobtools.ids import as_job_ids
-from jobtools.schema import STATUS_ORDER
+from jobtools.schema import STATUS_ORDER, WaitState
 from jobtools.views import _html
 from jobtools.views._html import COLOURS
 from jobtools.wait.poll import (
@@ -66,6 +66,7 @@ from jobtools.wait.schedule import Schedule
 
 _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table cell
 _RECORD_ROWS = 50  # failures listed in the static record
+_FINAL = [s.value for s in WaitState if s.is_final]  # done and gone: really ended
 _REFUSED = ("auth", "forbidden")  # outcomes that no retry will fix: the wait itself fails
 _TICK = 0.25  # seconds between redraws of the within-round count
 _MONITORS: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
@@ -516,8 +517,8 @@ def _refused(frame: pd.DataFrame, asked: np.ndarray) -> str | None:
 
 def _ended(frame: pd.DataFrame) -> np.ndarray:
     """Jobs that really ended: a terminal status, or unknown to the service (404)."""
-    gone = frame["wait_state"].eq("gone").to_numpy(bool)
-    return frame["is_terminal"].to_numpy(bool) | gone
+    final = frame["wait_state"].isin(_FINAL).to_numpy(bool)
+    return frame["is_terminal"].to_numpy(bool) | final
 
 
 def _unfinished(frame: pd.DataFrame) -> bool:

@@ -44,16 +44,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from jobtools.frame import (
-    FETCH_COLUMNS,
-    JOB_COLUMNS,
-    apply_schema,
-    jobs_to_frame,
-    outcome_categorical,
-    status_categorical,
-)
+from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
 from jobtools.ids import as_job_ids
 from jobtools.progress import Progress, progress_bar
+from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
 from jobtools.times import epoch_seconds
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule, make_schedule
@@ -65,14 +59,6 @@ DEFAULT_TIMEOUT = 1800.0
 # Ansible gives up on a job after 10 fetch errors in a row.
 DEFAULT_GIVE_UP_AFTER = 10
 
-WAIT_STATES: tuple[str, ...] = ("waiting", "done", "gone", "gave_up", "timed_out", "cancelled")
-# The columns a wait adds after JOB_COLUMNS and FETCH_COLUMNS.
-WAIT_COLUMNS: dict[str, str] = {
-    "wait_state": "category",
-    "observed_at": "datetime64[us, UTC]",
-    "polls": "int64",
-    "fetch_errors": "int64",
-}
 NO_STATUS = "NO_STATUS"  # the `counts` key for jobs never fetched successfully
 
 _FRAME_COLUMNS = [*JOB_COLUMNS, *FETCH_COLUMNS]
@@ -207,7 +193,7 @@ def blank_frame(job_ids: list[str]) -> pd.DataFrame:
     frame = jobs_to_frame([{"job_id": job_id} for job_id in job_ids])
     for column in FETCH_COLUMNS:
         frame[column] = pd.Series([None] * len(frame), dtype=object)
-    return apply_schema(frame)
+    return cast_frame(frame)
 
 
 def is_final(frame: pd.DataFrame) -> np.ndarray:
@@ -232,6 +218,8 @@ class _Wait:
         self.errors = np.zeros(n, dtype="int64")
         self.due = np.full(n, started)
         self.interval = np.zeros(n)
+        # Raw text of times that did not parse, by column and row: kept round after round.
+        self.unparsed: dict[str, dict[int, Any]] = {}
         if start is not None and len(start):
             self._seed(start)
 
@@ -243,6 +231,7 @@ class _Wait:
         if not len(rows):
             return
         self.frame = _replace_rows(self.frame, rows, known.reset_index(drop=True))
+        self._move_unparsed(rows, known, dict(zip(known.index, rows, strict=True)))
         after = self.frame.iloc[rows]
         terminal = after["is_terminal"].to_numpy(bool)
         gone = is_final(after) & ~terminal
@@ -254,6 +243,19 @@ class _Wait:
 
     def pending(self) -> np.ndarray:
         return np.flatnonzero(self.state == "waiting")
+
+    def _move_unparsed(self, replaced: np.ndarray, source: pd.DataFrame, row_of: dict) -> None:
+        """Rows `replaced` now hold `source`'s values (`row_of`: its label -> row): so do
+        their raw unparsed times."""
+        rows = set(replaced.tolist())
+        for values in self.unparsed.values():
+            for row in rows:
+                values.pop(row, None)
+        for column, values in source.attrs.get("unparsed_times", {}).items():
+            for label, raw in values.items():
+                row = row_of.get(label)
+                if row is not None and int(row) in rows:
+                    self.unparsed.setdefault(column, {})[int(row)] = raw
 
     def merge(self, rows: np.ndarray, answer: pd.DataFrame, now: float) -> np.ndarray:
         """Merge one round's answers (aligned to `rows`); return the rows that changed.
@@ -274,6 +276,7 @@ class _Wait:
             patched = pd.concat([kept, fetch], axis=1).set_axis(np.flatnonzero(keep))
             new = _fix_categories(pd.concat([answer[~keep], patched]).sort_index())
         self.frame = _replace_rows(self.frame, rows, new.reset_index(drop=True))
+        self._move_unparsed(rows[~keep], answer, dict(enumerate(rows)))
 
         self.polls[rows] += 1
         self.observed[rows] = now
@@ -305,12 +308,14 @@ class _Wait:
         observed = pd.to_datetime(self.observed, unit="s", utc=True).astype(
             WAIT_COLUMNS["observed_at"]
         )
-        return self.frame.assign(
-            wait_state=pd.Categorical(self.state, categories=WAIT_STATES),
+        frame = self.frame.assign(
+            wait_state=categorical(self.state, WAIT_STATES),
             observed_at=observed,
             polls=self.polls.copy(),
             fetch_errors=self.errors.copy(),
         )
+        frame.attrs["unparsed_times"] = {c: dict(v) for c, v in self.unparsed.items() if v}
+        return frame
 
 
 def _replace_rows(frame: pd.DataFrame, rows: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
@@ -328,10 +333,7 @@ def _replace_rows(frame: pd.DataFrame, rows: np.ndarray, new: pd.DataFrame) -> p
 
 def _fix_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """concat turns categoricals with different categories into objects; turn them back."""
-    for column, cast in (("status", status_categorical), ("outcome", outcome_categorical)):
-        if not isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = cast(frame[column].astype(object).where(frame[column].notna(), None))
-    return frame
+    return cast_frame(frame)
 
 
 def _counts(values: pd.Series, missing: str | None) -> dict[str, int]:
@@ -472,7 +474,7 @@ def _align(fetched: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
     answer = fetched.drop_duplicates("job_id").set_index("job_id").reindex(ids)
     answer = answer.rename_axis("job_id").reset_index()[_FRAME_COLUMNS]
     if len(fetched) != len(ids) or answer["outcome"].isna().any():
-        answer = apply_schema(answer)  # reindexed holes turned bool and Int64 into objects
+        answer = cast_frame(answer)  # reindexed holes turned bool and Int64 into objects
     return answer
 
 
