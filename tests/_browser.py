@@ -194,7 +194,9 @@ class Notebook:
         cell.scroll_into_view_if_needed()
         cell.locator(".jp-InputPrompt").click()
         self.page.keyboard.press("Escape")
-        self.page.keyboard.press("Shift+Enter")
+        # Shift+Enter on the last cell would add a new one: Ctrl+Enter runs it in place.
+        last = index == self.cells.count() - 1
+        self.page.keyboard.press("Control+Enter" if last else "Shift+Enter")
         if wait and "jp-CodeCell" in (cell.get_attribute("class") or ""):
             self.wait_done(index, timeout)
         return cell

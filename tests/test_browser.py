@@ -187,6 +187,7 @@ def test_failure_notebook_draws_chinese_with_a_cjk_font(
     zh = nb.cell(5).locator("[lang='zh']")
     assert zh.count() >= 2, f"screenshots in {shots}"
     zh.first.scroll_into_view_if_needed()  # cells out of view are not laid out, nor drawn
+    expect(zh.first).to_be_visible()
     nb.screenshot("chinese")
     fonts = nb.fonts_of(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell [lang='zh']")
     assert any("CJK" in f for f in fonts), fonts

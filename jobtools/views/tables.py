@@ -54,20 +54,29 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
         styler = styler.format_index(_html.text, axis=0)
     else:
         styler = styler.hide(axis="index")
+    # Per column, by cell id: a `td` rule of the table would outrank these (and JupyterLab's
+    # own stylesheet right-aligns every cell).
     styler = styler.set_table_styles(
-        [
-            {"selector": "th", "props": "text-align: left; white-space: nowrap;"},
-            {"selector": "td", "props": "text-align: right; vertical-align: top;"},
-        ]
+        [{"selector": "th", "props": "text-align: left; white-space: nowrap;"}]
     )
+    numbers: list[Any] = [c for c in shown.columns if c not in text_columns]
+    if numbers:
+        styler = styler.set_properties(subset=numbers, **{"text-align": "right"})
     if text_columns:
         styler = styler.set_properties(
             subset=text_columns,
-            **{"text-align": "left", "white-space": "pre-wrap", "max-width": "60em"},
+            **{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"},
         )
+    prose: list[Any] = [c for c in text_columns if str(c) in _PROSE]
+    if prose:
+        styler = styler.set_properties(subset=prose, **{"min-width": "24em"})
     if len(frame) > len(shown):
         styler = styler.set_caption(f"first {len(shown):,} of {len(frame):,} rows")
     return styler
+
+
+# Columns of sentences: wide enough to read a template or a reason in a few lines.
+_PROSE = frozenset({"template", "fail_reason", "entity_error", "fetch_error", "message"})
 
 
 def _kind(name: str, values: pd.Series) -> str:
