@@ -1,8 +1,8 @@
 """Benchmark: one JobMonitor refresh with 10,000 jobs, beside the plain way of drawing it.
 
 Ours: `JobMonitor.update(snapshot)` sets the values of widgets built once and draws at most
-`max_rows` rows per table (running jobs with their progress, failures), by hand-built HTML. The plain way rebuilds the view
-from scratch on each refresh, as a notebook loop usually does: a count table and the running
+`max_rows` rows per table (running jobs with their progress, failures), by hand-built HTML.
+The plain way rebuilds the view from scratch on each refresh, as a notebook loop usually does: a count table and the running
 and failed jobs with `DataFrame.to_html`, and a new progress bar per running job. A "plain,
 capped" variant rebuilds the same few rows ours shows, to separate the two causes.
 
