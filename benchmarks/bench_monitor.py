@@ -2,8 +2,9 @@
 
 Ours: `JobMonitor.update(snapshot)` sets the values of widgets built once and draws at most
 `max_rows` rows per table (running jobs with their progress, failures), by hand-built HTML.
-The plain way rebuilds the view from scratch on each refresh, as a notebook loop usually does: a count table and the running
-and failed jobs with `DataFrame.to_html`, and a new progress bar per running job. A "plain,
+The plain way rebuilds the view from scratch on each refresh, as a notebook loop usually
+does: a count table and the running and failed jobs with `DataFrame.to_html`, and a new
+progress bar per running job. A "plain,
 capped" variant rebuilds the same few rows ours shows, to separate the two causes.
 
 CPU time is `time.thread_time()` around one refresh in this thread (the median of several),
