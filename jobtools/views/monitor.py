@@ -29,7 +29,6 @@ When the wait ends or stops, the output below the widget is replaced by a static
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import itertools
@@ -47,6 +46,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from jobtools._aio import run_sync
 from jobtools.ids import as_job_ids
 from jobtools.schema import STATUS_ORDER, WaitState
 from jobtools.views import _html
@@ -63,6 +63,8 @@ from jobtools.wait.poll import (
 )
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule
+
+__all__ = ["JobMonitor"]
 
 _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table cell
 _RECORD_ROWS = 50  # failures listed in the static record
@@ -213,8 +215,6 @@ class JobMonitor(widgets.VBox):
             self._thread.start()
         return self
 
-    resume = start
-
     def stop(self, reason: str = "Stop pressed") -> None:
         """Cancel the wait. No job's state changes: the ones still running stay running."""
         token = self._token
@@ -261,7 +261,7 @@ class JobMonitor(widgets.VBox):
 
     def _run(self, token: CancelToken, start: pd.DataFrame | None) -> None:
         try:
-            asyncio.run(self._poll(token, start))
+            run_sync(lambda: self._poll(token, start))
         except BaseException as exc:  # shown, never lost; the thread ends quietly
             self._show_error(exc)
         else:
