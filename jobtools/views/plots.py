@@ -190,7 +190,7 @@ def plot_timeline(
     jobs = frame[frame["begin_time"].notna().to_numpy()]
     total = len(jobs)
     jobs = jobs.sort_values("begin_time", kind="stable").tail(max_jobs)
-    ax = _axes(ax, figsize=(10, float(np.clip(1.5 + 0.15 * len(jobs), 3.5, 10))))
+    ax = _axes(ax, figsize=(10, float(np.clip(1.5 + 0.18 * len(jobs), 3.5, 10))))
     zone = _zone_name(tz)
     ax.set_xlabel(f"time ({zone})")
     ax.set_ylabel("job")
@@ -247,7 +247,7 @@ def _labels_fit(ax: Axes, rows: int) -> bool:
     figure = cast("Figure", ax.figure)
     height = figure.get_size_inches()[1] * ax.get_position().height * 72  # points
     size = FontProperties(size="small").get_size_in_points() or rcParams["font.size"]
-    return rows <= 60 and height / max(rows, 1) >= 1.25 * size
+    return rows <= 60 and height / max(rows, 1) >= 1.15 * size
 
 
 def _job_labels(jobs: pd.DataFrame) -> list[str]:

@@ -61,7 +61,9 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
     )
     numbers: list[Any] = [c for c in shown.columns if c not in text_columns]
     if numbers:
-        styler = styler.set_properties(subset=numbers, **{"text-align": "right"})
+        styler = styler.set_properties(
+            subset=numbers, **{"text-align": "right", "vertical-align": "top"}
+        )
     if text_columns:
         styler = styler.set_properties(
             subset=text_columns,
