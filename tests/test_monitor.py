@@ -186,6 +186,36 @@ def test_stop_is_cancelled_not_ended_and_resume_goes_on(
     assert monitor.state == "done" and _ended(monitor) == 12
 
 
+def test_stop_during_the_first_sweep_ends_nothing(sim: Simulator, clock: ManualClock) -> None:
+    """Stopped before any answer: cancelled, 0 ended, every job shown as never fetched."""
+    asked = threading.Event()
+
+    class Slow:
+        async def afetch_jobs(self, ids: list[str], progress: Any = False) -> pd.DataFrame:
+            asked.set()
+            await asyncio.Event().wait()  # a first sweep that takes long; Stop cancels it
+            raise AssertionError("never answered")
+
+    monitor = JobMonitor(sim.job_ids, Slow(), clock=clock)
+    assert asked.wait(10)
+    monitor.stop()
+    assert monitor.join(10)
+    assert monitor.state == "cancelled" and _ended(monitor) == 0
+    assert _chips(monitor) == {"never fetched": 12}
+    assert "data-outcome" not in monitor.overall_html.value  # an empty bar, not a full one
+
+
+def test_a_timeout_is_the_wait_s_state_not_the_jobs(
+    sim: Simulator, client: JobsClient, clock: ManualClock
+) -> None:
+    """At the deadline the wait is "timed out"; its jobs still show the status last seen."""
+    monitor = JobMonitor(sim.job_ids, client, clock=clock, timeout=0)
+    assert monitor.join(30)
+    assert monitor.state == "timed out" and _ended(monitor) == 0
+    assert _chips(monitor) == {"INIT": 12} and "not watched" in monitor.running_html.value
+    assert not monitor.resume_button.disabled
+
+
 def test_refused_credentials_fail_the_wait(sim: Simulator, transport: CountingTransport) -> None:
     """Every fetch of a round refused (401): the wait fails with its reason and stops polling."""
     wrong = JobsClient(
