@@ -564,14 +564,23 @@ def _chips(frame: pd.DataFrame, ended: np.ndarray, live: bool) -> str:
     if never:
         chips.append(_chip("not fetched yet" if live else "never fetched", never))
     states = frame["wait_state"].value_counts()
-    if states.get("gone", 0):
-        chips.append(_chip("gone (404)", int(states["gone"]), COLOURS["gone"]))
-    if states.get("gave_up", 0):
-        chips.append(_chip("given up", int(states["gave_up"])))
+    for state, label, colour in _STATE_CHIPS:
+        if states.get(state, 0):
+            chips.append(_chip(label, int(states[state]), colour))
     unwatched = int((~ended).sum())
     if not live and unwatched and ended.sum() < len(frame):
         chips.append(f"<span class='jt-unwatched'>· {unwatched:,} not ended, not watched ·</span>")
     return f"<div class='jt-counts'>{' '.join(chips)} <span>total {len(frame):,}</span></div>"
+
+
+# How waits ended other than by a status, beside the status counts. Cancelled and timed out
+# are the wait's own state (in its header), not the jobs'.
+_STATE_CHIPS = (
+    ("gone", "gone (404)", COLOURS["gone"]),
+    ("expired", "expired (404 after retention)", COLOURS["gone"]),
+    ("awaiting_payment", "awaiting payment", COLOURS["PENDING_PAYMENT"]),
+    ("gave_up", "given up", None),
+)
 
 
 def _chip(name: str, count: int, colour: str | None = None) -> str:
