@@ -596,7 +596,9 @@ def _label(row: pd.Series) -> str:
     """A job as its image name when known (else a short id), with the full id on hover."""
     job_id = str(row["job_id"])
     name = row.get("image_name")
-    shown = _html.text(name, 40) if not _html.is_missing(name) else html.escape(job_id[:12]) + "…"
+    # Ids begin with their creation time, shared by a whole batch: the end tells them apart.
+    short = "…" + html.escape(job_id[-10:])
+    shown = _html.text(name, 40) if not _html.is_missing(name) else short
     style = "white-space:nowrap"
     return f"<span class='jt-job' title='{html.escape(job_id)}' style='{style}'>{shown}</span>"
 

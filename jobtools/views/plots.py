@@ -251,9 +251,12 @@ def _labels_fit(ax: Axes, rows: int) -> bool:
 
 
 def _job_labels(jobs: pd.DataFrame) -> list[str]:
-    """Image names where known, else ids cut to 12 characters: short, and never overlapping."""
+    """Image names where known, else the ids' last 10 characters: short, never overlapping.
+
+    An id begins with its creation time, the same for a whole batch; its end tells it apart.
+    """
     ids = jobs["job_id"].astype(object).where(jobs["job_id"].notna(), "")
-    short = [i if len(i) <= 12 else i[:11] + "…" for i in ids.tolist()]
+    short = [i if len(i) <= 12 else "…" + i[-10:] for i in ids.tolist()]
     if "image_name" not in jobs:
         return short
     names = jobs["image_name"].astype(object).where(jobs["image_name"].notna(), None).tolist()
