@@ -69,6 +69,10 @@ OUTCOMES: tuple[str, ...] = (
     "connection_error",
     "bad_request",
     "http_error",
+    "mismatched_id",
+    "too_large",
+    "invalid_id",
+    "client_error",
 )
 
 # The top-level fields of a job response; anything else goes to `extra`.

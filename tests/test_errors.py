@@ -127,10 +127,11 @@ def test_builtin_bases(cls, builtin):
 
 
 def test_transport_errors_are_retriable():
-    """Timeouts and connection errors are worth another attempt; bad bodies are not."""
+    """Timeouts, connection errors and bad bodies are worth another attempt; too large not."""
     assert errors.FetchTimeout("t").is_retriable
     assert errors.FetchConnectionError("c").is_retriable
-    assert not errors.BadBodyError("b", raw_body="x").is_retriable
+    assert errors.BadBodyError("b", raw_body="x").is_retriable
+    assert not errors.BodyTooLargeError("b", raw_body="").is_retriable
 
 
 def test_api_error_pickles():

@@ -1,0 +1,112 @@
+"""Keeping our secrets out of everything a server's answer can put into a row or a message.
+
+A server may echo what we sent (a token, a security token, a header quoting the SK), in a
+body, a header or an error text, and in any encoding JSON or a URL allows. `Scrubber`
+replaces each secret with `****`:
+
+- in decoded values (`text`, `value`: every string of a parsed record, keys included), which
+  is where JSON escapes (`\\/`, `\\u0041`) have already been undone;
+- in raw text kept as it came (`raw`: a bad body, a transport error's message), where each
+  character of a secret may also appear as `\\uXXXX`, `\\/`, `%XX` or an HTML entity.
+
+Text from the server is also made storable (`clean`): lone surrogates (a non-UTF-8 header
+decoded with `surrogateescape`) become U+FFFD, so no file writer chokes on one bad value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "****"
+# Shorter values would mask ordinary words; `auth._check_secret` refuses empty ones.
+MIN_SECRET_LENGTH = 4
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD (undecodable bytes, lone escapes).
+
+    >>> clean("r-\\udcff-1")
+    'r-\\ufffd-1'
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text
+
+
+def _char_forms(char: str) -> str:
+    """A regex alternation matching `char` as itself or in any escape a server may use."""
+    code = ord(char)
+    forms = [re.escape(char), rf"\\u{code:04x}", rf"&#{code};", rf"&#x{code:x};"]
+    if char == "/":
+        forms.append(r"\\/")
+    forms.append("".join(f"%{byte:02x}" for byte in char.encode("utf-8", "replace")))
+    return "(?:" + "|".join(forms) + ")"
+
+
+class Scrubber:
+    """Masks a fixed set of secrets in text, nested values and raw (possibly escaped) text."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self.secrets = tuple(
+            sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        )
+        # One pattern for all secrets, case-insensitive: escapes' hex comes in either case,
+        # and a case-folded echo of a secret is still too close to the secret to keep.
+        self._raw = (
+            re.compile(
+                "|".join("".join(_char_forms(c) for c in secret) for secret in self.secrets),
+                re.IGNORECASE,
+            )
+            if self.secrets
+            else None
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.secrets)
+
+    def text(self, value: str | None) -> str | None:
+        """A decoded string, cleaned and with every secret masked (None stays None)."""
+        if value is None:
+            return None
+        value = clean(value)
+        for secret in self.secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+
+    def raw(self, value: str | None) -> str | None:
+        """Raw text as it came: secrets masked in plain or escaped form, then as `text`."""
+        if value is None:
+            return None
+        value = clean(value)
+        if self._raw is not None:
+            value = self._raw.sub(MASK, value)
+        return self.text(value)
+
+    def value(self, value: Any) -> Any:
+        """A parsed JSON value with every string (keys too) passed through `text`.
+
+        Returns the same object when nothing needed masking, so clean records cost no copy.
+        """
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            out = {}
+            changed = False
+            for key, item in value.items():
+                new_key = self.text(key) if isinstance(key, str) else key
+                new_item = self.value(item)
+                changed = changed or new_key is not key or new_item is not item
+                out[new_key] = new_item
+            return out if changed else value
+        if isinstance(value, list):
+            items = [self.value(item) for item in value]
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                return items
+            return value
+        return value
