@@ -1,7 +1,7 @@
 """Every exception jobtools raises, and the one place HTTP failures become them.
 
     JobsError                         base; `.job_id` and `.outcome` give the context
-    ├── InvalidIdError(ValueError)    a job or project id refused before any request
+    ├── InvalidIdError(ValueError)    a job or project id refused before any request "invalid_id"
     ├── CredentialsError(ValueError)  credentials missing or unusable
     ├── TransportError                no HTTP answer at all
     │   ├── FetchTimeout(TimeoutError)          outcome "timeout"
@@ -71,6 +71,8 @@ class JobsError(Exception):
 
 class InvalidIdError(JobsError, ValueError):
     """A job or project id that cannot be put in a URL path (empty, `/`, `..`, too long…)."""
+
+    outcome = "invalid_id"
 
 
 class CredentialsError(JobsError, ValueError):

@@ -4,10 +4,11 @@ A server may echo what we sent (a token, a security token, a header quoting the 
 body, a header or an error text, and in any encoding JSON or a URL allows. `Scrubber`
 replaces each secret with `****`:
 
-- in decoded values (`text`, `value`: every string of a parsed record, keys included), which
-  is where JSON escapes (`\\/`, `\\u0041`) have already been undone;
-- in raw text kept as it came (`raw`: a bad body, a transport error's message), where each
-  character of a secret may also appear as `\\uXXXX`, `\\/`, `%XX` or an HTML entity.
+- in raw text (`raw`: a bad body, a header, a transport error's message), where each
+  character of a secret may also appear as `\\uXXXX`, `\\/`, `%XX` or an HTML entity;
+- in decoded values (`value`: every string of a parsed record, keys included), after JSON
+  decoding has undone its escapes, and again in every form above (a value may hold an
+  escaped or URL-encoded echo of its own).
 
 Text from the server is also made storable (`clean`): lone surrogates (a non-UTF-8 header
 decoded with `surrogateescape`) become U+FFFD, so no file writer chokes on one bad value.
@@ -84,22 +85,22 @@ class Scrubber:
         if value is None:
             return None
         value = clean(value)
-        if self._raw is not None:
+        if self._raw is not None and self._raw.search(value):
             value = self._raw.sub(MASK, value)
-        return self.text(value)
+        return value
 
     def value(self, value: Any) -> Any:
-        """A parsed JSON value with every string (keys too) passed through `text`.
+        """A parsed JSON value with every string (keys too) passed through `raw`.
 
         Returns the same object when nothing needed masking, so clean records cost no copy.
         """
         if isinstance(value, str):
-            return self.text(value)
+            return self.raw(value)
         if isinstance(value, dict):
             out = {}
             changed = False
             for key, item in value.items():
-                new_key = self.text(key) if isinstance(key, str) else key
+                new_key = self.raw(key) if isinstance(key, str) else key
                 new_item = self.value(item)
                 changed = changed or new_key is not key or new_item is not item
                 out[new_key] = new_item
