@@ -38,6 +38,8 @@ def ok_for(head: bytes) -> bytes:
     job_id = head.split(b" ", 2)[1].rsplit(b"/", 1)[1].decode()
     body = orjson.dumps({"status": "SUCCESS", "job_id": job_id, "job_type": "t"})
     return reply("200 OK", body, "X-Request-Id: r1")
+
+
 # Content-Length promises more than arrives before the server closes the connection.
 TRUNCATED = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n" + RECORD[:10]
 

@@ -462,7 +462,7 @@ class JobsClient:
                 request_id=request_id,
                 job_id=job_id,
             )
-        record = self._scrub.value(record) if self._scrub else record
+        record = self._scrub.value(record) if self._scrub.could_hold(body) else record
         body_id = record.get("job_id")
         if body_id is None or body_id == "":
             # Some answers omit job_id; the row always carries the id that was asked for.
