@@ -155,3 +155,29 @@ def test_module_docstring_lists_every_error():
     ]
     for name in classes:
         assert name in errors.__doc__, name
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls", "retriable", "stops"),
+    [
+        (429, "APIGW.0308", ThrottledError, True, False),
+        (400, "Common.0024", ThrottledError, True, False),
+        (403, "Common.0024", ThrottledError, True, False),
+        (200, "Common.0024", ThrottledError, True, False),
+        (503, "Common.1503", ThrottledError, True, False),
+        (400, "IMG.0030", errors.AuthenticationError, False, True),
+        (403, "IMG.0030", errors.AuthenticationError, False, True),
+        (401, "APIGW.0301", errors.AuthenticationError, False, True),
+        (400, "IMG.0023", errors.BadRequestError, False, False),
+        (404, "IMG.0023", NotFoundError, False, False),
+        (403, "IMG.0026", errors.ForbiddenError, False, True),
+        (403, "IMG.0099", errors.ForbiddenError, False, False),
+        (503, "IMG.0503", errors.ServiceUnavailableError, True, False),
+    ],
+)
+def test_error_codes_decide_where_the_status_misleads(status, code, cls, retriable, stops):
+    """Throttling codes are throttling under any status; IMG.0030 means the credentials."""
+    exc = errors.error_for_status(status, code, "m")
+    assert type(exc) is cls
+    assert (exc.is_retriable, exc.stops_batch) == (retriable, stops)
+    assert exc.status == status

@@ -222,16 +222,21 @@ def test_a_wait_on_wrong_credentials_ends_refused(sim):
     assert frame["polls"].eq(1).all()
 
 
-def test_never_ending_throttling_ends_in_bounded_time_with_every_row(sim):
-    """Answers that are all 429 stop the batch after `max_throttle_wait`; rows all there."""
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (Send(429, {"error_code": "APIGW.0308", "error_msg": "slow down"}), "throttled"),
+        (Send(503, {"code": "IMG.0503", "message": "down"}), "server_error"),
+        (Send(200, b"<html>maintenance</html>"), "bad_body"),
+    ],
+)
+def test_never_ending_failures_end_in_bounded_time_with_every_row(sim, answer, outcome):
+    """Throttling, 5xx or bad bodies without end stop the batch after `max_retry_wait`."""
     many = sim.job_ids[:60]
-    throttle = Send(429, {"error_code": "APIGW.0308", "error_msg": "slow down"})
-    server, frame = fetch(
-        sim, lambda seen: throttle, many, max_throttle_wait=0.3, max_attempts=1000
-    )
+    server, frame = fetch(sim, lambda seen: answer, many, max_retry_wait=0.3, max_attempts=1000)
     assert frame["job_id"].tolist() == many
-    assert frame["outcome"].eq("throttled").all()
-    assert frame["fetch_error"].str.contains("max_throttle_wait").any()
+    assert frame["outcome"].eq(outcome).all()
+    assert frame["fetch_error"].str.contains("max_retry_wait").any()
     assert server.requests < 1000 * len(many)
 
 

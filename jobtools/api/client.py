@@ -10,7 +10,7 @@ Nothing a server sends is trusted: a 200 must be a job record for the id asked (
 has a deadline for the whole exchange, and our secrets are masked in every value kept. A
 batch stops sending, and says so in each remaining row, when no request can succeed: the
 credentials were refused (`AUTH_REFUSALS_TO_STOP` in a row), or every answer has been
-throttling for `max_throttle_wait` seconds.
+retriable failures (throttling, 5xx, timeouts...) for `max_retry_wait` seconds.
 """
 
 from __future__ import annotations
@@ -70,9 +70,11 @@ DEFAULT_ATTEMPT_TIMEOUT = 60.0
 # Job records are small (a few KB; an ECS batch of 500 sub-jobs about 500 KB): a body over
 # this, on the wire or decompressed, is not read further.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-# A batch whose every answer has been throttling this long stops sending (every id still
-# gets its row), so throttling that never ends cannot hold a fetch for hours.
-DEFAULT_MAX_THROTTLE_WAIT = 300.0
+# A batch whose every answer has been a retriable failure (throttling, 5xx, timeouts) this
+# long stops sending (every id still gets its row): throttling or an outage that never ends
+# cannot hold a fetch for hours. The fetch then ends within about this plus one backoff
+# (`max_retry_after`, `backoff_max`) plus one attempt (`attempt_timeout`).
+DEFAULT_MAX_RETRY_WAIT = 300.0
 # Credentials refused this many times in a row (no other answer between): stop sending.
 AUTH_REFUSALS_TO_STOP = 3
 MAX_RAW_BODY = 65_536
@@ -112,7 +114,7 @@ class _Batch:
     stopped: JobsError | None = None
     reason: str = ""
     refusals: int = 0
-    throttled_since: float | None = None
+    failing_since: float | None = None
 
 
 class RateLimiter:
@@ -223,8 +225,9 @@ class JobsClient:
             that are not the job asked for.
         backoff_base, backoff_max: full-jitter backoff, `uniform(0, min(max, base * 2**n))`.
         max_retry_after: the longest `Retry-After` honoured, in seconds.
-        max_throttle_wait: seconds of nothing but throttling after which a batch stops
-            sending (default 300); its remaining ids are `throttled` rows.
+        max_retry_wait: seconds of nothing but retriable failures (throttling, 5xx, timeouts,
+            bad bodies) after which a batch stops sending (default 300); its remaining ids
+            are rows with the last failure's outcome (e.g. `throttled`) and "not sent".
         concurrency: requests in flight at once (and the connection pool's size).
         rate_limit: request starts per second (None: unlimited, e.g. for a local simulator).
         verify: TLS verification (on unless turned off), or a path / SSL context.
@@ -256,7 +259,7 @@ class JobsClient:
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
         max_retry_after: float = 60.0,
-        max_throttle_wait: float = DEFAULT_MAX_THROTTLE_WAIT,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
         concurrency: int = DEFAULT_CONCURRENCY,
         rate_limit: float | None = DEFAULT_RATE_LIMIT,
         verify: Any = True,
@@ -275,8 +278,8 @@ class JobsClient:
             raise ValueError(f"max_body_bytes must be at least 1024, got {max_body_bytes!r}")
         if attempt_timeout is not None and not attempt_timeout > 0:
             raise ValueError(f"attempt_timeout must be > 0 or None, got {attempt_timeout!r}")
-        if not max_throttle_wait >= 0:
-            raise ValueError(f"max_throttle_wait must be >= 0, got {max_throttle_wait!r}")
+        if not max_retry_wait >= 0:
+            raise ValueError(f"max_retry_wait must be >= 0, got {max_retry_wait!r}")
         self.credentials = _credentials(credentials, token, ak, sk, security_token)
         self.endpoints = resolve_endpoints(
             region=region,
@@ -301,7 +304,7 @@ class JobsClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_retry_after = max_retry_after
-        self.max_throttle_wait = max_throttle_wait
+        self.max_retry_wait = max_retry_wait
         self.concurrency = concurrency
         self.rate_limit = rate_limit
         self.verify = verify
@@ -524,9 +527,8 @@ class JobsClient:
 
     def _note(self, batch: _Batch, error: JobsError | None) -> None:
         """Learn from one answer whether the batch should stop sending."""
-        throttled = isinstance(error, errors.ThrottledError)
-        if not throttled:
-            batch.throttled_since = None
+        if error is None or not error.is_retriable:
+            batch.failing_since = None  # a final answer: the service is there
         if error is None or (isinstance(error, errors.ApiError) and not error.stops_batch):
             batch.refusals = 0  # the credentials worked
         if error is None or batch.stopped is not None:
@@ -539,15 +541,15 @@ class JobsClient:
                     f"not sent: the service refused the credentials {batch.refusals} times "
                     f"in a row ({error.message})"
                 )
-        elif throttled:
+        elif error.is_retriable:
             now = self._clock()
-            if batch.throttled_since is None:
-                batch.throttled_since = now
-            elif now - batch.throttled_since >= self.max_throttle_wait:
+            if batch.failing_since is None:
+                batch.failing_since = now
+            elif now - batch.failing_since >= self.max_retry_wait:
                 batch.stopped = error
                 batch.reason = (
-                    f"not sent: every answer was throttling for {self.max_throttle_wait:g} s "
-                    f"(max_throttle_wait; {error.message})"
+                    f"not sent: every answer for {self.max_retry_wait:g} s was a failure "
+                    f"worth retrying (max_retry_wait; the last: {error.message})"
                 )
 
     async def _get_with_retries(
