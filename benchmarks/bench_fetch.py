@@ -154,17 +154,27 @@ def sdk_losses(url: str, ids: list[str]) -> tuple[int, collections.Counter[str]]
     return sum(lost.values()), lost
 
 
+def peak_rss_mib() -> int:
+    """This process's peak RSS. Not `ru_maxrss`: Linux carries that across exec, so a child
+    would report its parent's peak; `VmHWM` belongs to the process image itself."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def run_faults(count: int) -> bool:
     """(b) in this process: fetch `count` ids under faults, check them, print peak memory."""
     flags = ["--new-jobs", str(count), "--finish-within", "600", *FAULT_FLAGS]
     with simulator(*flags) as (url, ids):
         fetcher = client(url, max_attempts=FAULT_ATTEMPTS)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss_mib()
         start = time.perf_counter()
         results = asyncio.run(fetcher.afetch_results(ids, progress=False))
         elapsed = time.perf_counter() - start
         frame = results_to_frame(results)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = peak_rss_mib()
         plain_ids = ids[:1000]
         lost, why = sdk_losses(url, plain_ids)
     counts = frame["outcome"].value_counts()
@@ -180,7 +190,7 @@ def run_faults(count: int) -> bool:
     left = int(frame["outcome"].ne("ok").sum())
     print(f"    every id present exactly once, in order: {once}")
     print(f"    retriable failures left: {left}")
-    print(f"    client peak RSS {peak / 1024:,.0f} MiB ({before / 1024:,.0f} MiB before the fetch)")
+    print(f"    client peak RSS {peak:,} MiB ({before:,} MiB before the fetch)")
     share = lost / len(plain_ids)
     detail = ", ".join(f"{k} {v}" for k, v in why.most_common())
     print(f"    plain official-SDK loop, first {len(plain_ids):,} ids: {lost} lost ({share:.1%}:")
