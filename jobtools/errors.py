@@ -35,6 +35,37 @@ from typing import Any, ClassVar
 
 import orjson
 
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadBodyError",
+    "BadRequestError",
+    "BodyTooLargeError",
+    "CREDENTIAL_CODES",
+    "CredentialsError",
+    "FetchConnectionError",
+    "FetchTimeout",
+    "ForbiddenError",
+    "InternalServerError",
+    "InvalidIdError",
+    "JobsError",
+    "MismatchedIdError",
+    "NotFoundError",
+    "RETRY_STATUSES",
+    "ROLE_CODES",
+    "ServerError",
+    "ServiceUnavailableError",
+    "THROTTLE_CODES",
+    "ThrottledError",
+    "TransportError",
+    "UnexpectedStatusError",
+    "error_class",
+    "error_for_status",
+    "error_from_response",
+    "parse_error_body",
+    "parse_retry_after",
+]
+
 # Statuses worth another attempt: throttling and the gateway's transient failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -67,6 +98,17 @@ class JobsError(Exception):
     def stops_batch(self) -> bool:
         """True when no other request can succeed either (wrong credentials, invalid role)."""
         return False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling calls the class with `args` alone, which loses or refuses the
+        # keyword-only fields (job_id, raw_body, retry_after…): rebuild, then restore them all.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[JobsError], args: tuple[Any, ...]) -> JobsError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
 
 
 class InvalidIdError(JobsError, ValueError):
@@ -134,8 +176,8 @@ class MismatchedIdError(BadBodyError):
         self,
         message: str,
         *,
-        body_job_id: str,
         raw_body: str,
+        body_job_id: str = "",
         status: int | None = None,
         request_id: str | None = None,
         job_id: str | None = None,
@@ -186,16 +228,6 @@ class ApiError(JobsError):
     def is_retriable(self) -> bool:
         """True for 429, 500, 502, 503 and 504."""
         return self.status in RETRY_STATUSES
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only job_id would be lost by the default pickling of exceptions.
-        return (_rebuild_api_error, (self.status, self.error_code, self.message, self.request_id))
-
-
-def _rebuild_api_error(
-    status: int, error_code: str | None, message: str | None, request_id: str | None
-) -> ApiError:
-    return error_for_status(status, error_code, message, request_id)
 
 
 class BadRequestError(ApiError):

@@ -16,6 +16,7 @@ an impossible date, so that only that value becomes NaT.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +24,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.tseries.offsets import BaseOffset
+
+__all__ = [
+    "TIME_DTYPE",
+    "epoch_seconds",
+    "iso_text",
+    "parse_job_time",
+    "parse_job_times",
+    "to_offset",
+    "to_utc",
+]
 
 TIME_DTYPE = "datetime64[us, UTC]"
 
@@ -81,7 +93,9 @@ def _arrow_strings(text: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     """Strings of one format -> UTC datetime64[us]; the ones that are no valid time -> NaT."""
-    iso = as_iso(strings)
+    # Microseconds are what the frame holds: a longer fraction is cut here, so that no value
+    # sends the column down a nanosecond path where years 0001 and 9999 do not fit.
+    iso = pc.replace_substring_regex(as_iso(strings), r"(\.\d{6})\d+", r"\1")
     try:
         # The fast path: Arrow casts a whole column at once, but all or nothing.
         parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))
@@ -154,3 +168,42 @@ def epoch_seconds(times: pd.Series) -> np.ndarray:
 
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def iso_text(values: pd.Series) -> pd.Series:
+    """UTC times as ISO 8601 text with `Z`: milliseconds, or microseconds where a value has them.
+
+    >>> iso_text(pd.Series(pd.to_datetime(["2015-06-04T10:11:06.586Z", None], utc=True))).tolist()
+    ['2015-06-04T10:11:06.586Z', nan]
+    """
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    micros = utc.astype("int64") % 1000 != 0
+    text = np.where(
+        micros, np.datetime_as_string(utc, unit="us"), np.datetime_as_string(utc, unit="ms")
+    )
+    text = np.char.add(text.astype(str), "Z").astype(object)
+    text[np.isnat(utc)] = None
+    return pd.Series(text, index=values.index, dtype="str")
+
+
+def to_utc(moment: dt.datetime | str, name: str = "time") -> pd.Timestamp:
+    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are UTC.
+
+    Raises:
+        ValueError: `moment` is not a time (the message starts with `name`).
+    """
+    try:
+        stamp = pd.Timestamp(moment)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: not a time: {moment!r}") from exc
+    if stamp is pd.NaT:
+        raise ValueError(f"{name}: not a time: {moment!r}")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def to_offset(period: str) -> BaseOffset:
+    """A pandas frequency ("1h", "1D", "1W") as an offset; ValueError naming it if it is none."""
+    try:
+        return pd.tseries.frequencies.to_offset(period)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a period: {period!r} (try '1h', '1D', '1W')") from exc

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import locale
 import math
 
 import pandas as pd
 import pytest
 
-import jobtools.times
 from jobtools import parse_job_time, parse_job_times
 
 UTC = "UTC"
@@ -122,6 +120,12 @@ def test_month_names_do_not_follow_the_locale():
             locale.setlocale(locale.LC_TIME, before)
 
 
-def test_doctests():
-    """The examples in the docstrings run."""
-    assert doctest.testmod(jobtools.times).failed == 0
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"])
+@pytest.mark.parametrize(
+    "neighbour", ["2024-01-01T00:00:00.123456789Z", "2024-13-01T00:00:00Z", "oops"]
+)
+def test_a_time_parses_the_same_whatever_its_neighbours(value, neighbour):
+    """Years 0001 and 9999 parse beside nanoseconds, an impossible date or garbage."""
+    alone = parse_job_times([value])[0]
+    assert not pd.isna(alone)
+    assert parse_job_times([value, neighbour])[0] == alone

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.offsets import BaseOffset
 
-from jobtools.schema import JobStatus
+from jobtools.schema import JobStatus, require
+from jobtools.times import to_offset, to_utc
 
 __all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
 
@@ -46,6 +46,7 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
     Rows without a job type (e.g. job ids that could not be fetched) form a row of their own
     with a missing `job_type`, so the counts add up to the frame's length.
     """
+    require(frame, ("job_type", "status", "is_terminal", "duration"), "summary_by_type")
     status = frame["status"]
     success = status.eq(JobStatus.SUCCESS).fillna(False).astype(bool)
     fail = status.eq(JobStatus.FAIL).fillna(False).astype(bool)
@@ -99,6 +100,7 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
     Raises:
         ValueError: `period` is not a frequency.
     """
+    require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     offset = to_offset(period)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)
@@ -151,26 +153,3 @@ def jobs_between(
     if upper is not None:
         keep &= (times < upper).fillna(False).astype(bool)
     return frame[keep.to_numpy()].copy()
-
-
-def to_utc(moment: datetime | str, name: str = "time") -> pd.Timestamp:
-    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are UTC.
-
-    Raises:
-        ValueError: `moment` is not a time (the message starts with `name`).
-    """
-    try:
-        stamp = pd.Timestamp(moment)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name}: not a time: {moment!r}") from exc
-    if stamp is pd.NaT:
-        raise ValueError(f"{name}: not a time: {moment!r}")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def to_offset(period: str) -> BaseOffset:
-    """A pandas frequency ("1h", "1D", "1W") as an offset; ValueError naming it if it is none."""
-    try:
-        return pd.tseries.frequencies.to_offset(period)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not a period: {period!r} (try '1h', '1D', '1W')") from exc

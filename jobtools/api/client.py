@@ -25,17 +25,9 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Coroutine,
-    Iterable,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
 import aiohttp
 import httpx
@@ -44,18 +36,38 @@ import pandas as pd
 from aiohttp.http_exceptions import ContentEncodingError
 
 from jobtools import errors
+from jobtools._aio import run_sync
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.endpoints import resolve_endpoints
 from jobtools.api.scrub import Scrubber
 from jobtools.api.sessions import BodyTooLarge, Session, UndecodableBody, open_session
 from jobtools.errors import BadBodyError, JobsError
-from jobtools.frame import FETCH_COLUMNS, jobs_to_frame, outcome_categorical
+from jobtools.frame import FETCH_COLUMNS, jobs_to_frame
 from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
+from jobtools.schema import OUTCOMES, categorical
+
+__all__ = [
+    "AUTH_REFUSALS_TO_STOP",
+    "Api",
+    "DEFAULT_ATTEMPT_TIMEOUT",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_RETRY_WAIT",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_TIMEOUT",
+    "FetchResult",
+    "JobsClient",
+    "MAX_RAW_BODY",
+    "RateLimiter",
+    "USER_AGENT",
+    "fetch_jobs",
+    "results_to_frame",
+]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Api = Literal["jobs", "cloudimages"]
 
 DEFAULT_CONCURRENCY = 16
@@ -148,52 +160,6 @@ class RateLimiter:
             self._next = slot + self.interval
         if slot > now:
             await self._sleep(slot - now)
-
-
-def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run the coroutine `factory()` to completion from sync code, loop or no loop.
-
-    In a plain script: `asyncio.run`. Where a loop already runs in this thread (Jupyter),
-    blocking it with `run_until_complete` is impossible, so a worker thread runs its own loop.
-    (Not `poll.LoopThread`: its loop outlives each call, for an async generator; here each
-    call gets `asyncio.run`'s full teardown, and a script gets no thread at all.)
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    box: dict[str, Any] = {}
-    started = threading.Event()
-
-    def worker() -> None:
-        async def main() -> T:
-            box["loop"] = asyncio.get_running_loop()
-            box["task"] = asyncio.current_task()
-            started.set()
-            return await factory()
-
-        try:
-            box["result"] = asyncio.run(main())
-        except BaseException as exc:  # handed to the caller's thread below
-            box["error"] = exc
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=worker, name="jobtools-fetch", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.1)
-    except KeyboardInterrupt:
-        # Interrupting the kernel stops the fetch too, instead of leaving it running.
-        started.wait()
-        if "task" in box:
-            box["loop"].call_soon_threadsafe(box["task"].cancel)
-        thread.join()
-        raise
-    if "error" in box:
-        raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
 
 
 class JobsClient:
@@ -847,7 +813,7 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
     # In the order and with the dtypes of the contract, after JOB_COLUMNS.
     for column, dtype in FETCH_COLUMNS.items():
         if column == "outcome":
-            frame[column] = outcome_categorical(values[column])
+            frame[column] = categorical(values[column], OUTCOMES)
         else:
             frame[column] = pd.array(values[column], dtype=cast(Any, dtype))
     return frame

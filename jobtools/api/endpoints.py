@@ -20,6 +20,18 @@ import string
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
+__all__ = [
+    "CLOUDS",
+    "DEFAULT_CLOUD",
+    "override_variable",
+    "resolve_endpoints",
+    "split_endpoints",
+    "template_for",
+    "validate_endpoint",
+    "validate_region",
+    "validate_service",
+]
+
 CLOUDS: dict[str, str] = {
     "huaweicloud": "https://{service}.{region}.myhuaweicloud.com",
     "huaweicloud-eu": "https://{service}.{region}.myhuaweicloud.eu",

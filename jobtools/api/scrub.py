@@ -20,6 +20,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+__all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "Scrubber",
+    "clean",
+]
+
 MASK = "****"
 # Shorter values would mask ordinary words; `auth._check_secret` refuses empty ones.
 MIN_SECRET_LENGTH = 4

@@ -29,6 +29,20 @@ import certifi
 import httpx
 import yarl
 
+__all__ = [
+    "AiohttpSession",
+    "Answer",
+    "BodyReader",
+    "BodyTooLarge",
+    "HttpxSession",
+    "Session",
+    "UndecodableBody",
+    "client_timeout",
+    "env_proxy",
+    "open_session",
+    "ssl_context",
+]
+
 Answer = tuple[int, Mapping[str, str], bytes]
 
 

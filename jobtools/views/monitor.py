@@ -19,7 +19,6 @@ exception in the background is shown in the widget and kept in `.error`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import threading
@@ -33,8 +32,9 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from jobtools._aio import run_sync
 from jobtools.ids import as_job_ids
-from jobtools.schema import STATUS_ORDER
+from jobtools.schema import STATUS_ORDER, WaitState
 from jobtools.wait.poll import (
     DEFAULT_GIVE_UP_AFTER,
     WAIT_COLUMNS,
@@ -48,6 +48,8 @@ from jobtools.wait.poll import (
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule
 
+__all__ = ["JobMonitor"]
+
 # Colours for the status chips; unknown statuses and wait states get grey.
 _COLOURS = {
     "INIT": "#6c757d",
@@ -60,7 +62,8 @@ _COLOURS = {
     "timed_out": "#fd7e14",
     "cancelled": "#6c757d",
 }
-_ENDED_STATES = ("gone", "gave_up", "timed_out", "cancelled")
+# Chips beside the status counts: how waits ended other than by a terminal status.
+_ENDED_STATES = tuple(s.value for s in WaitState if s.is_ended and s is not WaitState.DONE)
 _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table cell
 # The columns each part of the view draws.
 _BAR_COLUMNS = ["job_id", "process_percent", "current_task"]
@@ -207,8 +210,6 @@ class JobMonitor(widgets.VBox):
             self._thread.start()
         return self
 
-    resume = start
-
     def stop(self) -> None:
         """Cancel the wait; the jobs still running end as `cancelled` (Resume goes on)."""
         token = self._token
@@ -237,7 +238,7 @@ class JobMonitor(widgets.VBox):
 
     def _run(self, token: CancelToken, start: pd.DataFrame | None) -> None:
         try:
-            asyncio.run(self._poll(token, start))
+            run_sync(lambda: self._poll(token, start))
         except BaseException as exc:  # shown, never lost; the thread ends quietly
             self._show_error(exc)
         else:
@@ -343,7 +344,7 @@ class JobMonitor(widgets.VBox):
         return f"JobMonitor(jobs={len(self.job_ids)}, {state}, {seen})"
 
 
-_RESUMABLE = ("waiting", "gave_up", "timed_out", "cancelled")
+_RESUMABLE = tuple(s.value for s in WaitState if s.is_resumable)
 
 
 def _waiting_view(job_ids: list[str]) -> pd.DataFrame:

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from jobtools.analysis.failures import failure_groups
-from jobtools.analysis.summary import rates_over_time, to_utc
+from jobtools.analysis.summary import rates_over_time
 from jobtools.schema import STATUS_ORDER, JobStatus
+from jobtools.times import to_utc
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -281,6 +282,7 @@ def _say_empty(ax: Axes, text: str = "no jobs") -> Axes:
 
 
 def _top_or_other(kinds: pd.Series, top: int, what: str) -> pd.Series:
+    kinds = kinds.astype("str")  # a categorical would refuse the new "other" value
     counts = kinds.value_counts()
     if len(counts) <= top:
         return kinds
