@@ -395,11 +395,13 @@ def echoes() -> str:
 
 
 def leaks(text: str, secrets: tuple[str, ...] = SECRETS) -> list[str]:
-    """The forms of `secrets` found in `text` (also after JSON-unescaping it)."""
+    """The forms of `secrets` found in `text` (also after JSON-unescaping it, or cut)."""
     found = [form for secret in secrets for form in encodings(secret) if form in text]
     with_unescaped = text.replace("\\/", "/")
     found += [s for s in secrets if s in with_unescaped]
     found += [s for s in secrets if s.lower() in text.lower()]
+    # A secret cut where a text is shortened leaks its part: its first or last 8 characters.
+    found += [part for s in secrets for part in (s[:8], s[-8:]) if part in text]
     return found
 
 
@@ -422,8 +424,10 @@ def echo_play(seen: Seen):
             401, f'{{"error_code": "APIGW.0301", "error_msg": "{raw} {sent}"}}'.encode(), headers
         )
     if n == 2:
-        return Send(200, f"<html>{raw} {sent}</html>".encode(), headers)
-    return Send(500, f"{raw} {sent}".encode(), headers)
+        # The secrets straddle where a kept raw body is cut (64 KiB).
+        return Send(200, f"<html>{'x' * 65_520}{raw} {sent}</html>".encode(), headers)
+    # ... and where an error text is cut (500 characters).
+    return Send(500, f"{'x' * 490}{raw} {sent}".encode(), headers)
 
 
 @pytest.mark.parametrize("kind", ["token", "aksk"])

@@ -453,10 +453,11 @@ class JobsClient:
         self, status: int, body: bytes, headers: Mapping[str, str], job_id: str
     ) -> errors.ApiError:
         """The ApiError for an error answer, every text in it masked and storable."""
-        code, message, _ = errors.parse_error_body(body)
-        request_id = self._header(headers, "x-request-id")
-        if request_id is None:
-            request_id = errors.parse_error_body(body)[2]
+        code, message, body_request_id = errors.parse_error_body(body)
+        if code is None and message and not body.lstrip().startswith(b"{"):
+            # A text body: mask it whole before it is cut, so no part of a secret survives.
+            message = self._raw_text(body).strip()[:500] or None
+        request_id = self._header(headers, "x-request-id") or body_request_id
         retry_after = errors.parse_retry_after(headers.get("retry-after"))
         return errors.error_for_status(
             status,
