@@ -471,3 +471,26 @@ def test_echoed_secrets_reach_no_value_file_or_message(sim, tmp_path, kind, capl
         dump = "\n".join(repr(db.execute(f"select * from {t}").fetchall()) for t in tables)
     assert not leaks(dump, held), "poll log"
     assert not leaks(log_path.read_bytes().decode("utf-8", "replace"), held), "poll log bytes"
+
+
+def test_cli_fetch_with_a_wrong_sk_writes_every_row_after_a_few_requests(
+    sim, tmp_path, monkeypatch, capsys
+):
+    """`jobtools fetch` as a new user with a wrong SK: a CSV of every id, a few requests."""
+    from jobtools.cli import main
+    from jobtools.io import read_jobs
+
+    many = sim.job_ids[:60]
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(many))
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", AK)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "wrong-secret-key")
+    with hostile(sim) as server:
+        out = tmp_path / "jobs.csv"
+        argv = ["fetch", str(ids_file), "--endpoint", server.url, "--no-progress"]
+        code = main([*argv, "--project-id", DEMO_PROJECT_ID, "--out", str(out)])
+    assert code == 2
+    assert server.requests <= AUTH_REFUSALS_TO_STOP + 16  # the default concurrency in flight
+    frame = read_jobs(out)
+    assert frame["job_id"].tolist() == many and frame["outcome"].eq("auth").all()
+    assert "wrong-secret-key" not in out.read_text() + capsys.readouterr().err
