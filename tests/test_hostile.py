@@ -374,6 +374,24 @@ def test_odd_records_never_break_the_frame(sim, ids, record):
     assert frame["outcome"].eq("ok").all()
 
 
+def test_a_record_the_frame_cannot_hold_is_a_client_error_row(sim, ids):
+    """Entities nested deeper than JSON text allows: that row says so, the others are ok."""
+    odd = ids[1]
+    deep: object = "x"
+    for _ in range(300):
+        deep = [deep]
+
+    def play(seen):
+        if seen.job_id == odd:
+            return Send(200, json.dumps({"status": "SUCCESS", "job_id": odd, "x": deep}).encode())
+        return honest(seen)
+
+    _, frame = fetch(sim, play, ids[:4])
+    assert frame["job_id"].tolist() == ids[:4]
+    assert frame["outcome"].tolist() == ["ok", "client_error", "ok", "ok"]
+    assert "could not be made a row" in frame.iloc[1].fetch_error
+
+
 # --- no secret in any file ---------------------------------------------------------------
 
 

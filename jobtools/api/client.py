@@ -800,9 +800,13 @@ def _summary(counts: Counter[str]) -> str:
 def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
     """The job frame plus `FETCH_COLUMNS` for fetch results, one row each, in order."""
     rows = list(results)
-    frame = jobs_to_frame(
-        [r.record if r.record is not None else {"job_id": _storable(r.job_id)} for r in rows]
-    )
+    try:
+        frame = jobs_to_frame([_record_of(r) for r in rows])
+    except Exception:
+        # One record the frame cannot hold (nested too deep to keep as JSON text…) must not
+        # lose the others: find it, and keep its row with the reason instead of its fields.
+        rows = _without_unframable(rows)
+        frame = jobs_to_frame([_record_of(r) for r in rows])
     values: dict[str, list[Any]] = {
         "outcome": [r.outcome for r in rows],
         "http_status": [r.http_status for r in rows],
@@ -818,6 +822,39 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
         else:
             frame[column] = pd.array(values[column], dtype=cast(Any, dtype))
     return frame
+
+
+def _record_of(result: FetchResult) -> Any:
+    if result.record is not None:
+        return result.record
+    return {"job_id": _storable(result.job_id)}
+
+
+def _without_unframable(rows: list[FetchResult]) -> list[FetchResult]:
+    """`rows` with each record that `jobs_to_frame` refuses replaced by a `client_error`.
+
+    Halves are tried in turn, so finding a few bad records among many costs a few frames.
+    """
+    try:
+        jobs_to_frame([_record_of(r) for r in rows])
+    except Exception as exc:
+        if len(rows) > 1:
+            half = len(rows) // 2
+            return _without_unframable(rows[:half]) + _without_unframable(rows[half:])
+        row = rows[0]
+        error = f"its record could not be made a row ({type(exc).__name__}: {str(exc)[:200]})"
+        return [
+            FetchResult(
+                row.job_id,
+                None,
+                "client_error",
+                row.http_status,
+                error=error,
+                request_id=row.request_id,
+                attempts=row.attempts,
+            )
+        ]
+    return rows
 
 
 def _storable(job_id: str) -> str:
