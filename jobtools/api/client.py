@@ -561,11 +561,10 @@ class JobsClient:
         """`_get_with_retries`, with anything unforeseen kept in the id's row."""
         try:
             return await self._get_with_retries(session, job_id, batch)
-        except errors.InvalidIdError as exc:
-            return FetchResult(job_id, None, "invalid_id", error=exc.message, attempts=0)
         except Exception as exc:  # one answer's surprise must not lose the batch
-            log.debug("job %s: unexpected %s", job_id, type(exc).__name__, exc_info=True)
             detail = self._scrub.raw(f"{type(exc).__name__}: {exc}"[:500])
+            # No traceback in the log: its text could quote what a server sent.
+            log.debug("job %s: unexpected error %s", job_id, detail)
             return FetchResult(job_id, None, "client_error", error=detail, attempts=1)
 
     # --- async API -------------------------------------------------------------------
