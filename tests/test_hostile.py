@@ -515,3 +515,17 @@ def test_cli_fetch_with_a_wrong_sk_writes_every_row_after_a_few_requests(
     frame = read_jobs(out)
     assert frame["job_id"].tolist() == many and frame["outcome"].eq("auth").all()
     assert "wrong-secret-key" not in out.read_text() + capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fault", ["throttle", "flow_limit", "overloaded"])
+def test_the_simulators_throttling_shapes_are_retried_to_the_end(sim, fault):
+    """The simulator's own 429 APIGW.0308, 400 Common.0024 and 503 Common.1503 (issue 10):
+    retried as throttling until every id is ok; none ends as bad_request or bad_body."""
+    from jobtools.simulator import Faults
+
+    many = sim.job_ids[:30]
+    with sim.injecting(Faults(**{fault: 0.5})), hostile(sim) as server:
+        frame = client(server, max_attempts=30).fetch_jobs(many, progress=False)
+        seen = {s.reply.status for s in server.seen}
+    assert frame["outcome"].eq("ok").all()
+    assert seen - {200}  # the faults were really served
