@@ -6,6 +6,7 @@ a row for every id asked, a clear outcome, bounded time and memory, no secret ke
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -300,6 +301,25 @@ def test_bodies_over_the_cap_are_too_large_and_the_batch_goes_on(sim, ids, flood
     assert sum(s.job_id == big for s in server.seen) == 1  # never retried
 
 
+def test_an_error_answer_over_the_cap_keeps_its_status(sim, ids):
+    """A 503 with an endless body is still a (retried) 503, not `too_large`."""
+
+    def flood(seen):
+        return Send(503, b"x" * (2 << 20))
+
+    server, frame = fetch(sim, first_twisted(flood), ids[:2], max_body_bytes=1 << 20)
+    assert frame["outcome"].eq("ok").all()
+    assert server.requests == 4
+    _, frame = fetch(sim, flood, ids[:1], max_body_bytes=1 << 20, max_attempts=2)
+    assert (frame.outcome[0], frame.http_status[0]) == ("server_error", 503)
+
+
+def test_a_byte_order_mark_before_the_json_is_read(sim, ids):
+    """A UTF-8 BOM before a job record does not make it a bad body."""
+    _, frame = fetch(sim, lambda seen: Send(200, b"\xef\xbb\xbf" + seen.reply.body), ids[:2])
+    assert frame["outcome"].eq("ok").all()
+
+
 def test_gzip_answer_within_the_cap_is_read(sim, ids):
     """A gzip body the server sends unasked is decoded (within the cap)."""
 
@@ -399,14 +419,20 @@ def test_a_record_the_frame_cannot_hold_is_a_client_error_row(sim, ids):
 
 
 def encodings(secret: str) -> list[str]:
-    """`secret` as a server may echo it: plain, JSON-escaped, \\u-escaped, %-encoded."""
+    """`secret` as a server may echo it: plain, JSON-escaped, \\u-escaped, %-encoded (once
+    and twice), HTML entities, \\x escapes, base64."""
     return [
         secret,
         secret.replace("/", "\\/"),
         "".join(f"\\u{ord(c):04x}" for c in secret),
         "".join(f"\\u{ord(c):04X}" for c in secret),
         "".join(f"%{ord(c):02X}" for c in secret),
+        "".join(f"%25{ord(c):02X}" for c in secret),
         "".join(f"&#{ord(c)};" for c in secret),
+        "".join(f"\\x{ord(c):02x}" for c in secret),
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(b"a:" + secret.encode()).decode(),  # as in a Basic auth header
+        base64.urlsafe_b64encode(b"user:" + secret.encode()).decode(),
     ]
 
 
@@ -433,6 +459,7 @@ def echo_play(seen: Seen):
     n = seen.number % 4
     headers = {"X-Request-Id": f"rid {raw[:150]}"}
     if n == 0:
+        raw = raw.replace("\\x", "\\\\x")  # valid JSON: the \x forms arrive once decoded
         fields = [
             f'"status": "FAIL", "job_id": "{seen.job_id}", "job_type": "{raw}"',
             f'"fail_reason": "{raw} {sent}", "odd_field": ["{raw}"]',

@@ -384,6 +384,9 @@ class JobsClient:
                     url, headers, self.max_body_bytes
                 )
         except BodyTooLarge as exc:
+            if not 200 <= exc.status < 300:
+                # An error answer with a huge body is still that error (a 503 is retried).
+                raise errors.error_for_status(exc.status, None, str(exc), job_id=job_id) from None
             raise errors.BodyTooLargeError(
                 str(exc), raw_body="", status=exc.status, job_id=job_id
             ) from None
@@ -411,6 +414,8 @@ class JobsClient:
     ) -> dict[str, Any]:
         """The record of a 200 when it is the job asked for; else the error it stands for."""
         reason: str | None
+        if body.startswith(b"\xef\xbb\xbf"):
+            body = body[3:]  # a UTF-8 byte order mark, which JSON parsers refuse
         try:
             record = orjson.loads(body)
         except orjson.JSONDecodeError:

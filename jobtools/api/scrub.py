@@ -5,7 +5,8 @@ body, a header or an error text, and in any encoding JSON or a URL allows. `Scru
 replaces each secret with `****`:
 
 - in raw text (`raw`: a bad body, a header, a transport error's message), where each
-  character of a secret may also appear as `\\uXXXX`, `\\/`, `%XX` or an HTML entity;
+  character of a secret may also appear as `\\uXXXX`, `\\/`, `\\xXX`, `%XX` (once or
+  twice encoded) or an HTML entity, and the whole secret base64-encoded;
 - in decoded values (`value`: every string of a parsed record, keys included), after JSON
   decoding has undone its escapes, and again in every form above (a value may hold an
   escaped or URL-encoded echo of its own).
@@ -16,6 +17,7 @@ decoded with `surrogateescape`) become U+FFFD, so no file writer chokes on one b
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -47,13 +49,33 @@ def clean(text: str) -> str:
 
 
 def _char_forms(char: str) -> str:
-    """A regex alternation matching `char` as itself or in any escape a server may use."""
+    """A regex alternation matching `char` as itself or in any escape a server may use:
+    JSON (`\\u002f`, `\\/`), JavaScript and Python (`\\u{2f}`, `\\x2f`), URLs (`%2F`, and
+    `%252F` encoded twice) and HTML (`&#47;`, `&#x2f;`)."""
     code = ord(char)
-    forms = [re.escape(char), rf"\\u{code:04x}", rf"&#{code};", rf"&#x{code:x};"]
+    forms = [re.escape(char), rf"\\u{code:04x}", rf"\\u\{{0*{code:x}\}}", rf"\\x{code:02x}"]
+    forms += [rf"&#0*{code};", rf"&#x0*{code:x};"]
     if char == "/":
         forms.append(r"\\/")
-    forms.append("".join(f"%{byte:02x}" for byte in char.encode("utf-8", "replace")))
+    utf8 = char.encode("utf-8", "replace")
+    forms.append("".join(f"%{byte:02x}" for byte in utf8))
+    forms.append("".join(f"%25{byte:02x}" for byte in utf8))
     return "(?:" + "|".join(forms) + ")"
+
+
+def _base64_cores(secret: str) -> list[str]:
+    """What of `secret` shows in any base64 text holding it, at each of the 3 alignments (and
+    in the URL-safe alphabet): the characters that do not depend on its neighbours."""
+    raw = secret.encode("utf-8", "replace")
+    cores = []
+    for shift in range(3):
+        text = base64.b64encode(b"\0" * shift + raw).decode()
+        start = -(-shift * 4 // 3) + (1 if shift else 0)  # past the chars mixing in padding
+        end = (shift + len(raw)) * 4 // 3  # the last char that holds only secret bits
+        core = text[start:end]
+        if len(core) >= 8:
+            cores += [core, core.replace("+", "-").replace("/", "_")]
+    return cores
 
 
 class Scrubber:
@@ -65,14 +87,11 @@ class Scrubber:
         )
         # One pattern for all secrets, case-insensitive: escapes' hex comes in either case,
         # and a case-folded echo of a secret is still too close to the secret to keep.
-        self._raw = (
-            re.compile(
-                "|".join("".join(_char_forms(c) for c in secret) for secret in self.secrets),
-                re.IGNORECASE,
-            )
-            if self.secrets
-            else None
-        )
+        forms = ["".join(_char_forms(c) for c in secret) for secret in self.secrets]
+        # Base64 is case-sensitive; its cores are long enough that folding costs nothing.
+        self._cores = tuple(core for secret in self.secrets for core in _base64_cores(secret))
+        forms += [re.escape(core) for core in self._cores]
+        self._raw = re.compile("|".join(forms), re.IGNORECASE) if self.secrets else None
 
         self._lower = tuple(secret.lower() for secret in self.secrets)
         self._escapable = any('"' in secret or "\\" in secret for secret in self.secrets)
@@ -90,14 +109,18 @@ class Scrubber:
         """
         if not self.secrets:
             return False
-        escapes = (b"\\",) if self._escapable else (b"\\u", b"\\/")
+        escapes = (b"\\",) if self._escapable else (b"\\u", b"\\/", b"\\x")
         if any(mark in body for mark in (*escapes, b"%", b"&#")):
+            return True
+        if any(core.encode() in body for core in self._cores):
             return True
         lower = body.lower()
         return any(secret in lower for secret in self._lower_bytes)
 
     def _suspect(self, text: str) -> bool:
         if "\\" in text or "%" in text or "&#" in text:
+            return True
+        if any(core in text for core in self._cores):
             return True
         lower = text.lower()
         return any(secret in lower for secret in self._lower)
