@@ -105,7 +105,7 @@ _FRAME_COLUMNS = [*JOB_COLUMNS, *FETCH_COLUMNS]
 class JobsFetcher(Protocol):
     """What a wait needs from a client: `jobtools.JobsClient` is one."""
 
-    async def afetch_jobs(self, ids: list[str], progress: bool = False) -> pd.DataFrame: ...
+    async def afetch_jobs(self, ids: list[str], progress: Any = False) -> pd.DataFrame: ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -434,6 +434,7 @@ async def aiter_snapshots(
     start: pd.DataFrame | None = None,
     early: float = 0.25,
     seed: int | None = None,
+    round_progress: Callable[[int], Progress] | None = None,
     payment_patience: float | None = DEFAULT_PAYMENT_PATIENCE,
     retention: float = DEFAULT_RETENTION,
     **client_options: Any,
@@ -456,6 +457,8 @@ async def aiter_snapshots(
         start: rows already known (e.g. a previous snapshot's frame); final ones are kept.
         early: a job due within this share of its interval joins the current round.
         seed: seeds the jitter.
+        round_progress: called with the number of jobs of each round; its bar is updated as
+            their answers arrive (the monitor shows progress within a long first sweep).
         payment_patience: seconds a job may stay PENDING_PAYMENT unchanged before its wait
             ends as `awaiting_payment`; None keeps waiting (up to `timeout`).
         retention: seconds the service keeps ended jobs; a 404 for an id created longer
@@ -514,9 +517,12 @@ async def aiter_snapshots(
                 round_no += 1
                 round_started = now
                 asked = [ids[r] for r in rows]
+                bar = round_progress(len(rows)) if round_progress is not None else False
                 limit = None if deadline is None else deadline - now
                 limit = LAST_LOOK if limit is not None and limit <= 0 else limit
-                cancelled, fetched = await _unless_cancelled(_fetch(fetcher, asked, limit), cancel)
+                cancelled, fetched = await _unless_cancelled(
+                    _fetch(fetcher, asked, bar, limit), cancel
+                )
                 if cancelled or fetched is None:
                     continue  # the next pass ends the wait as cancelled
                 now = clock()
@@ -553,11 +559,13 @@ async def aiter_snapshots(
             poll_log.close()
 
 
-def _fetch(fetcher: JobsFetcher, ids: list[str], limit: float | None) -> Awaitable[pd.DataFrame]:
+def _fetch(
+    fetcher: JobsFetcher, ids: list[str], progress: Any, limit: float | None
+) -> Awaitable[pd.DataFrame]:
     """One round's fetch; a client that takes `time_limit` is held to the wait's deadline."""
     if limit is not None and "time_limit" in inspect.signature(fetcher.afetch_jobs).parameters:
-        return fetcher.afetch_jobs(ids, progress=False, time_limit=limit)  # type: ignore[call-arg]
-    return fetcher.afetch_jobs(ids, progress=False)
+        return fetcher.afetch_jobs(ids, progress=progress, time_limit=limit)  # type: ignore[call-arg]
+    return fetcher.afetch_jobs(ids, progress=progress)
 
 
 def _align(fetched: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
