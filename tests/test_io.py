@@ -308,9 +308,9 @@ def test_excel_csv(tmp_path):
     assert '"\'-x"' in raw.decode("utf-8-sig")
 
 
-@pytest.mark.parametrize("name", ["a.parquet", "a.json"])
+@pytest.mark.parametrize("name", ["a.txt", "a.json"])
 def test_write_rejects_unknown_formats(tmp_path, name):
-    """Only CSV and JSONL are written."""
+    """Only CSV, JSONL and Parquet are written."""
     with pytest.raises(ValueError, match="cannot write"):
         write_jobs(jobs_to_frame([SEED]), tmp_path / name)
 
