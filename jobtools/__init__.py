@@ -67,8 +67,10 @@ _LAZY = {
     "ManualClock": "jobtools.simulator",
     "Simulator": "jobtools.simulator",
     "SimulatorServer": "jobtools.simulator",
+    "read_jobs_dask": "jobtools.io.dask",  # needs the jobtools[dask] extra
 }
 if TYPE_CHECKING:
+    from jobtools.io.dask import read_jobs_dask
     from jobtools.report import write_report
     from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
     from jobtools.views.monitor import JobMonitor
@@ -150,6 +152,7 @@ __all__ = [
     "plot_timeline",
     "rates_over_time",
     "read_jobs",
+    "read_jobs_dask",
     "sub_jobs_to_frame",
     "summary_by_type",
     "time_quality",

@@ -7,6 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from jobtools.analysis._engines import is_dask
 from jobtools.analysis.summary import to_utc
 
 __all__ = ["QUALITY_COLUMNS", "time_quality"]
@@ -40,7 +41,14 @@ def time_quality(
     Args:
         now: the present, for the future check (default: the current time); naive means UTC.
         tolerance: how far ahead of `now` a begin time may be, e.g. "5min".
+
+    A Dask frame gives a lazy Dask frame of the same flags (see `analysis._dask`).
     """
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        # A Dask frame in, a Dask frame out: the annotations speak of pandas only.
+        return _dask.time_quality(frame, now=now, tolerance=tolerance)  # type: ignore[return-value]
     unparsed = _unparsed_rows(frame)
     end_unparsed = _unparsed_rows(frame, ("end_time",))
     begin, end = frame["begin_time"], frame["end_time"]

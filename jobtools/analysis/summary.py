@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.offsets import BaseOffset
 
+from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus
 
 __all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
@@ -45,7 +46,13 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
 
     Rows without a job type (e.g. job ids that could not be fetched) form a row of their own
     with a missing `job_type`, so the counts add up to the frame's length.
+
+    A Dask frame gives the same result, its percentiles within 0.5 % (see `analysis._dask`).
     """
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        return _dask.summary_by_type(frame)
     status = frame["status"]
     success = status.eq(JobStatus.SUCCESS).fillna(False).astype(bool)
     fail = status.eq(JobStatus.FAIL).fillna(False).astype(bool)
@@ -98,7 +105,13 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
 
     Raises:
         ValueError: `period` is not a frequency.
+
+    A Dask frame gives the same result (see `analysis._dask`).
     """
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        return _dask.rates_over_time(frame, period)
     offset = to_offset(period)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)

@@ -75,6 +75,10 @@ class CorruptInputError(ValueError):
         self.problems = problems
         super().__init__(_describe(problems))
 
+    def __reduce__(self) -> tuple[type[CorruptInputError], tuple[list[dict[str, Any]]]]:
+        # Pickled with its problems (as from a Dask worker), not with the message alone.
+        return (type(self), (self.problems,))
+
 
 # --- reading --------------------------------------------------------------------------
 

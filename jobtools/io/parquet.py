@@ -41,6 +41,7 @@ __all__ = [
     "is_archive",
     "read_archive",
     "read_parquet",
+    "read_part",
     "table_to_frame",
     "write_archive",
     "write_parquet",
@@ -119,6 +120,27 @@ def frame_to_table(frame: pd.DataFrame, *, rows: np.ndarray | None = None) -> pa
     }
     ours = {"version": 1, "json_columns": encoded, "categories": categories}
     return _with_ours(table, {**ours, "unparsed_times": unparsed})
+
+
+def read_part(
+    path: str | Path, row_group: int | None = None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row group of a file (or all of it) as a job frame, without the archive's row column."""
+    file = pq.ParquetFile(path)
+    wanted = None if columns is None else [c for c in columns if c != ROW_COLUMN]
+    if row_group is None:
+        table, offset = file.read(columns=wanted), 0
+    else:
+        table = file.read_row_group(row_group, columns=wanted)
+        offset = sum(file.metadata.row_group(g).num_rows for g in range(row_group))
+    ours = _ours(file.schema_arrow.empty_table())
+    ours["unparsed_times"] = {
+        column: [[p - offset, raw] for p, raw in pairs if 0 <= p - offset < table.num_rows]
+        for column, pairs in ours.get("unparsed_times", {}).items()
+    }
+    if ROW_COLUMN in table.column_names:
+        table = table.drop_columns([ROW_COLUMN])
+    return _decoded(table.to_pandas(), ours)
 
 
 def _with_ours(table: pa.Table, ours: dict[str, Any]) -> pa.Table:
