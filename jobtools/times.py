@@ -81,7 +81,9 @@ def _arrow_strings(text: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     """Strings of one format -> UTC datetime64[us]; the ones that are no valid time -> NaT."""
-    iso = as_iso(strings)
+    # Microseconds are what the frame holds: a longer fraction is cut here, so that no value
+    # sends the column down a nanosecond path where years 0001 and 9999 do not fit.
+    iso = pc.replace_substring_regex(as_iso(strings), r"(\.\d{6})\d+", r"\1")
     try:
         # The fast path: Arrow casts a whole column at once, but all or nothing.
         parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))
@@ -154,3 +156,19 @@ def epoch_seconds(times: pd.Series) -> np.ndarray:
 
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def iso_text(values: pd.Series) -> pd.Series:
+    """UTC times as ISO 8601 text with `Z`: milliseconds, or microseconds where a value has them.
+
+    >>> iso_text(pd.Series(pd.to_datetime(["2015-06-04T10:11:06.586Z", None], utc=True))).tolist()
+    ['2015-06-04T10:11:06.586Z', nan]
+    """
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    micros = utc.astype("int64") % 1000 != 0
+    text = np.where(
+        micros, np.datetime_as_string(utc, unit="us"), np.datetime_as_string(utc, unit="ms")
+    )
+    text = np.char.add(text.astype(str), "Z").astype(object)
+    text[np.isnat(utc)] = None
+    return pd.Series(text, index=values.index, dtype="str")

@@ -6,10 +6,9 @@ import pandas as pd
 import pytest
 
 from jobtools import jobs_to_frame, read_jobs, write_jobs
-from jobtools.frame import outcome_categorical
 from jobtools.io.parquet import ARCHIVE_MARKER, archive_files, is_archive, read_archive
 from jobtools.sample import generate_jobs
-from jobtools.wait.poll import WAIT_COLUMNS
+from jobtools.schema import OUTCOMES, WAIT_COLUMNS, WAIT_STATES, categorical
 
 SEED = {
     "status": "SUCCESS",
@@ -39,7 +38,7 @@ def job_frame(n: int = 200, seed: int = 3) -> pd.DataFrame:
 def with_fetch_columns(frame: pd.DataFrame) -> pd.DataFrame:
     n = len(frame)
     return frame.assign(
-        outcome=outcome_categorical((["ok", "not_found", "weird"] * n)[:n]),
+        outcome=categorical((["ok", "not_found", "weird"] * n)[:n], OUTCOMES),
         http_status=pd.array(([200, 404, None] * n)[:n], dtype="Int64"),
         fetch_error_code=pd.array(([None, "IMG.0023", ""] * n)[:n], dtype="str"),
         fetch_error=pd.array(([None, "job not found", None] * n)[:n], dtype="str"),
@@ -51,7 +50,7 @@ def with_fetch_columns(frame: pd.DataFrame) -> pd.DataFrame:
 def with_wait_columns(frame: pd.DataFrame) -> pd.DataFrame:
     n = len(frame)
     observed = pd.Series(pd.date_range("2024-11-06", periods=n, freq="s", tz="UTC"))
-    states = pd.Categorical((["done", "timed_out", "open"] * n)[:n])
+    states = categorical((["done", "timed_out", "weird"] * n)[:n], WAIT_STATES)
     return frame.assign(
         wait_state=states,
         observed_at=observed.astype(WAIT_COLUMNS["observed_at"]).to_numpy(),

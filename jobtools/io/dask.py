@@ -34,10 +34,10 @@ import dask.dataframe as dd
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jobtools.frame import apply_schema
 from jobtools.io import files, parquet
 from jobtools.io._jsonl import read_lines
 from jobtools.io.files import CorruptInputError, CorruptInputWarning
+from jobtools.schema import cast_frame
 
 __all__ = ["read_jobs_dask"]
 
@@ -47,6 +47,8 @@ Kind = Literal["parquet", "lines", "csv", "json"]
 # About 64 MiB of JSONL (~180,000 records) makes a partition of ~75 MB, and its reading peaks
 # at a few times that: small enough for a worker of 2 GB with room for several at once.
 BLOCKSIZE = 64 * 2**20
+# read_jobs' defaults for CSV and JSON files: detected encoding and separator, naive times UTC.
+_READ_OPTIONS: dict[str, Any] = {"encoding": None, "sep": None, "tz": "UTC"}
 # How much of the first JSONL file is read to learn its columns.
 _SAMPLE_BYTES = 1 << 20
 
@@ -162,10 +164,10 @@ def _meta(kind: Kind, path: Path) -> pd.DataFrame:
         text = pd.DataFrame({name: pd.Series([], dtype="str") for name in header})
         sample = files._from_csv_frame(text)
     else:
-        sample = files._read_file(path)[0]
+        sample = files._read_file(path, **_READ_OPTIONS)[0]
     empty = sample.iloc[:0]
     # The categories of the contract (statuses, outcomes), not those of the sample.
-    typed = apply_schema(empty)
+    typed = cast_frame(empty)
     typed.attrs = {}
     return typed
 
@@ -189,7 +191,7 @@ class _Reader:
         elif piece.kind == "lines":
             frame, problems = _read_block(path, piece.start, piece.end)
         else:
-            frame, problems = files._read_file(path)
+            frame, problems = files._read_file(path, **_READ_OPTIONS)
         if problems:
             _report(problems, self.errors)
         return _conform(frame, self.meta[wanted], problems)
