@@ -3,8 +3,9 @@
 The frame's columns and dtypes are exactly those of `read_jobs` on the same files (its `meta`
 is the contract's empty frame), and each partition is what `read_jobs` makes of its piece:
 
-* a Parquet archive (`write_jobs(..., partition_by="day")`) or `.parquet` files: one
-  partition per file and row group, reading only the columns a computation uses;
+* a Parquet archive (`write_jobs(..., partition_by="day")`) or `.parquet` files: row
+  groups of consecutive files gathered into partitions of about `rows` rows, reading only
+  the columns a computation uses;
 * JSONL files (`.jsonl`, `.ndjson`), a glob of them or a directory: each file cut into
   byte ranges of about `blocksize`, at line boundaries, each parsed by the Arrow fast path;
 * `.csv` files written by `write_jobs`, and `.json` files: one partition per file.
@@ -49,25 +50,29 @@ Kind = Literal["parquet", "lines", "csv", "json"]
 BLOCKSIZE = 64 * 2**20
 # read_jobs' defaults for CSV and JSON files: detected encoding and separator, naive times UTC.
 _READ_OPTIONS: dict[str, Any] = {"encoding": None, "sep": None, "tz": "UTC"}
+# An archive's row groups are gathered into partitions of about this many rows (~250 MB of
+# frame when every column is read, a fraction of that for the few an analysis reads).
+ROWS = 1_000_000
 # How much of the first JSONL file is read to learn its columns.
 _SAMPLE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class _Piece:
-    """One partition's input: a file, and a byte range of it or one of its row groups."""
+    """One partition's input: a file, a byte range of it, or Parquet row groups of files."""
 
     kind: Kind
     path: str
     start: int = 0
     end: int = -1
-    row_group: int | None = None
+    row_groups: tuple[tuple[str, int], ...] = ()
 
 
 def read_jobs_dask(
     paths: str | Path | Iterable[str | Path],
     *,
     blocksize: int = BLOCKSIZE,
+    rows: int = ROWS,
     errors: Errors = "warn",
 ) -> dd.DataFrame:
     """A lazy Dask DataFrame of job records: archives, `.parquet`, JSONL, `.csv`, `.json` files.
@@ -76,6 +81,7 @@ def read_jobs_dask(
         paths: a file, a directory (an archive, or the readable files in it), a glob such as
             `"logs/*.jsonl"`, or a list of these.
         blocksize: the bytes of JSONL per partition (cut at line boundaries).
+        rows: the rows of Parquet per partition, about (whole row groups are gathered).
         errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` fails the
             computation with CorruptInputError naming file and line.
 
@@ -85,10 +91,16 @@ def read_jobs_dask(
     """
     if errors not in ("warn", "raise"):
         raise ValueError(f'errors must be "warn" or "raise", not {errors!r}')
-    if blocksize < 1:
-        raise ValueError(f"blocksize must be positive, not {blocksize}")
+    if blocksize < 1 or rows < 1:
+        raise ValueError(f"blocksize and rows must be positive, not {blocksize} and {rows}")
     inputs = _inputs(paths)
-    pieces = [piece for kind, path in inputs for piece in _pieces(kind, path, blocksize)]
+    pieces = [
+        piece
+        for kind, path in inputs
+        if kind != "parquet"
+        for piece in _pieces(kind, path, blocksize)
+    ]
+    pieces += _parquet_pieces([path for kind, path in inputs if kind == "parquet"], rows)
     meta = _meta(*inputs[0])
     reader = _Reader(meta=meta, errors=errors)
     # Dask would turn our `str` columns (NaN for missing) into its own string dtype (NA).
@@ -142,12 +154,29 @@ def _pieces(kind: Kind, path: Path, blocksize: int) -> list[_Piece]:
         size = path.stat().st_size
         starts = range(0, max(size, 1), blocksize)
         return [_Piece(kind, str(path), s, min(s + blocksize, size)) for s in starts]
-    if kind == "parquet":
-        groups = pq.ParquetFile(path).num_row_groups
-        return [_Piece(kind, str(path), row_group=g) for g in range(groups)] or [
-            _Piece(kind, str(path))
-        ]
     return [_Piece(kind, str(path))]
+
+
+def _parquet_pieces(paths: list[Path], rows: int) -> list[_Piece]:
+    """Row groups of consecutive files gathered into partitions of about `rows` rows.
+
+    An archive's files are small (one day of one write): a partition each would spend more
+    on scheduling than on reading.
+    """
+    pieces: list[_Piece] = []
+    gathered: list[tuple[str, int]] = []
+    count = 0
+    for path in paths:
+        metadata = pq.ParquetFile(path).metadata
+        for group in range(metadata.num_row_groups):
+            gathered.append((str(path), group))
+            count += metadata.row_group(group).num_rows
+            if count >= rows:
+                pieces.append(_Piece("parquet", str(path), row_groups=tuple(gathered)))
+                gathered, count = [], 0
+    if gathered or (paths and not pieces):
+        pieces.append(_Piece("parquet", str(paths[-1]), row_groups=tuple(gathered)))
+    return pieces
 
 
 def _meta(kind: Kind, path: Path) -> pd.DataFrame:
@@ -187,7 +216,10 @@ class _Reader:
         wanted = list(self.meta.columns) if columns is None else list(columns)
         problems: list[dict[str, Any]] = []
         if piece.kind == "parquet":
-            frame = parquet.read_part(path, piece.row_group, wanted)
+            if piece.row_groups:
+                frame = parquet.read_parts(piece.row_groups, wanted)
+            else:  # files without row groups: their schema only
+                frame = parquet.read_parts([(piece.path, None)], wanted)
         elif piece.kind == "lines":
             frame, problems = _read_block(path, piece.start, piece.end)
         else:

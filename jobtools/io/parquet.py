@@ -41,7 +41,7 @@ __all__ = [
     "is_archive",
     "read_archive",
     "read_parquet",
-    "read_part",
+    "read_parts",
     "table_to_frame",
     "write_archive",
     "write_parquet",
@@ -122,25 +122,29 @@ def frame_to_table(frame: pd.DataFrame, *, rows: np.ndarray | None = None) -> pa
     return _with_ours(table, {**ours, "unparsed_times": unparsed})
 
 
-def read_part(
-    path: str | Path, row_group: int | None = None, columns: Sequence[str] | None = None
+def read_parts(
+    units: Sequence[tuple[str | Path, int | None]], columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """One row group of a file (or all of it) as a job frame, without the archive's row column."""
-    file = pq.ParquetFile(path)
+    """Row groups of files (None: the whole file) as one job frame, without the row column."""
     wanted = None if columns is None else [c for c in columns if c != ROW_COLUMN]
-    if row_group is None:
-        table, offset = file.read(columns=wanted), 0
-    else:
-        table = file.read_row_group(row_group, columns=wanted)
-        offset = sum(file.metadata.row_group(g).num_rows for g in range(row_group))
-    ours = _ours(file.schema_arrow.empty_table())
-    ours["unparsed_times"] = {
-        column: [[p - offset, raw] for p, raw in pairs if 0 <= p - offset < table.num_rows]
-        for column, pairs in ours.get("unparsed_times", {}).items()
-    }
-    if ROW_COLUMN in table.column_names:
-        table = table.drop_columns([ROW_COLUMN])
-    return _decoded(table.to_pandas(), ours)
+    tables = []
+    for path, row_group in units:
+        file = pq.ParquetFile(path)
+        if row_group is None:
+            table, offset = file.read(columns=wanted), 0
+        else:
+            table = file.read_row_group(row_group, columns=wanted)
+            offset = sum(file.metadata.row_group(g).num_rows for g in range(row_group))
+        ours = _ours(file.schema_arrow.empty_table())
+        ours["unparsed_times"] = {
+            column: [[p - offset, raw] for p, raw in pairs if 0 <= p - offset < table.num_rows]
+            for column, pairs in ours.get("unparsed_times", {}).items()
+        }
+        tables.append(_with_ours(table, ours))
+    combined, ours = _united(tables)
+    if ROW_COLUMN in combined.column_names:
+        combined = combined.drop_columns([ROW_COLUMN])
+    return _decoded(combined.to_pandas(), ours)
 
 
 def _with_ours(table: pa.Table, ours: dict[str, Any]) -> pa.Table:
@@ -294,7 +298,23 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
         raise FileNotFoundError(f"no Parquet files in the archive {folder}")
     wanted = None if columns is None else [*columns, ROW_COLUMN]
     tables = [pq.read_table(path, columns=wanted) for path in files]
-    # One table, one conversion to pandas: Arrow unites the files' dictionaries itself.
+    combined, ours = _united(tables)
+    numbers = _batch_numbers(files)
+    batches = np.concatenate([np.full(t.num_rows, n) for t, n in zip(tables, numbers, strict=True)])
+    rows = combined.column(ROW_COLUMN).to_numpy()
+    order = np.lexsort((rows, batches))
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = np.arange(len(order))
+    ours["unparsed_times"] = {
+        column: [[int(where[p]), raw] for p, raw in pairs]
+        for column, pairs in ours["unparsed_times"].items()
+    }
+    ordered = combined.drop_columns([ROW_COLUMN]).take(pa.array(order))
+    return _decoded(ordered.to_pandas(), ours)
+
+
+def _united(tables: list[pa.Table]) -> tuple[pa.Table, dict[str, Any]]:
+    """Tables as one (Arrow unites their dictionaries), and their metadata as one."""
     ours: dict[str, Any] = {"json_columns": [], "categories": {}, "unparsed_times": {}}
     offset = 0
     for table in tables:
@@ -308,21 +328,10 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
                 [offset + position, raw] for position, raw in pairs
             )
         offset += table.num_rows
+    # One table, converted to pandas once; the pandas metadata of the first file types it.
     pandas_meta = {b"pandas": tables[0].schema.metadata[b"pandas"]}
     tables = [t.replace_schema_metadata(pandas_meta) for t in tables]
-    combined = pa.concat_tables(tables, promote_options="permissive")
-    numbers = _batch_numbers(files)
-    batches = np.concatenate([np.full(t.num_rows, n) for t, n in zip(tables, numbers, strict=True)])
-    rows = combined.column(ROW_COLUMN).to_numpy()
-    order = np.lexsort((rows, batches))
-    where = np.empty(len(order), dtype=np.int64)
-    where[order] = np.arange(len(order))
-    ours["unparsed_times"] = {
-        column: [[int(where[p]), raw] for p, raw in pairs]
-        for column, pairs in ours["unparsed_times"].items()
-    }
-    ordered = combined.drop_columns([ROW_COLUMN]).take(pa.array(order))
-    return _decoded(ordered.to_pandas(), ours)
+    return pa.concat_tables(tables, promote_options="permissive"), ours
 
 
 def _batch_numbers(files: list[Path]) -> list[int]:
