@@ -3,6 +3,7 @@
 `read_jobs` loads job records as the API returns them (`.json`: one response, a list, or an
 object wrapping a list; `.jsonl`/`.ndjson`: one response a line), a directory of such files,
 and the CSV and JSONL files `write_jobs` writes; it always returns the `JOB_COLUMNS` frame.
+`.parquet` files and day-partitioned Parquet archives: `jobtools.io.parquet`.
 
 Nothing is dropped silently. A corrupt line (or a `.json` file that is no JSON) is skipped
 with a `CorruptInputWarning` naming file and line, and listed in `frame.attrs["corrupt_lines"]`
