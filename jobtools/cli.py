@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+__all__ = ["main"]
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobtools", description=__doc__)
@@ -319,8 +321,9 @@ def _add_report(sub: Any) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jobtools.analysis.summary import jobs_between, to_offset, to_utc
+    from jobtools.analysis.summary import jobs_between
     from jobtools.report import write_report
+    from jobtools.times import to_offset, to_utc
 
     out = Path(args.out)
     # Checked before reading, so a large input is never read only to be refused.

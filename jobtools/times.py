@@ -16,6 +16,7 @@ an impossible date, so that only that value becomes NaT.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +24,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.tseries.offsets import BaseOffset
+
+__all__ = [
+    "TIME_DTYPE",
+    "epoch_seconds",
+    "iso_text",
+    "parse_job_time",
+    "parse_job_times",
+    "to_offset",
+    "to_utc",
+]
 
 TIME_DTYPE = "datetime64[us, UTC]"
 
@@ -172,3 +184,26 @@ def iso_text(values: pd.Series) -> pd.Series:
     text = np.char.add(text.astype(str), "Z").astype(object)
     text[np.isnat(utc)] = None
     return pd.Series(text, index=values.index, dtype="str")
+
+
+def to_utc(moment: dt.datetime | str, name: str = "time") -> pd.Timestamp:
+    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are UTC.
+
+    Raises:
+        ValueError: `moment` is not a time (the message starts with `name`).
+    """
+    try:
+        stamp = pd.Timestamp(moment)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: not a time: {moment!r}") from exc
+    if stamp is pd.NaT:
+        raise ValueError(f"{name}: not a time: {moment!r}")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def to_offset(period: str) -> BaseOffset:
+    """A pandas frequency ("1h", "1D", "1W") as an offset; ValueError naming it if it is none."""
+    try:
+        return pd.tseries.frequencies.to_offset(period)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a period: {period!r} (try '1h', '1D', '1W')") from exc

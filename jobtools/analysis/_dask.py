@@ -20,7 +20,8 @@ import pandas as pd
 from pandas.tseries.offsets import BaseOffset, Day, Tick
 
 from jobtools.analysis import failures, quality, summary
-from jobtools.analysis.summary import SUMMARY_COLUMNS, to_offset, to_utc
+from jobtools.analysis.summary import SUMMARY_COLUMNS
+from jobtools.times import to_offset, to_utc
 from jobtools.schema import JobStatus
 
 __all__ = [

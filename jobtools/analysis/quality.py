@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from jobtools.analysis._engines import is_dask
-from jobtools.analysis.summary import to_utc
+from jobtools.schema import require
+from jobtools.times import to_utc
 
 __all__ = ["QUALITY_COLUMNS", "time_quality"]
 
@@ -44,6 +45,7 @@ def time_quality(
 
     A Dask frame gives a lazy Dask frame of the same flags (see `analysis._dask`).
     """
+    require(frame, ("is_terminal", "begin_time", "end_time"), "time_quality")
     if is_dask(frame):
         from jobtools.analysis import _dask
 

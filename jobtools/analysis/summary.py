@@ -6,10 +6,10 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.offsets import BaseOffset
 
 from jobtools.analysis._engines import is_dask
-from jobtools.schema import JobStatus
+from jobtools.schema import JobStatus, require
+from jobtools.times import to_offset, to_utc
 
 __all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
 
@@ -49,6 +49,7 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
 
     A Dask frame gives the same result, its percentiles within 0.5 % (see `analysis._dask`).
     """
+    require(frame, ("job_type", "status", "is_terminal", "duration"), "summary_by_type")
     if is_dask(frame):
         from jobtools.analysis import _dask
 
@@ -108,6 +109,7 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
 
     A Dask frame gives the same result (see `analysis._dask`).
     """
+    require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     if is_dask(frame):
         from jobtools.analysis import _dask
 
@@ -164,26 +166,3 @@ def jobs_between(
     if upper is not None:
         keep &= (times < upper).fillna(False).astype(bool)
     return frame[keep.to_numpy()].copy()
-
-
-def to_utc(moment: datetime | str, name: str = "time") -> pd.Timestamp:
-    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are UTC.
-
-    Raises:
-        ValueError: `moment` is not a time (the message starts with `name`).
-    """
-    try:
-        stamp = pd.Timestamp(moment)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name}: not a time: {moment!r}") from exc
-    if stamp is pd.NaT:
-        raise ValueError(f"{name}: not a time: {moment!r}")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def to_offset(period: str) -> BaseOffset:
-    """A pandas frequency ("1h", "1D", "1W") as an offset; ValueError naming it if it is none."""
-    try:
-        return pd.tseries.frequencies.to_offset(period)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not a period: {period!r} (try '1h', '1D', '1W')") from exc

@@ -45,6 +45,20 @@ from jobtools.io._jsonl import read_lines
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import iso_text, parse_job_times
 
+__all__ = [
+    "COLUMNS_KEY",
+    "CSV_SUFFIXES",
+    "CorruptInputError",
+    "CorruptInputWarning",
+    "Errors",
+    "JSON_SUFFIXES",
+    "LINES_SUFFIXES",
+    "READABLE_SUFFIXES",
+    "frame_to_csv_frame",
+    "read_jobs",
+    "write_jobs",
+]
+
 JSON_SUFFIXES = frozenset({".json"})
 LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 CSV_SUFFIXES = frozenset({".csv"})
@@ -76,8 +90,8 @@ class CorruptInputError(ValueError):
         self.problems = problems
         super().__init__(_describe(problems))
 
-    def __reduce__(self) -> tuple[type[CorruptInputError], tuple[list[dict[str, Any]]]]:
-        # Pickled with its problems (as from a Dask worker), not with the message alone.
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling would call the class with the message, not the problems.
         return (type(self), (self.problems,))
 
 

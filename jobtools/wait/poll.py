@@ -30,13 +30,12 @@ interval joins the current round, so requests go out in batches rather than one 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -44,6 +43,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from jobtools._aio import LoopThread
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
 from jobtools.ids import as_job_ids
 from jobtools.progress import Progress, progress_bar
@@ -51,6 +51,25 @@ from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
 from jobtools.times import epoch_seconds
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule, make_schedule
+
+__all__ = [
+    "CancelToken",
+    "DEFAULT_GIVE_UP_AFTER",
+    "DEFAULT_TIMEOUT",
+    "JobsFetcher",
+    "NO_STATUS",
+    "Snapshot",
+    "WAIT_COLUMNS",
+    "WAIT_STATES",
+    "advancing_sleep",
+    "aiter_snapshots",
+    "blank_frame",
+    "is_final",
+    "iter_snapshots",
+    "summarize",
+    "wait_for",
+    "wait_for_async",
+]
 
 T = TypeVar("T")
 
@@ -218,6 +237,8 @@ class _Wait:
         self.errors = np.zeros(n, dtype="int64")
         self.due = np.full(n, started)
         self.interval = np.zeros(n)
+        # Raw text of times that did not parse, by column and row: kept round after round.
+        self.unparsed: dict[str, dict[int, Any]] = {}
         if start is not None and len(start):
             self._seed(start)
 
@@ -229,6 +250,7 @@ class _Wait:
         if not len(rows):
             return
         self.frame = _replace_rows(self.frame, rows, known.reset_index(drop=True))
+        self._move_unparsed(rows, known, dict(zip(known.index, rows, strict=True)))
         after = self.frame.iloc[rows]
         terminal = after["is_terminal"].to_numpy(bool)
         gone = is_final(after) & ~terminal
@@ -240,6 +262,19 @@ class _Wait:
 
     def pending(self) -> np.ndarray:
         return np.flatnonzero(self.state == "waiting")
+
+    def _move_unparsed(self, replaced: np.ndarray, source: pd.DataFrame, row_of: dict) -> None:
+        """Rows `replaced` now hold `source`'s values (`row_of`: its label -> row): so do
+        their raw unparsed times."""
+        rows = set(replaced.tolist())
+        for values in self.unparsed.values():
+            for row in rows:
+                values.pop(row, None)
+        for column, values in source.attrs.get("unparsed_times", {}).items():
+            for label, raw in values.items():
+                row = row_of.get(label)
+                if row is not None and int(row) in rows:
+                    self.unparsed.setdefault(column, {})[int(row)] = raw
 
     def merge(self, rows: np.ndarray, answer: pd.DataFrame, now: float) -> np.ndarray:
         """Merge one round's answers (aligned to `rows`); return the rows that changed.
@@ -260,6 +295,7 @@ class _Wait:
             patched = pd.concat([kept, fetch], axis=1).set_axis(np.flatnonzero(keep))
             new = _fix_categories(pd.concat([answer[~keep], patched]).sort_index())
         self.frame = _replace_rows(self.frame, rows, new.reset_index(drop=True))
+        self._move_unparsed(rows[~keep], answer, dict(enumerate(rows)))
 
         self.polls[rows] += 1
         self.observed[rows] = now
@@ -291,12 +327,14 @@ class _Wait:
         observed = pd.to_datetime(self.observed, unit="s", utc=True).astype(
             WAIT_COLUMNS["observed_at"]
         )
-        return self.frame.assign(
+        frame = self.frame.assign(
             wait_state=categorical(self.state, WAIT_STATES),
             observed_at=observed,
             polls=self.polls.copy(),
             fetch_errors=self.errors.copy(),
         )
+        frame.attrs["unparsed_times"] = {c: dict(v) for c, v in self.unparsed.items() if v}
+        return frame
 
 
 def _replace_rows(frame: pd.DataFrame, rows: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
@@ -499,7 +537,7 @@ def iter_snapshots(job_ids: Any, **options: Any) -> Iterator[Snapshot]:
     the middle of writing the poll log. Breaking out of the loop, or Ctrl-C, stops the
     polling; the log keeps every round that completed.
     """
-    runner = LoopThread()
+    runner = LoopThread("jobtools-poll")
     agen = aiter_snapshots(job_ids, **options)
     try:
         while True:
@@ -516,71 +554,6 @@ def iter_snapshots(job_ids: Any, **options: Any) -> Iterator[Snapshot]:
 
 async def _anext(agen: AsyncIterator[T]) -> T:
     return await agen.__anext__()
-
-
-class LoopThread:
-    """A private event loop running in its own daemon thread; `run` blocks for one coroutine.
-
-    Unlike `client.run_sync` (one `asyncio.run` per call), the loop lives across calls: the
-    async generator behind `iter_snapshots`, and its connection pool, stay on one loop.
-    """
-
-    def __init__(self, name: str = "jobtools-poll") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the loop and return its result; Ctrl-C here cancels it first."""
-        done: concurrent.futures.Future[T] = concurrent.futures.Future()
-        started: list[asyncio.Task[T]] = []
-
-        def start() -> None:
-            task = self.loop.create_task(coro)
-            started.append(task)
-            task.add_done_callback(lambda finished: _hand_over(finished, done))
-
-        def cancel() -> None:
-            # Runs after `start` (the loop keeps call_soon order), so the task is there.
-            if started:
-                started[0].cancel()
-            else:
-                coro.close()
-                done.cancel()
-
-        try:
-            self.loop.call_soon_threadsafe(start)
-            while True:
-                # Wake now and then: a Ctrl-C the OS hands to another thread is only acted on
-                # when this (main) thread runs Python code again.
-                with contextlib.suppress(concurrent.futures.TimeoutError):
-                    return done.result(timeout=0.2)
-        except BaseException:
-            # Ctrl-C may land anywhere in here, even before the task exists: cancel the work
-            # and wait until it has unwound (the generator's `finally` closes the log).
-            if not done.done():
-                self.loop.call_soon_threadsafe(cancel)
-                with contextlib.suppress(BaseException):
-                    done.exception()  # blocks until the task has finished, however it ended
-            raise
-
-    def close(self) -> None:
-        """Stop the loop and its thread (call from any thread but the loop's own)."""
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
-
-
-def _hand_over(task: asyncio.Task[T], done: concurrent.futures.Future[T]) -> None:
-    """Copy a finished task's outcome to the future the calling thread waits on."""
-    if task.cancelled():
-        done.cancel()
-    elif task.exception() is not None:
-        done.set_exception(task.exception())
-    else:
-        done.set_result(task.result())
 
 
 async def wait_for_async(

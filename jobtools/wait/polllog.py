@@ -28,6 +28,8 @@ from jobtools.frame import FETCH_COLUMNS, frame_to_records, jobs_to_frame
 from jobtools.schema import STATUS_ORDER, WaitState, cast_frame, categorical
 from jobtools.times import epoch_seconds
 
+__all__ = ["OBSERVATION_COLUMNS", "PollLog", "SCHEMA_VERSION", "TRANSITION_COLUMNS", "transitions"]
+
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
