@@ -21,8 +21,8 @@ from pandas.tseries.offsets import BaseOffset, Day, Tick
 
 from jobtools.analysis import failures, quality, summary
 from jobtools.analysis.summary import SUMMARY_COLUMNS
-from jobtools.times import to_offset, to_utc
 from jobtools.schema import JobStatus
+from jobtools.times import to_offset, to_utc
 
 __all__ = [
     "RELATIVE_ERROR",
