@@ -1,9 +1,10 @@
 """Job frames as Parquet: one file, or an archive partitioned by day that only ever grows.
 
 A `.parquet` file holds one frame, read back equal (`pd.testing.assert_frame_equal`, dtypes
-included): Arrow keeps the dtypes (categories in their order, tz-aware times, `Int64`,
-timedeltas) in its pandas metadata; object columns (raw `entities`, `extra`) are written as
-JSON text and decoded on reading; `attrs["unparsed_times"]` rides in the file's metadata.
+included): the contract's columns are stored in the schema table's Arrow types
+(`jobtools.schema`) and Arrow's pandas metadata restores their dtypes; categories are named,
+in their order, in our own metadata, with `attrs["unparsed_times"]`; other object columns
+(a caller's own) are written as JSON text and decoded on reading.
 
 An archive is a directory:
 
@@ -34,6 +35,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobtools.schema import COLUMNS
+
 __all__ = [
     "ARCHIVE_MARKER",
     "PARQUET_SUFFIXES",
@@ -57,6 +60,7 @@ ROW_COLUMN = "_jobtools_row"
 _UNKNOWN_DAY = "unknown"
 # The compression: zstd is both smaller and about as fast as snappy on these frames.
 _COMPRESSION = "zstd"
+COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 
 
 # --- one file -------------------------------------------------------------------------
@@ -105,7 +109,7 @@ def frame_to_table(frame: pd.DataFrame, *, rows: np.ndarray | None = None) -> pa
     plain = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
     if rows is not None:
         plain[ROW_COLUMN] = rows
-    table = pa.Table.from_pandas(plain, preserve_index=False)
+    table = _contract_types(pa.Table.from_pandas(plain, preserve_index=False))
     # Unparsed times are kept by row position: the index itself is not written.
     positions = {label: i for i, label in enumerate(frame.index)}
     unparsed = {
@@ -145,6 +149,15 @@ def read_parts(
     if ROW_COLUMN in combined.column_names:
         combined = combined.drop_columns([ROW_COLUMN])
     return _decoded(combined.to_pandas(), ours)
+
+
+def _contract_types(table: pa.Table) -> pa.Table:
+    """The contract's columns in the Arrow types of the schema table, the same in every file."""
+    fields = [
+        pa.field(f.name, COLUMNS_BY_NAME[f.name].arrow_type) if f.name in COLUMNS_BY_NAME else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _with_ours(table: pa.Table, ours: dict[str, Any]) -> pa.Table:
