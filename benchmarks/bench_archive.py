@@ -1,12 +1,15 @@
 """10,000,000 job records past one machine's pandas: Dask on JSONL and on a Parquet archive.
 
     .venv/bin/python benchmarks/bench_archive.py [--n 10000000] [--files 20] [--limit-gib 8]
+        [--only dask-jsonl,dask-jsonl-once,pandas-jsonl,dask-parquet,pandas-parquet]
 
 In one run, on the same records (made once by the sample generator, `benchmarks/_data/`, not
 committed; about 3.4 GB of JSONL in 20 files):
 
 1. Dask, JSONL: `summary_by_type` and `failure_groups` of `read_jobs_dask("*.jsonl")` on a
-   2-worker `LocalCluster` (one thread each): time, and each worker's peak memory (max RSS).
+   2-worker `LocalCluster` (one thread each): time, and each worker's peak memory (max RSS);
+   once with each function reading the files, once reading them once (`persist` of the
+   columns the two need).
 2. Plain pandas: `read_jobs` of the same files, then the same two functions, in a child
    process that is killed when its memory passes `--limit-gib` (others share this machine);
    its peak memory and time, or how far it got.
@@ -38,6 +41,7 @@ WORKERS = 2
 # enforced; two workers stay well under the ~10 GB this machine can spare.
 WORKER_LIMIT = "3.5GiB"
 _GIB = 2**30
+PHASES = ("dask-jsonl", "dask-jsonl-once", "pandas-jsonl", "dask-parquet", "pandas-parquet")
 
 
 def _peak_rss() -> int:
@@ -45,8 +49,19 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def dask_run(source: str) -> dict[str, Any]:
-    """Both functions on a fresh 2-worker cluster: seconds each, and each worker's peak."""
+# The columns summary_by_type and failure_groups read: what a one-pass run keeps in memory.
+NEEDED = [
+    *("job_id", "job_type", "status", "is_terminal", "duration", "begin_time", "end_time"),
+    *("error_code", "fail_reason", "entity_error_code", "entity_error"),
+]
+
+
+def dask_run(source: str, *, persist: bool) -> dict[str, Any]:
+    """Both functions on a fresh 2-worker cluster: seconds each, and each worker's peak.
+
+    `persist`: read the files once, keeping the columns both functions need in the
+    workers' memory; otherwise each function reads the files itself (two passes).
+    """
     import distributed
 
     import jobtools
@@ -64,6 +79,10 @@ def dask_run(source: str) -> dict[str, Any]:
     ):
         frame = jobtools.read_jobs_dask(source)
         start = time.perf_counter()
+        if persist:
+            frame = client.persist(frame[NEEDED])
+            distributed.wait(frame)
+        read = time.perf_counter()
         summary = jobtools.summary_by_type(frame)
         middle = time.perf_counter()
         groups = jobtools.failure_groups(frame)
@@ -71,7 +90,9 @@ def dask_run(source: str) -> dict[str, Any]:
         peaks = sorted(client.run(_peak_rss).values())
     return {
         "partitions": frame.npartitions,
-        "summary_s": middle - start,
+        "persist": persist,
+        "read_s": read - start,
+        "summary_s": middle - read,
         "failures_s": end - middle,
         "seconds": end - start,
         "worker_peak_gib": [p / _GIB for p in peaks],
@@ -149,6 +170,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--limit-gib", type=float, default=8.0)
+    parser.add_argument("--only", help="a comma-separated subset of: " + ", ".join(PHASES))
     parser.add_argument("--pandas-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pandas_child:
@@ -161,35 +183,48 @@ def main() -> int:
     limit = int(args.limit_gib * _GIB)
     print(f"{args.n:,} records, {len(paths)} JSONL files, {jsonl_bytes / 1e9:.2f} GB", flush=True)
     results: dict[str, Any] = {"n": args.n, "jsonl_bytes": jsonl_bytes}
-
-    results["dask_jsonl"] = dask_run(glob)
-    _show("Dask, JSONL", results["dask_jsonl"])
-    results["pandas_jsonl"] = pandas_run(str(paths[0].parent), limit)
-    _show_pandas("pandas, JSONL", results["pandas_jsonl"], args.limit_gib)
-
+    wanted = set(args.only.split(",")) if args.only else set(PHASES)
     archive = DATA / f"archive-{args.n}-{args.files}.parquet.d"
-    results["archive"] = make_archive(paths, archive)
-    made = results["archive"]
-    print(
-        f"archive: {made['files']} Parquet files, {made['bytes'] / 1e9:.2f} GB "
-        f"({made['bytes'] / jsonl_bytes:.1%} of the JSONL), appended in {made['write_s']:.0f} s",
-        flush=True,
-    )
-    results["dask_parquet"] = dask_run(str(archive))
-    _show("Dask, Parquet archive", results["dask_parquet"])
-    results["pandas_parquet"] = pandas_run(str(archive), limit)
-    _show_pandas("pandas, Parquet archive", results["pandas_parquet"], args.limit_gib)
 
-    j, p = results["dask_jsonl"], results["dask_parquet"]
-    print(f"Parquet vs JSONL on Dask: {j['seconds'] / p['seconds']:.1f}x faster")
-    (DATA / "bench_archive.json").write_text(json.dumps(results, indent=2) + "\n")
+    if "dask-jsonl" in wanted:
+        results["dask_jsonl"] = dask_run(glob, persist=False)
+        _show("Dask, JSONL, two passes", results["dask_jsonl"])
+    if "dask-jsonl-once" in wanted:
+        results["dask_jsonl_once"] = dask_run(glob, persist=True)
+        _show("Dask, JSONL, one pass (persist)", results["dask_jsonl_once"])
+    if "pandas-jsonl" in wanted:
+        results["pandas_jsonl"] = pandas_run(str(paths[0].parent), limit)
+        _show_pandas("pandas, JSONL", results["pandas_jsonl"], args.limit_gib)
+    if wanted & {"dask-parquet", "pandas-parquet"}:
+        results["archive"] = made = make_archive(paths, archive)
+        print(
+            f"archive: {made['files']} Parquet files, {made['bytes'] / 1e9:.2f} GB "
+            f"({made['bytes'] / jsonl_bytes:.1%} of the JSONL), appended in "
+            f"{made['write_s']:.0f} s",
+            flush=True,
+        )
+    if "dask-parquet" in wanted:
+        results["dask_parquet"] = dask_run(str(archive), persist=False)
+        _show("Dask, Parquet archive, two passes", results["dask_parquet"])
+    if "pandas-parquet" in wanted:
+        results["pandas_parquet"] = pandas_run(str(archive), limit)
+        _show_pandas("pandas, Parquet archive", results["pandas_parquet"], args.limit_gib)
+
+    if {"dask_jsonl", "dask_parquet"} <= set(results):
+        j, p = results["dask_jsonl"], results["dask_parquet"]
+        print(f"Parquet vs JSONL on Dask (two passes each): {j['seconds'] / p['seconds']:.1f}x")
+    # Phases run on their own (--only) add to the figures of earlier runs.
+    out = DATA / "bench_archive.json"
+    earlier = json.loads(out.read_text()) if args.only and out.exists() else {}
+    out.write_text(json.dumps(earlier | results, indent=2) + "\n")
     return 0
 
 
 def _show(label: str, r: dict[str, Any]) -> None:
     peaks = ", ".join(f"{p:.2f}" for p in r["worker_peak_gib"])
+    read = f"read and persist {r['read_s']:.1f} s, " if r["persist"] else ""
     print(
-        f"{label}: {r['seconds']:.1f} s (summary_by_type {r['summary_s']:.1f} s, "
+        f"{label}: {r['seconds']:.1f} s ({read}summary_by_type {r['summary_s']:.1f} s, "
         f"failure_groups {r['failures_s']:.1f} s) over {r['partitions']} partitions; "
         f"worker peaks {peaks} GiB (target <= 2); {r['rows']:,} rows, {r['groups']} groups",
         flush=True,
