@@ -312,6 +312,7 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
     wanted = None if columns is None else [*columns, ROW_COLUMN]
     tables = [pq.read_table(path, columns=wanted) for path in files]
     combined, ours = _united(tables)
+    del tables  # from here on, each copy of the data frees the one before it
     numbers = _batch_numbers(files)
     batches = np.concatenate([np.full(t.num_rows, n) for t, n in zip(tables, numbers, strict=True)])
     rows = combined.column(ROW_COLUMN).to_numpy()
@@ -323,7 +324,11 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
         for column, pairs in ours["unparsed_times"].items()
     }
     ordered = combined.drop_columns([ROW_COLUMN]).take(pa.array(order))
-    return _decoded(ordered.to_pandas(), ours)
+    del combined
+    # Arrow's memory is released column by column as pandas takes it over.
+    frame = ordered.to_pandas(self_destruct=True, split_blocks=True)
+    del ordered
+    return _decoded(frame, ours)
 
 
 def _united(tables: list[pa.Table]) -> tuple[pa.Table, dict[str, Any]]:
