@@ -311,10 +311,10 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
         raise FileNotFoundError(f"no Parquet files in the archive {folder}")
     wanted = None if columns is None else [*columns, ROW_COLUMN]
     tables = [pq.read_table(path, columns=wanted) for path in files]
-    combined, ours = _united(tables)
-    del tables  # from here on, each copy of the data frees the one before it
     numbers = _batch_numbers(files)
     batches = np.concatenate([np.full(t.num_rows, n) for t, n in zip(tables, numbers, strict=True)])
+    combined, ours = _united(tables)
+    del tables  # from here on, each copy of the data frees the one before it
     rows = combined.column(ROW_COLUMN).to_numpy()
     order = np.lexsort((rows, batches))
     where = np.empty(len(order), dtype=np.int64)
