@@ -14,9 +14,12 @@ A corrupt line is reported with its file and its line number in that file, as `r
 does: `errors="raise"` fails the computation with `CorruptInputError`; `"warn"` skips it
 with a `CorruptInputWarning`, which on a `distributed` cluster reaches the client too.
 
-Rows come file by file, each partition with its own RangeIndex (`.compute()` then has repeated
-labels: `reset_index(drop=True)` gives `read_jobs`' index). An archive's partitions are in the
-order written, but a write's rows are grouped by day there; `read_jobs` restores their order.
+The columns are those of the first file (of its first MiB, for JSONL): a column that only
+later files have is left out, one they lack is missing there. Rows come file by file
+(Parquet files after the others), each partition with its own RangeIndex (`.compute()` then
+has repeated labels: `reset_index(drop=True)` gives `read_jobs`' index). An archive's
+partitions are in the order written, but a write's rows are grouped by day there;
+`read_jobs` restores their order.
 """
 
 from __future__ import annotations

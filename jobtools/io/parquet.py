@@ -310,24 +310,33 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
     if not files:
         raise FileNotFoundError(f"no Parquet files in the archive {folder}")
     wanted = None if columns is None else [*columns, ROW_COLUMN]
-    tables = [pq.read_table(path, columns=wanted) for path in files]
     numbers = _batch_numbers(files)
-    batches = np.concatenate([np.full(t.num_rows, n) for t, n in zip(tables, numbers, strict=True)])
-    combined, ours = _united(tables)
-    del tables  # from here on, each copy of the data frees the one before it
-    rows = combined.column(ROW_COLUMN).to_numpy()
-    order = np.lexsort((rows, batches))
-    where = np.empty(len(order), dtype=np.int64)
-    where[order] = np.arange(len(order))
-    ours["unparsed_times"] = {
-        column: [[int(where[p]), raw] for p, raw in pairs]
-        for column, pairs in ours["unparsed_times"].items()
-    }
-    ordered = combined.drop_columns([ROW_COLUMN]).take(pa.array(order))
-    del combined
+    # Write by write: its files read, its rows put back in the order written (one write's
+    # worth of copying at a time, not the whole archive's), the files let go.
+    batches = []
+    for number in sorted(set(numbers)):
+        mine = [
+            pq.read_table(p, columns=wanted)
+            for p, n in zip(files, numbers, strict=True)
+            if n == number
+        ]
+        table, ours = _united(mine)
+        del mine
+        order = np.argsort(table.column(ROW_COLUMN).to_numpy(), kind="stable")
+        where = np.empty(len(order), dtype=np.int64)
+        where[order] = np.arange(len(order))
+        ours["unparsed_times"] = {
+            column: [[int(where[p]), raw] for p, raw in pairs]
+            for column, pairs in ours["unparsed_times"].items()
+        }
+        ordered = table.drop_columns([ROW_COLUMN]).take(pa.array(order))
+        batches.append(_with_ours(ordered, ours))
+        del table, ordered
+    combined, ours = _united(batches)
+    del batches
     # Arrow's memory is released column by column as pandas takes it over.
-    frame = ordered.to_pandas(self_destruct=True, split_blocks=True)
-    del ordered
+    frame = combined.to_pandas(self_destruct=True, split_blocks=True)
+    del combined
     return _decoded(frame, ours)
 
 
