@@ -11,7 +11,8 @@ is the contract's empty frame), and each partition is what `read_jobs` makes of 
 * `.csv` files written by `write_jobs`, and `.json` files: one partition per file.
 
 A corrupt line is reported with its file and its line number in that file, as `read_jobs`
-does: `errors="raise"` fails the computation with `CorruptInputError`; `"warn"` skips it
+does: `errors="raise"` fails the computation with `CorruptInputError` (listing the bad
+lines of the first partition that has any); `"warn"` skips it
 with a `CorruptInputWarning`, which on a `distributed` cluster reaches the client too.
 
 The columns are those of the first file (of its first MiB, for JSONL): a column that only
