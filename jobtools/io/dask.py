@@ -43,6 +43,7 @@ from jobtools.io import files, parquet
 from jobtools.io._jsonl import read_lines
 from jobtools.io.files import CorruptInputError, CorruptInputWarning
 from jobtools.schema import cast_frame
+from jobtools.times import LegacyTz
 
 __all__ = ["read_jobs_dask"]
 
@@ -78,6 +79,7 @@ def read_jobs_dask(
     blocksize: int = BLOCKSIZE,
     rows: int = ROWS,
     errors: Errors = "warn",
+    legacy_tz: LegacyTz | None = None,
 ) -> dd.DataFrame:
     """A lazy Dask DataFrame of job records: archives, `.parquet`, JSONL, `.csv`, `.json` files.
 
@@ -88,6 +90,8 @@ def read_jobs_dask(
         rows: the rows of Parquet per partition, about (whole row groups are gathered).
         errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` fails the
             computation with CorruptInputError naming file and line.
+        legacy_tz: as for `read_jobs` (JSON and JSONL); by default decided from the ids of
+            each block.
 
     Raises:
         FileNotFoundError: a path or glob that matches nothing.
@@ -105,8 +109,9 @@ def read_jobs_dask(
         for piece in _pieces(kind, path, blocksize)
     ]
     pieces += _parquet_pieces([path for kind, path in inputs if kind == "parquet"], rows)
-    meta = _meta(*inputs[0])
-    reader = _Reader(meta=meta, errors=errors)
+    options = {**_READ_OPTIONS, "legacy_tz": legacy_tz}
+    meta = _meta(*inputs[0], options)
+    reader = _Reader(meta=meta, errors=errors, options=options)
     # Dask would turn our `str` columns (NaN for missing) into its own string dtype (NA).
     with dask.config.set({"dataframe.convert-string": False}):
         frame: dd.DataFrame = dd.from_map(
@@ -183,21 +188,21 @@ def _parquet_pieces(paths: list[Path], rows: int) -> list[_Piece]:
     return pieces
 
 
-def _meta(kind: Kind, path: Path) -> pd.DataFrame:
+def _meta(kind: Kind, path: Path, options: dict[str, Any]) -> pd.DataFrame:
     """The frame's empty form: the columns of the first file, in the contract's dtypes."""
     if kind == "parquet":
         sample = parquet.table_to_frame(pq.read_schema(path).empty_table())
         sample = sample.drop(columns=parquet.ROW_COLUMN, errors="ignore")
     elif kind == "lines":
         data = _line_range(Path(path), 0, min(_SAMPLE_BYTES, path.stat().st_size))
-        sample = files._with_columns(read_lines(data, path)[0])
+        sample = files._with_columns(read_lines(data, path, options["legacy_tz"])[0])
     elif kind == "csv":
         with path.open(encoding="utf-8-sig", newline="") as file:
             header = next(csv.reader(file), [])
         text = pd.DataFrame({name: pd.Series([], dtype="str") for name in header})
         sample = files._from_csv_frame(text)
     else:
-        sample = files._read_file(path, **_READ_OPTIONS)[0]
+        sample = files._read_file(path, **options)[0]
     empty = sample.iloc[:0]
     # The categories of the contract (statuses, outcomes), not those of the sample.
     typed = cast_frame(empty)
@@ -214,6 +219,7 @@ class _Reader:
 
     meta: pd.DataFrame
     errors: Errors
+    options: dict[str, Any]
 
     def __call__(self, piece: _Piece, columns: Sequence[str] | None = None) -> pd.DataFrame:
         path = Path(piece.path)
@@ -225,20 +231,22 @@ class _Reader:
             else:  # files without row groups: their schema only
                 frame = parquet.read_parts([(piece.path, None)], wanted)
         elif piece.kind == "lines":
-            frame, problems = _read_block(path, piece.start, piece.end)
+            frame, problems = _read_block(path, piece.start, piece.end, self.options["legacy_tz"])
         else:
-            frame, problems = files._read_file(path, **_READ_OPTIONS)
+            frame, problems = files._read_file(path, **self.options)
         if problems:
             _report(problems, self.errors)
         return _conform(frame, self.meta[wanted], problems)
 
 
-def _read_block(path: Path, start: int, end: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def _read_block(
+    path: Path, start: int, end: int, legacy_tz: LegacyTz | None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The lines starting in [start, end) of a JSONL file, with their problems."""
     data = _line_range(path, start, end)
     if not data.strip():
         return files.jobs_to_frame([]), []
-    frame, problems = read_lines(data, path)
+    frame, problems = read_lines(data, path, legacy_tz)
     if problems:
         first = _first_line_number(path, start)
         problems = [{**p, "line": p["line"] + first - 1} for p in problems]
