@@ -62,6 +62,7 @@ _LAZY = {
     "plot_rates": "jobtools.views.plots",
     "plot_status_counts": "jobtools.views.plots",
     "plot_timeline": "jobtools.views.plots",
+    "style_table": "jobtools.views.tables",
     "write_report": "jobtools.report",
     "Faults": "jobtools.simulator",
     "ManualClock": "jobtools.simulator",
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
         plot_status_counts,
         plot_timeline,
     )
+    from jobtools.views.tables import style_table
 
 
 def __getattr__(name: str) -> object:
@@ -154,6 +156,7 @@ __all__ = [
     "rates_over_time",
     "read_jobs",
     "read_jobs_dask",
+    "style_table",
     "sub_jobs_to_frame",
     "summary_by_type",
     "time_quality",
