@@ -23,6 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
 
 __all__ = [
@@ -217,7 +218,13 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
     `failure_rows`), `error_code`, `template`, `count`, `share` (of all FAIL jobs, 0 to 1),
     `first_seen` and `last_seen` (end times, UTC), `job_types` (sorted, comma-separated) and
     `example_job_ids` (the latest `examples` jobs, comma-separated).
+
+    A Dask frame gives the same result, templates made per partition (see `analysis._dask`).
     """
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        return _dask.failure_groups(frame, examples=examples)
     fails = _failures(frame)
     if fails.empty:
         return _empty_groups()
@@ -293,8 +300,12 @@ def compare_failures(
     (0.25: by more than a quarter), shrinking when it fell by as much, else stable.
 
     Returns a new frame with the columns `COMPARE_COLUMNS`, sorted by `TRENDS` order and then by
-    the count after.
+    the count after. Either side may be a Dask frame.
     """
+    if is_dask(before) or is_dask(after):
+        from jobtools.analysis import _dask
+
+        return _dask.compare_failures(before, after, tolerance=tolerance)
     keep = ["group", "error_code", "template", "count", "share"]
     old = _as_groups(before)[keep]
     new = _as_groups(after)[keep]

@@ -7,6 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
 from jobtools.times import to_offset, to_utc
 
@@ -45,8 +46,14 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
 
     Rows without a job type (e.g. job ids that could not be fetched) form a row of their own
     with a missing `job_type`, so the counts add up to the frame's length.
+
+    A Dask frame gives the same result, its percentiles within 0.5 % (see `analysis._dask`).
     """
     require(frame, ("job_type", "status", "is_terminal", "duration"), "summary_by_type")
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        return _dask.summary_by_type(frame)
     status = frame["status"]
     success = status.eq(JobStatus.SUCCESS).fillna(False).astype(bool)
     fail = status.eq(JobStatus.FAIL).fillna(False).astype(bool)
@@ -99,8 +106,14 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
 
     Raises:
         ValueError: `period` is not a frequency.
+
+    A Dask frame gives the same result (see `analysis._dask`).
     """
     require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        return _dask.rates_over_time(frame, period)
     offset = to_offset(period)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)
