@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 import jobtools
-from jobtools.wait.polllog import OBSERVATION_COLUMNS, TRANSITION_COLUMNS, PollLog, transitions
+from jobtools.wait.polllog import (
+    OBSERVATION_COLUMNS,
+    TRANSITION_COLUMNS,
+    PollLog,
+    PollLogWarning,
+    transitions,
+)
 
 T0 = pd.Timestamp("2026-03-01T12:00:00Z")
 
@@ -94,7 +100,7 @@ def test_restore_returns_ended_jobs_with_their_whole_record(log: PollLog) -> Non
     """Jobs whose last observation ended their wait come back losslessly; others do not."""
     log.append_round("w1", 1, T0.timestamp(), *_round(RECORDS, ["done", "waiting", "done"], T0))
     ids = [r["job_id"] for r in RECORDS]
-    restored = log.restore(ids).set_index("job_id")
+    restored = log.restore(ids, ended_only=True).set_index("job_id")
     original = jobtools.jobs_to_frame(RECORDS).set_index("job_id").loc[restored.index]
     assert sorted(restored.index) == ["a" * 32, "c" * 32]
     for column in jobtools.JOB_COLUMNS:
@@ -103,25 +109,33 @@ def test_restore_returns_ended_jobs_with_their_whole_record(log: PollLog) -> Non
         pd.testing.assert_series_equal(restored[column], original[column], check_categorical=False)
     assert restored["outcome"].eq("ok").all()
     assert restored["observed_at"].eq(T0).all()
-    assert log.restore(["c" * 32]).shape[0] == 1
+    assert log.restore(["c" * 32], ended_only=True).shape[0] == 1
     assert log.restore([]).empty
 
 
 def test_restore_follows_the_last_observation(log: PollLog) -> None:
-    """Only the latest observation of a job counts: a job running again is not restored."""
+    """Only the latest observation of a job counts: a job running again is not ended."""
     log.append_round("w1", 1, T0.timestamp(), *_round(RECORDS[2:], ["done"], T0))
     later = T0 + pd.Timedelta(seconds=5)
     log.append_round("w2", 1, later.timestamp(), *_round(RECORDS[1:2], ["waiting"], later))
-    assert log.restore([r["job_id"] for r in RECORDS])["job_id"].tolist() == ["c" * 32]
+    ids = [r["job_id"] for r in RECORDS]
+    assert log.restore(ids, ended_only=True)["job_id"].tolist() == ["c" * 32]
+    everything = log.restore(ids)
+    assert everything["job_id"].tolist() == ["b" * 32, "c" * 32]
+    assert everything["wait_state"].astype(str).tolist() == ["waiting", "done"]
 
 
 def test_a_failing_round_writes_nothing(log: PollLog) -> None:
-    """A round is one transaction: an error while writing it leaves no row of it behind."""
+    """A round is one transaction: an error while writing it leaves no row of it behind.
+
+    The error is one warning and the log stops; the wait that writes it goes on.
+    """
     log.append_round("w1", 1, T0.timestamp(), *_round(RECORDS[:1], ["waiting"], T0))
     observed, merged = _round(RECORDS, ["waiting"] * 3, T0)
     observed["request_id"] = pd.Series([None, None, object()], dtype=object)  # cannot be stored
-    with pytest.raises(sqlite3.Error):
+    with pytest.warns(PollLogWarning, match="could not write round 2"):
         log.append_round("w1", 2, T0.timestamp(), observed, merged)
+    log.append_round("w1", 3, T0.timestamp(), *_round(RECORDS[:1], ["waiting"], T0))
     assert len(log.observations()) == 1
     assert log.rounds()["round"].tolist() == [1]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,16 @@ from pandas.tseries.offsets import BaseOffset
 
 from jobtools.schema import JobStatus
 
-__all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
+__all__ = [
+    "RATE_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "jobs_between",
+    "rates_over_time",
+    "summary_by_type",
+    "to_utc",
+    "to_zone",
+    "zone_name",
+]
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "job_type",
@@ -85,8 +95,10 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
-    """Throughput and failure rate per period, indexed by the period's start (UTC).
+def rates_over_time(
+    frame: pd.DataFrame, period: str = "1D", *, tz: str | tzinfo | None = None
+) -> pd.DataFrame:
+    """Throughput and failure rate per period, indexed by the period's start (in `tz`).
 
     Columns (`RATE_COLUMNS`): `started` (jobs that began in the period), `finished` (jobs that
     ended in it, SUCCESS or FAIL), `success`, `fail`, and `success_rate` and `failure_rate`
@@ -95,11 +107,14 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
 
     Args:
         period: a pandas frequency: "15min", "1h", "1D", "1W", "MS" (month start).
+        tz: the zone the periods are cut in (default UTC): with "Asia/Shanghai", "1D"
+            periods start at midnight in Beijing, and the index is in that zone.
 
     Raises:
-        ValueError: `period` is not a frequency.
+        ValueError: `period` is not a frequency, or `tz` is not a time zone.
     """
     offset = to_offset(period)
+    zone = to_zone(tz)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)
     finished = pd.DataFrame(
@@ -108,9 +123,9 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
             "fail": status.eq(JobStatus.FAIL).fillna(False).astype("int64"),
         }
     )[ended.to_numpy()]
-    finished.index = pd.DatetimeIndex(frame["end_time"][ended.to_numpy()])
+    finished.index = pd.DatetimeIndex(frame["end_time"][ended.to_numpy()]).tz_convert(zone)
     began = frame["begin_time"].dropna()
-    started = pd.Series(1, index=pd.DatetimeIndex(began), dtype="int64")
+    started = pd.Series(1, index=pd.DatetimeIndex(began).tz_convert(zone), dtype="int64")
 
     # Label and close every bin on the left: pandas' default for "W" and "MS" is the right edge.
     counts = finished.resample(offset, label="left", closed="left").sum()
@@ -121,7 +136,9 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
     done = out["finished"].where(out["finished"] > 0)
     out["success_rate"] = out["success"] / done
     out["failure_rate"] = out["fail"] / done
-    out.index = pd.DatetimeIndex(out.index, tz="UTC", name="period_start").as_unit("us")
+    index = pd.DatetimeIndex(out.index, name="period_start")
+    index = index.tz_localize(zone) if index.tz is None else index.tz_convert(zone)
+    out.index = index.as_unit("us")
     return out.loc[:, list(RATE_COLUMNS)]
 
 
@@ -131,19 +148,20 @@ def jobs_between(
     until: datetime | str | None = None,
     *,
     on: str = "begin_time",
+    tz: str | tzinfo | None = None,
 ) -> pd.DataFrame:
     """The rows whose `on` time is at or after `since` and before `until`, as a new frame.
 
     Either bound may be None (open). Strings are any time `pd.Timestamp` reads; naive times
-    are UTC. Rows with no `on` time are left out when a bound is given.
+    are in `tz` (default UTC). Rows with no `on` time are left out when a bound is given.
 
     Raises:
         ValueError: a bound is not a time, or `since` is not before `until`.
     """
     times = frame[on]
     keep = pd.Series(True, index=frame.index)
-    lower = None if since is None else to_utc(since, "since")
-    upper = None if until is None else to_utc(until, "until")
+    lower = None if since is None else to_utc(since, "since", tz=tz)
+    upper = None if until is None else to_utc(until, "until", tz=tz)
     if lower is not None and upper is not None and not lower < upper:
         raise ValueError(f"since ({lower.isoformat()}) must be before until ({upper.isoformat()})")
     if lower is not None:
@@ -153,8 +171,12 @@ def jobs_between(
     return frame[keep.to_numpy()].copy()
 
 
-def to_utc(moment: datetime | str, name: str = "time") -> pd.Timestamp:
-    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are UTC.
+def to_utc(
+    moment: datetime | str, name: str = "time", *, tz: str | tzinfo | None = None
+) -> pd.Timestamp:
+    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are in `tz`.
+
+    `tz` defaults to UTC: `to_utc("2024-11-02", tz="Asia/Shanghai")` is 2024-11-01 16:00 UTC.
 
     Raises:
         ValueError: `moment` is not a time (the message starts with `name`).
@@ -165,7 +187,36 @@ def to_utc(moment: datetime | str, name: str = "time") -> pd.Timestamp:
         raise ValueError(f"{name}: not a time: {moment!r}") from exc
     if stamp is pd.NaT:
         raise ValueError(f"{name}: not a time: {moment!r}")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(to_zone(tz))
+    return stamp.tz_convert("UTC")
+
+
+def to_zone(tz: str | tzinfo | None) -> tzinfo:
+    """A time zone from its IANA name ("Asia/Shanghai") or a tzinfo; None is UTC.
+
+    Raises:
+        ValueError: not a time zone this machine knows.
+    """
+    if tz is None:
+        return UTC
+    if isinstance(tz, tzinfo):
+        return tz
+    if str(tz).upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"not a time zone: {tz!r} (try 'UTC' or 'Asia/Shanghai')") from exc
+
+
+def zone_name(tz: str | tzinfo | None) -> str:
+    """A zone's IANA name ("Asia/Shanghai"), "UTC", or what `str` says of a fixed offset."""
+    zone = to_zone(tz)
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    return "UTC" if zone in (UTC,) or str(zone) == "UTC" else str(zone)
 
 
 def to_offset(period: str) -> BaseOffset:

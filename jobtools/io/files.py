@@ -43,6 +43,7 @@ from jobtools.frame import (
     status_categorical,
 )
 from jobtools.io._jsonl import TOP_LEVEL_TEXT, read_lines
+from jobtools.io._polllog import is_poll_log, read_poll_log
 from jobtools.times import TIME_DTYPE, parse_job_times
 
 JSON_SUFFIXES = frozenset({".json"})
@@ -52,8 +53,11 @@ READABLE_SUFFIXES = JSON_SUFFIXES | LINES_SUFFIXES | CSV_SUFFIXES
 
 # Columns that are not in the API's records; JSONL keeps them under this reserved key.
 COLUMNS_KEY = "_jobtools"
-# Text that a spreadsheet would run as a formula (CSV injection), for `excel=True`.
-_FORMULA_START = r"^[=+\-@\t\r]"
+# Text that a spreadsheet would run as a formula (CSV injection), for `excel=True`: as the
+# OWASP CSV-injection guidance lists, a start of = + - @, tab, CR or LF; the same after
+# leading spaces (Excel skips them); and the full-width ＝ ＋ － ＠ that Excel on CJK systems
+# reads as their ASCII forms.
+_FORMULA_START = r"^(?:[\t\r\n]|[ \t\r\n\x{3000}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 # Columns computed from a record, so not written to JSONL.
 _DERIVED = (
     *("duration", "is_terminal", "image_id", "image_name", "current_task"),
@@ -82,8 +86,10 @@ def read_jobs(path: str | Path, *, errors: Errors = "warn") -> pd.DataFrame:
     """Load job records or a written job frame from a file or a directory of files.
 
     Args:
-        path: a `.json`, `.jsonl`, `.ndjson` or `.csv` file, or a directory: every such file
-            in it (not its subdirectories), in name order.
+        path: a `.json`, `.jsonl`, `.ndjson` or `.csv` file, a poll log (the SQLite file of
+            `wait_for(log=...)`, any name: every job of its waits, read offline), or a
+            directory: every .json/.jsonl/.ndjson/.csv file in it (not its subdirectories),
+            in name order.
         errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` raises
             CorruptInputError listing every corrupt line.
 
@@ -119,8 +125,11 @@ def _files(path: Path) -> Iterator[Path]:
             raise FileNotFoundError(f"no .json, .jsonl, .ndjson or .csv files in {path}")
         yield from found
     elif path.is_file():
-        if _suffix(path) not in READABLE_SUFFIXES:
-            raise ValueError(f"cannot read {path}: expected .json, .jsonl, .ndjson or .csv")
+        if _suffix(path) not in READABLE_SUFFIXES and not is_poll_log(path):
+            raise ValueError(
+                f"cannot read {path}: expected .json, .jsonl, .ndjson, .csv or a poll log "
+                "(for a text file of job ids, run `jobtools fetch` or `jobtools watch` first)"
+            )
         yield path
     else:
         raise FileNotFoundError(f"no such file or directory: {path}")
@@ -132,6 +141,8 @@ def _suffix(path: Path) -> str:
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     suffix = _suffix(path)
+    if is_poll_log(path):
+        return read_poll_log(path), []
     if suffix in CSV_SUFFIXES:
         return _read_csv(path), []
     if suffix in LINES_SUFFIXES:
@@ -184,11 +195,13 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 # --- CSV ------------------------------------------------------------------------------
 
 
-def frame_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def frame_to_csv_frame(frame: pd.DataFrame, *, tz: Any = None) -> pd.DataFrame:
     """The frame as it is written to CSV: a new frame of text and numbers (input unchanged).
 
     Timezone-aware times become ISO 8601 UTC text with milliseconds, or microseconds when a
-    value has them (`2015-06-04T18:11:06.586Z`); a time that did not parse is written as its
+    value has them (`2015-06-04T18:11:06.586Z`); with `tz` (a zone name or tzinfo) they are
+    that zone's local time with its offset (`2015-06-05T02:11:06.586+08:00`), which reads
+    back as the same moment. A time that did not parse is written as its
     raw text (from `attrs["unparsed_times"]`), so it is not lost. Each timedelta column
     `<name>` becomes float seconds in `<name>_s`. Object columns (`entities`, `extra`) become
     JSON text; categories become their values. Missing values stay missing.
@@ -198,7 +211,7 @@ def frame_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for label, values in frame.items():
         name = str(label)
         if isinstance(values.dtype, pd.DatetimeTZDtype):
-            out[name] = _iso_text(values, unparsed.get(name, {}))
+            out[name] = _iso_text(values, unparsed.get(name, {}), tz)
         elif pd.api.types.is_timedelta64_dtype(values.dtype):
             out[f"{name}_s"] = values.dt.total_seconds()
         elif isinstance(values.dtype, pd.CategoricalDtype):
@@ -210,13 +223,24 @@ def frame_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _iso_text(values: pd.Series, unparsed: dict[Any, Any]) -> pd.Series:
+def _iso_text(values: pd.Series, unparsed: dict[Any, Any], tz: Any = None) -> pd.Series:
     utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-    micros = utc.astype("int64") % 1000 != 0
+    shown, suffix = utc, np.array("Z")
+    if tz is not None and str(tz).upper() != "UTC":
+        shown = values.dt.tz_convert(tz).dt.tz_localize(None).to_numpy("datetime64[us]")
+        minutes = (shown - utc).astype("timedelta64[m]").astype("int64")
+        hours, rest = np.divmod(np.abs(minutes), 60)
+        sign = np.where(minutes < 0, "-", "+")
+        pad = np.char.zfill
+        suffix = np.char.add(
+            np.char.add(sign, pad(hours.astype(str), 2)),
+            np.char.add(":", pad(rest.astype(str), 2)),
+        )
+    micros = shown.astype("int64") % 1000 != 0
     text = np.where(
-        micros, np.datetime_as_string(utc, unit="us"), np.datetime_as_string(utc, unit="ms")
+        micros, np.datetime_as_string(shown, unit="us"), np.datetime_as_string(shown, unit="ms")
     ).astype(object)
-    text = np.char.add(text.astype(str), "Z").astype(object)
+    text = np.char.add(text.astype(str), suffix).astype(object)
     text[np.isnat(utc)] = None
     series = pd.Series(text, index=values.index, dtype="str")
     for label, raw in unparsed.items():
@@ -286,7 +310,9 @@ def _from_json_text(values: pd.Series) -> pd.Series:
 # --- writing ------------------------------------------------------------------------------
 
 
-def write_jobs(frame: pd.DataFrame, path: str | Path, *, excel: bool = False) -> Path:
+def write_jobs(
+    frame: pd.DataFrame, path: str | Path, *, excel: bool = False, tz: Any = None
+) -> Path:
     """Write a job frame as CSV, or as JSONL records (`.jsonl`/`.ndjson`), by the extension.
 
     Args:
@@ -294,8 +320,11 @@ def write_jobs(frame: pd.DataFrame, path: str | Path, *, excel: bool = False) ->
         path: the file to write; its directory must exist.
         excel: CSV only: start with a UTF-8 byte order mark (so Excel reads UTF-8 text) and
             neutralise text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
-            tab, CR at the start) by prefixing `'`. The file is then no longer read back
-            equal: it is meant for people, not for `read_jobs`.
+            tab, CR or LF at the start, also after spaces, and full-width ＝＋－＠; header
+            names too) by prefixing `'`. The file is then no longer read back equal: it is
+            meant for people, not for `read_jobs`.
+        tz: CSV only: write times in this zone with their offset (default UTC, `Z`); they
+            read back as the same moments.
 
     Returns:
         The path written.
@@ -312,7 +341,7 @@ def write_jobs(frame: pd.DataFrame, path: str | Path, *, excel: bool = False) ->
             raise ValueError("excel=True applies to CSV files only")
         _write_lines(frame, path)
     elif suffix in CSV_SUFFIXES:
-        _write_csv(frame_to_csv_frame(frame), path, excel=excel)
+        _write_csv(frame_to_csv_frame(frame, tz=tz), path, excel=excel)
     else:
         raise ValueError(f"cannot write {path}: expected .csv, .jsonl or .ndjson")
     return path
@@ -338,6 +367,15 @@ def _arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _neutralised(table: pa.Table) -> pa.Table:
+    """Text cells, and the header's names, that a spreadsheet would run, prefixed with `'`."""
+    names = pa.array([str(name) for name in table.column_names], pa.string())
+    risky_names = pc.match_substring_regex(names, _FORMULA_START).to_pylist()
+    table = table.rename_columns(
+        [
+            f"'{name}" if risky else name
+            for name, risky in zip(names.to_pylist(), risky_names, strict=True)
+        ]
+    )
     for index, field in enumerate(table.schema):
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
             column = table.column(index)

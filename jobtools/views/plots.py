@@ -221,10 +221,10 @@ def plot_rates(
 
     Args:
         period: a pandas frequency, e.g. "1h", "1D", "1W".
-        tz: the zone of the time axis (default UTC); periods are cut in UTC.
+        tz: the zone of the time axis and of the periods (default UTC): days start at its midnight.
     """
     ax = _axes(ax, figsize=(9, 4))
-    rates = rates_over_time(frame, period)
+    rates = rates_over_time(frame, period, tz=tz)
     ax.set_title(f"Success and failure rate per {period} ({int(rates['finished'].sum()):,} jobs)")
     ax.set_xlabel(f"period start ({_zone_name(tz)})")
     ax.set_ylabel("share of finished jobs")

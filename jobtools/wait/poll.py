@@ -248,6 +248,9 @@ class _Wait:
         gone = is_final(after) & ~terminal
         self.state[rows[terminal]] = "done"
         self.state[rows[gone]] = "gone"
+        for name, counter in (("polls", self.polls), ("fetch_errors", self.errors)):
+            if name in known.columns:  # resumed from the log: the counts go on
+                counter[rows] = pd.to_numeric(known[name]).fillna(0).to_numpy("int64")
         if "observed_at" in known.columns:
             stamps = pd.to_datetime(known["observed_at"], utc=True)
             self.observed[rows] = epoch_seconds(stamps)
@@ -405,6 +408,8 @@ async def aiter_snapshots(
             known.insert(0, poll_log.restore(ids))
         wait = _Wait(ids, pd.concat(known, ignore_index=True) if known else None, started)
         wait_id = uuid.uuid4().hex
+        if poll_log is not None:
+            poll_log.begin_wait(wait_id, ids, started, start)
         round_no = 0
         nothing = np.arange(0)
         while True:
