@@ -252,3 +252,147 @@ def test_transitions_of_nothing_is_empty() -> None:
     got = transitions(_seen([]).astype({"job_id": object, "status": object}))
     assert got.empty and list(got.columns) == list(TRANSITION_COLUMNS)
     assert np.issubdtype(got["observations"].dtype, np.integer)
+
+
+# --- the log as the record of a wait, and the log under faults ----------------------------
+
+
+def _client(sim: Any) -> Any:
+    """A client of the in-process simulator that tries once, so faults show as fetch errors."""
+    from jobtools.api.client import JobsClient
+    from jobtools.simulator import DEMO_TOKEN
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    return JobsClient(
+        endpoint="http://simulator",
+        token=DEMO_TOKEN,
+        project_id=sim.project_id,
+        transport=sim.transport(),
+        rate_limit=None,
+        max_attempts=1,
+        sleep=no_wait,
+    )
+
+
+def _ended(job_id: str) -> dict[str, Any]:
+    return {**RECORDS[2], "job_id": job_id}
+
+
+def test_every_id_of_a_wait_is_logged_and_restored_offline(
+    tmp_path: Path, simulator: Any, sim_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wait over running, unknown and already-ended (start=) jobs logs every id; restore
+    gives them back with no client and no credentials, polls and fetch_errors included."""
+    from jobtools.simulator import Faults
+
+    running = simulator.add_jobs(8, finish_within=600)
+    known = [f"{n:032x}" for n in range(1, 4)]
+    start = jobtools.jobs_to_frame([_ended(i) for i in known])
+    unknown = "f" * 32
+    ids = [*running, *known, unknown]
+    path = tmp_path / "poll.db"
+    with simulator.injecting(Faults(error_503=0.3)):
+        result = jobtools.wait_for(ids, client=_client(simulator), clock=sim_clock, log=path,
+                                   start=start, timeout=60, progress=False)  # fmt: skip
+    assert result["fetch_errors"].sum() > 0  # the faults left some
+
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "JOBTOOLS_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with PollLog(path) as log:
+        restored = log.restore()
+    assert restored["job_id"].tolist() == ids
+    mine = result.set_index("job_id").loc[ids]
+    for column in ("polls", "fetch_errors"):
+        assert restored[column].tolist() == mine[column].tolist(), column
+    assert restored["wait_state"].astype(str).tolist() == mine["wait_state"].astype(str).tolist()
+    assert restored["status"].astype(str).tolist() == mine["status"].astype(str).tolist()
+    from_file = jobtools.read_jobs(path)
+    pd.testing.assert_frame_equal(from_file, restored)
+
+
+def test_ids_never_fetched_are_rows_too(tmp_path: Path) -> None:
+    """The ids a wait was asked for are logged when it starts, so a kill before round 1 loses none."""
+    ids = ["a" * 32, "b" * 32]
+    with PollLog(tmp_path / "poll.db") as log:
+        log.begin_wait("w1", ids, T0.timestamp(), None)
+        restored = log.restore()
+    assert restored["job_id"].tolist() == ids
+    assert restored["wait_state"].astype(str).tolist() == ["waiting", "waiting"]
+    assert restored["polls"].tolist() == [0, 0]
+    assert restored["status"].isna().all()
+
+
+def _foreign(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO customers VALUES (1, 'Ada')")
+    sqlite3.connect(path).close()
+
+
+def _other_schema(path: Path) -> None:
+    with PollLog(path):
+        pass
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(_foreign, "another SQLite database"), (_other_schema, "schema 99")],
+    ids=["another application's database", "another schema"],
+)
+def test_a_database_that_is_not_our_log_is_refused_unchanged(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    """Another application's SQLite file, or a log of another schema, is refused, byte for byte
+    unchanged, by PollLog, by a wait and by read_jobs."""
+    path = tmp_path / "other.db"
+    make(path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        PollLog(path)
+    with pytest.raises(ValueError, match=message):
+        jobtools.read_jobs(path)
+    assert path.read_bytes() == before
+    if make is _foreign:  # (a WAL log, as ours are, may keep its -wal and -shm beside it)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_a_read_only_log_is_found_when_it_opens(tmp_path: Path) -> None:
+    """A log that cannot be written fails at open with one clear error, not mid-wait."""
+    import subprocess
+
+    path = tmp_path / "poll.db"
+    with PollLog(path) as log:
+        log.begin_wait("w1", ["a" * 32], T0.timestamp(), None)
+    # chattr +i makes the file read-only even for root (chmod does not, and tests run as root).
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(ValueError, match="cannot write poll log .*readonly"):
+            PollLog(path)
+        assert jobtools.read_jobs(path)["job_id"].tolist() == ["a" * 32]  # reading still works
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_full_disk_while_waiting_is_one_warning_and_the_results_come_back(
+    tmp_path: Path, simulator: Any, sim_clock: Any
+) -> None:
+    """When the log cannot grow (SQLite's "database or disk is full"), the wait warns once,
+    goes on and returns every row; the log keeps the rounds written before."""
+    ids = simulator.add_jobs(40, finish_within=300)
+    path = tmp_path / "poll.db"
+    with PollLog(path) as log:
+        pages = log._conn.execute("PRAGMA page_count").fetchone()[0]
+        # The file may not grow past its size now: the very fault a full disk gives.
+        log._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+        with pytest.warns(PollLogWarning, match="full") as caught:
+            result = jobtools.wait_for(ids, client=_client(simulator), clock=sim_clock, log=log,
+                                       timeout=600, progress=False)  # fmt: skip
+        assert log.failed is not None
+    assert len([w for w in caught if w.category is PollLogWarning]) == 1
+    assert result["job_id"].tolist() == ids
+    assert result["wait_state"].eq("done").all()

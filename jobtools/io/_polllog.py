@@ -204,6 +204,16 @@ def restore_frame(
             "FROM observations WHERE record IS NOT NULL GROUP BY job_id)"
         ).fetchall()
     )
+    # A failed fetch logs no status; the wait kept the last one seen, and so does this.
+    status = pd.DataFrame(
+        conn.execute(
+            "SELECT job_id, status, process_percent FROM observations WHERE rowid IN (SELECT "
+            "max(rowid) FROM observations WHERE status IS NOT NULL GROUP BY job_id)"
+        ).fetchall(),
+        columns=["job_id", "status", "process_percent"],
+    ).set_index("job_id")
+    seen["status"] = status["status"].reindex(seen.index)
+    seen["process_percent"] = status["process_percent"].reindex(seen.index)
     if job_ids is None:
         asked = [row[0] for row in conn.execute(_ASKED if version != "1" else _OBSERVED)]
         ids = list(dict.fromkeys([*asked, *seen.index]))
