@@ -313,7 +313,7 @@ def test_every_id_of_a_wait_is_logged_and_restored_offline(
 
 
 def test_ids_never_fetched_are_rows_too(tmp_path: Path) -> None:
-    """The ids a wait was asked for are logged when it starts, so a kill before round 1 loses none."""
+    """The ids of a wait are logged when it starts: a kill before round 1 loses none."""
     ids = ["a" * 32, "b" * 32]
     with PollLog(tmp_path / "poll.db") as log:
         log.begin_wait("w1", ids, T0.timestamp(), None)
