@@ -6,80 +6,54 @@ missing fields are NaN, unknown top-level fields go to `extra`, a record that is
 an object keeps its row (all NaN) with the raw value in `extra["_record"]`, and times that
 fail to parse are NaT with the raw text kept in `frame.attrs["unparsed_times"]`.
 
-Frames from the client add the fetch-outcome columns of `FETCH_COLUMNS`; `apply_schema`
-casts any frame carrying these columns back to the contract (used by `read_jobs` on CSV).
+The columns, their dtypes and where each comes from are the table in `jobtools.schema`.
+`entities` and `extra` are compact JSON text (a Python dict per row would cost more than all
+the other columns together); `decode_json(frame.entities)` gives the objects back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from jobtools.schema import STATUS_ORDER, TERMINAL_STATUSES
-from jobtools.times import TIME_DTYPE, parse_job_times
-
-# column -> dtype; "category" columns are explained by STATUS_ORDER and OUTCOMES.
-JOB_COLUMNS: dict[str, str] = {
-    "job_id": "str",
-    "job_type": "str",
-    "status": "category",
-    "begin_time": TIME_DTYPE,
-    "end_time": TIME_DTYPE,
-    "duration": "timedelta64[us]",
-    "is_terminal": "bool",
-    "error_code": "str",
-    "fail_reason": "str",
-    "image_id": "str",
-    "image_name": "str",
-    "current_task": "str",
-    "process_percent": "float64",
-    "entity_error_code": "str",
-    "entity_error": "str",
-    "sub_job_count": "Int64",
-    "entities": "object",
-    "extra": "object",
-}
-
-# The columns `fetch_jobs` adds after JOB_COLUMNS: how fetching each job id went.
-FETCH_COLUMNS: dict[str, str] = {
-    "outcome": "category",
-    "http_status": "Int64",
-    "fetch_error_code": "str",
-    "fetch_error": "str",
-    "request_id": "str",
-    "raw_body": "str",
-}
-
-# The categories of `outcome`, in this order; unknown values follow as they came.
-OUTCOMES: tuple[str, ...] = (
-    "ok",
-    "not_found",
-    "auth",
-    "forbidden",
-    "throttled",
-    "server_error",
-    "timeout",
-    "bad_body",
-    "connection_error",
-    "bad_request",
-    "http_error",
+from jobtools.schema import (
+    COLUMNS,
+    FETCH_COLUMNS,
+    JOB_COLUMNS,
+    KNOWN_FIELDS,
+    OUTCOMES,
+    RECORD_FIELDS,
+    STATUS_ORDER,
+    TERMINAL_STATUSES,
+    Kind,
+    categorical,
+    column,
 )
+from jobtools.times import iso_text, parse_job_times
 
-# The top-level fields of a job response; anything else goes to `extra`.
-KNOWN_FIELDS = frozenset(
-    {"status", "job_id", "job_type", "begin_time", "end_time", "error_code", "fail_reason"}
-    | {"entities"}
-)
+__all__ = [
+    "FETCH_COLUMNS",
+    "JOB_COLUMNS",
+    "OUTCOMES",
+    "decode_json",
+    "frame_to_records",
+    "jobs_to_frame",
+    "sub_jobs_to_frame",
+]
+
 # Where sub-jobs live: IMS `sub_jobs_result`, ECS/EVS `sub_jobs`.
 SUB_JOB_KEYS = ("sub_jobs_result", "sub_jobs")
+# Entity keys that become columns as they are, by column name (from the schema).
+ENTITY_FIELDS: dict[str, str] = {
+    c.name: c.key for c in COLUMNS if c.source == "entities" and c.key is not None
+}
 
-_TIME_COLUMNS = ("begin_time", "end_time")
+_TIME_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.TIME and c.group == "job")
 _EMPTY: dict[str, Any] = {}
 
 
@@ -112,7 +86,7 @@ def sub_jobs_to_frame(records: Any) -> pd.DataFrame:
     """
     if isinstance(records, pd.DataFrame):
         parents = records["job_id"].tolist()
-        entities = records["entities"].tolist()
+        entities = decode_json(records["entities"]).tolist()
     else:
         rows = _as_records(records)
         dicts = [r if type(r) is dict else _EMPTY for r in rows]
@@ -133,51 +107,59 @@ def sub_jobs_to_frame(records: Any) -> pd.DataFrame:
     return frame
 
 
-def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy with every contract column present cast to its contract dtype.
+def decode_json(values: pd.Series) -> pd.Series:
+    """A JSON-text column (`entities`, `extra`) decoded: one Python value a row, None if missing.
 
-    Columns of `JOB_COLUMNS` and `FETCH_COLUMNS` are cast; others are left alone. Used to
-    restore a frame read back from text (CSV), where strings are all one can store.
+    >>> frame = jobs_to_frame({"job_id": "j1", "entities": {"image_id": "i1"}})
+    >>> decode_json(frame["entities"]).tolist()
+    [{'image_id': 'i1'}]
     """
-    out = frame.copy()
-    schema = {**JOB_COLUMNS, **FETCH_COLUMNS}
-    for column in out.columns.intersection(list(schema)):
-        dtype = schema[column]
-        values = out[column]
-        if column == "status":
-            out[column] = status_categorical(values)
-        elif column == "outcome":
-            out[column] = outcome_categorical(values)
-        elif dtype == "str":
-            out[column] = _str_column(values.tolist())
-        elif dtype == "bool":
-            out[column] = values.fillna(False).astype(bool)
-        elif dtype == "object":
-            out[column] = values.astype(object)
-        else:
-            out[column] = values.astype(cast(Any, dtype))
-    return out
+    loads = orjson.loads
+    decoded = [None if v is None or v != v else loads(v) for v in values.astype(object).tolist()]
+    return pd.Series(_objects(decoded), index=values.index, dtype=object)
 
 
-def status_categorical(values: Iterable[Any]) -> pd.Categorical:
-    """Statuses as a categorical over STATUS_ORDER, unknown values appended as they came."""
-    return _categorical(values, STATUS_ORDER)
+def frame_to_records(frame: pd.DataFrame) -> list[Any]:
+    """Rows of a job frame back as API-shaped records, which `jobs_to_frame` reads again.
+
+    Times become ISO 8601 UTC text (`end_time` `""` while a job runs, as the API writes it);
+    `entities` and the fields kept in `extra` come back as they were. Raw values of times
+    that did not parse (`attrs["unparsed_times"]`) are written back as they came.
+    """
+    n = len(frame)
+    unparsed = frame.attrs.get("unparsed_times", {})
+    fields: dict[str, list[Any]] = {}
+    for name in RECORD_FIELDS:
+        if name not in frame:
+            continue
+        values = frame[name]
+        if name in _TIME_COLUMNS:
+            text = iso_text(values)
+            for label, raw in unparsed.get(name, {}).items():
+                if label in text.index and pd.isna(values.get(label)):
+                    text[label] = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+            values = text
+        fields[name] = _plain(values)
+    if "end_time" in fields:
+        fields["end_time"] = ["" if v is None else v for v in fields["end_time"]]
+    entities = decode_json(frame["entities"]).tolist() if "entities" in frame else [None] * n
+    extras = decode_json(frame["extra"]).tolist() if "extra" in frame else [None] * n
+    records = []
+    for i in range(n):
+        extra = extras[i]
+        record: dict[str, Any] = {name: values[i] for name, values in fields.items()}
+        record["entities"] = entities[i]
+        if isinstance(extra, dict) and "_record" in extra:
+            records.append(extra["_record"])  # a record that was not an object, as it came
+            continue
+        records.append(extra | record if isinstance(extra, dict) else record)
+    return records
 
 
-def outcome_categorical(values: Iterable[Any]) -> pd.Categorical:
-    """Fetch outcomes as a categorical over OUTCOMES, unknown values appended as they came."""
-    return _categorical(values, OUTCOMES)
-
-
-def _categorical(values: Iterable[Any], known: tuple[str, ...]) -> pd.Categorical:
-    text = values if isinstance(values, pd.Series) else _str_column(list(values))
-    strings = pa.array(text.astype("str").array)
-    # Arrow's unique keeps the order of first appearance, which is the order unknowns follow.
-    unknown = [v for v in pc.unique(strings).drop_null().to_pylist() if v not in known]
-    categories = [*known, *unknown]
-    codes = pc.fill_null(pc.index_in(strings, value_set=pa.array(categories, strings.type)), -1)
-    codes_np = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return pd.Categorical.from_codes(codes_np, categories=pd.Index(categories))
+def _plain(values: pd.Series) -> list[Any]:
+    """Plain Python values for JSON: None for missing."""
+    objects = values.astype(object)
+    return objects.where(values.notna(), None).tolist()
 
 
 def _as_records(records: Any) -> list[Any]:
@@ -211,42 +193,31 @@ def _build(rows: list[Any]) -> pd.DataFrame:
     dicts = [r if type(r) is dict else _EMPTY for r in rows]
     ents = [r.get("entities") for r in dicts]
     edicts = [e if type(e) is dict else _EMPTY for e in ents]
-    columns: dict[str, Any] = {name: [r.get(name) for r in dicts] for name in _TOP_LEVEL}
-    columns |= {name: [e.get(key) for e in edicts] for name, key in _FROM_ENTITIES.items()}
+    columns: dict[str, Any] = {name: [r.get(name) for r in dicts] for name in RECORD_FIELDS}
+    columns |= {name: [e.get(key) for e in edicts] for name, key in ENTITY_FIELDS.items()}
     columns["entity_error"] = [e.get("error", e.get("errorcode_message")) for e in edicts]
     columns["sub_job_count"] = [_sub_job_count(e) if type(e) is dict else None for e in ents]
-    columns["entities"] = ents
-    columns["extra"] = [_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)]
+    columns["entities"] = _json_texts(ents)
+    columns["extra"] = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
     return assemble_job_frame(columns)
-
-
-# Top-level fields that are columns as they are, and entity keys that become columns.
-_TOP_LEVEL = ("job_id", "job_type", "status", "begin_time", "end_time", "error_code", "fail_reason")
-_FROM_ENTITIES = {
-    "image_id": "image_id",
-    "image_name": "image_name",
-    "current_task": "current_task",
-    "process_percent": "process_percent",
-    "entity_error_code": "error_code",
-}
 
 
 def assemble_job_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
     """Type raw columns into the `JOB_COLUMNS` frame (used by `jobs_to_frame` and `read_jobs`).
 
-    `columns` maps every JOB_COLUMNS name except the derived `duration` and `is_terminal` to a
-    list of raw values or an Arrow array (text as strings; `sub_job_count` as ints or None).
+    `columns` maps every non-derived JOB_COLUMNS name, plus `entity_error` and
+    `sub_job_count`, to a list of raw values or an Arrow array (text as strings; `entities`
+    and `extra` as JSON text; `sub_job_count` as ints or None).
     """
     typed, unparsed = type_job_columns(columns)
-    return finish_job_frame(typed, columns["entities"], columns["extra"], unparsed)
+    frame = pd.DataFrame(typed)
+    frame.attrs["unparsed_times"] = unparsed
+    return frame
 
 
 def type_job_columns(columns: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """All but the `entities` and `extra` columns typed, and the unparsed times by column.
-
-    Split from `finish_job_frame` so that a reader can type these while it builds the dicts.
-    """
-    status = status_categorical(_str_column(columns["status"]))
+    """Every job column typed, in contract order, and the unparsed times by column."""
+    status = categorical(columns["status"], STATUS_ORDER)
     is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
     times: dict[str, pd.Series] = {}
     unparsed = {}
@@ -255,34 +226,35 @@ def type_job_columns(columns: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         if times[name].attrs["unparsed"]:
             unparsed[name] = times[name].attrs["unparsed"]
     duration = (times["end_time"] - times["begin_time"]).where(is_terminal)
+    duration = duration.astype("timedelta64[us]")
 
     typed: dict[str, Any] = {}
-    for name, dtype in JOB_COLUMNS.items():
+    for name in JOB_COLUMNS:
+        kind = column(name).kind
         if name == "status":
             typed[name] = status
         elif name in times:
             typed[name] = times[name].array
         elif name == "duration":
-            typed[name] = duration.astype("timedelta64[us]").array
+            typed[name] = duration.array
+        elif name == "duration_s":
+            typed[name] = duration.dt.total_seconds().to_numpy("float64")
         elif name == "is_terminal":
             typed[name] = is_terminal
-        elif dtype == "str":
-            typed[name] = _str_column(columns[name])
-        elif name == "process_percent":
+        elif kind is Kind.CATEGORY:
+            typed[name] = categorical(columns[name], column(name).categories)
+        elif kind in (Kind.TEXT, Kind.JSON):
+            typed[name] = _str_column(columns[name]).array
+        elif kind is Kind.FLOAT:
             typed[name] = _float_column(columns[name])
-        elif name == "sub_job_count":
+        elif kind is Kind.NULLABLE_INT:
             typed[name] = pd.array(columns[name], dtype="Int64")
     return typed, unparsed
 
 
-def finish_job_frame(
-    typed: Mapping[str, Any], entities: Any, extra: Any, unparsed: dict[str, Any]
-) -> pd.DataFrame:
-    """The frame from typed columns plus the raw `entities` and `extra` values."""
-    objects = {"entities": _object_column(entities), "extra": _object_column(extra)}
-    frame = pd.DataFrame({name: typed.get(name, objects.get(name)) for name in JOB_COLUMNS})
-    frame.attrs["unparsed_times"] = unparsed
-    return frame
+def _json_texts(values: list[Any]) -> list[str | None]:
+    dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+    return [None if v is None else dumps(v, default=str, option=option).decode() for v in values]
 
 
 def _extra(record: dict[str, Any], raw: Any) -> dict[str, Any] | None:
@@ -305,6 +277,8 @@ def _sub_job_count(entities: dict[str, Any]) -> int:
 
 def _str_column(values: list[Any] | pa.Array) -> pd.Series:
     """A `str` column from a list; non-strings (a number, a dict) are kept as their text."""
+    if isinstance(values, pd.Series):
+        return values if values.dtype == "str" else values.astype("str")
     if isinstance(values, pa.Array | pa.ChunkedArray):
         if values.type != pa.large_string():
             values = values.cast(pa.large_string())
@@ -318,7 +292,7 @@ def _str_column(values: list[Any] | pa.Array) -> pd.Series:
 
 def _text_or_object(values: list[Any] | pa.Array) -> pd.Series:
     """Strings as a fast `str` column; anything odd keeps its raw values in an object column."""
-    if isinstance(values, pa.Array | pa.ChunkedArray):
+    if isinstance(values, pa.Array | pa.ChunkedArray | pd.Series):
         return _str_column(values)
     try:
         array = pa.array(values, type=pa.large_string(), from_pandas=True)
@@ -337,13 +311,9 @@ def _float_column(values: list[Any] | pa.Array) -> np.ndarray:
             return out
     except (TypeError, ValueError):
         pass
-    objects = _object_column(values)
-    return pd.to_numeric(objects, errors="coerce").to_numpy("float64")
+    return pd.to_numeric(pd.Series(_objects(values)), errors="coerce").to_numpy("float64")
 
 
-def _object_column(values: list[Any] | np.ndarray) -> pd.Series:
-    if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
-        return pd.Series(values, dtype=object, copy=False)
-    # fromiter, not np.array: nested lists must stay elements, not become a second dimension;
-    # dtype=object, or pandas would turn a column of only strings into `str`.
-    return pd.Series(np.fromiter(values, dtype=object, count=len(values)), dtype=object)
+def _objects(values: list[Any]) -> np.ndarray:
+    # fromiter, not np.array: nested lists must stay elements, not become a second dimension.
+    return np.fromiter(values, dtype=object, count=len(values))

@@ -154,3 +154,19 @@ def epoch_seconds(times: pd.Series) -> np.ndarray:
 
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def iso_text(values: pd.Series) -> pd.Series:
+    """UTC times as ISO 8601 text with `Z`: milliseconds, or microseconds where a value has them.
+
+    >>> iso_text(pd.Series(pd.to_datetime(["2015-06-04T10:11:06.586Z", None], utc=True))).tolist()
+    ['2015-06-04T10:11:06.586Z', nan]
+    """
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    micros = utc.astype("int64") % 1000 != 0
+    text = np.where(
+        micros, np.datetime_as_string(utc, unit="us"), np.datetime_as_string(utc, unit="ms")
+    )
+    text = np.char.add(text.astype(str), "Z").astype(object)
+    text[np.isnat(utc)] = None
+    return pd.Series(text, index=values.index, dtype="str")

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
 
 import jobtools.io._jsonl
-from jobtools import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
-from jobtools.frame import outcome_categorical
+from jobtools import JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
+from jobtools.frame import decode_json
 from jobtools.io import CorruptInputError, CorruptInputWarning
 from jobtools.io.files import frame_to_csv_frame
 from jobtools.sample import generate_jobs
+from jobtools.schema import COLUMNS, OUTCOMES, WAIT_STATES, categorical
+
+COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
 SEED = {
@@ -150,7 +154,7 @@ def test_non_object_lines_keep_their_rows(tmp_path):
     """A JSONL line that is JSON but no object is kept as a row, its value in extra."""
     path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(SEED), "42", '"text"'])
     frame = read_jobs(path)
-    assert frame["extra"].tolist()[1:] == [{"_record": 42}, {"_record": "text"}]
+    assert decode_json(frame["extra"]).tolist()[1:] == [{"_record": 42}, {"_record": "text"}]
 
 
 @pytest.mark.parametrize(
@@ -218,7 +222,7 @@ def test_errors_argument_is_checked(tmp_path):
 def _with_fetch_columns(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     n = len(frame)
-    frame["outcome"] = outcome_categorical((["ok", "not_found", "weird"] * n)[:n])
+    frame["outcome"] = categorical((["ok", "not_found", "weird"] * n)[:n], OUTCOMES)
     frame["http_status"] = pd.array(([200, 404, None] * n)[:n], dtype="Int64")
     frame["fetch_error_code"] = pd.array(([None, "IMG.0023", ""] * n)[:n], dtype="str")
     frame["fetch_error"] = pd.array(([None, "job not found", None] * n)[:n], dtype="str")
@@ -239,20 +243,52 @@ def _odd_frame(records: list[dict]) -> pd.DataFrame:
     return jobs_to_frame(records + odd)
 
 
+def _with_wait_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns a wait adds, with every state and a missing observation."""
+    n = len(frame)
+    frame = _with_fetch_columns(frame)
+    frame["wait_state"] = categorical((list(WAIT_STATES) * n)[:n], WAIT_STATES)
+    observed = pd.Series(pd.to_datetime(1.7e9 + np.arange(n) * 0.001, unit="s", utc=True))
+    frame["observed_at"] = observed.astype("datetime64[us, UTC]").where(np.arange(n) % 5 != 4)
+    frame["polls"] = np.arange(n, dtype="int64")
+    frame["fetch_errors"] = np.arange(n, dtype="int64") % 3
+    frame["note"] = pd.array((["mine", None] * n)[:n], dtype="str")  # a column of the caller's
+    return frame
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-@pytest.mark.parametrize("fetch", [False, True], ids=["jobs", "with-fetch-columns"])
-def test_round_trip(tmp_path, records, suffix, fetch):
+@pytest.mark.parametrize(
+    "columns",
+    [lambda f: f, _with_fetch_columns, _with_wait_columns],
+    ids=["jobs", "with-fetch-columns", "with-wait-columns"],
+)
+def test_round_trip(tmp_path, records, suffix, columns):
     """write_jobs then read_jobs gives an equal frame, dtypes and unparsed times included."""
-    frame = _odd_frame(records)
-    if fetch:
-        frame = _with_fetch_columns(frame)
+    frame = columns(_odd_frame(records))
     path = write_jobs(frame, tmp_path / f"jobs{suffix}")
     back = read_jobs(path)
     pd.testing.assert_frame_equal(back, frame)
     assert back.attrs["unparsed_times"] == frame.attrs["unparsed_times"]
-    if fetch:
-        for column, dtype in FETCH_COLUMNS.items():
-            assert str(back[column].dtype) == dtype
+    for name in back.columns.intersection(list(COLUMNS_BY_NAME)):
+        assert str(back[name].dtype) == COLUMNS_BY_NAME[name].dtype, name
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_round_trip_of_a_real_wait(tmp_path, simulator_server, suffix):
+    """A frame a wait returned over loopback (job, fetch, wait columns) comes back equal."""
+    from jobtools import Backoff, JobsClient, wait_for
+
+    ids = simulator_server.simulator.add_jobs(8, finish_within=1)
+    client = JobsClient(
+        endpoint=simulator_server.url,
+        project_id=simulator_server.project_id,
+        token=simulator_server.token,
+    )
+    schedule = Backoff(first=0.2, factor=1.5, cap=0.5)
+    frame = wait_for([*ids, "0" * 32], client=client, timeout=20, schedule=schedule)
+    assert set(frame["wait_state"]) == {"done", "gone"}
+    back = read_jobs(write_jobs(frame, tmp_path / f"waited{suffix}"))
+    pd.testing.assert_frame_equal(back, frame)
 
 
 def test_write_does_not_change_the_frame(tmp_path, records):
@@ -316,21 +352,21 @@ def test_write_rejects_unknown_formats(tmp_path, name):
 
 
 @pytest.mark.parametrize("dumps", [json.dumps, lambda r: orjson.dumps(r).decode()])
-def test_fast_path_parses_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
-    """Clean JSONL takes the fast path: entities cut out and parsed in bulk, none line by line."""
+def test_fast_path_checks_nested_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
+    """Clean JSONL takes the fast path: only nested entities are checked by orjson, in bulk."""
     calls = []
-    real = jobtools.io._jsonl._parse_spans
+    real = jobtools.io._jsonl._valid_spans
 
     def spy(*args):
         result = real(*args)
-        calls.append(result is not None)
+        calls.append(bool(result.all()))
         return result
 
-    monkeypatch.setattr(jobtools.io._jsonl, "_parse_spans", spy)
+    monkeypatch.setattr(jobtools.io._jsonl, "_valid_spans", spy)
     monkeypatch.setattr(jobtools.io._jsonl, "_scan_lines", None)  # the slow path would fail loudly
     path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
     pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
-    assert calls == [True, True]  # flat entities, then nested ones (sub-jobs, member results)
+    assert calls == [True]  # nested ones (sub-jobs, member results); flat ones need no parse
 
 
 @pytest.mark.parametrize("budget", [1, 300, 1 << 20])
@@ -379,4 +415,4 @@ def test_jsonl_edges(tmp_path, content, rows):
     frame = read_jobs(path)
     assert_typed(frame)
     assert len(frame) == rows
-    assert frame["entities"].tolist() == [SEED["entities"]] * rows
+    assert decode_json(frame["entities"]).tolist() == [SEED["entities"]] * rows

@@ -11,10 +11,10 @@ import pytest
 from jobtools import __version__, failure_groups, jobs_to_frame
 from jobtools.analysis.failures import FAILURE_GROUP_COLUMNS
 from jobtools.analysis.summary import RATE_COLUMNS, SUMMARY_COLUMNS
-from jobtools.frame import outcome_categorical
 from jobtools.io import read_jobs
 from jobtools.report import REPORT_FILES, XLSX_FILE, write_report
 from jobtools.sample import generate_jobs
+from jobtools.schema import OUTCOMES, categorical
 
 NOW = "2024-11-06T12:00:00Z"
 BOM = b"\xef\xbb\xbf"
@@ -111,7 +111,7 @@ def test_manifest_says_how_the_report_was_made(tmp_path: Path, jobs: pd.DataFram
 def test_manifest_lists_fetch_errors(tmp_path: Path) -> None:
     """For a fetched frame, failed fetches are counted by outcome and listed."""
     frame = jobs_to_frame([failing("a", "x"), {"job_id": "b"}, {"job_id": "c"}])
-    frame["outcome"] = outcome_categorical(["ok", "not_found", "throttled"])
+    frame["outcome"] = categorical(["ok", "not_found", "throttled"], OUTCOMES)
     frame["http_status"] = pd.array([200, 404, 429], dtype="Int64")
     frame["fetch_error_code"] = pd.Series([None, "IMG.0023", "APIGW.0308"], dtype="str")
     frame["fetch_error"] = pd.Series([None, "no such job", "slow down"], dtype="str")

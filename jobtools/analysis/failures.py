@@ -170,9 +170,9 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
     # The top-level fields are the documented ones; entities hold the same for some services.
     message = fail["fail_reason"].where(fail["fail_reason"].str.strip() != "")
     message = message.fillna(fail["entity_error"]) if "entity_error" in fail else message
-    code = fail["error_code"]
+    code = fail["error_code"].astype("str")
     if "entity_error_code" in fail:
-        code = code.fillna(fail["entity_error_code"])
+        code = code.fillna(fail["entity_error_code"].astype("str"))
     template = message_templates(message).fillna(NO_MESSAGE)
     pair = code.fillna("").astype("str") + "\x00" + template
     pair_codes, pairs = pd.factorize(pair)
@@ -184,7 +184,7 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
             "template": template,
             # A job fails when it ends; begin_time stands in when end_time is missing.
             "seen": fail["end_time"].fillna(fail["begin_time"]),
-            "job_type": fail["job_type"],
+            "job_type": fail["job_type"].astype("str"),
             "job_id": fail["job_id"],
         },
         index=fail.index,

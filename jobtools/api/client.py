@@ -30,9 +30,10 @@ from jobtools import errors
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.sessions import Session, open_session
 from jobtools.errors import BadBodyError, JobsError
-from jobtools.frame import FETCH_COLUMNS, jobs_to_frame, outcome_categorical
+from jobtools.frame import FETCH_COLUMNS, jobs_to_frame
 from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
+from jobtools.schema import OUTCOMES, categorical
 
 log = logging.getLogger(__name__)
 
@@ -586,7 +587,7 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
     # In the order and with the dtypes of the contract, after JOB_COLUMNS.
     for column, dtype in FETCH_COLUMNS.items():
         if column == "outcome":
-            frame[column] = outcome_categorical(values[column])
+            frame[column] = categorical(values[column], OUTCOMES)
         else:
             frame[column] = pd.array(values[column], dtype=cast(Any, dtype))
     return frame

@@ -3,8 +3,8 @@
 A JSONL file (memory-mapped by `jobtools.io`) is read twice at once. In a worker thread
 Arrow's strict, multithreaded JSON reader types the top-level fields and the flattened entity
 keys, and the columns are typed there too. Meanwhile this thread cuts each line's `entities`
-text out with vectorised byte arithmetic and parses them in a few bulk orjson calls, so
-`entities` stays the lossless dict without a million Python-level line parses.
+text out with vectorised byte arithmetic and checks it in a few bulk orjson calls, so the
+`entities` column is the lossless JSON text without a million Python-level line parses.
 
 When Arrow refuses the file (a corrupt line, an unexpected type) or it has unknown top-level
 fields, every line is parsed whole instead (`_scan_lines`): slower, and exact, with each bad
@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from jobtools.frame import KNOWN_FIELDS, finish_job_frame, jobs_to_frame, type_job_columns
+from jobtools.frame import ENTITY_FIELDS, jobs_to_frame, type_job_columns
+from jobtools.schema import COLUMNS, KNOWN_FIELDS, RECORD_FIELDS, Kind
 
 # Arrow's default pool here is mimalloc, whose way of returning memory costs this VM more
 # system time than the whole parse; the system allocator does not (measured: 1.4 s vs 0.25 s
@@ -36,10 +37,6 @@ _POOL = pa.system_memory_pool()
 # What the reader works on: a file's bytes, mapped or read, or an Arrow buffer.
 Bytes: TypeAlias = bytes | memoryview | pa.Buffer
 
-# The records' top-level text fields: typed by Arrow here, written back by `write_jobs`.
-TOP_LEVEL_TEXT = (
-    *("status", "job_id", "job_type", "begin_time", "end_time", "error_code", "fail_reason"),
-)
 _SUB_JOB_ENTITY_KEYS = ("image_id", "image_name", "errorcode_message")
 # Sub-jobs and member results as the API documents them. Only the lengths of these lists
 # matter here (the items stay in the entities dicts), but a field Arrow has to infer is held
@@ -48,7 +45,7 @@ _SUB_JOB_ENTITY_KEYS = ("image_id", "image_name", "errorcode_message")
 # inferred (more memory, same result); a documented one of another type sends the file to
 # the slow path, as a top-level one does.
 _SUB_JOB = pa.struct(
-    [(name, pa.string()) for name in TOP_LEVEL_TEXT]
+    [(name, pa.string()) for name in RECORD_FIELDS]
     + [("entities", pa.struct([(key, pa.string()) for key in _SUB_JOB_ENTITY_KEYS]))]
 )
 _RESULT = pa.struct(
@@ -56,11 +53,12 @@ _RESULT = pa.struct(
 )
 _ENTITY_TYPE = pa.struct(
     [
-        ("image_id", pa.large_string()),
-        ("image_name", pa.large_string()),
-        ("current_task", pa.large_string()),
-        ("process_percent", pa.float64()),
-        ("error_code", pa.large_string()),
+        (c.key, pa.float64() if c.kind is Kind.FLOAT else pa.large_string())
+        for c in COLUMNS
+        if c.source == "entities" and c.key is not None
+    ]
+    + [
+        # What the derived columns are made of (`entity_error`, `sub_job_count`).
         ("error", pa.large_string()),
         ("errorcode_message", pa.large_string()),
         ("sub_jobs_result", pa.list_(_SUB_JOB)),
@@ -71,7 +69,7 @@ _ENTITY_TYPE = pa.struct(
 )
 _ARROW_SCHEMA = pa.schema(
     # large_string: what pandas' `str` columns hold, so no column is copied to convert it.
-    [(name, pa.large_string()) for name in TOP_LEVEL_TEXT] + [("entities", _ENTITY_TYPE)]
+    [(name, pa.large_string()) for name in RECORD_FIELDS] + [("entities", _ENTITY_TYPE)]
 )
 
 
@@ -83,12 +81,15 @@ def read_lines(data: Bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, An
         typing = pool.submit(_typed_from_arrow, data)
         located = _fast_entities(data)
         typed = typing.result()
-    if typed is not None and located is not None and typed[0] == len(located.entities):
+    if typed is not None and located is not None and typed[0] == len(located.starts):
         _, columns, unparsed, present = typed
         entities = located.settle(data, present)
         if entities is not None:
-            extra = np.full(len(entities), None, dtype=object)
-            return finish_job_frame(columns, entities, extra, unparsed), []
+            columns["entities"] = pd.array(entities, dtype="str")
+            columns["extra"] = pd.array(pa.nulls(len(entities), pa.large_string()), dtype="str")
+            frame = pd.DataFrame(columns)
+            frame.attrs["unparsed_times"] = unparsed
+            return frame, []
     # The slow, forgiving path: a corrupt line, an odd record, types Arrow refused, or
     # unknown fields (which go to `extra`). Every line is parsed in full, and reported.
     scan = _scan_lines(data, path)
@@ -106,7 +107,10 @@ def _typed_from_arrow(
     table = _arrow_table(data)
     if table is None or not set(table.column_names) <= KNOWN_FIELDS:
         return None
-    typed, unparsed = type_job_columns(_arrow_columns(table))
+    columns = _arrow_columns(table)
+    # Filled in by the reading thread; typed here as null text to keep the column order.
+    columns["entities"] = columns["extra"] = pa.nulls(table.num_rows, pa.large_string())
+    typed, unparsed = type_job_columns(columns)
     present = table.column("entities").is_valid().to_numpy(zero_copy_only=False)
     return table.num_rows, typed, unparsed, np.asarray(present, dtype=bool)
 
@@ -142,37 +146,68 @@ def _scan_lines(data: Bytes, path: Path) -> _Scan:
 
 @dataclass
 class _Located:
-    """Entities cut out of clean JSONL, where `parsed`; other rows may need their whole line."""
+    """Where each line's `entities` text is (`begins`..`ends`), where `cut` right; the lines."""
 
-    entities: np.ndarray
-    parsed: np.ndarray
-    starts: np.ndarray
+    begins: np.ndarray
     ends: np.ndarray
+    cut: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
 
-    def settle(self, data: Bytes, present: np.ndarray) -> np.ndarray | None:
-        """Reconcile with Arrow's reading (`present`: entities neither absent nor null)."""
-        entities = self.entities
-        entities[~present] = None
-        for row in np.flatnonzero(present & ~self.parsed).tolist():
+    def settle(self, data: Bytes, present: np.ndarray) -> pa.Array | None:
+        """The entities column as JSON text, given Arrow's reading (`present`: not null).
+
+        Rows whose text could not be cut are parsed from their whole line; text that is not
+        compact (`json.dumps` spacing, escapes) is rewritten compact, so the column is the
+        same whichever way a file is read.
+        """
+        cut = self.cut & present
+        bounds = np.empty(2 * len(cut) + 1, dtype=np.int64)
+        # Rows without a cut text get an empty span where the previous one ended.
+        ends = np.maximum.accumulate(np.where(cut, self.ends, 0))
+        begins = np.where(cut, self.begins, ends)
+        bounds[1::2], bounds[2::2] = begins, ends
+        bounds[0] = begins[0] if len(begins) else 0
+        texts = _views(data, bounds).take(pa.array(np.arange(1, len(bounds), 2)))
+        texts = pc.if_else(pa.array(cut), texts, pa.scalar(None, pa.large_string()))
+        loose = pc.fill_null(pc.match_substring_regex(texts, _LOOSE), False)
+        redo = np.flatnonzero((present & ~self.cut) | loose.to_numpy(zero_copy_only=False))
+        if not len(redo):
+            return texts
+        fixed = []
+        for row in redo.tolist():
             try:
-                entities[row] = orjson.loads(data[self.starts[row] : self.ends[row]])["entities"]
+                if self.cut[row]:
+                    value = orjson.loads(bytes(data[self.begins[row] : self.ends[row]]))
+                else:
+                    line = orjson.loads(data[self.starts[row] : self.stops[row]])
+                    value = line["entities"]
             except (orjson.JSONDecodeError, TypeError, KeyError):
                 return None
-        return entities
+            fixed.append(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
+        mask = np.zeros(len(cut), dtype=bool)
+        mask[redo] = True
+        return pc.replace_with_mask(texts, pa.array(mask), pa.array(fixed, pa.large_string()))
+
+
+# Text that is not compact JSON: `json.dumps` separators, escapes (orjson writes raw UTF-8).
+_LOOSE = r'": |" :|, "|\\'
 
 
 def _fast_entities(data: Bytes) -> _Located | None:
-    """Cut the raw `entities` out of every line of JSONL and parse them in bulk orjson calls.
+    """Find the raw `entities` text in every line of JSONL, without parsing whole lines.
 
     Parsing a million whole lines in Python is what makes the plain approach slow, so only
-    the entities are parsed here. Their text is found with vectorised byte arithmetic
+    the entities are looked at here. Their text is found with vectorised byte arithmetic
     (Arrow's substring search over views of the buffer, numpy for the rest): a line's first
     `"entities":` is its top-level key, given what Arrow's strict reading of the same file
     proves (every top-level field known, appearing once, holding a string, null or, for
     entities, an object; a `"` inside a string is escaped). A flat object value ends at the
-    next `}`, a nested one where its braces balance again. A brace inside a string can
-    mislead that, but then the text cut out is not valid JSON (a valid JSON object ends
-    exactly where its braces balance): such lines are parsed whole instead.
+    first `}` outside a string: with no backslash in it, that is the first `}` after an even
+    number of quotes. A nested one ends where its braces balance again, which a brace inside
+    a string can mislead, but then the text cut out is not valid JSON (a valid JSON object
+    ends exactly where its braces balance): nested texts are checked by bulk orjson calls,
+    and lines whose text cannot be trusted are parsed whole instead.
 
     Returns None when a line is not an object (the slow path reports it).
     """
@@ -200,13 +235,10 @@ def _fast_entities(data: Bytes) -> _Located | None:
     is_object &= (close >= 0) & (close < ends)
     next_open = _next(opens, at + 1)
     flat = is_object & ((next_open < 0) | (next_open > close))
-    nested = is_object & ~flat
+    stop = np.where(flat, close + 1, at)
+    cut = flat.copy()
 
-    entities = np.full(len(rows), None, dtype=object)
-    unsure = np.zeros(len(rows), dtype=bool)
-    chosen = np.flatnonzero(flat)
-    _parse_into(entities, unsure, chosen, data, at[chosen], close[chosen] + 1)
-    chosen = np.flatnonzero(nested)
+    chosen = np.flatnonzero(is_object & ~flat)
     if len(chosen):
         # Nested entities (sub-jobs, member results): copy just those lines together and
         # balance their braces there.
@@ -217,10 +249,19 @@ def _fast_entities(data: Bytes) -> _Located | None:
         opens, closes = _positions(np.frombuffer(text, dtype=np.uint8), (b"{", b"}"))
         balanced = _matching_close(local, np.ones(len(local), dtype=bool), opens, closes)
         good = (balanced > local) & (balanced < offsets[1:])
-        unsure[chosen[~good]] = True
-        chosen, local, balanced = chosen[good], local[good], balanced[good]
-        _parse_into(entities, unsure, chosen, text, local, balanced + 1)
-    return _Located(entities, is_object & ~unsure, starts, ends)
+        chosen, balanced = chosen[good], (balanced - offsets[:-1])[good]
+        stop[chosen] = starts[chosen] + balanced + 1
+        cut[chosen] = _valid_spans(data, at[chosen], stop[chosen])
+    # A flat text is cut right when its quotes pair up and none is escaped.
+    flat_rows = np.flatnonzero(flat)
+    if len(flat_rows):
+        bounds = np.empty(2 * len(flat_rows), dtype=np.int64)
+        bounds[0::2], bounds[1::2] = at[flat_rows], stop[flat_rows]
+        texts = _views(data, bounds).take(pa.array(np.arange(0, len(bounds), 2)))
+        quotes = pc.count_substring(texts, '"').to_numpy(zero_copy_only=False)
+        escaped = pc.match_substring(texts, "\\").to_numpy(zero_copy_only=False)
+        cut[flat_rows] = (quotes % 2 == 0) & ~escaped
+    return _Located(at, stop, cut, starts, ends)
 
 
 def _next(positions: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -236,70 +277,37 @@ def _views(data: Bytes, bounds: np.ndarray) -> pa.LargeStringArray:
     return pa.LargeStringArray.from_buffers(len(bounds) - 1, offsets, pa.py_buffer(data))
 
 
-def _parse_into(
-    entities: np.ndarray,
-    unsure: np.ndarray,
-    rows: np.ndarray,
-    data: Bytes,
-    begins: np.ndarray,
-    ends: np.ndarray,
-) -> None:
-    """Parse `data[begins[i]:ends[i]]` into `entities[rows[i]]`; mark the bad ones unsure."""
-    parsed = _parse_spans(data, begins, ends)
-    if parsed is not None:
-        entities[rows] = parsed
-        return
-    # Some text was cut wrong (a brace inside a string): find which, one by one.
-    view = memoryview(data)
-    for row, begin, end in zip(rows.tolist(), begins.tolist(), ends.tolist(), strict=True):
-        try:
-            entities[row] = orjson.loads(view[begin:end])
-        except orjson.JSONDecodeError:
-            unsure[row] = True
-
-
-def _parse_spans(data: Bytes, begins: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
-    """Parse the JSON texts `data[begins[i]:ends[i]]` in bulk orjson calls; None if one is bad.
-
-    Each text is preceded by a byte of its own (the `:` of its key, or a space) and
-    followed by one more (the text ends inside its line). Arrow gathers those slices into one
-    new buffer (a string array over `data` whose odd elements are the gaps, then `take` of
-    the even ones), and in that buffer, which is ours, the bytes before the texts become the
-    `[` and `,`s of one JSON array and the last byte its `]`.
-
-    That is done about `_TEXT_PER_CALL` bytes of text at a time (the texts are in order),
-    so that the gathered text and orjson's working memory are reused from one call to the
-    next instead of being fresh pages for all the entities at once: the first touch of a
-    page is what costs on a cold run.
-    """
-    parsed = np.empty(len(begins), dtype=object)
+def _valid_spans(data: Bytes, begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which of the texts `data[begins[i]:ends[i]]` are valid JSON (checked in bulk calls)."""
+    valid = np.ones(len(begins), dtype=bool)
     if not len(begins):
-        return parsed
+        return valid
     if begins[0] < 1 or ends[-1] >= len(memoryview(data)):
-        return None
+        valid[:] = False
+        return valid
     enabled = gc.isenabled()
-    gc.disable()  # a million new dicts would set off the cyclic collector over and over
+    gc.disable()  # many new dicts would set off the cyclic collector over and over
     try:
         for first, stop in itertools.pairwise(_chunks(ends - begins + 1, _TEXT_PER_CALL)):
-            part = slice(first, stop)
-            texts = _array_text(data, begins[part], ends[part])
             try:
-                chunk = orjson.loads(texts)
+                ok = len(orjson.loads(_array_text(data, begins[first:stop], ends[first:stop])))
             except orjson.JSONDecodeError:
-                return None
-            if len(chunk) != stop - first:
-                return None  # a badly cut text merged with its neighbour
-            # fromiter: each parsed value is one element, whatever it holds.
-            parsed[part] = np.fromiter(chunk, dtype=object, count=len(chunk))
-            del texts, chunk
+                ok = -1
+            if ok != stop - first:
+                # Some text was cut wrong (a brace inside a string): find which, one by one.
+                view = memoryview(data)
+                for i in range(first, stop):
+                    try:
+                        orjson.loads(view[begins[i] : ends[i]])
+                    except orjson.JSONDecodeError:
+                        valid[i] = False
     finally:
         if enabled:
             gc.enable()
-    return parsed
+    return valid
 
 
-# The text parsed per orjson call by `_parse_spans`. Measured on the benchmark's file:
-# 0.5 to 2 MiB all touch ~63,000 fewer pages (250 MB) than one call for all 120 MB of it.
+# The text checked per orjson call by `_valid_spans`: chunks reuse the same memory.
 _TEXT_PER_CALL = 1 << 20
 
 
@@ -371,15 +379,13 @@ def _positions(buf: np.ndarray, needles: tuple[bytes, ...]) -> list[np.ndarray]:
 
 def _arrow_columns(table: pa.Table) -> dict[str, Any]:
     """The raw columns of `type_job_columns` from Arrow's table (entities and extra aside)."""
-    columns: dict[str, Any] = {name: table.column(name) for name in TOP_LEVEL_TEXT}
+    columns: dict[str, Any] = {name: table.column(name) for name in RECORD_FIELDS}
     ents = table.column("entities")
 
     def field(name: str) -> pa.Array:
         return pc.struct_field(ents, name)
 
-    columns |= {name: field(name) for name in ("image_id", "image_name", "current_task")}
-    columns["process_percent"] = field("process_percent")
-    columns["entity_error_code"] = field("error_code")
+    columns |= {name: field(key) for name, key in ENTITY_FIELDS.items()}
     columns["entity_error"] = pc.coalesce(field("error"), field("errorcode_message"))
     count = pc.coalesce(
         pc.list_value_length(field("sub_jobs_result")).cast(pa.int64()),

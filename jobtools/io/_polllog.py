@@ -19,7 +19,15 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from jobtools.frame import FETCH_COLUMNS, apply_schema, jobs_to_frame, status_categorical
+from jobtools.frame import jobs_to_frame
+from jobtools.schema import (
+    FETCH_COLUMNS,
+    STATUS_ORDER,
+    WAIT_STATES,
+    WaitState,
+    cast_frame,
+    categorical,
+)
 
 __all__ = [
     "OBSERVATION_COLUMNS",
@@ -89,8 +97,7 @@ _ADDED_IN_2 = (
     "ALTER TABLE observations ADD COLUMN wait_state TEXT",
 )
 _OUR_TABLES = {"meta", "observations", "rounds", "wait_jobs"}
-_WAIT_STATES = ("waiting", "done", "gone", "gave_up", "timed_out", "cancelled")
-_FINAL_STATES = ("done", "gone")
+_FINAL_STATES = tuple(s.value for s in WaitState if s.is_final)
 
 
 def is_poll_log(path: Path) -> bool:
@@ -248,16 +255,16 @@ def _frame(ids: list[str], last: pd.DataFrame, records: dict[str, str]) -> pd.Da
     has_status = observed["status"].notna().to_numpy()
     if has_status.any():
         status = frame["status"].astype(object).where(~has_status, observed["status"].to_numpy())
-        frame["status"] = status_categorical(status.where(status.notna(), None))
+        frame["status"] = categorical(status.where(status.notna(), None), STATUS_ORDER)
         percent = pd.to_numeric(observed["process_percent"], errors="coerce").to_numpy()
         keep = frame["process_percent"].to_numpy(dtype="float64")
         frame["process_percent"] = np.where(has_status & ~np.isnan(percent), percent, keep)
     for column in FETCH_COLUMNS:
         frame[column] = observed[column].to_numpy(dtype=object) if column in observed else None
-    frame = apply_schema(_terminal(frame))
+    frame = cast_frame(_terminal(frame))
     frame["wait_state"] = pd.Categorical(
         observed["wait_state"].where(observed["wait_state"].notna(), _state(frame)),
-        categories=_WAIT_STATES,
+        categories=WAIT_STATES,
     )
     frame["observed_at"] = seconds_to_times(observed["observed_at"])
     for column in ("polls", "fetch_errors"):

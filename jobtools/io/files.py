@@ -8,10 +8,12 @@ Nothing is dropped silently. A corrupt line (or a `.json` file that is no JSON) 
 with a `CorruptInputWarning` naming file and line, and listed in `frame.attrs["corrupt_lines"]`
 as `{"file", "line", "error"}` dicts; `errors="raise"` raises `CorruptInputError` instead.
 
-The CSV format (see `frame_to_csv_frame`): one row per job; times as ISO 8601 UTC text
-(`2015-06-04T18:11:06.586Z`); each timedelta column as float seconds in `<name>_s`
-(`duration_s`); `entities` and `extra` as JSON text; a missing value is an empty cell and an
-empty string a quoted `""`, so that reading gives back an equal frame, dtypes included.
+The CSV format (see `frame_to_csv_frame`): one row per job, the columns of the schema table
+(`jobtools.schema`) and any others; times as ISO 8601 UTC text (`2015-06-04T18:11:06.586Z`);
+`duration` as its float seconds, `duration_s`; other timedelta columns as float seconds in
+`<name>_s`; `entities` and `extra` as JSON text; categories as their text; a missing value is
+an empty cell and an empty string a quoted `""`, so that reading gives back an equal frame,
+dtypes included.
 
 Speed (1M records, 360 MB: about 2.3 s against 28 s the plain way; `benchmarks/`): a JSONL
 file is memory-mapped and read by Arrow and orjson in bulk (`jobtools.io._jsonl`); a file Arrow
@@ -35,16 +37,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from jobtools.frame import (
-    FETCH_COLUMNS,
-    JOB_COLUMNS,
-    apply_schema,
-    jobs_to_frame,
-    status_categorical,
-)
-from jobtools.io._jsonl import TOP_LEVEL_TEXT, read_lines
+from jobtools.frame import decode_json, frame_to_records, jobs_to_frame
+from jobtools.io._jsonl import read_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
-from jobtools.times import TIME_DTYPE, parse_job_times
+from jobtools.schema import COLUMNS, Kind, cast_frame
+from jobtools.times import iso_text, parse_job_times
 
 JSON_SUFFIXES = frozenset({".json"})
 LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
@@ -58,11 +55,12 @@ COLUMNS_KEY = "_jobtools"
 # leading spaces (Excel skips them); and the full-width ＝ ＋ － ＠ that Excel on CJK systems
 # reads as their ASCII forms.
 _FORMULA_START = r"^(?:[\t\r\n]|[ \t\r\n\x{3000}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
-# Columns computed from a record, so not written to JSONL.
-_DERIVED = (
-    *("duration", "is_terminal", "image_id", "image_name", "current_task"),
-    *("process_percent", "entity_error_code", "entity_error", "sub_job_count"),
-)
+# The contract's columns by name; job columns are all made from a record, so JSONL keeps
+# only the others (fetch and wait columns, the caller's own) beside it.
+_CONTRACT = {c.name: c for c in COLUMNS}
+_FROM_RECORD = frozenset(c.name for c in COLUMNS if c.group == "job")
+# Timedelta columns written as their own float-seconds column (`duration` as `duration_s`).
+_AS_SECONDS = {c.name: f"{c.name}_s" for c in COLUMNS if c.kind is Kind.TIMEDELTA}
 
 Errors = Literal["warn", "raise"]
 
@@ -185,9 +183,8 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
             unparsed.setdefault(column, {}).update({offset + k: v for k, v in values.items()})
         offset += len(frame)
     frame = pd.concat(frames, ignore_index=True)
-    # Categories differ between files (unknown statuses): rebuild them in order of appearance.
-    frame["status"] = status_categorical(frame["status"].astype("str"))
-    frame = apply_schema(frame)
+    # Categories differ between files (unknown values): rebuild them in order of appearance.
+    frame = cast_frame(frame)
     frame.attrs = {"unparsed_times": unparsed}
     return frame
 
@@ -202,18 +199,22 @@ def frame_to_csv_frame(frame: pd.DataFrame, *, tz: Any = None) -> pd.DataFrame:
     value has them (`2015-06-04T18:11:06.586Z`); with `tz` (a zone name or tzinfo) they are
     that zone's local time with its offset (`2015-06-05T02:11:06.586+08:00`), which reads
     back as the same moment. A time that did not parse is written as its
-    raw text (from `attrs["unparsed_times"]`), so it is not lost. Each timedelta column
-    `<name>` becomes float seconds in `<name>_s`. Object columns (`entities`, `extra`) become
-    JSON text; categories become their values. Missing values stay missing.
+    raw text (from `attrs["unparsed_times"]`), so it is not lost. `duration` is carried by
+    `duration_s`; any other timedelta column `<name>` becomes float seconds in `<name>_s`.
+    Object columns become JSON text; categories become their values. Missing values stay
+    missing.
     """
     out: dict[str, Any] = {}
     unparsed = frame.attrs.get("unparsed_times", {})
     for label, values in frame.items():
         name = str(label)
         if isinstance(values.dtype, pd.DatetimeTZDtype):
-            out[name] = _iso_text(values, unparsed.get(name, {}), tz)
+            text = iso_text(values) if _is_utc(tz) else _local_iso_text(values, tz)
+            out[name] = _with_raw(text, values, unparsed.get(name, {}))
         elif pd.api.types.is_timedelta64_dtype(values.dtype):
-            out[f"{name}_s"] = values.dt.total_seconds()
+            seconds = _AS_SECONDS.get(name, f"{name}_s")
+            if seconds not in frame.columns:
+                out[seconds] = values.dt.total_seconds()
         elif isinstance(values.dtype, pd.CategoricalDtype):
             out[name] = values.astype("str")
         elif values.dtype == object:
@@ -223,30 +224,37 @@ def frame_to_csv_frame(frame: pd.DataFrame, *, tz: Any = None) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _iso_text(values: pd.Series, unparsed: dict[Any, Any], tz: Any = None) -> pd.Series:
+def _is_utc(tz: Any) -> bool:
+    return tz is None or str(tz).upper() == "UTC"
+
+
+def _local_iso_text(values: pd.Series, tz: Any) -> pd.Series:
+    """Aware times as ISO 8601 local time in `tz` with each value's offset (`+08:00`)."""
     utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-    shown, suffix = utc, np.array("Z")
-    if tz is not None and str(tz).upper() != "UTC" and len(values):
-        shown = values.dt.tz_convert(tz).dt.tz_localize(None).to_numpy("datetime64[us]")
-        minutes = (shown - utc).astype("timedelta64[m]").astype("int64")
-        hours, rest = np.divmod(np.abs(minutes), 60)
-        sign = np.where(minutes < 0, "-", "+")
-        pad = np.char.zfill
-        suffix = np.char.add(
-            np.char.add(sign, pad(hours.astype(str), 2)),
-            np.char.add(":", pad(rest.astype(str), 2)),
-        )
+    if not len(values):
+        return pd.Series([], index=values.index, dtype="str")
+    shown = values.dt.tz_convert(tz).dt.tz_localize(None).to_numpy("datetime64[us]")
+    minutes = (shown - utc).astype("timedelta64[m]").astype("int64")
+    hours, rest = np.divmod(np.abs(minutes), 60)
+    sign = np.where(minutes < 0, "-", "+")
+    pad = np.char.zfill
+    suffix = np.char.add(
+        np.char.add(sign, pad(hours.astype(str), 2)), np.char.add(":", pad(rest.astype(str), 2))
+    )
     micros = shown.astype("int64") % 1000 != 0
     text = np.where(
         micros, np.datetime_as_string(shown, unit="us"), np.datetime_as_string(shown, unit="ms")
     ).astype(object)
     text = np.char.add(text.astype(str), suffix).astype(object)
     text[np.isnat(utc)] = None
-    series = pd.Series(text, index=values.index, dtype="str")
+    return pd.Series(text, index=values.index, dtype="str")
+
+
+def _with_raw(text: pd.Series, values: pd.Series, unparsed: dict[Any, Any]) -> pd.Series:
     for label, raw in unparsed.items():
-        if label in series.index and pd.isna(values.get(label)):
-            series[label] = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
-    return series
+        if label in text.index and pd.isna(values.get(label)):
+            text[label] = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
+    return text
 
 
 def _json_text(values: pd.Series) -> pd.Series:
@@ -261,14 +269,17 @@ def _json_text(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, dtype="str")
 
 
+_ARROW_TEXT: dict[Kind, pa.DataType] = {
+    Kind.FLOAT: pa.float64(),
+    Kind.INT: pa.int64(),
+    Kind.NULLABLE_INT: pa.int64(),
+    Kind.BOOL: pa.bool_(),
+}
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     """A CSV written by `write_jobs` (or any CSV with some of its columns) as a typed frame."""
-    text_columns = {**JOB_COLUMNS, **FETCH_COLUMNS}
-    types: dict[str, pa.DataType] = {
-        name: pa.string() for name, dtype in text_columns.items() if dtype != "float64"
-    }
-    types |= {"duration_s": pa.float64(), "process_percent": pa.float64()}
-    types |= {"http_status": pa.int64(), "sub_job_count": pa.int64(), "is_terminal": pa.bool_()}
+    types = {c.name: _ARROW_TEXT.get(c.kind, pa.string()) for c in COLUMNS}
     options = pa_csv.ConvertOptions(
         column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
     )
@@ -282,29 +293,30 @@ def _from_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Undo `frame_to_csv_frame` for the contract columns."""
     columns: dict[str, Any] = {}
     unparsed: dict[str, dict[Any, Any]] = {}
+    seconds_of = {seconds: name for name, seconds in _AS_SECONDS.items()}
     for label, values in frame.items():
         name = str(label)
-        if name in JOB_COLUMNS and JOB_COLUMNS[name] == TIME_DTYPE:
+        kind = _CONTRACT[name].kind if name in _CONTRACT else None
+        if name in seconds_of:
+            columns[seconds_of[name]] = _timedelta(values)
+            columns[name] = values.astype("float64")
+        elif kind is Kind.TIME:
             parsed = parse_job_times(values)
             columns[name] = parsed
             if parsed.attrs["unparsed"]:
                 unparsed[name] = parsed.attrs["unparsed"]
-        elif name.endswith("_s") and name[:-2] in JOB_COLUMNS:
-            seconds = values.astype("float64").to_numpy()
-            columns[name[:-2]] = pd.to_timedelta(np.round(seconds * 1e6), unit="us")
-        elif name in ("entities", "extra"):
-            columns[name] = _from_json_text(values)
+        elif kind is None and name.endswith("_s") and name[:-2] in _CONTRACT:
+            columns[name[:-2]] = _timedelta(values)
         else:
             columns[name] = values
-    typed = apply_schema(pd.DataFrame(columns, index=frame.index))
+    typed = cast_frame(pd.DataFrame(columns, index=frame.index))
     typed.attrs["unparsed_times"] = unparsed
     return typed
 
 
-def _from_json_text(values: pd.Series) -> pd.Series:
-    loads = orjson.loads
-    parsed = [None if pd.isna(v) else loads(v) for v in values.tolist()]
-    return pd.Series(np.array(parsed + [None], dtype=object)[:-1], index=values.index, dtype=object)
+def _timedelta(seconds: pd.Series) -> pd.Series:
+    values = pd.to_numeric(seconds, errors="coerce").astype("float64").to_numpy()
+    return pd.Series(pd.to_timedelta(np.round(values * 1e6), unit="us"), index=seconds.index)
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -387,30 +399,21 @@ def _neutralised(table: pa.Table) -> pa.Table:
 
 
 def _write_lines(frame: pd.DataFrame, path: Path) -> None:
-    """One API-shaped record a line; other columns under COLUMNS_KEY."""
+    """One API-shaped record a line; the columns a record does not hold under COLUMNS_KEY."""
     text = frame_to_csv_frame(frame)
-    api = [name for name in (*TOP_LEVEL_TEXT, "entities") if name in frame.columns]
     others = [
         name
         for name in text.columns
-        if name not in api
-        and name != "extra"
-        and name.removesuffix("_s") not in _DERIVED
-        and name not in _DERIVED
+        if name not in _FROM_RECORD and name.removesuffix("_s") not in _FROM_RECORD
     ]
-    rows = {name: _plain(text[name]) for name in [*api, *others]}
-    entities = frame["entities"].tolist() if "entities" in frame else [None] * len(frame)
-    extras = frame["extra"].tolist() if "extra" in frame else [None] * len(frame)
+    carried = {name: _plain(text[name]) for name in others}
+    records = frame_to_records(frame)
     with path.open("wb") as out:
-        for i in range(len(frame)):
-            extra = extras[i]
-            record: dict[str, Any] = dict(extra) if isinstance(extra, dict) else {}
-            for name in api:
-                record[name] = entities[i] if name == "entities" else rows[name][i]
-            if "end_time" in record and record["end_time"] is None:
-                record["end_time"] = ""  # the API's "not ended"
+        for i, record in enumerate(records):
             if others:
-                record[COLUMNS_KEY] = {name: rows[name][i] for name in others}
+                if not isinstance(record, dict):
+                    record = {"_record": record}
+                record[COLUMNS_KEY] = {name: carried[name][i] for name in others}
             out.write(orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n")
 
 
@@ -422,17 +425,19 @@ def _plain(values: pd.Series) -> list[Any]:
 
 def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Move the `_jobtools` columns a JSONL file carried out of `extra` into columns."""
-    extras = frame["extra"].to_numpy(dtype=object)
-    rows = np.flatnonzero(frame["extra"].notna().to_numpy())
-    carrying = [i for i in rows.tolist() if COLUMNS_KEY in extras[i]]
+    if not frame["extra"].notna().any() or not frame["extra"].str.contains(COLUMNS_KEY).any():
+        return frame
+    extras = decode_json(frame["extra"]).tolist()
+    carrying = [i for i, e in enumerate(extras) if isinstance(e, dict) and COLUMNS_KEY in e]
     if not carrying:
         return frame
     frame = frame.copy()
-    # These dicts were parsed from the file just now, so they are ours to change.
     carried = {frame.index[i]: extras[i].pop(COLUMNS_KEY) for i in carrying}
-    frame["extra"] = [e or None for e in extras]
+    frame["extra"] = _json_text(pd.Series([e or None for e in extras], index=frame.index))
     columns = pd.DataFrame.from_dict(carried, orient="index").reindex(frame.index)
+    # The caller's own columns get the dtype their values suggest (text as `str`).
     restored = _from_csv_frame(columns.astype(object).where(columns.notna(), None))
+    restored = restored.infer_objects()
     out = pd.concat([frame, restored], axis=1)
     out.attrs = frame.attrs  # concat keeps attrs only when all frames agree
     return out

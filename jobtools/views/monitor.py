@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from jobtools.ids import as_job_ids
-from jobtools.schema import STATUS_ORDER
+from jobtools.schema import STATUS_ORDER, WaitState
 from jobtools.wait.poll import (
     DEFAULT_GIVE_UP_AFTER,
     WAIT_COLUMNS,
@@ -60,7 +60,8 @@ _COLOURS = {
     "timed_out": "#fd7e14",
     "cancelled": "#6c757d",
 }
-_ENDED_STATES = ("gone", "gave_up", "timed_out", "cancelled")
+# Chips beside the status counts: how waits ended other than by a terminal status.
+_ENDED_STATES = tuple(s.value for s in WaitState if s.is_ended and s is not WaitState.DONE)
 _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table cell
 # The columns each part of the view draws.
 _BAR_COLUMNS = ["job_id", "process_percent", "current_task"]
@@ -343,7 +344,7 @@ class JobMonitor(widgets.VBox):
         return f"JobMonitor(jobs={len(self.job_ids)}, {state}, {seen})"
 
 
-_RESUMABLE = ("waiting", "gave_up", "timed_out", "cancelled")
+_RESUMABLE = tuple(s.value for s in WaitState if s.is_resumable)
 
 
 def _waiting_view(job_ids: list[str]) -> pd.DataFrame:

@@ -281,6 +281,7 @@ def _say_empty(ax: Axes, text: str = "no jobs") -> Axes:
 
 
 def _top_or_other(kinds: pd.Series, top: int, what: str) -> pd.Series:
+    kinds = kinds.astype("str")  # a categorical would refuse the new "other" value
     counts = kinds.value_counts()
     if len(counts) <= top:
         return kinds

@@ -44,16 +44,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from jobtools.frame import (
-    FETCH_COLUMNS,
-    JOB_COLUMNS,
-    apply_schema,
-    jobs_to_frame,
-    outcome_categorical,
-    status_categorical,
-)
+from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
 from jobtools.ids import as_job_ids
 from jobtools.progress import Progress, progress_bar
+from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
 from jobtools.times import epoch_seconds
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule, make_schedule
@@ -65,14 +59,6 @@ DEFAULT_TIMEOUT = 1800.0
 # Ansible gives up on a job after 10 fetch errors in a row.
 DEFAULT_GIVE_UP_AFTER = 10
 
-WAIT_STATES: tuple[str, ...] = ("waiting", "done", "gone", "gave_up", "timed_out", "cancelled")
-# The columns a wait adds after JOB_COLUMNS and FETCH_COLUMNS.
-WAIT_COLUMNS: dict[str, str] = {
-    "wait_state": "category",
-    "observed_at": "datetime64[us, UTC]",
-    "polls": "int64",
-    "fetch_errors": "int64",
-}
 NO_STATUS = "NO_STATUS"  # the `counts` key for jobs never fetched successfully
 
 _FRAME_COLUMNS = [*JOB_COLUMNS, *FETCH_COLUMNS]
@@ -207,7 +193,7 @@ def blank_frame(job_ids: list[str]) -> pd.DataFrame:
     frame = jobs_to_frame([{"job_id": job_id} for job_id in job_ids])
     for column in FETCH_COLUMNS:
         frame[column] = pd.Series([None] * len(frame), dtype=object)
-    return apply_schema(frame)
+    return cast_frame(frame)
 
 
 def is_final(frame: pd.DataFrame) -> np.ndarray:
@@ -309,7 +295,7 @@ class _Wait:
             WAIT_COLUMNS["observed_at"]
         )
         return self.frame.assign(
-            wait_state=pd.Categorical(self.state, categories=WAIT_STATES),
+            wait_state=categorical(self.state, WAIT_STATES),
             observed_at=observed,
             polls=self.polls.copy(),
             fetch_errors=self.errors.copy(),
@@ -331,10 +317,7 @@ def _replace_rows(frame: pd.DataFrame, rows: np.ndarray, new: pd.DataFrame) -> p
 
 def _fix_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """concat turns categoricals with different categories into objects; turn them back."""
-    for column, cast in (("status", status_categorical), ("outcome", outcome_categorical)):
-        if not isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = cast(frame[column].astype(object).where(frame[column].notna(), None))
-    return frame
+    return cast_frame(frame)
 
 
 def _counts(values: pd.Series, missing: str | None) -> dict[str, int]:
@@ -473,7 +456,7 @@ def _align(fetched: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
     answer = fetched.drop_duplicates("job_id").set_index("job_id").reindex(ids)
     answer = answer.rename_axis("job_id").reset_index()[_FRAME_COLUMNS]
     if len(fetched) != len(ids) or answer["outcome"].isna().any():
-        answer = apply_schema(answer)  # reindexed holes turned bool and Int64 into objects
+        answer = cast_frame(answer)  # reindexed holes turned bool and Int64 into objects
     return answer
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from jobtools.frame import status_categorical
+from jobtools.frame import frame_to_records
 from jobtools.io._polllog import (
     OBSERVATION_COLUMNS,
     SCHEMA_VERSION,
@@ -42,12 +42,13 @@ from jobtools.io._polllog import (
     seconds_to_times,
     upgrade,
 )
+from jobtools.schema import STATUS_ORDER, WaitState, categorical
 from jobtools.times import epoch_seconds
 
 __all__ = ["OBSERVATION_COLUMNS", "SCHEMA_VERSION", "PollLog", "PollLogWarning", "transitions"]
 
 # A wait ends for good on these (see jobtools.wait.poll): they are the ones resumed from the log.
-_FINAL_STATES = ("done", "gone")
+_FINAL_STATES = tuple(s.value for s in WaitState if s.is_final)
 
 
 class PollLogWarning(UserWarning):
@@ -269,7 +270,7 @@ class PollLog:
         if "observed_at" in frame:
             frame["observed_at"] = _times(frame["observed_at"])
         if "status" in frame:
-            frame["status"] = status_categorical(frame["status"])
+            frame["status"] = categorical(frame["status"], STATUS_ORDER)
         if "http_status" in frame:
             frame["http_status"] = frame["http_status"].astype("Int64")
         if "process_percent" in frame:
@@ -362,37 +363,7 @@ def _nullable(values: pd.Series) -> list[Any]:
 
 def _record_json(frame: pd.DataFrame) -> list[str]:
     """Rows of a job frame back as API-shaped JSON records, which `jobs_to_frame` reads."""
-    iso = "%Y-%m-%dT%H:%M:%S.%fZ"
-    begin = frame["begin_time"].dt.strftime(iso)
-    end = frame["end_time"].dt.strftime(iso)
-    out = []
-    for row in zip(
-        frame["job_id"].tolist(),
-        frame["job_type"].astype(object).where(frame["job_type"].notna(), None).tolist(),
-        _nullable(frame["status"]),
-        _nullable(begin),
-        _nullable(end),
-        _nullable(frame["error_code"]),
-        _nullable(frame["fail_reason"]),
-        frame["entities"].tolist(),
-        frame["extra"].tolist(),
-        strict=True,
-    ):
-        job_id, job_type, status, b, e, code, reason, entities, extra = row
-        record: dict[str, Any] = dict(extra) if isinstance(extra, dict) else {}
-        record |= {
-            "job_id": job_id,
-            "job_type": job_type,
-            "status": status,
-            "begin_time": b,
-            # The API writes "" for a job that has not ended.
-            "end_time": e if e is not None else "",
-            "error_code": code,
-            "fail_reason": reason,
-            "entities": entities,
-        }
-        out.append(orjson.dumps(record, default=str).decode())
-    return out
+    return [orjson.dumps(r, default=str).decode() for r in frame_to_records(frame)]
 
 
 # --- transitions --------------------------------------------------------------------
@@ -464,6 +435,6 @@ def transitions(source: str | Path | PollLog | pd.DataFrame) -> pd.DataFrame:
     out["min_time"] = out["last_seen"] - out["first_seen"]
     out["max_time"] = out["left_before"] - out["entered_after"]
     out["job_id"] = out["job_id"].astype("str")
-    out["status"] = status_categorical(out["status"])
-    out["previous_status"] = status_categorical(out["previous_status"])
+    out["status"] = categorical(out["status"], STATUS_ORDER)
+    out["previous_status"] = categorical(out["previous_status"], STATUS_ORDER)
     return out[list(TRANSITION_COLUMNS)]
