@@ -146,10 +146,9 @@ def _scan_lines(data: Bytes, path: Path) -> _Scan:
 
 @dataclass
 class _Located:
-    """Where each line's `entities` text is (`begins`..`ends`), where `cut` right; the lines."""
+    """Each line's `entities` JSON text where it was `cut` right; where its lines are."""
 
-    begins: np.ndarray
-    ends: np.ndarray
+    texts: pa.Array
     cut: np.ndarray
     starts: np.ndarray
     stops: np.ndarray
@@ -157,41 +156,27 @@ class _Located:
     def settle(self, data: Bytes, present: np.ndarray) -> pa.Array | None:
         """The entities column as JSON text, given Arrow's reading (`present`: not null).
 
-        Rows whose text could not be cut are parsed from their whole line; text that is not
-        compact (`json.dumps` spacing, escapes) is rewritten compact, so the column is the
-        same whichever way a file is read.
+        Rows whose text could not be cut are parsed from their whole line; text with
+        `json.dumps` spacing is rewritten compact, so the column is the same whichever way a
+        file is read.
         """
-        cut = self.cut & present
-        bounds = np.empty(2 * len(cut) + 1, dtype=np.int64)
-        # Rows without a cut text get an empty span where the previous one ended.
-        ends = np.maximum.accumulate(np.where(cut, self.ends, 0))
-        begins = np.where(cut, self.begins, ends)
-        bounds[1::2], bounds[2::2] = begins, ends
-        bounds[0] = begins[0] if len(begins) else 0
-        texts = _views(data, bounds).take(pa.array(np.arange(1, len(bounds), 2)))
-        texts = pc.if_else(pa.array(cut), texts, pa.scalar(None, pa.large_string()))
-        loose = pc.fill_null(pc.match_substring_regex(texts, _LOOSE), False)
+        # The same text buffers, with the rows not cut right marked null (no copy).
+        valid = pa.array(self.cut & present).buffers()[1]
+        texts = pa.LargeStringArray.from_buffers(len(self.cut), *self.texts.buffers()[1:], valid)
+        loose = pc.fill_null(pc.match_substring(texts, '": '), False)
         redo = np.flatnonzero((present & ~self.cut) | loose.to_numpy(zero_copy_only=False))
         if not len(redo):
             return texts
         fixed = []
         for row in redo.tolist():
             try:
-                if self.cut[row]:
-                    value = orjson.loads(bytes(data[self.begins[row] : self.ends[row]]))
-                else:
-                    line = orjson.loads(data[self.starts[row] : self.stops[row]])
-                    value = line["entities"]
+                value = orjson.loads(data[self.starts[row] : self.stops[row]])["entities"]
             except (orjson.JSONDecodeError, TypeError, KeyError):
                 return None
             fixed.append(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
-        mask = np.zeros(len(cut), dtype=bool)
+        mask = np.zeros(len(self.cut), dtype=bool)
         mask[redo] = True
         return pc.replace_with_mask(texts, pa.array(mask), pa.array(fixed, pa.large_string()))
-
-
-# Text that is not compact JSON: `json.dumps` separators, escapes (orjson writes raw UTF-8).
-_LOOSE = r'": |" :|, "|\\'
 
 
 def _fast_entities(data: Bytes) -> _Located | None:
@@ -236,7 +221,6 @@ def _fast_entities(data: Bytes) -> _Located | None:
     next_open = _next(opens, at + 1)
     flat = is_object & ((next_open < 0) | (next_open > close))
     stop = np.where(flat, close + 1, at)
-    cut = flat.copy()
 
     chosen = np.flatnonzero(is_object & ~flat)
     if len(chosen):
@@ -251,17 +235,23 @@ def _fast_entities(data: Bytes) -> _Located | None:
         good = (balanced > local) & (balanced < offsets[1:])
         chosen, balanced = chosen[good], (balanced - offsets[:-1])[good]
         stop[chosen] = starts[chosen] + balanced + 1
+    texts = _spans(data, np.where(stop > at, at, stop), stop)
+    # A flat text is cut right when its quotes pair up and none is escaped (then the first
+    # `}` is outside any string); a nested one when it is valid JSON.
+    quotes = pc.count_substring(texts, '"', memory_pool=_POOL).to_numpy(zero_copy_only=False)
+    escaped = pc.match_substring(texts, "\\", memory_pool=_POOL).to_numpy(zero_copy_only=False)
+    cut = flat & (quotes % 2 == 0) & ~escaped
+    if len(chosen):
         cut[chosen] = _valid_spans(data, at[chosen], stop[chosen])
-    # A flat text is cut right when its quotes pair up and none is escaped.
-    flat_rows = np.flatnonzero(flat)
-    if len(flat_rows):
-        bounds = np.empty(2 * len(flat_rows), dtype=np.int64)
-        bounds[0::2], bounds[1::2] = at[flat_rows], stop[flat_rows]
-        texts = _views(data, bounds).take(pa.array(np.arange(0, len(bounds), 2)))
-        quotes = pc.count_substring(texts, '"').to_numpy(zero_copy_only=False)
-        escaped = pc.match_substring(texts, "\\").to_numpy(zero_copy_only=False)
-        cut[flat_rows] = (quotes % 2 == 0) & ~escaped
-    return _Located(at, stop, cut, starts, ends)
+    return _Located(texts, cut, starts, ends)
+
+
+def _spans(data: Bytes, begins: np.ndarray, ends: np.ndarray) -> pa.LargeStringArray:
+    """Arrow strings `data[begins[i]:ends[i]]` gathered in one copy (spans in order, disjoint)."""
+    bounds = np.empty(2 * len(begins) + 1, dtype=np.int64)
+    bounds[1::2], bounds[2::2] = begins, ends
+    bounds[0] = begins[0] if len(begins) else 0
+    return pc.take(_views(data, bounds), np.arange(1, len(bounds), 2), memory_pool=_POOL)
 
 
 def _next(positions: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -323,7 +313,7 @@ def _array_text(data: Bytes, begins: np.ndarray, ends: np.ndarray) -> memoryview
     bounds = np.empty(2 * len(begins), dtype=np.int64)
     bounds[0::2], bounds[1::2] = begins - 1, ends
     bounds[-1] += 1
-    gathered = _views(data, bounds).take(pa.array(np.arange(0, len(bounds), 2)))
+    gathered = pc.take(_views(data, bounds), np.arange(0, len(bounds), 2), memory_pool=_POOL)
     offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)[: len(begins) + 1]
     text = np.frombuffer(gathered.buffers()[2], dtype=np.uint8)[: offsets[-1]]
     text[offsets[:-1]] = ord(",")
