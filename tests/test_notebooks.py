@@ -15,12 +15,13 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_three_notebooks():
-    """The quickstart, the failure investigation and the live monitoring notebooks exist."""
+def test_there_are_four_notebooks():
+    """The quickstart, failure investigation, live monitoring and investigation notebooks exist."""
     assert [p.stem for p in NOTEBOOKS] == [
         "01-quickstart",
         "02-failure-investigation",
         "03-live-monitoring",
+        "04-investigation",
     ]
 
 
