@@ -185,7 +185,7 @@ def test_a_day_across_a_daylight_saving_change_is_one_period() -> None:
 
 
 def test_jobs_between_reads_naive_bounds_in_the_zone() -> None:
-    """A naive bound is local time in tz=: Beijing's 2024-11-06 begins at 16:00 UTC the day before."""
+    """A naive bound is local time in tz=: 2024-11-06 in Beijing is 16:00 UTC the day before."""
     kept = jobs_between(late_evening_jobs(), since="2024-11-06", tz="Asia/Shanghai")
     assert kept["job_id"].tolist() == ["b"]
     with pytest.raises(ValueError, match="not a time zone"):
