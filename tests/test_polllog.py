@@ -396,3 +396,39 @@ def test_a_full_disk_while_waiting_is_one_warning_and_the_results_come_back(
     assert len([w for w in caught if w.category is PollLogWarning]) == 1
     assert result["job_id"].tolist() == ids
     assert result["wait_state"].eq("done").all()
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE observations (
+    job_id TEXT NOT NULL, observed_at REAL NOT NULL, status TEXT, process_percent REAL,
+    outcome TEXT, http_status INTEGER, fetch_error_code TEXT, fetch_error TEXT,
+    request_id TEXT, wait_id TEXT NOT NULL, round INTEGER NOT NULL, record TEXT
+);
+CREATE TABLE rounds (
+    wait_id TEXT NOT NULL, round INTEGER NOT NULL, started_at REAL NOT NULL,
+    finished_at REAL NOT NULL, queried INTEGER NOT NULL, PRIMARY KEY (wait_id, round)
+);
+INSERT INTO meta VALUES ('schema', '1');
+"""
+
+
+def test_a_log_of_the_first_schema_is_read_and_upgraded(tmp_path: Path) -> None:
+    """A schema-1 log (no counters, no wait_jobs) reads as it is, and opening it upgrades it."""
+    import orjson
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+        row = ("c" * 32, T0.timestamp(), "SUCCESS", None, "ok", 200, None, None, None, "w", 1)
+        db.execute(
+            "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, orjson.dumps(RECORDS[2]).decode()),
+        )
+    old = jobtools.read_jobs(path)
+    assert old["job_id"].tolist() == ["c" * 32]
+    assert old["wait_state"].astype(str).tolist() == ["done"]
+    with PollLog(path) as log:
+        assert log.restore()["status"].astype(str).tolist() == ["SUCCESS"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
