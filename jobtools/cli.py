@@ -133,7 +133,7 @@ def _run_watch(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             # A log that fails while writing (a full disk) is one line; the wait goes on.
             warnings.simplefilter("always", PollLogWarning)
-            warnings.showwarning = _one_line_warning
+            warnings.showwarning = _one_line_warning("watch")
             frame = wait_for(
                 ids,
                 client=_client(args, timeout=_request_timeout(args)),
@@ -514,8 +514,13 @@ class _Renamed(argparse.Action):
         )
 
 
-def _one_line_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
-    print(f"jobtools: warning: {message}", file=sys.stderr)
+def _one_line_warning(command: str) -> Any:
+    """A `warnings.showwarning` that prints one line naming the command, no source line."""
+
+    def show(message: Any, *args: Any, **kwargs: Any) -> None:
+        print(f"jobtools {command}: warning: {message}", file=sys.stderr)
+
+    return show
 
 
 def _client(args: argparse.Namespace, **options: Any) -> Any:

@@ -432,3 +432,20 @@ def test_a_log_of_the_first_schema_is_read_and_upgraded(tmp_path: Path) -> None:
         assert log.restore()["status"].astype(str).tolist() == ["SUCCESS"]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+
+
+def test_a_wait_the_log_answers_needs_no_client_and_no_credentials(
+    tmp_path: Path, simulator: Any, sim_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run again on a log where every job has ended, wait_for builds no client: it works
+    offline, with no credentials, and gives the jobs back with their polls."""
+    ids = simulator.add_jobs(5, finish_within=30)
+    path = tmp_path / "poll.db"
+    first = jobtools.wait_for(ids, client=_client(simulator), clock=sim_clock, log=path,
+                              timeout=600, progress=False)  # fmt: skip
+    assert first["wait_state"].eq("done").all()
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "JOBTOOLS_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    again = jobtools.wait_for(ids, endpoint="http://127.0.0.1:9", log=path, progress=False)
+    assert again["job_id"].tolist() == ids
+    assert again["polls"].tolist() == first["polls"].tolist()

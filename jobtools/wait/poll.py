@@ -376,14 +376,12 @@ async def aiter_snapshots(
     pause = _sleeper(clock, sleep)
     cancel = cancel or CancelToken()
     rng = random.Random(seed)
-    fetcher = _make_client(client, client_options)
+    # Our own client is made at the first fetch: a wait the log answers needs no credentials.
+    fetcher = _make_client(client, client_options) if client is not None else None
     owned = log is not None and not isinstance(log, PollLog)
     poll_log: PollLog | None = log if isinstance(log, PollLog) or log is None else PollLog(log)
     pool = contextlib.AsyncExitStack()
     try:
-        if client is None and hasattr(fetcher, "__aenter__"):
-            # Our own client keeps one connection pool open across rounds.
-            await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
         started = clock()
         deadline = None if timeout is None else started + timeout
         known = [k for k in (start,) if k is not None and len(k)]
@@ -411,6 +409,11 @@ async def aiter_snapshots(
             else:
                 rows = pending[wait.due[pending] - early * wait.interval[pending] <= now]
             if len(rows):
+                if fetcher is None:
+                    fetcher = _make_client(None, client_options)
+                    if hasattr(fetcher, "__aenter__"):
+                        # Our own client keeps one connection pool open across rounds.
+                        await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
                 round_no += 1
                 round_started = now
                 cancelled, fetched = await _unless_cancelled(
