@@ -28,6 +28,7 @@ from jobtools.schema import (
     KNOWN_FIELDS,
     OUTCOMES,
     RECORD_FIELDS,
+    RESPONSE_KEYS,
     STATUS_ORDER,
     TERMINAL_STATUSES,
     Kind,
@@ -147,8 +148,8 @@ def frame_to_records(frame: pd.DataFrame) -> list[Any]:
     records = []
     for i in range(n):
         extra = extras[i]
-        record: dict[str, Any] = {name: values[i] for name, values in fields.items()}
-        record["entities"] = entities[i]
+        record = {name: values[i] for name, values in fields.items()} | {"entities": entities[i]}
+        record = {key: record[key] for key in RESPONSE_KEYS if key in record}
         if isinstance(extra, dict) and "_record" in extra:
             records.append(extra["_record"])  # a record that was not an object, as it came
             continue

@@ -33,6 +33,7 @@ __all__ = [
     "KNOWN_FIELDS",
     "OUTCOMES",
     "RECORD_FIELDS",
+    "RESPONSE_KEYS",
     "STATUS_ORDER",
     "TERMINAL_STATUSES",
     "WAIT_COLUMNS",
@@ -298,6 +299,13 @@ RECORD_FIELDS: tuple[str, ...] = tuple(
     c.name for c in COLUMNS if c.source == "record" and c.name != "entities"
 )
 KNOWN_FIELDS = frozenset({*RECORD_FIELDS, "entities"})
+# The keys of a job response in the service's own order (the seed's): the simulator answers
+# in it and `frame_to_records` writes it.
+RESPONSE_KEYS: tuple[str, ...] = (
+    "status",
+    "entities",
+    *(name for name in RECORD_FIELDS if name != "status"),
+)
 
 
 def column(name: str) -> Column:

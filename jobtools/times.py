@@ -81,7 +81,9 @@ def _arrow_strings(text: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     """Strings of one format -> UTC datetime64[us]; the ones that are no valid time -> NaT."""
-    iso = as_iso(strings)
+    # Microseconds are what the frame holds: a longer fraction is cut here, so that no value
+    # sends the column down a nanosecond path where years 0001 and 9999 do not fit.
+    iso = pc.replace_substring_regex(as_iso(strings), r"(\.\d{6})\d+", r"\1")
     try:
         # The fast path: Arrow casts a whole column at once, but all or nothing.
         parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))

@@ -581,3 +581,31 @@ def test_watch_errors_are_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("jobtools watch: error:") and message in err
     assert (tmp_path / "exists.csv").read_text() == "keep me\n"
+
+
+def test_unparsed_times_survive_rounds_and_a_resume(simulator_server, tmp_path):
+    """A time that did not parse keeps its raw text through every round and a resume."""
+    from jobtools import Backoff, JobsClient
+
+    odd = {
+        "job_id": "ff8080814dbd65d7014dbe0d84db9999",
+        "job_type": "imsNativeExportImageJob",
+        "status": "SUCCESS",
+        "begin_time": "32-Jun-2015 10:00:00:000",
+        "end_time": "2015-06-04T10:20:00.000Z",
+        "entities": {},
+    }
+    (bad,) = simulator_server.simulator.add_jobs([odd])
+    running = simulator_server.simulator.add_jobs(1, finish_within=1.5)
+    client = JobsClient(
+        endpoint=simulator_server.url,
+        project_id=simulator_server.project_id,
+        token=simulator_server.token,
+    )
+    options = {"client": client, "schedule": Backoff(first=0.2, cap=0.4), "progress": False}
+    log = tmp_path / "poll.db"
+    first = wait_for([bad, *running], timeout=20, log=log, **options)
+    assert first["polls"].max() > 1  # more rounds came after the odd job ended
+    assert first.attrs["unparsed_times"] == {"begin_time": {0: "32-Jun-2015 10:00:00:000"}}
+    again = wait_for([bad, *running], timeout=20, log=log, **options)
+    assert again.attrs["unparsed_times"] == first.attrs["unparsed_times"]

@@ -125,3 +125,14 @@ def test_month_names_do_not_follow_the_locale():
 def test_doctests():
     """The examples in the docstrings run."""
     assert doctest.testmod(jobtools.times).failed == 0
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"])
+@pytest.mark.parametrize(
+    "neighbour", ["2024-01-01T00:00:00.123456789Z", "2024-13-01T00:00:00Z", "oops"]
+)
+def test_a_time_parses_the_same_whatever_its_neighbours(value, neighbour):
+    """Years 0001 and 9999 parse beside nanoseconds, an impossible date or garbage."""
+    alone = parse_job_times([value])[0]
+    assert not pd.isna(alone)
+    assert parse_job_times([value, neighbour])[0] == alone

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from jobtools.frame import decode_json, frame_to_records, jobs_to_frame
+from jobtools.io._csv import CsvError, read_csv_table
 from jobtools.io._jsonl import read_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
 from jobtools.schema import COLUMNS, Kind, cast_frame
@@ -58,7 +59,8 @@ _FORMULA_START = r"^(?:[\t\r\n]|[ \t\r\n\x{3000}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}
 # The contract's columns by name; job columns are all made from a record, so JSONL keeps
 # only the others (fetch and wait columns, the caller's own) beside it.
 _CONTRACT = {c.name: c for c in COLUMNS}
-_FROM_RECORD = frozenset(c.name for c in COLUMNS if c.group == "job")
+_FROM_RECORD_ORDER = tuple(c.name for c in COLUMNS if c.group == "job")
+_FROM_RECORD = frozenset(_FROM_RECORD_ORDER)
 # Timedelta columns written as their own float-seconds column (`duration` as `duration_s`).
 _AS_SECONDS = {c.name: f"{c.name}_s" for c in COLUMNS if c.kind is Kind.TIMEDELTA}
 
@@ -80,7 +82,14 @@ class CorruptInputError(ValueError):
 # --- reading --------------------------------------------------------------------------
 
 
-def read_jobs(path: str | Path, *, errors: Errors = "warn") -> pd.DataFrame:
+def read_jobs(
+    path: str | Path,
+    *,
+    errors: Errors = "warn",
+    encoding: str | None = None,
+    sep: str | None = None,
+    tz: str = "UTC",
+) -> pd.DataFrame:
     """Load job records or a written job frame from a file or a directory of files.
 
     Args:
@@ -90,6 +99,10 @@ def read_jobs(path: str | Path, *, errors: Errors = "warn") -> pd.DataFrame:
             in name order.
         errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` raises
             CorruptInputError listing every corrupt line.
+        encoding, sep: CSV only: the text encoding and the separator; by default detected
+            (UTF-8 with or without a BOM, else GB18030; `,`, `;` or tab).
+        tz: CSV only: the zone of times written without one (`2024-11-06 14:19:43`);
+            UTC unless said, and recorded in `attrs["naive_times_tz"]`.
 
     Returns:
         The job frame (JOB_COLUMNS, plus any other columns a CSV carried), with
@@ -104,7 +117,7 @@ def read_jobs(path: str | Path, *, errors: Errors = "warn") -> pd.DataFrame:
     files = list(_files(Path(path)))
     frames, problems = [], []
     for file in files:
-        frame, found = _read_file(file)
+        frame, found = _read_file(file, encoding=encoding, sep=sep, tz=tz)
         frames.append(frame)
         problems.extend(found)
     if problems and errors == "raise":
@@ -137,12 +150,14 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _read_file(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def _read_file(
+    path: Path, *, encoding: str | None, sep: str | None, tz: str
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     suffix = _suffix(path)
     if is_poll_log(path):
         return read_poll_log(path), []
     if suffix in CSV_SUFFIXES:
-        return _read_csv(path), []
+        return _read_csv(path, encoding=encoding, sep=sep, tz=tz), []
     if suffix in LINES_SUFFIXES:
         frame, problems = read_lines(_mapped(path), path)
         return _with_columns(frame), problems
@@ -277,20 +292,55 @@ _ARROW_TEXT: dict[Kind, pa.DataType] = {
 }
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """A CSV written by `write_jobs` (or any CSV with some of its columns) as a typed frame."""
+def _read_csv(path: Path, *, encoding: str | None, sep: str | None, tz: str) -> pd.DataFrame:
+    """A CSV written by `write_jobs`, or by anyone, with some of its columns, as a job frame.
+
+    Contract columns that are missing are derived where the data allows (`duration` and
+    `duration_s` from the times, `is_terminal` from the status) or added empty, and named in
+    `attrs["missing_columns"]`; a CSV without `job_id` or `status` is refused.
+    """
     types = {c.name: _ARROW_TEXT.get(c.kind, pa.string()) for c in COLUMNS}
-    options = pa_csv.ConvertOptions(
-        column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
-    )
-    read = pa_csv.ReadOptions()
-    table = pa_csv.read_csv(path, read_options=read, convert_options=options)
+    table, how = read_csv_table(path, types, encoding=encoding, sep=sep)
+    missing = [name for name in _REQUIRED if name not in table.column_names]
+    if missing:
+        found = ", ".join(table.column_names[:12]) or "none"
+        raise CsvError(str(path), f"no {' or '.join(missing)} column (columns: {found})")
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    return _from_csv_frame(frame)
+    frame = _from_csv_frame(frame, tz=tz)
+    frame, absent = _completed(frame)
+    frame.attrs |= {"csv": how, "naive_times_tz": tz, "missing_columns": absent}
+    return frame
 
 
-def _from_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Undo `frame_to_csv_frame` for the contract columns."""
+# Without these a CSV is not a job table; everything else can be derived or left empty.
+_REQUIRED = ("job_id", "status")
+
+
+def _completed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The job columns a CSV lacks: derived from the others, or empty; and which they were."""
+    absent = [name for name in _FROM_RECORD_ORDER if name not in frame.columns]
+    if not absent:
+        return frame, []
+    derived = jobs_to_frame(
+        frame[[c for c in frame.columns if c in ("job_id", "status")]].to_dict("records")
+    )
+    terminal = derived["is_terminal"].to_numpy()
+    for name in absent:
+        if name == "is_terminal":
+            frame[name] = terminal
+        elif name == "duration" and {"begin_time", "end_time"} <= set(frame.columns):
+            duration = (frame["end_time"] - frame["begin_time"]).where(terminal)
+            frame[name] = duration.astype("timedelta64[us]")
+        elif name == "duration_s" and "duration" in frame:
+            frame[name] = frame["duration"].dt.total_seconds()
+        else:
+            frame[name] = derived[name].array if name in derived else None
+    order = [*_FROM_RECORD_ORDER, *[c for c in frame.columns if c not in _FROM_RECORD]]
+    return cast_frame(frame[order]), absent
+
+
+def _from_csv_frame(frame: pd.DataFrame, *, tz: str = "UTC") -> pd.DataFrame:
+    """Undo `frame_to_csv_frame` for the contract columns (naive times taken to be in `tz`)."""
     columns: dict[str, Any] = {}
     unparsed: dict[str, dict[Any, Any]] = {}
     seconds_of = {seconds: name for name, seconds in _AS_SECONDS.items()}
@@ -301,7 +351,7 @@ def _from_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
             columns[seconds_of[name]] = _timedelta(values)
             columns[name] = values.astype("float64")
         elif kind is Kind.TIME:
-            parsed = parse_job_times(values)
+            parsed = _naive_in(parse_job_times(values), values, tz)
             columns[name] = parsed
             if parsed.attrs["unparsed"]:
                 unparsed[name] = parsed.attrs["unparsed"]
@@ -312,6 +362,21 @@ def _from_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     typed = cast_frame(pd.DataFrame(columns, index=frame.index))
     typed.attrs["unparsed_times"] = unparsed
     return typed
+
+
+_NAIVE_ISO = r"^\s*\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?\s*$"
+
+
+def _naive_in(parsed: pd.Series, raw: pd.Series, tz: str) -> pd.Series:
+    """Times written without a zone were read as UTC: move them to `tz` where it is another."""
+    if tz == "UTC" or not len(raw):
+        return parsed
+    naive = raw.astype("str").str.match(_NAIVE_ISO).fillna(False).to_numpy(bool)
+    if naive.any():
+        wall = parsed.dt.tz_localize(None)
+        local = wall.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        parsed = parsed.where(~naive, local.astype(parsed.dtype))
+    return parsed
 
 
 def _timedelta(seconds: pd.Series) -> pd.Series:

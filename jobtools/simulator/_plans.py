@@ -17,19 +17,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobtools.schema import JobStatus
+from jobtools.schema import RESPONSE_KEYS, JobStatus
 
 # The keys of an answer, in the seed's order (which is the service's).
-RECORD_KEYS = (
-    "status",
-    "entities",
-    "job_id",
-    "job_type",
-    "begin_time",
-    "end_time",
-    "error_code",
-    "fail_reason",
-)
+RECORD_KEYS = RESPONSE_KEYS
 _PROGRESS_KEYS = frozenset({"process_percent", "current_task", "subJobId"})
 _ERROR_KEYS = frozenset({"error_code", "error"})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

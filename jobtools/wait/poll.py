@@ -218,6 +218,8 @@ class _Wait:
         self.errors = np.zeros(n, dtype="int64")
         self.due = np.full(n, started)
         self.interval = np.zeros(n)
+        # Raw text of times that did not parse, by column and row: kept round after round.
+        self.unparsed: dict[str, dict[int, Any]] = {}
         if start is not None and len(start):
             self._seed(start)
 
@@ -229,6 +231,7 @@ class _Wait:
         if not len(rows):
             return
         self.frame = _replace_rows(self.frame, rows, known.reset_index(drop=True))
+        self._move_unparsed(rows, known, dict(zip(known.index, rows, strict=True)))
         after = self.frame.iloc[rows]
         terminal = after["is_terminal"].to_numpy(bool)
         gone = is_final(after) & ~terminal
@@ -243,6 +246,19 @@ class _Wait:
 
     def pending(self) -> np.ndarray:
         return np.flatnonzero(self.state == "waiting")
+
+    def _move_unparsed(self, replaced: np.ndarray, source: pd.DataFrame, row_of: dict) -> None:
+        """Rows `replaced` now hold `source`'s values (`row_of`: its label -> row): so do
+        their raw unparsed times."""
+        rows = set(replaced.tolist())
+        for values in self.unparsed.values():
+            for row in rows:
+                values.pop(row, None)
+        for column, values in source.attrs.get("unparsed_times", {}).items():
+            for label, raw in values.items():
+                row = row_of.get(label)
+                if row is not None and int(row) in rows:
+                    self.unparsed.setdefault(column, {})[int(row)] = raw
 
     def merge(self, rows: np.ndarray, answer: pd.DataFrame, now: float) -> np.ndarray:
         """Merge one round's answers (aligned to `rows`); return the rows that changed.
@@ -263,6 +279,7 @@ class _Wait:
             patched = pd.concat([kept, fetch], axis=1).set_axis(np.flatnonzero(keep))
             new = _fix_categories(pd.concat([answer[~keep], patched]).sort_index())
         self.frame = _replace_rows(self.frame, rows, new.reset_index(drop=True))
+        self._move_unparsed(rows[~keep], answer, dict(enumerate(rows)))
 
         self.polls[rows] += 1
         self.observed[rows] = now
@@ -294,12 +311,14 @@ class _Wait:
         observed = pd.to_datetime(self.observed, unit="s", utc=True).astype(
             WAIT_COLUMNS["observed_at"]
         )
-        return self.frame.assign(
+        frame = self.frame.assign(
             wait_state=categorical(self.state, WAIT_STATES),
             observed_at=observed,
             polls=self.polls.copy(),
             fetch_errors=self.errors.copy(),
         )
+        frame.attrs["unparsed_times"] = {c: dict(v) for c, v in self.unparsed.items() if v}
+        return frame
 
 
 def _replace_rows(frame: pd.DataFrame, rows: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
