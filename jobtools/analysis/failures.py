@@ -277,7 +277,10 @@ def _empty_groups() -> pd.DataFrame:
 
 
 def _ended(frame: pd.DataFrame) -> int:
-    """The jobs that ended (SUCCESS or FAIL): the denominator of a window's rates."""
+    """The jobs that ended (SUCCESS or FAIL): the denominator of a window's rates.
+
+    Written for any frame engine: on a Dask frame `int()` computes the count.
+    """
     status = frame["status"]
     done = status.eq(JobStatus.SUCCESS) | status.eq(JobStatus.FAIL)
     return int(done.fillna(False).astype(bool).sum())
@@ -365,7 +368,8 @@ def compare_failures(
         .reset_index(drop=True)
         .astype({"group": "str", "error_code": "str", "template": "str"})
     )
-    result.attrs["windows"] = _windows(before, after, ended, fisher_exact)
+    fails = {"before": int(old["count"].sum()), "after": int(new["count"].sum())}
+    result.attrs["windows"] = _windows(fails, ended, fisher_exact)
     return result
 
 
@@ -394,11 +398,8 @@ def _holm(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def _windows(
-    before: pd.DataFrame, after: pd.DataFrame, ended: dict[str, int], test: Any
-) -> dict[str, Any]:
+def _windows(fails: dict[str, int], ended: dict[str, int], test: Any) -> dict[str, Any]:
     """Each window's jobs that ended, its FAIL jobs and failure rate, and the test between."""
-    fails = {"before": len(_failures(before)), "after": len(_failures(after))}
     out: dict[str, Any] = {
         side: {
             "ended": ended[side],
