@@ -1,11 +1,11 @@
 """The report as one Excel workbook: typed cells, local times, native charts (xlsxwriter).
 
 Sheets: `jobs` (one row per job), `failure groups`, `summary by type`, `rates over time`,
-`fetch errors` and `notes`. Times are real Excel date cells in the report's zone: Excel has
-no zone-aware times, so the zone is in every time column's header and in the notes. Text is
-always written as text (never a formula or a link), durations as Excel durations, shares as
-percentages; each sheet has a frozen header row, an autofilter and fitted widths. The
-failure groups and the rates have native Excel charts.
+`fetch errors`, `charts` and `notes`. Times are real Excel date cells in the report's zone:
+Excel has no zone-aware times, so the zone is in every time column's header and in the
+notes. Text is always written as text (never a formula or a link), durations as Excel
+durations, shares as percentages; each table has a frozen header row, an autofilter and
+fitted widths. The `charts` sheet has native Excel charts of the failure reasons and rates.
 """
 
 from __future__ import annotations
@@ -78,11 +78,16 @@ def write_workbook(
             "fetch errors": errors,
         }
         for name, table in sheets.items():
-            _write_table(book.add_worksheet(name), table, formats, zone, zone_name)
+            sheet = book.add_worksheet(name)
+            _write_table(sheet, table, formats, zone, zone_name)
+            sheet.set_landscape()  # printed, or made a PDF
+        charts = book.add_worksheet("charts")
+        charts.set_landscape()
+        row = 1
         if len(groups):
-            _failure_chart(book, book.get_worksheet_by_name("failure groups"), groups)
+            row = _failure_chart(book, charts, groups, row)
         if len(rates):
-            _rates_chart(book, book.get_worksheet_by_name("rates over time"), rates, zone_name)
+            _rates_chart(book, charts, rates, zone_name, row)
         _write_notes(book.add_worksheet("notes"), notes, formats, zone_name)
     finally:
         book.close()
@@ -205,8 +210,8 @@ def _fetch_errors(jobs: pd.DataFrame) -> pd.DataFrame:
     return jobs.loc[failed.to_numpy(), columns].reset_index(drop=True)
 
 
-def _failure_chart(book: Any, sheet: Any, groups: pd.DataFrame) -> None:
-    """A bar chart of the biggest failure groups (count), beside the table."""
+def _failure_chart(book: Any, sheet: Any, groups: pd.DataFrame, row: int) -> int:
+    """A bar chart of the biggest failure groups (count) at `row`; returns the row below it."""
     n = min(len(groups), _CHART_GROUPS)
     names = list(groups.columns)
     label_col, count_col = names.index("template"), names.index("count")
@@ -222,11 +227,13 @@ def _failure_chart(book: Any, sheet: Any, groups: pd.DataFrame) -> None:
     chart.set_title({"name": f"Failure reasons (top {n} of {len(groups)} groups)"})
     chart.set_y_axis({"reverse": True})  # the biggest group on top
     chart.set_legend({"none": True})
-    chart.set_size({"width": 900, "height": 60 + 28 * n})
-    sheet.insert_chart(1, len(names) + 1, chart)
+    height = 80 + 28 * n
+    chart.set_size({"width": 780, "height": height})
+    sheet.insert_chart(row, 0, chart)
+    return row + height // 20 + 2  # rows are 20 pixels high
 
 
-def _rates_chart(book: Any, sheet: Any, rates: pd.DataFrame, zone_name: str) -> None:
+def _rates_chart(book: Any, sheet: Any, rates: pd.DataFrame, zone_name: str, row: int) -> None:
     """Jobs finished per period (columns) and the failure rate (line, right axis)."""
     n = len(rates)
     names = list(rates.columns)
@@ -251,13 +258,19 @@ def _rates_chart(book: Any, sheet: Any, rates: pd.DataFrame, zone_name: str) -> 
     )
     columns.combine(line)
     columns.set_title({"name": "Jobs finished and failure rate per period"})
+    # One category per period (a date axis would space weekly bars a day apart).
     columns.set_x_axis(
-        {"name": f"period start ({zone_name})", "date_axis": True, "num_format": "yyyy-mm-dd hh:mm"}
+        {
+            "text_axis": True,
+            "name": f"period start ({zone_name})",
+            "num_format": "yyyy-mm-dd hh:mm",
+            "num_font": {"rotation": -45},
+        }
     )
     columns.set_y_axis({"name": "jobs finished"})
     line.set_y2_axis({"name": "failure rate", "num_format": "0%"})
-    columns.set_size({"width": 900, "height": 380})
-    sheet.insert_chart(1, len(names) + 1, columns)
+    columns.set_size({"width": 780, "height": 340})
+    sheet.insert_chart(row, 0, columns)
 
 
 def _write_notes(sheet: Any, notes: Mapping[str, Any], formats: _Formats, zone_name: str) -> None:
@@ -281,5 +294,6 @@ def _write_notes(sheet: Any, notes: Mapping[str, Any], formats: _Formats, zone_n
         sheet.write_string(row, 0, key)
         sheet.write_string(row, 1, value[:_MAX_TEXT], formats.wrap)
     sheet.set_column(0, 0, 22)
-    sheet.set_column(1, 1, 110)
+    sheet.set_column(1, 1, 100)
+    sheet.set_landscape()
     sheet.freeze_panes(1, 0)
