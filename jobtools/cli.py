@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+__all__ = ["main"]
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobtools", description=__doc__)
@@ -347,8 +349,9 @@ def _add_report(sub: Any) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jobtools.analysis.summary import jobs_between, to_offset, to_utc, to_zone
+    from jobtools.analysis.summary import jobs_between
     from jobtools.report import write_report
+    from jobtools.times import to_offset, to_utc, to_zone
 
     out = Path(args.out)
     # Checked before reading, so a large input is never read only to be refused.

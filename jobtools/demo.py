@@ -21,6 +21,8 @@ from jobtools.simulator import DEMO_AK, DEMO_SK, Simulator
 from jobtools.wait.poll import wait_for
 from jobtools.wait.schedule import Backoff
 
+__all__ = ["run_demo"]
+
 
 def run_demo(
     out: str | Path | None = None,

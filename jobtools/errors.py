@@ -31,6 +31,32 @@ from typing import Any, ClassVar
 
 import orjson
 
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadBodyError",
+    "BadRequestError",
+    "CredentialsError",
+    "FetchConnectionError",
+    "FetchTimeout",
+    "ForbiddenError",
+    "InternalServerError",
+    "InvalidIdError",
+    "JobsError",
+    "NotFoundError",
+    "RETRY_STATUSES",
+    "ServerError",
+    "ServiceUnavailableError",
+    "ThrottledError",
+    "TransportError",
+    "UnexpectedStatusError",
+    "error_class",
+    "error_for_status",
+    "error_from_response",
+    "parse_error_body",
+    "parse_retry_after",
+]
+
 # Statuses worth another attempt: throttling and the gateway's transient failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -49,6 +75,17 @@ class JobsError(Exception):
     def is_retriable(self) -> bool:
         """True when another attempt may succeed."""
         return False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling calls the class with `args` alone, which loses or refuses the
+        # keyword-only fields (job_id, raw_body, retry_after…): rebuild, then restore them all.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[JobsError], args: tuple[Any, ...]) -> JobsError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
 
 
 class InvalidIdError(JobsError, ValueError):
@@ -129,16 +166,6 @@ class ApiError(JobsError):
     def is_retriable(self) -> bool:
         """True for 429, 500, 502, 503 and 504."""
         return self.status in RETRY_STATUSES
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only job_id would be lost by the default pickling of exceptions.
-        return (_rebuild_api_error, (self.status, self.error_code, self.message, self.request_id))
-
-
-def _rebuild_api_error(
-    status: int, error_code: str | None, message: str | None, request_id: str | None
-) -> ApiError:
-    return error_for_status(status, error_code, message, request_id)
 
 
 class BadRequestError(ApiError):

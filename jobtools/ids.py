@@ -10,6 +10,16 @@ from typing import Any
 
 from jobtools.errors import InvalidIdError
 
+__all__ = [
+    "MAX_ID_LENGTH",
+    "as_job_ids",
+    "extract_job_ids",
+    "job_ids_from_text",
+    "validate_id",
+    "validate_job_id",
+    "validate_project_id",
+]
+
 MAX_ID_LENGTH = 64
 
 # Anything that could change the URL path or the request: separators, traversal,

@@ -10,6 +10,8 @@ import sys
 from types import TracebackType
 from typing import Any, Protocol
 
+__all__ = ["NullProgress", "Progress", "in_notebook", "progress_bar", "should_show"]
+
 
 class Progress(Protocol):
     """What jobtools needs from a bar (tqdm satisfies it)."""

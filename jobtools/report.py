@@ -32,8 +32,9 @@ import pandas as pd
 
 from jobtools.analysis.failures import failure_groups
 from jobtools.analysis.quality import time_quality
-from jobtools.analysis.summary import rates_over_time, summary_by_type, to_utc, to_zone, zone_name
+from jobtools.analysis.summary import rates_over_time, summary_by_type
 from jobtools.io import write_jobs
+from jobtools.times import iso_text, to_utc, to_zone, zone_name
 from jobtools.views import plots
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def write_report(
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"not a folder: {out}")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"report folder is not empty: {out} (overwrite it with --force)")
+        raise FileExistsError(f"report folder is not empty: {out} (pass overwrite=True to replace)")
     if not csv and not xlsx:
         raise ValueError("nothing to write: csv=False needs xlsx=True")
     moment = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
@@ -274,11 +275,7 @@ def _iso_one(moment: Any) -> str | None:
     """One time as jobs.csv writes times: ISO 8601 UTC, milliseconds unless finer."""
     if moment is None or pd.isna(moment):
         return None
-    stamp = pd.Timestamp(moment).tz_convert("UTC")
-    naive = stamp.tz_localize(None)
-    if stamp.microsecond % 1000 == 0:
-        return naive.isoformat(timespec="milliseconds") + "Z"
-    return naive.isoformat(timespec="microseconds") + "Z"
+    return str(iso_text(pd.Series([pd.Timestamp(moment)])).iloc[0])
 
 
 def _plain(value: Any) -> Any:

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+__all__ = ["DEFAULT_NOW", "DEFAULT_SEED", "SAMPLE_PATH", "generate_jobs", "main", "write_sample"]
+
 DEFAULT_SEED = 20241106
 # The sample's "now": fixed so that the committed file is reproducible.
 DEFAULT_NOW = datetime(2024, 11, 6, 12, 0, 0, tzinfo=UTC)

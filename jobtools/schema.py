@@ -41,6 +41,7 @@ __all__ = [
     "Column",
     "JobStatus",
     "Kind",
+    "MissingColumnsError",
     "Outcome",
     "WaitState",
     "cast_frame",
@@ -49,6 +50,7 @@ __all__ = [
     "empty_frame",
     "is_terminal",
     "markdown_table",
+    "require",
 ]
 
 
@@ -401,3 +403,27 @@ def markdown_table() -> str:
         where = f"`entities.{c.key}`: " if c.source == "entities" else ""
         rows.append(f"| `{c.name}` | {c.dtype} | {c.group} | {where}{c.doc} |")
     return "\n".join(rows)
+
+
+class MissingColumnsError(ValueError):
+    """A frame lacks contract columns that a function needs; the message names them."""
+
+    def __init__(self, needed_by: str, missing: tuple[str, ...]) -> None:
+        self.needed_by, self.missing = needed_by, missing
+        super().__init__(
+            f"{needed_by} needs the column(s) {', '.join(missing)}, which this frame lacks "
+            "(frames from jobs_to_frame, read_jobs, fetch_jobs and wait_for have them)"
+        )
+
+    def __reduce__(self) -> tuple[type[MissingColumnsError], tuple[str, tuple[str, ...]]]:
+        return (MissingColumnsError, (self.needed_by, self.missing))
+
+
+def require(frame: Any, names: Iterable[str], needed_by: str) -> None:
+    """Raise MissingColumnsError unless `frame` has every contract column of `names`."""
+    missing = tuple(name for name in names if name not in frame.columns)
+    unknown = [name for name in missing if name not in _BY_NAME]
+    if unknown:
+        raise KeyError(f"not contract columns: {unknown}")  # a bug of ours, not the caller's
+    if missing:
+        raise MissingColumnsError(needed_by, missing)

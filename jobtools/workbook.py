@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from jobtools.analysis import summary as summary_module
+from jobtools.times import zone_name
 
 __all__ = ["MAX_ROWS", "write_workbook"]
 
@@ -61,7 +61,7 @@ def write_workbook(
     if len(jobs) >= MAX_ROWS:
         raise ValueError(
             f"{len(jobs):,} jobs do not fit in one Excel sheet ({MAX_ROWS - 1:,} rows); "
-            "leave out --xlsx and use jobs.csv"
+            "write the report without xlsx=True and use jobs.csv"
         )
     errors = _fetch_errors(jobs)
     # No string ever becomes a formula, a number or a link: fail_reason is the service's text.
@@ -69,7 +69,7 @@ def write_workbook(
     book = xlsxwriter.Workbook(str(path), options)
     try:
         formats = _Formats(book)
-        zone_name = summary_module.zone_name(zone)
+        zone_label = zone_name(zone)
         sheets = {
             "jobs": jobs,
             "failure groups": groups,
@@ -79,7 +79,7 @@ def write_workbook(
         }
         for name, table in sheets.items():
             sheet = book.add_worksheet(name)
-            _write_table(sheet, table, formats, zone, zone_name)
+            _write_table(sheet, table, formats, zone, zone_label)
             sheet.set_landscape()  # printed, or made a PDF
         charts = book.add_worksheet("charts")
         charts.set_landscape()
@@ -87,8 +87,8 @@ def write_workbook(
         if len(groups):
             row = _failure_chart(book, charts, groups, row)
         if len(rates):
-            _rates_chart(book, charts, rates, zone_name, row)
-        _write_notes(book.add_worksheet("notes"), notes, formats, zone_name)
+            _rates_chart(book, charts, rates, zone_label, row)
+        _write_notes(book.add_worksheet("notes"), notes, formats, zone_label)
     finally:
         book.close()
     return path

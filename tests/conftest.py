@@ -20,16 +20,28 @@
     Talk to it with `httpx.Client(transport=simulator.transport(), base_url="http://sim")`
     (an `AsyncClient` works too). Its X-Sdk-Date check uses `sim_clock`, so sign requests
     with `now=` near `sim_clock()` once the clock has moved more than 15 minutes.
+
+`clock` (function scope)
+    `sim_clock` by the name the wait tests use: one clock for the simulator and the waits.
+
+`transport`, `client` (function scope), for a test module that defines a `sim` fixture
+    A `CountingTransport` over `sim`'s in-process transport, and a `JobsClient` on it
+    (`client_for(sim, transport)`: token auth, no rate limit, 2 attempts, no retry sleep).
+
+`SEED`, `CountingTransport`, `client_for`: import them with `from conftest import ...`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from jobtools.api.client import JobsClient
 from jobtools.simulator import (
     DEMO_AK,
     DEMO_PROJECT_ID,
@@ -41,6 +53,18 @@ from jobtools.simulator import (
 )
 
 SAMPLE_JOBS = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+
+# The documented example answer (the reference's "seed"): a SUCCESS whose end_time is "".
+SEED = {
+    "status": "SUCCESS",
+    "entities": {"image_id": "e9e91bff-14b6-4a0b-8377-4ed0813e3360"},
+    "job_id": "ff8080814dbd65d7014dbe0d84db0013",
+    "job_type": "createImageByInstance",
+    "begin_time": "04-Jun-2015 18:11:06:586",
+    "end_time": "",
+    "error_code": None,
+    "fail_reason": None,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,3 +106,54 @@ def sim_clock() -> ManualClock:
 def simulator(sim_clock: ManualClock) -> Simulator:
     """An empty in-process simulator on `sim_clock`."""
     return Simulator(clock=sim_clock, seed=0)
+
+
+@pytest.fixture
+def clock(sim_clock: ManualClock) -> ManualClock:
+    """The manual clock shared by the simulator and the waits."""
+    return sim_clock
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The simulator's transport, counting requests per job id; `broken` ids answer 503."""
+
+    def __init__(self, sim: Simulator, broken: Iterable[str] = ()) -> None:
+        self.inner = sim.transport()
+        self.asked: Counter[str] = Counter()
+        self.broken = set(broken)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        job_id = request.url.path.rsplit("/", 1)[-1]
+        self.asked[job_id] += 1
+        if job_id in self.broken:
+            return httpx.Response(503, json={"code": "IMG.0503", "message": "busy"})
+        return await self.inner.handle_async_request(request)
+
+
+async def _no_wait(seconds: float) -> None:
+    """The client's retry sleep: no waiting in tests."""
+
+
+def client_for(sim: Simulator, transport: httpx.AsyncBaseTransport) -> JobsClient:
+    """A token client of `sim` over `transport`: no rate limit, 2 attempts, no retry sleep."""
+    return JobsClient(
+        endpoint="http://simulator",
+        token=DEMO_TOKEN,
+        project_id=sim.project_id,
+        transport=transport,
+        rate_limit=None,
+        max_attempts=2,
+        sleep=_no_wait,
+    )
+
+
+@pytest.fixture
+def transport(sim: Simulator) -> CountingTransport:
+    """Counts the requests to the test module's `sim`."""
+    return CountingTransport(sim)
+
+
+@pytest.fixture
+def client(sim: Simulator, transport: CountingTransport) -> JobsClient:
+    """A client of the test module's `sim`, through `transport`."""
+    return client_for(sim, transport)

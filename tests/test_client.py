@@ -15,7 +15,7 @@ import pytest
 import jobtools
 from jobtools import errors
 from jobtools.api import auth
-from jobtools.api.client import JobsClient, RateLimiter, run_sync
+from jobtools.api.client import JobsClient, RateLimiter
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -519,19 +519,6 @@ def test_sync_fetch_inside_a_running_loop():
 
     frame, one = asyncio.run(cell())
     assert frame.loc[0, "outcome"] == "ok" and one["job_id"] == JOB
-
-
-def test_run_sync_passes_errors_through_from_the_worker_thread():
-    """An exception inside the worker thread reaches the caller unchanged."""
-
-    async def boom():
-        raise KeyError("x")
-
-    async def cell():
-        return run_sync(boom)
-
-    with pytest.raises(KeyError):
-        asyncio.run(cell())
 
 
 def test_async_api():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import pickle
+import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +24,8 @@ from jobtools.errors import (
     ThrottledError,
     UnexpectedStatusError,
 )
+from jobtools.io import files
+from jobtools.io.files import CorruptInputError
 
 
 @pytest.mark.parametrize(
@@ -133,16 +139,39 @@ def test_transport_errors_are_retriable():
     assert not errors.BadBodyError("b", raw_body="x").is_retriable
 
 
-def test_api_error_pickles():
-    """ApiErrors survive pickling (process pools, multiprocessing)."""
-    exc = pickle.loads(pickle.dumps(errors.error_for_status(429, "APIGW.0308", "slow", "r")))
-    assert type(exc) is ThrottledError
-    assert (exc.status, exc.error_code, exc.message, exc.request_id) == (
-        429,
-        "APIGW.0308",
-        "slow",
-        "r",
-    )
+def _example(cls: type[BaseException]) -> BaseException:
+    """An instance of `cls` with every field it has set to something other than its default."""
+    if issubclass(cls, ApiError):
+        return cls(429, "APIGW.0308", "slow", "r-1", job_id="j-1", retry_after=2.5)
+    if issubclass(cls, errors.BadBodyError):
+        return cls("not JSON", raw_body="<html>", status=200, request_id="r-1", job_id="j-1")
+    if issubclass(cls, JobsError):
+        return cls("no answer", job_id="j-1")
+    if cls is CorruptInputError:
+        return cls([{"file": "jobs.jsonl", "line": 3, "error": "not JSON"}])
+    return cls("skipped 1 line")
+
+
+EXCEPTIONS = sorted(
+    {
+        value
+        for module in (errors, files)
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
+        and value.__module__ == module.__name__
+    },
+    key=lambda cls: cls.__name__,
+)
+
+
+@pytest.mark.parametrize("cls", EXCEPTIONS, ids=lambda cls: cls.__name__)
+def test_every_exception_pickles_with_its_fields(cls):
+    """Each exception survives pickling (process pools, Dask workers) with all its fields."""
+    original = _example(cls)
+    copy = pickle.loads(pickle.dumps(original))
+    assert type(copy) is cls
+    assert (copy.args, str(copy), vars(copy)) == (original.args, str(original), vars(original))
 
 
 def test_module_docstring_lists_every_error():
@@ -154,3 +183,25 @@ def test_module_docstring_lists_every_error():
     ]
     for name in classes:
         assert name in errors.__doc__, name
+
+
+def _raised_texts(path: Path) -> Iterator[tuple[int, str]]:
+    """The string pieces of every `raise` in a module, with their line numbers."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            for piece in ast.walk(node.exc):
+                if isinstance(piece, ast.Constant) and isinstance(piece.value, str):
+                    yield piece.lineno, piece.value
+
+
+PACKAGE = Path(errors.__file__).parent
+LIBRARY = [
+    path for path in sorted(PACKAGE.rglob("*.py")) if path.stem not in ("cli", "demo", "__main__")
+]
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_library_errors_never_name_a_cli_flag(path):
+    """Only the CLI speaks of its flags (`--force`); the library names its parameters."""
+    flags = [(line, text) for line, text in _raised_texts(path) if re.search(r"--[a-z]", text)]
+    assert flags == []

@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from conftest import SEED
 
 import jobtools.io._jsonl
 from jobtools import JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
@@ -21,16 +22,6 @@ from jobtools.schema import COLUMNS, OUTCOMES, WAIT_STATES, categorical
 COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
-SEED = {
-    "status": "SUCCESS",
-    "entities": {"image_id": "e9e91bff-14b6-4a0b-8377-4ed0813e3360"},
-    "job_id": "ff8080814dbd65d7014dbe0d84db0013",
-    "job_type": "createImageByInstance",
-    "begin_time": "04-Jun-2015 18:11:06:586",
-    "end_time": "",
-    "error_code": None,
-    "fail_reason": None,
-}
 
 
 @pytest.fixture(scope="module")

@@ -12,32 +12,19 @@ import re
 import subprocess
 import sys
 import threading
-from collections import Counter
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
+from conftest import CountingTransport
 
 import jobtools
 from jobtools.api.client import JobsClient
-from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
+from jobtools.simulator import ManualClock, Simulator
 from jobtools.views.monitor import JobMonitor
 from jobtools.wait.poll import iter_snapshots
 
 GONE = "f" * 32
-
-
-class CountingTransport(httpx.AsyncBaseTransport):
-    """The simulator's transport, counting requests per job id."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.inner = sim.transport()
-        self.asked: Counter[str] = Counter()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.asked[request.url.path.rsplit("/", 1)[-1]] += 1
-        return await self.inner.handle_async_request(request)
 
 
 class GatedSleep:
@@ -56,12 +43,6 @@ class GatedSleep:
 
 
 @pytest.fixture
-def clock(sim_clock: ManualClock) -> ManualClock:
-    """The session's manual clock (conftest), shared by the simulator and the waits."""
-    return sim_clock
-
-
-@pytest.fixture
 def sim(simulator: Simulator) -> Simulator:
     """Twelve jobs, INIT for 5 s then RUNNING for 20..130 s; every third one fails."""
     sim = simulator
@@ -76,22 +57,6 @@ def sim(simulator: Simulator) -> Simulator:
             fail_reason=f"Failed to export <image {n}> & more" if failed else None,
         )
     return sim
-
-
-@pytest.fixture
-def transport(sim: Simulator) -> CountingTransport:
-    return CountingTransport(sim)
-
-
-@pytest.fixture
-def client(sim: Simulator, transport: CountingTransport) -> JobsClient:
-    return JobsClient(
-        endpoint="http://simulator",
-        token=DEMO_TOKEN,
-        project_id=sim.project_id,
-        transport=transport,
-        rate_limit=None,
-    )
 
 
 def _rows(html_text: str) -> int:

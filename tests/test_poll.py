@@ -13,13 +13,11 @@ import os
 import signal
 import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
+from conftest import CountingTransport, client_for
 
 import jobtools
 from jobtools.api.client import JobsClient
@@ -38,44 +36,6 @@ from jobtools.wait.schedule import Adaptive, Backoff
 
 START = 1_780_000_000.0
 GONE = "f" * 32
-
-
-class CountingTransport(httpx.AsyncBaseTransport):
-    """The simulator's transport, counting requests per job id; `broken` ids answer 503."""
-
-    def __init__(self, sim: Simulator, broken: Iterable[str] = ()) -> None:
-        self.inner = sim.transport()
-        self.asked: Counter[str] = Counter()
-        self.broken = set(broken)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        job_id = request.url.path.rsplit("/", 1)[-1]
-        self.asked[job_id] += 1
-        if job_id in self.broken:
-            return httpx.Response(503, json={"code": "IMG.0503", "message": "busy"})
-        return await self.inner.handle_async_request(request)
-
-
-async def _no_wait(seconds: float) -> None:
-    """The client's retry sleep: no waiting in tests."""
-
-
-def client_for(sim: Simulator, transport: httpx.AsyncBaseTransport) -> JobsClient:
-    return JobsClient(
-        endpoint="http://simulator",
-        token=DEMO_TOKEN,
-        project_id=sim.project_id,
-        transport=transport,
-        rate_limit=None,
-        max_attempts=2,
-        sleep=_no_wait,
-    )
-
-
-@pytest.fixture
-def clock(sim_clock: ManualClock) -> ManualClock:
-    """The session's manual clock (conftest), shared by the simulator and the waits."""
-    return sim_clock
 
 
 @pytest.fixture
@@ -102,16 +62,6 @@ def sim(simulator: Simulator) -> Simulator:
             entities={"image_name": f"img-{n}"},
         )
     return sim
-
-
-@pytest.fixture
-def transport(sim: Simulator) -> CountingTransport:
-    return CountingTransport(sim)
-
-
-@pytest.fixture
-def client(sim: Simulator, transport: CountingTransport) -> JobsClient:
-    return client_for(sim, transport)
 
 
 # --- schedules -------------------------------------------------------------------------

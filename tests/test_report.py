@@ -163,7 +163,7 @@ def test_a_non_empty_folder_is_refused_without_overwrite(tmp_path: Path) -> None
     out = tmp_path / "report"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(FileExistsError, match="not empty.*overwrite=True"):
         write(frame, out, plot=False)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     write(frame, out, plot=False, overwrite=True)

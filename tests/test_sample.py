@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-import jobtools.sample
 from jobtools import jobs_to_frame
 from jobtools.sample import generate_jobs, main
 
@@ -79,8 +77,3 @@ def test_running_jobs_report_progress_and_sub_jobs_exist(frame):
     assert running["current_task"].notna().all()
     assert running["end_time"].isna().all()
     assert (frame["sub_job_count"] > 0).sum() > 50
-
-
-def test_doctests():
-    """The examples in the docstrings run."""
-    assert doctest.testmod(jobtools.sample).failed == 0

@@ -90,3 +90,24 @@ def test_wait_state_predicates(state, final, resumable, ended):
 def test_terminal_statuses():
     """SUCCESS and FAIL are terminal; PENDING_PAYMENT and unknown values are not."""
     assert {s for s in JobStatus if s.is_terminal} == {JobStatus.SUCCESS, JobStatus.FAIL}
+
+
+@pytest.mark.parametrize(
+    ("function", "needs"),
+    [
+        ("summary_by_type", "duration"),
+        ("rates_over_time", "end_time"),
+        ("time_quality", "end_time"),
+    ],
+)
+def test_analysis_names_the_columns_it_lacks(function, needs):
+    """An analysis function given a frame without a column it needs says which, by name."""
+    import pickle
+
+    import jobtools
+    from jobtools.schema import MissingColumnsError
+
+    frame = jobs_to_frame([{"job_id": "j1", "status": "SUCCESS"}]).drop(columns=[needs])
+    with pytest.raises(MissingColumnsError, match=rf"{function} needs the column\(s\) {needs}"):
+        getattr(jobtools, function)(frame)
+    assert pickle.loads(pickle.dumps(MissingColumnsError(function, (needs,)))).missing == (needs,)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import locale
 import math
 
 import pandas as pd
 import pytest
 
-import jobtools.times
 from jobtools import parse_job_time, parse_job_times
 
 UTC = "UTC"
@@ -120,11 +118,6 @@ def test_month_names_do_not_follow_the_locale():
             )
         finally:
             locale.setlocale(locale.LC_TIME, before)
-
-
-def test_doctests():
-    """The examples in the docstrings run."""
-    assert doctest.testmod(jobtools.times).failed == 0
 
 
 @pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"])

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobtools.schema import JobStatus
+from jobtools.schema import JobStatus, require
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -166,6 +166,8 @@ def _group_key(error_code: str, template: str) -> str:
 
 def _failures(frame: pd.DataFrame) -> pd.DataFrame:
     """The FAIL rows with their code, template, key and the time they were seen."""
+    needed = ("job_id", "job_type", "status", "error_code", "fail_reason", "begin_time", "end_time")
+    require(frame, needed, "failure analysis")
     fail = frame[frame["status"].eq(JobStatus.FAIL).fillna(False).astype(bool)]
     # The top-level fields are the documented ones; entities hold the same for some services.
     message = fail["fail_reason"].where(fail["fail_reason"].str.strip() != "")

@@ -7,7 +7,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from jobtools.analysis.summary import to_utc
+from jobtools.schema import require
+from jobtools.times import to_utc
 
 __all__ = ["QUALITY_COLUMNS", "time_quality"]
 
@@ -41,6 +42,7 @@ def time_quality(
         now: the present, for the future check (default: the current time); naive means UTC.
         tolerance: how far ahead of `now` a begin time may be, e.g. "5min".
     """
+    require(frame, ("is_terminal", "begin_time", "end_time"), "time_quality")
     unparsed = _unparsed_rows(frame)
     end_unparsed = _unparsed_rows(frame, ("end_time",))
     begin, end = frame["begin_time"], frame["end_time"]

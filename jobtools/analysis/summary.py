@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, tzinfo
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.offsets import BaseOffset
 
-from jobtools.schema import JobStatus
+from jobtools.schema import JobStatus, require
+from jobtools.times import to_offset, to_utc, to_zone
 
-__all__ = [
-    "RATE_COLUMNS",
-    "SUMMARY_COLUMNS",
-    "jobs_between",
-    "rates_over_time",
-    "summary_by_type",
-    "to_utc",
-    "to_zone",
-    "zone_name",
-]
+__all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "job_type",
@@ -56,6 +46,7 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
     Rows without a job type (e.g. job ids that could not be fetched) form a row of their own
     with a missing `job_type`, so the counts add up to the frame's length.
     """
+    require(frame, ("job_type", "status", "is_terminal", "duration"), "summary_by_type")
     status = frame["status"]
     success = status.eq(JobStatus.SUCCESS).fillna(False).astype(bool)
     fail = status.eq(JobStatus.FAIL).fillna(False).astype(bool)
@@ -113,6 +104,7 @@ def rates_over_time(
     Raises:
         ValueError: `period` is not a frequency, or `tz` is not a time zone.
     """
+    require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     offset = to_offset(period)
     zone = to_zone(tz)
     status = frame["status"]
@@ -169,59 +161,3 @@ def jobs_between(
     if upper is not None:
         keep &= (times < upper).fillna(False).astype(bool)
     return frame[keep.to_numpy()].copy()
-
-
-def to_utc(
-    moment: datetime | str, name: str = "time", *, tz: str | tzinfo | None = None
-) -> pd.Timestamp:
-    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are in `tz`.
-
-    `tz` defaults to UTC: `to_utc("2024-11-02", tz="Asia/Shanghai")` is 2024-11-01 16:00 UTC.
-
-    Raises:
-        ValueError: `moment` is not a time (the message starts with `name`).
-    """
-    try:
-        stamp = pd.Timestamp(moment)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name}: not a time: {moment!r}") from exc
-    if stamp is pd.NaT:
-        raise ValueError(f"{name}: not a time: {moment!r}")
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(to_zone(tz))
-    return stamp.tz_convert("UTC")
-
-
-def to_zone(tz: str | tzinfo | None) -> tzinfo:
-    """A time zone from its IANA name ("Asia/Shanghai") or a tzinfo; None is UTC.
-
-    Raises:
-        ValueError: not a time zone this machine knows.
-    """
-    if tz is None:
-        return UTC
-    if isinstance(tz, tzinfo):
-        return tz
-    if str(tz).upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"not a time zone: {tz!r} (try 'UTC' or 'Asia/Shanghai')") from exc
-
-
-def zone_name(tz: str | tzinfo | None) -> str:
-    """A zone's IANA name ("Asia/Shanghai"), "UTC", or what `str` says of a fixed offset."""
-    zone = to_zone(tz)
-    key = getattr(zone, "key", None)
-    if key:
-        return str(key)
-    return "UTC" if zone in (UTC,) or str(zone) == "UTC" else str(zone)
-
-
-def to_offset(period: str) -> BaseOffset:
-    """A pandas frequency ("1h", "1D", "1W") as an offset; ValueError naming it if it is none."""
-    try:
-        return pd.tseries.frequencies.to_offset(period)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not a period: {period!r} (try '1h', '1D', '1W')") from exc

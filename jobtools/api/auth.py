@@ -26,6 +26,36 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from jobtools.errors import CredentialsError
 
+__all__ = [
+    "ALGORITHM",
+    "AkSkCredentials",
+    "Credentials",
+    "EMPTY_BODY_SHA256",
+    "ENV_AK",
+    "ENV_PROJECT_ID",
+    "ENV_SECURITY_TOKEN",
+    "ENV_SK",
+    "ENV_TOKEN",
+    "HEADER_DATE",
+    "HEADER_SECURITY_TOKEN",
+    "HEADER_TOKEN",
+    "Headers",
+    "Query",
+    "SDK_DATE_FORMAT",
+    "TokenCredentials",
+    "canonical_query",
+    "canonical_request",
+    "canonical_uri",
+    "compute_signature",
+    "format_sdk_date",
+    "parse_authorization",
+    "parse_sdk_date",
+    "sign",
+    "signed_header_names",
+    "string_to_sign",
+    "verify_signature",
+]
+
 ALGORITHM = "SDK-HMAC-SHA256"
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 HEADER_DATE = "X-Sdk-Date"

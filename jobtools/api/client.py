@@ -16,9 +16,9 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
 import aiohttp
 import httpx
@@ -27,6 +27,7 @@ import pandas as pd
 from aiohttp.http_exceptions import ContentEncodingError
 
 from jobtools import errors
+from jobtools._aio import run_sync
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.sessions import Session, open_session
 from jobtools.errors import BadBodyError, JobsError
@@ -35,9 +36,23 @@ from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
 from jobtools.schema import OUTCOMES, categorical
 
+__all__ = [
+    "Api",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_TIMEOUT",
+    "FetchResult",
+    "JobsClient",
+    "MAX_RAW_BODY",
+    "RateLimiter",
+    "USER_AGENT",
+    "fetch_jobs",
+    "results_to_frame",
+]
+
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Api = Literal["jobs", "cloudimages"]
 
 DEFAULT_CONCURRENCY = 16
@@ -96,52 +111,6 @@ class RateLimiter:
             self._next = slot + self.interval
         if slot > now:
             await self._sleep(slot - now)
-
-
-def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run the coroutine `factory()` to completion from sync code, loop or no loop.
-
-    In a plain script: `asyncio.run`. Where a loop already runs in this thread (Jupyter),
-    blocking it with `run_until_complete` is impossible, so a worker thread runs its own loop.
-    (Not `poll.LoopThread`: its loop outlives each call, for an async generator; here each
-    call gets `asyncio.run`'s full teardown, and a script gets no thread at all.)
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    box: dict[str, Any] = {}
-    started = threading.Event()
-
-    def worker() -> None:
-        async def main() -> T:
-            box["loop"] = asyncio.get_running_loop()
-            box["task"] = asyncio.current_task()
-            started.set()
-            return await factory()
-
-        try:
-            box["result"] = asyncio.run(main())
-        except BaseException as exc:  # handed to the caller's thread below
-            box["error"] = exc
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=worker, name="jobtools-fetch", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.1)
-    except KeyboardInterrupt:
-        # Interrupting the kernel stops the fetch too, instead of leaving it running.
-        started.wait()
-        if "task" in box:
-            box["loop"].call_soon_threadsafe(box["task"].cancel)
-        thread.join()
-        raise
-    if "error" in box:
-        raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
 
 
 class JobsClient:

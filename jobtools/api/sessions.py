@@ -24,6 +24,17 @@ import certifi
 import httpx
 import yarl
 
+__all__ = [
+    "AiohttpSession",
+    "Answer",
+    "HttpxSession",
+    "Session",
+    "client_timeout",
+    "env_proxy",
+    "open_session",
+    "ssl_context",
+]
+
 Answer = tuple[int, Mapping[str, str], bytes]
 
 

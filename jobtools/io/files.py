@@ -44,6 +44,20 @@ from jobtools.io._polllog import is_poll_log, read_poll_log
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import iso_text, parse_job_times
 
+__all__ = [
+    "COLUMNS_KEY",
+    "CSV_SUFFIXES",
+    "CorruptInputError",
+    "CorruptInputWarning",
+    "Errors",
+    "JSON_SUFFIXES",
+    "LINES_SUFFIXES",
+    "READABLE_SUFFIXES",
+    "frame_to_csv_frame",
+    "read_jobs",
+    "write_jobs",
+]
+
 JSON_SUFFIXES = frozenset({".json"})
 LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 CSV_SUFFIXES = frozenset({".csv"})
@@ -77,6 +91,10 @@ class CorruptInputError(ValueError):
     def __init__(self, problems: list[dict[str, Any]]) -> None:
         self.problems = problems
         super().__init__(_describe(problems))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling would call the class with the message, not the problems.
+        return (type(self), (self.problems,))
 
 
 # --- reading --------------------------------------------------------------------------

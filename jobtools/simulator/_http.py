@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import httpx
 import orjson
 from aiohttp import web
 
+from jobtools._aio import LoopThread
 from jobtools.simulator._core import Simulator
 from jobtools.simulator._replies import Reply, json_headers
 
@@ -99,45 +99,29 @@ class SimulatorServer:
     ) -> None:
         self.simulator = simulator
         self.log = log
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.ServerRunner | None = None
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._thread: threading.Thread | None = threading.Thread(
-            target=self._run, args=(host, port), name="jobtools-simulator", daemon=True
-        )
-        self._thread.start()
-        self._ready.wait()
-        if self._failure is not None:
-            self._thread.join()
-            self._thread = None
-            raise self._failure
-        assert self._runner is not None
+        self._loop: LoopThread | None = LoopThread("jobtools-simulator")
+        try:
+            self._runner = self._loop.run(self._start(host, port))
+        except BaseException:  # e.g. the port is taken
+            self._loop.close()
+            self._loop = None
+            raise
         address = self._runner.addresses[0]
         self.host: str = str(address[0])
         self.port: int = int(address[1])
 
-    def _run(self, host: str, port: int) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._start(host, port))
-        except BaseException as exc:  # e.g. the port is taken: raised in the caller
-            self._failure = exc
-        self._ready.set()
-        if self._failure is None:
-            self._loop.run_forever()
-        if self._runner is not None:
-            self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.run_until_complete(self._loop.shutdown_default_executor())
-        self._loop.close()
-
-    async def _start(self, host: str, port: int) -> None:
+    async def _start(self, host: str, port: int) -> web.ServerRunner:
         server = web.Server(self._handle, access_log=None, logger=_QUIET)
         # On stop(), answers in flight get 0.5 s to finish, then as long again to be cancelled.
-        self._runner = web.ServerRunner(server, shutdown_timeout=0.5)
-        await self._runner.setup()
-        # Many clients connect at once (a benchmark opens 32): a deep backlog.
-        await web.TCPSite(self._runner, host, port, backlog=512).start()
+        runner = web.ServerRunner(server, shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            # Many clients connect at once (a benchmark opens 32): a deep backlog.
+            await web.TCPSite(runner, host, port, backlog=512).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        return runner
 
     async def _handle(self, request: web.BaseRequest) -> web.Response:
         simulator = self.simulator
@@ -169,22 +153,20 @@ class SimulatorServer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
-
-    def start(self) -> SimulatorServer:
-        """The server serves from creation on; kept so that `serve(...).start()` reads well."""
-        return self
+        return self._loop is not None
 
     def stop(self) -> None:
         """Stop serving and close every connection and the socket. Safe to call twice.
 
         Answers still in flight get up to 0.5 s to finish; the rest are cut off.
         """
-        if self._thread is None:
+        loop, self._loop = self._loop, None
+        if loop is None:
             return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._thread = None
+        try:
+            loop.run(self._runner.cleanup())
+        finally:
+            loop.close()
 
     def __enter__(self) -> SimulatorServer:
         return self

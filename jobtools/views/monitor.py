@@ -19,7 +19,6 @@ exception in the background is shown in the widget and kept in `.error`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import threading
@@ -33,6 +32,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from jobtools._aio import run_sync
 from jobtools.ids import as_job_ids
 from jobtools.schema import STATUS_ORDER, WaitState
 from jobtools.wait.poll import (
@@ -47,6 +47,8 @@ from jobtools.wait.poll import (
 )
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule
+
+__all__ = ["JobMonitor"]
 
 # Colours for the status chips; unknown statuses and wait states get grey.
 _COLOURS = {
@@ -208,8 +210,6 @@ class JobMonitor(widgets.VBox):
             self._thread.start()
         return self
 
-    resume = start
-
     def stop(self) -> None:
         """Cancel the wait; the jobs still running end as `cancelled` (Resume goes on)."""
         token = self._token
@@ -238,7 +238,7 @@ class JobMonitor(widgets.VBox):
 
     def _run(self, token: CancelToken, start: pd.DataFrame | None) -> None:
         try:
-            asyncio.run(self._poll(token, start))
+            run_sync(lambda: self._poll(token, start))
         except BaseException as exc:  # shown, never lost; the thread ends quietly
             self._show_error(exc)
         else:

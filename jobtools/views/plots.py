@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from jobtools.analysis.failures import failure_groups
-from jobtools.analysis.summary import rates_over_time, to_utc
+from jobtools.analysis.summary import rates_over_time
 from jobtools.schema import STATUS_ORDER, JobStatus
+from jobtools.times import to_utc
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -30,13 +30,12 @@ interval joins the current round, so requests go out in batches rather than one 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -44,6 +43,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from jobtools._aio import LoopThread
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
 from jobtools.ids import as_job_ids
 from jobtools.progress import Progress, progress_bar
@@ -51,6 +51,25 @@ from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
 from jobtools.times import epoch_seconds
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule, make_schedule
+
+__all__ = [
+    "CancelToken",
+    "DEFAULT_GIVE_UP_AFTER",
+    "DEFAULT_TIMEOUT",
+    "JobsFetcher",
+    "NO_STATUS",
+    "Snapshot",
+    "WAIT_COLUMNS",
+    "WAIT_STATES",
+    "advancing_sleep",
+    "aiter_snapshots",
+    "blank_frame",
+    "is_final",
+    "iter_snapshots",
+    "summarize",
+    "wait_for",
+    "wait_for_async",
+]
 
 T = TypeVar("T")
 
@@ -526,7 +545,7 @@ def iter_snapshots(job_ids: Any, **options: Any) -> Iterator[Snapshot]:
     the middle of writing the poll log. Breaking out of the loop, or Ctrl-C, stops the
     polling; the log keeps every round that completed.
     """
-    runner = LoopThread()
+    runner = LoopThread("jobtools-poll")
     agen = aiter_snapshots(job_ids, **options)
     try:
         while True:
@@ -543,71 +562,6 @@ def iter_snapshots(job_ids: Any, **options: Any) -> Iterator[Snapshot]:
 
 async def _anext(agen: AsyncIterator[T]) -> T:
     return await agen.__anext__()
-
-
-class LoopThread:
-    """A private event loop running in its own daemon thread; `run` blocks for one coroutine.
-
-    Unlike `client.run_sync` (one `asyncio.run` per call), the loop lives across calls: the
-    async generator behind `iter_snapshots`, and its connection pool, stay on one loop.
-    """
-
-    def __init__(self, name: str = "jobtools-poll") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the loop and return its result; Ctrl-C here cancels it first."""
-        done: concurrent.futures.Future[T] = concurrent.futures.Future()
-        started: list[asyncio.Task[T]] = []
-
-        def start() -> None:
-            task = self.loop.create_task(coro)
-            started.append(task)
-            task.add_done_callback(lambda finished: _hand_over(finished, done))
-
-        def cancel() -> None:
-            # Runs after `start` (the loop keeps call_soon order), so the task is there.
-            if started:
-                started[0].cancel()
-            else:
-                coro.close()
-                done.cancel()
-
-        try:
-            self.loop.call_soon_threadsafe(start)
-            while True:
-                # Wake now and then: a Ctrl-C the OS hands to another thread is only acted on
-                # when this (main) thread runs Python code again.
-                with contextlib.suppress(concurrent.futures.TimeoutError):
-                    return done.result(timeout=0.2)
-        except BaseException:
-            # Ctrl-C may land anywhere in here, even before the task exists: cancel the work
-            # and wait until it has unwound (the generator's `finally` closes the log).
-            if not done.done():
-                self.loop.call_soon_threadsafe(cancel)
-                with contextlib.suppress(BaseException):
-                    done.exception()  # blocks until the task has finished, however it ended
-            raise
-
-    def close(self) -> None:
-        """Stop the loop and its thread (call from any thread but the loop's own)."""
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
-
-
-def _hand_over(task: asyncio.Task[T], done: concurrent.futures.Future[T]) -> None:
-    """Copy a finished task's outcome to the future the calling thread waits on."""
-    if task.cancelled():
-        done.cancel()
-    elif task.exception() is not None:
-        done.set_exception(task.exception())
-    else:
-        done.set_result(task.result())
 
 
 async def wait_for_async(

@@ -45,7 +45,14 @@ from jobtools.io._polllog import (
 from jobtools.schema import STATUS_ORDER, WaitState, categorical
 from jobtools.times import epoch_seconds
 
-__all__ = ["OBSERVATION_COLUMNS", "SCHEMA_VERSION", "PollLog", "PollLogWarning", "transitions"]
+__all__ = [
+    "OBSERVATION_COLUMNS",
+    "SCHEMA_VERSION",
+    "TRANSITION_COLUMNS",
+    "PollLog",
+    "PollLogWarning",
+    "transitions",
+]
 
 # A wait ends for good on these (see jobtools.wait.poll): they are the ones resumed from the log.
 _FINAL_STATES = tuple(s.value for s in WaitState if s.is_final)

@@ -17,6 +17,8 @@ import pandas as pd
 
 from jobtools.times import epoch_seconds
 
+__all__ = ["Adaptive", "Backoff", "Schedule", "make_schedule"]
+
 
 class Schedule(Protocol):
     """Decides, after a round, how many seconds until each polled job is looked at again."""
