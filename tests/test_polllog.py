@@ -361,7 +361,8 @@ def test_a_database_that_is_not_our_log_is_refused_unchanged(
 
 
 def test_a_read_only_log_is_found_when_it_opens(tmp_path: Path) -> None:
-    """A log that cannot be written fails at open with one clear error, not mid-wait."""
+    """A log that cannot be written fails at open with one clear error, not mid-wait; it can
+    still be read."""
     import subprocess
 
     path = tmp_path / "poll.db"
@@ -373,7 +374,13 @@ def test_a_read_only_log_is_found_when_it_opens(tmp_path: Path) -> None:
     try:
         with pytest.raises(ValueError, match="cannot write poll log .*readonly"):
             PollLog(path)
-        assert jobtools.read_jobs(path)["job_id"].tolist() == ["a" * 32]  # reading still works
+        # Reading still works: read_jobs, a read-only PollLog and transitions.
+        assert jobtools.read_jobs(path)["job_id"].tolist() == ["a" * 32]
+        with PollLog(path, read_only=True) as log:
+            assert log.restore()["job_id"].tolist() == ["a" * 32]
+            with pytest.raises(ValueError, match="read-only"):
+                log.begin_wait("w2", ["b" * 32], T0.timestamp(), None)
+        assert transitions(path).empty
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True)
 

@@ -74,24 +74,36 @@ class PollLog:
     read-only file or folder). A write that fails later (a full disk) warns once with a
     `PollLogWarning` and the log stops; the wait goes on and returns its results.
 
+    `read_only=True` opens an existing log for reading only (`observations`, `restore`,
+    `transitions`), which also works on a file that cannot be written.
+
     Raises:
         ValueError: not a poll log, or one that cannot be written; the message says which.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
         self.failed: str | None = None
+        self.read_only = read_only
         if self.path is not None:
-            _check_file(self.path)
+            _check_file(self.path, read_only=read_only)
         self._lock = threading.Lock()
+        target = str(path)
+        if read_only and self.path is not None:
+            target = f"file:{self.path.resolve().as_posix()}?mode=ro"
         try:
             self._conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+                target, check_same_thread=False, isolation_level=None, timeout=30.0, uri=read_only
             )
         except sqlite3.Error as exc:
             raise ValueError(f"cannot open poll log {path}: {exc}") from None
         try:
-            version = check_schema(self._conn, path)
+            version = self._version = check_schema(self._conn, path)
+            if read_only:
+                if version == "empty":
+                    raise ValueError(f"poll log {path} is empty: no wait has written to it")
+                self._recorded: set[str] = set()
+                return
             if version != "empty":
                 self._probe_write()
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -99,6 +111,7 @@ class PollLog:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             if version != SCHEMA_VERSION:
                 upgrade(self._conn, version)
+                self._version = SCHEMA_VERSION
             rows = self._conn.execute(
                 "SELECT DISTINCT job_id FROM observations WHERE record IS NOT NULL"
             )
@@ -209,6 +222,8 @@ class PollLog:
         self, what: str, statements: list[tuple[str, list[Any]]], recorded: list[str]
     ) -> None:
         """Run the statements in one transaction; a failure warns once and stops the log."""
+        if self.read_only:
+            raise ValueError(f"poll log {self.path} was opened read-only")
         if self.failed is not None:
             return
         with self._lock:
@@ -266,7 +281,7 @@ class PollLog:
             `polls` and `fetch_errors` as last logged (see `jobtools.io._polllog`).
         """
         with self._lock:
-            return restore_frame(self._conn, job_ids, ended_only=ended_only)
+            return restore_frame(self._conn, job_ids, ended_only=ended_only, version=self._version)
 
     def _read(self, query: str) -> pd.DataFrame:
         with self._lock:
@@ -289,7 +304,7 @@ def _times(seconds: pd.Series) -> pd.Series:
     return seconds_to_times(seconds).set_axis(seconds.index)
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, *, read_only: bool) -> None:
     """Refuse, before SQLite touches it, a folder or a file that is not SQLite at all."""
     if path.is_dir():
         raise ValueError(f"poll log path is a directory: {path}")
@@ -300,6 +315,10 @@ def _check_file(path: Path) -> None:
             raise ValueError(
                 f"not a jobtools poll log: {path} is not an SQLite file; left unchanged"
             )
+    if read_only:
+        if not path.is_file():
+            raise ValueError(f"no poll log at {path}")
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -412,7 +431,7 @@ def transitions(source: str | Path | PollLog | pd.DataFrame) -> pd.DataFrame:
     else:
         if not Path(source).is_file():
             raise ValueError(f"no poll log at {source}")
-        with PollLog(source) as log:
+        with PollLog(source, read_only=True) as log:
             seen = log.observations()
     missing = {"job_id", "observed_at", "status"} - set(seen.columns)
     if missing:
