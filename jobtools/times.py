@@ -95,15 +95,18 @@ def _arrow_strings(text: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     """Strings of one format -> UTC datetime64[us]; the ones that are no valid time -> NaT."""
-    # Microseconds are what the frame holds: a longer fraction is cut here, so that no value
-    # sends the column down a nanosecond path where years 0001 and 9999 do not fit.
-    iso = pc.replace_substring_regex(as_iso(strings), r"(\.\d{6})\d+", r"\1")
-    try:
-        # The fast path: Arrow casts a whole column at once, but all or nothing.
-        parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))
-        return parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    iso = as_iso(strings)
+    for attempt in (0, 1):
+        try:
+            # The fast path: Arrow casts a whole column at once, but all or nothing.
+            parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))
+            return parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if attempt:
+                break
+            # Microseconds are what the frame holds: a longer fraction is cut, so that no
+            # value sends the column down a nanosecond path where 0001 and 9999 do not fit.
+            iso = pc.replace_substring_regex(iso, r"(\.\d{6})\d+", r"\1")
     # Some value is not a time (32-Jun, trailing garbage): pandas coerces just those to NaT.
     # A `datetime64[us]` result also keeps nanosecond fractions from overflowing the range.
     valid = pc.fill_null(pc.match_substring_regex(iso, _ISO_ANCHORED), False)
