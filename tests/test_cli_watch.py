@@ -168,3 +168,40 @@ def test_the_morning_after(tmp_path: Path) -> None:
     assert frame["job_id"].tolist() == ids
     assert frame["polls"].ge(1).all() and frame["job_type"].notna().all()
     assert set(frame["wait_state"].astype(str)) <= {"waiting", "done"}
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A real 128 KiB filesystem (tmpfs), to fill up; skipped where mounting is not allowed."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_the_jobs_still_reach_out(
+    simulator_server, env, tmp_path: Path, tiny_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The log's disk fills up during the wait: one warning line, and --out has every job."""
+    live = simulator_server
+    env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    ids = live.simulator.job_ids[:400]  # their records (~0.5 KB each) fill 128 KiB at once
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(ids) + "\n")
+    out = tmp_path / "jobs.csv"
+    log = str(tiny_disk / "poll.db")
+    # One look (--timeout 0): some sample jobs run for minutes; exit 2 says they did not end.
+    assert main(watch(live, ids_file, "--log", log, "--out", str(out), "--timeout", "0")) in (0, 2)
+    err = capsys.readouterr().err.strip().splitlines()
+    warnings = [line for line in err if "warning" in line]
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith("jobtools watch: warning: poll log ")
+    assert "full" in warnings[0] and "Traceback" not in "\n".join(err)
+    assert read_jobs(out)["job_id"].tolist() == ids
