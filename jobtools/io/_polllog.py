@@ -23,7 +23,9 @@ from jobtools.frame import jobs_to_frame
 from jobtools.schema import (
     FETCH_COLUMNS,
     STATUS_ORDER,
+    TERMINAL_STATUSES,
     WAIT_STATES,
+    Outcome,
     WaitState,
     cast_frame,
     categorical,
@@ -98,6 +100,7 @@ _ADDED_IN_2 = (
 )
 _OUR_TABLES = {"meta", "observations", "rounds", "wait_jobs"}
 _FINAL_STATES = tuple(s.value for s in WaitState if s.is_final)
+_TERMINAL = sorted(TERMINAL_STATUSES)
 
 
 def is_poll_log(path: Path) -> bool:
@@ -239,7 +242,7 @@ _OBSERVED = "SELECT job_id FROM observations GROUP BY job_id ORDER BY min(rowid)
 def _final(seen: pd.DataFrame) -> dict[str, bool]:
     """Whether each job's last observation ended its wait (terminal status, or 404)."""
     state = seen["wait_state"].astype(object)
-    ended = seen["status"].isin(["SUCCESS", "FAIL"]) | seen["outcome"].eq("not_found")
+    ended = seen["status"].isin(_TERMINAL) | seen["outcome"].eq(Outcome.NOT_FOUND)
     final = state.isin(_FINAL_STATES) | (state.isna() & ended)
     return dict(zip(seen.index, final.to_numpy(bool), strict=True))
 
@@ -262,10 +265,8 @@ def _frame(ids: list[str], last: pd.DataFrame, records: dict[str, str]) -> pd.Da
     for column in FETCH_COLUMNS:
         frame[column] = observed[column].to_numpy(dtype=object) if column in observed else None
     frame = cast_frame(_terminal(frame))
-    frame["wait_state"] = pd.Categorical(
-        observed["wait_state"].where(observed["wait_state"].notna(), _state(frame)),
-        categories=WAIT_STATES,
-    )
+    state = observed["wait_state"].where(observed["wait_state"].notna(), _state(frame))
+    frame["wait_state"] = categorical(state, WAIT_STATES)
     frame["observed_at"] = seconds_to_times(observed["observed_at"])
     for column in ("polls", "fetch_errors"):
         frame[column] = pd.to_numeric(observed[column]).fillna(0).astype("int64").to_numpy()
@@ -273,14 +274,14 @@ def _frame(ids: list[str], last: pd.DataFrame, records: dict[str, str]) -> pd.Da
 
 
 def _terminal(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["is_terminal"] = frame["status"].isin(["SUCCESS", "FAIL"]).to_numpy(bool)
+    frame["is_terminal"] = frame["status"].isin(_TERMINAL).to_numpy(bool)
     return frame
 
 
 def _state(frame: pd.DataFrame) -> pd.Series:
     """The wait state of rows logged before schema 2 kept it: done, gone or waiting."""
     done = frame["is_terminal"].to_numpy(bool)
-    gone = frame["outcome"].eq("not_found").fillna(False).to_numpy(bool) & ~done
+    gone = frame["outcome"].eq(Outcome.NOT_FOUND).fillna(False).to_numpy(bool) & ~done
     return pd.Series(np.select([done, gone], ["done", "gone"], "waiting"), index=frame.index)
 
 
