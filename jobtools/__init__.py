@@ -35,7 +35,7 @@ from jobtools.errors import (
     UnexpectedStatusError,
 )
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
-from jobtools.ids import as_job_ids, extract_job_ids, job_ids_from_text
+from jobtools.ids import as_job_ids, extract_job_ids, job_id_time, job_ids_from_text
 from jobtools.io import read_jobs, write_jobs
 from jobtools.schema import JobStatus
 from jobtools.times import parse_job_time, parse_job_times
@@ -137,6 +137,7 @@ __all__ = [
     "failure_rows",
     "fetch_jobs",
     "iter_snapshots",
+    "job_id_time",
     "job_ids_from_text",
     "jobs_between",
     "jobs_to_frame",

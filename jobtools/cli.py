@@ -179,6 +179,17 @@ def _add_serve(sub: Any) -> None:
     )
     p.add_argument("--new-jobs", type=int, default=0, metavar="N", help="new jobs to add (0)")
     p.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help="add a realistic batch: realistic, exports or regression (see jobtools.simulator)",
+    )
+    p.add_argument(
+        "--retention",
+        type=float,
+        metavar="S",
+        help="delete ended jobs S seconds after they end, then 404 (ECS: about 86400)",
+    )
+    p.add_argument(
         "--finish-within",
         type=float,
         default=300.0,
@@ -199,6 +210,12 @@ def _add_serve(sub: Any) -> None:
     faults.add_argument("--error-503", type=float, default=0.0, help="share answered 503")
     faults.add_argument("--fail-rate", type=float, default=0.0, help="share 500/503, half each")
     faults.add_argument("--throttle", type=float, default=0.0, help="share answered 429")
+    faults.add_argument(
+        "--flow-limit", type=float, default=0.0, help="share answered ECS's 400 Common.0024"
+    )
+    faults.add_argument(
+        "--overloaded", type=float, default=0.0, help="share answered ECS's 503 Common.1503"
+    )
     faults.add_argument("--rate-limit", type=float, help="429 above this many requests/s")
     faults.add_argument("--malformed", type=float, default=0.0, help="share of bodies not a job")
     faults.add_argument("--truncated", type=float, default=0.0, help="share of bodies cut short")
@@ -251,6 +268,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         error_500=args.error_500 + args.fail_rate / 2,
         error_503=args.error_503 + args.fail_rate / 2,
         throttle=args.throttle,
+        flow_limit=args.flow_limit,
+        overloaded=args.overloaded,
         rate_limit=args.rate_limit,
         malformed=args.malformed,
         truncated=args.truncated,
@@ -268,9 +287,12 @@ def _run_serve(args: argparse.Namespace) -> int:
         faults=faults,
         seed=args.seed,
         finish_within=args.finish_within,
+        retention=args.retention,
     )
     loaded = len(sim.job_ids)
     new_ids = sim.add_jobs(args.new_jobs) if args.new_jobs else []
+    if args.scenario:
+        new_ids += sim.add_scenario(args.scenario)
     if args.ids_out:
         Path(args.ids_out).write_text("".join(f"{i}\n" for i in new_ids or sim.job_ids))
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.verbose else None
@@ -281,6 +303,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         jobs = f"{loaded} from {source}" if loaded else "none loaded"
         if new_ids:
             jobs += f", {len(new_ids)} new (ending within {args.finish_within:g} s)"
+        if args.scenario:
+            jobs += f", scenario {args.scenario}"
         example = sim.job_ids[0] if sim.job_ids else "{job_id}"
         print(f"jobtools simulator on {server.url}  (Ctrl-C to stop)", flush=True)
         for line in [

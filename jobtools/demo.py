@@ -1,8 +1,10 @@
 """The demo: the analyst's path end to end against the local simulator, no cloud account.
 
-It starts the simulator on loopback with the sample jobs (`data/sample_jobs.jsonl`), fetches
+It starts the simulator on loopback playing a realistic scenario (`regression`: six hours of
+jobs, most ended, a few still running, and from two hours ago a new failure reason), fetches
 every job through the real HTTP client with AK/SK signing, waits for the ones still running,
-and writes the report (CSVs, PNGs, manifest) into a folder it names at the end.
+and writes the report (CSVs, PNGs, manifest) into a folder it names at the end. So "since
+when did this start?" and "first half against second half" have real answers.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import pandas as pd
 from jobtools.analysis.summary import summary_by_type
 from jobtools.api.client import JobsClient
 from jobtools.report import write_report
-from jobtools.sample import SAMPLE_PATH
 from jobtools.simulator import DEMO_AK, DEMO_SK, Simulator
 from jobtools.wait.poll import wait_for
 from jobtools.wait.schedule import Backoff
@@ -27,20 +28,26 @@ __all__ = ["run_demo"]
 def run_demo(
     out: str | Path | None = None,
     *,
-    sample: str | Path = SAMPLE_PATH,
+    scenario: str = "regression",
+    sample: str | Path | None = None,
     finish_within: float = 15.0,
     progress: bool | None = None,
 ) -> Path:
     """Run the demo and return the report folder (default `out/demo-<UTC time>/`).
 
-    The sample's running jobs end within `finish_within` seconds of the simulator's start.
-    The server is stopped on the way out, also on Ctrl-C.
+    The simulator plays `scenario` (see `jobtools.simulator.SCENARIOS`), plus the records
+    of `sample` when given (e.g. `data/sample_jobs.jsonl`). Running jobs end within
+    `finish_within` seconds of the simulator's start. The server is stopped on the way out,
+    also on Ctrl-C.
     """
     started = time.perf_counter()
     folder = Path(out) if out else Path("out") / f"demo-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    simulator = Simulator(sample, finish_within=finish_within)
+    # Ended jobs are deleted a day after they end, as ECS does; the scenario's are younger.
+    simulator = Simulator(sample, finish_within=finish_within, retention=86400.0)
+    simulator.add_scenario(scenario)
+    source = f"scenario {scenario}" + (f" and {sample}" if sample else "")
     with simulator.serve() as server:
-        print(f"simulator: {server.url} serving {len(simulator.job_ids)} jobs from {sample}")
+        print(f"simulator: {server.url} serving {len(simulator.job_ids)} jobs ({source})")
         # No client-side rate limit: it protects the real gateway (200 calls/s), not this one.
         client = JobsClient(
             endpoint=server.url,
@@ -61,7 +68,8 @@ def run_demo(
             schedule=Backoff(first=1.0, cap=4.0),
             progress=progress,
         )
-    write_report(frame, folder, inputs=[str(sample), f"fetched from the simulator at {server.url}"])
+    inputs = [source, f"fetched from the simulator at {server.url}"]
+    write_report(frame, folder, inputs=inputs)
     _print_summary(frame)
     print(f"\nreport written to {folder}/ in {time.perf_counter() - started:.1f} s")
     return folder

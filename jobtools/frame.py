@@ -20,7 +20,9 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from jobtools.ids import job_id_times
 from jobtools.schema import (
     COLUMNS,
     FETCH_COLUMNS,
@@ -35,7 +37,7 @@ from jobtools.schema import (
     categorical,
     column,
 )
-from jobtools.times import iso_text, parse_job_times
+from jobtools.times import LegacyTz, ParsedTimes, decide_legacy_zone, iso_text, read_job_times
 
 __all__ = [
     "FETCH_COLUMNS",
@@ -49,34 +51,59 @@ __all__ = [
 
 # Where sub-jobs live: IMS `sub_jobs_result`, ECS/EVS `sub_jobs`.
 SUB_JOB_KEYS = ("sub_jobs_result", "sub_jobs")
+# The entity keys naming what a job acts on, by service (reference, "Entities by service"):
+# IMS image, ECS/BMS server (or NIC), EVS volume, volume backup, ELB, EIP; first found wins.
+# A backup job names its volume too: the backup is what it makes, so it comes first.
+RESOURCE_KEYS = (
+    "image_id",
+    "backup_id",
+    "server_id",
+    "volume_id",
+    "elb_id",
+    "nic_id",
+    "publicip_id",
+)
 # Entity keys that become columns as they are, by column name (from the schema).
 ENTITY_FIELDS: dict[str, str] = {
     c.name: c.key for c in COLUMNS if c.source == "entities" and c.key is not None
 }
 
 _TIME_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.TIME and c.group == "job")
+# The times read from the record (the others are derived: `created_at`, from the id).
+_TIME_COLUMNS_READ = tuple(name for name in _TIME_COLUMNS if column(name).source == "record")
 _EMPTY: dict[str, Any] = {}
 
 
-def jobs_to_frame(records: Any) -> pd.DataFrame:
+def jobs_to_frame(records: Any, *, legacy_tz: LegacyTz | None = None) -> pd.DataFrame:
     """Turn job query responses into the typed frame of `JOB_COLUMNS`.
 
     Args:
         records: a list of response dicts, one response dict, JSON text (or bytes) of either,
             or an object wrapping a list (e.g. `{"jobs": [...]}`).
+        legacy_tz: the zone of legacy-format times (`04-Jun-2015 18:11:06:586`), e.g.
+            `"+08:00"` or `"UTC"`. By default the records' ids decide: the whole-hour offset
+            between the legacy begin times and the creation times in their ids, when 90 % of
+            them agree; otherwise UTC+08:00, the zone the seed's own example proves.
 
     Returns:
         A new frame, one row per record, in input order with a RangeIndex. Its
         `attrs["unparsed_times"]` maps a time column to `{row label: raw value}` for the
-        values that were present but not a job time (empty when all parsed).
+        values that were present but not a job time (empty when all parsed);
+        `attrs["legacy_tz"]` says which zone legacy times were read in and why
+        (`offset`, `decided_by` ids/default/override, and the evidence).
 
-    >>> frame = jobs_to_frame('{"job_id": "j1", "status": "SUCCESS", "entities": {"image_id": '
-    ...     '"i1"}, "begin_time": "04-Jun-2015 18:11:06:586", "end_time": "2015-06-04T18:12:00Z"}')
-    >>> frame.loc[0, ["job_id", "status", "image_id", "duration"]].tolist()
-    ['j1', 'SUCCESS', 'i1', Timedelta('0 days 00:00:53.414000')]
+    >>> frame = jobs_to_frame('{"job_id": "ff8080814dbd65d7014dbe0d84db0013", "status": '
+    ...     '"SUCCESS", "entities": {"image_id": "i1"}, "begin_time": "04-Jun-2015 18:11:06:586", '
+    ...     '"end_time": "2015-06-04T10:12:00Z"}')
+    >>> frame.loc[0, ["status", "resource_id", "duration"]].tolist()
+    ['SUCCESS', 'i1', Timedelta('0 days 00:00:53.414000')]
+    >>> str(frame.loc[0, "begin_time"]), str(frame.loc[0, "created_at"])
+    ('2015-06-04 10:11:06.586000+00:00', '2015-06-04 10:11:06.587000+00:00')
+    >>> frame.attrs["legacy_tz"]["offset"], frame.attrs["legacy_tz"]["decided_by"]
+    ('+08:00', 'ids')
     """
     rows = _as_records(records)
-    return _build(rows)
+    return _build(rows, legacy_tz)
 
 
 def sub_jobs_to_frame(records: Any) -> pd.DataFrame:
@@ -189,43 +216,138 @@ def _unwrap(record: Mapping[str, Any]) -> list[Any]:
     return lists[0] if len(lists) == 1 else [record]
 
 
-def _build(rows: list[Any]) -> pd.DataFrame:
+def _build(rows: list[Any], legacy_tz: LegacyTz | None = None) -> pd.DataFrame:
     """Gather each column as a plain list (one pass per column), then type them all at once."""
     dicts = [r if type(r) is dict else _EMPTY for r in rows]
     ents = [r.get("entities") for r in dicts]
     edicts = [e if type(e) is dict else _EMPTY for e in ents]
     columns: dict[str, Any] = {name: [r.get(name) for r in dicts] for name in RECORD_FIELDS}
     columns |= {name: [e.get(key) for e in edicts] for name, key in ENTITY_FIELDS.items()}
-    columns["entity_error"] = [e.get("error", e.get("errorcode_message")) for e in edicts]
+    columns["entity_error"] = [_entity_error(e) for e in edicts]
+    columns["resource_id"] = [_resource_id(e) for e in edicts]
     columns["sub_job_count"] = [_sub_job_count(e) if type(e) is dict else None for e in ents]
     columns["entities"] = _json_texts(ents)
     columns["extra"] = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
-    return assemble_job_frame(columns)
+    return assemble_job_frame(columns, legacy_tz=legacy_tz)
 
 
-def assemble_job_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
+def _entity_error(entities: dict[str, Any]) -> Any:
+    """IMS `error`, ECS `errorcode_message`, else the first failed sub-job's message."""
+    found = entities.get("error", entities.get("errorcode_message"))
+    if found is not None:
+        return found
+    for sub in _sub_jobs(entities):
+        sub_entities = sub.get("entities")
+        if type(sub_entities) is dict and sub_entities.get("errorcode_message") is not None:
+            return sub_entities["errorcode_message"]
+    return None
+
+
+def _resource_id(entities: dict[str, Any]) -> Any:
+    """The job's own resource key; else its sub-jobs' resources, comma-separated."""
+    for key in RESOURCE_KEYS:
+        value = entities.get(key)
+        if value is not None and value != "":
+            return value
+    found = [
+        _resource_id(s["entities"]) for s in _sub_jobs(entities) if type(s.get("entities")) is dict
+    ]
+    found = [str(value) for value in found if value is not None]
+    return ",".join(found) if found else None
+
+
+def _sub_jobs(entities: dict[str, Any]) -> list[dict[str, Any]]:
+    for key in SUB_JOB_KEYS:
+        found = entities.get(key)
+        if isinstance(found, list):
+            return [sub for sub in found if type(sub) is dict]
+    return []
+
+
+def arrow_derived_entities(entities: pa.Array | pa.ChunkedArray) -> dict[str, Any]:
+    """`entity_error` and `resource_id` from a struct column of entities (the JSONL fast path).
+
+    The same rules as for dicts: the job's own keys first, then its sub-jobs'.
+    """
+    ents = entities.combine_chunks() if isinstance(entities, pa.ChunkedArray) else entities
+    names = {f.name for f in ents.type}
+
+    def field(name: str, struct: pa.Array = ents) -> pa.Array:
+        fields = {f.name for f in struct.type}
+        if name in fields:
+            return pc.struct_field(struct, name).cast(pa.large_string())
+        return pa.nulls(len(struct), pa.large_string())
+
+    def non_empty(values: pa.Array) -> pa.Array:
+        return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
+
+    error = pc.coalesce(field("error"), field("errorcode_message"))
+    resource = pc.coalesce(*(non_empty(field(key)) for key in RESOURCE_KEYS))
+    for key in SUB_JOB_KEYS:
+        if key not in names:
+            continue
+        subs = pc.struct_field(ents, key)
+        flat = pc.list_flatten(subs)
+        if not len(flat) or "entities" not in {f.name for f in flat.type}:
+            continue
+        parents = np.asarray(pc.list_parent_indices(subs).to_numpy(zero_copy_only=False))
+        sub_entities = pc.struct_field(flat, "entities")
+        own = pc.coalesce(*(non_empty(field(k, sub_entities)) for k in RESOURCE_KEYS))
+        message = field("errorcode_message", sub_entities)
+        by_parent = pd.DataFrame({"parent": parents, "id": own, "message": message})
+        ids = by_parent.dropna(subset=["id"]).groupby("parent")["id"].agg(",".join)
+        firsts = by_parent.dropna(subset=["message"]).groupby("parent")["message"].first()
+        resource = pc.coalesce(resource, _spread(ids, len(ents)))
+        error = pc.coalesce(error, _spread(firsts, len(ents)))
+    return {"entity_error": error, "resource_id": resource}
+
+
+def _spread(values: pd.Series, length: int) -> pa.Array:
+    """Values by row number as a column of `length` rows, null elsewhere."""
+    out = np.full(length, None, dtype=object)
+    out[values.index.to_numpy(dtype=np.int64)] = values.to_numpy(dtype=object)
+    return pa.array(out, type=pa.large_string())
+
+
+def assemble_job_frame(
+    columns: Mapping[str, Any], *, legacy_tz: LegacyTz | None = None
+) -> pd.DataFrame:
     """Type raw columns into the `JOB_COLUMNS` frame (used by `jobs_to_frame` and `read_jobs`).
 
-    `columns` maps every non-derived JOB_COLUMNS name, plus `entity_error` and
+    `columns` maps every non-derived JOB_COLUMNS name, plus `entity_error`, `resource_id` and
     `sub_job_count`, to a list of raw values or an Arrow array (text as strings; `entities`
     and `extra` as JSON text; `sub_job_count` as ints or None).
     """
-    typed, unparsed = type_job_columns(columns)
+    typed, attrs = type_job_columns(columns, legacy_tz=legacy_tz)
     frame = pd.DataFrame(typed)
-    frame.attrs["unparsed_times"] = unparsed
+    frame.attrs.update(attrs)
     return frame
 
 
-def type_job_columns(columns: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every job column typed, in contract order, and the unparsed times by column."""
+def type_job_columns(
+    columns: Mapping[str, Any], *, legacy_tz: LegacyTz | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every job column typed, in contract order, and the frame's attrs.
+
+    The attrs are `unparsed_times` (raw values by column and row) and `legacy_tz` (the zone
+    legacy times were read in, and why: see `jobs_to_frame`).
+    """
     status = categorical(columns["status"], STATUS_ORDER)
     is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
-    times: dict[str, pd.Series] = {}
+    created = job_id_times(_text_or_object(columns["job_id"]))
+    read: dict[str, ParsedTimes] = {
+        name: read_job_times(_text_or_object(columns[name])) for name in _TIME_COLUMNS_READ
+    }
+    zone = decide_legacy_zone(
+        read["begin_time"], created.dt.tz_localize(None).to_numpy("datetime64[us]"), legacy_tz
+    )
+    times: dict[str, pd.Series] = {"created_at": created}
     unparsed = {}
-    for name in _TIME_COLUMNS:
-        times[name] = parse_job_times(_text_or_object(columns[name]))
-        if times[name].attrs["unparsed"]:
-            unparsed[name] = times[name].attrs["unparsed"]
+    for name, parsed in read.items():
+        times[name] = parsed.to_utc(zone.offset)
+        if parsed.unparsed:
+            unparsed[name] = parsed.unparsed
+    attrs = {"unparsed_times": unparsed, "legacy_tz": zone.as_attrs()}
     duration = (times["end_time"] - times["begin_time"]).where(is_terminal)
     duration = duration.astype("timedelta64[us]")
 
@@ -250,7 +372,7 @@ def type_job_columns(columns: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
             typed[name] = _float_column(columns[name])
         elif kind is Kind.NULLABLE_INT:
             typed[name] = pd.array(columns[name], dtype="Int64")
-    return typed, unparsed
+    return typed, attrs
 
 
 def _json_texts(values: list[Any]) -> list[str | None]:

@@ -1,20 +1,37 @@
-"""Job ids: validated before they reach a URL, gathered from lists, columns or free text."""
+"""Job ids: validated before they reach a URL, gathered from lists, columns or free text, and
+the creation time each one carries."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobtools.errors import InvalidIdError
 
 __all__ = [
+    "EARLIEST_ID_TIME",
+    "ID_TIME_SLACK",
+    "IdScan",
     "MAX_ID_LENGTH",
+    "NearMiss",
+    "NearMissWarning",
     "as_job_ids",
     "extract_job_ids",
+    "job_id_time",
+    "job_id_times",
     "job_ids_from_text",
+    "make_job_id",
+    "scan_job_ids",
     "validate_id",
     "validate_job_id",
     "validate_project_id",
@@ -25,17 +42,6 @@ MAX_ID_LENGTH = 64
 # Anything that could change the URL path or the request: separators, traversal,
 # query/fragment marks, escapes, whitespace and control characters.
 _FORBIDDEN = re.compile(r"[/?#%\s\x00-\x1f\x7f]|\.\.")
-
-# 32 hex characters (`ff8080814dbd65d7014dbe0d84db0013`) or a UUID, not inside a longer token.
-_ID_PATTERN = re.compile(
-    r"(?<![0-9A-Za-z_-])"
-    r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|[0-9a-fA-F]{32})"
-    r"(?![0-9A-Za-z_-])"
-)
-# A value right after a key such as `"image_id": "` or `request_id=`: that key names it.
-_KEY_BEFORE = re.compile(r"([A-Za-z_][\w-]*)[\"']?\s*[:=]\s*[\"']?$")
-_JOB_KEYS = frozenset({"job_id", "jobid", "job", "sub_job_id", "subjobid", "id", "job-id"})
 
 
 def _show(value: object) -> str:
@@ -76,28 +82,229 @@ def validate_project_id(value: object) -> str:
     return validate_id(value, "project id")
 
 
-def extract_job_ids(text: str) -> list[str]:
-    """Pull job ids out of free text: log lines, a pasted console table, JSON.
+# --- the time inside a job id --------------------------------------------------------------
 
-    Finds 32-hex ids and UUIDs, de-duplicated in order of first appearance. Skipped: the
-    project id in a `/v1/{project_id}/` path, and values under a key that names something
-    else (`"image_id": "…"`, `request_id=…`).
+# Every public job id (2015-2026, every service) is laid out as Hibernate's UUIDHexGenerator
+# makes them (reference, "Job ids carry their creation time"): 8 hex node address, 8 hex JVM
+# start, 12 hex creation time in milliseconds since the epoch (UTC), 4 hex counter.
+_HEX32 = r"^[0-9a-fA-F]{32}$"
+_TIME_DIGITS = slice(16, 28)
+# Earlier than this, or later than now plus a day, is no job's creation time: a random 32-hex
+# value (a project id) lands in 2010..2027 about once in 500.
+EARLIEST_ID_TIME = pd.Timestamp("2010-01-01", tz="UTC")
+ID_TIME_SLACK = pd.Timedelta(days=1)
+_NIBBLES = np.zeros(256, dtype=np.uint8)
+for _digit, _char in enumerate("0123456789abcdef"):
+    _NIBBLES[ord(_char)] = _NIBBLES[ord(_char.upper())] = _digit
 
-    >>> extract_job_ids("GET /v1/0123456789abcdef0123456789abcdef/jobs/"
-    ...                 "ff8080814dbd65d7014dbe0d84db0013 -> 200 | job 4010a32c-1d2c-4a2b-9b8e-"
-    ...                 "6e3c5b0a1f00 | again ff8080814dbd65d7014dbe0d84db0013")
-    ['ff8080814dbd65d7014dbe0d84db0013', '4010a32c-1d2c-4a2b-9b8e-6e3c5b0a1f00']
+
+def job_id_times(values: Iterable[Any], *, now: Any = None) -> pd.Series:
+    """The creation times in job ids, as a `datetime64[us, UTC]` Series (vectorised).
+
+    NaT for a value that is not 32 hex characters, or whose time is implausible (before 2010 or
+    after `now` plus one day; `now` defaults to the present). A Series keeps its index and name.
+
+    >>> job_id_times(["ff8080814dbd65d7014dbe0d84db0013", "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"])
+    0   2015-06-04 10:11:06.587+00:00
+    1                             NaT
+    dtype: datetime64[us, UTC]
     """
-    found: dict[str, None] = {}
-    for match in _ID_PATTERN.finditer(text):
-        before = text[max(0, match.start() - 48) : match.start()]
-        if before.endswith(("/v1/", "/v2/", "/v3/")):
+    raw = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    text = raw if raw.dtype == "str" else raw.astype("str")
+    strings = pa.array(text.array, type=pa.large_string(), from_pandas=True)
+    fits = pc.fill_null(pc.match_substring_regex(strings, _HEX32), False)
+    filler = pa.scalar("0" * 32, pa.large_string())
+    digits = pc.utf8_slice_codeunits(
+        pc.if_else(fits, strings, filler), _TIME_DIGITS.start, _TIME_DIGITS.stop
+    )
+    millis = _hex_values(digits) if len(digits) else np.zeros(0, dtype=np.int64)
+    latest = (pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)) + ID_TIME_SLACK
+    low, high = EARLIEST_ID_TIME.value // 10**6, pd.Timestamp(latest).value // 10**6
+    good = fits.to_numpy(zero_copy_only=False) & (millis >= low) & (millis <= high)
+    out = np.where(good, millis * 1000, np.iinfo(np.int64).min).view("datetime64[us]")
+    return pd.Series(out, index=raw.index, name=raw.name).dt.tz_localize("UTC")
+
+
+def _hex_values(digits: pa.Array) -> np.ndarray:
+    """Equal-length (12) hex strings -> int64, read straight from the Arrow data buffer."""
+    if isinstance(digits, pa.ChunkedArray):
+        digits = digits.combine_chunks()
+    offsets = np.frombuffer(digits.buffers()[1], dtype=np.int64)[digits.offset :]
+    data = np.frombuffer(digits.buffers()[2], dtype=np.uint8)
+    width = _TIME_DIGITS.stop - _TIME_DIGITS.start
+    chars = data[offsets[0] : offsets[0] + width * len(digits)].reshape(len(digits), width)
+    # Bytes all the way: nibbles, then pairs of them as 6 bytes, read as a big-endian uint64.
+    nibbles = _NIBBLES[chars]
+    packed = np.zeros((len(digits), 8), dtype=np.uint8)
+    packed[:, 2:] = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return packed.view(">u8").ravel().astype(np.int64)
+
+
+def job_id_time(job_id: object) -> pd.Timestamp | Any:
+    """The creation time (UTC) in one job id, or NaT when it carries none.
+
+    >>> job_id_time("ff8080814dbd65d7014dbe0d84db0013")
+    Timestamp('2015-06-04 10:11:06.587000+0000', tz='UTC')
+    >>> job_id_time("4010a32c-1d2c-4a2b-9b8e-6e3c5b0a1f00")
+    NaT
+    """
+    return job_id_times(pd.Series([job_id], dtype=object)).iloc[0]
+
+
+def make_job_id(created: float, *, node: int, jvm: int, counter: int) -> str:
+    """A job id in the service's layout, created at `created` (epoch seconds).
+
+    >>> make_job_id(1433412666.587, node=0xFF808081, jvm=0x4DBD65D7, counter=0x13)
+    'ff8080814dbd65d7014dbe0d84db0013'
+    """
+    millis = round(created * 1000)
+    return f"{node & 0xFFFFFFFF:08x}{jvm & 0xFFFFFFFF:08x}{millis:012x}{counter & 0xFFFF:04x}"
+
+
+# --- finding job ids in free text ----------------------------------------------------------
+
+# What marks the value after it as a job id: `job_id=`, `"jobId": "`, `subJobId:`, a
+# `/jobs/` or `/job/` path, or the word `job` (then only a 32-hex id or a UUID is taken).
+_MARKED = re.compile(
+    r"(?:(?P<key>\b(?:sub_?)?job[_-]?id)[\"']?\s*[:=]\s*[\"']?"
+    r"|(?P<path>/jobs?/)"
+    r"|(?P<word>\bjob\s+))"
+    r"(?P<value>[0-9A-Za-z][0-9A-Za-z_.~-]{0,80})",
+    re.IGNORECASE,
+)
+_HEX_TOKEN = re.compile(r"(?<![0-9A-Za-z_.~-])([0-9a-fA-F]{32})(?![0-9A-Za-z_.~-])")
+_JOB_ID = re.compile(
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+# A value right after a key such as `"image_id": "` or `request_id=`: that key names it.
+_KEY_BEFORE = re.compile(r"([A-Za-z_][\w-]*)[\"']?\s*[:=]\s*[\"']?$")
+_JOB_KEYS = frozenset({"job_id", "jobid", "job", "sub_job_id", "subjobid", "job-id", "id"})
+_PROJECT_PATH = ("/v1/", "/v2/", "/v3/", "/v1.0/", "/v2.1/")
+
+
+@dataclasses.dataclass(frozen=True)
+class NearMiss:
+    """A value marked as a job id that is not one (`job_id=` then 31 hex characters)."""
+
+    line: int
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.value!r} {self.reason}"
+
+
+@dataclasses.dataclass(frozen=True)
+class IdScan:
+    """What `scan_job_ids` found: the job ids in order, and the near misses it did not take."""
+
+    ids: list[str]
+    near_misses: tuple[NearMiss, ...] = ()
+
+
+class NearMissWarning(UserWarning):
+    """Text held values marked as job ids that are not job ids (a character short, say)."""
+
+
+def scan_job_ids(text: str) -> IdScan:
+    """Find the job ids in free text (log lines, a console table, JSON), and the near misses.
+
+    Rules (see `extract_job_ids`): a bare 32-hex token is a job id when its middle digits hold a
+    plausible creation time (project ids and request ids are random, so they do not); a marked
+    value (`job_id=…`, `"job_id": "…"`, `/jobs/<id>`) is a job id whatever its shape; a value
+    under a key that names something else (`image_id`, `request_id`) or the project id in a
+    `/v1/{project_id}/` path never is. 32-hex ids and UUIDs are lower-cased, so the case
+    variants of one id are one id. A marked value that is almost a job id (31 or 33 hex
+    characters, a stray letter) is a near miss: listed, with its line, not taken.
+    """
+    found: list[tuple[int, str]] = []
+    misses: list[tuple[int, NearMiss]] = []
+    taken: set[int] = set()
+    for match in _MARKED.finditer(text):
+        value, start = match.group("value"), match.start("value")
+        taken.add(start)
+        if _JOB_ID.fullmatch(value):
+            found.append((start, value.lower()))
+        elif (reason := _near_miss(value)) is not None:
+            line = text.count("\n", 0, start) + 1
+            misses.append((start, NearMiss(line, value, reason)))
+        elif match.group("word") is None and _other_shape(value):
+            found.append((start, value))
+    for match in _HEX_TOKEN.finditer(text):
+        start = match.start(1)
+        if start in taken:
+            continue
+        before = text[max(0, start - 48) : start]
+        if before.endswith(_PROJECT_PATH):
             continue
         key = _KEY_BEFORE.search(before)
         if key and key.group(1).lower() not in _JOB_KEYS:
             continue
-        found.setdefault(match.group(1))
-    return list(found)
+        found.append((start, match.group(1).lower()))
+    candidates = list(dict.fromkeys(value for _, value in sorted(found)))
+    # A bare token counts only with a plausible time; a marked one counts anyway.
+    marked = {value for start, value in found if start in taken}
+    times = job_id_times(candidates) if candidates else pd.Series([], dtype=object)
+    ids = [v for v, t in zip(candidates, times, strict=True) if v in marked or t is not pd.NaT]
+    return IdScan(ids, tuple(miss for _, miss in sorted(misses, key=lambda m: m[0])))
+
+
+def _near_miss(value: str) -> str | None:
+    """Why a marked value is almost, but not, a job id; None when it is something else."""
+    bare = value.replace("-", "")
+    hex_share = sum(ch in "0123456789abcdefABCDEF" for ch in bare) / max(1, len(bare))
+    if not (28 <= len(bare) <= 36 and hex_share >= 0.9):
+        return None
+    if len(bare) != 32:
+        return f"has {len(bare)} hex characters where a job id has 32"
+    if hex_share < 1:
+        return "has a character that is not hex"
+    return "is not laid out as a UUID (8-4-4-4-12)"
+
+
+def _other_shape(value: str) -> bool:
+    """Another id shape a text marks as a job id (`job-42`): with a digit, not a null word."""
+    return any(ch.isdigit() for ch in value) and _valid(value)
+
+
+def _valid(value: str) -> bool:
+    try:
+        validate_id(value)
+    except InvalidIdError:
+        return False
+    return True
+
+
+def extract_job_ids(text: str) -> list[str]:
+    """Pull job ids out of free text: log lines, a pasted console table, JSON.
+
+    By default only job ids: 32-hex tokens whose middle digits hold a plausible creation time,
+    lower-cased, and any value the text marks as a job id (`job_id=…`, `"job_id": "…"`,
+    `/jobs/<id>`, `job <uuid>`). Not taken: the project id in a `/v1/{project_id}/` path,
+    resource UUIDs (`exporting image <uuid>`), values under another key (`request_id=…`).
+    De-duplicated in order of first appearance. Near misses (`job_id=` then 31 or 33 hex
+    characters) raise a `NearMissWarning` naming their lines; `scan_job_ids` returns them.
+
+    >>> extract_job_ids("GET /v1/0123456789abcdef0123456789abcdef/jobs/"
+    ...     "ff8080814dbd65d7014dbe0d84db0013 -> 200 | exporting image 4010a32c-1d2c-4a2b-"
+    ...     "9b8e-6e3c5b0a1f00 | again FF8080814DBD65D7014DBE0D84DB0013")
+    ['ff8080814dbd65d7014dbe0d84db0013']
+    """
+    scan = scan_job_ids(text)
+    _warn(scan.near_misses)
+    return scan.ids
+
+
+def _warn(misses: Iterable[NearMiss]) -> None:
+    misses = list(misses)
+    if misses:
+        shown = "; ".join(str(m) for m in misses[:5])
+        more = f" (and {len(misses) - 5} more)" if len(misses) > 5 else ""
+        warnings.warn(
+            f"{len(misses)} value(s) marked as job ids are not job ids: {shown}{more}",
+            NearMissWarning,
+            stacklevel=3,
+        )
 
 
 def as_job_ids(values: Any, *, unique: bool = True) -> list[str]:
@@ -134,7 +341,8 @@ def job_ids_from_text(text: str) -> list[str]:
     - CSV with a `job_id` column: that column;
     - anything else (a log, a pasted console table, JSON): `extract_job_ids`.
 
-    De-duplicated in order of first appearance. Raises InvalidIdError when no id is found.
+    32-hex ids and UUIDs are lower-cased (the service writes them so), then de-duplicated in
+    order of first appearance. Raises InvalidIdError when no id is found.
 
     >>> job_ids_from_text("# ids\\njob_id\\nj-1\\nj-2\\nj-1\\n")
     ['j-1', 'j-2']
@@ -146,12 +354,18 @@ def job_ids_from_text(text: str) -> list[str]:
     header = [cell.strip().strip('"') for cell in lines[0].split(",")]
     if len(header) > 1 and "job_id" in header:
         rows = csv.DictReader(io.StringIO("\n".join(lines)))
-        return as_job_ids([row.get("job_id") or "" for row in rows])
+        return _canonical(as_job_ids([row.get("job_id") or "" for row in rows]))
     if header == ["job_id"]:
         lines = lines[1:]
     if lines and all(_PLAIN_LINE.fullmatch(line) for line in lines):
-        return as_job_ids(lines)
+        return _canonical(as_job_ids(lines))
     ids = extract_job_ids(text)
     if not ids:
         raise InvalidIdError("no job ids found (expected one per line, or 32-hex / UUID ids)")
     return ids
+
+
+def _canonical(ids: list[str]) -> list[str]:
+    """32-hex ids and UUIDs lower-cased, so that case variants of one id are one id."""
+    lowered = [value.lower() if _JOB_ID.fullmatch(value) else value for value in ids]
+    return list(dict.fromkeys(lowered))

@@ -7,7 +7,14 @@ INIT/RUNNING/SUCCESS/FAIL in plausible proportions, long-tailed (log-normal) dur
 whose scale depends on the job type, failures with `IMG.xxxx` codes and a dozen
 `fail_reason` templates whose texts vary by embedded ids, sizes and names (some in Chinese),
 sub-jobs (`entities.sub_jobs_result`) for whole-image and multi-volume jobs, and
-`process_percent` (0-100) and `current_task` in the entities of running jobs.
+`process_percent` (a fraction, 0 to 1) and `current_task` in the entities of running jobs.
+
+As the real service does (reference, "What public examples show"): job ids are laid out as
+Hibernate's UUIDHexGenerator makes them, holding their creation time a millisecond or two after
+`begin_time`; legacy times are written on a UTC+08:00 clock; progress is a fraction.
+
+Keyword options shape a batch for the simulator's scenarios: a `window` of begin times,
+chosen `job_types`, a failure `regression` from a given time, and slow and fast tails.
 
     python -m jobtools.sample --out data/sample_jobs.jsonl [--n 2000] [--seed 20241106]
 
@@ -21,14 +28,24 @@ import math
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["DEFAULT_NOW", "DEFAULT_SEED", "SAMPLE_PATH", "generate_jobs", "main", "write_sample"]
+from jobtools.ids import make_job_id
+
+__all__ = [
+    "DEFAULT_NOW",
+    "DEFAULT_SEED",
+    "Regression",
+    "SAMPLE_PATH",
+    "generate_jobs",
+    "main",
+    "write_sample",
+]
 
 DEFAULT_SEED = 20241106
 # The sample's "now": fixed so that the committed file is reproducible.
@@ -105,18 +122,66 @@ _INIT_SHARE = 0.015
 # The share of records written by legacy service nodes in the old time format.
 _LEGACY_TIME_SHARE = 0.2
 _HISTORY = timedelta(days=30)
+# The legacy format's clock (reference, "The legacy time format is UTC+08:00").
+_LEGACY_OFFSET = timedelta(hours=8)
+# Service nodes (the first 8 hex digits of an id): the seed's, and two more seen in examples.
+_NODES = (0xFF808081, 0xFF808082, 0x2C9EB2C5)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """From `since` on, a share of jobs fails with a reason not seen before."""
+
+    since: datetime
+    error_code: str = "IMG.0188"
+    fail_reason: str = (
+        "Failed to upload the image to OBS: the KMS key of bucket {bucket} is disabled."
+    )
+    share: float = 0.4
+
+
+@dataclass
+class _Ids:
+    """Ids as a few service nodes make them: node, JVM start, creation time, a counter."""
+
+    rng: random.Random
+    jvms: dict[int, int] = field(default_factory=dict)
+    counter: int = 0
+
+    def at(self, moment: datetime) -> str:
+        node = self.rng.choice(_NODES)
+        jvm = self.jvms.setdefault(node, self.rng.getrandbits(32))
+        self.counter = (self.counter + 1) & 0xFFFF
+        # In every public example the id's time is 1-3 ms after begin_time.
+        created = moment.timestamp() + self.rng.uniform(0.001, 0.003)
+        return make_job_id(created, node=node, jvm=jvm, counter=self.counter)
 
 
 def generate_jobs(
-    n: int, seed: int = DEFAULT_SEED, now: datetime | None = None
+    n: int,
+    seed: int = DEFAULT_SEED,
+    now: datetime | None = None,
+    *,
+    window: timedelta = _HISTORY,
+    job_types: Sequence[str] | None = None,
+    regression: Regression | None = None,
+    slow_tail: float = 0.0,
+    fast_tail: float = 0.0,
+    running_share: float = _RUNNING_SHARE,
 ) -> list[dict[str, Any]]:
-    """Return `n` realistic IMS job records, the same ones for the same seed and `now`.
+    """Return `n` realistic IMS job records, the same ones for the same arguments.
 
     Args:
         n: how many records.
         seed: the random seed.
-        now: the moment the records describe (begin times fall in the 30 days before it;
+        now: the moment the records describe (begin times fall in the `window` before it;
             running jobs are running at it). Default: a fixed moment, so output is stable.
+        window: how far back begin times go (30 days by default).
+        job_types: only these job types (the documented ones keep their shares).
+        regression: from its `since`, a share of jobs fails with its new reason.
+        slow_tail: the share of jobs that take 5 to 20 times their usual time.
+        fast_tail: the share that end within seconds (quick validations).
+        running_share: the share still RUNNING at `now`.
 
     >>> jobs = generate_jobs(3, seed=1)
     >>> sorted(jobs[0])[:5]
@@ -126,16 +191,40 @@ def generate_jobs(
     """
     rng = random.Random(seed)
     now = DEFAULT_NOW if now is None else now.astimezone(UTC)
-    weights = [t.weight for t in _JOB_TYPES]
-    return [_job(rng, rng.choices(_JOB_TYPES, weights)[0], now) for _ in range(n)]
+    kinds: tuple[_JobType, ...] = _JOB_TYPES
+    if job_types is not None:
+        known = {t.name: t for t in _JOB_TYPES}
+        kinds = tuple(known.get(name) or _JobType(name, 1, 600, 0.9, 0.1) for name in job_types)
+        if not kinds:
+            raise ValueError("job_types must name at least one job type")
+    weights = [t.weight for t in kinds]
+    shape = _Shape(window, regression, slow_tail, fast_tail, running_share)
+    ids = _Ids(random.Random(f"ids:{seed}"))
+    return [_job(rng, rng.choices(kinds, weights)[0], now, shape, ids) for _ in range(n)]
 
 
-def _job(rng: random.Random, kind: _JobType, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Shape:
+    window: timedelta
+    regression: Regression | None
+    slow_tail: float
+    fast_tail: float
+    running_share: float
+
+
+def _job(
+    rng: random.Random, kind: _JobType, now: datetime, shape: _Shape, ids: _Ids
+) -> dict[str, Any]:
     duration = _duration(rng, kind)
+    tail = rng.random()
+    if tail < shape.slow_tail:
+        duration *= rng.uniform(5, 20)
+    elif tail < shape.slow_tail + shape.fast_tail:
+        duration = timedelta(seconds=rng.uniform(0.5, 5))
     roll = rng.random()
     if roll < _INIT_SHARE:
         status = "INIT"
-    elif roll < _INIT_SHARE + _RUNNING_SHARE:
+    elif roll < _INIT_SHARE + shape.running_share:
         status = "RUNNING"
     else:
         status = "FAIL" if rng.random() < kind.fail_rate else "SUCCESS"
@@ -151,15 +240,26 @@ def _job(rng: random.Random, kind: _JobType, now: datetime) -> dict[str, Any]:
         if status == "FAIL":
             # Failures tend to come early: validation and download errors cut a job short.
             duration *= rng.uniform(0.05, 1.0)
-        begin = now - duration - timedelta(seconds=rng.uniform(0, _HISTORY.total_seconds()))
+        # Begin times spread over the window, the job ended by now (a job longer than the
+        # window began before it).
+        room = max(0.0, (shape.window - duration).total_seconds())
+        begin = now - duration - timedelta(seconds=rng.uniform(0, room))
         end = begin + duration
+    regressed = (
+        shape.regression is not None
+        and status in ("SUCCESS", "FAIL")
+        and begin >= shape.regression.since
+        and rng.random() < shape.regression.share
+    )
+    if regressed:
+        status = "FAIL"
 
     image_name = f"{rng.choice(_OS_NAMES)}-{rng.choice(('web', 'db', 'base', 'gpu', 'ci'))}-"
     image_name += f"{rng.randrange(1, 400):03d}"
     record: dict[str, Any] = {
         "status": status,
         "entities": {},
-        "job_id": _hex_id(rng),
+        "job_id": ids.at(begin),
         "job_type": kind.name,
         "begin_time": _format_time(begin, legacy),
         "end_time": "" if end is None else _format_time(end, legacy),
@@ -177,16 +277,19 @@ def _job(rng: random.Random, kind: _JobType, now: datetime) -> dict[str, Any]:
     else:
         entities["image_name"] = image_name
     if status == "RUNNING":
-        entities["process_percent"] = round(100 * done, 1)
+        entities["process_percent"] = round(done, 2)
         entities["current_task"] = rng.choice(_TASKS)
     if status == "FAIL":
-        code, reason = _failure(rng, image_name)
+        code, reason = _failure(rng, image_name, ids, begin)
+        if regressed and shape.regression is not None:
+            code = shape.regression.error_code
+            reason = shape.regression.fail_reason.format(bucket=f"{rng.choice(_BUCKETS)}-07")
         record["error_code"] = code
         record["fail_reason"] = reason
         entities["error_code"] = code
         entities["error"] = reason
     if kind.sub_jobs and status in ("SUCCESS", "FAIL", "RUNNING"):
-        entities["sub_jobs_result"] = _sub_jobs(rng, record, image_name)
+        entities["sub_jobs_result"] = _sub_jobs(rng, record, image_name, ids, begin)
     return record
 
 
@@ -195,7 +298,7 @@ def _duration(rng: random.Random, kind: _JobType) -> timedelta:
     return timedelta(seconds=max(0.2, seconds))
 
 
-def _failure(rng: random.Random, image_name: str) -> tuple[str, str]:
+def _failure(rng: random.Random, image_name: str, ids: _Ids, begin: datetime) -> tuple[str, str]:
     code, template, _ = rng.choices(_FAILURES, [w for *_, w in _FAILURES])[0]
     quota = rng.choice((50, 100, 200))
     fields = {
@@ -209,7 +312,7 @@ def _failure(rng: random.Random, image_name: str) -> tuple[str, str]:
         "seconds": rng.choice((1800, 3600, 7200)),
         "server_id": _uuid(rng),
         "image_id": _uuid(rng),
-        "job_ref": _hex_id(rng),
+        "job_ref": ids.at(begin - timedelta(seconds=rng.uniform(1, 3600))),
         "region": rng.choice(_REGIONS),
         "request_id": _hex_id(rng),
         "fmt": rng.choice(_FORMATS),
@@ -220,7 +323,9 @@ def _failure(rng: random.Random, image_name: str) -> tuple[str, str]:
     return code, template.format(**fields)
 
 
-def _sub_jobs(rng: random.Random, parent: dict[str, Any], image_name: str) -> list[dict[str, Any]]:
+def _sub_jobs(
+    rng: random.Random, parent: dict[str, Any], image_name: str, ids: _Ids, begin: datetime
+) -> list[dict[str, Any]]:
     subs = []
     for number in range(rng.randint(2, 3)):
         status = parent["status"]
@@ -228,7 +333,7 @@ def _sub_jobs(rng: random.Random, parent: dict[str, Any], image_name: str) -> li
             status = "SUCCESS"  # one failed volume fails the whole job; the others may succeed
         sub: dict[str, Any] = {
             "status": status,
-            "job_id": _hex_id(rng),
+            "job_id": ids.at(begin + timedelta(milliseconds=rng.uniform(5, 500))),
             "job_type": "imsVolumeCreateImageJob" if number else "imsCreateImageByInstance",
             "begin_time": parent["begin_time"],
             "end_time": parent["end_time"] if status != "RUNNING" else "",
@@ -241,7 +346,10 @@ def _sub_jobs(rng: random.Random, parent: dict[str, Any], image_name: str) -> li
 
 
 def _format_time(moment: datetime, legacy: bool) -> str:
-    """The legacy Java format (English month, colon before ms) or ISO 8601 with `Z`."""
+    """The legacy Java format on a UTC+08:00 clock (English month, colon before ms), or
+    ISO 8601 with `Z`."""
+    if legacy:
+        moment = moment + _LEGACY_OFFSET
     millis = moment.microsecond // 1000
     if legacy:
         # strftime("%b") follows the locale; the service always wrote English months.
@@ -251,7 +359,8 @@ def _format_time(moment: datetime, legacy: bool) -> str:
 
 
 def _hex_id(rng: random.Random) -> str:
-    return f"ff8080{rng.getrandbits(104):026x}"
+    """A random 32-hex id, as project and request ids are (no time inside)."""
+    return f"{rng.getrandbits(128):032x}"
 
 
 def _uuid(rng: random.Random) -> str:

@@ -84,14 +84,19 @@ class WaitState(enum.StrEnum):
     WAITING = "waiting"  # still being polled
     DONE = "done"  # terminal status seen
     GONE = "gone"  # 404: the service does not know the id (or deleted the ended job)
+    # 404 for an id whose creation time is older than the service's retention: it ran, ended
+    # and was deleted (ECS deletes ended jobs after about a day); `created_at` still places it.
+    EXPIRED = "expired"
     GAVE_UP = "gave_up"  # too many fetch errors in a row
     TIMED_OUT = "timed_out"  # the wait's deadline passed first
     CANCELLED = "cancelled"  # the wait was stopped; the job itself is unchanged
+    # PENDING_PAYMENT with no change for a while: an unpaid order moves only when paid.
+    AWAITING_PAYMENT = "awaiting_payment"
 
     @property
     def is_final(self) -> bool:
         """Nothing more will be learnt by asking again: a resumed wait takes it from the log."""
-        return self in (WaitState.DONE, WaitState.GONE)
+        return self in (WaitState.DONE, WaitState.GONE, WaitState.EXPIRED)
 
     @property
     def is_resumable(self) -> bool:
@@ -209,14 +214,34 @@ COLUMNS: tuple[Column, ...] = (
         Kind.TIME,
         _J,
         "record",
-        'from `04-Jun-2015 18:11:06:586` or ISO 8601 (`Z`, `+0800`, `+08:00`); NaT for `""`/null',
+        "from ISO 8601 (`Z`, `+0800`, `+08:00`) or legacy `04-Jun-2015 18:11:06:586`, which is "
+        "read as UTC+08:00 unless the ids say otherwise (see `attrs['legacy_tz']`); "
+        'NaT for `""`/null',
     ),
     Column("end_time", Kind.TIME, _J, "record", "as `begin_time`; NaT while the job runs"),
+    Column(
+        "created_at",
+        Kind.TIME,
+        _J,
+        "derived",
+        "when the job was created, read from its id (hex digits 17-28 are milliseconds since "
+        "the epoch); NaT when the id has another layout or the time is before 2010 or more "
+        "than a day ahead",
+    ),
     Column("duration", Kind.TIMEDELTA, _J, "derived", "end - begin; NaT unless terminal"),
     Column("duration_s", Kind.FLOAT, _J, "derived", "`duration` in seconds (`.plot.hist()` works)"),
     Column("is_terminal", Kind.BOOL, _J, "derived", "SUCCESS or FAIL"),
     Column("error_code", Kind.CATEGORY, _J, "record", "the job's error code, e.g. `IMG.0001`"),
     Column("fail_reason", Kind.TEXT, _J, "record", "why it failed, as the service says"),
+    Column(
+        "resource_id",
+        Kind.TEXT,
+        _J,
+        "derived",
+        "what the job acts on, whichever key the service uses: `image_id`, `backup_id`, "
+        "`server_id`, `volume_id`, `elb_id`, `nic_id`, `publicip_id`; else its sub-jobs' "
+        "(comma-separated)",
+    ),
     Column("image_id", Kind.TEXT, _J, "entities", "the image", key="image_id"),
     Column("image_name", Kind.TEXT, _J, "entities", "the image's name", key="image_name"),
     Column("current_task", Kind.CATEGORY, _J, "entities", "the step running", key="current_task"),
@@ -225,7 +250,7 @@ COLUMNS: tuple[Column, ...] = (
         Kind.FLOAT,
         _J,
         "entities",
-        "progress as the service sends it",
+        "progress as the service sends it: a fraction from 0 to 1",
         key="process_percent",
     ),
     Column(
@@ -241,7 +266,8 @@ COLUMNS: tuple[Column, ...] = (
         Kind.TEXT,
         _J,
         "derived",
-        "the entity-level error (IMS `error`, ECS `errorcode_message`)",
+        "the entity-level error (IMS `error`, ECS `errorcode_message`, also from the first "
+        "failed sub-job)",
     ),
     Column(
         "sub_job_count",

@@ -12,11 +12,19 @@ splits it into the legacy group and the ISO group, the legacy group is rewritten
 names by a fixed English table, never `%b`, which follows the locale), and each group is cast
 to timestamps at once; pandas' `to_datetime(errors="coerce")` takes over for a group that holds
 an impossible date, so that only that value becomes NaT.
+
+The legacy format carries no zone. The document calls it UTC, but its clock is UTC+08:00: the
+seed's own example, `04-Jun-2015 18:11:06:586`, is eight hours ahead of the creation time in
+its job id, to the millisecond (reference, "The legacy time format is UTC+08:00"). So legacy
+times are read as +08:00 by default; `legacy_tz=` says otherwise, and a frame decides per data
+set from its ids (`decide_legacy_zone`), recording the decision in `frame.attrs["legacy_tz"]`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,18 +35,30 @@ import pyarrow.compute as pc
 from pandas.tseries.offsets import BaseOffset
 
 __all__ = [
+    "DEFAULT_LEGACY_TZ",
+    "LegacyTz",
+    "LegacyZone",
+    "ParsedTimes",
     "TIME_DTYPE",
+    "decide_legacy_zone",
     "epoch_seconds",
+    "format_offset",
     "iso_text",
+    "legacy_offset",
     "parse_job_time",
     "parse_job_times",
+    "read_job_times",
     "to_offset",
     "to_utc",
     "to_zone",
+    "whole_hour_offsets",
     "zone_name",
 ]
 
 TIME_DTYPE = "datetime64[us, UTC]"
+# The zone of the legacy format unless the ids or the caller say otherwise.
+DEFAULT_LEGACY_TZ = "+08:00"
+LegacyTz = str | dt.timedelta | dt.tzinfo | int | float
 
 # dd-Mon-yyyy HH:mm:ss:SSS. Java's SSS is a count of milliseconds, so "7" means 007.
 _LEGACY_ANCHORED = r"^\d{1,2}-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d:\d{1,3}$"
@@ -51,7 +71,7 @@ _MONTH_NAMES = pa.array(
 _MONTH_NUMBERS = pa.array([f"{number:02d}" for number in range(1, 13)])
 
 
-def parse_job_times(values: Iterable[Any]) -> pd.Series:
+def parse_job_times(values: Iterable[Any], *, legacy_tz: LegacyTz = DEFAULT_LEGACY_TZ) -> pd.Series:
     """Parse a column of job times into a `datetime64[us, UTC]` Series, never raising.
 
     Empty strings, None and NaN become NaT. So does anything malformed (a day 32, an unknown
@@ -60,13 +80,45 @@ def parse_job_times(values: Iterable[Any]) -> pd.Series:
 
     Args:
         values: a Series (its index and name are kept) or any sequence of strings or odd values.
+        legacy_tz: the zone of legacy-format values (`"+08:00"`, `"UTC"`, a timedelta, a
+            fixed tzinfo or a number of hours); ISO values carry their own.
 
     >>> s = parse_job_times(["04-Jun-2015 18:11:06:586", "2024-11-06T14:19:43+08:00", "", "oops"])
     >>> s.dt.strftime("%Y-%m-%d %H:%M:%S.%f").tolist()
-    ['2015-06-04 18:11:06.586000', '2024-11-06 06:19:43.000000', nan, nan]
+    ['2015-06-04 10:11:06.586000', '2024-11-06 06:19:43.000000', nan, nan]
     >>> str(s.dtype), s.attrs["unparsed"]
     ('datetime64[us, UTC]', {3: 'oops'})
     """
+    return read_job_times(values).to_utc(legacy_offset(legacy_tz))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ParsedTimes:
+    """Times read but not yet placed in a zone: legacy values stay wall-clock times.
+
+    `wall` is UTC for ISO values and the legacy values' clock reading (as if it were UTC);
+    `legacy` marks the legacy rows; `unparsed` maps index labels to raw values that failed.
+    """
+
+    wall: np.ndarray
+    legacy: np.ndarray
+    unparsed: dict[Any, Any]
+    index: pd.Index
+    name: Any = None
+
+    def to_utc(self, offset: dt.timedelta) -> pd.Series:
+        """UTC times, the legacy values read as `offset` ahead of UTC."""
+        out = self.wall
+        if offset and self.legacy.any():
+            out = out.copy()
+            out[self.legacy] -= np.timedelta64(offset // dt.timedelta(microseconds=1), "us")
+        result = pd.Series(out, index=self.index, name=self.name).dt.tz_localize("UTC")
+        result.attrs["unparsed"] = self.unparsed
+        return result
+
+
+def read_job_times(values: Iterable[Any]) -> ParsedTimes:
+    """Read a column of job times with a few vectorised Arrow calls (see `parse_job_times`)."""
     raw = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     # Non-strings become their text, which neither format matches (a dict, a number), while
     # Timestamp and datetime objects print as ISO 8601 and so still parse.
@@ -82,11 +134,129 @@ def parse_job_times(values: Iterable[Any]) -> pd.Series:
             rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
             out[rows] = _to_utc(pc.filter(array, mask), as_iso)
 
-    result = pd.Series(out, index=raw.index, name=raw.name).dt.tz_localize("UTC")
     present = pc.fill_null(pc.not_equal(array, ""), False).to_numpy(zero_copy_only=False)
     failed = np.isnat(out) & present
-    result.attrs["unparsed"] = raw[failed].to_dict() if failed.any() else {}
-    return result
+    unparsed = raw[failed].to_dict() if failed.any() else {}
+    legacy_rows = np.asarray(legacy.to_numpy(zero_copy_only=False), dtype=bool) & ~np.isnat(out)
+    return ParsedTimes(out, legacy_rows, unparsed, raw.index, raw.name)
+
+
+_OFFSET_TEXT = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d\d))?$", re.IGNORECASE)
+
+
+def legacy_offset(value: LegacyTz) -> dt.timedelta:
+    """How far ahead of UTC a fixed zone is: `"+08:00"`, `"+0800"`, `"UTC+8"`, `"UTC"`, a
+    timedelta, a fixed tzinfo or a number of hours.
+
+    >>> legacy_offset("+08:00"), legacy_offset("UTC")
+    (datetime.timedelta(seconds=28800), datetime.timedelta(0))
+    """
+    if isinstance(value, dt.timedelta):
+        offset = value
+    elif isinstance(value, dt.tzinfo):
+        found = value.utcoffset(None)
+        if found is None:
+            raise ValueError(f"legacy_tz must be a fixed offset, got the zone {value!r}")
+        offset = found
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        offset = dt.timedelta(hours=value)
+    elif isinstance(value, str) and value.strip().upper() in ("UTC", "Z", "GMT"):
+        offset = dt.timedelta(0)
+    elif isinstance(value, str) and (match := _OFFSET_TEXT.match(value.strip())):
+        sign = -1 if match.group(1) == "-" else 1
+        offset = sign * dt.timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
+    else:
+        raise ValueError(f"legacy_tz must be an offset such as '+08:00' or 'UTC', got {value!r}")
+    if abs(offset) > dt.timedelta(hours=14):
+        raise ValueError(f"legacy_tz is more than 14 hours off UTC: {value!r}")
+    return offset
+
+
+def format_offset(offset: dt.timedelta) -> str:
+    """`+08:00` for eight hours ahead of UTC, `-03:30` for three and a half behind."""
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+# --- the legacy zone, decided by the ids ------------------------------------------------------
+
+# A legacy time and its id's creation time differ by a few milliseconds plus the zone's whole
+# hours; more than this off a whole hour is no evidence for a zone.
+OFFSET_TOLERANCE = dt.timedelta(minutes=1)
+# The share of comparable rows that must agree on one offset for the ids to decide.
+AGREEMENT = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class LegacyZone:
+    """The zone a frame's legacy times were read in, and why.
+
+    `decided_by` is `ids` (the rows' ids agree on `offset`), `override` (`legacy_tz=`) or
+    `default` (+08:00: no legacy time had an id to compare with, or the ids disagreed).
+    `compared` legacy begin times had an id time; `agreeing` of them matched `offset`;
+    `seen` counts every whole-hour offset found.
+    """
+
+    offset: dt.timedelta
+    decided_by: str
+    compared: int = 0
+    agreeing: int = 0
+    seen: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return format_offset(self.offset)
+
+    def as_attrs(self) -> dict[str, Any]:
+        """A plain dict for `frame.attrs["legacy_tz"]`."""
+        return {
+            "offset": self.label,
+            "decided_by": self.decided_by,
+            "compared": self.compared,
+            "agreeing": self.agreeing,
+            "seen": dict(self.seen),
+        }
+
+
+def whole_hour_offsets(times: np.ndarray, created: np.ndarray) -> np.ndarray:
+    """`times - created` in whole hours where it is within a minute of one, else NaN.
+
+    Both are `datetime64[us]` arrays (naive UTC, or a legacy wall clock); NaT gives NaN.
+    """
+    diff = (times - created).astype("timedelta64[us]").astype("float64")
+    diff[np.isnat(times) | np.isnat(created)] = np.nan
+    hour = 3600e6
+    hours = np.round(diff / hour)
+    near = np.abs(diff - hours * hour) <= OFFSET_TOLERANCE / dt.timedelta(microseconds=1)
+    return np.where(near & (np.abs(hours) <= 14), hours, np.nan)
+
+
+def decide_legacy_zone(
+    begin: ParsedTimes, created: np.ndarray, legacy_tz: LegacyTz | None = None
+) -> LegacyZone:
+    """The zone of a data set's legacy times: `legacy_tz` when given, else what the ids say.
+
+    The ids decide when the legacy begin times that have an id time agree (90 % or more) on
+    one whole-hour offset from it; otherwise +08:00, the default.
+    """
+    hours = whole_hour_offsets(begin.wall[begin.legacy], created[begin.legacy])
+    compared = int(np.count_nonzero(~np.isnat(created[begin.legacy])))
+    values, counts = np.unique(hours[~np.isnan(hours)], return_counts=True)
+    seen = tuple(
+        (format_offset(dt.timedelta(hours=float(v))), int(c))
+        for v, c in sorted(zip(values, counts, strict=True), key=lambda vc: -vc[1])
+    )
+    if legacy_tz is not None:
+        offset = legacy_offset(legacy_tz)
+        agreeing = dict(seen).get(format_offset(offset), 0)
+        return LegacyZone(offset, "override", compared, agreeing, seen)
+    if compared and len(counts) and counts.max() >= AGREEMENT * compared:
+        best = dt.timedelta(hours=float(values[counts.argmax()]))
+        return LegacyZone(best, "ids", compared, int(counts.max()), seen)
+    default = legacy_offset(DEFAULT_LEGACY_TZ)
+    agreeing = dict(seen).get(DEFAULT_LEGACY_TZ, 0)
+    return LegacyZone(default, "default", compared, agreeing, seen)
 
 
 def _arrow_strings(text: pd.Series) -> pa.Array | pa.ChunkedArray:
@@ -143,13 +313,16 @@ def _iso_with_zone(iso: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(iso, r"([T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)$", r"\1Z")
 
 
-def parse_job_time(value: Any, *, strict: bool = False) -> pd.Timestamp | Any:
+def parse_job_time(
+    value: Any, *, strict: bool = False, legacy_tz: LegacyTz = DEFAULT_LEGACY_TZ
+) -> pd.Timestamp | Any:
     """Parse one job time into a UTC `pd.Timestamp`; `""`, None and NaN give `NaT`.
 
-    A malformed value gives NaT too, or with `strict=True` a ValueError naming it.
+    A malformed value gives NaT too, or with `strict=True` a ValueError naming it. A legacy
+    value is read in `legacy_tz` (+08:00 by default).
 
     >>> parse_job_time("04-Jun-2015 18:11:06:586")
-    Timestamp('2015-06-04 18:11:06.586000+0000', tz='UTC')
+    Timestamp('2015-06-04 10:11:06.586000+0000', tz='UTC')
     >>> parse_job_time("2016-04-25T20:04:34+0800")
     Timestamp('2016-04-25 12:04:34+0000', tz='UTC')
     >>> parse_job_time("")
@@ -159,7 +332,7 @@ def parse_job_time(value: Any, *, strict: bool = False) -> pd.Timestamp | Any:
     ...
     ValueError: not a job time: '32-Jun-2015 10:00:00:000' (expected ISO 8601 or ...)
     """
-    parsed = parse_job_times(pd.Series([value], dtype=object))
+    parsed = parse_job_times(pd.Series([value], dtype=object), legacy_tz=legacy_tz)
     if strict and parsed.attrs["unparsed"]:
         raise ValueError(
             f"not a job time: {value!r} (expected ISO 8601 or dd-Mon-yyyy HH:mm:ss:SSS)"

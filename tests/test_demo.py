@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import jobtools
+import jobtools.simulator
 from jobtools import demo
 
 
@@ -20,7 +21,7 @@ def _port_is_closed(url: str) -> bool:
 
 
 def test_demo_fetches_waits_and_writes_the_report(tmp_path: Path, capsys):
-    """Every sample job ends terminal, the report is complete, and the folder is named last."""
+    """Every scenario job ends terminal, the report is complete, and the folder is named last."""
     folder = demo.run_demo(tmp_path / "report", finish_within=2, progress=False)
     printed = capsys.readouterr().out
     assert printed.rstrip().splitlines()[-1].startswith(f"report written to {folder}/")
@@ -32,7 +33,12 @@ def test_demo_fetches_waits_and_writes_the_report(tmp_path: Path, capsys):
         "timeline.png",
     }
     jobs = jobtools.read_jobs(folder / "jobs.csv")
-    assert len(jobs) == 2000 and bool(jobs["is_terminal"].all())
+    assert len(jobs) == jobtools.simulator.SCENARIOS["regression"].jobs
+    assert bool(jobs["is_terminal"].all())
+    # The scenario's regression: its new reason appears in the second half only.
+    new = jobs["fail_reason"].str.contains("KMS key", na=False)
+    middle = jobs["begin_time"].min() + (jobs["begin_time"].max() - jobs["begin_time"].min()) / 2
+    assert new.any() and (jobs.loc[new, "begin_time"] > middle).all()
     assert set(jobs["outcome"].astype(str)) == {"ok"}
     assert json.loads((folder / "manifest.json").read_text())["inputs"]
     assert _port_is_closed(re.search(r"simulator: (\S+)", printed).group(1))

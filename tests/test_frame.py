@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from conftest import SEED as DOCUMENTED
 
+import jobtools
 from jobtools import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
 from jobtools.frame import decode_json
 from jobtools.schema import STATUS_ORDER, cast_frame, categorical
@@ -49,7 +50,9 @@ def test_seed_example_row():
     row = frame.iloc[0]
     assert row["job_id"] == SEED["job_id"]
     assert row["status"] == "SUCCESS" and row["is_terminal"]
-    assert row["begin_time"] == pd.Timestamp("2015-06-04 18:11:06.586", tz="UTC")
+    # The legacy format is UTC+08:00: the seed is 10:11:06.586Z, a millisecond before its id.
+    assert row["begin_time"] == pd.Timestamp("2015-06-04 10:11:06.586", tz="UTC")
+    assert row["created_at"] == pd.Timestamp("2015-06-04 10:11:06.587", tz="UTC")
     assert row["duration"] == pd.Timedelta(minutes=10)
     assert row["image_id"] == SEED["entities"]["image_id"]
     assert pd.isna(row["error_code"]) and row["sub_job_count"] == 0
@@ -257,3 +260,193 @@ def test_status_categorical_keeps_order():
     cat = categorical(["X", "FAIL", None, "INIT"], STATUS_ORDER)
     assert list(cat.categories) == [*STATUS_ORDER, "X"]
     assert pd.isna(cat[2])
+
+
+# --- real-shaped records of each service (reference, "What public examples show") ---------
+
+_UUID = "bae51750-0089-41a1-9b18-5c777978ff6d"
+# The OTC volume-backup example gives no job id: this one holds the time it would (08:14Z).
+_BACKUP_ID = "ff80808152868b3b0152874bfa3b0001"
+
+
+def _record(job_id, job_type, begin, entities, status="SUCCESS", **fields):
+    return {
+        "status": status,
+        "entities": entities,
+        "job_id": job_id,
+        "job_type": job_type,
+        "begin_time": begin,
+        "end_time": fields.pop("end_time", ""),
+        "error_code": fields.pop("error_code", None),
+        "fail_reason": fields.pop("fail_reason", None),
+        **fields,
+    }
+
+
+def _sub(job_id, entities, status="SUCCESS", job_type="createSingleServer"):
+    return _record(job_id, job_type, "2022-02-17T05:41:55.500Z", entities, status=status)
+
+
+# (service, record, resource_id, entity_error, created_at)
+REAL_RECORDS = [
+    ("ims seed", SEED, SEED["entities"]["image_id"], None, "2015-06-04T10:11:06.587Z"),
+    (
+        "ims otc",
+        _record(
+            "9a175ac89d2a5e14019d2cde77f03a0f",
+            "imsNativeExportImageJob",
+            "2026-03-27T01:17:50.446Z",
+            {"image_id": _UUID, "process_percent": 0.4, "current_task": "EXPORT_IMAGE"},
+            status="RUNNING",
+        ),
+        _UUID,
+        None,
+        "2026-03-27T01:17:50.448Z",
+    ),
+    (
+        "evs",
+        _record(
+            "ff8080817aa5637b017ac7d6ca9005d5",
+            "createVolume",
+            "2021-07-21T06:53:00.431Z",
+            {"volume_id": _UUID, "volume_type": "SSD", "size": 10, "name": "v1"},
+        ),
+        _UUID,
+        None,
+        "2021-07-21T06:53:00.432Z",
+    ),
+    (
+        "ecs failed",
+        _record(
+            "ff8080827e7810fb017f06338a731328",
+            "createServer",
+            "2022-02-17T05:41:55.441Z",
+            {
+                "sub_jobs_total": 1,
+                "sub_jobs": [
+                    _sub(
+                        "ff8080827e7810fb017f06338b201329",
+                        {"server_id": "", "errorcode_message": "Insufficient EIP quota."},
+                        status="FAIL",
+                    )
+                ],
+            },
+            status="FAIL",
+            error_code="Ecs.0013",
+            fail_reason="Insufficient EIP quota.",
+        ),
+        None,
+        "Insufficient EIP quota.",
+        "2022-02-17T05:41:55.443Z",
+    ),
+    (
+        "bms doc",
+        _record(
+            "2c9eb2c5544cbf6101544f0602af2b4f",
+            "baremetalBatchCreate",
+            "2019-04-25T20:04:34.604Z",
+            {
+                "sub_jobs_total": 1,
+                "sub_jobs": [
+                    _sub(
+                        "2c9eb2c5544cbf6101544f0635672b60",
+                        {"server_id": _UUID},
+                        job_type="baremetalSingleCreate",
+                    )
+                ],
+            },
+            end_time="2019-04-25T20:08:41.593Z",
+        ),
+        _UUID,
+        None,
+        "2016-04-25T20:04:34.607Z",
+    ),
+    (
+        "volume backup",
+        _record(
+            _BACKUP_ID,
+            "bksCreateBackup",
+            "2016-01-28T16:14:09.466Z",
+            {"backup_id": _UUID, "snapshot_id": "s-1", "volume_id": "v-1"},
+        ),
+        _UUID,
+        None,
+        "2016-01-28T08:14:09.467Z",
+    ),
+    (
+        "eip",
+        _record(
+            "ff8080827e7810fb017f06338a731400",
+            "batchCreatePublicips",
+            "2022-02-17T05:41:55.600Z",
+            {"sub_jobs": [_sub("ff8080827e7810fb017f06338a731401", {"publicip_id": _UUID})]},
+        ),
+        _UUID,
+        None,
+        "2022-02-17T05:41:55.443Z",
+    ),
+    (
+        "elb",
+        _record(
+            "ff8080827e7810fb017f06338a731500",
+            "createLoadbalancer",
+            "2022-02-17T05:41:55.440Z",
+            {"elb_id": _UUID},
+        ),
+        _UUID,
+        None,
+        "2022-02-17T05:41:55.443Z",
+    ),
+    (
+        "ecs unpaid",
+        _record(
+            "ff8080827e7810fb017f06338a731600",
+            "createServer",
+            "2022-02-17T05:41:55.440Z",
+            {},
+            status="PENDING_PAYMENT",
+        ),
+        None,
+        None,
+        "2022-02-17T05:41:55.443Z",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "resource_id", "entity_error", "created_at"),
+    [case[1:] for case in REAL_RECORDS],
+    ids=[case[0] for case in REAL_RECORDS],
+)
+def test_real_records_of_each_service(record, resource_id, entity_error, created_at):
+    """Each service's real record shape gives its resource, its error and the id's time."""
+    row = jobs_to_frame([record]).iloc[0]
+    assert (None if pd.isna(row["resource_id"]) else row["resource_id"]) == resource_id
+    assert (None if pd.isna(row["entity_error"]) else row["entity_error"]) == entity_error
+    assert row["created_at"] == pd.Timestamp(created_at)
+    assert decode_json(pd.Series([row["entities"]]))[0] == record["entities"]  # lossless
+
+
+def test_real_records_fast_path_matches(tmp_path):
+    """The JSONL fast path gives the same created_at, resource_id and entity_error."""
+    records = [case[1] for case in REAL_RECORDS]
+    path = tmp_path / "real.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    read = jobtools.read_jobs(path)
+    built = jobs_to_frame(records)
+    for name in ("created_at", "resource_id", "entity_error", "begin_time"):
+        pd.testing.assert_series_equal(read[name], built[name], check_names=False)
+    assert read.attrs["legacy_tz"] == built.attrs["legacy_tz"]
+
+
+@pytest.mark.parametrize(
+    ("legacy_tz", "begin"),
+    [(None, "2015-06-04T10:11:06.586Z"), ("UTC", "2015-06-04T18:11:06.586Z")],
+)
+def test_seed_begin_time_and_the_zone_record(legacy_tz, begin):
+    """The seed reads 10:11:06.586Z by the ids' evidence; `legacy_tz=` overrides it."""
+    frame = jobs_to_frame([SEED], legacy_tz=legacy_tz)
+    assert frame.loc[0, "begin_time"] == pd.Timestamp(begin)
+    expected = "ids" if legacy_tz is None else "override"
+    assert frame.attrs["legacy_tz"]["decided_by"] == expected
+    assert frame.attrs["legacy_tz"]["seen"] == {"+08:00": 1}

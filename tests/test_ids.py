@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
 import pandas as pd
 import pytest
 
+import jobtools
 from jobtools.errors import InvalidIdError
 from jobtools.ids import (
+    NearMissWarning,
     as_job_ids,
     extract_job_ids,
+    job_id_times,
     job_ids_from_text,
+    make_job_id,
+    scan_job_ids,
     validate_job_id,
     validate_project_id,
 )
@@ -76,7 +83,8 @@ def test_long_value_is_shortened_in_message():
     ("text", "expected"),
     [
         (f"job {HEX} done", [HEX]),
-        (f"{HEX}\n{UUID}\n{HEX}", [HEX, UUID]),
+        (f"{HEX}\n{UUID}\n{HEX}", [HEX]),
+        (f"job_id={UUID} and {HEX}", [UUID, HEX]),
         (f"| {HEX} | SUCCESS |\n| {HEX2} | FAIL |", [HEX, HEX2]),
         (f"GET /v1/{PROJECT}/jobs/{HEX} 200", [HEX]),
         (f'{{"job_id": "{HEX}", "entities": {{"image_id": "{UUID}"}}}}', [HEX]),
@@ -84,7 +92,12 @@ def test_long_value_is_shortened_in_message():
         (f"X-Request-Id: {HEX2}", []),
         (f"sha {HEX}{HEX}", []),
         (f"x{HEX}", []),
-        (f"{UUID.upper()}", [UUID.upper()]),
+        (f"{UUID.upper()}", []),
+        (f"job {UUID.upper()}", [UUID]),
+        (f"{HEX.upper()} {HEX}", [HEX]),
+        (f"project {PROJECT} job {HEX}", [HEX]),
+        ('{"jobId": "job-42"} job_id=null "job_id": None', ["job-42"]),
+        (f"exporting image {UUID} for {HEX}", [HEX]),
         (f"/v1/cloudimages/job/{UUID}", [UUID]),
         ("nothing here", []),
         ("", []),
@@ -140,7 +153,9 @@ def test_as_job_ids_refuses_bad_input(values):
         (f"job_id,status\n{HEX},SUCCESS\n{UUID},FAIL\n", [HEX, UUID]),
         (f'"status","job_id"\n"FAIL","{UUID}"\n', [UUID]),
         (f"2024-01-01 INFO job {HEX} created\n2024-01-01 INFO job {UUID} created\n", [HEX, UUID]),
-        (f"| {HEX} | SUCCESS |\n| {UUID} | FAIL |\n", [HEX, UUID]),
+        (f"| {HEX} | SUCCESS |\n| {UUID} | FAIL |\n", [HEX]),
+        (f"{HEX.upper()}\n{HEX}\n", [HEX]),
+        (f"job_id\n{UUID.upper()}\n", [UUID]),
     ],
 )
 def test_job_ids_from_text(text, expected):
@@ -163,3 +178,115 @@ def test_job_ids_from_text_errors(text, match):
     """Empty input, a bad id in a plain list, or text without ids is a clear ValueError."""
     with pytest.raises(ValueError, match=match):
         job_ids_from_text(text)
+
+
+# --- the creation time inside a job id ----------------------------------------------------
+
+# Public job ids and the time their layout holds (reference, "Job ids carry their creation
+# time"); the last one is from the BMS API reference's example, whose begin_time says 2019.
+REAL_IDS = [
+    ("ff8080814dbd65d7014dbe0d84db0013", "2015-06-04T10:11:06.587Z"),
+    ("9a175ac89d2a5e14019d2cde77f03a0f", "2026-03-27T01:17:50.448Z"),
+    ("ff8080817aa5637b017ac7d6ca9005d5", "2021-07-21T06:53:00.432Z"),
+    ("ff8080827e7810fb017f06338a731328", "2022-02-17T05:41:55.443Z"),
+    ("2c9eb2c5544cbf6101544f0602af2b4f", "2016-04-25T20:04:34.607Z"),
+    ("FF8080814DBD65D7014DBE0D84DB0013", "2015-06-04T10:11:06.587Z"),
+]
+
+
+@pytest.mark.parametrize(("job_id", "expected"), REAL_IDS)
+def test_job_id_time_of_real_ids(job_id, expected):
+    """Hex digits 17-28 of a real job id are its creation time in ms since the epoch (UTC)."""
+    assert jobtools.job_id_time(job_id) == pd.Timestamp(expected)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        PROJECT,  # 2009: a random project id
+        "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1",  # the demo project id: year 2330
+        UUID,
+        HEX[:31],
+        HEX + "0",
+        "zz8080814dbd65d7014dbe0d84db0013",
+        make_job_id(pd.Timestamp.now().timestamp() + 3 * 86400, node=1, jvm=2, counter=3),
+        make_job_id(pd.Timestamp("2009-12-31T23:59:59Z").timestamp(), node=1, jvm=2, counter=3),
+        "",
+        None,
+        42,
+    ],
+)
+def test_job_id_time_is_nat_without_a_plausible_time(value):
+    """Other shapes, and times before 2010 or more than a day ahead, give NaT."""
+    assert jobtools.job_id_time(value) is pd.NaT
+
+
+def test_job_id_times_is_vectorised_and_keeps_the_index():
+    """A Series of ids gives a UTC time column on the same index, NaT where there is none."""
+    ids = pd.Series([REAL_IDS[0][0], None, UUID], index=[7, 8, 9], name="job_id")
+    times = job_id_times(ids)
+    assert str(times.dtype) == "datetime64[us, UTC]" and times.name == "job_id"
+    assert times.index.tolist() == [7, 8, 9]
+    assert times.isna().tolist() == [False, True, True]
+    assert str(job_id_times([]).dtype) == "datetime64[us, UTC]"
+
+
+def test_make_job_id_round_trips():
+    """An id made for a time gives that time back, to the millisecond."""
+    rng = random.Random(1)
+    for _ in range(50):
+        moment = pd.Timestamp("2015-01-01", tz="UTC") + pd.Timedelta(
+            milliseconds=rng.randrange(10 * 365 * 86400 * 1000)
+        )
+        job_id = make_job_id(moment.timestamp(), node=rng.getrandbits(32), jvm=7, counter=1)
+        assert len(job_id) == 32 and jobtools.job_id_time(job_id) == moment
+
+
+# --- near misses and a console log ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "value", "reason"),
+    [
+        (f"ok\njob_id={HEX[:31]}", 2, HEX[:31], "31 hex"),
+        (f'"job_id": "{HEX}0"', 1, HEX + "0", "33 hex"),
+        (f"/jobs/{HEX[:31]}g", 1, HEX[:31] + "g", "not hex"),
+        (f"jobId: {UUID[:-1]}", 1, UUID[:-1], "31 hex"),
+    ],
+)
+def test_near_misses_are_reported(text, line, value, reason):
+    """A marked value a character off a job id is a near miss with its line, not an id."""
+    scan = scan_job_ids(text)
+    assert scan.ids == []
+    [miss] = scan.near_misses
+    assert (miss.line, miss.value) == (line, value) and reason in miss.reason
+    with pytest.warns(NearMissWarning, match=f"line {line}"):
+        assert extract_job_ids(text) == []
+
+
+def _console_log(count: int) -> tuple[str, list[str]]:
+    """A console log of `count` export jobs as a new user would paste it."""
+    rng = random.Random(5)
+    start = pd.Timestamp("2024-11-06T08:00:00Z").timestamp()
+    ids, lines = [], []
+    for number in range(count):
+        job_id = make_job_id(start + number * 2.5, node=0xFF808081, jvm=77, counter=number)
+        image = f"{rng.getrandbits(32):08x}-1d2c-4a2b-9b8e-{rng.getrandbits(48):012x}"
+        ids.append(job_id)
+        lines += [
+            f"2024-11-06 08:00:{number % 60:02d} INFO exporting image {image} to obs://b/x.qcow2",
+            f"2024-11-06 08:00:{number % 60:02d} INFO POST /v1/{PROJECT}/cloudimages/{image}"
+            f'/file -> 200 {{"job_id": "{job_id}"}}',
+            f"| {job_id.upper()} | {image} | RUNNING |",
+        ]
+    lines.append(f"2024-11-06 09:10:00 WARN retry job_id={ids[0][:31]} (typo)")
+    return "\n".join(lines), ids
+
+
+def test_console_log_gives_the_job_ids_only():
+    """1,500 export jobs in a log: 1,500 ids, no image UUIDs, no project id, no case repeats."""
+    text, ids = _console_log(1500)
+    with pytest.warns(NearMissWarning, match="31 hex"):
+        assert extract_job_ids(text) == ids
+    with pytest.warns(NearMissWarning):
+        assert job_ids_from_text(text) == ids

@@ -294,24 +294,25 @@ def test_write_does_not_change_the_frame(tmp_path, records):
 
 def test_csv_text_format(tmp_path):
     """Times are ISO 8601 UTC with milliseconds, durations are seconds, entities JSON text."""
-    frame = jobs_to_frame([{**SEED, "end_time": "2015-06-04T18:12:00Z"}])
+    frame = jobs_to_frame([{**SEED, "end_time": "2015-06-04T10:12:00Z"}])
     text = frame_to_csv_frame(frame)
-    assert text.loc[0, "begin_time"] == "2015-06-04T18:11:06.586Z"
-    assert text.loc[0, "end_time"] == "2015-06-04T18:12:00.000Z"
+    assert text.loc[0, "begin_time"] == "2015-06-04T10:11:06.586Z"  # legacy: UTC+08:00
+    assert text.loc[0, "end_time"] == "2015-06-04T10:12:00.000Z"
     assert text.loc[0, "duration_s"] == pytest.approx(53.414)
     assert "duration" not in text.columns
     assert json.loads(text.loc[0, "entities"]) == SEED["entities"]
     write_jobs(frame, tmp_path / "a.csv")
     header, row = (tmp_path / "a.csv").read_text(encoding="utf-8").splitlines()
-    assert header.split(",")[:6] == [
+    assert header.split(",")[:7] == [
         '"job_id"',
         '"job_type"',
         '"status"',
         '"begin_time"',
         '"end_time"',
+        '"created_at"',
         '"duration_s"',
     ]
-    assert '"2015-06-04T18:11:06.586Z"' in row
+    assert '"2015-06-04T10:11:06.586Z"' in row
 
 
 def test_jsonl_lines_look_like_api_records(tmp_path):
@@ -319,7 +320,7 @@ def test_jsonl_lines_look_like_api_records(tmp_path):
     frame = jobs_to_frame([SEED])
     write_jobs(frame, tmp_path / "a.jsonl")
     record = json.loads((tmp_path / "a.jsonl").read_text(encoding="utf-8"))
-    assert record["begin_time"] == "2015-06-04T18:11:06.586Z"
+    assert record["begin_time"] == "2015-06-04T10:11:06.586Z"
     assert record["end_time"] == ""
     assert record["entities"] == SEED["entities"]
     assert "_jobtools" not in record and "duration" not in record

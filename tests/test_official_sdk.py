@@ -1,4 +1,4 @@
-"""The official Python SDK (huaweicloudsdkims) gets correct answers from the simulator.
+"""The official Python SDKs (huaweicloudsdkims, -ecs, -evs, -bms, -eip) read the simulator.
 
 Its `ImsClient` signs with its own signer and talks HTTP to the session's loopback server,
 so these tests also prove that the simulator's signature check matches the real signer.
@@ -6,6 +6,7 @@ so these tests also prove that the simulator's signature check matches the real 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,128 @@ def test_server_error_is_a_server_exception(sdk, simulator_server):
     with faults, pytest.raises(ServerResponseException) as caught:
         show_job(sdk, SAMPLE[0]["job_id"])
     assert (caught.value.status_code, caught.value.error_code) == (503, "IMG.0503")
+
+
+# --- ECS, EVS, BMS and EIP: their own SDK clients read the simulator's entity shapes --------
+
+
+def _client(builder, live):
+    config = HttpConfig.get_default_config()
+    config.timeout = (5, 10)
+    credentials = BasicCredentials(live.ak, live.sk, live.project_id)
+    return (
+        builder.new_builder()
+        .with_credentials(credentials)
+        .with_endpoints([live.url])
+        .with_http_config(config)
+        .build()
+    )
+
+
+def _ended(live, **options) -> str:
+    """A new job of the session's simulator that has ended (it runs on the real clock: 1 ms)."""
+    job_id = live.simulator.add_job(init_for=0, run_for=0.001, **options)
+    while live.simulator.record(job_id)["status"] not in ("SUCCESS", "FAIL"):
+        time.sleep(0.01)
+    return job_id
+
+
+def test_ecs_sdk_reads_sub_jobs_and_their_error(simulator_server):
+    """EcsClient.show_job parses a failed ECS job: sub_jobs with errorcode_message."""
+    from huaweicloudsdkecs.v2 import EcsClient
+    from huaweicloudsdkecs.v2 import ShowJobRequest as EcsShowJob
+
+    job_id = _ended(simulator_server, service="ecs", status="FAIL")
+    response = _client(EcsClient, simulator_server).show_job(EcsShowJob(job_id=job_id))
+    record = simulator_server.simulator.record(job_id)
+    assert (response.status, response.job_type) == ("FAIL", "createServer")
+    assert response.entities.sub_jobs_total == len(response.entities.sub_jobs) >= 1
+    failed = response.entities.sub_jobs[0]
+    assert failed.status == "FAIL" and failed.entities.errorcode_message == record["fail_reason"]
+    assert failed.job_type == "createSingleServer" and len(failed.job_id) == 32
+
+
+def test_ecs_sdk_reads_pending_payment(simulator_server):
+    """An unpaid yearly/monthly order reads PENDING_PAYMENT through EcsClient."""
+    from huaweicloudsdkecs.v2 import EcsClient
+    from huaweicloudsdkecs.v2 import ShowJobRequest as EcsShowJob
+
+    job_id = simulator_server.simulator.add_job(service="ecs", pending_payment=True)
+    response = _client(EcsClient, simulator_server).show_job(EcsShowJob(job_id=job_id))
+    assert (response.status, response.end_time) == ("PENDING_PAYMENT", "")
+
+
+def test_evs_sdk_reads_the_volume(simulator_server):
+    """EvsClient.show_job parses an EVS job's volume_id, volume_type, size and name."""
+    from huaweicloudsdkevs.v2 import EvsClient
+    from huaweicloudsdkevs.v2 import ShowJobRequest as EvsShowJob
+
+    job_id = _ended(simulator_server, service="evs", status="SUCCESS")
+    response = _client(EvsClient, simulator_server).show_job(EvsShowJob(job_id=job_id))
+    entities = simulator_server.simulator.record(job_id)["entities"]
+    assert response.status == "SUCCESS"
+    assert response.entities.volume_id == entities["volume_id"] and response.entities.size > 0
+    assert response.entities.volume_type and response.entities.name
+
+
+def test_bms_sdk_reads_sub_jobs(simulator_server):
+    """BmsClient.show_job_infos parses a BMS job's sub-jobs and their server ids."""
+    from huaweicloudsdkbms.v1 import BmsClient, ShowJobInfosRequest
+
+    job_id = _ended(simulator_server, service="bms", status="SUCCESS")
+    response = _client(BmsClient, simulator_server).show_job_infos(
+        ShowJobInfosRequest(job_id=job_id)
+    )
+    assert (response.status, response.job_type) == ("SUCCESS", "baremetalBatchCreate")
+    assert response.entities.sub_jobs_total == len(response.entities.sub_jobs)
+    assert all(len(sub.entities.server_id) == 36 for sub in response.entities.sub_jobs)
+
+
+def test_eip_sdk_reads_sub_jobs(simulator_server):
+    """EipClient.show_resources_job_detail parses an EIP job's entities as sub_jobs."""
+    from huaweicloudsdkeip.v2 import EipClient, ShowResourcesJobDetailRequest
+
+    job_id = _ended(simulator_server, service="vpc", status="SUCCESS")
+    response = _client(EipClient, simulator_server).show_resources_job_detail(
+        ShowResourcesJobDetailRequest(job_id=job_id)
+    )
+    assert response.status == "SUCCESS"
+    assert response.entities.sub_jobs and "publicip_id" in response.entities.sub_jobs[0]["entities"]
+
+
+@pytest.mark.parametrize(
+    ("faults", "exception", "status", "code"),
+    [
+        (Faults(flow_limit=1.0), ClientRequestException, 400, "Common.0024"),
+        (Faults(overloaded=1.0), ServerResponseException, 503, "Common.1503"),
+        # The SDK mounts urllib3's Retry(total=retry_times, default 0, status_forcelist=[429]):
+        # a 429 becomes a RetryError, reported as status 429 with error_code "429", no body.
+        (Faults(throttle=1.0), ClientRequestException, 429, "429"),
+    ],
+)
+def test_throttling_shapes_reach_the_sdk(sdk, simulator_server, faults, exception, status, code):
+    """Each throttling shape reaches the official SDK with its status (and code, but 429's)."""
+    with simulator_server.simulator.injecting(faults), pytest.raises(exception) as caught:
+        show_job(sdk, SAMPLE[0]["job_id"])
+    assert (caught.value.status_code, caught.value.error_code) == (status, code)
+
+
+def test_seed_example_through_the_sdk(simulator_server, sdk):
+    """The seed's own record is served and read back exactly, its legacy time untouched."""
+    seed = {
+        "status": "SUCCESS",
+        "entities": {"image_id": "e9e91bff-14b6-4a0b-8377-4ed0813e3360"},
+        "job_id": "ff8080814dbd65d7014dbe0d84db0013",
+        "job_type": "createImageByInstance",
+        "begin_time": "04-Jun-2015 18:11:06:586",
+        "end_time": "",
+        "error_code": None,
+        "fail_reason": None,
+    }
+    if seed["job_id"] not in simulator_server.simulator.job_ids:
+        simulator_server.simulator.add_jobs([seed])
+    response = show_job(sdk, seed["job_id"])
+    assert (response.begin_time, response.entities.image_id) == (
+        seed["begin_time"],
+        seed["entities"]["image_id"],
+    )

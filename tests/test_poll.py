@@ -559,3 +559,57 @@ def test_unparsed_times_survive_rounds_and_a_resume(simulator_server, tmp_path):
     assert first.attrs["unparsed_times"] == {"begin_time": {0: "32-Jun-2015 10:00:00:000"}}
     again = wait_for([bad, *running], timeout=20, log=log, **options)
     assert again.attrs["unparsed_times"] == first.attrs["unparsed_times"]
+
+
+# --- PENDING_PAYMENT and expired jobs ------------------------------------------------------
+
+
+def _sim_and_client(clock: ManualClock, **options: Any) -> tuple[Simulator, JobsClient]:
+    sim = Simulator(clock=clock, seed=3, **options)
+    # The simulator adds no latency here, so its transport never sleeps.
+    return sim, client_for(sim, sim.transport())
+
+
+def test_unpaid_order_ends_awaiting_payment(clock: ManualClock) -> None:
+    """A PENDING_PAYMENT job unchanged for `payment_patience` ends its wait on its own."""
+    sim, client = _sim_and_client(clock)
+    unpaid = sim.add_job(service="ecs", pending_payment=True)
+    normal = sim.add_job(init_for=1, run_for=5)
+    frame = wait_for(
+        [unpaid, normal], client=client, clock=clock, progress=False, payment_patience=120
+    )
+    states = frame.set_index("job_id")["wait_state"].astype(str).to_dict()
+    assert states == {unpaid: "awaiting_payment", normal: "done"}
+    assert frame.set_index("job_id").loc[unpaid, "status"] == "PENDING_PAYMENT"
+
+
+def test_keep_waiting_for_payment_on_request(clock: ManualClock) -> None:
+    """With payment_patience=None the wait holds on; once paid, the job runs and is done."""
+    sim, client = _sim_and_client(clock)
+    unpaid = sim.add_job(service="ecs", pending_payment=True, run_for=30)
+    last = None
+    for snapshot in iter_snapshots(
+        [unpaid], client=client, clock=clock, payment_patience=None, timeout=3600
+    ):
+        if snapshot.elapsed > 700 and sim.record(unpaid)["status"] == "PENDING_PAYMENT":
+            sim.pay(unpaid)
+        last = snapshot
+    assert last is not None and last.frame.loc[0, "wait_state"] == "done"
+    assert last.frame.loc[0, "status"] == "SUCCESS"
+
+
+def test_404_for_an_old_id_is_expired_not_gone(clock: ManualClock) -> None:
+    """A job the service deleted after its retention is `expired`; an unknown id is `gone`."""
+    sim, client = _sim_and_client(clock, retention=3600)
+    old = sim.add_job(init_for=0, run_for=10)
+    clock.advance(2 * 86400)
+    unknown = jobtools.ids.make_job_id(clock() - 60, node=1, jvm=2, counter=3)
+    frame = wait_for([old, unknown, GONE], client=client, clock=clock, progress=False)
+    rows = frame.set_index("job_id")
+    assert rows["wait_state"].astype(str).to_dict() == {
+        old: "expired",
+        unknown: "gone",
+        GONE: "gone",
+    }
+    assert (rows["outcome"] == "not_found").all()
+    assert rows.loc[old, "created_at"] < pd.Timestamp(clock() - 86400, unit="s", tz="UTC")

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from jobtools import jobs_to_frame
-from jobtools.analysis.quality import QUALITY_COLUMNS, time_quality
+from jobtools.analysis.quality import QUALITY_COLUMNS, begin_vs_id, time_quality
+from jobtools.ids import make_job_id
 
 NOW = "2024-11-06T12:00:00Z"
 
@@ -83,3 +84,39 @@ def test_empty_frame_gives_empty_flags() -> None:
     """No rows, no flags, but the columns are there."""
     flags = time_quality(jobs_to_frame([]), now=NOW)
     assert flags.empty and tuple(flags.columns) == QUALITY_COLUMNS
+
+
+# Real public examples against their ids (reference, "What public examples show"): the OTC
+# IMS one agrees; OTC's volume-backup example writes a UTC+08:00 clock with `Z`; the BMS API
+# reference's example had its year hand-edited (2016 in the id, 2019 in begin_time).
+ID_CASES = [
+    ("9a175ac89d2a5e14019d2cde77f03a0f", "2026-03-27T01:17:50.446Z", False, None),
+    ("ff8080814dbd65d7014dbe0d84db0013", "04-Jun-2015 18:11:06:586", False, None),
+    (
+        make_job_id(1453968849.467, node=1, jvm=2, counter=3),
+        "2016-01-28T16:14:09.466Z",
+        True,
+        "+08:00",
+    ),
+    ("2c9eb2c5544cbf6101544f0602af2b4f", "2019-04-25T20:04:34.604Z", True, None),
+    ("not-a-hex-id", "2019-04-25T20:04:34.604Z", False, None),
+]
+
+
+@pytest.mark.parametrize(("job_id", "begin", "off", "hours"), ID_CASES)
+def test_begin_time_against_the_id(job_id, begin, off, hours):
+    """begin_time more than a minute from its id's time is flagged, a zone error named."""
+    frame = jobs_to_frame([job(job_id, "RUNNING", begin, "")])
+    flags = time_quality(frame, now=NOW.replace("2024", "2030"))
+    assert flags.loc[0, "begin_off_id"] == off
+    row = begin_vs_id(frame).iloc[0]
+    assert (None if pd.isna(row["whole_hours"]) else row["whole_hours"]) == hours
+    if off:
+        assert flags.attrs["begin_off_id"] == {hours or "not whole hours": 1}
+
+
+def test_begin_vs_id_without_created_at():
+    """A frame without created_at (an old CSV) still gets the ids' times."""
+    frame = jobs_to_frame([job(ID_CASES[2][0], "RUNNING", ID_CASES[2][1], "")])
+    row = begin_vs_id(frame.drop(columns="created_at")).iloc[0]
+    assert row["difference"] == pd.Timedelta(hours=8) - pd.Timedelta(milliseconds=1)

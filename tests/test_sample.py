@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import jobtools
+import jobtools.sample
 from jobtools import jobs_to_frame
 from jobtools.sample import generate_jobs, main
 
@@ -73,7 +76,57 @@ def test_failures_have_codes_and_varied_reasons(frame):
 def test_running_jobs_report_progress_and_sub_jobs_exist(frame):
     """Running jobs have progress and a current task; some jobs have sub-jobs."""
     running = frame[frame["status"] == "RUNNING"]
-    assert running["process_percent"].between(0, 100).all()
+    assert running["process_percent"].between(0, 1).all()  # a fraction, as the service sends
+    assert running["process_percent"].max() > 0.5
     assert running["current_task"].notna().all()
     assert running["end_time"].isna().all()
     assert (frame["sub_job_count"] > 0).sum() > 50
+
+
+def test_ids_carry_the_begin_time_and_legacy_times_are_utc_plus_eight():
+    """Each id holds its job's creation time, 1-3 ms after begin_time; legacy times are +08:00."""
+    records = generate_jobs(500)
+    frame = jobs_to_frame(records)
+    gap = frame["created_at"] - frame["begin_time"]
+    assert gap.between(pd.Timedelta(0), pd.Timedelta(milliseconds=4)).all()
+    assert frame.attrs["legacy_tz"]["offset"] == "+08:00"
+    assert frame.attrs["legacy_tz"]["decided_by"] == "ids"
+    as_utc = jobs_to_frame(records, legacy_tz="UTC")
+    legacy = pd.Series([r["begin_time"][2] == "-" for r in records])
+    shift = (as_utc["begin_time"] - frame["begin_time"])[legacy]
+    assert (shift == pd.Timedelta(hours=8)).all() and legacy.sum() > 50
+
+
+def test_sub_job_and_failure_ids_are_real_layout():
+    """Sub-job ids carry a time too; project ids in member results are random (no time)."""
+    sub = jobtools.sub_jobs_to_frame(generate_jobs(500))
+    assert sub["created_at"].notna().all()
+    results = [
+        r["project_id"] for job in generate_jobs(500) for r in job["entities"].get("results", [])
+    ]
+    assert results and pd.Series(jobtools.ids.job_id_times(results)).isna().mean() > 0.95
+
+
+def test_scenario_options(tmp_path):
+    """A window, chosen types, a regression and tails shape a batch as asked."""
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    since = datetime(2029, 12, 31, 22, tzinfo=UTC)
+    regression = jobtools.sample.Regression(since=since, share=1.0)
+    records = generate_jobs(
+        400,
+        now=now,
+        window=timedelta(hours=6),
+        job_types=["imsNativeExportImageJob", "imsCopyImageInRegionJob"],
+        regression=regression,
+        fast_tail=0.5,
+    )
+    frame = jobs_to_frame(records)
+    assert set(frame["job_type"].astype(str)) == {
+        "imsNativeExportImageJob",
+        "imsCopyImageInRegionJob",
+    }
+    ended = frame[frame["is_terminal"]]
+    after = ended["begin_time"] >= pd.Timestamp(since)
+    assert ended.loc[after, "error_code"].eq("IMG.0188").all() and after.sum() > 10
+    assert not ended.loc[~after, "error_code"].eq("IMG.0188").any()
+    assert (frame["duration_s"] < 5).mean() > 0.3  # the fast tail

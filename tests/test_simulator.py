@@ -16,8 +16,10 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pandas as pd
 import pytest
 
+import jobtools
 from jobtools import parse_job_time
 from jobtools.api import auth
 from jobtools.cli import main
@@ -26,8 +28,10 @@ from jobtools.simulator import (
     DEMO_PROJECT_ID,
     DEMO_SK,
     DEMO_TOKEN,
+    SCENARIOS,
     Faults,
     ManualClock,
+    Scenario,
     Simulator,
     SimulatorTransport,
     read_records,
@@ -67,7 +71,7 @@ def test_job_goes_init_running_success(simulator, sim_clock, client):
     assert all(r["end_time"] == "" for r in seen[:11])
     assert all(r["error_code"] is None and r["fail_reason"] is None for r in seen)
     percents = [r["entities"]["process_percent"] for r in seen[1:11]]
-    assert percents == sorted(percents) and percents[0] < percents[-1] < 100
+    assert percents == sorted(percents) and 0 <= percents[0] < percents[-1] < 1
     assert len({r["entities"]["current_task"] for r in seen[1:11]}) > 1
     assert len({r["begin_time"] for r in seen}) == 1
     final = seen[-1]
@@ -139,7 +143,7 @@ def test_progress_route(simulator, sim_clock, client):
     for answer in answers:
         assert {"process_percent", "current_task", "subJobId"} <= set(answer["entities"])
     assert len({a["entities"]["subJobId"] for a in answers}) == 1
-    assert 0 < answers[2]["entities"]["process_percent"] < 100  # stopped where it failed
+    assert 0 < answers[2]["entities"]["process_percent"] < 1  # stopped where it failed
 
 
 def test_progress_route_needs_project_header(simulator, client):
@@ -278,11 +282,11 @@ def test_security_token_is_required_when_configured(sim_clock):
     assert plain.get(url, headers=bare).status_code == 401
 
 
-def test_another_project_is_forbidden(simulator, client):
-    """A project id other than the simulator's gets 403 IMG.0030."""
+def test_another_project_is_refused(simulator, client):
+    """A project id other than the simulator's gets 400 IMG.0030, as the IMS error table says."""
     job_id = simulator.add_job()
     response = client.get(job_path(job_id, "f" * 32))
-    assert response.status_code == 403
+    assert response.status_code == 400
     assert response.json() == {
         "error": {"code": "IMG.0030", "message": "Invalid project id or token."}
     }
@@ -328,7 +332,7 @@ def test_not_found(client, path, status, body):
 
 
 def test_every_answer_has_a_request_id(simulator, client):
-    """200, 401, 403, 404 and injected 500s all carry a fresh X-Request-Id."""
+    """200, 401, 400, 404 and injected 500s all carry a fresh X-Request-Id."""
     job_id = simulator.add_job()
     responses = [
         client.get(job_path(job_id)),
@@ -338,7 +342,7 @@ def test_every_answer_has_a_request_id(simulator, client):
     ]
     with simulator.injecting(Faults(error_500=1.0)):
         responses.append(client.get(job_path(job_id)))
-    assert [r.status_code for r in responses] == [200, 401, 403, 404, 500]
+    assert [r.status_code for r in responses] == [200, 401, 400, 404, 500]
     ids = [r.headers["X-Request-Id"] for r in responses]
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
 
@@ -358,23 +362,28 @@ def test_admin_routes_list_and_add(simulator, client):
 
 
 @pytest.mark.parametrize(
-    ("faults", "status", "shape"),
+    ("faults", "status", "shape", "name"),
     [
-        (Faults(error_500=1.0), 500, {"errorCode": "IMG.0500"}),
-        (Faults(error_503=1.0), 503, {"code": "IMG.0503"}),
-        (Faults(throttle=1.0), 429, {"error_code": "APIGW.0308"}),
+        (Faults(error_500=1.0), 500, {"errorCode": "IMG.0500"}, "500"),
+        (Faults(error_503=1.0), 503, {"code": "IMG.0503"}, "503"),
+        (Faults(throttle=1.0), 429, {"error_code": "APIGW.0308"}, "throttle"),
+        (Faults(flow_limit=1.0), 400, {"error": {"code": "Common.0024"}}, "flow_limit"),
+        (Faults(overloaded=1.0), 503, {"error": {"code": "Common.1503"}}, "overloaded"),
     ],
 )
-def test_error_faults(simulator, client, faults, status, shape):
-    """Injected 500, 503 and 429 answers use distinct documented error body shapes."""
+def test_error_faults(simulator, client, faults, status, shape, name):
+    """Injected 500, 503, 429 and ECS's throttling answers use the documented body shapes."""
     job_id = simulator.add_job()
     with simulator.injecting(faults):
         response = client.get(job_path(job_id))
     assert response.status_code == status
     data = response.json()
-    assert {k: data[k] for k in shape} == shape
+    if "error" in shape:
+        assert data["error"]["code"] == shape["error"]["code"] and data["error"]["message"]
+    else:
+        assert {k: data[k] for k in shape} == shape
     assert "Retry-After" not in response.headers
-    assert simulator.stats().faults == {str(status) if status != 429 else "throttle": 1}
+    assert simulator.stats().faults == {name: 1}
 
 
 @pytest.mark.parametrize(
@@ -657,3 +666,201 @@ def test_serve_command_refuses_bad_faults(capsys):
     assert main(["serve", "--port", "0", "--jobs", "none", "--error-500", "2"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error_500" in err
+
+
+# --- as the real service: ids, times, progress, retention, payment, errors, services -------
+
+
+def test_new_ids_carry_their_creation_time(simulator, sim_clock):
+    """New job ids are 32 hex in the service's layout, holding a time 1-3 ms after begin_time."""
+    ids = [simulator.add_job(), *simulator.add_jobs(5)]
+    for job_id in ids:
+        record = simulator.record(job_id)
+        assert re.fullmatch(r"ff808081[0-9a-f]{24}", job_id)
+        created = jobtools.job_id_time(job_id)
+        gap = created - parse_job_time(record["begin_time"])
+        assert pd.Timedelta(0) <= gap <= pd.Timedelta(milliseconds=4)
+
+
+def test_legacy_times_are_written_in_utc_plus_eight(simulator, sim_clock):
+    """A legacy-format job writes its times on a UTC+08:00 clock, eight hours ahead of its id."""
+    job_id = simulator.add_job(time_format="legacy")
+    begin = simulator.record(job_id)["begin_time"]
+    assert LEGACY.fullmatch(begin)
+    as_utc = parse_job_time(begin, legacy_tz="UTC")
+    assert abs(as_utc - jobtools.job_id_time(job_id) - pd.Timedelta(hours=8)) < pd.Timedelta(
+        milliseconds=4
+    )
+
+
+def test_progress_is_a_fraction(simulator, sim_clock):
+    """process_percent goes from 0 to 1, never beyond, on both routes."""
+    job_id = simulator.add_job(init_for=0, run_for=100)
+    seen = []
+    for _ in range(12):
+        seen.append(simulator.record(job_id, progress=True)["entities"]["process_percent"])
+        sim_clock.advance(10)
+    assert seen == sorted(seen) and 0 <= seen[0] < 0.2 and seen[-1] == 1.0
+
+
+def test_ended_jobs_are_deleted_after_the_retention(sim_clock):
+    """With retention=R an ended job answers 404 from R seconds after its end; not before."""
+    sim = Simulator(clock=sim_clock, retention=3600)
+    client = httpx.Client(transport=sim.transport(), base_url="http://sim", headers=TOKEN)
+    job_id = sim.add_job(init_for=0, run_for=10)
+    sim_clock.advance(10 + 3599)
+    assert client.get(job_path(job_id)).status_code == 200
+    sim_clock.advance(1)
+    gone = client.get(job_path(job_id))
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "IMG.0023"
+    with pytest.raises(KeyError):
+        sim.record(job_id)
+
+
+def test_pending_payment_until_paid(simulator, sim_clock):
+    """An unpaid order stays PENDING_PAYMENT; paid, it runs and ends; unpaid 14 days, it is gone."""
+    unpaid, later = (simulator.add_job(service="ecs", pending_payment=True) for _ in range(2))
+    sim_clock.advance(3 * 86400)
+    assert simulator.record(unpaid)["status"] == "PENDING_PAYMENT"
+    assert simulator.record(unpaid)["entities"] == {} and simulator.record(unpaid)["end_time"] == ""
+    simulator.pay(later, init_for=1, run_for=5)
+    statuses = []
+    for _ in range(4):
+        statuses.append(simulator.record(later)["status"])
+        sim_clock.advance(2)
+    assert statuses[0] == "INIT" and statuses[-1] == "SUCCESS"
+    with pytest.raises(ValueError, match="not awaiting payment"):
+        simulator.pay(later)
+    sim_clock.advance(11 * 86400)
+    with pytest.raises(KeyError):
+        simulator.record(unpaid)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        (job_path("ff8080814dbd65d7014dbe0d84db0013", "f" * 32), 400, "IMG.0030"),
+        (job_path("a" * 65), 400, "IMG.0023"),
+        (job_path("%2E%2E"), 400, "IMG.0023"),
+        (job_path("ff8080814dbd65d7014dbe0d84db0013"), 404, "IMG.0023"),
+    ],
+)
+def test_ims_error_table(simulator, client, path, status, code):
+    """The IMS error table: IMG.0030 for another project, IMG.0023 when the query fails."""
+    response = client.get(path)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+
+
+def test_a_credential_without_a_role_is_forbidden(sim_clock):
+    """A token that authenticates but holds no role gets 403 IMG.0026."""
+    sim = Simulator(
+        clock=sim_clock,
+        credentials=[auth.TokenCredentials(token="viewer"), auth.TokenCredentials(token="t")],
+        no_role=["viewer"],
+    )
+    job_id = sim.add_job()
+    client = httpx.Client(transport=sim.transport(), base_url="http://sim")
+    refused = client.get(job_path(job_id), headers={"X-Auth-Token": "viewer"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "IMG.0026")
+    assert client.get(job_path(job_id), headers={"X-Auth-Token": "t"}).status_code == 200
+
+
+# Entity shapes by service, as their API references and official SDK models have them.
+SERVICE_SHAPES = [
+    ("ims", "SUCCESS", {"image_id"}),
+    ("ecs", "SUCCESS", {"sub_jobs", "sub_jobs_total"}),
+    ("ecs", "FAIL", {"sub_jobs", "sub_jobs_total"}),
+    ("bms", "SUCCESS", {"sub_jobs", "sub_jobs_total"}),
+    ("evs", "SUCCESS", {"volume_id", "volume_type", "size", "name", "sub_jobs"}),
+    ("vpc", "SUCCESS", {"sub_jobs"}),
+]
+
+
+@pytest.mark.parametrize(("service", "status", "keys"), SERVICE_SHAPES)
+def test_service_entity_shapes(simulator, sim_clock, service, status, keys):
+    """Each service's jobs carry that service's entities, and the frame finds the resource."""
+    job_id = simulator.add_job(service=service, status=status, init_for=0, run_for=1)
+    sim_clock.advance(2)
+    record = simulator.record(job_id)
+    assert set(record["entities"]) == keys
+    row = jobtools.jobs_to_frame([record]).iloc[0]
+    if status == "FAIL":
+        assert row["entity_error"] == record["fail_reason"]  # from the failed sub-job
+    else:
+        assert isinstance(row["resource_id"], str) and len(row["resource_id"]) >= 36
+
+
+def test_unknown_service_is_a_clear_error(simulator):
+    """A service the simulator does not play is one ValueError naming the ones it does."""
+    with pytest.raises(ValueError, match="ecs"):
+        simulator.add_job(service="rds")
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+
+def test_scenario_spreads_begin_times_over_the_window(sim_clock):
+    """A scenario's jobs began over its window; most ended, some still run and then end."""
+    sim = Simulator(clock=sim_clock, finish_within=60)
+    ids = sim.add_scenario(Scenario(jobs=300, window=6 * 3600, slow_tail=0, seed=4))
+    frame = jobtools.jobs_to_frame([sim.record(i) for i in ids])
+    now = pd.Timestamp(sim_clock(), unit="s", tz="UTC")
+    age = (now - frame["begin_time"]).dt.total_seconds()
+    assert age.min() >= 0 and age.quantile(0.95) < 6 * 3600
+    assert age.max() - age.min() > 4 * 3600
+    assert frame["is_terminal"].mean() > 0.8 and (~frame["is_terminal"]).any()
+    assert (frame["begin_time"] - frame["created_at"]).abs().max() < pd.Timedelta(seconds=1)
+    sim_clock.advance(61)
+    assert set(sim.status_counts()) <= {"SUCCESS", "FAIL"}
+
+
+def test_regression_scenario_has_a_start(sim_clock):
+    """In `regression`, the new failure appears only in jobs begun after its start time."""
+    sim = Simulator(clock=sim_clock)
+    ids = sim.add_scenario("regression")
+    frame = jobtools.jobs_to_frame([sim.record(i) for i in ids])
+    new = frame["fail_reason"].str.contains("KMS key", na=False)
+    since = pd.Timestamp(sim_clock() - 2 * 3600, unit="s", tz="UTC")
+    assert new.sum() > 20
+    assert (frame.loc[new, "begin_time"] >= since).all()
+    assert frame.loc[~new & (frame["begin_time"] >= since), "status"].eq("SUCCESS").any()
+
+
+@pytest.mark.parametrize("name", ["realistic", "exports", "regression"])
+def test_named_scenarios(sim_clock, name):
+    """Each named scenario loads; `exports` holds only exports."""
+    sim = Simulator(clock=sim_clock)
+    ids = sim.add_scenario(name)
+    assert len(ids) == SCENARIOS[name].jobs
+    if name == "exports":
+        types = {sim.record(i)["job_type"] for i in ids}
+        assert types == {"imsNativeExportImageJob"}
+
+
+def test_unknown_scenario_is_a_clear_error(simulator):
+    """An unknown scenario name is a ValueError listing the known ones."""
+    with pytest.raises(ValueError, match="realistic"):
+        simulator.add_scenario("nope")
+
+
+def test_serve_command_plays_a_scenario(tmp_path):
+    """`jobtools serve --scenario regression --retention 86400` serves the batch on loopback."""
+    ids_file = tmp_path / "ids.txt"
+    command = [sys.executable, "-m", "jobtools", "serve", "--port", "0", "--jobs", "none"]
+    command += ["--scenario", "regression", "--retention", "86400", "--ids-out", str(ids_file)]
+    command += ["--flow-limit", "0.0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = [proc.stdout.readline() for _ in range(7)]
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner[0]).group()
+        ids = ids_file.read_text().split()
+        with httpx.Client(headers=TOKEN) as plain:
+            records = [plain.get(f"{url}{job_path(i)}").json() for i in ids[:50]]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert len(ids) == SCENARIOS["regression"].jobs
+    assert any("scenario regression" in line for line in banner)
+    frame = jobtools.jobs_to_frame(records)
+    assert frame["created_at"].notna().all() and frame["status"].notna().all()

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
+from jobtools.ids import job_id_times
 from jobtools.schema import require
-from jobtools.times import to_utc
+from jobtools.times import format_offset, to_utc, whole_hour_offsets
 
-__all__ = ["QUALITY_COLUMNS", "time_quality"]
+__all__ = [
+    "ID_TIME_TOLERANCE",
+    "QUALITY_COLUMNS",
+    "begin_vs_id",
+    "time_quality",
+]
 
 QUALITY_COLUMNS: tuple[str, ...] = (
     "terminal_without_end",
     "end_before_begin",
     "unparsed_time",
     "begin_in_future",
+    "begin_off_id",
 )
+# A job's id is made within milliseconds of its begin_time (every public example): further
+# apart than this, one of them is wrong (a mislabelled zone, a hand-edited example).
+ID_TIME_TOLERANCE = pd.Timedelta(minutes=1)
 
 
 def time_quality(
@@ -34,7 +45,11 @@ def time_quality(
     * `end_before_begin`: `end_time` earlier than `begin_time`;
     * `unparsed_time`: a begin or end time was present but could not be parsed (the raw text
       is in `frame.attrs["unparsed_times"]`, which `jobs_to_frame` fills);
-    * `begin_in_future`: `begin_time` later than `now` plus `tolerance` (clock skew allowed).
+    * `begin_in_future`: `begin_time` later than `now` plus `tolerance` (clock skew allowed);
+    * `begin_off_id`: `begin_time` more than a minute from `created_at`, the time in the job
+      id. `begin_vs_id(frame)` says by how much, and names the whole-hour offset when there
+      is one (`+08:00`: a UTC+08:00 clock written as UTC); the result's
+      `attrs["begin_off_id"]` counts the rows by that offset.
 
     `time_quality(frame).any(axis=1)` selects every doubtful row; `.sum()` counts each check.
 
@@ -59,7 +74,40 @@ def time_quality(
         },
         index=frame.index,
     )
-    return flags.loc[:, list(QUALITY_COLUMNS)]
+    against_id = begin_vs_id(frame)
+    off = against_id["off"].to_numpy(bool)
+    flags["begin_off_id"] = off
+    flags = flags.loc[:, list(QUALITY_COLUMNS)]
+    named = against_id.loc[off, "whole_hours"].fillna("not whole hours")
+    flags.attrs["begin_off_id"] = {str(k): int(v) for k, v in named.value_counts().items()}
+    return flags
+
+
+def begin_vs_id(frame: pd.DataFrame) -> pd.DataFrame:
+    """`begin_time` against the creation time in the job id, row by row.
+
+    Columns: `created_at` (from the frame, or read from `job_id`), `difference`
+    (`begin_time - created_at`), `off` (more than a minute apart) and `whole_hours` (the
+    offset as `+08:00` when the difference is a whole number of hours give or take a
+    minute, else missing): a zone error shows as a whole-hour offset, a wrong date as none.
+    """
+    created = frame["created_at"] if "created_at" in frame else job_id_times(frame["job_id"])
+    difference = frame["begin_time"] - created
+    off = (difference.abs() > ID_TIME_TOLERANCE).fillna(False).astype(bool)
+    begin = frame["begin_time"].dt.tz_localize(None).to_numpy("datetime64[us]")
+    hours = whole_hour_offsets(begin, created.dt.tz_localize(None).to_numpy("datetime64[us]"))
+    labels = [
+        format_offset(dt.timedelta(hours=float(h))) if h == h and h != 0 else None for h in hours
+    ]
+    return pd.DataFrame(
+        {
+            "created_at": created.to_numpy(),
+            "difference": difference.to_numpy(),
+            "off": off.to_numpy(),
+            "whole_hours": pd.array(labels, dtype="str"),
+        },
+        index=frame.index,
+    )
 
 
 def _unparsed_rows(

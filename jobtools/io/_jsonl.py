@@ -27,7 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from jobtools.frame import ENTITY_FIELDS, jobs_to_frame, type_job_columns
+from jobtools.frame import (
+    ENTITY_FIELDS,
+    RESOURCE_KEYS,
+    arrow_derived_entities,
+    jobs_to_frame,
+    type_job_columns,
+)
 from jobtools.schema import COLUMNS, KNOWN_FIELDS, RECORD_FIELDS, Kind
 
 # Arrow's default pool here is mimalloc, whose way of returning memory costs this VM more
@@ -37,7 +43,9 @@ _POOL = pa.system_memory_pool()
 # What the reader works on: a file's bytes, mapped or read, or an Arrow buffer.
 Bytes: TypeAlias = bytes | memoryview | pa.Buffer
 
-_SUB_JOB_ENTITY_KEYS = ("image_id", "image_name", "errorcode_message")
+_SUB_JOB_ENTITY_KEYS = tuple(
+    dict.fromkeys(("image_id", "image_name", "errorcode_message", *RESOURCE_KEYS))
+)
 # Sub-jobs and member results as the API documents them. Only the lengths of these lists
 # matter here (the items stay in the entities dicts), but a field Arrow has to infer is held
 # unconverted until the end of the file: declared, the reading peaks at the table's own
@@ -58,7 +66,8 @@ _ENTITY_TYPE = pa.struct(
         if c.source == "entities" and c.key is not None
     ]
     + [
-        # What the derived columns are made of (`entity_error`, `sub_job_count`).
+        # What the derived columns are made of (`entity_error`, `resource_id`, `sub_job_count`).
+        *((key, pa.large_string()) for key in RESOURCE_KEYS if key not in ENTITY_FIELDS.values()),
         ("error", pa.large_string()),
         ("errorcode_message", pa.large_string()),
         ("sub_jobs_result", pa.list_(_SUB_JOB)),
@@ -82,13 +91,13 @@ def read_lines(data: Bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, An
         located = _fast_entities(data)
         typed = typing.result()
     if typed is not None and located is not None and typed[0] == len(located.starts):
-        _, columns, unparsed, present = typed
+        _, columns, attrs, present = typed
         entities = located.settle(data, present)
         if entities is not None:
             columns["entities"] = pd.array(entities, dtype="str")
             columns["extra"] = pd.array(pa.nulls(len(entities), pa.large_string()), dtype="str")
             frame = pd.DataFrame(columns)
-            frame.attrs["unparsed_times"] = unparsed
+            frame.attrs.update(attrs)
             return frame, []
     # The slow, forgiving path: a corrupt line, an odd record, types Arrow refused, or
     # unknown fields (which go to `extra`). Every line is parsed in full, and reported.
@@ -110,9 +119,9 @@ def _typed_from_arrow(
     columns = _arrow_columns(table)
     # Filled in by the reading thread; typed here as null text to keep the column order.
     columns["entities"] = columns["extra"] = pa.nulls(table.num_rows, pa.large_string())
-    typed, unparsed = type_job_columns(columns)
+    typed, attrs = type_job_columns(columns)
     present = table.column("entities").is_valid().to_numpy(zero_copy_only=False)
-    return table.num_rows, typed, unparsed, np.asarray(present, dtype=bool)
+    return table.num_rows, typed, attrs, np.asarray(present, dtype=bool)
 
 
 def _arrow_table(data: Bytes) -> pa.Table | None:
@@ -376,7 +385,7 @@ def _arrow_columns(table: pa.Table) -> dict[str, Any]:
         return pc.struct_field(ents, name)
 
     columns |= {name: field(key) for name, key in ENTITY_FIELDS.items()}
-    columns["entity_error"] = pc.coalesce(field("error"), field("errorcode_message"))
+    columns |= arrow_derived_entities(ents)
     count = pc.coalesce(
         pc.list_value_length(field("sub_jobs_result")).cast(pa.int64()),
         pc.list_value_length(field("sub_jobs")).cast(pa.int64()),

@@ -3,13 +3,22 @@
     from jobtools.simulator import Faults, Simulator
     sim = Simulator("data/sample_jobs.jsonl", faults=Faults(latency=0.05, error_503=0.1))
     ids = sim.add_jobs(20, finish_within=30)      # new jobs that end within 30 s
+    ids += sim.add_scenario("regression")         # a realistic batch over the last 6 hours
     with sim.serve() as server:                   # a real HTTP server on 127.0.0.1
         print(server.url, sim.project_id)         # token "demo-token", AK/SK DEMOAK/DEMOSK
 
 Or `httpx.Client(transport=sim.transport())` in-process, or `jobtools serve` in a terminal.
 
-Routes, answered as the service documents them (see the reference, `jobs-api.md`):
-- `GET /v1/{project_id}/jobs/{job_id}`
+It plays the real service as public examples show it (reference, `jobs-api.md`, "What public
+examples show beyond the documents"): job ids in the service's layout holding their creation
+time; legacy-format times on a UTC+08:00 clock; `process_percent` a fraction from 0 to 1;
+ended jobs deleted `retention` seconds after their end (then 404, as for an unknown id);
+PENDING_PAYMENT jobs (`add_job(pending_payment=True)`, then `pay(job_id)`) deleted after 14
+days unpaid; the entity shapes of ECS, EVS, BMS and VPC (EIP) jobs with `service=`, which
+those services' official SDK clients parse.
+
+Routes, answered as the service documents them:
+- `GET /v1/{project_id}/jobs/{job_id}` (IMS, and ECS, EVS, BMS, EIP on their own hosts)
 - `GET /v1/cloudimages/job/{job_id}` (project id in `X-Project-Id`; entities add
   `process_percent`, `current_task`, `subJobId`)
 - `GET /_simulator/jobs` lists jobs and their status; `POST /_simulator/jobs?count=N&
@@ -21,13 +30,21 @@ FAIL on the injected clock; `end_time` is `""` until they end. Records loaded al
 are served exactly as they came; INIT and RUNNING ones carry on and end within
 `finish_within` seconds (default 300). Tests pass `clock=ManualClock()` and never sleep.
 
+Scenarios (`add_scenario`, `SCENARIOS`, `jobtools serve --scenario`): `realistic` (six hours
+of the usual mix with slow and fast tails, a few still running), `exports` (exports only),
+`regression` (from two hours ago a new failure reason hits 40 % of jobs); `Scenario(...)`
+sets the window, job types, regression start and tails.
+
 Answers: 401 `APIGW.0301` (gateway body) for a missing or unknown token, an unknown AK, a
-wrong signature or an `X-Sdk-Date` more than 15 minutes off the simulator's clock; 403
-`IMG.0030` for another project id; 400 `IMG.0001` without `X-Project-Id` on the progress
-route; 404 `IMG.0023` (`{"error": {"code", "message"}}`) for an unknown job; 404 `APIGW.0101`
-for an unknown route. Injected faults: 429 `APIGW.0308` (gateway body), 500 `IMG.0500`
-(`errorCode`/`errorMsg` body) and 503 `IMG.0503` (`code`/`message` body), so clients meet
-each documented error body shape. Every answer carries `X-Request-Id`.
+wrong signature or an `X-Sdk-Date` more than 15 minutes off the simulator's clock; the IMS
+error table: 400 `IMG.0030` for another project id, 403 `IMG.0026` for a credential without
+a role (`no_role=`), 400 `IMG.0023` for a job id no job can have; 400 `IMG.0001` without
+`X-Project-Id` on the progress route; 404 `IMG.0023` (`{"error": {"code", "message"}}`) for an
+unknown or deleted job; 404 `APIGW.0101` for an unknown route. Injected faults: 429
+`APIGW.0308` (gateway body), ECS's 400 `Common.0024` ("exceeds flow over limit") and 503
+`Common.1503` (`{"error": {...}}`), 500 `IMG.0500` (`errorCode`/`errorMsg` body) and 503
+`IMG.0503` (`code`/`message` body), so clients meet each documented error body shape and
+every throttling shape. Every answer carries `X-Request-Id`.
 """
 
 from __future__ import annotations
@@ -46,6 +63,7 @@ from jobtools.simulator._gate import (
 from jobtools.simulator._http import SimulatorServer, SimulatorTransport, serve
 from jobtools.simulator._records import read_records
 from jobtools.simulator._replies import Reply
+from jobtools.simulator._scenarios import SCENARIOS, Scenario
 
 __all__ = [
     "DEMO_AK",
@@ -56,6 +74,8 @@ __all__ = [
     "Faults",
     "ManualClock",
     "Reply",
+    "SCENARIOS",
+    "Scenario",
     "Simulator",
     "SimulatorServer",
     "SimulatorStats",

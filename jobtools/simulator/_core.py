@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -18,30 +20,40 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from jobtools.api import auth
-from jobtools.ids import validate_project_id
+from jobtools.ids import make_job_id, validate_project_id
 from jobtools.schema import JobStatus
-from jobtools.simulator import _plans
+from jobtools.simulator import _plans, _scenarios, _services
 from jobtools.simulator._faults import FaultDice, Faults
 from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
 from jobtools.simulator._records import epochs, read_records
 from jobtools.simulator._replies import (
     Reply,
     broken_body,
+    fault_reply,
     ims_error,
-    internal_error,
     job_not_found,
     json_headers,
     json_reply,
     no_route,
     throttled,
     unauthorized,
-    unavailable,
 )
+from jobtools.simulator._scenarios import Scenario
 
 if TYPE_CHECKING:
     from jobtools.simulator._http import SimulatorServer, SimulatorTransport
 
 DEFAULT_HORIZON = 300.0  # seconds within which generated and running jobs end
+# A yearly/monthly order never paid is cleaned up after about 14 days (reference, "Statuses").
+PENDING_RETENTION = 14 * 86400.0
+# The service deletes ended ECS jobs about a day later (reference): `retention=DAY` plays it.
+DAY = 86400.0
+# The node address of the seed's id (`ff808081…`): the ids made here share its layout.
+ID_NODE = 0xFF808081
+
+# What a job id in a path may look like before the query fails (32 hex, a UUID, or a short
+# word of id characters, as other tools' ids are).
+_QUERYABLE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.~-]{0,63}")
 
 JobsSource = int | str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
@@ -76,6 +88,11 @@ class Simulator:
         faults: what goes wrong, and how often (see `Faults`).
         seed: makes generated jobs, outcomes and faults reproducible.
         finish_within: seconds within which running and generated jobs end.
+        retention: seconds after its end that an ended job is deleted (then 404, as the
+            service answers); None keeps ended jobs for ever. ECS deletes them after about a
+            day (`DAY`).
+        no_role: tokens or access keys that authenticate but hold no role for the service:
+            their requests get 403 `IMG.0026`.
     """
 
     def __init__(
@@ -89,9 +106,15 @@ class Simulator:
         faults: Faults | None = None,
         seed: int = 0,
         finish_within: float = DEFAULT_HORIZON,
+        retention: float | None = None,
+        no_role: Iterable[str] = (),
     ) -> None:
         if not finish_within > 0:
             raise ValueError(f"finish_within must be > 0 seconds, got {finish_within!r}")
+        if retention is not None and not retention >= 0:
+            raise ValueError(f"retention must be >= 0 seconds or None, got {retention!r}")
+        self.retention = retention
+        self._no_role = frozenset(no_role)
         self.clock: Callable[[], float] = clock or time.time
         self.project_id = validate_project_id(project_id)
         self.require_auth = require_auth
@@ -103,6 +126,9 @@ class Simulator:
         self._failures: dict[str, list[tuple[str, str]]] = {"": []}
         self._bodies: dict[tuple[str, bool], bytes] = {}  # ended jobs never change
         self._rng = random.Random(f"jobs:{seed}")
+        # Like a service node: one address, one JVM start, a counter (UUIDHexGenerator layout).
+        self._jvm = self._rng.getrandbits(32)
+        self._counter = self._rng.getrandbits(16)
         self._dice = FaultDice(seed, self.clock)
         self._lock = threading.Lock()
         self._stats_lock = threading.Lock()
@@ -151,6 +177,21 @@ class Simulator:
         if isinstance(jobs, int):
             return self._add_generated(jobs, horizon, job_type, status)
         records = read_records(jobs) if isinstance(jobs, str | os.PathLike) else list(jobs)
+        return self._add_records(records, horizon)
+
+    def add_scenario(self, scenario: Scenario | str) -> list[str]:
+        """Add a scenario's batch (a `Scenario` or a name in `SCENARIOS`), relative to now.
+
+        Its ended jobs are served as they were made; its running ones go on and end within
+        `finish_within` seconds.
+        """
+        chosen = _scenarios.scenario(scenario)
+        now = self.clock()
+        return self._add_records(chosen.records(now), self.finish_within, at=now)
+
+    def _add_records(
+        self, records: list[Any], horizon: float, *, at: float | None = None
+    ) -> list[str]:
         for number, record in enumerate(records):
             job_id = record.get("job_id") if isinstance(record, Mapping) else None
             if not isinstance(job_id, str) or not job_id:
@@ -166,7 +207,13 @@ class Simulator:
         with self._lock:
             self._merge_failures(_plans.failures_by_type(records))
             plans = _plans.plans_from_records(
-                records, times, now, seed=self.seed, horizon=horizon, failures=self._failures
+                records,
+                times,
+                now,
+                seed=self.seed,
+                horizon=horizon,
+                failures=self._failures,
+                at=at,
             )
             return self._install(plans)
 
@@ -174,7 +221,7 @@ class Simulator:
         self,
         job_id: str | None = None,
         *,
-        job_type: str = "imsNativeExportImageJob",
+        job_type: str | None = None,
         status: str = JobStatus.SUCCESS,
         init_for: float = 1.0,
         run_for: float = 10.0,
@@ -182,12 +229,17 @@ class Simulator:
         fail_reason: str | None = None,
         entities: Mapping[str, Any] | None = None,
         time_format: str = "iso",
+        service: str = "ims",
+        pending_payment: bool = False,
     ) -> str:
         """Add one job starting now: INIT for `init_for` s, RUNNING for `run_for` s, then `status`.
 
         A FAIL without `error_code`/`fail_reason` borrows a failure from the loaded records.
         `entities` are known from the start (e.g. `image_name`); `time_format` is `iso` or
-        `legacy`. Returns the job id (a new 32-hex id when not given).
+        `legacy`. `service` (ims, ecs, evs, bms, vpc) gives the job that service's job type
+        and entity shape. With `pending_payment` the job stays PENDING_PAYMENT (an unpaid
+        yearly/monthly order) until `pay(job_id)`; unpaid, it is deleted after 14 days.
+        Returns the job id (a new one in the service's layout when not given).
         """
         if status not in (JobStatus.SUCCESS, JobStatus.FAIL):
             raise ValueError(f"status must be SUCCESS or FAIL, got {status!r}")
@@ -195,24 +247,44 @@ class Simulator:
             raise ValueError(f"time_format must be 'iso' or 'legacy', got {time_format!r}")
         if not (init_for >= 0 and run_for >= 0):
             raise ValueError(f"init_for and run_for must be >= 0, got {init_for!r}, {run_for!r}")
+        spec = _services.service(service)
+        kind = job_type or (spec.job_types[0] if spec.job_types else "imsNativeExportImageJob")
         now = self.clock()
         with self._lock:
-            job_id = job_id or self._new_id()
+            job_id = job_id or self._new_id(now)
             error = (error_code, fail_reason) if error_code or fail_reason else None
+            wait = math.inf if pending_payment else 0.0
             plan = _plans.planned_job(
                 job_id,
-                job_type,
+                kind,
                 rng=_plans.job_rng(self.seed, job_id),
                 begin=now,
-                start=now + init_for,
-                end=now + init_for + run_for,
+                start=now + wait + init_for,
+                end=now + wait + init_for + run_for,
                 failures=self._failures,
                 status=status,
                 error=error,
                 base=entities,
                 style=time_format,
+                service=service,
+                sub_ids=[self._new_id(now) for _ in range(3)],
+                pending_until=now + wait if pending_payment else -math.inf,
             )
             return self._install([plan])[0]
+
+    def pay(self, job_id: str, *, init_for: float = 1.0, run_for: float = 10.0) -> None:
+        """Pay a PENDING_PAYMENT job's order: it starts now (INIT, RUNNING, then its end).
+
+        Raises:
+            KeyError: for an unknown job; ValueError for a job that is not awaiting payment.
+        """
+        now = self.clock()
+        with self._lock:
+            plan = self._plans[job_id]
+            if not plan.pending_until > now:
+                raise ValueError(f"job {job_id} is not awaiting payment")
+            start = now + init_for
+            self._plans[job_id] = _plans.paid(plan, now, start, start + run_for)
 
     def _add_generated(
         self, count: int, horizon: float, job_type: str | None, status: str | None
@@ -231,9 +303,8 @@ class Simulator:
             self._merge_failures(_plans.failures_by_type(templates))
             plans = []
             for template in templates:
-                job_id = template["job_id"]
-                if job_id in self._plans:
-                    job_id = self._new_id()
+                # A new job: its id holds the time it was made, now.
+                job_id = self._new_id(now)
                 kind = job_type or template["job_type"]
                 final = status or template["status"]
                 terminal = final in (JobStatus.SUCCESS, JobStatus.FAIL)
@@ -263,11 +334,23 @@ class Simulator:
         for job_type, pairs in pool.items():
             self._failures.setdefault(job_type, []).extend(pairs)
 
-    def _new_id(self) -> str:
+    def _new_id(self, created: float) -> str:
+        """A job id as the service makes them, holding `created` a millisecond or two late.
+
+        In every public example the id's time is 1-3 ms after the job's `begin_time`.
+        """
         while True:
-            job_id = f"ff8080{self._rng.getrandbits(104):026x}"
+            self._counter = (self._counter + 1) & 0xFFFF
+            later = created + self._rng.uniform(0.001, 0.003)
+            job_id = make_job_id(later, node=ID_NODE, jvm=self._jvm, counter=self._counter)
             if job_id not in self._plans:
                 return job_id
+
+    def gone(self, plan: _plans.JobPlan, now: float) -> bool:
+        """True when the service has deleted this job by `now` (then it answers 404)."""
+        if plan.pending_until > now:
+            return now >= plan.begin + PENDING_RETENTION
+        return self.retention is not None and now >= plan.end + self.retention
 
     def _install(self, plans: Sequence[_plans.JobPlan]) -> list[str]:
         ids = [plan.job_id for plan in plans]
@@ -285,7 +368,11 @@ class Simulator:
 
         `progress=True` gives the `GET /v1/cloudimages/job/{id}` form.
         """
-        return self._plans[job_id].record_at(self.clock(), progress_route=progress)
+        now = self.clock()
+        plan = self._plans[job_id]
+        if self.gone(plan, now):
+            raise KeyError(f"job {job_id} was deleted by the service (retention)")
+        return plan.record_at(now, progress_route=progress)
 
     def status_counts(self) -> dict[str, int]:
         """How many jobs are in each status now."""
@@ -425,17 +512,22 @@ class Simulator:
         if project_id is None:
             message = "The X-Project-Id header is missing."
             return ims_error(400, "IMG.0001", message, request_id), None
+        # The IMS error table (reference, "Statuses, retention, errors, throttling"): 400
+        # IMG.0030 for a project id that is not the token's, 403 IMG.0026 without a role,
+        # 400 IMG.0023 when the job query itself fails (here: an id no job can have).
         if project_id != self.project_id:
-            return ims_error(403, "IMG.0030", "Invalid project id or token.", request_id), None
+            return ims_error(400, "IMG.0030", "Invalid project id or token.", request_id), None
+        if self._no_role and self._gate.identity(headers) in self._no_role:
+            return ims_error(403, "IMG.0026", "Invalid role.", request_id), None
         failed = self._dice.status(faults)
-        if failed == 429:
-            return throttled(request_id, faults), "throttle"
-        if failed == 500:
-            return internal_error(request_id), "500"
-        if failed == 503:
-            return unavailable(request_id, faults), "503"
+        if failed is not None:
+            return fault_reply(failed, request_id, faults), failed
+        if not _QUERYABLE.fullmatch(job_id):
+            message = f"An exception occurred during the job query: invalid job id {job_id!r}."
+            return ims_error(400, "IMG.0023", message[:200], request_id), None
         plan = self._plans.get(job_id)
-        if plan is None:
+        if plan is None or self.gone(plan, self.clock()):
+            # A deleted job and one that never was answer alike: the service keeps nothing.
             return job_not_found(job_id, request_id), None
         payload = self._body(plan, kind == "progress")
         broken, shape = self._dice.body(faults)

@@ -1,4 +1,5 @@
-"""Fault injection: latency, 500/503/429 answers, a rate limit, malformed and truncated bodies.
+"""Fault injection: latency, 500/503/429 answers and the other throttling shapes, a rate limit,
+malformed and truncated bodies.
 
 Every request draws afresh from one seeded generator, so a fault hits a share of requests,
 never the same job every time: a retry eventually succeeds, and a run can be reproduced.
@@ -13,6 +14,13 @@ import random
 import threading
 from collections.abc import Callable
 
+# The faults that replace the answer, drawn in this order; and the names stats() counts.
+_STATUS_FAULTS = ("throttle", "error_500", "error_503", "flow_limit", "overloaded")
+_FAULT_NAMES = {"throttle": "throttle", "error_500": "500", "error_503": "503"} | {
+    "flow_limit": "flow_limit",
+    "overloaded": "overloaded",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Faults:
@@ -24,6 +32,10 @@ class Faults:
         error_500: share of requests answered 500.
         error_503: share answered 503.
         throttle: share answered 429 (`APIGW.0308`), whatever the request rate.
+        flow_limit: share answered ECS's `Common.0024` ("exceeds flow over limit": too many
+            concurrent requests, retry later), as a 400 in the `{"error": {...}}` shape, so a
+            client must read the code, not the status, to see it is throttled.
+        overloaded: share answered ECS's 503 `Common.1503` (`{"error": {...}}` shape).
         rate_limit: requests per second (simulator clock) above which requests get 429.
         malformed: share of 200 answers whose body is not a job (HTML, or JSON with no status).
         truncated: share of 200 answers whose JSON is cut short (Content-Length still right).
@@ -36,6 +48,8 @@ class Faults:
     error_500: float = 0.0
     error_503: float = 0.0
     throttle: float = 0.0
+    flow_limit: float = 0.0
+    overloaded: float = 0.0
     rate_limit: float | None = None
     malformed: float = 0.0
     truncated: float = 0.0
@@ -46,12 +60,12 @@ class Faults:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-        for name in ("error_500", "error_503", "throttle", "malformed", "truncated"):
+        for name in (*_STATUS_FAULTS, "malformed", "truncated"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a share between 0 and 1, got {value!r}")
-        if self.error_500 + self.error_503 + self.throttle > 1.0:
-            raise ValueError("error_500 + error_503 + throttle must not exceed 1")
+        if sum(getattr(self, name) for name in _STATUS_FAULTS) > 1.0:
+            raise ValueError(f"{' + '.join(_STATUS_FAULTS)} must not exceed 1")
         if self.malformed + self.truncated > 1.0:
             raise ValueError("malformed + truncated must not exceed 1")
         if self.rate_limit is not None and not self.rate_limit > 0:
@@ -71,6 +85,8 @@ class Faults:
             ("error_500", "500"),
             ("error_503", "503"),
             ("throttle", "429"),
+            ("flow_limit", "Common.0024"),
+            ("overloaded", "503 Common.1503"),
             ("malformed", "malformed body"),
             ("truncated", "truncated body"),
         ):
@@ -105,18 +121,18 @@ class FaultDice:
             self._recent.append(now)
             return False
 
-    def status(self, faults: Faults) -> int | None:
-        """429, 500 or 503 for a request that should fail, else None."""
-        if not (faults.throttle or faults.error_500 or faults.error_503):
+    def status(self, faults: Faults) -> str | None:
+        """The fault (`throttle`, `500`, `503`, `flow_limit`, `overloaded`) for a request that
+        should fail, else None."""
+        shares = [(name, getattr(faults, name)) for name in _STATUS_FAULTS]
+        if not any(share for _, share in shares):
             return None
         with self._lock:
             draw = self._rng.random()
-        if draw < faults.throttle:
-            return 429
-        if draw < faults.throttle + faults.error_500:
-            return 500
-        if draw < faults.throttle + faults.error_500 + faults.error_503:
-            return 503
+        for name, share in shares:
+            if draw < share:
+                return _FAULT_NAMES[name]
+            draw -= share
         return None
 
     def body(self, faults: Faults) -> tuple[str | None, float]:

@@ -44,6 +44,16 @@ class Gate:
     def __repr__(self) -> str:
         return f"Gate(tokens={len(self._tokens)}, access_keys={len(self._keys)})"
 
+    def identity(self, headers: Mapping[str, str]) -> str | None:
+        """The token or access key a request (already checked) came with."""
+        authorization = headers.get("authorization")
+        if authorization is None:
+            return headers.get("x-auth-token")
+        try:
+            return auth.parse_authorization(authorization)[0]
+        except ValueError:
+            return None
+
     def check(
         self,
         method: str,

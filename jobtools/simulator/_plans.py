@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobtools.schema import RESPONSE_KEYS, JobStatus
+from jobtools.simulator import _services
 
 # The keys of an answer, in the seed's order (which is the service's).
 RECORD_KEYS = RESPONSE_KEYS
@@ -25,6 +26,7 @@ _PROGRESS_KEYS = frozenset({"process_percent", "current_task", "subJobId"})
 _ERROR_KEYS = frozenset({"error_code", "error"})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _LEGACY = re.compile(r"\d{1,2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2}:\d{1,3}")
+LEGACY_OFFSET = dt.timedelta(hours=8)
 
 # current_task names (the sample data's vocabulary) by job family; first keyword found wins.
 _TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -47,12 +49,17 @@ SUCCESS_SHARE = 0.85
 def format_time(seconds: float, style: str) -> str:
     """An epoch time as the API writes it: `iso` (`2024-11-06T06:19:43.195Z`) or `legacy`.
 
-    >>> format_time(1433441466.586, "legacy")
+    The legacy format is written on a UTC+08:00 clock, as the seed's example shows against
+    its own job id (reference, "The legacy time format is UTC+08:00").
+
+    >>> format_time(1433412666.586, "legacy")
     '04-Jun-2015 18:11:06:586'
-    >>> format_time(1433441466.586, "iso")
-    '2015-06-04T18:11:06.586Z'
+    >>> format_time(1433412666.586, "iso")
+    '2015-06-04T10:11:06.586Z'
     """
     moment = dt.datetime.fromtimestamp(round(seconds, 3), dt.UTC)
+    if style == "legacy":
+        moment += LEGACY_OFFSET
     millis = moment.microsecond // 1000
     if style == "legacy":
         # English month names from a table, never `%b`, which follows the machine's locale.
@@ -87,8 +94,9 @@ class Outcome:
     error_code: str | None = None
     fail_reason: str | None = None
     entities: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # Where process_percent stops: 100 on success, somewhere on the way for a failure.
-    final_percent: float = 100.0
+    # Where process_percent stops: 1 on success, somewhere on the way for a failure. It is a
+    # fraction from 0 to 1 in every real example (reference, "Progress is a fraction").
+    final_percent: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,23 +119,28 @@ class JobPlan:
     # A record that came already ended is served exactly as it came.
     verbatim: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # PENDING_PAYMENT until then (an unpaid yearly/monthly order: inf until someone pays).
+    pending_until: float = -math.inf
+    service: str = "ims"
 
     def status_at(self, now: float) -> str:
         """The job's status at simulator time `now`."""
+        if now < self.pending_until:
+            return JobStatus.PENDING_PAYMENT
         if now >= self.end:
             return self.outcome.status
         return JobStatus.RUNNING if now >= self.start else JobStatus.INIT
 
     def progress_at(self, now: float) -> tuple[float, str]:
-        """`(process_percent, current_task)` at simulator time `now`."""
-        if now < self.start:
+        """`(process_percent, current_task)` at simulator time `now`, the progress a fraction."""
+        if now < self.start or now < self.pending_until:
             return 0.0, ""
         span = self.end - self.start
         share = 1.0 if now >= self.end or span <= 0 else (now - self.start) / span
         percent = self.start_percent + (self.outcome.final_percent - self.start_percent) * share
         # The task follows the overall progress, so a failure stops in the task it failed in.
-        task = self.tasks[min(int(percent / 100 * len(self.tasks)), len(self.tasks) - 1)]
-        return round(percent, 1), task
+        task = self.tasks[min(int(percent * len(self.tasks)), len(self.tasks) - 1)]
+        return round(percent, 3), task
 
     def record_at(self, now: float, *, progress_route: bool = False) -> dict[str, Any]:
         """The API's answer for this job at simulator time `now` (a new dict).
@@ -147,7 +160,9 @@ class JobPlan:
             return record
         status = self.status_at(now)
         entities = dict(self.outcome.entities if ended else self.running_entities)
-        if status == JobStatus.RUNNING:
+        if status == JobStatus.PENDING_PAYMENT and self.service != "ims":
+            entities = {}  # nothing is created before the order is paid
+        if status == JobStatus.RUNNING and self.service == "ims":
             percent, task = self.progress_at(now)
             entities.update(process_percent=percent, current_task=task)
         if progress_route:
@@ -247,17 +262,21 @@ def planned_job(
     status: str | None = None,
     error: tuple[str | None, str | None] | None = None,
     base: Mapping[str, Any] | None = None,
+    service: str = "ims",
+    sub_ids: Sequence[str] = (),
     **fields: Any,
 ) -> JobPlan:
     """A plan that ends in `status` (drawn when None), its failure borrowed when not given.
 
     `base` holds the entities known from the start (image_name, sub-jobs…); a success adds an
-    `image_id` unless the job is about image members. `fields` go to `JobPlan` as they are.
+    `image_id` unless the job is about image members. Jobs of another `service` carry that
+    service's entities instead, their sub-jobs taking `sub_ids`. `fields` go to `JobPlan`.
     """
     base = dict(base or {})
     final = status or (JobStatus.SUCCESS if rng.random() < SUCCESS_SHARE else JobStatus.FAIL)
     if final == JobStatus.FAIL and error is None:
-        pool = failures.get(job_type) or failures.get("") or FALLBACK_FAILURES
+        own = _services.service(service).failures
+        pool = own or failures.get(job_type) or failures.get("") or FALLBACK_FAILURES
         error = rng.choice(list(pool))
     error = error or (None, None)
     plan = JobPlan(
@@ -268,13 +287,21 @@ def planned_job(
         end=end,
         outcome=Outcome(final),
         tasks=tasks_for(job_type),
+        service=service,
         **fields,
     )
     begin_text = plan.begin_text or plan.format(begin)
-    entities = _entities_for(base, final, error, (begin_text, plan.format(end)))
+    # An unpaid order has no end yet: its sub-jobs' end times stay empty.
+    end_text = plan.format(end) if math.isfinite(end) else ""
+    if service != "ims":
+        return _service_plan(plan, final, error, begin_text, end_text, list(sub_ids))
+    entities = _entities_for(base, final, error, (begin_text, end_text))
     if final == JobStatus.SUCCESS and "results" not in entities:
         entities.setdefault("image_id", str(uuid.UUID(int=rng.getrandbits(128), version=4)))
-    percent = 100.0 if final == JobStatus.SUCCESS else round(rng.uniform(5, 95), 1)
+    # A failure stops somewhere after where the job already was.
+    done = plan.start_percent
+    stop = done + (1 - done) * rng.uniform(0.05, 0.95)
+    percent = 1.0 if final == JobStatus.SUCCESS else round(stop, 3)
     outcome = Outcome(final, *error, entities=entities, final_percent=percent)
     running = _entities_for(base, JobStatus.RUNNING, (None, None), (begin_text, ""))
     return dataclasses.replace(
@@ -285,6 +312,35 @@ def planned_job(
     )
 
 
+def _service_plan(
+    plan: JobPlan,
+    final: str,
+    error: tuple[str | None, str | None],
+    begin_text: str,
+    end_text: str,
+    sub_ids: list[str],
+) -> JobPlan:
+    """An ECS/EVS/BMS/VPC plan: that service's entities, the same draws running and ended."""
+
+    def draw(status: str, end_text: str) -> dict[str, Any]:
+        return _services.entities(
+            plan.service,
+            status,
+            rng=random.Random(f"entities:{plan.job_id}"),
+            sub_ids=lambda n: sub_ids[:n],
+            times=(begin_text, end_text),
+            error=error,
+        )
+
+    outcome = Outcome(final, *error, entities=draw(final, end_text))
+    return dataclasses.replace(plan, outcome=outcome, running_entities=draw(JobStatus.RUNNING, ""))
+
+
+def paid(plan: JobPlan, now: float, start: float, end: float) -> JobPlan:
+    """The plan of a PENDING_PAYMENT job whose order was paid at `now`."""
+    return dataclasses.replace(plan, pending_until=now, start=start, end=end)
+
+
 def plans_from_records(
     records: Sequence[Mapping[str, Any]],
     times: Sequence[tuple[float | None, float | None]],
@@ -293,15 +349,17 @@ def plans_from_records(
     seed: object,
     horizon: float,
     failures: Failures,
+    at: float | None = None,
 ) -> list[JobPlan]:
     """Plans for API records, given their parsed `(begin, end)` epoch times.
 
     Ended records are served as they came. INIT and RUNNING ones carry on from the records'
-    "now" (their latest time), which becomes simulator time `now`, and end within `horizon`
-    seconds with a seeded outcome. Other statuses (PENDING_PAYMENT, unknown) never change.
+    "now" (`at`, by default their latest time), which becomes simulator time `now`, and end
+    within `horizon` seconds with a seeded outcome. Other statuses (PENDING_PAYMENT, unknown)
+    never change.
     """
     known = [t for pair in times for t in pair if t is not None]
-    shift = (max(known) if known else now) - now
+    shift = (at if at is not None else max(known) if known else now) - now
     plans = []
     for record, (begin, end) in zip(records, times, strict=True):
         job_id = str(record["job_id"])
@@ -353,9 +411,9 @@ def plans_from_records(
                     record.get("fail_reason"),
                     entities,
                     # Where a failed job stopped, for the progress route.
-                    final_percent=100.0
+                    final_percent=1.0
                     if status == JobStatus.SUCCESS
-                    else round(job_rng(seed, job_id).uniform(5, 95), 1),
+                    else round(job_rng(seed, job_id).uniform(0.05, 0.95), 2),
                 ),
                 tasks=tasks_for(job_type),
                 verbatim=dict(record),
@@ -366,7 +424,10 @@ def plans_from_records(
 
 
 def _percent(value: object) -> float:
-    """A record's process_percent as a float, 0 when absent or not a number."""
+    """A record's process_percent as a fraction, 0 when absent or not a number.
+
+    Records written as 0-100 (older files of ours) are read as percentages.
+    """
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+        return float(value) / 100 if value > 1 else max(0.0, float(value))
     return 0.0

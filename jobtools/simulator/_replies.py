@@ -70,7 +70,8 @@ def unauthorized(problem: str, request_id: str) -> Reply:
 
 
 def job_not_found(job_id: str, request_id: str) -> Reply:
-    """404 `IMG.0023` in the image service's nested shape."""
+    """404 for a job the service does not know (never had, or deleted after its retention),
+    with `IMG.0023` in the image service's nested shape."""
     message = f"Failed to query the job: job {job_id} does not exist."
     return ims_error(404, "IMG.0023", message, request_id)
 
@@ -97,3 +98,29 @@ def broken_body(kind: str, shape: float, body: bytes, job_id: str, request_id: s
         html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
         return Reply(200, {"Content-Type": "text/html", "X-Request-Id": request_id}, html)
     return json_reply(200, {"job_id": job_id, "message": "ok"}, request_id)
+
+
+def flow_limited(request_id: str, faults: Faults) -> Reply:
+    """ECS's `Common.0024`: too many concurrent requests. A 400, yet throttling: retry later."""
+    message = "The request exceeds flow over limit. Please try again later."
+    payload = {"error": {"code": "Common.0024", "message": message}}
+    return json_reply(400, payload, request_id, retry_after(faults))
+
+
+def overloaded(request_id: str, faults: Faults) -> Reply:
+    """ECS's 503 `Common.1503`: the service is busy."""
+    payload = {"error": {"code": "Common.1503", "message": "The service is currently unavailable."}}
+    return json_reply(503, payload, request_id, retry_after(faults))
+
+
+def fault_reply(kind: str, request_id: str, faults: Faults) -> Reply:
+    """The answer for an injected fault named as `FaultDice.status` names it."""
+    if kind == "throttle":
+        return throttled(request_id, faults)
+    if kind == "500":
+        return internal_error(request_id)
+    if kind == "503":
+        return unavailable(request_id, faults)
+    if kind == "flow_limit":
+        return flow_limited(request_id, faults)
+    return overloaded(request_id, faults)

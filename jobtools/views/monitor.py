@@ -58,6 +58,8 @@ _COLOURS = {
     "FAIL": "#dc3545",
     "PENDING_PAYMENT": "#fd7e14",
     "gone": "#6f42c1",
+    "expired": "#6f42c1",
+    "awaiting_payment": "#fd7e14",
     "gave_up": "#d63384",
     "timed_out": "#fd7e14",
     "cancelled": "#6c757d",
@@ -152,7 +154,8 @@ class JobMonitor(widgets.VBox):
         self.bars = []
         for _ in range(max_bars):
             name = widgets.Label(layout=widgets.Layout(width="22em"))
-            bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="40%"))
+            # process_percent is a fraction from 0 to 1, as the service sends it.
+            bar = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="40%"))
             text = widgets.Label()
             row = widgets.HBox([name, bar, text], layout=widgets.Layout(display="none"))
             self.bars.append((row, name, bar, text))
@@ -330,7 +333,7 @@ class JobMonitor(widgets.VBox):
             if i < len(ids):
                 percent = percents[i]
                 name.value = ids[i]
-                bar.value = 0.0 if np.isnan(percent) else float(np.clip(percent, 0, 100))
+                bar.value = 0.0 if np.isnan(percent) else float(np.clip(percent, 0, 1))
                 text.value = f"{_percent(percent) or '?'} {tasks.iloc[i]}".strip()
                 row.layout.display = "flex"
             else:
@@ -462,7 +465,7 @@ def _cells(values: pd.Series, limit: int | None = None) -> list[str]:
 
 
 def _percent(value: float) -> str:
-    return "" if np.isnan(value) else f"{value:.0f}%"
+    return "" if np.isnan(value) else f"{value * 100:.0f}%"  # a fraction, shown as percent
 
 
 def _duration(seconds: float) -> str:

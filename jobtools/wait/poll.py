@@ -10,12 +10,18 @@ How each job's wait ends, in the `wait_state` column:
 
     done       its status is terminal (SUCCESS or FAIL; FAIL keeps error_code, fail_reason
                and entities)
-    gone       the service answered 404: it no longer knows the job. Final, never asked again.
+    gone       the service answered 404: it does not know the job. Final, never asked again.
+    expired    a 404 for an id whose creation time (in the id) is older than `retention`:
+               the job ran and was deleted after it ended (ECS: about a day later).
+               Final; `created_at` still says when it ran.
     gave_up    `give_up_after` fetches in a row failed (auth, 5xx, timeouts, bad bodies...).
                Fewer failures are simply retried next round (the client already retried 429
                and 5xx within a round); one good answer resets the count.
     timed_out  not terminal when the timeout passed
     cancelled  the wait was cancelled before the job ended
+    awaiting_payment  PENDING_PAYMENT, unchanged for `payment_patience` seconds: a yearly or
+               monthly order that moves only when someone pays (a cancelled order never
+               does). `payment_patience=None` keeps waiting, up to the timeout.
     waiting    still polled (seen only in snapshots before the last)
 
 A failed fetch never erases what was known: the row keeps the job's last observed fields and
@@ -45,7 +51,7 @@ import pandas as pd
 
 from jobtools._aio import LoopThread
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
-from jobtools.ids import as_job_ids
+from jobtools.ids import as_job_ids, job_id_times
 from jobtools.progress import Progress, progress_bar
 from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
 from jobtools.times import epoch_seconds
@@ -55,6 +61,8 @@ from jobtools.wait.schedule import Schedule, make_schedule
 __all__ = [
     "CancelToken",
     "DEFAULT_GIVE_UP_AFTER",
+    "DEFAULT_PAYMENT_PATIENCE",
+    "DEFAULT_RETENTION",
     "DEFAULT_TIMEOUT",
     "JobsFetcher",
     "NO_STATUS",
@@ -77,6 +85,11 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 1800.0
 # Ansible gives up on a job after 10 fetch errors in a row.
 DEFAULT_GIVE_UP_AFTER = 10
+# How long an unchanged PENDING_PAYMENT holds a wait: nothing moves until someone pays.
+DEFAULT_PAYMENT_PATIENCE = 600.0
+# ECS deletes ended jobs about a day after they end (reference): a 404 for an id older than
+# this is an expired job, not an unknown one.
+DEFAULT_RETENTION = 86400.0
 
 NO_STATUS = "NO_STATUS"  # the `counts` key for jobs never fetched successfully
 
@@ -227,10 +240,23 @@ def _text(values: pd.Series) -> np.ndarray:
 class _Wait:
     """The state of one wait: the frame plus per-job counters, updated round by round."""
 
-    def __init__(self, ids: list[str], start: pd.DataFrame | None, started: float) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        start: pd.DataFrame | None,
+        started: float,
+        *,
+        retention: float = DEFAULT_RETENTION,
+        payment_patience: float | None = DEFAULT_PAYMENT_PATIENCE,
+    ) -> None:
         self.ids = ids
         self.frame = blank_frame(ids)
         n = len(ids)
+        self.retention = retention
+        self.payment_patience = payment_patience
+        # When each job was created, from its id (NaN where the id carries no time).
+        self.created = epoch_seconds(job_id_times(ids)) if n else np.zeros(0)
+        self.pending_since = np.full(n, np.nan)  # first seen PENDING_PAYMENT, unchanged since
         self.state = np.full(n, "waiting", dtype=object)
         self.observed = np.full(n, np.nan)
         self.polls = np.zeros(n, dtype="int64")
@@ -240,9 +266,9 @@ class _Wait:
         # Raw text of times that did not parse, by column and row: kept round after round.
         self.unparsed: dict[str, dict[int, Any]] = {}
         if start is not None and len(start):
-            self._seed(start)
+            self._seed(start, started)
 
-    def _seed(self, start: pd.DataFrame) -> None:
+    def _seed(self, start: pd.DataFrame, started: float) -> None:
         """Put rows already known (from the log or an earlier wait) in; final ones end here."""
         known = start.drop_duplicates("job_id", keep="last")
         position = pd.Index(self.ids).get_indexer(pd.Index(known["job_id"]))
@@ -255,7 +281,7 @@ class _Wait:
         terminal = after["is_terminal"].to_numpy(bool)
         gone = is_final(after) & ~terminal
         self.state[rows[terminal]] = "done"
-        self.state[rows[gone]] = "gone"
+        self._not_found(rows[gone], started)
         for name, counter in (("polls", self.polls), ("fetch_errors", self.errors)):
             if name in known.columns:  # resumed from the log: the counts go on
                 counter[rows] = pd.to_numeric(known[name]).fillna(0).to_numpy("int64")
@@ -307,12 +333,32 @@ class _Wait:
         terminal = after["is_terminal"].to_numpy(bool)
         gone = after["outcome"].eq("not_found").to_numpy(bool) & ~terminal
         self.state[rows[terminal]] = "done"
-        self.state[rows[gone]] = "gone"
+        self._not_found(rows[gone], now)
+        self._payment(rows, after, old_status, now)
         return rows[
             (old_status != _text(after["status"]))
             | (old_outcome != _text(after["outcome"]))
             | (old_state != self.state[rows])
         ]
+
+    def _not_found(self, rows: np.ndarray, now: float) -> None:
+        """404s: `expired` where the id was created longer ago than the retention."""
+        old = self.created[rows] < now - self.retention  # False for NaN: no time, no evidence
+        self.state[rows] = np.where(old, "expired", "gone")
+
+    def _payment(self, rows: np.ndarray, after: pd.DataFrame, old: np.ndarray, now: float) -> None:
+        """Unchanged PENDING_PAYMENT for `payment_patience` seconds ends as awaiting_payment."""
+        status = _text(after["status"])
+        pending = status == "PENDING_PAYMENT"
+        since = self.pending_since[rows]
+        restart = pending & ((old != status) | np.isnan(since))
+        since = np.where(restart, now, np.where(pending, since, np.nan))
+        self.pending_since[rows] = since
+        if self.payment_patience is not None:
+            stuck = (
+                pending & (now - since >= self.payment_patience) & (self.state[rows] == "waiting")
+            )
+            self.state[rows[stuck]] = "awaiting_payment"
 
     def give_up(self, limit: int) -> np.ndarray:
         rows = np.flatnonzero((self.state == "waiting") & (self.errors >= limit))
@@ -385,6 +431,8 @@ async def aiter_snapshots(
     start: pd.DataFrame | None = None,
     early: float = 0.25,
     seed: int | None = None,
+    payment_patience: float | None = DEFAULT_PAYMENT_PATIENCE,
+    retention: float = DEFAULT_RETENTION,
     **client_options: Any,
 ) -> AsyncGenerator[Snapshot, None]:
     """Poll jobs until every one's wait has ended, yielding a `Snapshot` after each round.
@@ -404,12 +452,18 @@ async def aiter_snapshots(
         start: rows already known (e.g. a previous snapshot's frame); final ones are kept.
         early: a job due within this share of its interval joins the current round.
         seed: seeds the jitter.
+        payment_patience: seconds a job may stay PENDING_PAYMENT unchanged before its wait
+            ends as `awaiting_payment`; None keeps waiting (up to `timeout`).
+        retention: seconds the service keeps ended jobs; a 404 for an id created longer
+            ago ends as `expired` rather than `gone`.
     """
     ids = as_job_ids(job_ids)
     if give_up_after < 1:
         raise ValueError(f"give_up_after must be at least 1, got {give_up_after}")
     if timeout is not None and timeout < 0:
         raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+    if payment_patience is not None and payment_patience < 0:
+        raise ValueError(f"payment_patience must be >= 0 or None, got {payment_patience}")
     plan = make_schedule(schedule)
     pause = _sleeper(clock, sleep)
     cancel = cancel or CancelToken()
@@ -425,7 +479,13 @@ async def aiter_snapshots(
         known = [k for k in (start,) if k is not None and len(k)]
         if poll_log is not None:
             known.insert(0, poll_log.restore(ids))
-        wait = _Wait(ids, pd.concat(known, ignore_index=True) if known else None, started)
+        wait = _Wait(
+            ids,
+            pd.concat(known, ignore_index=True) if known else None,
+            started,
+            retention=retention,
+            payment_patience=payment_patience,
+        )
         wait_id = uuid.uuid4().hex
         if poll_log is not None:
             poll_log.begin_wait(wait_id, ids, started, start)
