@@ -469,13 +469,17 @@ def _add_demo(sub: Any) -> None:
     )
     p.add_argument("--out", help="report folder (default: out/demo-<UTC time>)")
     p.add_argument("--no-progress", action="store_true", help="show no progress bars")
+    _add_excel(p)
+    p.add_argument("--xlsx", action="store_true", help="also write report.xlsx")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from jobtools.demo import run_demo
 
-    run_demo(args.out, progress=False if args.no_progress else None)
+    run_demo(
+        args.out, progress=False if args.no_progress else None, excel=args.excel, xlsx=args.xlsx
+    )
     return 0
 
 

@@ -197,3 +197,20 @@ def test_xlsx_and_tz_from_the_command_line(
     # Midnight in Beijing is 16:00 UTC the day before.
     assert manifest["filters"]["since"] == "2024-10-19T16:00:00.000Z"
     assert (out / "report.xlsx").read_bytes()[:2] == b"PK"
+
+
+@pytest.mark.parametrize("command", ["fetch", "watch", "report", "demo"])
+def test_every_command_that_writes_a_csv_for_people_takes_excel(command: str) -> None:
+    """--excel is on fetch, watch, report and demo; the report-writing ones take --xlsx too."""
+    from jobtools.cli import _parser
+
+    required = {
+        "fetch": ["ids.txt", "--endpoint", "http://x", "--out", "x.csv"],
+        "watch": ["ids.txt", "--endpoint", "http://x"],
+        "report": ["jobs.csv", "--out", "r"],
+        "demo": [],
+    }[command]
+    args = _parser().parse_args([command, *required, "--excel"])
+    assert args.excel is True
+    if command in ("report", "demo"):
+        assert _parser().parse_args([command, *required, "--xlsx"]).xlsx is True
