@@ -408,3 +408,13 @@ def test_jsonl_edges(tmp_path, content, rows):
     assert_typed(frame)
     assert len(frame) == rows
     assert decode_json(frame["entities"]).tolist() == [SEED["entities"]] * rows
+
+
+def test_read_jobs_takes_the_legacy_zone(tmp_path):
+    """read_jobs decides the legacy zone from the ids, or takes `legacy_tz=`, like jobs_to_frame."""
+    path = write_lines(tmp_path / "seed.jsonl", [json.dumps(SEED)])
+    decided = read_jobs(path)
+    assert decided.attrs["legacy_tz"]["offset"] == "+08:00"
+    assert decided["begin_time"][0] == pd.Timestamp("2015-06-04 10:11:06.586", tz="UTC")
+    told = read_jobs(path, legacy_tz="UTC")
+    assert told["begin_time"][0] == pd.Timestamp("2015-06-04 18:11:06.586", tz="UTC")

@@ -35,6 +35,7 @@ from jobtools.frame import (
     type_job_columns,
 )
 from jobtools.schema import COLUMNS, KNOWN_FIELDS, RECORD_FIELDS, Kind
+from jobtools.times import LegacyTz
 
 # Arrow's default pool here is mimalloc, whose way of returning memory costs this VM more
 # system time than the whole parse; the system allocator does not (measured: 1.4 s vs 0.25 s
@@ -82,12 +83,14 @@ _ARROW_SCHEMA = pa.schema(
 )
 
 
-def read_lines(data: Bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def read_lines(
+    data: Bytes, path: Path, legacy_tz: LegacyTz | None = None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The job frame of JSONL bytes (`path` names the file in problems), and its bad lines."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         # Arrow releases the GIL: a worker reads and types the columns while this thread
         # builds the entities dicts.
-        typing = pool.submit(_typed_from_arrow, data)
+        typing = pool.submit(_typed_from_arrow, data, legacy_tz)
         located = _fast_entities(data)
         typed = typing.result()
     if typed is not None and located is not None and typed[0] == len(located.starts):
@@ -102,11 +105,11 @@ def read_lines(data: Bytes, path: Path) -> tuple[pd.DataFrame, list[dict[str, An
     # The slow, forgiving path: a corrupt line, an odd record, types Arrow refused, or
     # unknown fields (which go to `extra`). Every line is parsed in full, and reported.
     scan = _scan_lines(data, path)
-    return jobs_to_frame(scan.records), scan.problems
+    return jobs_to_frame(scan.records, legacy_tz=legacy_tz), scan.problems
 
 
 def _typed_from_arrow(
-    data: Bytes,
+    data: Bytes, legacy_tz: LegacyTz | None = None
 ) -> tuple[int, dict[str, Any], dict[str, Any], np.ndarray] | None:
     """Row count, typed columns, unparsed times and where entities are present (not null).
 
@@ -119,7 +122,7 @@ def _typed_from_arrow(
     columns = _arrow_columns(table)
     # Filled in by the reading thread; typed here as null text to keep the column order.
     columns["entities"] = columns["extra"] = pa.nulls(table.num_rows, pa.large_string())
-    typed, attrs = type_job_columns(columns)
+    typed, attrs = type_job_columns(columns, legacy_tz=legacy_tz)
     present = table.column("entities").is_valid().to_numpy(zero_copy_only=False)
     return table.num_rows, typed, attrs, np.asarray(present, dtype=bool)
 

@@ -42,7 +42,7 @@ from jobtools.io._csv import CsvError, read_csv_table
 from jobtools.io._jsonl import read_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
 from jobtools.schema import COLUMNS, Kind, cast_frame
-from jobtools.times import iso_text, parse_job_times
+from jobtools.times import LegacyTz, iso_text, parse_job_times
 
 __all__ = [
     "COLUMNS_KEY",
@@ -107,6 +107,7 @@ def read_jobs(
     encoding: str | None = None,
     sep: str | None = None,
     tz: str = "UTC",
+    legacy_tz: LegacyTz | None = None,
 ) -> pd.DataFrame:
     """Load job records or a written job frame from a file or a directory of files.
 
@@ -121,6 +122,8 @@ def read_jobs(
             (UTF-8 with or without a BOM, else GB18030; `,`, `;` or tab).
         tz: CSV only: the zone of times written without one (`2024-11-06 14:19:43`);
             UTC unless said, and recorded in `attrs["naive_times_tz"]`.
+        legacy_tz: JSON and JSONL: the zone of legacy-format times, as `jobs_to_frame`
+            takes it; by default decided by the ids (see `attrs["legacy_tz"]`).
 
     Returns:
         The job frame (JOB_COLUMNS, plus any other columns a CSV carried), with
@@ -135,7 +138,7 @@ def read_jobs(
     files = list(_files(Path(path)))
     frames, problems = [], []
     for file in files:
-        frame, found = _read_file(file, encoding=encoding, sep=sep, tz=tz)
+        frame, found = _read_file(file, encoding=encoding, sep=sep, tz=tz, legacy_tz=legacy_tz)
         frames.append(frame)
         problems.extend(found)
     if problems and errors == "raise":
@@ -169,7 +172,7 @@ def _suffix(path: Path) -> str:
 
 
 def _read_file(
-    path: Path, *, encoding: str | None, sep: str | None, tz: str
+    path: Path, *, encoding: str | None, sep: str | None, tz: str, legacy_tz: LegacyTz | None
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     suffix = _suffix(path)
     if is_poll_log(path):
@@ -177,7 +180,7 @@ def _read_file(
     if suffix in CSV_SUFFIXES:
         return _read_csv(path, encoding=encoding, sep=sep, tz=tz), []
     if suffix in LINES_SUFFIXES:
-        frame, problems = read_lines(_mapped(path), path)
+        frame, problems = read_lines(_mapped(path), path, legacy_tz)
         return _with_columns(frame), problems
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
@@ -187,7 +190,7 @@ def _read_file(
     except orjson.JSONDecodeError as exc:
         problem = {"file": str(path), "line": exc.lineno, "error": exc.msg}
         return jobs_to_frame([]), [problem]
-    return _with_columns(jobs_to_frame(parsed)), []
+    return _with_columns(jobs_to_frame(parsed, legacy_tz=legacy_tz)), []
 
 
 def _mapped(path: Path) -> memoryview:
