@@ -1,10 +1,10 @@
-# The two commands a newcomer needs: `make demo` and `make test`.
+# The commands a newcomer needs: `make demo`, `make lab` and `make test`.
 # Both (re)build a project-local virtual env from the pinned requirements.lock.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo lab test lint browser-deps bench lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,26 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/python -m jobtools demo
 
-test: $(BIN)/.installed lint
+# JupyterLab from the project's venv, where jupyterlab_widgets is: the monitor is a live
+# widget there (a JupyterLab from another environment shows its text repr instead).
+lab: $(BIN)/.installed
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(SUDO),,--allow-root)
+
+test: $(BIN)/.installed lint browser-deps
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's chromium (Playwright cannot download its own build here)
+# and need a CJK font for Chinese text. Installed only when missing; CI runs as root.
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser-deps:
+	@missing=$$(for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] || ! command -v chromium >/dev/null; then \
+		echo "installing $${missing:-chromium} for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $${missing:-chromium}; \
+	fi
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check jobtools tests benchmarks

@@ -1,9 +1,10 @@
 """Benchmark: one JobMonitor refresh with 10,000 jobs, beside the plain way of drawing it.
 
 Ours: `JobMonitor.update(snapshot)` sets the values of widgets built once and draws at most
-`max_rows` table rows and `max_bars` bars, by hand-built HTML. The plain way rebuilds the view
-from scratch on each refresh, as a notebook loop usually does: a count table and the running
-and failed jobs with `DataFrame.to_html`, and a new progress bar per running job. A "plain,
+`max_rows` rows per table (running jobs with their progress, failures), by hand-built HTML.
+The plain way rebuilds the view from scratch on each refresh, as a notebook loop usually
+does: a count table and the running and failed jobs with `DataFrame.to_html`, and a new
+progress bar per running job. A "plain,
 capped" variant rebuilds the same few rows ours shows, to separate the two causes.
 
 CPU time is `time.thread_time()` around one refresh in this thread (the median of several),
@@ -132,7 +133,7 @@ def main(n: int = 10_000) -> None:
     waits = iter([_Wait(ids, None, 0.0) for _ in range(5)])
     core_half = cpu(lambda: core_round(some, [ids[i] for i in every]), 5)
 
-    print(f"refresh, ours (values only, {monitor.max_rows} rows, {len(monitor.bars)} bars): "
+    print(f"refresh, ours (values only, {monitor.max_rows} rows per table): "
           f"{ours * 1000:8.1f} ms CPU")  # fmt: skip
     print(f"refresh, plain capped (rebuild widgets, to_html, 10 rows): "
           f"{plain_capped * 1000:8.1f} ms CPU  ({plain_capped / ours:.1f}x ours)")  # fmt: skip

@@ -62,6 +62,7 @@ _LAZY = {
     "plot_rates": "jobtools.views.plots",
     "plot_status_counts": "jobtools.views.plots",
     "plot_timeline": "jobtools.views.plots",
+    "style_table": "jobtools.views.tables",
     "write_report": "jobtools.report",
     "Faults": "jobtools.simulator",
     "ManualClock": "jobtools.simulator",
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
         plot_status_counts,
         plot_timeline,
     )
+    from jobtools.views.tables import style_table
 
 
 def __getattr__(name: str) -> object:
@@ -151,6 +153,7 @@ __all__ = [
     "plot_timeline",
     "rates_over_time",
     "read_jobs",
+    "style_table",
     "sub_jobs_to_frame",
     "summary_by_type",
     "time_quality",

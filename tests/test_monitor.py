@@ -20,8 +20,8 @@ from conftest import CountingTransport
 
 import jobtools
 from jobtools.api.client import JobsClient
-from jobtools.simulator import ManualClock, Simulator
-from jobtools.views.monitor import JobMonitor
+from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
+from jobtools.views.monitor import JobMonitor, _progress_cell
 from jobtools.wait.poll import iter_snapshots
 
 GONE = "f" * 32
@@ -63,53 +63,49 @@ def _rows(html_text: str) -> int:
     return html_text.count("<tr>") - 1 if html_text else 0  # minus the header row
 
 
-def _visible_bars(monitor: JobMonitor) -> list[tuple[str, float, str]]:
-    return [
-        (name.value, bar.value, text.value)
-        for row, name, bar, text in monitor.bars
-        if row.layout.display != "none"
-    ]
+def _ended(monitor: JobMonitor) -> int:
+    """The count the overall bar shows as ended."""
+    return int(re.search(r"data-ended='(\d+)'", monitor.overall_html.value).group(1))
+
+
+def _chips(monitor: JobMonitor) -> dict[str, int]:
+    found = re.findall(r"data-name='([^']+)' data-count='(\d+)'", monitor.counts_html.value)
+    return {name: int(count) for name, count in found}
 
 
 def test_views_follow_the_rounds(sim: Simulator, client: JobsClient, clock: ManualClock) -> None:
-    """After each simulated round the counts, bars, tables and refresh time match the frame."""
-    monitor = JobMonitor([*sim.job_ids, GONE], client, autostart=False, max_rows=4, max_bars=3)
+    """After each simulated round the bar, counts, tables and refresh time match the frame."""
+    monitor = JobMonitor([*sim.job_ids, GONE], client, autostart=False, max_rows=4)
     assert monitor.frame["wait_state"].eq("waiting").all() and len(monitor.frame) == 13
     start = clock()
     snapshots = iter_snapshots([*sim.job_ids, GONE], client=client, clock=clock, seed=2)
 
     first = next(snapshots)
     monitor.update(first)
-    assert "INIT 12" in monitor.counts_html.value and "gone 1" in monitor.counts_html.value
-    assert (monitor.overall.value, monitor.overall.max) == (1, 13)  # the 404 has ended
-    assert _visible_bars(monitor) == [] and monitor.running_html.value == ""
-    assert (
-        "not_found 1" in monitor.fetch_errors_html.value and GONE in monitor.fetch_errors_html.value
-    )
+    assert _chips(monitor) == {"INIT": 12, "gone (404)": 1}
+    assert _ended(monitor) == 1  # the 404 has ended; nothing else has
+    assert "INIT" in monitor.running_html.value and _rows(monitor.running_html.value) == 4
+    assert "not_found 1" in monitor.fetch_errors_html.value
+    assert f"title='{GONE}'" in monitor.fetch_errors_html.value  # the id on hover
     refreshed = pd.Timestamp(start, unit="s", tz="UTC").strftime("%H:%M:%S")
-    assert refreshed in monitor.state_label.value and "polling" in monitor.state_label.value
+    assert refreshed in monitor.state_label.value and monitor.state == "polling"
 
     for snapshot in snapshots:
         monitor.update(snapshot)
         frame = snapshot.frame
-        running = frame[frame["status"] == "RUNNING"]
-        assert monitor.overall.value == snapshot.finished
+        assert _ended(monitor) == int(frame["is_terminal"].sum()) + 1
         for status, count in snapshot.counts.items():
-            assert f"{status} {count}" in monitor.counts_html.value
-        bars = _visible_bars(monitor)
-        assert len(bars) == min(3, len(running))
-        percent = running.set_index("job_id")["process_percent"]
-        assert all(value == pytest.approx(percent[name]) for name, value, _ in bars)
-        assert _rows(monitor.running_html.value) == min(4, len(running))
-        extra = len(running) - 3
-        assert monitor.more_running.value == (f"… and {extra} more running" if extra > 0 else "")
+            name = {"NO_STATUS": "gone (404)"}.get(status, status)  # only the 404 has none
+            assert _chips(monitor)[name] == count
+        open_jobs = int((frame["status"].notna() & ~frame["is_terminal"]).sum())
+        assert _rows(monitor.running_html.value) == min(4, open_jobs)
         assert _rows(monitor.failures_html.value) == min(4, snapshot.counts.get("FAIL", 0))
-        stamp = snapshot.observed_at.strftime("%H:%M:%S")
-        assert stamp in monitor.state_label.value
-    assert snapshot.done
+        assert f"round {snapshot.round}" in monitor.state_label.value
+        assert snapshot.observed_at.strftime("%H:%M:%S") in monitor.state_label.value
+    assert snapshot.done and monitor.state == "done"
     assert monitor.frame["wait_state"].isin(["done", "gone"]).all()
-    assert "SUCCESS 8" in monitor.counts_html.value and "FAIL 4" in monitor.counts_html.value
-    assert "done" in monitor.state_label.value
+    assert _chips(monitor) == {"SUCCESS": 8, "FAIL": 4, "gone (404)": 1}
+    assert monitor.running_html.value == ""
 
 
 def test_failures_table_shows_escaped_fail_reasons(
@@ -135,15 +131,20 @@ def test_background_run_ends_by_itself(
     assert monitor.join(30)
     assert monitor.error is None
     assert monitor.frame["is_terminal"].all()
-    assert monitor.overall.value == 12 and "done" in monitor.state_label.value
+    assert _ended(monitor) == 12 and monitor.state == "done"
+    assert "data-state='done'" in monitor.state_label.value
     assert monitor.stop_button.disabled and monitor.resume_button.disabled
-    assert monitor.overall.bar_style == "danger"  # some jobs failed
+    # One bar in segments by outcome: 8 successes and 4 failures of 12, nothing red-all-over.
+    assert "data-outcome='SUCCESS' title='SUCCESS 8' style='width:66.667%" in (
+        monitor.overall_html.value
+    )
+    assert "data-outcome='FAIL' title='FAIL 4' style='width:33.333%" in monitor.overall_html.value
 
 
-def test_stop_and_resume(
+def test_stop_is_cancelled_not_ended_and_resume_goes_on(
     sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
 ) -> None:
-    """Stop cancels a sleeping wait; Resume polls only the jobs that had not ended, to the end."""
+    """Stop cancels the wait but ends no job; Resume goes on, never counting backwards."""
     gate = GatedSleep(clock)
     clock.advance(40)  # some jobs end within 25..45 s: the first round sees 2 of them ended
     monitor = JobMonitor(sim.job_ids, client, clock=clock, sleep=gate)
@@ -155,32 +156,179 @@ def test_stop_and_resume(
 
     monitor.stop_button.click()
     assert monitor.join(10)
-    assert "stopped" in monitor.state_label.value
+    assert monitor.state == "cancelled" and monitor.reason == "Stop pressed"
+    assert _ended(monitor) == 2  # not "12 of 12 ended"
+    chips = _chips(monitor)
+    assert "cancelled" not in chips and chips["RUNNING"] == 10  # still running, as last seen
+    assert "not watched" in monitor.running_html.value
     assert monitor.frame["wait_state"].value_counts()["cancelled"] == 10
     assert monitor.stop_button.disabled and not monitor.resume_button.disabled
+    rounds = monitor._rounds
 
+    # Resume: one more round, then held asleep by the gate: counts and rounds went on.
+    gate.sleeping.clear()
+    monitor.resume_button.click()
+    assert monitor.state == "polling"  # at once, not when the next round ends
+    assert "not watched" not in monitor.running_html.value
+    assert gate.sleeping.wait(10)
+    assert monitor._rounds == rounds + 1 and f"round {rounds + 1}" in monitor.state_label.value
+    assert _ended(monitor) >= 2
+
+    monitor.stop()
+    assert monitor.join(10)
     transport.asked.clear()
     gate.open = True
-    monitor.resume_button.click()
+    monitor.start()
     assert monitor.join(30)
     assert monitor.error is None
-    assert not ended & set(transport.asked)
+    assert not ended & set(transport.asked)  # the jobs ended before were not asked again
     assert monitor.frame["wait_state"].eq("done").all()
-    assert "done" in monitor.state_label.value
+    assert monitor.state == "done" and _ended(monitor) == 12
+
+
+def test_stop_during_the_first_sweep_ends_nothing(sim: Simulator, clock: ManualClock) -> None:
+    """Stopped before any answer: cancelled, 0 ended, every job shown as never fetched."""
+    asked = threading.Event()
+
+    class Slow:
+        async def afetch_jobs(self, ids: list[str], progress: Any = False) -> pd.DataFrame:
+            asked.set()
+            await asyncio.Event().wait()  # a first sweep that takes long; Stop cancels it
+            raise AssertionError("never answered")
+
+    monitor = JobMonitor(sim.job_ids, Slow(), clock=clock)
+    assert asked.wait(10)
+    monitor.stop()
+    assert monitor.join(10)
+    assert monitor.state == "cancelled" and _ended(monitor) == 0
+    assert _chips(monitor) == {"never fetched": 12}
+    assert "data-outcome" not in monitor.overall_html.value  # an empty bar, not a full one
+
+
+def test_a_timeout_is_the_wait_s_state_not_the_jobs(
+    sim: Simulator, client: JobsClient, clock: ManualClock
+) -> None:
+    """At the deadline the wait is "timed out"; its jobs still show the status last seen."""
+    monitor = JobMonitor(sim.job_ids, client, clock=clock, timeout=0)
+    assert monitor.join(30)
+    assert monitor.state == "timed out" and _ended(monitor) == 0
+    assert _chips(monitor) == {"INIT": 12} and "not watched" in monitor.running_html.value
+    assert not monitor.resume_button.disabled
+
+
+def test_refused_credentials_fail_the_wait(sim: Simulator, transport: CountingTransport) -> None:
+    """Every fetch of a round refused (401): the wait fails with its reason and stops polling."""
+    wrong = JobsClient(
+        endpoint="http://simulator",
+        token="not-the-token",
+        project_id=sim.project_id,
+        transport=transport,
+        rate_limit=None,
+    )
+    monitor = JobMonitor(sim.job_ids, wrong, clock=sim.clock)
+    assert monitor.join(30)
+    assert monitor.state == "failed"
+    assert "refused the credentials" in monitor.reason and "401" in monitor.reason
+    assert sum(transport.asked.values()) <= len(sim.job_ids)  # one round at most, then no more
+    assert _ended(monitor) == 0 and "data-state='failed'" in monitor.state_label.value
+    assert "not-the-token" not in monitor.record_html()
+    assert "data-state='failed'" in monitor.record_html()
+    assert not monitor.resume_button.disabled
+
+
+def test_a_round_shows_its_progress(sim: Simulator, client: JobsClient) -> None:
+    """Within a round the monitor counts the jobs fetched so far, with the rate."""
+    monitor = JobMonitor(sim.job_ids, client, autostart=False)
+    count = monitor._round_counter(2000)
+    count.update(1)  # the first answer is drawn at once
+    assert "round 1: fetched 1 of 2,000" in monitor.round_html.value
+    assert "jobs/s" in monitor.round_html.value
+    for _ in range(1999):
+        count.update(1)
+    assert "fetched 2,000 of 2,000" in monitor.round_html.value  # the last always drawn
+
+
+def test_a_new_monitor_on_the_same_log_stops_the_earlier(
+    sim: Simulator, client: JobsClient, clock: ManualClock, tmp_path: Any
+) -> None:
+    """A second monitor over the same poll log stops the first, with a warning naming it."""
+    gate = GatedSleep(clock)
+    log = tmp_path / "poll.db"
+    first = JobMonitor(sim.job_ids, client, clock=clock, sleep=gate, log=log)
+    assert gate.sleeping.wait(10)
+    gate.open = True
+    with pytest.warns(UserWarning, match=f"stopped {first.name}, which was polling the same log"):
+        second = JobMonitor(sim.job_ids[:3], client, clock=clock, log=str(log))
+    assert not first.running and first.state == "cancelled"
+    assert first.reason == f"replaced by {second.name}"
+    assert second.join(30) and second.state == "done"
+
+
+def test_the_record_is_static_html(sim: Simulator, client: JobsClient, clock: ManualClock) -> None:
+    """When the wait ends the record holds its state, counts, failures and when it ended."""
+    monitor = JobMonitor(sim.job_ids, client, clock=clock, max_rows=2)
+    assert monitor._record_bundle()["text/plain"] == ""  # nothing yet while it runs
+    assert monitor.join(30)
+    record = monitor.record_html()
+    assert "data-state='done'" in record and "12 of 12 ended" in record
+    assert "Latest failures (4; 4 shown)" in record  # more rows than the live view
+    assert monitor.snapshot.observed_at.strftime("%Y-%m-%d %H:%M:%S UTC") in record
+    bundle = monitor._record_bundle()
+    assert bundle["text/html"] == record
+    assert bundle["text/plain"] == f"{monitor.name}: done, 12 of 12 jobs ended"
+
+
+def test_chinese_text_is_marked_and_jobs_are_named(
+    simulator: Simulator, sim_clock: ManualClock
+) -> None:
+    """Chinese fail reasons carry lang="zh"; a job shows its image name, the id on hover."""
+    job = simulator.add_job(
+        status="FAIL",
+        run_for=1,
+        fail_reason="导出镜像到桶 b1 失败：没有写权限",
+        entities={"image_name": "ubuntu22-ci-7"},
+    )
+    client = JobsClient(
+        endpoint="http://simulator",
+        token=DEMO_TOKEN,
+        project_id=simulator.project_id,
+        transport=simulator.transport(),
+        rate_limit=None,
+    )
+    monitor = JobMonitor([job], client, clock=sim_clock)
+    assert monitor.join(30)
+    table = monitor.failures_html.value
+    assert '<span lang="zh">导出镜像到桶 b1 失败：没有写权限</span>' in table
+    assert f"title='{job}'" in table and ">ubuntu22-ci-7</span>" in table
+
+
+@pytest.mark.parametrize(
+    ("fraction", "width", "text"),
+    [
+        (0.456, "45.6%", "46%"),
+        (0.0, "0.0%", "0%"),
+        (1.0, "100.0%", "100%"),
+        (7.0, "100.0%", "100%"),
+    ],
+)
+def test_progress_is_a_fraction(fraction: float, width: str, text: str) -> None:
+    """`process_percent` is the service's 0-1 fraction, shown as a percentage (clipped)."""
+    cell = _progress_cell(fraction)
+    assert f"width:{width}" in cell and cell.endswith(f"{text}</span>")
 
 
 def test_background_exception_is_shown(sim: Simulator, clock: ManualClock) -> None:
     """An exception in the polling thread appears in the widget and in `.error`, never lost."""
 
     class Broken:
-        async def afetch_jobs(self, ids: list[str], progress: bool = False) -> pd.DataFrame:
+        async def afetch_jobs(self, ids: list[str], progress: Any = False) -> pd.DataFrame:
             raise RuntimeError("the service exploded")
 
     monitor = JobMonitor(sim.job_ids, Broken(), clock=clock)
     assert monitor.join(10)
     assert isinstance(monitor.error, RuntimeError)
     assert "RuntimeError: the service exploded" in monitor.error_html.value
-    assert "error" in monitor.state_label.value
+    assert monitor.state == "failed" and monitor.reason == "RuntimeError: the service exploded"
     stderr = "".join(o["text"] for o in monitor.output.outputs if o.get("name") == "stderr")
     assert "Traceback" in stderr and "the service exploded" in stderr
     assert not monitor.resume_button.disabled

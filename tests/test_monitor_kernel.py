@@ -60,7 +60,7 @@ def test_monitor_runs_in_a_kernel_until_every_job_ended(
         "print(json.dumps({'ended': ended, 'error': repr(monitor.error),\n"
         "    'terminal': bool(frame['is_terminal'].all()),\n"
         "    'states': frame['wait_state'].astype(str).value_counts().to_dict(),\n"
-        "    'label': monitor.state_label.value, 'overall': monitor.overall.value,\n"
+        "    'state': monitor.state, 'overall': monitor.overall_html.value,\n"
         "    'failures': monitor.failures_html.value}))"
     )
     notebook = new_notebook(
@@ -85,11 +85,18 @@ def test_monitor_runs_in_a_kernel_until_every_job_ended(
     result = json.loads(_stdout(notebook.cells[3]))
     assert result["ended"] and result["error"] == "None", result
     assert result["terminal"] and result["states"] == {"done": 8}
-    assert "done" in result["label"] and result["overall"] == 8
+    assert result["state"] == "done" and "data-ended='8'" in result["overall"]
     assert "Failed to export &lt;image&gt;" in result["failures"]
     # The updates made by the polling thread reached the front-end side as widget state.
     states = nbformat.from_dict(notebook).metadata["widgets"][
         "application/vnd.jupyter.widget-state+json"
     ]["state"]
-    progress = [s["state"] for s in states.values() if s["model_name"] == "IntProgressModel"]
-    assert progress and progress[0]["value"] == 8
+    html = [s["state"].get("value", "") for s in states.values() if s["model_name"] == "HTMLModel"]
+    assert any("data-ended='8'" in value for value in html)
+    # The display below the widget was replaced by the static record when the wait ended.
+    records = [
+        "".join(o["data"]["text/html"])
+        for o in notebook.cells[1].outputs
+        if "text/html" in o.get("data", {})
+    ]
+    assert any("jt-record" in r and "data-state='done'" in r for r in records), records

@@ -9,12 +9,14 @@ matplotlib.use("Agg")
 import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from jobtools import failure_groups, jobs_to_frame  # noqa: E402
+from jobtools import rates_over_time as jobtools_rates  # noqa: E402
 from jobtools.sample import generate_jobs  # noqa: E402
 from jobtools.views.plots import (  # noqa: E402
     NOT_FETCHED,
@@ -198,7 +200,7 @@ def test_timeline_caps_to_the_latest_jobs_and_shows_the_zone() -> None:
 
 def test_rates_plot_two_lines_of_shares() -> None:
     """Success and failure rates are two lines of shares per period."""
-    ax = plot_rates(small(), period="1D")
+    ax = plot_rates(small(), period="1D", min_count=1)
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"success rate", "failure rate"}
     assert list(lines["failure rate"].get_ydata()) == pytest.approx([1 / 3, 2 / 3])
@@ -222,3 +224,62 @@ def test_chinese_failure_reasons_render_without_missing_glyphs() -> None:
     ax.figure.canvas.draw()
     label = next(t for t in ax.get_yticklabels() if "镜像" in t.get_text())
     assert "Noto Sans CJK SC" in label.get_fontfamily()
+
+
+def test_failure_reasons_ticks_are_whole_jobs_and_labels_stay_inside() -> None:
+    """Count ticks are integers, and every bar label lies inside the axes."""
+    ax = plot_failure_reasons(small())
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    box = ax.get_window_extent()
+    for label in ax.texts:
+        extent = label.get_window_extent()
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, label.get_text()
+
+
+def test_timeline_is_not_squeezed_by_jobs_running_to_a_far_now() -> None:
+    """Running jobs reaching to a now a month later end at the axis edge with an arrow."""
+    frame = small()
+    far = "2024-12-06T12:00:00Z"
+    ax = plot_timeline(frame, now=far)
+    right = mdates.num2date(ax.get_xlim()[1])
+    assert right < pd.Timestamp("2024-11-07", tz="UTC")  # not a month of empty axis
+    arrows = [line for line in ax.get_lines() if line.get_marker() == ">"]
+    assert len(arrows) == 1 and len(arrows[0].get_xdata()) == 2  # r1 and i1 run on
+    assert "still running at 2024-12-06 12:00 UTC" in ax.get_title()
+
+
+def test_timeline_labels_never_overlap() -> None:
+    """Labels are short (image name or cut id) and dropped when rows are too many to label."""
+    records = [
+        job(f"{n:032x}", "SUCCESS", f"2024-11-{1 + n % 28:02d}T{n % 24:02d}:00:00Z", 3600)
+        for n in range(200)
+    ]
+    records[0]["entities"] = {"image_name": "ubuntu22-ci-7"}
+    ax = plot_timeline(jobs_to_frame(records[:30]), now=NOW)
+    ax.figure.canvas.draw()
+    labels = ax.get_yticklabels()
+    assert "ubuntu22-ci-7" in [t.get_text() for t in labels]
+    assert all(len(t.get_text()) <= 24 for t in labels)
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.y0)
+    assert all(a.y1 <= b.y0 + 0.5 for a, b in zip(boxes, boxes[1:], strict=False))
+    many = plot_timeline(jobs_to_frame(records), now=NOW)  # 200 jobs over a month
+    assert len(bars(many)) == 200 and list(many.get_yticks()) == []
+
+
+def test_rates_skip_thin_periods_and_show_volume() -> None:
+    """Periods with fewer than `min_count` finished jobs get no rate; volume bars show counts."""
+    frame = jobs_to_frame(generate_jobs(3000, seed=7))
+    ax = plot_rates(frame, period="2h")
+    rates = jobtools_rates(frame, "2h")
+    line = next(x for x in ax.get_lines() if x.get_label() == "failure rate")
+    assert line.get_marker() in ("", "None")  # hundreds of periods: a line, no dots
+    pool = int(np.ceil(len(rates) / 60))
+    assert f"pooled over {pool} periods" in ax.get_title()
+    pooled = rates["finished"].rolling(pool, center=True, min_periods=1).sum().to_numpy()
+    drawn = ~np.isnan(np.asarray(line.get_ydata(), dtype=float))
+    assert drawn.any() and (pooled[drawn] >= 5).all()
+    sparse = plot_rates(small(), period="1D")  # 3 jobs a day: too few for a rate
+    assert all(np.isnan(np.asarray(x.get_ydata(), dtype=float)).all() for x in sparse.get_lines())
+    volume = next(other for other in ax.figure.axes if other is not ax)
+    assert [p.get_height() for p in bars(volume)] == rates["finished"].tolist()

@@ -10,21 +10,35 @@ would otherwise stall cell execution and widget messages, and a thread behaves t
 JupyterLab, classic Notebook, VS Code and a plain script. The thread only sets widget values
 and appends to an Output widget with `append_stderr`; it never uses `with output:`, which is
 not thread-safe (STYLE.md point 9). Children are built once; a refresh only sets values, and
-draws at most `max_rows` table rows and `max_bars` progress bars however many jobs there are.
+draws at most `max_rows` rows per table however many jobs there are.
 
-Stop cancels the wait (jobs still running end as `cancelled`); Resume starts a new wait that
-keeps the jobs already ended and polls the others (from the poll log when one is given). An
-exception in the background is shown in the widget and kept in `.error`.
+What it shows is what is known, nothing more:
+
+* the wait's state (`monitor.state`): polling, done, cancelled (Stop, or a newer monitor
+  over the same log or ids took over), timed out, gave up, or failed (an exception, or every
+  fetch of a round refused with 401/403: polling stops, `monitor.reason` says why);
+* one bar of the jobs that really ended, in segments by outcome (SUCCESS, FAIL, gone).
+  Stopping a wait ends no job: jobs still running are shown as running, "not watched";
+* within a round, how many of its jobs were fetched and how fast (a first sweep of 10,000
+  jobs takes a minute at the default rate);
+* Resume goes on from there: the round counter and the ended count never go backwards.
+
+When the wait ends or stops, the output below the widget is replaced by a static HTML record
+(counts, failures, when it ended), so the saved notebook keeps it without a kernel.
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
+import itertools
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import uuid
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +49,8 @@ import pandas as pd
 from jobtools._aio import run_sync
 from jobtools.ids import as_job_ids
 from jobtools.schema import STATUS_ORDER, WaitState
+from jobtools.views import _html
+from jobtools.views._html import COLOURS
 from jobtools.wait.poll import (
     DEFAULT_GIVE_UP_AFTER,
     WAIT_COLUMNS,
@@ -50,34 +66,17 @@ from jobtools.wait.schedule import Schedule
 
 __all__ = ["JobMonitor"]
 
-# Colours for the status chips; unknown statuses and wait states get grey.
-_COLOURS = {
-    "INIT": "#6c757d",
-    "RUNNING": "#0d6efd",
-    "SUCCESS": "#198754",
-    "FAIL": "#dc3545",
-    "PENDING_PAYMENT": "#fd7e14",
-    "gone": "#6f42c1",
-    "expired": "#6f42c1",
-    "awaiting_payment": "#fd7e14",
-    "gave_up": "#d63384",
-    "timed_out": "#fd7e14",
-    "cancelled": "#6c757d",
-}
-# Chips beside the status counts: how waits ended other than by a terminal status.
-_ENDED_STATES = tuple(s.value for s in WaitState if s.is_ended and s is not WaitState.DONE)
 _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table cell
-# The columns each part of the view draws.
-_BAR_COLUMNS = ["job_id", "process_percent", "current_task"]
-_RUNNING_COLUMNS = ["job_id", "job_type", "current_task", "process_percent", "begin_time"]
-_FAILURE_COLUMNS = ["job_id", "job_type", "error_code", "entity_error_code", "fail_reason"]
-_FAILURE_COLUMNS += ["entity_error", "end_time"]
-_FETCH_ERROR_COLUMNS = ["job_id", "outcome", "http_status", "fetch_error_code", "fetch_error"]
-_FETCH_ERROR_COLUMNS += ["wait_state"]
+_RECORD_ROWS = 50  # failures listed in the static record
+_FINAL = [s.value for s in WaitState if s.is_final]  # done and gone: really ended
+_REFUSED = ("auth", "forbidden")  # outcomes that no retry will fix: the wait itself fails
+_TICK = 0.25  # seconds between redraws of the within-round count
+_MONITORS: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
+_NUMBERS = itertools.count(1)
 
 
 class JobMonitor(widgets.VBox):
-    """A live view of many jobs: counts, progress, running jobs, failures and fetch errors.
+    """A live view of many jobs: the wait's state, ended jobs by outcome, running jobs, failures.
 
     Args:
         job_ids: ids as a list, Series or a frame's `job_id` column.
@@ -87,7 +86,6 @@ class JobMonitor(widgets.VBox):
         log: a poll log path (or `PollLog`); a monitor started again on it resumes.
         schedule, give_up_after, clock, sleep: as for `jobtools.wait_for`.
         max_rows: rows per table (running jobs, failures, fetch errors).
-        max_bars: progress bars for individual running jobs.
         autostart: start polling at once (else call `start()`).
     """
 
@@ -103,7 +101,6 @@ class JobMonitor(widgets.VBox):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         max_rows: int = 10,
-        max_bars: int = 8,
         autostart: bool = True,
         **client_options: Any,
     ) -> None:
@@ -118,6 +115,7 @@ class JobMonitor(widgets.VBox):
             client = JobsClient(**client_options)
         self.client = client
         self.max_rows = max_rows
+        self.name = f"JobMonitor #{next(_NUMBERS)}"
         self._options: dict[str, Any] = {
             "timeout": timeout,
             "log": log,
@@ -126,50 +124,50 @@ class JobMonitor(widgets.VBox):
             "clock": clock,
             "sleep": sleep,
         }
+        self._log_key = _log_key(log)
+        self._log_name = _log_name(log)
         self.error: BaseException | None = None
+        self.state = "idle"
+        self.reason: str | None = None
         self._snapshot: Snapshot | None = None
         self._initial = _waiting_view(self.job_ids)
+        self._rounds = 0  # rounds shown, across resumes
+        self._offset = 0  # rounds of the runs before this one
+        self._polls: np.ndarray | None = None  # per-job fetch counts of this run so far
+        self._stop_reason: str | None = None
+        self._failure: str | None = None  # why the wait itself failed
         self._token: CancelToken | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._build(max_bars)
-        self._show_state("idle")
+        self._record_id: str | None = None  # set once displayed in a notebook
+        self._build()
+        self._render()
+        _MONITORS.add(self)
         if autostart:
             self.start()
 
     # --- the widgets, built once ------------------------------------------------------
 
-    def _build(self, max_bars: int) -> None:
+    def _build(self) -> None:
         self.state_label = widgets.HTML()
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
         self.resume_button = widgets.Button(description="Resume", icon="play", disabled=True)
         self.stop_button.on_click(self._guard(lambda _: self.stop()))
         self.resume_button.on_click(self._guard(lambda _: self.start()))
+        self.overall_html = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.round_html = widgets.HTML()
         self.counts_html = widgets.HTML()
-        self.overall = widgets.IntProgress(
-            value=0, min=0, max=max(len(self.job_ids), 1), bar_style="info"
-        )
-        self.overall_label = widgets.Label()
-        self.bars: list[tuple[widgets.HBox, widgets.Label, widgets.FloatProgress, widgets.Label]]
-        self.bars = []
-        for _ in range(max_bars):
-            name = widgets.Label(layout=widgets.Layout(width="22em"))
-            # process_percent is a fraction from 0 to 1, as the service sends it.
-            bar = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="40%"))
-            text = widgets.Label()
-            row = widgets.HBox([name, bar, text], layout=widgets.Layout(display="none"))
-            self.bars.append((row, name, bar, text))
-        self.more_running = widgets.Label()
         self.running_html = widgets.HTML()
         self.failures_html = widgets.HTML()
         self.fetch_errors_html = widgets.HTML()
         self.error_html = widgets.HTML()
         self.output = widgets.Output(layout=widgets.Layout(max_height="20em", overflow="auto"))
+        self.add_class("jt-monitor")
         self.children = (
             widgets.HBox([self.state_label, self.stop_button, self.resume_button]),
+            self.overall_html,
+            self.round_html,
             self.counts_html,
-            widgets.HBox([self.overall, self.overall_label]),
-            widgets.VBox([b[0] for b in self.bars] + [self.more_running]),
             self.running_html,
             self.failures_html,
             self.fetch_errors_html,
@@ -198,25 +196,30 @@ class JobMonitor(widgets.VBox):
 
     def start(self) -> JobMonitor:
         """Start polling in the background (again, after Stop or a timeout: resume)."""
+        self._take_over()
         with self._lock:
             if self.running:
                 return self
             self.error = None
             self.error_html.value = ""
+            self.reason = self._stop_reason = self._failure = None
             token = CancelToken()
             start = self._snapshot.frame if self._snapshot is not None else None
             self._token = token
+            self._offset, self._polls = self._rounds, None
+            self.state = "polling"
+            self._render()  # at once: no stale "cancelled" until the next round ends
             self._thread = threading.Thread(
                 target=self._run, args=(token, start), name="jobtools-monitor", daemon=True
             )
-            self._show_state("polling")
             self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Cancel the wait; the jobs still running end as `cancelled` (Resume goes on)."""
+    def stop(self, reason: str = "Stop pressed") -> None:
+        """Cancel the wait. No job's state changes: the ones still running stay running."""
         token = self._token
-        if token is not None:
+        if token is not None and self.running:
+            self._stop_reason = reason
             token.cancel()
 
     def join(self, timeout: float | None = None) -> bool:
@@ -237,6 +240,23 @@ class JobMonitor(widgets.VBox):
         """The latest snapshot (None before the first round)."""
         return self._snapshot
 
+    def _take_over(self) -> None:
+        """Stop any other live monitor over the same log or the same ids, with a warning."""
+        for other in list(_MONITORS):
+            if other is self or not other.running:
+                continue
+            if self._log_key is not None and other._log_key == self._log_key:
+                what = f"log {self._log_name}"
+            elif set(other.job_ids) == set(self.job_ids):
+                what = f"{len(self.job_ids)} job ids"
+            else:
+                continue
+            other.stop(reason=f"replaced by {self.name}")
+            other.join(10)
+            message = f"{self.name} stopped {other.name}, which was polling the same {what}"
+            self.output.append_stderr(message + "\n")
+            warnings.warn(message, UserWarning, stacklevel=4)
+
     # --- the background wait ------------------------------------------------------------
 
     def _run(self, token: CancelToken, start: pd.DataFrame | None) -> None:
@@ -245,109 +265,224 @@ class JobMonitor(widgets.VBox):
         except BaseException as exc:  # shown, never lost; the thread ends quietly
             self._show_error(exc)
         else:
-            self._show_state(self._final_state())
+            self.state = self._final_state()
+            self._render()
+        self._leave_record()
 
     async def _poll(self, token: CancelToken, start: pd.DataFrame | None) -> None:
         async with contextlib.AsyncExitStack() as stack:
             if self._owns_client and hasattr(self.client, "__aenter__"):
                 await stack.enter_async_context(self.client)  # type: ignore[arg-type]
             async for snapshot in aiter_snapshots(
-                self.job_ids, client=self.client, cancel=token, start=start, **self._options
+                self.job_ids,
+                client=self.client,
+                cancel=token,
+                start=start,
+                round_progress=self._round_counter,
+                **self._options,
             ):
-                self.update(snapshot)
+                self._see(snapshot, token)
+
+    def _see(self, snapshot: Snapshot, token: CancelToken | None) -> None:
+        """Take one round's snapshot in; a round whose every fetch was refused fails the wait."""
+        polls = snapshot.frame["polls"].to_numpy()
+        before = self._polls if self._polls is not None else np.zeros_like(polls)
+        self._polls = polls
+        asked = np.flatnonzero(polls > before)
+        refused = _refused(snapshot.frame, asked)
+        if refused is not None and self._failure is None:
+            self._failure = self.reason = refused
+            if token is not None:
+                token.cancel()  # polling again cannot fix credentials
+        self._snapshot = snapshot
+        self._rounds = self._offset + snapshot.round
+        self.round_html.value = ""
+        if snapshot.done:
+            self.state = self._final_state()
+        elif refused is None:
+            self.state = "polling"
+        self._render()
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Show `snapshot` (as the background wait does after each round)."""
+        self._see(snapshot, None)
+
+    def _round_counter(self, total: int) -> _RoundCount:
+        return _RoundCount(self, self._rounds + 1, total)
 
     def _final_state(self) -> str:
-        snapshot = self._snapshot
-        if snapshot is None:
-            return "stopped"
-        states = snapshot.states
+        if self._failure is not None:
+            self.reason = self._failure
+            return "failed"
+        if self._stop_reason is not None:
+            self.reason = self._stop_reason
+            return "cancelled"
+        states = self._snapshot.states if self._snapshot is not None else {}
         if states.get("cancelled"):
-            return "stopped"
+            return "cancelled"
         if states.get("timed_out"):
             return "timed out"
+        if states.get("gave_up"):
+            self.reason = f"{states['gave_up']} jobs: every fetch failed, many times in a row"
+            return "gave up"
         return "done"
-
-    def _show_state(self, state: str) -> None:
-        snapshot = self._snapshot
-        parts = [f"<b>{html.escape(state)}</b>"]
-        if snapshot is not None:
-            parts.append(f"round {snapshot.round}")
-            parts.append(f"refreshed {snapshot.observed_at:%Y-%m-%d %H:%M:%S} UTC")
-            if state == "polling" and snapshot.next_poll_in is not None:
-                parts.append(f"next poll in {snapshot.next_poll_in:.0f} s")
-        self.state_label.value = " · ".join(parts)
-        polling = state == "polling"
-        self.stop_button.disabled = not polling
-        unfinished = snapshot is None or any(snapshot.states.get(s) for s in _RESUMABLE)
-        self.resume_button.disabled = polling or not unfinished
 
     def _show_error(self, exc: BaseException) -> None:
         self.error = exc
-        text = "".join(traceback.format_exception(exc))
+        self._failure = self.reason = f"{type(exc).__name__}: {exc}"
+        self.state = "failed"
         self.error_html.value = (
-            f"<div style='color:{_COLOURS['FAIL']}'><b>error:</b> "
+            f"<div style='color:{COLOURS['error']}'><b>error:</b> "
             f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</div>"
         )
-        self.output.append_stderr(text)
-        self._show_state("error")
+        self.output.append_stderr("".join(traceback.format_exception(exc)))
+        self._render()
 
-    # --- one refresh ----------------------------------------------------------------------
+    # --- drawing ------------------------------------------------------------------------
 
-    def update(self, snapshot: Snapshot) -> None:
-        """Show `snapshot`: only widget values change, and only a few rows are drawn."""
-        self._snapshot = snapshot
-        frame = snapshot.frame
-        self._show_state("polling" if not snapshot.done else self._final_state())
-        self.counts_html.value = _chips(snapshot)
-        self.overall.max = max(snapshot.total, 1)
-        self.overall.value = snapshot.finished
-        self.overall.bar_style = "danger" if snapshot.counts.get("FAIL") else "info"
-        if snapshot.done and not snapshot.waiting and not snapshot.counts.get("FAIL"):
-            self.overall.bar_style = "success"
-        self.overall_label.value = f"{snapshot.finished} of {snapshot.total} ended"
+    def _render(self) -> None:
+        """Redraw every part from the latest snapshot: only widget values change."""
+        snapshot = self._snapshot
+        frame = snapshot.frame if snapshot is not None else self._initial
+        live = self.state == "polling"
+        self.state_label.value = self._header()
+        self.stop_button.disabled = not live
+        self.resume_button.disabled = live or not _unfinished(frame)
+        ended = _ended(frame)
+        self.overall_html.value = _overall(frame, ended)
+        self.counts_html.value = _chips(frame, ended, live)
+        now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
+        self.running_html.value = _running_table(frame, now, self.max_rows, live)
+        self.failures_html.value = _failures_table(frame, self.max_rows)
+        self.fetch_errors_html.value = _fetch_errors_table(frame, self.max_rows)
 
-        # Work on row positions and pull out only the few rows drawn: no copy of 10,000 rows.
-        status = frame["status"]
-        running = np.flatnonzero(status.eq("RUNNING").to_numpy(bool))
-        failed = np.flatnonzero(status.eq("FAIL").to_numpy(bool))
-        begin = _instants(frame["begin_time"])
-        oldest = _pick(running, begin[running], max(len(self.bars), self.max_rows))
-        self._show_bars(_rows(frame, oldest[: len(self.bars)], _BAR_COLUMNS), len(running))
-        self.running_html.value = _running_table(
-            _rows(frame, oldest[: self.max_rows], _RUNNING_COLUMNS),
-            len(running),
-            snapshot.observed_at,
+    def _header(self) -> str:
+        snapshot = self._snapshot
+        colour = {"failed": COLOURS["error"], "done": COLOURS["SUCCESS"]}.get(self.state, "")
+        parts = [
+            f"<b>{html.escape(self.name)}</b>",
+            f"<b class='jt-state' data-state='{html.escape(self.state)}' "
+            f"style='color:{colour}'>{html.escape(self.state)}</b>",
+        ]
+        if self._rounds:
+            parts.append(f"<span class='jt-round'>round {self._rounds}</span>")
+        if snapshot is not None:
+            parts.append(f"refreshed {snapshot.observed_at:%H:%M:%S} UTC")
+            if self.state == "polling" and snapshot.next_poll_in is not None:
+                parts.append(f"next poll in {snapshot.next_poll_in:.0f} s")
+        head = " · ".join(parts)
+        if self.reason is not None:
+            head += f"<div class='jt-reason'>{_html.text(self.reason, 400)}</div>"
+        return head
+
+    def _tick(self, count: _RoundCount) -> None:
+        """Redraw the within-round count (from the polling thread, a few times a second)."""
+        elapsed = time.monotonic() - count.started
+        rate = count.done / elapsed if elapsed > 0 else 0.0
+        left = (count.total - count.done) / rate if rate > 0 else None
+        eta = f" · about {_html.duration(left)} left" if left else ""
+        self.round_html.value = (
+            f"<div class='jt-round-progress' data-done='{count.done}' data-total='{count.total}'>"
+            f"round {count.round}: fetched {count.done:,} of {count.total:,}"
+            f" · {rate:.0f} jobs/s{eta}</div>"
         )
-        ended = _instants(frame["end_time"].fillna(frame["observed_at"]), latest_first=True)
-        latest = _pick(failed, ended[failed], self.max_rows)
-        self.failures_html.value = _failures_table(
-            _rows(frame, latest, _FAILURE_COLUMNS), len(failed)
-        )
-        self.fetch_errors_html.value = _fetch_errors_table(frame, snapshot, self.max_rows)
 
-    def _show_bars(self, shown: pd.DataFrame, running: int) -> None:
-        ids = shown["job_id"].tolist()
-        percents = shown["process_percent"].to_numpy("float64", na_value=np.nan)
-        tasks = shown["current_task"].astype(object).where(shown["current_task"].notna(), "")
-        for i, (row, name, bar, text) in enumerate(self.bars):
-            if i < len(ids):
-                percent = percents[i]
-                name.value = ids[i]
-                bar.value = 0.0 if np.isnan(percent) else float(np.clip(percent, 0, 1))
-                text.value = f"{_percent(percent) or '?'} {tasks.iloc[i]}".strip()
-                row.layout.display = "flex"
-            else:
-                row.layout.display = "none"
-        extra = running - len(ids)
-        self.more_running.value = f"… and {extra} more running" if extra > 0 else ""
+    # --- the static record ----------------------------------------------------------------
+
+    def _ipython_display_(self) -> None:
+        """Show the widget, and below it the output that receives the record at the end."""
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+        if self._record_id is None:
+            self._record_id = f"jobtools-monitor-{uuid.uuid4().hex}"
+        display(self._record_bundle(), raw=True, display_id=self._record_id)
+
+    def _record_bundle(self) -> dict[str, str]:
+        if self.state in ("idle", "polling"):
+            return {
+                "text/html": "<div class='jt-record' data-state='live'></div>",
+                "text/plain": "",
+            }
+        return {"text/html": self.record_html(), "text/plain": self._record_text()}
+
+    def _leave_record(self) -> None:
+        if self._record_id is None:
+            return
+        from IPython.display import update_display
+
+        update_display(self._record_bundle(), raw=True, display_id=self._record_id)
+
+    def record_html(self) -> str:
+        """A static HTML summary of the wait (state, counts, failures, when), for the notebook."""
+        snapshot = self._snapshot
+        frame = snapshot.frame if snapshot is not None else self._initial
+        ended = _ended(frame)
+        when = f" at {snapshot.observed_at:%Y-%m-%d %H:%M:%S} UTC" if snapshot else ""
+        log = f"; log {html.escape(self._log_name)}" if self._log_name else ""
+        reason = (
+            f"<div class='jt-reason'>{_html.text(self.reason, 400)}</div>" if self.reason else ""
+        )
+        now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
+        return (
+            f"<div class='jt-record' data-state='{html.escape(self.state)}' "
+            "style='border:1px solid #ccc;border-radius:4px;padding:6px;max-width:60em'>"
+            f"<div><b>{html.escape(self.name)}: {html.escape(self.state)}</b>{when}, "
+            f"after {self._rounds} rounds ({len(frame):,} jobs{log})</div>{reason}"
+            f"{_overall(frame, ended)}{_chips(frame, ended, False)}"
+            f"{_running_table(frame, now, self.max_rows, False)}"
+            f"{_failures_table(frame, _RECORD_ROWS)}"
+            f"{_fetch_errors_table(frame, self.max_rows)}</div>"
+        )
+
+    def _record_text(self) -> str:
+        frame = self.frame
+        ended = int(_ended(frame).sum())
+        return f"{self.name}: {self.state}, {ended} of {len(frame)} jobs ended"
 
     def __repr__(self) -> str:
-        state = "polling" if self.running else "idle"
+        state = "polling" if self.running else self.state
         seen = "no round yet" if self._snapshot is None else repr(self._snapshot)
         return f"JobMonitor(jobs={len(self.job_ids)}, {state}, {seen})"
 
 
-_RESUMABLE = tuple(s.value for s in WaitState if s.is_resumable)
+class _RoundCount:
+    """The bar `aiter_snapshots` updates as a round's answers arrive (a `Progress`)."""
+
+    def __init__(self, monitor: JobMonitor, round_no: int, total: int) -> None:
+        self.monitor, self.round, self.total = monitor, round_no, total
+        self.done = 0
+        self.started = time.monotonic()
+        self._drawn = 0.0
+
+    def update(self, n: float = 1) -> None:
+        self.done += int(n)
+        now = time.monotonic()
+        if now - self._drawn >= _TICK or self.done >= self.total:
+            self._drawn = now
+            self.monitor._tick(self)
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        """Not shown: the monitor draws the counts itself."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _log_key(log: str | Path | PollLog | None) -> str | None:
+    """What identifies a log: its resolved path (an in-memory log: the object)."""
+    if log is None:
+        return None
+    path = log.path if isinstance(log, PollLog) else log
+    return str(Path(path).resolve()) if path is not None else f"memory:{id(log)}"
+
+
+def _log_name(log: str | Path | PollLog | None) -> str | None:
+    """A log as the user named it."""
+    if log is None:
+        return None
+    path = log.path if isinstance(log, PollLog) else log
+    return str(path) if path is not None else "(in memory)"
 
 
 def _waiting_view(job_ids: list[str]) -> pd.DataFrame:
@@ -361,19 +496,114 @@ def _waiting_view(job_ids: list[str]) -> pd.DataFrame:
     )
 
 
-def _instants(times: pd.Series, *, latest_first: bool = False) -> np.ndarray:
-    """Sort keys for times: int64 microseconds (negated for latest first), NaT always last."""
-    values = times.to_numpy("datetime64[us]")
-    keys = values.astype("int64")
-    return np.where(np.isnat(values), np.iinfo("int64").max, -keys if latest_first else keys)
+def _refused(frame: pd.DataFrame, asked: np.ndarray) -> str | None:
+    """Why the wait fails when every fetch of the round was refused (401/403), else None."""
+    if not len(asked):
+        return None
+    outcome = frame["outcome"].to_numpy(object)[asked]
+    if not np.isin(outcome, _REFUSED).all():
+        return None
+    first = frame.iloc[int(asked[0])]
+    detail = " ".join(
+        str(first[c])
+        for c in ("http_status", "fetch_error_code", "fetch_error")
+        if not _html.is_missing(first[c])
+    )
+    return (
+        f"the service refused the credentials for all {len(asked)} jobs asked ({detail}); "
+        "polling stopped"
+    )
 
 
-def _rows(frame: pd.DataFrame, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """The few rows drawn, with only the columns drawn (taking all 30 costs several times more)."""
-    return frame[columns].take(positions)
+def _ended(frame: pd.DataFrame) -> np.ndarray:
+    """Jobs that really ended: a terminal status, or unknown to the service (404)."""
+    final = frame["wait_state"].isin(_FINAL).to_numpy(bool)
+    return frame["is_terminal"].to_numpy(bool) | final
 
 
-def _pick(positions: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
+def _unfinished(frame: pd.DataFrame) -> bool:
+    return bool((~_ended(frame)).any())
+
+
+def _status_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Jobs per status: the ended outcomes first, then the documented order, unknown last."""
+    counts = frame["status"].value_counts(sort=False)
+    out = {str(k): int(v) for k, v in counts.items() if v > 0}
+    known = ("SUCCESS", "FAIL", *(s for s in STATUS_ORDER if s not in ("SUCCESS", "FAIL")))
+    order = [s for s in known if s in out] + [s for s in out if s not in STATUS_ORDER]
+    return {s: out[s] for s in order}
+
+
+def _overall(frame: pd.DataFrame, ended: np.ndarray) -> str:
+    """One bar of the ended jobs in segments by outcome, and how many ended of all."""
+    status = frame["status"]
+    success = int(status.eq("SUCCESS").sum())
+    fail = int(status.eq("FAIL").sum())
+    n_ended = int(ended.sum())
+    gone = n_ended - success - fail
+    total = len(frame)
+    bar = _html.segments(
+        [
+            ("SUCCESS", success, COLOURS["SUCCESS"]),
+            ("FAIL", fail, COLOURS["FAIL"]),
+            ("gone", gone, COLOURS["gone"]),
+        ],
+        total,
+    )
+    return (
+        f"<div class='jt-overall' data-ended='{n_ended}' data-total='{total}'>{bar}"
+        f"<div>{n_ended:,} of {total:,} ended ({_html.percent(n_ended / max(total, 1))})</div>"
+        "</div>"
+    )
+
+
+def _chips(frame: pd.DataFrame, ended: np.ndarray, live: bool) -> str:
+    """Counts per status in the documented order; jobs never fetched; the wait's own counts."""
+    chips = [_chip(name, count) for name, count in _status_counts(frame).items()]
+    never = int((frame["status"].isna() & frame["wait_state"].ne("gone")).sum())
+    if never:
+        chips.append(_chip("not fetched yet" if live else "never fetched", never))
+    states = frame["wait_state"].value_counts()
+    for state, label, colour in _STATE_CHIPS:
+        if states.get(state, 0):
+            chips.append(_chip(label, int(states[state]), colour))
+    unwatched = int((~ended).sum())
+    if not live and unwatched and ended.sum() < len(frame):
+        chips.append(f"<span class='jt-unwatched'>· {unwatched:,} not ended, not watched ·</span>")
+    return f"<div class='jt-counts'>{' '.join(chips)} <span>total {len(frame):,}</span></div>"
+
+
+# How waits ended other than by a status, beside the status counts. Cancelled and timed out
+# are the wait's own state (in its header), not the jobs'.
+_STATE_CHIPS = (
+    ("gone", "gone (404)", COLOURS["gone"]),
+    ("expired", "expired (404 after retention)", COLOURS["gone"]),
+    ("awaiting_payment", "awaiting payment", COLOURS["PENDING_PAYMENT"]),
+    ("gave_up", "given up", None),
+)
+
+
+def _chip(name: str, count: int, colour: str | None = None) -> str:
+    colour = colour or COLOURS.get(name, "#6c757d")
+    return (
+        f"<span class='jt-chip' data-name='{html.escape(name)}' data-count='{count}' "
+        f"style='background-color:{colour};color:white;border-radius:4px;padding:1px 6px;"
+        f"margin-right:4px'>{html.escape(name)} {count:,}</span>"
+    )
+
+
+def _label(row: pd.Series) -> str:
+    """A job as its image name when known (else a short id), with the full id on hover."""
+    job_id = str(row["job_id"])
+    name = row.get("image_name")
+    # Ids begin with their creation time, shared by a whole batch: the end tells them apart.
+    short = "…" + html.escape(job_id[-10:])
+    shown = _html.text(name, 40) if not _html.is_missing(name) else short
+    style = "white-space:nowrap"
+    return f"<span class='jt-job' title='{html.escape(job_id)}' style='{style}'>{shown}</span>"
+
+
+def _first(positions: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
     """The `positions` with the `n` smallest keys, in key order, without a full sort."""
     if len(positions) > n > 0:
         part = np.argpartition(keys, n - 1)[:n]
@@ -381,106 +611,100 @@ def _pick(positions: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
     return positions[np.argsort(keys, kind="stable")][:n]
 
 
-def _chips(snapshot: Snapshot) -> str:
-    """Counts per status (in the documented order, unknown ones after) and per ended state."""
-    counts = snapshot.counts
-    names = [s for s in STATUS_ORDER if counts.get(s)]
-    names += [s for s in counts if s not in STATUS_ORDER]
-    chips = [_chip(name, counts[name]) for name in names]
-    states = snapshot.states
-    chips += [_chip(state, states[state]) for state in _ENDED_STATES if states.get(state)]
-    return f"<div>{' '.join(chips)} <span>total {snapshot.total}</span></div>"
+def _instants(times: pd.Series, *, latest_first: bool = False) -> np.ndarray:
+    """Sort keys for times: int64 microseconds (negated for latest first), NaT always last."""
+    values = times.to_numpy("datetime64[us]")
+    keys = values.astype("int64")
+    return np.where(np.isnat(values), np.iinfo("int64").max, -keys if latest_first else keys)
 
 
-def _chip(name: str, count: int) -> str:
-    colour = _COLOURS.get(name, "#6c757d")
+def _progress_cell(fraction: float) -> str:
+    """`process_percent` (a 0-1 fraction, as the service sends it) as a small bar and a %."""
+    if np.isnan(fraction):
+        return ""
+    share = float(np.clip(fraction, 0.0, 1.0))
     return (
-        f"<span style='background:{colour};color:white;border-radius:4px;padding:1px 6px;"
-        f"margin-right:4px'>{html.escape(name)} {count}</span>"
+        f"<span class='jt-progress' data-fraction='{share:.4f}'>"
+        f"<span style='display:inline-block;width:6em;height:0.7em;background-color:#e9ecef;"
+        f"vertical-align:middle'><span style='display:block;height:100%;width:{100 * share:.1f}%;"
+        f"background-color:{COLOURS['RUNNING']}'></span></span> {_html.percent(share)}</span>"
     )
 
 
-def _running_table(shown: pd.DataFrame, running: int, now: pd.Timestamp) -> str:
-    if not running:
+def _running_table(frame: pd.DataFrame, now: pd.Timestamp, max_rows: int, live: bool) -> str:
+    """The jobs not ended yet that have a status, longest running first: one row each."""
+    status = frame["status"]
+    open_ = np.flatnonzero((status.notna() & ~frame["is_terminal"].astype(bool)).to_numpy(bool))
+    if not len(open_):
         return ""
+    shown = frame.take(_first(open_, _instants(frame["begin_time"])[open_], max_rows))
     age = (now - shown["begin_time"]).dt.total_seconds().to_numpy("float64", na_value=np.nan)
-    rows = zip(
-        _cells(shown["job_id"]),
-        _cells(shown["job_type"]),
-        _cells(shown["current_task"]),
-        [_percent(p) for p in shown["process_percent"].to_numpy("float64", na_value=np.nan)],
-        [_duration(a) for a in age],
-        strict=True,
+    fractions = shown["process_percent"].to_numpy("float64", na_value=np.nan)
+    rows = [
+        (
+            _label(row),
+            _html.text(row["status"]),
+            _html.text(row["job_type"]),
+            _html.text(row["current_task"]),
+            _progress_cell(fractions[i]),
+            _html.duration(age[i]),
+        )
+        for i, (_, row) in enumerate(shown.iterrows())
+    ]
+    what = "Running" if live else "Not ended when the wait stopped (not watched any more)"
+    title = f"{what}: {len(open_):,}" + (
+        f" ({len(shown)} longest shown)" if len(open_) > len(shown) else ""
     )
-    title = f"Running ({running}; the {len(shown)} longest running shown)"
-    return _table(title, ("job_id", "job_type", "current_task", "progress", "running for"), rows)
+    head = ("job", "status", "job_type", "current_task", "progress", "running for")
+    return f"<div class='jt-running'>{_html.table(title, head, rows)}</div>"
 
 
-def _failures_table(shown: pd.DataFrame, failed: int) -> str:
-    if not failed:
+def _failures_table(frame: pd.DataFrame, max_rows: int) -> str:
+    failed = np.flatnonzero(frame["status"].eq("FAIL").to_numpy(bool))
+    if not len(failed):
         return ""
-    rows = zip(
-        _cells(shown["job_id"]),
-        _cells(shown["job_type"]),
-        _cells(shown["error_code"].fillna(shown["entity_error_code"])),
-        _cells(shown["fail_reason"].fillna(shown["entity_error"]), _MAX_TEXT),
-        _cells(shown["end_time"].dt.strftime("%H:%M:%S")),
-        strict=True,
-    )
-    title = f"Latest failures ({failed}; {len(shown)} shown)"
-    return _table(title, ("job_id", "job_type", "error_code", "fail_reason", "ended"), rows)
+    ended = _instants(frame["end_time"].fillna(frame["observed_at"]), latest_first=True)
+    shown = frame.take(_first(failed, ended[failed], max_rows))
+    code = shown["error_code"].fillna(shown["entity_error_code"])
+    reason = shown["fail_reason"].fillna(shown["entity_error"])
+    rows = [
+        (
+            _label(row),
+            _html.text(row["job_type"]),
+            _html.text(code.iloc[i]),
+            _html.text(reason.iloc[i], _MAX_TEXT),
+            _html.text(
+                row["end_time"].strftime("%H:%M:%S")
+                if not _html.is_missing(row["end_time"])
+                else None
+            ),
+        )
+        for i, (_, row) in enumerate(shown.iterrows())
+    ]
+    title = f"Latest failures ({len(failed):,}; {len(shown)} shown)"
+    head = ("job", "job_type", "error_code", "fail_reason", "ended (UTC)")
+    return f"<div class='jt-failures'>{_html.table(title, head, rows)}</div>"
 
 
-def _fetch_errors_table(frame: pd.DataFrame, snapshot: Snapshot, max_rows: int) -> str:
-    if not snapshot.fetch_errors:
-        return ""
+def _fetch_errors_table(frame: pd.DataFrame, max_rows: int) -> str:
     outcome = frame["outcome"]
     bad = np.flatnonzero((outcome.notna() & outcome.ne("ok")).to_numpy(bool))
-    shown = _rows(frame, bad[:max_rows], _FETCH_ERROR_COLUMNS)
-    rows = zip(
-        _cells(shown["job_id"]),
-        _cells(shown["outcome"]),
-        _cells(shown["http_status"]),
-        _cells(shown["fetch_error_code"]),
-        _cells(shown["fetch_error"], _MAX_TEXT),
-        _cells(shown["wait_state"]),
-        strict=True,
-    )
-    summary = ", ".join(f"{k} {v}" for k, v in snapshot.fetch_errors.items())
-    title = f"Fetch errors ({summary}; {len(shown)} shown)"
-    head = ("job_id", "outcome", "http", "error_code", "error", "wait")
-    return _table(title, head, rows)
-
-
-def _cells(values: pd.Series, limit: int | None = None) -> list[str]:
-    """Escaped text of a few values ('' for missing), cut to `limit` characters."""
-    out = []
-    for value in values.tolist():
-        missing = value is None or value is pd.NA or value is pd.NaT or value != value
-        text = "" if missing else str(value)
-        if limit is not None and len(text) > limit:
-            text = text[: limit - 1] + "…"
-        out.append(html.escape(text))
-    return out
-
-
-def _percent(value: float) -> str:
-    return "" if np.isnan(value) else f"{value * 100:.0f}%"  # a fraction, shown as percent
-
-
-def _duration(seconds: float) -> str:
-    if np.isnan(seconds):
+    if not len(bad):
         return ""
-    seconds = int(max(seconds, 0))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
-
-
-def _table(title: str, head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    header = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return (
-        f"<details open><summary><b>{html.escape(title)}</b></summary>"
-        f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></details>"
-    )
+    shown = frame.take(bad[:max_rows])
+    rows = [
+        (
+            _label(row),
+            _html.text(row["outcome"]),
+            _html.text(row["http_status"]),
+            _html.text(row["fetch_error_code"]),
+            _html.text(row["fetch_error"], _MAX_TEXT),
+            _html.text(row["wait_state"]),
+        )
+        for _, row in shown.iterrows()
+    ]
+    counts = outcome[outcome.notna() & outcome.ne("ok")].astype(str).value_counts()
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+    title = f"Fetch errors ({summary}; {len(shown)} shown)"
+    head = ("job", "outcome", "http", "error_code", "error", "wait")
+    return f"<div class='jt-fetch-errors'>{_html.table(title, head, rows)}</div>"

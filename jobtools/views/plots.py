@@ -15,7 +15,7 @@ import importlib.util
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from jobtools.times import to_utc
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "STATUS_COLORS",
@@ -133,7 +134,10 @@ def plot_failure_reasons(
     groups = data if "template" in data.columns else failure_groups(data, examples=0)
     ax = _axes(ax, figsize=(9, 5))
     total = int(groups["count"].sum())
+    # Right-aligned: the long labels push the axes right, and a centred title would be cut.
     ax.set_title(f"Failure reasons ({total:,} failed jobs, {len(groups):,} groups)")
+    ax.title.set_horizontalalignment("right")
+    ax.title.set_x(1.0)
     ax.set_xlabel("failed jobs")
     ax.set_ylabel("error code and message template")
     if groups.empty:
@@ -150,8 +154,14 @@ def plot_failure_reasons(
     positions = np.arange(len(counts))[::-1]  # the biggest at the top
     bars = ax.barh(positions, counts, color=STATUS_COLORS["FAIL"])
     ax.set_yticks(positions, labels, fontfamily=_text_fonts())
-    ax.bar_label(bars, [f"{c:,} ({s:.0%})" for c, s in zip(counts, shares, strict=True)], padding=3)
-    ax.set_xlim(right=max(counts) * 1.2)  # room for the labels
+    texts = [f"{c:,} ({s:.0%})" for c, s in zip(counts, shares, strict=True)]
+    ax.bar_label(bars, texts, padding=3, clip_on=True)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: never 0.5 of a job
+    # Room right of the longest bar for its label, so that every label stays inside the axes.
+    longest = max(len(t) for t in texts)
+    ax.set_xlim(0, max(counts) * (1.08 + 0.028 * longest))
     return ax
 
 
@@ -166,7 +176,10 @@ def plot_timeline(
     """A Gantt chart: one bar per job from begin to end (or to `now` while it runs), by status.
 
     Beyond `max_jobs` jobs only the latest `max_jobs` (by begin time) are drawn and the title
-    says so; job ids label the bars when there are few enough to read.
+    says so. Jobs are labelled (image name, else a shortened id) only while the labels fit
+    without overlapping. When unfinished jobs reach to a `now` far past the rest (a sample
+    from last month read today), the axis ends shortly after the last known time and their
+    bars run off the right edge with an arrow, so the finished jobs are not squeezed.
 
     Args:
         now: where the bars of unfinished jobs end (default: the current time).
@@ -174,30 +187,45 @@ def plot_timeline(
     """
     from matplotlib.patches import Patch
 
-    ax = _axes(ax, figsize=(10, 5))
-    zone = _zone_name(tz)
-    ax.set_xlabel(f"time ({zone})")
-    ax.set_ylabel("job")
     jobs = frame[frame["begin_time"].notna().to_numpy()]
     total = len(jobs)
     jobs = jobs.sort_values("begin_time", kind="stable").tail(max_jobs)
+    ax = _axes(ax, figsize=(10, float(np.clip(1.5 + 0.18 * len(jobs), 3.5, 10))))
+    zone = _zone_name(tz)
+    ax.set_xlabel(f"time ({zone})")
+    ax.set_ylabel("job")
     shown = f"latest {len(jobs):,} of {total:,} jobs" if len(jobs) < total else f"{total:,} jobs"
     ax.set_title(f"Job timeline ({shown})")
     if jobs.empty:
         return _say_empty(ax)
     present = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
     begin = jobs["begin_time"]
-    running = ~jobs["is_terminal"].astype(bool) & jobs["end_time"].isna()
+    running = (~jobs["is_terminal"].astype(bool) & jobs["end_time"].isna()).to_numpy()
     end = jobs["end_time"].where(~running, present).fillna(begin)
     start, stop = _date_numbers(begin), _date_numbers(end)
+    known = np.concatenate([start, stop[~running]])
+    first, last = float(known.min()), float(known.max())
+    cut = None
+    if running.any() and float(stop.max()) - last > max(0.25 * (last - first), 1 / 24):
+        cut = last + max(0.03 * (last - first), 1 / 1440)  # now is far off: end the axis here
+        stop = np.minimum(stop, cut)
     # Keep the shortest jobs visible: at least a 300th of the time shown, a pixel or two.
     span = max(float(stop.max() - start.min()), 1 / 86400)
     widths = np.maximum(stop - start, span / 300)
     rows = np.arange(len(jobs))[::-1]  # the earliest at the top
     status = _status_labels(jobs["status"])
     ax.barh(rows, widths, left=start, height=0.8, color=status.map(_color).tolist())
-    if len(jobs) <= 40:
-        ax.set_yticks(rows, jobs["job_id"].fillna("").tolist(), fontsize="small")
+    ax.set_ylim(-0.6, len(jobs) - 0.4)
+    if cut is not None:
+        ax.set_xlim(right=cut)
+        off = running & (_date_numbers(end) > cut)
+        ax.plot(
+            np.full(int(off.sum()), cut), rows[off], ">", color=STATUS_COLORS["RUNNING"],
+            markersize=4, clip_on=False, label="_running on",
+        )  # fmt: skip
+        ax.set_title(f"Job timeline ({shown}; ▶ still running at {present:%Y-%m-%d %H:%M} UTC)")
+    if _labels_fit(ax, len(jobs)):
+        ax.set_yticks(rows, _job_labels(jobs), fontsize="small", fontfamily=_text_fonts())
     else:
         ax.set_yticks([])
     _time_axis(ax, tz)
@@ -211,42 +239,104 @@ def plot_timeline(
     return ax
 
 
+def _labels_fit(ax: Axes, rows: int) -> bool:
+    """True when one small label per row fits the axes' height without overlapping."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+
+    figure = cast("Figure", ax.figure)
+    height = figure.get_size_inches()[1] * ax.get_position().height * 72  # points
+    size = FontProperties(size="small").get_size_in_points() or rcParams["font.size"]
+    return rows <= 60 and height / max(rows, 1) >= 1.15 * size
+
+
+def _job_labels(jobs: pd.DataFrame) -> list[str]:
+    """Image names where known, else the ids' last 10 characters: short, never overlapping.
+
+    An id begins with its creation time, the same for a whole batch; its end tells it apart.
+    """
+    ids = jobs["job_id"].astype(object).where(jobs["job_id"].notna(), "")
+    short = [i if len(i) <= 12 else "…" + i[-10:] for i in ids.tolist()]
+    if "image_name" not in jobs:
+        return short
+    names = jobs["image_name"].astype(object).where(jobs["image_name"].notna(), None).tolist()
+    return [_cut(str(n), 24) if n else i for n, i in zip(names, short, strict=True)]
+
+
 def plot_rates(
     frame: pd.DataFrame,
     *,
     ax: Axes | None = None,
     period: str = "1D",
     tz: str | tzinfo | None = None,
+    min_count: int = 5,
 ) -> Axes:
     """Success and failure rate per period, as shares of the jobs that finished in it.
 
+    Grey bars behind the lines show how many jobs finished in each period (right axis), so a
+    rate of 3 jobs does not read like one of 300. Periods where fewer than `min_count` jobs
+    finished get no rate point (a rate of 1 or 2 jobs swings between 0 and 100 %). With more
+    than 60 periods each rate is pooled with its neighbours' (the title says over how many).
+
     Args:
         period: a pandas frequency, e.g. "1h", "1D", "1W".
-        tz: the zone of the time axis and of the periods (default UTC): days start at its midnight.
+        tz: the zone of the time axis and of the periods (default UTC): days start at its
+            midnight.
+        min_count: the fewest finished jobs for a period's rate to be drawn.
     """
-    ax = _axes(ax, figsize=(9, 4))
+    ax = _axes(ax, figsize=(10, 4))
     rates = rates_over_time(frame, period, tz=tz)
-    ax.set_title(f"Success and failure rate per {period} ({int(rates['finished'].sum()):,} jobs)")
+    finished = int(rates["finished"].sum())
+    rule = f"; a rate where ≥ {min_count} finished" if min_count > 1 else ""
+    ax.set_title(f"Success and failure rate per {period} ({finished:,} jobs{rule})")
     ax.set_xlabel(f"period start ({_zone_name(tz)})")
     ax.set_ylabel("share of finished jobs")
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax)
-    rates = rates[rates["finished"] > 0]
-    if rates.empty:
+    if not (rates["finished"] > 0).any():
         return _say_empty(ax, "no finished jobs")
     x = _date_numbers(pd.Series(rates.index))
-    for column, status in (("success_rate", "SUCCESS"), ("failure_rate", "FAIL")):
+    width = pd.Timedelta(_period_nanos(period), unit="ns") / pd.Timedelta(days=1)
+    volume = ax.twinx()
+    volume.bar(x, rates["finished"].to_numpy(), width=width * 0.9, align="edge", color="#d9d9d9")
+    volume.set_ylabel("finished jobs per period", color="#7f7f7f")
+    volume.set_ylim(0, max(int(rates["finished"].max()), 1) * 3)  # the bars stay low
+    from matplotlib.ticker import MaxNLocator
+
+    volume.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    ax.set_zorder(volume.get_zorder() + 1)  # the rate lines over the volume bars
+    ax.patch.set_visible(False)
+    # Hundreds of periods (2h over a month): pool each with its neighbours, so that the
+    # line shows the trend, not the noise of a handful of jobs per period.
+    pool = max(1, int(np.ceil(len(rates) / 60)))
+    counts = rates[["success", "fail", "finished"]]
+    if pool > 1:
+        counts = counts.rolling(pool, center=True, min_periods=1).sum()
+        ax.set_title(f"{ax.get_title()}, pooled over {pool} periods", fontsize="medium")
+    enough = (counts["finished"] >= min_count).to_numpy()
+    for column, status in (("success", "SUCCESS"), ("fail", "FAIL")):
+        share = (counts[column] / counts["finished"]).where(enough)
         ax.plot(
-            x,
-            rates[column].to_numpy(),
-            marker="o",
+            x + width / 2,
+            share.to_numpy(),
+            marker="" if pool > 1 else "o",
             markersize=3,
+            linewidth=1.5,
             color=STATUS_COLORS[status],
-            label=column.replace("_", " "),
+            label="success rate" if status == "SUCCESS" else "failure rate",
         )
     _time_axis(ax, tz)
     ax.legend(loc="center left", fontsize="small")
     return ax
+
+
+def _period_nanos(period: str) -> int:
+    """The length of a fixed pandas period in nanoseconds (a month counts 30 days)."""
+    offset = pd.tseries.frequencies.to_offset(period)
+    try:
+        return int(offset.nanos)
+    except ValueError:  # "MS", "W-SUN"...: not fixed; near enough for a bar width
+        return int(pd.Timedelta(days=30 if "M" in period else 7).value)
 
 
 def plot_status_counts(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:

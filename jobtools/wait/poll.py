@@ -99,7 +99,7 @@ _FRAME_COLUMNS = [*JOB_COLUMNS, *FETCH_COLUMNS]
 class JobsFetcher(Protocol):
     """What a wait needs from a client: `jobtools.JobsClient` is one."""
 
-    async def afetch_jobs(self, ids: list[str], progress: bool = False) -> pd.DataFrame: ...
+    async def afetch_jobs(self, ids: list[str], progress: Any = False) -> pd.DataFrame: ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -431,6 +431,7 @@ async def aiter_snapshots(
     start: pd.DataFrame | None = None,
     early: float = 0.25,
     seed: int | None = None,
+    round_progress: Callable[[int], Progress] | None = None,
     payment_patience: float | None = DEFAULT_PAYMENT_PATIENCE,
     retention: float = DEFAULT_RETENTION,
     **client_options: Any,
@@ -452,6 +453,8 @@ async def aiter_snapshots(
         start: rows already known (e.g. a previous snapshot's frame); final ones are kept.
         early: a job due within this share of its interval joins the current round.
         seed: seeds the jitter.
+        round_progress: called with the number of jobs of each round; its bar is updated as
+            their answers arrive (the monitor shows progress within a long first sweep).
         payment_patience: seconds a job may stay PENDING_PAYMENT unchanged before its wait
             ends as `awaiting_payment`; None keeps waiting (up to `timeout`).
         retention: seconds the service keeps ended jobs; a 404 for an id created longer
@@ -514,8 +517,9 @@ async def aiter_snapshots(
                         await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
                 round_no += 1
                 round_started = now
+                bar = round_progress(len(rows)) if round_progress is not None else False
                 cancelled, fetched = await _unless_cancelled(
-                    fetcher.afetch_jobs([ids[r] for r in rows], progress=False), cancel
+                    fetcher.afetch_jobs([ids[r] for r in rows], progress=bar), cancel
                 )
                 if cancelled or fetched is None:
                     continue  # the next pass ends the wait as cancelled
