@@ -68,8 +68,10 @@ _LAZY = {
     "ManualClock": "jobtools.simulator",
     "Simulator": "jobtools.simulator",
     "SimulatorServer": "jobtools.simulator",
+    "read_jobs_dask": "jobtools.io.dask",  # needs the jobtools[dask] extra
 }
 if TYPE_CHECKING:
+    from jobtools.io.dask import read_jobs_dask
     from jobtools.report import write_report
     from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
     from jobtools.views.monitor import JobMonitor
@@ -153,6 +155,7 @@ __all__ = [
     "plot_timeline",
     "rates_over_time",
     "read_jobs",
+    "read_jobs_dask",
     "style_table",
     "sub_jobs_to_frame",
     "summary_by_type",

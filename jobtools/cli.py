@@ -492,6 +492,11 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
         "--region", help="e.g. cn-north-4, for https://ims.{region}.myhuaweicloud.com"
     )
     p.add_argument("--service", default="ims", help="ims (default), ecs, evs, bms or vpc")
+    p.add_argument(
+        "--cloud",
+        choices=("huaweicloud", "huaweicloud-eu", "otc", "otc-swiss"),
+        help="whose hosts --region names (huaweicloud: *.myhuaweicloud.com)",
+    )
     p.add_argument("--api", choices=("jobs", "cloudimages"), default="jobs")
     p.add_argument(
         "--project-id", help="project id (default: HUAWEICLOUD_SDK_PROJECT_ID)", default=None
@@ -562,6 +567,7 @@ def _client(args: argparse.Namespace, **options: Any) -> Any:
         endpoint=args.endpoint,
         region=args.region,
         service=args.service,
+        cloud=args.cloud,
         api=args.api,
         project_id=args.project_id,
         rate_limit=args.rate_limit or None,

@@ -1,25 +1,29 @@
 """Every exception jobtools raises, and the one place HTTP failures become them.
 
     JobsError                         base; `.job_id` and `.outcome` give the context
-    ├── InvalidIdError(ValueError)    a job or project id refused before any request
+    ├── InvalidIdError(ValueError)    a job or project id refused before any request "invalid_id"
     ├── CredentialsError(ValueError)  credentials missing or unusable
     ├── TransportError                no HTTP answer at all
     │   ├── FetchTimeout(TimeoutError)          outcome "timeout"
     │   └── FetchConnectionError(ConnectionError)  outcome "connection_error"
-    ├── BadBodyError                  a 2xx whose body is not a job record; `.raw_body`
+    ├── BadBodyError                  an answer that is not a job record; `.raw_body`; retried
+    │   ├── MismatchedIdError         a 200 naming another job; `.body_job_id`     retried
+    │   └── BodyTooLargeError         a body over the size cap "too_large"        not retried
     └── ApiError                      an HTTP error answer; status, error_code, message, request_id
         ├── BadRequestError           400  "bad_request"
-        ├── AuthenticationError       401  "auth"
-        ├── ForbiddenError            403  "forbidden"
+        ├── AuthenticationError       401  "auth"  (also 400 IMG.0030)  stops the batch
+        ├── ForbiddenError            403  "forbidden"  (IMG.0026 stops the batch)
         ├── NotFoundError             404  "not_found"
-        ├── ThrottledError            429  "throttled"      retried
+        ├── ThrottledError            429  "throttled"  (also APIGW.0308, Common.0024 and
+        │                                  Common.1503 under any status)      retried
         ├── ServerError               5xx  "server_error"   502 and 504 retried
         │   ├── InternalServerError        500             retried
         │   └── ServiceUnavailableError    503             retried
         └── UnexpectedStatusError     any other status "http_error"
 
-`error_for_status()` is the only mapping from a status code to a class; the outcome
-strings are those of the frame's `outcome` column (`FETCH_COLUMNS` in `jobtools.frame`).
+`error_for_status()` is the only mapping from a status code (and error code) to a class;
+the outcome strings are those of the frame's `outcome` column (`OUTCOMES` in
+`jobtools.frame`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ __all__ = [
     "AuthenticationError",
     "BadBodyError",
     "BadRequestError",
+    "BodyTooLargeError",
+    "CREDENTIAL_CODES",
     "CredentialsError",
     "FetchConnectionError",
     "FetchTimeout",
@@ -43,10 +49,13 @@ __all__ = [
     "InternalServerError",
     "InvalidIdError",
     "JobsError",
+    "MismatchedIdError",
     "NotFoundError",
     "RETRY_STATUSES",
+    "ROLE_CODES",
     "ServerError",
     "ServiceUnavailableError",
+    "THROTTLE_CODES",
     "ThrottledError",
     "TransportError",
     "UnexpectedStatusError",
@@ -59,6 +68,15 @@ __all__ = [
 
 # Statuses worth another attempt: throttling and the gateway's transient failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# Error codes that decide the class whatever the status (shared/reference/jobs-api.md,
+# "Statuses, retention, errors, throttling"): the gateway's and ECS's throttling shapes;
+# IMS's "invalid project id or token" (a 400 that means the credentials). Other codes
+# (IMG.0023 "exception during job query": 400, or 404 for an unknown job) go by status.
+THROTTLE_CODES = frozenset({"APIGW.0308", "Common.0024", "Common.1503"})
+CREDENTIAL_CODES = frozenset({"IMG.0030", "APIGW.0301"})
+# 403 "invalid role": no request of this user will be allowed, like wrong credentials.
+ROLE_CODES = frozenset({"IMG.0026"})
 
 
 class JobsError(Exception):
@@ -76,6 +94,11 @@ class JobsError(Exception):
         """True when another attempt may succeed."""
         return False
 
+    @property
+    def stops_batch(self) -> bool:
+        """True when no other request can succeed either (wrong credentials, invalid role)."""
+        return False
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The default pickling calls the class with `args` alone, which loses or refuses the
         # keyword-only fields (job_id, raw_body, retry_after…): rebuild, then restore them all.
@@ -90,6 +113,8 @@ def _rebuild(cls: type[JobsError], args: tuple[Any, ...]) -> JobsError:
 
 class InvalidIdError(JobsError, ValueError):
     """A job or project id that cannot be put in a URL path (empty, `/`, `..`, too long…)."""
+
+    outcome = "invalid_id"
 
 
 class CredentialsError(JobsError, ValueError):
@@ -136,6 +161,43 @@ class BadBodyError(JobsError):
         self.status = status
         self.request_id = request_id
 
+    @property
+    def is_retriable(self) -> bool:
+        """True: about 1 % of a busy service's 200s are malformed, and a second try succeeds."""
+        return True
+
+
+class MismatchedIdError(BadBodyError):
+    """A 200 whose record names another job than the one asked; `.body_job_id` is its id."""
+
+    outcome = "mismatched_id"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_body: str,
+        body_job_id: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, raw_body=raw_body, status=status, request_id=request_id, job_id=job_id
+        )
+        self.body_job_id = body_job_id
+
+
+class BodyTooLargeError(BadBodyError):
+    """A body over the client's size cap (`max_body_bytes`), compressed or decompressed."""
+
+    outcome = "too_large"
+
+    @property
+    def is_retriable(self) -> bool:
+        """False: the same job gives the same body."""
+        return False
+
 
 class ApiError(JobsError):
     """The service answered with an error status."""
@@ -175,15 +237,25 @@ class BadRequestError(ApiError):
 
 
 class AuthenticationError(ApiError):
-    """401: the token or signature was refused (e.g. APIGW.0301, IMG.0030)."""
+    """401: the token or signature was refused (e.g. APIGW.0301); also 400 IMG.0030."""
 
     outcome = "auth"
 
+    @property
+    def stops_batch(self) -> bool:
+        """True: every other request carries the same credentials."""
+        return True
+
 
 class ForbiddenError(ApiError):
-    """403: authenticated, but not allowed to read this job."""
+    """403: authenticated, but not allowed to read this job (IMG.0026: an invalid role)."""
 
     outcome = "forbidden"
+
+    @property
+    def stops_batch(self) -> bool:
+        """True for an invalid role (IMG.0026), which no other request escapes."""
+        return self.error_code in ROLE_CODES
 
 
 class NotFoundError(ApiError):
@@ -193,9 +265,14 @@ class NotFoundError(ApiError):
 
 
 class ThrottledError(ApiError):
-    """429: the gateway's rate limit (APIGW.0308)."""
+    """429 (APIGW.0308), or a throttling code under any status (Common.0024, Common.1503)."""
 
     outcome = "throttled"
+
+    @property
+    def is_retriable(self) -> bool:
+        """Always, whatever the status it came with."""
+        return True
 
 
 class ServerError(ApiError):
@@ -229,8 +306,18 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
-def error_class(status: int) -> type[ApiError]:
-    """The ApiError subclass for `status`."""
+def error_class(status: int, error_code: str | None = None) -> type[ApiError]:
+    """The ApiError subclass for `status`, or for `error_code` where the code decides.
+
+    >>> error_class(400, "IMG.0030").__name__
+    'AuthenticationError'
+    """
+    if error_code in THROTTLE_CODES:
+        return ThrottledError
+    if error_code in CREDENTIAL_CODES:
+        return AuthenticationError
+    if error_code in ROLE_CODES:
+        return ForbiddenError
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     return ServerError if status >= 500 else UnexpectedStatusError
@@ -245,8 +332,8 @@ def error_for_status(
     job_id: str | None = None,
     retry_after: float | None = None,
 ) -> ApiError:
-    """Build the ApiError for a status (the only status-to-class mapping)."""
-    return error_class(status)(
+    """Build the ApiError for a status and error code (the only mapping to a class)."""
+    return error_class(status, error_code)(
         status, error_code, message, request_id, job_id=job_id, retry_after=retry_after
     )
 

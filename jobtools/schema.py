@@ -92,6 +92,7 @@ class WaitState(enum.StrEnum):
     CANCELLED = "cancelled"  # the wait was stopped; the job itself is unchanged
     # PENDING_PAYMENT with no change for a while: an unpaid order moves only when paid.
     AWAITING_PAYMENT = "awaiting_payment"
+    REFUSED = "refused"  # the service refused the credentials: no later round could succeed
 
     @property
     def is_final(self) -> bool:
@@ -123,6 +124,10 @@ class Outcome(enum.StrEnum):
     CONNECTION_ERROR = "connection_error"
     BAD_REQUEST = "bad_request"
     HTTP_ERROR = "http_error"
+    MISMATCHED_ID = "mismatched_id"  # a 200 naming another job than the one asked
+    TOO_LARGE = "too_large"  # a body over the client's size cap
+    INVALID_ID = "invalid_id"  # an id that cannot be sent (e.g. a lone surrogate)
+    CLIENT_ERROR = "client_error"  # an unforeseen error while handling this id's answer
 
 
 class Kind(enum.StrEnum):

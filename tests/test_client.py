@@ -353,7 +353,7 @@ def test_default_timeouts_are_set():
     ],
 )
 def test_bad_bodies_keep_raw_text(body):
-    """A 200 that is not a job record is a bad_body row holding the raw text, not retried."""
+    """A 200 that is not a job record is a bad_body row holding the raw text, retried."""
     calls = []
 
     def handler(request):
@@ -369,7 +369,7 @@ def test_bad_bodies_keep_raw_text(body):
         "rq",
     )
     assert row.raw_body == body.decode() or (body == b"" and row.raw_body in ("", None))
-    assert len(calls) == 1
+    assert len(calls) == jobtools.JobsClient.__init__.__kwdefaults__["max_attempts"]
 
 
 def test_get_job_raises_bad_body():
@@ -591,6 +591,101 @@ def test_region_endpoint_and_env_override(monkeypatch):
     assert make_client(ok_handler, endpoint=None, region="cn-north-4").endpoint == (
         "https://ims.internal:8443"
     )
+    otc = make_client(ok_handler, endpoint=None, region="eu-de", cloud="otc")
+    assert otc.endpoint == "https://ims.eu-de.otc.t-systems.com"
+
+
+def test_requests_move_to_the_next_endpoint_after_a_connection_failure():
+    """With several endpoints (the SDK's list), a connection failure moves on to the next."""
+    hosts = []
+
+    def handler(request):
+        hosts.append(request.url.host)
+        if request.url.host == "down.test":
+            raise httpx.ConnectError("refused")
+        return ok_handler(request)
+
+    client = make_client(handler, endpoint="https://down.test,https://up.test", concurrency=1)
+    frame = client.fetch_jobs([JOB, "a" * 32], progress=False)
+    assert frame["outcome"].eq("ok").all()
+    assert hosts == ["down.test", "up.test", "up.test"]
+
+
+# --- a batch that cannot succeed stops sending --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication"}),
+        (400, {"error": {"code": "IMG.0030", "message": "invalid token"}}),
+        (403, {"error": {"code": "IMG.0026", "message": "invalid role"}}),
+    ],
+)
+def test_refused_credentials_stop_the_batch(status, body):
+    """After AUTH_REFUSALS_TO_STOP refusals in a row nothing more is sent; every row stays."""
+    from jobtools.api.client import AUTH_REFUSALS_TO_STOP
+
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(status, json=body)
+
+    ids = [f"{i:032x}" for i in range(1500)]
+    frame = make_client(handler, concurrency=1).fetch_jobs(ids, progress=False)
+    assert len(calls) == AUTH_REFUSALS_TO_STOP
+    assert frame["job_id"].tolist() == ids
+    assert frame["http_status"].eq(status).all()
+    assert frame["fetch_error"].iloc[-1].startswith("not sent: the service refused")
+
+
+def test_one_refusal_between_answers_does_not_stop_the_batch():
+    """A lone 401 among good answers is that id's row; the batch goes on."""
+
+    def handler(request):
+        if job_of(request) == "0" * 32:
+            return httpx.Response(401, json={"error_code": "APIGW.0301", "error_msg": "x"})
+        return ok_handler(request)
+
+    ids = [f"{i:032x}" for i in range(1, 20)] + ["0" * 32] + [f"{i:032x}" for i in range(20, 40)]
+    frame = make_client(handler, concurrency=1).fetch_jobs(ids, progress=False)
+    assert frame["outcome"].value_counts()[["ok", "auth"]].tolist() == [39, 1]
+
+
+def test_never_ending_throttling_ends_within_the_documented_bound():
+    """1,000 ids at Retry-After 60 end within max_retry_wait + max_retry_after (fake clock)."""
+    fake = FakeTime()
+    calls = []
+
+    def handler(request):
+        calls.append(fake.now)
+        body = {"error_code": "APIGW.0308", "error_msg": "throttled"}
+        return httpx.Response(429, json=body, headers={"Retry-After": "60"})
+
+    ids = [f"{i:032x}" for i in range(1000)]
+    client = make_client(handler, fake, concurrency=16)
+    frame = client.fetch_jobs(ids, progress=False)
+    assert frame["job_id"].tolist() == ids and frame["outcome"].eq("throttled").all()
+    bound = client.max_retry_wait + client.max_retry_after
+    assert fake.now <= bound
+    assert len(calls) < 16 * 10
+
+
+def test_time_limit_ends_a_fetch_with_every_row():
+    """`time_limit` (fake clock): ids not fetched in time are `timeout` rows, not sent."""
+    fake = FakeTime()
+
+    def handler(request):
+        return httpx.Response(503, json={"code": "IMG.0503", "message": "busy"})
+
+    ids = [f"{i:032x}" for i in range(50)]
+    client = make_client(handler, fake, concurrency=2, backoff_base=5.0)
+    frame = client.fetch_jobs(ids, progress=False, time_limit=30)
+    assert frame["job_id"].tolist() == ids
+    assert fake.now <= 30
+    assert set(frame["outcome"]) <= {"server_error", "timeout"}
+    assert frame["fetch_error"].str.startswith("not sent: the fetch's time limit").any()
 
 
 @pytest.mark.parametrize(
@@ -604,6 +699,10 @@ def test_region_endpoint_and_env_override(monkeypatch):
         ({"max_attempts": 0}, "max_attempts"),
         ({"concurrency": 0}, "concurrency"),
         ({"api": "v9"}, "api"),
+        ({"max_body_bytes": 10}, "max_body_bytes"),
+        ({"attempt_timeout": 0}, "attempt_timeout"),
+        ({"max_retry_wait": -1}, "max_retry_wait"),
+        ({"endpoint": "https://u:p@x.test"}, "user info"),
     ],
 )
 def test_bad_configuration(options, match):

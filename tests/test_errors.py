@@ -133,10 +133,11 @@ def test_builtin_bases(cls, builtin):
 
 
 def test_transport_errors_are_retriable():
-    """Timeouts and connection errors are worth another attempt; bad bodies are not."""
+    """Timeouts, connection errors and bad bodies are worth another attempt; too large not."""
     assert errors.FetchTimeout("t").is_retriable
     assert errors.FetchConnectionError("c").is_retriable
-    assert not errors.BadBodyError("b", raw_body="x").is_retriable
+    assert errors.BadBodyError("b", raw_body="x").is_retriable
+    assert not errors.BodyTooLargeError("b", raw_body="").is_retriable
 
 
 def _example(cls: type[BaseException]) -> BaseException:
@@ -183,6 +184,32 @@ def test_module_docstring_lists_every_error():
     ]
     for name in classes:
         assert name in errors.__doc__, name
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls", "retriable", "stops"),
+    [
+        (429, "APIGW.0308", ThrottledError, True, False),
+        (400, "Common.0024", ThrottledError, True, False),
+        (403, "Common.0024", ThrottledError, True, False),
+        (200, "Common.0024", ThrottledError, True, False),
+        (503, "Common.1503", ThrottledError, True, False),
+        (400, "IMG.0030", errors.AuthenticationError, False, True),
+        (403, "IMG.0030", errors.AuthenticationError, False, True),
+        (401, "APIGW.0301", errors.AuthenticationError, False, True),
+        (400, "IMG.0023", errors.BadRequestError, False, False),
+        (404, "IMG.0023", NotFoundError, False, False),
+        (403, "IMG.0026", errors.ForbiddenError, False, True),
+        (403, "IMG.0099", errors.ForbiddenError, False, False),
+        (503, "IMG.0503", errors.ServiceUnavailableError, True, False),
+    ],
+)
+def test_error_codes_decide_where_the_status_misleads(status, code, cls, retriable, stops):
+    """Throttling codes are throttling under any status; IMG.0030 means the credentials."""
+    exc = errors.error_for_status(status, code, "m")
+    assert type(exc) is cls
+    assert (exc.is_retriable, exc.stops_batch) == (retriable, stops)
+    assert exc.status == status
 
 
 def _raised_texts(path: Path) -> Iterator[tuple[int, str]]:

@@ -247,7 +247,7 @@ def _with_wait_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 @pytest.mark.parametrize(
     "columns",
     [lambda f: f, _with_fetch_columns, _with_wait_columns],
@@ -264,7 +264,7 @@ def test_round_trip(tmp_path, records, suffix, columns):
         assert str(back[name].dtype) == COLUMNS_BY_NAME[name].dtype, name
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_round_trip_of_a_real_wait(tmp_path, simulator_server, suffix):
     """A frame a wait returned over loopback (job, fetch, wait columns) comes back equal."""
     from jobtools import Backoff, JobsClient, wait_for
@@ -336,9 +336,9 @@ def test_excel_csv(tmp_path):
     assert '"\'-x"' in raw.decode("utf-8-sig")
 
 
-@pytest.mark.parametrize("name", ["a.parquet", "a.json"])
+@pytest.mark.parametrize("name", ["a.txt", "a.json"])
 def test_write_rejects_unknown_formats(tmp_path, name):
-    """Only CSV and JSONL are written."""
+    """Only CSV, JSONL and Parquet are written."""
     with pytest.raises(ValueError, match="cannot write"):
         write_jobs(jobs_to_frame([SEED]), tmp_path / name)
 

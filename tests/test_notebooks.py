@@ -15,13 +15,15 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_four_notebooks():
-    """The quickstart, failure investigation, live monitoring and investigation notebooks exist."""
+def test_there_are_the_notebooks():
+    """The quickstart, failure investigation, live monitoring, investigation and archive
+    notebooks exist."""
     assert [p.stem for p in NOTEBOOKS] == [
         "01-quickstart",
         "02-failure-investigation",
         "03-live-monitoring",
         "04-investigation",
+        "05-archive",
     ]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
 
 __all__ = [
@@ -220,7 +221,13 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
     `failure_rows`), `error_code`, `template`, `count`, `share` (of all FAIL jobs, 0 to 1),
     `first_seen` and `last_seen` (end times, UTC), `job_types` (sorted, comma-separated) and
     `example_job_ids` (the latest `examples` jobs, comma-separated).
+
+    A Dask frame gives the same result, templates made per partition (see `analysis._dask`).
     """
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        return _dask.failure_groups(frame, examples=examples)
     fails = _failures(frame)
     if fails.empty:
         return _empty_groups()
@@ -313,6 +320,8 @@ def compare_failures(
     (Fisher) and `p_adjusted` (Holm; NaN for a group under `min_count`, not tested). Sorted by
     `TRENDS` order, then by the count after. `attrs["windows"]` holds each window's overall
     numbers, `{"before": {"ended", "fail", "failure_rate"}, "after": {...}, "p_value"}`.
+    Either side may be a Dask frame: its groups and its count of ended jobs are computed by
+    Dask, and the test runs on those counts.
 
     Raises:
         ValueError: an input is not a job frame (the rates need every ended job, not only

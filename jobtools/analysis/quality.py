@@ -8,6 +8,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from jobtools.analysis._engines import is_dask
 from jobtools.ids import job_id_times
 from jobtools.schema import require
 from jobtools.times import format_offset, to_utc, whole_hour_offsets
@@ -56,8 +57,15 @@ def time_quality(
     Args:
         now: the present, for the future check (default: the current time); naive means UTC.
         tolerance: how far ahead of `now` a begin time may be, e.g. "5min".
+
+    A Dask frame gives a lazy Dask frame of the same flags (see `analysis._dask`).
     """
     require(frame, ("is_terminal", "begin_time", "end_time"), "time_quality")
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        # A Dask frame in, a Dask frame out: the annotations speak of pandas only.
+        return _dask.time_quality(frame, now=now, tolerance=tolerance)  # type: ignore[return-value]
     unparsed = _unparsed_rows(frame)
     end_unparsed = _unparsed_rows(frame, ("end_time",))
     begin, end = frame["begin_time"], frame["end_time"]

@@ -7,8 +7,9 @@ from datetime import datetime, tzinfo
 import numpy as np
 import pandas as pd
 
+from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
-from jobtools.times import to_offset, to_utc, to_zone
+from jobtools.times import to_offset, to_utc, to_zone, zone_name
 
 __all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
 
@@ -45,8 +46,14 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
 
     Rows without a job type (e.g. job ids that could not be fetched) form a row of their own
     with a missing `job_type`, so the counts add up to the frame's length.
+
+    A Dask frame gives the same result, its percentiles within 0.5 % (see `analysis._dask`).
     """
     require(frame, ("job_type", "status", "is_terminal", "duration"), "summary_by_type")
+    if is_dask(frame):
+        from jobtools.analysis import _dask
+
+        return _dask.summary_by_type(frame)
     status = frame["status"]
     success = status.eq(JobStatus.SUCCESS).fillna(False).astype(bool)
     fail = status.eq(JobStatus.FAIL).fillna(False).astype(bool)
@@ -103,10 +110,22 @@ def rates_over_time(
 
     Raises:
         ValueError: `period` is not a frequency, or `tz` is not a time zone.
+
+    A Dask frame gives the same result (see `analysis._dask`); with a `tz` other than UTC
+    its four columns the rates need are computed into pandas first.
     """
     require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     offset = to_offset(period)
     zone = to_zone(tz)
+    if is_dask(frame):
+        columns = ["status", "is_terminal", "begin_time", "end_time"]
+        if zone_name(zone) != "UTC":
+            # Local midnights (and their DST shifts) are cut by pandas on the columns needed.
+            frame = frame[columns].compute()
+        else:
+            from jobtools.analysis import _dask
+
+            return _dask.rates_over_time(frame, period)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)
     finished = pd.DataFrame(

@@ -9,6 +9,10 @@ simulator's in-process one).
 
 Both answer `(status, headers, body)`, headers readable by lower-case name, and let their
 library's exceptions through: the client maps them to its own errors in one place.
+
+Bodies are read raw and decoded here (`BodyReader`), so one cap bounds both what crosses the
+wire and what it inflates to: a 1 GB body, an endless one or a 200 KB gzip bomb costs at
+most `max_bytes` of memory, then `BodyTooLarge` (and the connection is dropped).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import os
 import ssl
 import urllib.request
+import zlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -27,8 +32,11 @@ import yarl
 __all__ = [
     "AiohttpSession",
     "Answer",
+    "BodyReader",
+    "BodyTooLarge",
     "HttpxSession",
     "Session",
+    "UndecodableBody",
     "client_timeout",
     "env_proxy",
     "open_session",
@@ -38,10 +46,82 @@ __all__ = [
 Answer = tuple[int, Mapping[str, str], bytes]
 
 
-class Session(Protocol):
-    """GETs relative to one endpoint."""
+class BodyTooLarge(Exception):
+    """The body crossed `limit` bytes, on the wire (`compressed`) or once decoded."""
 
-    async def get(self, path: str, headers: Mapping[str, str]) -> Answer: ...
+    def __init__(self, status: int, limit: int, *, compressed: bool) -> None:
+        where = "on the wire" if compressed else "decompressed"
+        super().__init__(f"HTTP {status} body is over {limit:,} bytes {where}")
+        self.status = status
+        self.limit = limit
+        self.compressed = compressed
+
+
+class UndecodableBody(Exception):
+    """The body's Content-Encoding is unknown, or its compressed data is broken."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status} body could not be decoded: {detail}")
+        self.status = status
+
+
+class BodyReader:
+    """Collects a body's raw chunks, decodes them (gzip, deflate) and caps both sizes."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], limit: int) -> None:
+        self.status = status
+        self.limit = limit
+        self._raw = 0
+        self._parts: list[bytes] = []
+        self._size = 0
+        encoding = (headers.get("content-encoding") or "identity").strip().lower()
+        if encoding in ("identity", ""):
+            self._inflate: Any = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._inflate = zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header
+        else:
+            raise UndecodableBody(status, f"unsupported Content-Encoding {encoding[:40]!r}")
+        length = headers.get("content-length")
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            raise BodyTooLarge(status, limit, compressed=self._inflate is not None)
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next raw chunk; raise BodyTooLarge as soon as either size is over."""
+        self._raw += len(chunk)
+        if self._raw > self.limit:
+            raise BodyTooLarge(self.status, self.limit, compressed=self._inflate is not None)
+        if self._inflate is None:
+            self._keep(chunk)
+            return
+        try:
+            # Never inflate more than the room left (+1 to notice going over).
+            data = self._inflate.decompress(chunk, self.limit - self._size + 1)
+        except zlib.error as exc:
+            raise UndecodableBody(self.status, str(exc)) from None
+        self._keep(data)
+        if self._inflate.unconsumed_tail:
+            raise BodyTooLarge(self.status, self.limit, compressed=False)
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self.limit:
+            raise BodyTooLarge(self.status, self.limit, compressed=False)
+        if data:
+            self._parts.append(data)
+
+    def body(self) -> bytes:
+        """The whole decoded body (after the last chunk)."""
+        if self._inflate is not None and self._raw and not self._inflate.eof:
+            raise UndecodableBody(self.status, "compressed data cut short")
+        return b"".join(self._parts)
+
+
+class Session(Protocol):
+    """GETs of absolute URLs (on the client's endpoints), bodies capped at `max_bytes`."""
+
+    async def get(self, url: str, headers: Mapping[str, str], max_bytes: int) -> Answer: ...
 
     async def aclose(self) -> None: ...
 
@@ -56,9 +136,21 @@ class HttpxSession:
             base_url=endpoint, transport=transport, timeout=timeout, follow_redirects=False
         )
 
-    async def get(self, path: str, headers: Mapping[str, str]) -> Answer:
-        response = await self._client.get(path, headers=headers)
-        return response.status_code, response.headers, response.content
+    async def get(self, url: str, headers: Mapping[str, str], max_bytes: int) -> Answer:
+        request = self._client.build_request("GET", url, headers=headers)
+        response = await self._client.send(request, stream=True)
+        try:
+            if response.is_stream_consumed:
+                # `httpx.MockTransport` hands over a body it read (and decoded) itself.
+                reader = BodyReader(response.status_code, {}, max_bytes)
+                reader.feed(response.content)
+            else:
+                reader = BodyReader(response.status_code, response.headers, max_bytes)
+                async for chunk in response.aiter_raw():
+                    reader.feed(chunk)
+            return response.status_code, response.headers, reader.body()
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -79,22 +171,37 @@ class AiohttpSession:
     def __init__(
         self, endpoint: str, *, verify: Any, concurrency: int, timeout: httpx.Timeout
     ) -> None:
-        self._endpoint = endpoint
-        self._proxy = env_proxy(endpoint)
+        # The environment's proxy for each origin, looked up once (there may be several
+        # endpoints, tried in turn).
+        self._proxies: dict[str, str | None] = {}
         connector = aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context(verify))
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=client_timeout(timeout),
             skip_auto_headers=("Accept-Encoding",),
             cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # BodyReader decodes, within the size cap
         )
 
-    async def get(self, path: str, headers: Mapping[str, str]) -> Answer:
-        url = yarl.URL(self._endpoint + path, encoded=True)
+    def _proxy(self, url: yarl.URL) -> str | None:
+        origin = str(url.origin())
+        if origin not in self._proxies:
+            self._proxies[origin] = env_proxy(origin)
+        return self._proxies[origin]
+
+    async def get(self, url: str, headers: Mapping[str, str], max_bytes: int) -> Answer:
+        target = yarl.URL(url, encoded=True)
         async with self._session.get(
-            url, headers=headers, allow_redirects=False, proxy=self._proxy
+            target, headers=headers, allow_redirects=False, proxy=self._proxy(target)
         ) as response:
-            return response.status, response.headers, await response.read()
+            reader = BodyReader(response.status, response.headers, max_bytes)
+            try:
+                async for chunk in response.content.iter_any():
+                    reader.feed(chunk)
+            except (BodyTooLarge, UndecodableBody):
+                response.close()  # the rest of the body is not read: drop the connection
+                raise
+            return response.status, response.headers, reader.body()
 
     async def aclose(self) -> None:
         await self._session.close()

@@ -3,6 +3,7 @@
 `read_jobs` loads job records as the API returns them (`.json`: one response, a list, or an
 object wrapping a list; `.jsonl`/`.ndjson`: one response a line), a directory of such files,
 and the CSV and JSONL files `write_jobs` writes; it always returns the `JOB_COLUMNS` frame.
+`.parquet` files and day-partitioned Parquet archives: `jobtools.io.parquet`.
 
 Nothing is dropped silently. A corrupt line (or a `.json` file that is no JSON) is skipped
 with a `CorruptInputWarning` naming file and line, and listed in `frame.attrs["corrupt_lines"]`
@@ -38,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from jobtools.frame import decode_json, frame_to_records, jobs_to_frame
+from jobtools.io import parquet
 from jobtools.io._csv import CsvError, read_csv_table
 from jobtools.io._jsonl import read_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
@@ -61,7 +63,7 @@ __all__ = [
 JSON_SUFFIXES = frozenset({".json"})
 LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 CSV_SUFFIXES = frozenset({".csv"})
-READABLE_SUFFIXES = JSON_SUFFIXES | LINES_SUFFIXES | CSV_SUFFIXES
+READABLE_SUFFIXES = JSON_SUFFIXES | LINES_SUFFIXES | CSV_SUFFIXES | parquet.PARQUET_SUFFIXES
 
 # Columns that are not in the API's records; JSONL keeps them under this reserved key.
 COLUMNS_KEY = "_jobtools"
@@ -135,6 +137,8 @@ def read_jobs(
     """
     if errors not in ("warn", "raise"):
         raise ValueError(f'errors must be "warn" or "raise", not {errors!r}')
+    if parquet.is_archive(path):
+        return parquet.read_archive(path)
     files = list(_files(Path(path)))
     frames, problems = [], []
     for file in files:
@@ -154,13 +158,13 @@ def _files(path: Path) -> Iterator[Path]:
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p) in READABLE_SUFFIXES)
         if not found:
-            raise FileNotFoundError(f"no .json, .jsonl, .ndjson or .csv files in {path}")
+            raise FileNotFoundError(f"no .json, .jsonl, .ndjson, .csv or .parquet files in {path}")
         yield from found
     elif path.is_file():
         if _suffix(path) not in READABLE_SUFFIXES and not is_poll_log(path):
             raise ValueError(
-                f"cannot read {path}: expected .json, .jsonl, .ndjson, .csv or a poll log "
-                "(for a text file of job ids, run `jobtools fetch` or `jobtools watch` first)"
+                f"cannot read {path}: expected .json, .jsonl, .ndjson, .csv, .parquet or a poll "
+                "log (for a text file of job ids, run `jobtools fetch` or `jobtools watch` first)"
             )
         yield path
     else:
@@ -179,6 +183,8 @@ def _read_file(
         return read_poll_log(path), []
     if suffix in CSV_SUFFIXES:
         return _read_csv(path, encoding=encoding, sep=sep, tz=tz), []
+    if suffix in parquet.PARQUET_SUFFIXES:
+        return parquet.read_parquet(path), []
     if suffix in LINES_SUFFIXES:
         frame, problems = read_lines(_mapped(path), path, legacy_tz)
         return _with_columns(frame), problems
@@ -409,13 +415,20 @@ def _timedelta(seconds: pd.Series) -> pd.Series:
 
 
 def write_jobs(
-    frame: pd.DataFrame, path: str | Path, *, excel: bool = False, tz: Any = None
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    excel: bool = False,
+    tz: Any = None,
+    partition_by: str | None = None,
 ) -> Path:
-    """Write a job frame as CSV, or as JSONL records (`.jsonl`/`.ndjson`), by the extension.
+    """Write a job frame as CSV, JSONL records (`.jsonl`/`.ndjson`) or Parquet, by the extension.
 
     Args:
         frame: a job frame (from `jobs_to_frame`, `read_jobs` or the client); not changed.
         path: the file to write; its directory must exist.
+        partition_by: `"day"` appends the frame to the Parquet archive at `path` (a
+            directory, made when missing), one new file per day (`jobtools.io.parquet`).
         excel: CSV only: start with a UTF-8 byte order mark (so Excel reads UTF-8 text) and
             neutralise text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
             tab, CR or LF at the start, also after spaces, and full-width ＝＋－＠; header
@@ -434,6 +447,10 @@ def write_jobs(
     """
     path = Path(path)
     suffix = _suffix(path)
+    if partition_by is not None:
+        return parquet.write_archive(frame, path, partition_by)
+    if suffix in parquet.PARQUET_SUFFIXES:
+        return parquet.write_parquet(frame, path)
     if suffix in LINES_SUFFIXES:
         if excel:
             raise ValueError("excel=True applies to CSV files only")
@@ -441,7 +458,7 @@ def write_jobs(
     elif suffix in CSV_SUFFIXES:
         _write_csv(frame_to_csv_frame(frame, tz=tz), path, excel=excel)
     else:
-        raise ValueError(f"cannot write {path}: expected .csv, .jsonl or .ndjson")
+        raise ValueError(f"cannot write {path}: expected .csv, .jsonl, .ndjson or .parquet")
     return path
 
 

@@ -14,9 +14,11 @@ How each job's wait ends, in the `wait_state` column:
     expired    a 404 for an id whose creation time (in the id) is older than `retention`:
                the job ran and was deleted after it ended (ECS: about a day later).
                Final; `created_at` still says when it ran.
-    gave_up    `give_up_after` fetches in a row failed (auth, 5xx, timeouts, bad bodies...).
+    gave_up    `give_up_after` fetches in a row failed (5xx, timeouts, bad bodies...).
                Fewer failures are simply retried next round (the client already retried 429
                and 5xx within a round); one good answer resets the count.
+    refused    the service refused the credentials (`auth`) and accepted none in that round:
+               no later round could succeed, so every job still waited for ends at once.
     timed_out  not terminal when the timeout passed
     cancelled  the wait was cancelled before the job ended
     awaiting_payment  PENDING_PAYMENT, unchanged for `payment_patience` seconds: a yearly or
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import random
 import threading
 import time
@@ -65,6 +68,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "DEFAULT_TIMEOUT",
     "JobsFetcher",
+    "LAST_LOOK",
     "NO_STATUS",
     "Snapshot",
     "WAIT_COLUMNS",
@@ -91,6 +95,8 @@ DEFAULT_PAYMENT_PATIENCE = 600.0
 # this is an expired job, not an unknown one.
 DEFAULT_RETENTION = 86400.0
 
+# Seconds the fetch of the last look, at the deadline, may take: the most a wait overruns.
+LAST_LOOK = 10.0
 NO_STATUS = "NO_STATUS"  # the `counts` key for jobs never fetched successfully
 
 _FRAME_COLUMNS = [*JOB_COLUMNS, *FETCH_COLUMNS]
@@ -441,7 +447,8 @@ async def aiter_snapshots(
     Args:
         job_ids: ids as a list, Series, or a frame's `job_id` column; repeats count once.
         client: anything with `async afetch_jobs(ids)`; default `JobsClient(**client_options)`.
-        timeout: seconds; jobs still running then end as `timed_out`. None: no limit.
+        timeout: seconds; jobs still running then end as `timed_out`. None: no limit. A
+            round's fetches end by the deadline too (the last look at it: within `LAST_LOOK`).
         schedule: a `Backoff`, an `Adaptive`, "backoff" (default) or "adaptive".
         log: a poll log (path or `PollLog`). Jobs whose last logged observation is final
             (terminal, or 404) come back from it and are not queried again.
@@ -517,15 +524,21 @@ async def aiter_snapshots(
                         await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
                 round_no += 1
                 round_started = now
+                asked = [ids[r] for r in rows]
                 bar = round_progress(len(rows)) if round_progress is not None else False
+                limit = None if deadline is None else deadline - now
+                limit = LAST_LOOK if limit is not None and limit <= 0 else limit
                 cancelled, fetched = await _unless_cancelled(
-                    fetcher.afetch_jobs([ids[r] for r in rows], progress=bar), cancel
+                    _fetch(fetcher, asked, bar, limit), cancel
                 )
                 if cancelled or fetched is None:
                     continue  # the next pass ends the wait as cancelled
                 now = clock()
                 answer = _align(fetched, [ids[r] for r in rows])
                 changed = np.union1d(wait.merge(rows, answer, now), wait.give_up(give_up_after))
+                outcomes = answer["outcome"]
+                if outcomes.eq("auth").any() and not outcomes.eq("ok").any():
+                    changed = np.union1d(changed, wait.end("refused"))
                 if deadline is not None and now >= deadline:
                     changed = np.union1d(changed, wait.end("timed_out"))
                 still = rows[wait.state[rows] == "waiting"]
@@ -552,6 +565,15 @@ async def aiter_snapshots(
         await pool.aclose()
         if owned and poll_log is not None:
             poll_log.close()
+
+
+def _fetch(
+    fetcher: JobsFetcher, ids: list[str], progress: Any, limit: float | None
+) -> Awaitable[pd.DataFrame]:
+    """One round's fetch; a client that takes `time_limit` is held to the wait's deadline."""
+    if limit is not None and "time_limit" in inspect.signature(fetcher.afetch_jobs).parameters:
+        return fetcher.afetch_jobs(ids, progress=progress, time_limit=limit)  # type: ignore[call-arg]
+    return fetcher.afetch_jobs(ids, progress=progress)
 
 
 def _align(fetched: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
