@@ -336,3 +336,13 @@ def test_compare_failures_refuses_group_frames_and_handles_empty_windows() -> No
         compare_failures(groups, groups)
     empty = compare_failures(window(0, {}), window(0, {}))
     assert empty.empty and tuple(empty.columns) == COMPARE_COLUMNS
+
+
+def test_compare_failures_of_dask_frames_is_the_pandas_result() -> None:
+    """Dask windows give the same labels, counts, rates and p-values as pandas ones."""
+    dd = pytest.importorskip("dask.dataframe")
+    before, after = window(1980, {"quota": 20}), window(1900, {"quota": 100})
+    expected = compare_failures(before, after)
+    lazy = compare_failures(dd.from_pandas(before, npartitions=2), after)
+    pd.testing.assert_frame_equal(lazy, expected)
+    assert lazy.attrs["windows"] == expected.attrs["windows"]

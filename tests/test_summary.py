@@ -190,3 +190,12 @@ def test_jobs_between_reads_naive_bounds_in_the_zone() -> None:
     assert kept["job_id"].tolist() == ["b"]
     with pytest.raises(ValueError, match="not a time zone"):
         jobs_between(late_evening_jobs(), since="2024-11-06", tz="Nowhere/Land")
+
+
+def test_rates_in_a_zone_are_the_same_from_a_dask_frame() -> None:
+    """A Dask frame's local-midnight periods are pandas' (its four columns cut in pandas)."""
+    dd = pytest.importorskip("dask.dataframe")
+    frame = late_evening_jobs()
+    lazy = dd.from_pandas(frame, npartitions=2)
+    expected = rates_over_time(frame, "1D", tz="Asia/Shanghai")
+    pd.testing.assert_frame_equal(rates_over_time(lazy, "1D", tz="Asia/Shanghai"), expected)

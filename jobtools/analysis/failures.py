@@ -288,11 +288,12 @@ def _empty_groups() -> pd.DataFrame:
 def _ended(frame: pd.DataFrame) -> int:
     """The jobs that ended (SUCCESS or FAIL): the denominator of a window's rates.
 
-    Written for any frame engine: on a Dask frame `int()` computes the count.
+    Written for any frame engine: a Dask frame's count is computed here.
     """
     status = frame["status"]
     done = status.eq(JobStatus.SUCCESS) | status.eq(JobStatus.FAIL)
-    return int(done.fillna(False).astype(bool).sum())
+    total = done.fillna(False).astype(bool).sum()
+    return int(total.compute() if hasattr(total, "compute") else total)
 
 
 def compare_failures(

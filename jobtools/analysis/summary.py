@@ -148,7 +148,8 @@ def rates_over_time(
     out["success_rate"] = out["success"] / done
     out["failure_rate"] = out["fail"] / done
     index = pd.DatetimeIndex(out.index, name="period_start")
-    index = index.tz_localize(zone) if index.tz is None else index.tz_convert(zone)
+    if index.tz is None:  # nothing in the frame: no times to take the zone from
+        index = index.tz_localize(zone)
     out.index = index.as_unit("us")
     return out.loc[:, list(RATE_COLUMNS)]
 
