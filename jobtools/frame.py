@@ -294,19 +294,29 @@ def arrow_derived_entities(entities: pa.Array | pa.ChunkedArray) -> dict[str, An
         sub_entities = pc.struct_field(flat, "entities")
         own = pc.coalesce(*(non_empty(field(k, sub_entities)) for k in RESOURCE_KEYS))
         message = field("errorcode_message", sub_entities)
-        by_parent = pd.DataFrame({"parent": parents, "id": own, "message": message})
-        ids = by_parent.dropna(subset=["id"]).groupby("parent")["id"].agg(",".join)
-        firsts = by_parent.dropna(subset=["message"]).groupby("parent")["message"].first()
-        resource = pc.coalesce(resource, _spread(ids, len(ents)))
-        error = pc.coalesce(error, _spread(firsts, len(ents)))
+        resource = pc.coalesce(resource, _joined_by_parent(own, parents, len(ents)))
+        error = pc.coalesce(error, _first_by_parent(message, parents, len(ents)))
     return {"entity_error": error, "resource_id": resource}
 
 
-def _spread(values: pd.Series, length: int) -> pa.Array:
-    """Values by row number as a column of `length` rows, null elsewhere."""
-    out = np.full(length, None, dtype=object)
-    out[values.index.to_numpy(dtype=np.int64)] = values.to_numpy(dtype=object)
-    return pa.array(out, type=pa.large_string())
+def _joined_by_parent(values: pa.Array, parents: np.ndarray, length: int) -> pa.Array:
+    """Each parent row's non-null values joined with commas (null where it has none)."""
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents[valid], minlength=length)
+    offsets = pa.array(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
+    lists = pa.ListArray.from_arrays(offsets, values.filter(pa.array(valid)))
+    joined = pc.binary_join(lists, pa.scalar(",", pa.large_string()))
+    return pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.large_string()))
+
+
+def _first_by_parent(values: pa.Array, parents: np.ndarray, length: int) -> pa.Array:
+    """Each parent row's first non-null value (null where it has none)."""
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    found, first = np.unique(parents[valid], return_index=True)
+    rows = np.full(length, -1, dtype=np.int64)
+    rows[found] = first
+    picked = values.filter(pa.array(valid)).take(pa.array(rows, mask=rows < 0))
+    return picked.cast(pa.large_string())
 
 
 def assemble_job_frame(
