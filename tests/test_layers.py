@@ -19,7 +19,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "jobtools"
 
 CORE = ("jobtools.schema", "jobtools.times", "jobtools.ids", "jobtools.frame", "jobtools.errors")
 CORE += ("jobtools.progress", "jobtools.io", "jobtools._aio")
-FRONT_ENDS = ("jobtools.views", "jobtools.report", "jobtools.cli", "jobtools.demo")
+FRONT_ENDS = (
+    "jobtools.views",
+    "jobtools.report",
+    "jobtools.workbook",
+    "jobtools.cli",
+    "jobtools.demo",
+)
 ABOVE_CORE = ("jobtools.api", "jobtools.wait", "jobtools.analysis", "jobtools.simulator")
 ABOVE_CORE += FRONT_ENDS
 
