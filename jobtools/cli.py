@@ -53,18 +53,13 @@ def _add_fetch(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
     p.add_argument("--max-attempts", type=int, default=6, help="tries per id (6)")
-    p.add_argument("--timeout", type=float, default=30.0, help="read timeout in seconds (30)")
-    p.add_argument(
-        "--excel",
-        action="store_true",
-        help="CSV for Excel: UTF-8 with a BOM, formula-like text cells prefixed with '",
-    )
+    _add_request_timeout(p)
+    p.add_argument("--timeout", action=_Renamed, help=argparse.SUPPRESS, new="--request-timeout")
+    _add_excel(p)
     p.set_defaults(run=_run_fetch)
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    import httpx
-
     from jobtools.io import write_jobs
 
     out = _output(args.out, args.force)
@@ -73,7 +68,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         args,
         concurrency=args.concurrency,
         max_attempts=args.max_attempts,
-        timeout=httpx.Timeout(args.timeout, connect=min(10.0, args.timeout)),
+        timeout=_request_timeout(args),
     )
     frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
     write_jobs(frame, out, excel=args.excel)
@@ -101,11 +96,18 @@ def _add_watch(sub: Any) -> None:
     )
     _add_ids_and_client_options(p)
     p.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds to wait in all (1800); 0 = once"
+        "--timeout",
+        type=float,
+        default=1800.0,
+        metavar="S",
+        help="seconds the whole command may take: jobs not ended by then are timed_out "
+        "(1800); 0 = look once",
     )
+    _add_request_timeout(p)
     p.add_argument("--log", metavar="FILE", help="SQLite poll log to write and resume from")
     p.add_argument("--out", metavar="FILE.csv", help="write the final jobs here")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    _add_excel(p)
     p.add_argument("--first", type=float, default=2.0, help="first interval in seconds (2)")
     p.add_argument("--cap", type=float, default=30.0, help="longest interval in seconds (30)")
     p.add_argument(
@@ -118,25 +120,38 @@ def _add_watch(sub: Any) -> None:
 
 
 def _run_watch(args: argparse.Namespace) -> int:
+    import warnings
+
     from jobtools.wait.poll import summarize, wait_for
+    from jobtools.wait.polllog import PollLog, PollLogWarning
     from jobtools.wait.schedule import Adaptive, Backoff
 
     out = _output(args.out, args.force) if args.out else None
     ids = _read_ids(args.ids_file)
     backoff = Backoff(first=args.first, cap=args.cap)
-    frame = wait_for(
-        ids,
-        client=_client(args),
-        timeout=args.timeout,
-        log=args.log,
-        schedule=Adaptive(fallback=backoff) if args.adaptive else backoff,
-        give_up_after=args.give_up_after,
-        progress=False if args.no_progress else None,
-    )
+    # Opened first: a log that cannot be written is one clear error before any polling.
+    log = PollLog(args.log) if args.log else None
+    try:
+        with warnings.catch_warnings():
+            # A log that fails while writing (a full disk) is one line; the wait goes on.
+            warnings.simplefilter("always", PollLogWarning)
+            warnings.showwarning = _one_line_warning("watch")
+            frame = wait_for(
+                ids,
+                client=_client(args, timeout=_request_timeout(args)),
+                timeout=args.timeout,
+                log=log,
+                schedule=Adaptive(fallback=backoff) if args.adaptive else backoff,
+                give_up_after=args.give_up_after,
+                progress=False if args.no_progress else None,
+            )
+    finally:
+        if log is not None:
+            log.close()
     if out is not None:
         from jobtools.io import write_jobs
 
-        write_jobs(frame, out)
+        write_jobs(frame, out, excel=args.excel)
     where = f" to {out}" if out is not None else ""
     print(f"jobtools watch: {summarize(frame)}{where}", file=sys.stderr)
     return 0 if bool(frame["wait_state"].eq("done").all()) else 2
@@ -315,23 +330,36 @@ def _add_report(sub: Any) -> None:
         help="write a report folder (CSV tables, PNG plots, manifest) for a file of jobs",
         description=(
             "Read the jobs in INPUT (anything read_jobs accepts: .json, .jsonl/.ndjson, a CSV "
-            "written by jobtools, or a folder of them) and write to FOLDER: jobs.csv, "
-            "failures.csv (failure groups), summary.csv (per job type), rates.csv, the plots "
-            "as PNG and manifest.json. A FOLDER that is not empty is refused unless --force."
+            "written by jobtools, a poll log written by watch --log, or a folder of them) and "
+            "write to FOLDER: jobs.csv, failures.csv (failure groups), summary.csv (per job "
+            "type), rates.csv, the plots as PNG, with --xlsx report.xlsx, and manifest.json. "
+            "Reading a poll log needs no network and no credentials. A text file of job ids "
+            "is not jobs yet: run fetch or watch on it first. A FOLDER that is not empty is "
+            "refused unless --force."
         ),
     )
-    p.add_argument("input", metavar="INPUT", help="a job file, or a folder of job files")
+    p.add_argument(
+        "input", metavar="INPUT", help="a job file, a poll log (--log of watch), or a folder"
+    )
     p.add_argument("--out", required=True, metavar="FOLDER", help="the report folder")
     p.add_argument("--force", action="store_true", help="replace the report in a non-empty FOLDER")
+    _add_excel(p)
     p.add_argument(
-        "--excel",
+        "--xlsx",
         action="store_true",
-        help="CSV for Excel: UTF-8 with a BOM, formula-like text cells prefixed with '",
+        help="also write report.xlsx: the tables as sheets, date cells, native charts",
+    )
+    p.add_argument("--no-csv", action="store_true", help="write no CSV files (needs --xlsx)")
+    p.add_argument(
+        "--tz",
+        default="UTC",
+        metavar="ZONE",
+        help="time zone of the report's times and days, e.g. Asia/Shanghai (UTC)",
     )
     p.add_argument(
-        "--since", metavar="TIME", help="only jobs begun at or after TIME (UTC if naive)"
+        "--since", metavar="TIME", help="only jobs begun at or after TIME (in --tz if naive)"
     )
-    p.add_argument("--until", metavar="TIME", help="only jobs begun before TIME (UTC if naive)")
+    p.add_argument("--until", metavar="TIME", help="only jobs begun before TIME (in --tz if naive)")
     p.add_argument("--period", default="1D", help="period of the rates: 1h, 1D, 1W, ... (1D)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG files")
     p.add_argument(
@@ -347,7 +375,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
     from jobtools.analysis.summary import jobs_between
     from jobtools.report import write_report
-    from jobtools.times import to_offset, to_utc
+    from jobtools.times import to_offset, to_utc, to_zone
 
     out = Path(args.out)
     # Checked before reading, so a large input is never read only to be refused.
@@ -356,8 +384,12 @@ def _run_report(args: argparse.Namespace) -> int:
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise ValueError(f"{out} is not empty; use --force to replace its report")
     to_offset(args.period)
+    zone = to_zone(args.tz)
+    if args.no_csv and not args.xlsx:
+        raise ValueError("--no-csv leaves nothing to write: add --xlsx")
     bounds = {"since": args.since, "until": args.until}
-    filters = {name: to_utc(value, name) for name, value in bounds.items() if value}
+    filters = {name: to_utc(value, name, tz=zone) for name, value in bounds.items() if value}
+    _refuse_text_log(args.input)
     frame = _read_report_input(args.input, skip_bad=args.skip_bad)
     read = len(frame)
     if filters:
@@ -366,6 +398,9 @@ def _run_report(args: argparse.Namespace) -> int:
         frame,
         out,
         excel=args.excel,
+        xlsx=args.xlsx,
+        csv=not args.no_csv,
+        tz=zone,
         overwrite=args.force,
         period=args.period,
         plot=not args.no_plots,
@@ -375,6 +410,24 @@ def _run_report(args: argparse.Namespace) -> int:
     kept = f"{len(frame):,} of {read:,} jobs" if filters else f"{read:,} jobs"
     print(f"jobtools report: {kept} to {out}", file=sys.stderr)
     return 0
+
+
+def _refuse_text_log(source: str) -> None:
+    """A console log or a list of ids is not a file of jobs: say what to run first."""
+    from pathlib import Path
+
+    from jobtools.io._polllog import is_poll_log
+    from jobtools.io.files import READABLE_SUFFIXES
+
+    path = Path(source)
+    if not path.is_file() or path.suffix.lower() in READABLE_SUFFIXES or is_poll_log(path):
+        return
+    raise ValueError(
+        f"{source} is not a file of jobs (.json, .jsonl, .csv or a poll log); if it is a log "
+        f"or a list of job ids, fetch the jobs first: `jobtools fetch {source} --endpoint ... "
+        f"--out jobs.csv` or `jobtools watch {source} --endpoint ... --log poll.db`, then "
+        "report on jobs.csv or poll.db"
+    )
 
 
 def _read_report_input(source: str, *, skip_bad: bool) -> Any:
@@ -416,13 +469,17 @@ def _add_demo(sub: Any) -> None:
     )
     p.add_argument("--out", help="report folder (default: out/demo-<UTC time>)")
     p.add_argument("--no-progress", action="store_true", help="show no progress bars")
+    _add_excel(p)
+    p.add_argument("--xlsx", action="store_true", help="also write report.xlsx")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from jobtools.demo import run_demo
 
-    run_demo(args.out, progress=False if args.no_progress else None)
+    run_demo(
+        args.out, progress=False if args.no_progress else None, excel=args.excel, xlsx=args.xlsx
+    )
     return 0
 
 
@@ -449,6 +506,57 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_excel(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--excel",
+        action="store_true",
+        help="CSV for Excel: UTF-8 with a BOM, formula-like text cells prefixed with '",
+    )
+
+
+def _add_request_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds one request may wait for the service's answer (30); --timeout, where "
+        "a command has it, is the whole command's limit",
+    )
+
+
+def _request_timeout(args: argparse.Namespace) -> Any:
+    import httpx
+
+    seconds = args.request_timeout
+    if not seconds > 0:
+        raise ValueError(f"--request-timeout must be more than 0, got {seconds:g}")
+    return httpx.Timeout(seconds, connect=min(10.0, seconds))
+
+
+class _Renamed(argparse.Action):
+    """An option that was renamed: one clear error naming the new one."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            f"{self.option_strings[0]} is now {self.new} (seconds per request); "
+            "--timeout is the whole command's limit, on the commands that wait"
+        )
+
+
+def _one_line_warning(command: str) -> Any:
+    """A `warnings.showwarning` that prints one line naming the command, no source line."""
+
+    def show(message: Any, *args: Any, **kwargs: Any) -> None:
+        print(f"jobtools {command}: warning: {message}", file=sys.stderr)
+
+    return show
 
 
 def _client(args: argparse.Namespace, **options: Any) -> Any:

@@ -32,13 +32,15 @@ def run_demo(
     sample: str | Path | None = None,
     finish_within: float = 15.0,
     progress: bool | None = None,
+    excel: bool = False,
+    xlsx: bool = False,
 ) -> Path:
     """Run the demo and return the report folder (default `out/demo-<UTC time>/`).
 
     The simulator plays `scenario` (see `jobtools.simulator.SCENARIOS`), plus the records
     of `sample` when given (e.g. `data/sample_jobs.jsonl`). Running jobs end within
     `finish_within` seconds of the simulator's start. The server is stopped on the way out,
-    also on Ctrl-C.
+    also on Ctrl-C. `excel` and `xlsx` are `write_report`'s.
     """
     started = time.perf_counter()
     folder = Path(out) if out else Path("out") / f"demo-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
@@ -69,7 +71,7 @@ def run_demo(
             progress=progress,
         )
     inputs = [source, f"fetched from the simulator at {server.url}"]
-    write_report(frame, folder, inputs=inputs)
+    write_report(frame, folder, inputs=inputs, excel=excel, xlsx=xlsx)
     _print_summary(frame)
     print(f"\nreport written to {folder}/ in {time.perf_counter() - started:.1f} s")
     return folder

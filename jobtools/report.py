@@ -1,4 +1,4 @@
-"""A report folder another analyst can open: CSV tables, PNG plots and a manifest.
+"""A report folder another analyst can open: CSV tables, PNG plots, a workbook, a manifest.
 
 `write_report(frame, folder)` writes
 
@@ -6,14 +6,17 @@
 * `failures.csv`: `failure_groups`; `summary.csv`: `summary_by_type`; `rates.csv`:
   `rates_over_time`;
 * `durations.png`, `failure_reasons.png`, `timeline.png`, `rates.png`, `status_counts.png`;
-* `manifest.json`: how the report was made (inputs, filters, time window, package version,
-  fetch errors, time-quality counts, row counts, when).
+* with `xlsx=True`, `report.xlsx`: the same tables and the failed fetches as sheets of one
+  workbook, with real date cells, native charts and a notes sheet (`jobtools.workbook`);
+* `manifest.json`: how the report was made (inputs, filters, time window, time zone, package
+  version, fetch errors, time-quality counts, row counts, when).
 
-Every CSV is written by `write_jobs`: times ISO 8601 in UTC, durations in seconds, columns
-in a fixed order. With `excel=True` the CSV files start with a UTF-8 BOM, so Excel shows
-Chinese text, and text cells beginning with `=`, `+`, `-`, `@`, a tab or a carriage return
-get a leading `'`, so Excel shows them instead of running them as formulas (`fail_reason`
-is the service's text, not ours).
+Every CSV is written by `write_jobs`: times ISO 8601 (UTC, or the report's `tz=` with its
+offset), durations in seconds, columns in a fixed order. With `excel=True` the CSV files start
+with a UTF-8 BOM, so Excel shows Chinese text, and text cells (and header names) that a
+spreadsheet would run as a formula get a leading `'` (`fail_reason` is the service's text,
+not ours). `tz=` also cuts the rates' periods at local midnight and draws the time axes in
+that zone; the frame itself stays in UTC.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +34,13 @@ from jobtools.analysis.failures import failure_groups
 from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import rates_over_time, summary_by_type
 from jobtools.io import write_jobs
-from jobtools.times import iso_text, to_utc
+from jobtools.times import iso_text, to_utc, to_zone, zone_name
 from jobtools.views import plots
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["REPORT_FILES", "write_report"]
+__all__ = ["REPORT_FILES", "XLSX_FILE", "write_report"]
 
 # name -> (plot function, figure size in inches)
 _PLOTS: dict[str, tuple[Any, tuple[float, float]]] = {
@@ -47,6 +50,7 @@ _PLOTS: dict[str, tuple[Any, tuple[float, float]]] = {
     "rates.png": (plots.plot_rates, (10, 4)),
     "status_counts.png": (plots.plot_status_counts, (7, 4)),
 }
+XLSX_FILE = "report.xlsx"
 REPORT_FILES: tuple[str, ...] = (
     "jobs.csv",
     "failures.csv",
@@ -65,6 +69,9 @@ def write_report(
     folder: str | Path,
     *,
     excel: bool = False,
+    xlsx: bool = False,
+    csv: bool = True,
+    tz: str | tzinfo | None = None,
     overwrite: bool = False,
     period: str = "1D",
     plot: bool = True,
@@ -77,6 +84,10 @@ def write_report(
     Args:
         excel: UTF-8 with a BOM and formula-like text cells neutralised, for Excel. Then
             `jobs.csv` is for reading, not for `read_jobs`.
+        xlsx: also write `report.xlsx` (see `jobtools.workbook`).
+        csv: False writes no CSV files (only the workbook, the plots and the manifest).
+        tz: the report's time zone (an IANA name such as "Asia/Shanghai"; default UTC): the
+            times in the CSVs and the workbook, the rates' periods and the plots' axes.
         overwrite: replace the report files of a folder that is not empty; without it such a
             folder is refused. Other files in the folder are left alone.
         period: the period of `rates.csv` and `rates.png` ("1h", "1D", "1W", ...).
@@ -87,18 +98,22 @@ def write_report(
 
     Raises:
         FileExistsError: `folder` is not empty and `overwrite` is False.
-        ValueError: `period` is not a frequency.
+        ValueError: `period` is not a frequency, `tz` not a zone, or nothing to write.
     """
     out = Path(folder)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"not a folder: {out}")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"report folder is not empty: {out} (pass overwrite=True to replace)")
+    if not csv and not xlsx:
+        raise ValueError("nothing to write: csv=False needs xlsx=True")
     moment = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
-    # Everything is computed before the first file is written: a bad `period` leaves no debris.
+    zone = to_zone(tz)
+    # Everything is computed before the first file is written: a bad `period` or `tz` leaves
+    # no debris.
     groups = failure_groups(frame)
     summary = summary_by_type(frame)
-    rates = rates_over_time(frame, period)
+    rates = rates_over_time(frame, period, tz=zone)
     quality = time_quality(frame, now=moment)
     tables = {
         "jobs.csv": frame,
@@ -107,32 +122,62 @@ def write_report(
         "rates.csv": rates.reset_index(),
     }
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
-        # One CSV dialect for the whole report: the one `read_jobs` reads back (ISO 8601 UTC
-        # times, timedeltas as `<name>_s` seconds, BOM and neutralised formulas for Excel).
-        write_jobs(table, out / name, excel=excel)
-    written = list(tables)
-    if plot:
-        _write_plots(frame, groups, out, period=period, now=moment)
-        written += list(_PLOTS)
+    written: list[str] = []
+    if csv:
+        for name, table in tables.items():
+            # One CSV dialect for the whole report: the one `read_jobs` reads back (ISO 8601
+            # times with their offset, timedeltas as `<name>_s` seconds, BOM and neutralised
+            # formulas for Excel).
+            write_jobs(table, out / name, excel=excel, tz=zone)
+        written += list(tables)
     manifest = _manifest(
         frame,
         tables=tables,
         quality=quality,
-        files=[*written, "manifest.json"],
+        files=[],
         excel=excel,
         period=period,
         inputs=inputs,
         filters=filters,
         now=moment,
+        zone=zone,
     )
+    if xlsx:
+        from jobtools.workbook import write_workbook
+
+        notes = {k: manifest[k] for k in ("created_at", "inputs", "filters", "time_window")}
+        notes |= {
+            "period": period,
+            "rows": manifest["rows"],
+            "jobtools": manifest["jobtools_version"],
+        }
+        write_workbook(
+            out / XLSX_FILE,
+            jobs=frame,
+            groups=groups,
+            summary=summary,
+            rates=rates.reset_index(),
+            zone=zone,
+            notes=notes,
+        )
+        written.append(XLSX_FILE)
+    if plot:
+        _write_plots(frame, groups, out, period=period, now=moment, zone=zone)
+        written += list(_PLOTS)
+    manifest["files"] = [*written, "manifest.json"]
     text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")
     return out
 
 
 def _write_plots(
-    frame: pd.DataFrame, groups: pd.DataFrame, out: Path, *, period: str, now: pd.Timestamp
+    frame: pd.DataFrame,
+    groups: pd.DataFrame,
+    out: Path,
+    *,
+    period: str,
+    now: pd.Timestamp,
+    zone: tzinfo,
 ) -> None:
     # Figures made without pyplot: no global state, nothing to close, no GUI backend needed.
     from matplotlib.figure import Figure
@@ -140,8 +185,8 @@ def _write_plots(
     arguments: dict[str, tuple[Any, dict[str, Any]]] = {
         "durations.png": (frame, {"log": True}),
         "failure_reasons.png": (groups, {}),
-        "timeline.png": (frame, {"now": now}),
-        "rates.png": (frame, {"period": period}),
+        "timeline.png": (frame, {"now": now, "tz": zone}),
+        "rates.png": (frame, {"period": period, "tz": zone}),
         "status_counts.png": (frame, {}),
     }
     for name, (function, size) in _PLOTS.items():
@@ -166,6 +211,7 @@ def _manifest(
     inputs: Sequence[str],
     filters: Mapping[str, Any] | None,
     now: pd.Timestamp,
+    zone: tzinfo,
 ) -> dict[str, Any]:
     from jobtools import __version__
 
@@ -181,6 +227,9 @@ def _manifest(
             "last_end": _iso_one(frame["end_time"].max()),
         },
         "period": period,
+        # The zone of the CSVs' and the workbook's times and of the periods; the manifest's
+        # own times stay UTC.
+        "time_zone": zone_name(zone),
         "excel": excel,
         # The rows of each CSV written: jobs, failure groups, job types, periods.
         "rows": {name: len(table) for name, table in tables.items()},

@@ -51,7 +51,9 @@ __all__ = [
     "read_job_times",
     "to_offset",
     "to_utc",
+    "to_zone",
     "whole_hour_offsets",
+    "zone_name",
 ]
 
 TIME_DTYPE = "datetime64[us, UTC]"
@@ -364,11 +366,16 @@ def iso_text(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, dtype="str")
 
 
-def to_utc(moment: dt.datetime | str, name: str = "time") -> pd.Timestamp:
-    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are UTC.
+def to_utc(
+    moment: dt.datetime | str, name: str = "time", *, tz: str | dt.tzinfo | None = None
+) -> pd.Timestamp:
+    """A moment as a UTC `pd.Timestamp`; naive times and strings without a zone are in `tz`.
+
+    `tz` defaults to UTC: `to_utc("2024-11-02", tz="Asia/Shanghai")` is 2024-11-01 16:00 UTC.
 
     Raises:
-        ValueError: `moment` is not a time (the message starts with `name`).
+        ValueError: `moment` is not a time (the message starts with `name`), or `tz` is not
+            a zone.
     """
     try:
         stamp = pd.Timestamp(moment)
@@ -376,7 +383,36 @@ def to_utc(moment: dt.datetime | str, name: str = "time") -> pd.Timestamp:
         raise ValueError(f"{name}: not a time: {moment!r}") from exc
     if pd.isna(stamp):
         raise ValueError(f"{name}: not a time: {moment!r}")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(to_zone(tz))
+    return stamp.tz_convert("UTC")
+
+
+def to_zone(tz: str | dt.tzinfo | None) -> dt.tzinfo:
+    """A time zone from its IANA name ("Asia/Shanghai") or a tzinfo; None is UTC.
+
+    Raises:
+        ValueError: not a time zone this machine knows.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if tz is None or (isinstance(tz, str) and tz.upper() == "UTC"):
+        return dt.UTC
+    if isinstance(tz, dt.tzinfo):
+        return tz
+    try:
+        return ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"not a time zone: {tz!r} (try 'UTC' or 'Asia/Shanghai')") from exc
+
+
+def zone_name(tz: str | dt.tzinfo | None) -> str:
+    """A zone's IANA name ("Asia/Shanghai"), "UTC", or what `str` says of a fixed offset."""
+    zone = to_zone(tz)
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    return "UTC" if zone is dt.UTC or str(zone) == "UTC" else str(zone)
 
 
 def to_offset(period: str) -> BaseOffset:

@@ -153,3 +153,64 @@ def test_a_report_csv_is_valid_input_again(
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "more", "words"),
+    [
+        ("batch.log", "2024-11-05 10:00 submitted job ff80808f7f1b2c3d4e5f60718293a4b5\n", [],
+         ["not a file of jobs", "jobtools fetch", "jobtools watch"]),
+        ("jobs.jsonl", None, ["--no-csv"], ["--no-csv", "--xlsx"]),
+        ("jobs.jsonl", None, ["--tz", "Mars/Olympus"], ["not a time zone", "Mars/Olympus"]),
+    ],
+    ids=["a console log", "nothing to write", "an unknown zone"],
+)  # fmt: skip
+def test_what_is_not_a_report_is_one_line(
+    tmp_path: Path,
+    small_input: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: str | None,
+    more: list[str],
+    words: list[str],
+) -> None:
+    """A text log says to fetch or watch first; --no-csv alone and a bad --tz are refused."""
+    source = small_input if content is None else tmp_path / name
+    if content is not None:
+        source.write_text(content, encoding="utf-8")
+    out = tmp_path / "report"
+    assert main(["report", str(source), "--out", str(out), *more]) == 1
+    one_line_error(capsys, *words)
+    assert not out.exists()
+
+
+def test_xlsx_and_tz_from_the_command_line(
+    tmp_path: Path, small_input: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--xlsx writes report.xlsx; --tz names the zone in the manifest; --since is in that zone."""
+    out = tmp_path / "report"
+    argv = ["report", str(small_input), "--out", str(out), "--xlsx", "--no-plots",
+            "--tz", "Asia/Shanghai", "--since", "2024-10-20"]  # fmt: skip
+    assert main(argv) == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["time_zone"] == "Asia/Shanghai"
+    # Midnight in Beijing is 16:00 UTC the day before.
+    assert manifest["filters"]["since"] == "2024-10-19T16:00:00.000Z"
+    assert (out / "report.xlsx").read_bytes()[:2] == b"PK"
+
+
+@pytest.mark.parametrize("command", ["fetch", "watch", "report", "demo"])
+def test_every_command_that_writes_a_csv_for_people_takes_excel(command: str) -> None:
+    """--excel is on fetch, watch, report and demo; the report-writing ones take --xlsx too."""
+    from jobtools.cli import _parser
+
+    required = {
+        "fetch": ["ids.txt", "--endpoint", "http://x", "--out", "x.csv"],
+        "watch": ["ids.txt", "--endpoint", "http://x"],
+        "report": ["jobs.csv", "--out", "r"],
+        "demo": [],
+    }[command]
+    args = _parser().parse_args([command, *required, "--excel"])
+    assert args.excel is True
+    if command in ("report", "demo"):
+        assert _parser().parse_args([command, *required, "--xlsx"]).xlsx is True

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -244,40 +245,104 @@ def test_no_failures_give_an_empty_typed_frame(records: list) -> None:
     assert groups["count"].dtype == "int64"
 
 
-def frame_of(counts: dict[str, int]) -> pd.DataFrame:
-    """FAIL jobs whose messages repeat each cause `count` times (numbers vary)."""
-    records = [
-        job(f"{cause}-{i}", "FAIL", f"{cause} failed after {i} s", error_code="IMG.0001")
-        for cause, count in counts.items()
+def window(successes: int, fails: dict[str, int], prefix: str = "") -> pd.DataFrame:
+    """`successes` SUCCESS jobs and, per cause, that many FAIL jobs (numbers in messages vary)."""
+    records = [job(f"{prefix}ok-{i}", "SUCCESS") for i in range(successes)]
+    records += [
+        job(f"{prefix}{cause}-{i}", "FAIL", f"{cause} failed after {i} s", error_code="IMG.0001")
+        for cause, count in fails.items()
         for i in range(count)
     ]
     return jobs_to_frame(records)
 
 
-def test_compare_failures_classifies_each_group() -> None:
-    """New, growing, shrinking, gone and stable follow the change in share of failures."""
-    before = frame_of({"quota": 10, "network": 10, "disk": 10, "lock": 10})
-    after = frame_of({"quota": 10, "network": 40, "disk": 2, "timeout": 8})
-    diff = compare_failures(before, after)
+def trends(diff: pd.DataFrame) -> dict[str, str]:
+    """Each group's trend, keyed by the first word of its template (the cause)."""
+    causes = diff["template"].str.split().str[0]
+    return dict(zip(causes, diff["trend"].astype(str), strict=True))
+
+
+def test_compare_failures_halves_of_one_batch_are_steady() -> None:
+    """Two random halves of one batch (about 11 % failing over eight causes) are all steady."""
+    rng = np.random.default_rng(7)
+    causes = ["quota", "network", "disk", "lock", "timeout", "format", "auth", "size"]
+    weights = np.array([30, 20, 15, 10, 10, 8, 4, 3]) / 100
+    n = 4000
+    fails = rng.random(n) < 0.11
+    cause = rng.choice(causes, size=n, p=weights)
+    records = [
+        job(f"j{i}", "FAIL", f"{cause[i]} failed after {i} s")
+        if fails[i]
+        else job(f"j{i}", "SUCCESS")
+        for i in range(n)
+    ]
+    frame = jobs_to_frame(records)
+    half = rng.permutation(n) < n // 2
+    diff = compare_failures(frame[half], frame[~half])
     assert tuple(diff.columns) == COMPARE_COLUMNS
-    trend = dict(zip(diff["template"].str.split().str[0], diff["trend"].astype(str), strict=True))
-    assert trend == {
-        "quota": "shrinking",  # same count, but 10 of 60 failures after against 10 of 40
-        "network": "growing",
-        "disk": "shrinking",
-        "lock": "gone",
-        "timeout": "new",
-    }
-    assert diff["trend"].astype(str).tolist()[0] == "new"
-    lock = diff[diff["template"].str.startswith("lock")].iloc[0]
-    assert (lock["count_before"], lock["count_after"], lock["share_after"]) == (10, 0, 0.0)
-    assert lock["share_before"] == pytest.approx(0.25)
+    assert set(diff["trend"].astype(str)) == {"steady"}
+    assert diff["p_value"].between(0, 1).all()
 
 
-def test_compare_failures_stable_within_tolerance_and_accepts_group_frames() -> None:
-    """A share that moves less than the tolerance is stable; group frames work as inputs."""
-    before = failure_groups(frame_of({"quota": 10, "network": 10}))
-    after = failure_groups(frame_of({"quota": 11, "network": 9}))
-    diff = compare_failures(before, after)
-    assert set(diff["trend"].astype(str)) == {"stable"}
-    assert compare_failures(frame_of({}), frame_of({})).empty
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        # 1 % -> 5 % of comparable volumes
+        ({"quota": 20}, {"quota": 100}, {"quota": "growing"}),
+        ({"quota": 100}, {"quota": 20}, {"quota": "shrinking"}),
+        ({"quota": 20}, {"quota": 20, "lock": 30}, {"quota": "steady", "lock": "new"}),
+        ({"quota": 20, "lock": 30}, {"quota": 20}, {"quota": "steady", "lock": "gone"}),
+        # Too few to tell, however it looks: 0 -> 3 is not "new".
+        ({"quota": 20}, {"quota": 20, "lock": 3}, {"quota": "steady", "lock": "steady"}),
+        # 9 -> 20 while another cause explodes: by share it "shrank", by rate it is no change
+        # the test can tell from chance, and the other one grew.
+        (
+            {"quota": 9, "disk": 10},
+            {"quota": 20, "disk": 200},
+            {"quota": "steady", "disk": "growing"},
+        ),
+    ],
+)
+def test_compare_failures_labels_only_changes_that_pass_the_test(
+    before: dict[str, int], after: dict[str, int], expected: dict[str, str]
+) -> None:
+    """Rates per ended job, Fisher's exact test and Holm: labels follow real changes only."""
+    diff = compare_failures(
+        window(2000 - sum(before.values()), before), window(2000 - sum(after.values()), after)
+    )
+    assert trends(diff) == expected
+    changed = diff[diff["trend"].astype(str) != "steady"]
+    assert (changed["p_adjusted"] < 0.05).all()
+
+
+def test_compare_failures_shows_counts_rates_and_each_windows_failure_rate() -> None:
+    """Counts, per-job rates and their ratio are in the frame; attrs hold each window's rate."""
+    diff = compare_failures(window(980, {"quota": 20}), window(1900, {"quota": 100}))
+    row = diff.iloc[0]
+    assert (row["count_before"], row["count_after"]) == (20, 100)
+    assert row["rate_before"] == pytest.approx(0.02)
+    assert row["rate_after"] == pytest.approx(0.05)
+    assert row["rate_ratio"] == pytest.approx(2.5)
+    windows = diff.attrs["windows"]
+    assert windows["before"] == {"ended": 1000, "fail": 20, "failure_rate": pytest.approx(0.02)}
+    assert windows["after"]["ended"] == 2000
+    assert windows["p_value"] < 0.001
+
+
+def test_compare_failures_refuses_group_frames_and_handles_empty_windows() -> None:
+    """Group frames lack the ended jobs the rates need: a clear error; empty windows compare."""
+    groups = failure_groups(window(10, {"quota": 3}))
+    with pytest.raises(ValueError, match="needs a job frame"):
+        compare_failures(groups, groups)
+    empty = compare_failures(window(0, {}), window(0, {}))
+    assert empty.empty and tuple(empty.columns) == COMPARE_COLUMNS
+
+
+def test_compare_failures_of_dask_frames_is_the_pandas_result() -> None:
+    """Dask windows give the same labels, counts, rates and p-values as pandas ones."""
+    dd = pytest.importorskip("dask.dataframe")
+    before, after = window(1980, {"quota": 20}), window(1900, {"quota": 100})
+    expected = compare_failures(before, after)
+    lazy = compare_failures(dd.from_pandas(before, npartitions=2), after)
+    pd.testing.assert_frame_equal(lazy, expected)
+    assert lazy.attrs["windows"] == expected.attrs["windows"]

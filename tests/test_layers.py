@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "jobtools"
 
 CORE = ("jobtools.schema", "jobtools.times", "jobtools.ids", "jobtools.frame", "jobtools.errors")
 CORE += ("jobtools.progress", "jobtools.io", "jobtools._aio")
-# workbook: the report's Excel writer (arriving with the report work).
+# workbook: the report's Excel writer.
 FRONT_ENDS = (
     "jobtools.views",
     "jobtools.report",

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 import jobtools
-from jobtools.wait.polllog import OBSERVATION_COLUMNS, TRANSITION_COLUMNS, PollLog, transitions
+from jobtools.wait.polllog import (
+    OBSERVATION_COLUMNS,
+    TRANSITION_COLUMNS,
+    PollLog,
+    PollLogWarning,
+    transitions,
+)
 
 T0 = pd.Timestamp("2026-03-01T12:00:00Z")
 
@@ -94,7 +100,7 @@ def test_restore_returns_ended_jobs_with_their_whole_record(log: PollLog) -> Non
     """Jobs whose last observation ended their wait come back losslessly; others do not."""
     log.append_round("w1", 1, T0.timestamp(), *_round(RECORDS, ["done", "waiting", "done"], T0))
     ids = [r["job_id"] for r in RECORDS]
-    restored = log.restore(ids).set_index("job_id")
+    restored = log.restore(ids, ended_only=True).set_index("job_id")
     original = jobtools.jobs_to_frame(RECORDS).set_index("job_id").loc[restored.index]
     assert sorted(restored.index) == ["a" * 32, "c" * 32]
     for column in jobtools.JOB_COLUMNS:
@@ -103,25 +109,33 @@ def test_restore_returns_ended_jobs_with_their_whole_record(log: PollLog) -> Non
         pd.testing.assert_series_equal(restored[column], original[column], check_categorical=False)
     assert restored["outcome"].eq("ok").all()
     assert restored["observed_at"].eq(T0).all()
-    assert log.restore(["c" * 32]).shape[0] == 1
+    assert log.restore(["c" * 32], ended_only=True).shape[0] == 1
     assert log.restore([]).empty
 
 
 def test_restore_follows_the_last_observation(log: PollLog) -> None:
-    """Only the latest observation of a job counts: a job running again is not restored."""
+    """Only the latest observation of a job counts: a job running again is not ended."""
     log.append_round("w1", 1, T0.timestamp(), *_round(RECORDS[2:], ["done"], T0))
     later = T0 + pd.Timedelta(seconds=5)
     log.append_round("w2", 1, later.timestamp(), *_round(RECORDS[1:2], ["waiting"], later))
-    assert log.restore([r["job_id"] for r in RECORDS])["job_id"].tolist() == ["c" * 32]
+    ids = [r["job_id"] for r in RECORDS]
+    assert log.restore(ids, ended_only=True)["job_id"].tolist() == ["c" * 32]
+    everything = log.restore(ids)
+    assert everything["job_id"].tolist() == ["b" * 32, "c" * 32]
+    assert everything["wait_state"].astype(str).tolist() == ["waiting", "done"]
 
 
 def test_a_failing_round_writes_nothing(log: PollLog) -> None:
-    """A round is one transaction: an error while writing it leaves no row of it behind."""
+    """A round is one transaction: an error while writing it leaves no row of it behind.
+
+    The error is one warning and the log stops; the wait that writes it goes on.
+    """
     log.append_round("w1", 1, T0.timestamp(), *_round(RECORDS[:1], ["waiting"], T0))
     observed, merged = _round(RECORDS, ["waiting"] * 3, T0)
     observed["request_id"] = pd.Series([None, None, object()], dtype=object)  # cannot be stored
-    with pytest.raises(sqlite3.Error):
+    with pytest.warns(PollLogWarning, match="could not write round 2"):
         log.append_round("w1", 2, T0.timestamp(), observed, merged)
+    log.append_round("w1", 3, T0.timestamp(), *_round(RECORDS[:1], ["waiting"], T0))
     assert len(log.observations()) == 1
     assert log.rounds()["round"].tolist() == [1]
 
@@ -238,3 +252,207 @@ def test_transitions_of_nothing_is_empty() -> None:
     got = transitions(_seen([]).astype({"job_id": object, "status": object}))
     assert got.empty and list(got.columns) == list(TRANSITION_COLUMNS)
     assert np.issubdtype(got["observations"].dtype, np.integer)
+
+
+# --- the log as the record of a wait, and the log under faults ----------------------------
+
+
+def _client(sim: Any) -> Any:
+    """A client of the in-process simulator that tries once, so faults show as fetch errors."""
+    from jobtools.api.client import JobsClient
+    from jobtools.simulator import DEMO_TOKEN
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    return JobsClient(
+        endpoint="http://simulator",
+        token=DEMO_TOKEN,
+        project_id=sim.project_id,
+        transport=sim.transport(),
+        rate_limit=None,
+        max_attempts=1,
+        sleep=no_wait,
+    )
+
+
+def _ended(job_id: str) -> dict[str, Any]:
+    return {**RECORDS[2], "job_id": job_id}
+
+
+def test_every_id_of_a_wait_is_logged_and_restored_offline(
+    tmp_path: Path, simulator: Any, sim_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wait over running, unknown and already-ended (start=) jobs logs every id; restore
+    gives them back with no client and no credentials, polls and fetch_errors included."""
+    from jobtools.simulator import Faults
+
+    running = simulator.add_jobs(8, finish_within=600)
+    known = [f"{n:032x}" for n in range(1, 4)]
+    start = jobtools.jobs_to_frame([_ended(i) for i in known])
+    unknown = "f" * 32
+    ids = [*running, *known, unknown]
+    path = tmp_path / "poll.db"
+    with simulator.injecting(Faults(error_503=0.3)):
+        result = jobtools.wait_for(ids, client=_client(simulator), clock=sim_clock, log=path,
+                                   start=start, timeout=60, progress=False)  # fmt: skip
+    assert result["fetch_errors"].sum() > 0  # the faults left some
+
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "JOBTOOLS_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with PollLog(path) as log:
+        restored = log.restore()
+    assert restored["job_id"].tolist() == ids
+    mine = result.set_index("job_id").loc[ids]
+    for column in ("polls", "fetch_errors"):
+        assert restored[column].tolist() == mine[column].tolist(), column
+    assert restored["wait_state"].astype(str).tolist() == mine["wait_state"].astype(str).tolist()
+    assert restored["status"].astype(str).tolist() == mine["status"].astype(str).tolist()
+    from_file = jobtools.read_jobs(path)
+    pd.testing.assert_frame_equal(from_file, restored)
+
+
+def test_ids_never_fetched_are_rows_too(tmp_path: Path) -> None:
+    """The ids of a wait are logged when it starts: a kill before round 1 loses none."""
+    ids = ["a" * 32, "b" * 32]
+    with PollLog(tmp_path / "poll.db") as log:
+        log.begin_wait("w1", ids, T0.timestamp(), None)
+        restored = log.restore()
+    assert restored["job_id"].tolist() == ids
+    assert restored["wait_state"].astype(str).tolist() == ["waiting", "waiting"]
+    assert restored["polls"].tolist() == [0, 0]
+    assert restored["status"].isna().all()
+
+
+def _foreign(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO customers VALUES (1, 'Ada')")
+    sqlite3.connect(path).close()
+
+
+def _other_schema(path: Path) -> None:
+    with PollLog(path):
+        pass
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(_foreign, "another SQLite database"), (_other_schema, "schema 99")],
+    ids=["another application's database", "another schema"],
+)
+def test_a_database_that_is_not_our_log_is_refused_unchanged(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    """Another application's SQLite file, or a log of another schema, is refused, byte for byte
+    unchanged, by PollLog, by a wait and by read_jobs."""
+    path = tmp_path / "other.db"
+    make(path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        PollLog(path)
+    with pytest.raises(ValueError, match=message):
+        jobtools.read_jobs(path)
+    assert path.read_bytes() == before
+    if make is _foreign:  # (a WAL log, as ours are, may keep its -wal and -shm beside it)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_a_read_only_log_is_found_when_it_opens(tmp_path: Path) -> None:
+    """A log that cannot be written fails at open with one clear error, not mid-wait; it can
+    still be read."""
+    import subprocess
+
+    path = tmp_path / "poll.db"
+    with PollLog(path) as log:
+        log.begin_wait("w1", ["a" * 32], T0.timestamp(), None)
+    # chattr +i makes the file read-only even for root (chmod does not, and tests run as root).
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(ValueError, match="cannot write poll log .*readonly"):
+            PollLog(path)
+        # Reading still works: read_jobs, a read-only PollLog and transitions.
+        assert jobtools.read_jobs(path)["job_id"].tolist() == ["a" * 32]
+        with PollLog(path, read_only=True) as log:
+            assert log.restore()["job_id"].tolist() == ["a" * 32]
+            with pytest.raises(ValueError, match="read-only"):
+                log.begin_wait("w2", ["b" * 32], T0.timestamp(), None)
+        assert transitions(path).empty
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_full_disk_while_waiting_is_one_warning_and_the_results_come_back(
+    tmp_path: Path, simulator: Any, sim_clock: Any
+) -> None:
+    """When the log cannot grow (SQLite's "database or disk is full"), the wait warns once,
+    goes on and returns every row; the log keeps the rounds written before."""
+    ids = simulator.add_jobs(40, finish_within=300)
+    path = tmp_path / "poll.db"
+    with PollLog(path) as log:
+        pages = log._conn.execute("PRAGMA page_count").fetchone()[0]
+        # The file may not grow past its size now: the very fault a full disk gives.
+        log._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+        with pytest.warns(PollLogWarning, match="full") as caught:
+            result = jobtools.wait_for(ids, client=_client(simulator), clock=sim_clock, log=log,
+                                       timeout=600, progress=False)  # fmt: skip
+        assert log.failed is not None
+    assert len([w for w in caught if w.category is PollLogWarning]) == 1
+    assert result["job_id"].tolist() == ids
+    assert result["wait_state"].eq("done").all()
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE observations (
+    job_id TEXT NOT NULL, observed_at REAL NOT NULL, status TEXT, process_percent REAL,
+    outcome TEXT, http_status INTEGER, fetch_error_code TEXT, fetch_error TEXT,
+    request_id TEXT, wait_id TEXT NOT NULL, round INTEGER NOT NULL, record TEXT
+);
+CREATE TABLE rounds (
+    wait_id TEXT NOT NULL, round INTEGER NOT NULL, started_at REAL NOT NULL,
+    finished_at REAL NOT NULL, queried INTEGER NOT NULL, PRIMARY KEY (wait_id, round)
+);
+INSERT INTO meta VALUES ('schema', '1');
+"""
+
+
+def test_a_log_of_the_first_schema_is_read_and_upgraded(tmp_path: Path) -> None:
+    """A schema-1 log (no counters, no wait_jobs) reads as it is, and opening it upgrades it."""
+    import orjson
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+        row = ("c" * 32, T0.timestamp(), "SUCCESS", None, "ok", 200, None, None, None, "w", 1)
+        db.execute(
+            "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, orjson.dumps(RECORDS[2]).decode()),
+        )
+    old = jobtools.read_jobs(path)
+    assert old["job_id"].tolist() == ["c" * 32]
+    assert old["wait_state"].astype(str).tolist() == ["done"]
+    with PollLog(path) as log:
+        assert log.restore()["status"].astype(str).tolist() == ["SUCCESS"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+
+
+def test_a_wait_the_log_answers_needs_no_client_and_no_credentials(
+    tmp_path: Path, simulator: Any, sim_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run again on a log where every job has ended, wait_for builds no client: it works
+    offline, with no credentials, and gives the jobs back with their polls."""
+    ids = simulator.add_jobs(5, finish_within=30)
+    path = tmp_path / "poll.db"
+    first = jobtools.wait_for(ids, client=_client(simulator), clock=sim_clock, log=path,
+                              timeout=600, progress=False)  # fmt: skip
+    assert first["wait_state"].eq("done").all()
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "JOBTOOLS_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    again = jobtools.wait_for(ids, endpoint="http://127.0.0.1:9", log=path, progress=False)
+    assert again["job_id"].tolist() == ids
+    assert again["polls"].tolist() == first["polls"].tolist()

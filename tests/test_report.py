@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from jobtools import __version__, failure_groups, jobs_to_frame
 from jobtools.analysis.failures import FAILURE_GROUP_COLUMNS
 from jobtools.analysis.summary import RATE_COLUMNS, SUMMARY_COLUMNS
 from jobtools.io import read_jobs
-from jobtools.report import REPORT_FILES, write_report
+from jobtools.report import REPORT_FILES, XLSX_FILE, write_report
 from jobtools.sample import generate_jobs
 from jobtools.schema import OUTCOMES, categorical
 
@@ -194,3 +196,128 @@ def test_an_empty_frame_gives_an_empty_report(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["rows"]["jobs.csv"] == 0
     assert manifest["time_window"]["first_begin"] is None
+
+
+# --- the workbook and the report's time zone ------------------------------------------
+
+
+def chinese_failures() -> pd.DataFrame:
+    """Jobs with Chinese and formula-like reasons, ending on both sides of Beijing midnight."""
+    records = [
+        failing("a" * 32, "镜像文件格式不支持，请检查后重试"),
+        failing("b" * 32, '=HYPERLINK("http://x","y")'),
+        {**failing("c" * 32, "x"), "status": "SUCCESS", "error_code": None, "fail_reason": None},
+    ]
+    # 15:30 UTC is 23:30 in Beijing, 16:30 UTC is 00:30 the next day there.
+    records[0]["end_time"] = "2024-11-05T15:30:00Z"
+    records[1]["end_time"] = "2024-11-05T16:30:00Z"
+    return jobs_to_frame(records)
+
+
+@pytest.fixture(scope="module")
+def workbook(tmp_path_factory: pytest.TempPathFactory, jobs: pd.DataFrame) -> Any:
+    """The report workbook of the generated jobs plus the Chinese ones, in Beijing time."""
+    import openpyxl
+
+    frame = pd.concat([jobs, chinese_failures()], ignore_index=True)
+    frame.attrs = {}
+    out = write(frame, tmp_path_factory.mktemp("xlsx") / "report", xlsx=True, tz="Asia/Shanghai")
+    return frame, out, openpyxl.load_workbook(out / XLSX_FILE)
+
+
+def test_workbook_has_the_sheets_one_row_per_job_and_no_formulas(workbook: Any) -> None:
+    """Every sheet is there, jobs has one row per job, and no cell anywhere is a formula."""
+    frame, out, book = workbook
+    assert book.sheetnames == [
+        "jobs",
+        "failure groups",
+        "summary by type",
+        "rates over time",
+        "fetch errors",
+        "charts",
+        "notes",
+    ]
+    jobs_sheet = book["jobs"]
+    assert jobs_sheet.max_row == len(frame) + 1
+    ids = [row[0] for row in jobs_sheet.iter_rows(min_row=2, values_only=True)]
+    assert ids == frame["job_id"].tolist()
+    for sheet in book.worksheets:
+        assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row), sheet
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert XLSX_FILE in manifest["files"]
+    assert manifest["time_zone"] == "Asia/Shanghai"
+
+
+def test_workbook_cells_are_typed_and_text_is_kept(workbook: Any) -> None:
+    """Times are dates in Beijing time, durations and shares are numbers, Chinese is intact."""
+    frame, _, book = workbook
+    sheet = book["jobs"]
+    header = [cell.value for cell in sheet[1]]
+    assert "begin_time (Asia/Shanghai)" in header and "end_time (Asia/Shanghai)" in header
+    rows = {
+        row[0]: dict(zip(header, row, strict=True))
+        for row in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    chinese = rows["a" * 32]
+    assert chinese["fail_reason"] == "镜像文件格式不支持，请检查后重试"
+    assert chinese["end_time (Asia/Shanghai)"] == datetime(2024, 11, 5, 23, 30)
+    assert rows["b" * 32]["fail_reason"] == '=HYPERLINK("http://x","y")'  # text, not a formula
+    col = {name: i + 1 for i, name in enumerate(header)}
+    first = sheet.cell(row=2, column=col["begin_time (Asia/Shanghai)"])
+    assert first.is_date and first.number_format.startswith("yyyy-mm-dd")
+    assert sheet.cell(row=2, column=col["duration"]).number_format == "[h]:mm:ss.000"
+    assert isinstance(sheet.cell(row=2, column=col["is_terminal"]).value, bool)
+    groups = book["failure groups"]
+    share = [c for c in groups[1] if c.value == "share"][0].column
+    assert groups.cell(row=2, column=share).number_format == "0.0%"
+    assert isinstance(groups.cell(row=2, column=share).value, float)
+
+
+def test_workbook_sheets_have_frozen_headers_filters_widths_charts_and_notes(
+    workbook: Any,
+) -> None:
+    """Each table has a frozen header, an autofilter and widths; charts; notes name the zone."""
+    _, _, book = workbook
+    for name in ("jobs", "failure groups", "summary by type", "rates over time"):
+        sheet = book[name]
+        assert sheet.freeze_panes == "A2", name
+        assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A1:"), name
+        assert sheet.column_dimensions["A"].width >= 8, name
+    assert len(book["charts"]._charts) == 2
+    notes = {row[0]: row[1] for row in book["notes"].iter_rows(min_row=2, values_only=True)}
+    assert notes["time zone"] == "Asia/Shanghai"
+    assert "Asia/Shanghai" in notes["times"]
+
+
+def test_rates_of_a_report_start_at_local_midnight(tmp_path: Path) -> None:
+    """With tz, a day is local: 23:30 and 00:30 Beijing time are two days, each with its offset."""
+    frame = chinese_failures()
+    out = write(frame, tmp_path / "report", tz="Asia/Shanghai", plot=False)
+    rates = (out / "rates.csv").read_text(encoding="utf-8").splitlines()
+    assert rates[1].startswith('"2024-11-05T00:00:00.000+08:00"')
+    assert rates[2].startswith('"2024-11-06T00:00:00.000+08:00"')
+    back = read_jobs(out / "jobs.csv")
+    pd.testing.assert_series_equal(back["end_time"], frame["end_time"])  # the same moments
+    assert "+08:00" in (out / "jobs.csv").read_text(encoding="utf-8")
+    utc = write(frame, tmp_path / "utc", plot=False)
+    assert (
+        (utc / "rates.csv")
+        .read_text(encoding="utf-8")
+        .splitlines()[1]
+        .startswith('"2024-11-05T00:00:00.000Z"')
+    )
+
+
+def test_a_bad_zone_or_nothing_to_write_is_refused_before_any_file(tmp_path: Path) -> None:
+    """An unknown zone, or csv=False without xlsx, is a ValueError and leaves no files."""
+    with pytest.raises(ValueError, match="not a time zone"):
+        write(chinese_failures(), tmp_path / "a", tz="Mars/Olympus")
+    with pytest.raises(ValueError, match="nothing to write"):
+        write(chinese_failures(), tmp_path / "b", csv=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_workbook_only_has_no_csv(tmp_path: Path) -> None:
+    """csv=False with xlsx=True writes the workbook instead of the CSVs."""
+    out = write(chinese_failures(), tmp_path / "r", csv=False, xlsx=True, plot=False)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", XLSX_FILE]

@@ -143,3 +143,59 @@ def test_jobs_between_rejects_bad_bounds(
     """A bound that is not a time, or an empty window, is a ValueError saying which."""
     with pytest.raises(ValueError, match=message):
         jobs_between(frame(), since, until)
+
+
+def late_evening_jobs() -> pd.DataFrame:
+    """Two jobs ending at 23:30 and 00:30 Beijing time (15:30 and 16:30 UTC, one UTC day)."""
+    return jobs_to_frame(
+        [
+            job("a", "export", "SUCCESS", "2024-11-05T15:00:00Z", 1800.0),
+            job("b", "export", "FAIL", "2024-11-05T16:00:00Z", 1800.0),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("tz", "starts", "finished"),
+    [
+        (None, ["2024-11-05T00:00:00+00:00"], [2]),
+        ("UTC", ["2024-11-05T00:00:00+00:00"], [2]),
+        ("Asia/Shanghai", ["2024-11-05T00:00:00+08:00", "2024-11-06T00:00:00+08:00"], [1, 1]),
+        ("America/New_York", ["2024-11-05T00:00:00-05:00"], [2]),
+    ],
+)
+def test_rates_over_time_days_start_at_local_midnight(
+    tz: str | None, starts: list[str], finished: list[int]
+) -> None:
+    """With tz=, daily periods start at that zone's midnight and the index is in that zone."""
+    rates = rates_over_time(late_evening_jobs(), "1D", tz=tz)
+    assert [t.isoformat() for t in rates.index] == starts
+    assert rates["finished"].tolist() == finished
+    assert str(rates.index.tz) == (tz or "UTC")
+
+
+def test_a_day_across_a_daylight_saving_change_is_one_period() -> None:
+    """The day clocks go back (25 hours in New York) is one daily period, not two."""
+    records = [
+        job("a", "export", "SUCCESS", "2024-11-03T04:30:00Z", 60.0),  # 00:30 EDT
+        job("b", "export", "SUCCESS", "2024-11-04T04:00:00Z", 60.0),  # 23:00 EST
+    ]
+    rates = rates_over_time(jobs_to_frame(records), "1D", tz="America/New_York")
+    assert rates["finished"].tolist() == [2]
+
+
+def test_jobs_between_reads_naive_bounds_in_the_zone() -> None:
+    """A naive bound is local time in tz=: 2024-11-06 in Beijing is 16:00 UTC the day before."""
+    kept = jobs_between(late_evening_jobs(), since="2024-11-06", tz="Asia/Shanghai")
+    assert kept["job_id"].tolist() == ["b"]
+    with pytest.raises(ValueError, match="not a time zone"):
+        jobs_between(late_evening_jobs(), since="2024-11-06", tz="Nowhere/Land")
+
+
+def test_rates_in_a_zone_are_the_same_from_a_dask_frame() -> None:
+    """A Dask frame's local-midnight periods are pandas' (its four columns cut in pandas)."""
+    dd = pytest.importorskip("dask.dataframe")
+    frame = late_evening_jobs()
+    lazy = dd.from_pandas(frame, npartitions=2)
+    expected = rates_over_time(frame, "1D", tz="Asia/Shanghai")
+    pd.testing.assert_frame_equal(rates_over_time(lazy, "1D", tz="Asia/Shanghai"), expected)

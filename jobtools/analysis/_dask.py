@@ -1,7 +1,8 @@
 """The analysis functions on Dask frames: each partition summarised, the summaries combined.
 
-`summary_by_type`, `rates_over_time`, `failure_groups` and `compare_failures` call these for a
-Dask DataFrame and return the same pandas frame as for the pandas frame of the same data.
+`summary_by_type`, `rates_over_time` and `failure_groups` call these for a Dask DataFrame
+and return the same pandas frame as for the pandas frame of the same data (`compare_failures`
+needs nothing of its own: it counts through `failure_groups` and the ended jobs).
 Counts, rates, shares, first and last times and examples are exact. Only duration percentiles
 are estimated (exactness would need every duration of a type in one place): each partition
 counts its durations into logarithmic buckets, and a percentile is read off the combined
@@ -26,7 +27,6 @@ from jobtools.times import to_offset, to_utc
 
 __all__ = [
     "RELATIVE_ERROR",
-    "compare_failures",
     "failure_groups",
     "rates_over_time",
     "summary_by_type",
@@ -287,7 +287,7 @@ def time_quality(
     return flags
 
 
-# --- failure_groups and compare_failures ---------------------------------------------------
+# --- failure_groups ------------------------------------------------------------------------
 
 
 def failure_groups(frame: dd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
@@ -411,12 +411,3 @@ def _typed_partial(groups: pd.DataFrame) -> pd.DataFrame:
 
 def _empty_partial() -> pd.DataFrame:
     return _typed_partial(pd.DataFrame({c: [] for c in _GROUP_COLUMNS}))
-
-
-def compare_failures(before: Any, after: Any, *, tolerance: float = 0.25) -> pd.DataFrame:
-    """`failures.compare_failures` where either side is a Dask frame (grouped here first)."""
-    sides = [
-        failure_groups(side, examples=0) if isinstance(side, dd.DataFrame) else side
-        for side in (before, after)
-    ]
-    return failures.compare_failures(sides[0], sides[1], tolerance=tolerance)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,12 +56,14 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "trend",
     "count_before",
     "count_after",
-    "share_before",
-    "share_after",
-    "share_change",
+    "rate_before",
+    "rate_after",
+    "rate_ratio",
+    "p_value",
+    "p_adjusted",
 )
 # The order `compare_failures` sorts by: what needs attention first.
-TRENDS: tuple[str, ...] = ("new", "growing", "shrinking", "gone", "stable")
+TRENDS: tuple[str, ...] = ("new", "growing", "shrinking", "gone", "steady")
 
 NO_MESSAGE = "(no message)"
 _TIME_DTYPE = "datetime64[us, UTC]"
@@ -282,59 +285,140 @@ def _empty_groups() -> pd.DataFrame:
     return _typed_groups(pd.DataFrame({c: [] for c in FAILURE_GROUP_COLUMNS}))
 
 
-def _as_groups(data: pd.DataFrame) -> pd.DataFrame:
-    """Accept a job frame or a frame that `failure_groups` already made."""
-    if {"group", "template", "count", "share"} <= set(data.columns) and "status" not in data:
-        return data
-    return failure_groups(data, examples=0)
+def _ended(frame: pd.DataFrame) -> int:
+    """The jobs that ended (SUCCESS or FAIL): the denominator of a window's rates.
+
+    Written for any frame engine: a Dask frame's count is computed here.
+    """
+    status = frame["status"]
+    done = status.eq(JobStatus.SUCCESS) | status.eq(JobStatus.FAIL)
+    total = done.fillna(False).astype(bool).sum()
+    return int(total.compute() if hasattr(total, "compute") else total)
 
 
 def compare_failures(
-    before: pd.DataFrame, after: pd.DataFrame, *, tolerance: float = 0.25
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    min_count: int = 5,
 ) -> pd.DataFrame:
-    """Which failure groups are new, growing, shrinking, gone or stable from `before` to `after`.
+    """Which failure groups are new, growing, shrinking, gone or steady from `before` to `after`.
 
-    `before` and `after` are job frames (two time windows, two releases) or the frames
-    `failure_groups` made of them. A group is compared by its share of the failures, so windows
-    of different lengths compare fairly: growing when its share rose by more than `tolerance`
-    (0.25: by more than a quarter), shrinking when it fell by as much, else stable.
+    `before` and `after` are job frames (two time windows, two releases). A group is compared
+    by its rate per job: its failures over the jobs that ended (SUCCESS or FAIL) in that
+    window, so windows of different sizes compare fairly and one group growing does not make
+    the others look as if they shrank. Each group's two counts go through Fisher's exact test
+    (two-sided), and the p-values are adjusted for the number of groups tested (Holm), so a
+    batch split in two halves comes out steady instead of a handful of chance "trends".
 
-    Returns a new frame with the columns `COMPARE_COLUMNS`, sorted by `TRENDS` order and then by
-    the count after. Either side may be a Dask frame.
+    A group is labelled by its change only when the adjusted p-value is below `alpha` and it
+    has at least `min_count` failures in the two windows together: `new` (none before),
+    `gone` (none after), `growing`, `shrinking`; every other group is `steady`.
+
+    Returns a new frame with the columns `COMPARE_COLUMNS`: the counts, `rate_before` and
+    `rate_after` (0 to 1), `rate_ratio` (after over before; inf for a new group), `p_value`
+    (Fisher) and `p_adjusted` (Holm; NaN for a group under `min_count`, not tested). Sorted by
+    `TRENDS` order, then by the count after. `attrs["windows"]` holds each window's overall
+    numbers, `{"before": {"ended", "fail", "failure_rate"}, "after": {...}, "p_value"}`.
+    Either side may be a Dask frame: its groups and its count of ended jobs are computed by
+    Dask, and the test runs on those counts.
+
+    Raises:
+        ValueError: an input is not a job frame (the rates need every ended job, not only
+            the failure groups), or `alpha` is not between 0 and 1.
     """
-    if is_dask(before) or is_dask(after):
-        from jobtools.analysis import _dask
+    from scipy.stats import fisher_exact
 
-        return _dask.compare_failures(before, after, tolerance=tolerance)
-    keep = ["group", "error_code", "template", "count", "share"]
-    old = _as_groups(before)[keep]
-    new = _as_groups(after)[keep]
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    for name, data in (("before", before), ("after", after)):
+        if "status" not in data.columns:
+            raise ValueError(
+                f"{name}: compare_failures needs a job frame (with status), since the rates "
+                "are over every job that ended, not a frame of failure groups"
+            )
+    keep = ["group", "error_code", "template", "count"]
+    old = failure_groups(before, examples=0)[keep]
+    new = failure_groups(after, examples=0)[keep]
+    ended = {"before": _ended(before), "after": _ended(after)}
     merged = old.merge(new, on="group", how="outer", suffixes=("_before", "_after"))
     out = pd.DataFrame({"group": merged["group"]})
     for column in ("error_code", "template"):
         out[column] = merged[f"{column}_after"].fillna(merged[f"{column}_before"])
-    for column in ("count", "share"):
-        for side in ("before", "after"):
-            name = f"{column}_{side}"
-            out[name] = merged[name].fillna(0).astype("int64" if column == "count" else "float64")
-    out["share_change"] = out["share_after"] - out["share_before"]
-    ratio = out["share_after"] / out["share_before"].where(out["share_before"] > 0)
+    for side in ("before", "after"):
+        out[f"count_{side}"] = merged[f"count_{side}"].fillna(0).astype("int64")
+        jobs = ended[side]
+        out[f"rate_{side}"] = out[f"count_{side}"] / jobs if jobs else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rate_ratio"] = out["rate_after"] / out["rate_before"]
+    pairs = zip(out["count_before"].tolist(), out["count_after"].tolist(), strict=True)
+    out["p_value"] = [
+        _fisher(fisher_exact, a, b, ended["before"], ended["after"]) for a, b in pairs
+    ]
+    tested = (out["count_before"] + out["count_after"] >= min_count).to_numpy()
+    out["p_adjusted"] = np.nan
+    out.loc[tested, "p_adjusted"] = _holm(out.loc[tested, "p_value"].to_numpy())
+    changed = (out["p_adjusted"] < alpha).to_numpy()
+    up = (out["rate_after"] > out["rate_before"]).to_numpy()
     trend = np.select(
         [
-            out["count_before"].eq(0),
-            out["count_after"].eq(0),
-            ratio > 1 + tolerance,
-            ratio < 1 / (1 + tolerance),
+            changed & out["count_before"].eq(0).to_numpy(),
+            changed & out["count_after"].eq(0).to_numpy(),
+            changed & up,
+            changed & ~up,
         ],
         ["new", "gone", "growing", "shrinking"],
-        default="stable",
+        default="steady",
     )
     out["trend"] = pd.Categorical(trend, categories=TRENDS)
     out = out.sort_values(
         ["trend", "count_after", "count_before", "group"], ascending=[True, False, False, True]
     )
-    return (
+    result = (
         out.loc[:, list(COMPARE_COLUMNS)]
         .reset_index(drop=True)
         .astype({"group": "str", "error_code": "str", "template": "str"})
     )
+    fails = {"before": int(old["count"].sum()), "after": int(new["count"].sum())}
+    result.attrs["windows"] = _windows(fails, ended, fisher_exact)
+    return result
+
+
+def _fisher(
+    test: Any, fail_before: int, fail_after: int, jobs_before: int, jobs_after: int
+) -> float:
+    """Fisher's exact two-sided p-value of two failure counts out of the jobs that ended."""
+    if not jobs_before or not jobs_after:
+        return float("nan")
+    table = [
+        [fail_before, max(jobs_before - fail_before, 0)],
+        [fail_after, max(jobs_after - fail_after, 0)],
+    ]
+    return float(test(table, alternative="two-sided").pvalue)
+
+
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment: each p-value times the number of tests not yet passed."""
+    n = len(p_values)
+    if not n:
+        return p_values
+    order = np.argsort(p_values, kind="stable")
+    scaled = np.maximum.accumulate(p_values[order] * (n - np.arange(n)))
+    adjusted = np.empty(n)
+    adjusted[order] = np.minimum(scaled, 1.0)
+    return adjusted
+
+
+def _windows(fails: dict[str, int], ended: dict[str, int], test: Any) -> dict[str, Any]:
+    """Each window's jobs that ended, its FAIL jobs and failure rate, and the test between."""
+    out: dict[str, Any] = {
+        side: {
+            "ended": ended[side],
+            "fail": fails[side],
+            "failure_rate": fails[side] / ended[side] if ended[side] else float("nan"),
+        }
+        for side in ("before", "after")
+    }
+    out["p_value"] = _fisher(test, fails["before"], fails["after"], ended["before"], ended["after"])
+    return out

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import numpy as np
 import pandas as pd
 
 from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
-from jobtools.times import to_offset, to_utc
+from jobtools.times import to_offset, to_utc, to_zone, zone_name
 
 __all__ = ["RATE_COLUMNS", "SUMMARY_COLUMNS", "jobs_between", "rates_over_time", "summary_by_type"]
 
@@ -93,8 +93,10 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
-    """Throughput and failure rate per period, indexed by the period's start (UTC).
+def rates_over_time(
+    frame: pd.DataFrame, period: str = "1D", *, tz: str | tzinfo | None = None
+) -> pd.DataFrame:
+    """Throughput and failure rate per period, indexed by the period's start (in `tz`).
 
     Columns (`RATE_COLUMNS`): `started` (jobs that began in the period), `finished` (jobs that
     ended in it, SUCCESS or FAIL), `success`, `fail`, and `success_rate` and `failure_rate`
@@ -103,18 +105,27 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
 
     Args:
         period: a pandas frequency: "15min", "1h", "1D", "1W", "MS" (month start).
+        tz: the zone the periods are cut in (default UTC): with "Asia/Shanghai", "1D"
+            periods start at midnight in Beijing, and the index is in that zone.
 
     Raises:
-        ValueError: `period` is not a frequency.
+        ValueError: `period` is not a frequency, or `tz` is not a time zone.
 
-    A Dask frame gives the same result (see `analysis._dask`).
+    A Dask frame gives the same result (see `analysis._dask`); with a `tz` other than UTC
+    its four columns the rates need are computed into pandas first.
     """
     require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
-    if is_dask(frame):
-        from jobtools.analysis import _dask
-
-        return _dask.rates_over_time(frame, period)
     offset = to_offset(period)
+    zone = to_zone(tz)
+    if is_dask(frame):
+        columns = ["status", "is_terminal", "begin_time", "end_time"]
+        if zone_name(zone) != "UTC":
+            # Local midnights (and their DST shifts) are cut by pandas on the columns needed.
+            frame = frame[columns].compute()
+        else:
+            from jobtools.analysis import _dask
+
+            return _dask.rates_over_time(frame, period)
     status = frame["status"]
     ended = frame["end_time"].notna() & frame["is_terminal"].astype(bool)
     finished = pd.DataFrame(
@@ -123,9 +134,9 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
             "fail": status.eq(JobStatus.FAIL).fillna(False).astype("int64"),
         }
     )[ended.to_numpy()]
-    finished.index = pd.DatetimeIndex(frame["end_time"][ended.to_numpy()])
+    finished.index = pd.DatetimeIndex(frame["end_time"][ended.to_numpy()]).tz_convert(zone)
     began = frame["begin_time"].dropna()
-    started = pd.Series(1, index=pd.DatetimeIndex(began), dtype="int64")
+    started = pd.Series(1, index=pd.DatetimeIndex(began).tz_convert(zone), dtype="int64")
 
     # Label and close every bin on the left: pandas' default for "W" and "MS" is the right edge.
     counts = finished.resample(offset, label="left", closed="left").sum()
@@ -136,7 +147,10 @@ def rates_over_time(frame: pd.DataFrame, period: str = "1D") -> pd.DataFrame:
     done = out["finished"].where(out["finished"] > 0)
     out["success_rate"] = out["success"] / done
     out["failure_rate"] = out["fail"] / done
-    out.index = pd.DatetimeIndex(out.index, tz="UTC", name="period_start").as_unit("us")
+    index = pd.DatetimeIndex(out.index, name="period_start")
+    if index.tz is None:  # nothing in the frame: no times to take the zone from
+        index = index.tz_localize(zone)
+    out.index = index.as_unit("us")
     return out.loc[:, list(RATE_COLUMNS)]
 
 
@@ -146,19 +160,20 @@ def jobs_between(
     until: datetime | str | None = None,
     *,
     on: str = "begin_time",
+    tz: str | tzinfo | None = None,
 ) -> pd.DataFrame:
     """The rows whose `on` time is at or after `since` and before `until`, as a new frame.
 
     Either bound may be None (open). Strings are any time `pd.Timestamp` reads; naive times
-    are UTC. Rows with no `on` time are left out when a bound is given.
+    are in `tz` (default UTC). Rows with no `on` time are left out when a bound is given.
 
     Raises:
         ValueError: a bound is not a time, or `since` is not before `until`.
     """
     times = frame[on]
     keep = pd.Series(True, index=frame.index)
-    lower = None if since is None else to_utc(since, "since")
-    upper = None if until is None else to_utc(until, "until")
+    lower = None if since is None else to_utc(since, "since", tz=tz)
+    upper = None if until is None else to_utc(until, "until", tz=tz)
     if lower is not None and upper is not None and not lower < upper:
         raise ValueError(f"since ({lower.isoformat()}) must be before until ({upper.isoformat()})")
     if lower is not None:

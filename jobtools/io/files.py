@@ -42,6 +42,7 @@ from jobtools.frame import decode_json, frame_to_records, jobs_to_frame
 from jobtools.io import parquet
 from jobtools.io._csv import CsvError, read_csv_table
 from jobtools.io._jsonl import read_lines
+from jobtools.io._polllog import is_poll_log, read_poll_log
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import LegacyTz, iso_text, parse_job_times
 
@@ -66,8 +67,11 @@ READABLE_SUFFIXES = JSON_SUFFIXES | LINES_SUFFIXES | CSV_SUFFIXES | parquet.PARQ
 
 # Columns that are not in the API's records; JSONL keeps them under this reserved key.
 COLUMNS_KEY = "_jobtools"
-# Text that a spreadsheet would run as a formula (CSV injection), for `excel=True`.
-_FORMULA_START = r"^[=+\-@\t\r]"
+# Text that a spreadsheet would run as a formula (CSV injection), for `excel=True`: as the
+# OWASP CSV-injection guidance lists, a start of = + - @, tab, CR or LF; the same after
+# leading spaces (Excel skips them); and the full-width ＝ ＋ － ＠ that Excel on CJK systems
+# reads as their ASCII forms.
+_FORMULA_START = r"^(?:[\t\r\n]|[ \t\r\n\x{3000}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 # The contract's columns by name; job columns are all made from a record, so JSONL keeps
 # only the others (fetch and wait columns, the caller's own) beside it.
 _CONTRACT = {c.name: c for c in COLUMNS}
@@ -110,8 +114,10 @@ def read_jobs(
     """Load job records or a written job frame from a file or a directory of files.
 
     Args:
-        path: a `.json`, `.jsonl`, `.ndjson` or `.csv` file, or a directory: every such file
-            in it (not its subdirectories), in name order.
+        path: a `.json`, `.jsonl`, `.ndjson` or `.csv` file, a poll log (the SQLite file of
+            `wait_for(log=...)`, any name: every job of its waits, read offline), or a
+            directory: every .json/.jsonl/.ndjson/.csv file in it (not its subdirectories),
+            in name order.
         errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` raises
             CorruptInputError listing every corrupt line.
         encoding, sep: CSV only: the text encoding and the separator; by default detected
@@ -155,9 +161,10 @@ def _files(path: Path) -> Iterator[Path]:
             raise FileNotFoundError(f"no .json, .jsonl, .ndjson, .csv or .parquet files in {path}")
         yield from found
     elif path.is_file():
-        if _suffix(path) not in READABLE_SUFFIXES:
+        if _suffix(path) not in READABLE_SUFFIXES and not is_poll_log(path):
             raise ValueError(
-                f"cannot read {path}: expected .json, .jsonl, .ndjson, .csv or .parquet"
+                f"cannot read {path}: expected .json, .jsonl, .ndjson, .csv, .parquet or a poll "
+                "log (for a text file of job ids, run `jobtools fetch` or `jobtools watch` first)"
             )
         yield path
     else:
@@ -172,6 +179,8 @@ def _read_file(
     path: Path, *, encoding: str | None, sep: str | None, tz: str, legacy_tz: LegacyTz | None
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     suffix = _suffix(path)
+    if is_poll_log(path):
+        return read_poll_log(path), []
     if suffix in CSV_SUFFIXES:
         return _read_csv(path, encoding=encoding, sep=sep, tz=tz), []
     if suffix in parquet.PARQUET_SUFFIXES:
@@ -225,11 +234,13 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 # --- CSV ------------------------------------------------------------------------------
 
 
-def frame_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def frame_to_csv_frame(frame: pd.DataFrame, *, tz: Any = None) -> pd.DataFrame:
     """The frame as it is written to CSV: a new frame of text and numbers (input unchanged).
 
     Timezone-aware times become ISO 8601 UTC text with milliseconds, or microseconds when a
-    value has them (`2015-06-04T18:11:06.586Z`); a time that did not parse is written as its
+    value has them (`2015-06-04T18:11:06.586Z`); with `tz` (a zone name or tzinfo) they are
+    that zone's local time with its offset (`2015-06-05T02:11:06.586+08:00`), which reads
+    back as the same moment. A time that did not parse is written as its
     raw text (from `attrs["unparsed_times"]`), so it is not lost. `duration` is carried by
     `duration_s`; any other timedelta column `<name>` becomes float seconds in `<name>_s`.
     Object columns become JSON text; categories become their values. Missing values stay
@@ -240,7 +251,8 @@ def frame_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for label, values in frame.items():
         name = str(label)
         if isinstance(values.dtype, pd.DatetimeTZDtype):
-            out[name] = _with_raw(iso_text(values), values, unparsed.get(name, {}))
+            text = iso_text(values) if _is_utc(tz) else _local_iso_text(values, tz)
+            out[name] = _with_raw(text, values, unparsed.get(name, {}))
         elif pd.api.types.is_timedelta64_dtype(values.dtype):
             seconds = _AS_SECONDS.get(name, f"{name}_s")
             if seconds not in frame.columns:
@@ -252,6 +264,32 @@ def frame_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[name] = values
     return pd.DataFrame(out, index=frame.index)
+
+
+def _is_utc(tz: Any) -> bool:
+    return tz is None or str(tz).upper() == "UTC"
+
+
+def _local_iso_text(values: pd.Series, tz: Any) -> pd.Series:
+    """Aware times as ISO 8601 local time in `tz` with each value's offset (`+08:00`)."""
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    if not len(values):
+        return pd.Series([], index=values.index, dtype="str")
+    shown = values.dt.tz_convert(tz).dt.tz_localize(None).to_numpy("datetime64[us]")
+    minutes = (shown - utc).astype("timedelta64[m]").astype("int64")
+    hours, rest = np.divmod(np.abs(minutes), 60)
+    sign = np.where(minutes < 0, "-", "+")
+    pad = np.char.zfill
+    suffix = np.char.add(
+        np.char.add(sign, pad(hours.astype(str), 2)), np.char.add(":", pad(rest.astype(str), 2))
+    )
+    micros = shown.astype("int64") % 1000 != 0
+    text = np.where(
+        micros, np.datetime_as_string(shown, unit="us"), np.datetime_as_string(shown, unit="ms")
+    ).astype(object)
+    text = np.char.add(text.astype(str), suffix).astype(object)
+    text[np.isnat(utc)] = None
+    return pd.Series(text, index=values.index, dtype="str")
 
 
 def _with_raw(text: pd.Series, values: pd.Series, unparsed: dict[Any, Any]) -> pd.Series:
@@ -381,6 +419,7 @@ def write_jobs(
     path: str | Path,
     *,
     excel: bool = False,
+    tz: Any = None,
     partition_by: str | None = None,
 ) -> Path:
     """Write a job frame as CSV, JSONL records (`.jsonl`/`.ndjson`) or Parquet, by the extension.
@@ -392,8 +431,11 @@ def write_jobs(
             directory, made when missing), one new file per day (`jobtools.io.parquet`).
         excel: CSV only: start with a UTF-8 byte order mark (so Excel reads UTF-8 text) and
             neutralise text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
-            tab, CR at the start) by prefixing `'`. The file is then no longer read back
-            equal: it is meant for people, not for `read_jobs`.
+            tab, CR or LF at the start, also after spaces, and full-width ＝＋－＠; header
+            names too) by prefixing `'`. The file is then no longer read back equal: it is
+            meant for people, not for `read_jobs`.
+        tz: CSV only: write times in this zone with their offset (default UTC, `Z`); they
+            read back as the same moments.
 
     Returns:
         The path written.
@@ -414,7 +456,7 @@ def write_jobs(
             raise ValueError("excel=True applies to CSV files only")
         _write_lines(frame, path)
     elif suffix in CSV_SUFFIXES:
-        _write_csv(frame_to_csv_frame(frame), path, excel=excel)
+        _write_csv(frame_to_csv_frame(frame, tz=tz), path, excel=excel)
     else:
         raise ValueError(f"cannot write {path}: expected .csv, .jsonl, .ndjson or .parquet")
     return path
@@ -440,6 +482,15 @@ def _arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _neutralised(table: pa.Table) -> pa.Table:
+    """Text cells, and the header's names, that a spreadsheet would run, prefixed with `'`."""
+    names = pa.array([str(name) for name in table.column_names], pa.string())
+    risky_names = pc.match_substring_regex(names, _FORMULA_START).to_pylist()
+    table = table.rename_columns(
+        [
+            f"'{name}" if risky else name
+            for name, risky in zip(names.to_pylist(), risky_names, strict=True)
+        ]
+    )
     for index, field in enumerate(table.schema):
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
             column = table.column(index)

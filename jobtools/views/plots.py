@@ -280,11 +280,12 @@ def plot_rates(
 
     Args:
         period: a pandas frequency, e.g. "1h", "1D", "1W".
-        tz: the zone of the time axis (default UTC); periods are cut in UTC.
+        tz: the zone of the time axis and of the periods (default UTC): days start at its
+            midnight.
         min_count: the fewest finished jobs for a period's rate to be drawn.
     """
     ax = _axes(ax, figsize=(10, 4))
-    rates = rates_over_time(frame, period)
+    rates = rates_over_time(frame, period, tz=tz)
     finished = int(rates["finished"].sum())
     rule = f"; a rate where ≥ {min_count} finished" if min_count > 1 else ""
     ax.set_title(f"Success and failure rate per {period} ({finished:,} jobs{rule})")

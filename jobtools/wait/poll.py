@@ -288,6 +288,9 @@ class _Wait:
         gone = is_final(after) & ~terminal
         self.state[rows[terminal]] = "done"
         self._not_found(rows[gone], started)
+        for name, counter in (("polls", self.polls), ("fetch_errors", self.errors)):
+            if name in known.columns:  # resumed from the log: the counts go on
+                counter[rows] = pd.to_numeric(known[name]).fillna(0).to_numpy("int64")
         if "observed_at" in known.columns:
             stamps = pd.to_datetime(known["observed_at"], utc=True)
             self.observed[rows] = epoch_seconds(stamps)
@@ -478,14 +481,12 @@ async def aiter_snapshots(
     pause = _sleeper(clock, sleep)
     cancel = cancel or CancelToken()
     rng = random.Random(seed)
-    fetcher = _make_client(client, client_options)
+    # Our own client is made at the first fetch: a wait the log answers needs no credentials.
+    fetcher = _make_client(client, client_options) if client is not None else None
     owned = log is not None and not isinstance(log, PollLog)
     poll_log: PollLog | None = log if isinstance(log, PollLog) or log is None else PollLog(log)
     pool = contextlib.AsyncExitStack()
     try:
-        if client is None and hasattr(fetcher, "__aenter__"):
-            # Our own client keeps one connection pool open across rounds.
-            await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
         started = clock()
         deadline = None if timeout is None else started + timeout
         known = [k for k in (start,) if k is not None and len(k)]
@@ -499,6 +500,8 @@ async def aiter_snapshots(
             payment_patience=payment_patience,
         )
         wait_id = uuid.uuid4().hex
+        if poll_log is not None:
+            poll_log.begin_wait(wait_id, ids, started, start)
         round_no = 0
         nothing = np.arange(0)
         while True:
@@ -517,6 +520,11 @@ async def aiter_snapshots(
             else:
                 rows = pending[wait.due[pending] - early * wait.interval[pending] <= now]
             if len(rows):
+                if fetcher is None:
+                    fetcher = _make_client(None, client_options)
+                    if hasattr(fetcher, "__aenter__"):
+                        # Our own client keeps one connection pool open across rounds.
+                        await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
                 round_no += 1
                 round_started = now
                 asked = [ids[r] for r in rows]

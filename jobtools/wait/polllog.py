@@ -6,17 +6,25 @@ kernel restart, Ctrl-C) leaves whole rounds only, and a new wait on the same fil
 jobs whose last observation is final (terminal, or 404) come back from the log with their
 full record and are not queried again.
 
-The full record (error_code, fail_reason, entities...) is stored only on the observation that
-ends a job's wait; progress observations carry just the columns above, which keeps the file
-small (about 100 bytes a row) for thousands of jobs polled for hours.
+Every id a wait is asked for is logged when it starts (with the rows of its `start=` that
+had already ended, as round 0), so the log is the whole record of the wait: `restore()`, or
+`read_jobs("poll.db")`, gives a row for each of them the next morning, offline. Each
+observation carries the job's `polls`, `fetch_errors` and `wait_state` after it, so those
+survive a restart too.
+
+The full record (error_code, fail_reason, entities...) is stored on a job's first
+observation and on the one that ends its wait; the others carry just the columns above,
+which keeps the file small (about 100 bytes a row) for thousands of jobs polled for hours.
 
 `transitions(...)` turns observations into the status changes each job was seen to make.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,55 +32,34 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from jobtools.frame import FETCH_COLUMNS, frame_to_records, jobs_to_frame
-from jobtools.schema import STATUS_ORDER, WaitState, cast_frame, categorical
+from jobtools.frame import frame_to_records
+from jobtools.io._polllog import (
+    OBSERVATION_COLUMNS,
+    SCHEMA_VERSION,
+    SQLITE_MAGIC,
+    check_schema,
+    restore_frame,
+    seconds_to_times,
+    upgrade,
+)
+from jobtools.schema import STATUS_ORDER, WaitState, categorical
 from jobtools.times import epoch_seconds
 
-__all__ = ["OBSERVATION_COLUMNS", "PollLog", "SCHEMA_VERSION", "TRANSITION_COLUMNS", "transitions"]
+__all__ = [
+    "OBSERVATION_COLUMNS",
+    "SCHEMA_VERSION",
+    "TRANSITION_COLUMNS",
+    "PollLog",
+    "PollLogWarning",
+    "transitions",
+]
 
-SCHEMA_VERSION = "1"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS observations (
-    job_id TEXT NOT NULL,
-    observed_at REAL NOT NULL,       -- epoch seconds (UTC)
-    status TEXT,                     -- NULL when the fetch failed
-    process_percent REAL,
-    outcome TEXT,
-    http_status INTEGER,
-    fetch_error_code TEXT,
-    fetch_error TEXT,
-    request_id TEXT,
-    wait_id TEXT NOT NULL,
-    round INTEGER NOT NULL,
-    record TEXT                      -- the job as JSON, on the observation that ends its wait
-);
-CREATE INDEX IF NOT EXISTS observations_by_job ON observations (job_id);
-CREATE TABLE IF NOT EXISTS rounds (
-    wait_id TEXT NOT NULL,
-    round INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL NOT NULL,
-    queried INTEGER NOT NULL,
-    PRIMARY KEY (wait_id, round)
-);
-"""
-
-# The observation columns, in table order (without wait_id, round and record).
-OBSERVATION_COLUMNS = (
-    "job_id",
-    "observed_at",
-    "status",
-    "process_percent",
-    "outcome",
-    "http_status",
-    "fetch_error_code",
-    "fetch_error",
-    "request_id",
-)
 # A wait ends for good on these (see jobtools.wait.poll): they are the ones resumed from the log.
 _FINAL_STATES = tuple(s.value for s in WaitState if s.is_final)
+
+
+class PollLogWarning(UserWarning):
+    """The poll log could not be written (disk full, file made read-only); the wait goes on."""
 
 
 class PollLog:
@@ -81,33 +68,68 @@ class PollLog:
     Safe to share between threads (the monitor writes from its polling thread while the
     notebook reads). Use as a context manager, or call `close()`. `":memory:"` works for a
     log that needs no file.
+
+    Opening refuses, without writing to it, a file that is not a poll log (another
+    application's SQLite database, a log of another schema) and a log it cannot write (a
+    read-only file or folder). A write that fails later (a full disk) warns once with a
+    `PollLogWarning` and the log stops; the wait goes on and returns its results.
+
+    `read_only=True` opens an existing log for reading only (`observations`, `restore`,
+    `transitions`), which also works on a file that cannot be written.
+
+    Raises:
+        ValueError: not a poll log, or one that cannot be written; the message says which.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
-        if self.path is not None and self.path.is_dir():
-            raise ValueError(f"poll log path is a directory: {self.path}")
+        self.failed: str | None = None
+        self.read_only = read_only
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _check_file(self.path, read_only=read_only)
         self._lock = threading.Lock()
+        target = str(path)
+        if read_only and self.path is not None:
+            target = f"file:{self.path.resolve().as_posix()}?mode=ro"
         try:
             self._conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+                target, check_same_thread=False, isolation_level=None, timeout=30.0, uri=read_only
             )
+        except sqlite3.Error as exc:
+            raise ValueError(f"cannot open poll log {path}: {exc}") from None
+        try:
+            version = self._version = check_schema(self._conn, path)
+            if read_only:
+                if version == "empty":
+                    raise ValueError(f"poll log {path} is empty: no wait has written to it")
+                self._recorded: set[str] = set()
+                return
+            if version != "empty":
+                self._probe_write()
             self._conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a committed round survives a crash of the process (not of the OS).
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._check_version()
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"not a jobtools poll log: {path} ({exc})") from None
+            if version != SCHEMA_VERSION:
+                upgrade(self._conn, version)
+                self._version = SCHEMA_VERSION
+            rows = self._conn.execute(
+                "SELECT DISTINCT job_id FROM observations WHERE record IS NOT NULL"
+            )
+            self._recorded = {row[0] for row in rows}
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise ValueError(f"cannot write poll log {path}: {exc}") from None
+        except BaseException:
+            self._conn.close()
+            raise
 
-    def _check_version(self) -> None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is None:
-            self._conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
-            raise ValueError(f"poll log schema {row[0]}, this jobtools writes {SCHEMA_VERSION}")
+    def _probe_write(self) -> None:
+        """Fail now, not after an hour of polling, when the log cannot be written."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("UPDATE meta SET value = value WHERE key = 'schema'")
+        finally:
+            self._conn.execute("ROLLBACK")
 
     def __repr__(self) -> str:
         return f"PollLog({str(self.path or ':memory:')!r})"
@@ -124,6 +146,41 @@ class PollLog:
 
     # --- writing ---------------------------------------------------------------------
 
+    def begin_wait(
+        self, wait_id: str, job_ids: list[str], started_at: float, known: pd.DataFrame | None
+    ) -> None:
+        """Log the ids a wait was asked for, and the rows of `known` that it will not ask.
+
+        Args:
+            known: rows the wait starts from (its `start=`); those already final (terminal,
+                or 404) are logged as round 0, so the log has every job of the wait.
+        """
+        rows: list[tuple[Any, ...]] = []
+        if known is not None and len(known):
+            final = _final_rows(known)
+            with self._lock:
+                logged = {
+                    row[0]
+                    for row in self._conn.execute(
+                        "SELECT DISTINCT job_id FROM observations WHERE wait_state IN "
+                        "('done', 'gone')"
+                    )
+                }
+            final = final[~final["job_id"].isin(logged).to_numpy()]
+            if len(final):
+                rows = _observation_rows(final, final, wait_id, 0, started_at, final=True)
+        self._write(
+            "the wait's job ids",
+            [
+                (
+                    "INSERT OR REPLACE INTO wait_jobs VALUES (?, ?, ?)",
+                    [(wait_id, i, job_id) for i, job_id in enumerate(job_ids)],
+                ),
+                ("INSERT INTO observations VALUES (" + ", ".join("?" * 15) + ")", rows),
+            ],
+            recorded=[row[0] for row in rows],
+        )
+
     def append_round(
         self,
         wait_id: str,
@@ -136,47 +193,61 @@ class PollLog:
 
         Args:
             observed: what the fetch answered, one row per job queried (job + fetch columns).
-            merged: the same jobs as the wait now sees them (with `wait_state` and
-                `observed_at`); a job whose wait ended here gets its full record stored.
+            merged: the same jobs as the wait now sees them (with `wait_state`, `observed_at`,
+                `polls` and `fetch_errors`); a job whose wait ended here, or seen for the
+                first time, gets its full record stored.
         """
         n = len(observed)
         if not n:
             return
-        stamp = epoch_seconds(merged["observed_at"])
-        records: list[Any] = [None] * n
         final = merged["wait_state"].isin(_FINAL_STATES).to_numpy(bool)
-        if final.any():
-            for i, text in zip(np.flatnonzero(final), _record_json(merged[final]), strict=True):
-                records[i] = text
-        columns = [
-            observed["job_id"].tolist(),
-            stamp.tolist(),
-            _nullable(observed["status"]),
-            _nullable(observed["process_percent"]),
-            _nullable(observed["outcome"]),
-            _nullable(observed["http_status"]),
-            _nullable(observed["fetch_error_code"]),
-            _nullable(observed["fetch_error"]),
-            _nullable(observed["request_id"]),
-            [wait_id] * n,
-            [round_no] * n,
-            records,
-        ]
-        rows = zip(*columns, strict=True)
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                self._conn.executemany(
-                    "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-                )
-                self._conn.execute(
+        first = observed["status"].notna().to_numpy(bool) & ~observed["job_id"].isin(
+            self._recorded
+        ).to_numpy(bool)
+        rows = _observation_rows(observed, merged, wait_id, round_no, None, final=final | first)
+        finished = max((row[1] for row in rows), default=started_at)
+        self._write(
+            f"round {round_no}",
+            [
+                ("INSERT INTO observations VALUES (" + ", ".join("?" * 15) + ")", rows),
+                (
                     "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?)",
-                    (wait_id, round_no, started_at, float(np.nanmax(stamp)), n),
+                    [(wait_id, round_no, started_at, finished, n)],
+                ),
+            ],
+            recorded=[row[0] for row in rows if row[11] is not None],
+        )
+
+    def _write(
+        self, what: str, statements: list[tuple[str, list[Any]]], recorded: list[str]
+    ) -> None:
+        """Run the statements in one transaction; a failure warns once and stops the log."""
+        if self.read_only:
+            raise ValueError(f"poll log {self.path} was opened read-only")
+        if self.failed is not None:
+            return
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, rows in statements:
+                        if rows:
+                            self._conn.executemany(sql, rows)
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.failed = f"{exc}"
+                warnings.warn(
+                    f"poll log {self.path or ':memory:'}: could not write {what} ({exc}); "
+                    "logging stopped, the wait goes on and its results are still returned",
+                    PollLogWarning,
+                    stacklevel=4,
                 )
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                return
+        self._recorded.update(recorded)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -195,29 +266,22 @@ class PollLog:
             frame[column] = _times(frame[column])
         return frame
 
-    def restore(self, job_ids: list[str]) -> pd.DataFrame:
-        """The jobs among `job_ids` whose last observation ended their wait, as frame rows.
+    def restore(
+        self, job_ids: list[str] | None = None, *, ended_only: bool = False
+    ) -> pd.DataFrame:
+        """The logged jobs as frame rows; works offline, with no client and no credentials.
 
-        Columns: the job frame's and `FETCH_COLUMNS`, plus `observed_at`. Jobs still
-        waiting (or never observed) are not returned: a resumed wait queries them again.
+        Args:
+            job_ids: these jobs (those the log has, in this order); None: every id any wait
+                on this log was asked for, fetched or not.
+            ended_only: only the jobs whose last observation ended their wait.
+
+        Returns:
+            The job frame's columns and `FETCH_COLUMNS`, plus `wait_state`, `observed_at`,
+            `polls` and `fetch_errors` as last logged (see `jobtools.io._polllog`).
         """
-        query = (
-            f"SELECT {', '.join(OBSERVATION_COLUMNS)}, record FROM observations "
-            "WHERE rowid IN (SELECT max(rowid) FROM observations GROUP BY job_id) "
-            "AND record IS NOT NULL"
-        )
         with self._lock:
-            cursor = self._conn.execute(query)
-            names = [d[0] for d in cursor.description]
-            found = pd.DataFrame(cursor.fetchall(), columns=names)
-        found = found[found["job_id"].isin(job_ids)].reset_index(drop=True)
-        frame = jobs_to_frame([orjson.loads(text) for text in found["record"]])
-        frame["job_id"] = found["job_id"].astype("str")  # the record may lack a readable id
-        for column in FETCH_COLUMNS:
-            frame[column] = found[column] if column in found.columns else None
-        frame = cast_frame(frame)
-        frame["observed_at"] = _times(found["observed_at"])
-        return frame
+            return restore_frame(self._conn, job_ids, ended_only=ended_only, version=self._version)
 
     def _read(self, query: str) -> pd.DataFrame:
         with self._lock:
@@ -237,8 +301,84 @@ class PollLog:
 
 
 def _times(seconds: pd.Series) -> pd.Series:
-    values = pd.to_numeric(seconds, errors="coerce").astype("float64")
-    return pd.to_datetime(values, unit="s", utc=True).astype("datetime64[us, UTC]")
+    return seconds_to_times(seconds).set_axis(seconds.index)
+
+
+def _check_file(path: Path, *, read_only: bool) -> None:
+    """Refuse, before SQLite touches it, a folder or a file that is not SQLite at all."""
+    if path.is_dir():
+        raise ValueError(f"poll log path is a directory: {path}")
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as file:
+            head = file.read(16)
+        if head != SQLITE_MAGIC:
+            raise ValueError(
+                f"not a jobtools poll log: {path} is not an SQLite file; left unchanged"
+            )
+    if read_only:
+        if not path.is_file():
+            raise ValueError(f"no poll log at {path}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _final_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose wait is over: terminal, or unknown to the service (404)."""
+    terminal = frame["is_terminal"].fillna(False).astype(bool).to_numpy()
+    gone = (
+        frame["outcome"].eq("not_found").fillna(False).to_numpy(bool)
+        if "outcome" in frame
+        else False
+    )
+    out = frame[terminal | gone].drop_duplicates("job_id", keep="last").reset_index(drop=True)
+    state = np.where(out["is_terminal"].fillna(False).astype(bool), "done", "gone")
+    return out.assign(wait_state=state)
+
+
+def _observation_rows(
+    observed: pd.DataFrame,
+    merged: pd.DataFrame,
+    wait_id: str,
+    round_no: int,
+    now: float | None,
+    *,
+    final: Any,
+) -> list[tuple[Any, ...]]:
+    """The observation rows of a round (or of round 0), in table order, for executemany."""
+    n = len(observed)
+    if "observed_at" in merged and merged["observed_at"].notna().any():
+        stamp = epoch_seconds(pd.to_datetime(merged["observed_at"], utc=True))
+        if now is not None:
+            stamp = np.where(np.isnan(stamp), now, stamp)
+    else:
+        stamp = np.full(n, now if now is not None else np.nan)
+    records: list[Any] = [None] * n
+    wanted = np.broadcast_to(np.asarray(final, dtype=bool), (n,))
+    if wanted.any():
+        chosen = np.flatnonzero(wanted)
+        for i, text in zip(chosen, _record_json(merged.iloc[chosen]), strict=True):
+            records[i] = text
+    counters = [
+        _counter(merged, "polls", n),
+        _counter(merged, "fetch_errors", n),
+        _nullable(merged["wait_state"]) if "wait_state" in merged else [None] * n,
+    ]
+    columns = [
+        observed["job_id"].tolist(),
+        stamp.tolist(),
+        *(_nullable(observed[c]) if c in observed else [None] * n for c in OBSERVATION_COLUMNS[2:]),
+        [wait_id] * n,
+        [round_no] * n,
+        records,
+        *counters,
+    ]
+    return list(zip(*columns, strict=True))
+
+
+def _counter(frame: pd.DataFrame, column: str, n: int) -> list[int]:
+    if column not in frame:
+        return [0] * n
+    return pd.to_numeric(frame[column]).fillna(0).astype("int64").tolist()
 
 
 def _nullable(values: pd.Series) -> list[Any]:
@@ -291,7 +431,7 @@ def transitions(source: str | Path | PollLog | pd.DataFrame) -> pd.DataFrame:
     else:
         if not Path(source).is_file():
             raise ValueError(f"no poll log at {source}")
-        with PollLog(source) as log:
+        with PollLog(source, read_only=True) as log:
             seen = log.observations()
     missing = {"job_id", "observed_at", "status"} - set(seen.columns)
     if missing:
