@@ -269,7 +269,9 @@ def arrow_derived_entities(entities: pa.Array | pa.ChunkedArray) -> dict[str, An
 
     The same rules as for dicts: the job's own keys first, then its sub-jobs'.
     """
-    ents = entities.combine_chunks() if isinstance(entities, pa.ChunkedArray) else entities
+    # Chunk by chunk for the job's own keys (combining a struct of lists copies all of it);
+    # only the sub-job lists, a small part, are combined below.
+    ents = entities
     names = {f.name for f in ents.type}
 
     def field(name: str, struct: pa.Array = ents) -> pa.Array:
@@ -287,6 +289,8 @@ def arrow_derived_entities(entities: pa.Array | pa.ChunkedArray) -> dict[str, An
         if key not in names:
             continue
         subs = pc.struct_field(ents, key)
+        if isinstance(subs, pa.ChunkedArray):
+            subs = subs.combine_chunks()
         flat = pc.list_flatten(subs)
         if not len(flat) or "entities" not in {f.name for f in flat.type}:
             continue
