@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import random
 import re
+import uuid
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ __all__ = [
     "EARLIEST_ID_TIME",
     "ID_TIME_SLACK",
     "IdScan",
+    "JobIds",
     "MAX_ID_LENGTH",
     "NearMiss",
     "NearMissWarning",
@@ -30,6 +33,7 @@ __all__ = [
     "job_id_times",
     "job_ids_from_text",
     "make_job_id",
+    "resource_id",
     "scan_job_ids",
     "validate_id",
     "validate_job_id",
@@ -171,6 +175,11 @@ def make_job_id(created: float, *, node: int, jvm: int, counter: int) -> str:
     """
     millis = round(created * 1000)
     return f"{node & 0xFFFFFFFF:08x}{jvm & 0xFFFFFFFF:08x}{millis:012x}{counter & 0xFFFF:04x}"
+
+
+def resource_id(rng: random.Random) -> str:
+    """A UUID4 drawn from `rng`, as image, volume and server ids are (no time inside)."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
 # --- finding job ids in free text ----------------------------------------------------------
@@ -319,22 +328,28 @@ def _warn(misses: Iterable[NearMiss]) -> None:
         )
 
 
-def as_job_ids(values: Any, *, unique: bool = True) -> list[str]:
+# What every function taking job ids accepts (through `as_job_ids`): one id, any iterable of
+# ids, a Series or Index of them, or a frame with a `job_id` column.
+JobIds: TypeAlias = "str | Iterable[str] | pd.Series[Any] | pd.Index[Any] | pd.DataFrame"
+
+
+def as_job_ids(values: JobIds, *, unique: bool = True) -> list[str]:
     """Normalise ids given as one id, a list, a Series or Index, or a frame's `job_id` column.
 
     Every id is validated (InvalidIdError names the first bad one). With `unique`, repeats
     are dropped, keeping the order of first appearance.
     """
-    if isinstance(values, str):
-        items: Iterable[Any] = [values]
-    elif hasattr(values, "columns") and hasattr(values, "__getitem__"):
-        if "job_id" not in values.columns:
+    given: Any = values  # duck-typed from here on: any frame with columns, any `tolist`
+    if isinstance(given, str):
+        items: Iterable[Any] = [given]
+    elif hasattr(given, "columns") and hasattr(given, "__getitem__"):
+        if "job_id" not in given.columns:
             raise InvalidIdError("a frame of ids needs a 'job_id' column")
-        items = values["job_id"].tolist()
-    elif hasattr(values, "tolist"):
-        items = values.tolist()
-    elif isinstance(values, Iterable):
-        items = values
+        items = given["job_id"].tolist()
+    elif hasattr(given, "tolist"):
+        items = given.tolist()
+    elif isinstance(given, Iterable):
+        items = given
     else:
         raise InvalidIdError(f"job ids must be a list, a Series or a column, got {_show(values)}")
     ids = [validate_job_id(item) for item in items]

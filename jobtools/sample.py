@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,8 @@ from typing import Any
 
 import orjson
 
-from jobtools.ids import make_job_id
+from jobtools.ids import make_job_id, resource_id
+from jobtools.times import format_job_time
 
 __all__ = [
     "DEFAULT_NOW",
@@ -122,8 +122,6 @@ _INIT_SHARE = 0.015
 # The share of records written by legacy service nodes in the old time format.
 _LEGACY_TIME_SHARE = 0.2
 _HISTORY = timedelta(days=30)
-# The legacy format's clock (reference, "The legacy time format is UTC+08:00").
-_LEGACY_OFFSET = timedelta(hours=8)
 # Service nodes (the first 8 hex digits of an id): the seed's, and two more seen in examples.
 _NODES = (0xFF808081, 0xFF808082, 0x2C9EB2C5)
 
@@ -261,19 +259,19 @@ def _job(
         "entities": {},
         "job_id": ids.at(begin),
         "job_type": kind.name,
-        "begin_time": _format_time(begin, legacy),
-        "end_time": "" if end is None else _format_time(end, legacy),
+        "begin_time": format_job_time(begin, legacy=legacy),
+        "end_time": "" if end is None else format_job_time(end, legacy=legacy),
         "error_code": None,
         "fail_reason": None,
     }
     entities: dict[str, Any] = record["entities"]
     if kind.name.endswith("MembersJob"):
         entities["results"] = [
-            {"image_id": _uuid(rng), "project_id": _hex_id(rng), "status": "success"}
+            {"image_id": resource_id(rng), "project_id": _hex_id(rng), "status": "success"}
             for _ in range(rng.randint(1, 3))
         ]
     elif status == "SUCCESS":
-        entities["image_id"] = _uuid(rng)  # as in the documented example: just the new image
+        entities["image_id"] = resource_id(rng)  # as in the documented example: just the new image
     else:
         entities["image_name"] = image_name
     if status == "RUNNING":
@@ -308,10 +306,10 @@ def _failure(rng: random.Random, image_name: str, ids: _Ids, begin: datetime) ->
         "object": f"{rng.choice(_OS_NAMES)}-{rng.randrange(10**5):05d}.{rng.choice(_FORMATS)}",
         "bucket": f"{rng.choice(_BUCKETS)}-{rng.randrange(100):02d}",
         "size": rng.choice((20, 40, 80, 100, 200, 500, 1200, 2048)),
-        "volume_id": _uuid(rng),
+        "volume_id": resource_id(rng),
         "seconds": rng.choice((1800, 3600, 7200)),
-        "server_id": _uuid(rng),
-        "image_id": _uuid(rng),
+        "server_id": resource_id(rng),
+        "image_id": resource_id(rng),
         "job_ref": ids.at(begin - timedelta(seconds=rng.uniform(1, 3600))),
         "region": rng.choice(_REGIONS),
         "request_id": _hex_id(rng),
@@ -339,32 +337,15 @@ def _sub_jobs(
             "end_time": parent["end_time"] if status != "RUNNING" else "",
             "error_code": parent["error_code"] if status == "FAIL" else None,
             "fail_reason": parent["fail_reason"] if status == "FAIL" else None,
-            "entities": {"image_id": _uuid(rng), "image_name": f"{image_name}-disk{number}"},
+            "entities": {"image_id": resource_id(rng), "image_name": f"{image_name}-disk{number}"},
         }
         subs.append(sub)
     return subs
 
 
-def _format_time(moment: datetime, legacy: bool) -> str:
-    """The legacy Java format on a UTC+08:00 clock (English month, colon before ms), or
-    ISO 8601 with `Z`."""
-    if legacy:
-        moment = moment + _LEGACY_OFFSET
-    millis = moment.microsecond // 1000
-    if legacy:
-        # strftime("%b") follows the locale; the service always wrote English months.
-        month = "JanFebMarAprMayJunJulAugSepOctNovDec"[3 * moment.month - 3 : 3 * moment.month]
-        return f"{moment:%d}-{month}-{moment:%Y %H:%M:%S}:{millis:03d}"
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
-
-
 def _hex_id(rng: random.Random) -> str:
     """A random 32-hex id, as project and request ids are (no time inside)."""
     return f"{rng.getrandbits(128):032x}"
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
 def write_sample(path: str | Path, n: int, seed: int = DEFAULT_SEED) -> Path:

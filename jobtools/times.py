@@ -42,6 +42,7 @@ __all__ = [
     "TIME_DTYPE",
     "decide_legacy_zone",
     "epoch_seconds",
+    "format_job_time",
     "format_offset",
     "iso_text",
     "legacy_offset",
@@ -65,9 +66,9 @@ _LEGACY_ANCHORED = r"^\d{1,2}-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d:\d{1,3}$"
 _LEGACY_STRICT = r"^\d\d-[a-z]{3}-\d{4} \d\d:\d\d:\d\d:\d{3}$"
 # What the slow path accepts: a date and a time are both required, then an optional zone.
 _ISO_ANCHORED = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d(?::?\d\d)?)$"
-_MONTH_NAMES = pa.array(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-)
+# English month names from a table, never `%b`, which follows the machine's locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NAMES = pa.array([month.lower() for month in _MONTHS])
 _MONTH_NUMBERS = pa.array([f"{number:02d}" for number in range(1, 13)])
 
 
@@ -270,7 +271,8 @@ def _to_utc(strings: pa.Array, as_iso: Callable[[pa.Array], pa.Array]) -> np.nda
         try:
             # The fast path: Arrow casts a whole column at once, but all or nothing.
             parsed = pc.cast(iso, pa.timestamp("us", tz="UTC"))
-            return parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+            times: np.ndarray = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+            return times
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             if attempt:
                 break
@@ -379,7 +381,7 @@ def to_utc(
         stamp = pd.Timestamp(moment)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name}: not a time: {moment!r}") from exc
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise ValueError(f"{name}: not a time: {moment!r}")
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(to_zone(tz))
@@ -419,3 +421,25 @@ def to_offset(period: str) -> BaseOffset:
         return pd.tseries.frequencies.to_offset(period)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"not a period: {period!r} (try '1h', '1D', '1W')") from exc
+
+
+def format_job_time(moment: dt.datetime | float, *, legacy: bool = False) -> str:
+    """A time as the service writes it: ISO 8601 with milliseconds and `Z`, or the legacy form.
+
+    `moment` is a UTC datetime or epoch seconds (rounded to the millisecond). The legacy
+    form is written on the service's UTC+08:00 clock (see the module docstring).
+
+    >>> format_job_time(1433412666.586, legacy=True)
+    '04-Jun-2015 18:11:06:586'
+    >>> format_job_time(1433412666.586)
+    '2015-06-04T10:11:06.586Z'
+    """
+    if not isinstance(moment, dt.datetime):
+        moment = dt.datetime.fromtimestamp(round(moment, 3), dt.UTC)
+    if legacy:
+        moment += legacy_offset(DEFAULT_LEGACY_TZ)
+    millis = moment.microsecond // 1000
+    if legacy:
+        month = _MONTHS[moment.month - 1]
+        return f"{moment.day:02d}-{month}-{moment.year} {moment:%H:%M:%S}:{millis:03d}"
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 
+import jobtools
 from jobtools._aio import LoopThread, run_sync
 
 
@@ -77,3 +80,33 @@ def test_loop_thread_close_cancels_what_is_left():
     runner.close()
     runner.close()  # twice is harmless
     assert future.cancelled()
+
+
+LOOP_STARTERS = {"run", "new_event_loop", "run_until_complete", "run_forever", "Runner"}
+
+
+def _loop_starts(path: Path) -> list[str]:
+    """`asyncio.run(...)`, `loop.run_until_complete(...)` and the like, called in `path`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner, name = node.func.value, node.func.attr
+            is_asyncio = isinstance(owner, ast.Name) and owner.id == "asyncio"
+            if (is_asyncio and name in LOOP_STARTERS) or name in (
+                "run_until_complete",
+                "run_forever",
+            ):
+                found.append(f"{path.name}:{node.lineno} {ast.unparse(node.func)}")
+    return found
+
+
+def test_only_aio_starts_event_loops():
+    """Every event loop jobtools starts, it starts in jobtools._aio: one helper, not four."""
+    package = Path(jobtools.__file__).parent
+    starts = [
+        start
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "_aio.py"
+        for start in _loop_starts(path)
+    ]
+    assert starts == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import pickle
 import re
 from collections.abc import Iterator
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import jobtools
 from jobtools import errors
+from jobtools.api.sessions import BodyTooLarge, UndecodableBody
 from jobtools.errors import (
     ApiError,
     AuthenticationError,
@@ -24,8 +27,9 @@ from jobtools.errors import (
     ThrottledError,
     UnexpectedStatusError,
 )
-from jobtools.io import files
+from jobtools.io._csv import CsvError
 from jobtools.io.files import CorruptInputError
+from jobtools.schema import MissingColumnsError
 
 
 @pytest.mark.parametrize(
@@ -150,20 +154,38 @@ def _example(cls: type[BaseException]) -> BaseException:
         return cls("no answer", job_id="j-1")
     if cls is CorruptInputError:
         return cls([{"file": "jobs.jsonl", "line": 3, "error": "not JSON"}])
+    if cls is CsvError:
+        return cls("jobs.csv", "not UTF-8", line=7)
+    if cls is MissingColumnsError:
+        return cls("failure_groups", ("status", "fail_reason"))
+    if cls is BodyTooLarge:
+        return cls(200, 1_000_000, compressed=True)
+    if cls is UndecodableBody:
+        return cls(200, "not gzip")
+    # Any other class takes a message alone; one that does not needs its own line above.
     return cls("skipped 1 line")
 
 
-EXCEPTIONS = sorted(
-    {
-        value
-        for module in (errors, files)
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, BaseException)
-        and value.__module__ == module.__name__
-    },
-    key=lambda cls: cls.__name__,
-)
+def _every_exception_class() -> list[type[BaseException]]:
+    """Every exception (and warning) class defined anywhere in the package."""
+    package = Path(jobtools.__file__).parent
+    found = set()
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        module = importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        found.update(
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, BaseException)
+            and value.__module__ == module.__name__
+        )
+    return sorted(found, key=lambda cls: f"{cls.__module__}.{cls.__name__}")
+
+
+EXCEPTIONS = _every_exception_class()
 
 
 @pytest.mark.parametrize("cls", EXCEPTIONS, ids=lambda cls: cls.__name__)

@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "jobtools"
 
 CORE = ("jobtools.schema", "jobtools.times", "jobtools.ids", "jobtools.frame", "jobtools.errors")
 CORE += ("jobtools.progress", "jobtools.io", "jobtools._aio")
+# workbook: the report's Excel writer.
 FRONT_ENDS = (
     "jobtools.views",
     "jobtools.report",
@@ -51,6 +52,7 @@ RULES = [
         ("jobtools.api.auth", "jobtools.simulator"),
         "the simulator checks signatures like the service, and needs no client",
     ),
+    (("jobtools.sample",), ABOVE_CORE, (), "the sample generator needs only the core"),
 ]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import dask
+import dask.base
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -178,7 +178,7 @@ def rates_over_time(frame: dd.DataFrame, period: str = "1D") -> pd.DataFrame:
             origins = ("epoch", "epoch")  # the same bins as from the first day's midnight
         else:
             ended = ~parts["end_time"].isna() & parts["is_terminal"].astype(bool)
-            first_end, first_begin = dask.compute(
+            first_end, first_begin = dask.base.compute(
                 parts["end_time"][ended].min(), parts["begin_time"].min()
             )
             origins = (_midnight(first_begin), _midnight(first_end))
@@ -238,7 +238,9 @@ def _rates_combine(parts: pd.DataFrame) -> pd.DataFrame:
     return summed.reset_index()
 
 
-def _rates_result(counts: pd.DataFrame, offset: BaseOffset, origins: tuple[Any, Any]) -> Any:
+def _rates_result(
+    counts: pd.DataFrame, offset: BaseOffset, origins: tuple[Any, Any]
+) -> pd.DataFrame:
     """The rates frame from the combined counts, as `summary.rates_over_time` makes it."""
     periods = pd.DatetimeIndex(pd.to_datetime(counts["period"], utc=True)).as_unit("us")
     counts = counts.drop(columns="period").set_axis(periods).rename_axis("period")
@@ -260,7 +262,8 @@ def _rates_result(counts: pd.DataFrame, offset: BaseOffset, origins: tuple[Any, 
     out["success_rate"] = out["success"] / done
     out["failure_rate"] = out["fail"] / done
     out.index = pd.DatetimeIndex(out.index, tz="UTC", name="period_start").as_unit("us")
-    return out.loc[:, list(summary.RATE_COLUMNS)]
+    rates: pd.DataFrame = out.loc[:, list(summary.RATE_COLUMNS)]
+    return rates
 
 
 # --- time_quality ---------------------------------------------------------------------------

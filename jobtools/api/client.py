@@ -43,7 +43,7 @@ from jobtools.api.scrub import Scrubber
 from jobtools.api.sessions import BodyTooLarge, Session, UndecodableBody, open_session
 from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame
-from jobtools.ids import as_job_ids, validate_job_id, validate_project_id
+from jobtools.ids import JobIds, as_job_ids, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
 from jobtools.schema import OUTCOMES, categorical
 
@@ -494,7 +494,7 @@ class JobsClient:
         if retry_after is not None:
             # Honour the server's wait, within reason: a batch should not stall for hours.
             return float(min(retry_after, self.max_retry_after))
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         return self._random() * ceiling
 
     def _note(self, batch: _Batch, error: JobsError | None) -> None:
@@ -591,7 +591,7 @@ class JobsClient:
 
     async def afetch_results(
         self,
-        job_ids: Any,
+        job_ids: JobIds,
         *,
         progress: bool | None | Progress = None,
         time_limit: float | None = None,
@@ -613,7 +613,7 @@ class JobsClient:
 
     async def afetch_jobs(
         self,
-        job_ids: Any,
+        job_ids: JobIds,
         progress: bool | None | Progress = None,
         *,
         time_limit: float | None = None,
@@ -651,7 +651,7 @@ class JobsClient:
         return run_sync(lambda: self.aget_job(job_id))
 
     def fetch_jobs(
-        self, job_ids: Any, *, progress: bool | None = None, time_limit: float | None = None
+        self, job_ids: JobIds, *, progress: bool | None = None, time_limit: float | None = None
     ) -> pd.DataFrame:
         """Fetch many job ids into the typed job frame, one row per distinct id.
 
@@ -871,7 +871,7 @@ def _storable(job_id: str) -> str:
 
 
 def fetch_jobs(
-    job_ids: Any, *, progress: bool | None = None, **client_options: Any
+    job_ids: JobIds, *, progress: bool | None = None, **client_options: Any
 ) -> pd.DataFrame:
     """Fetch job ids into the typed job frame with a one-off `JobsClient(**client_options)`.
 

@@ -56,6 +56,14 @@ class BodyTooLarge(Exception):
         self.limit = limit
         self.compressed = compressed
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # `compressed` is keyword-only, which the default pickling (by `args`) cannot pass.
+        return (_body_too_large, (self.status, self.limit, self.compressed))
+
+
+def _body_too_large(status: int, limit: int, compressed: bool) -> BodyTooLarge:
+    return BodyTooLarge(status, limit, compressed=compressed)
+
 
 class UndecodableBody(Exception):
     """The body's Content-Encoding is unknown, or its compressed data is broken."""
@@ -63,6 +71,10 @@ class UndecodableBody(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"HTTP {status} body could not be decoded: {detail}")
         self.status = status
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UndecodableBody, (self.status, self.detail))
 
 
 class BodyReader:

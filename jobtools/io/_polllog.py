@@ -146,7 +146,7 @@ def check_schema(conn: sqlite3.Connection, path: object) -> str:
         raise ValueError(
             f"poll log {path}: its observations table lacks {sorted(missing)}; left unchanged"
         )
-    return version  # type: ignore[return-value]
+    return version
 
 
 def upgrade(conn: sqlite3.Connection, version: str) -> None:

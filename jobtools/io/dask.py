@@ -39,6 +39,7 @@ import dask.dataframe as dd
 import pandas as pd
 import pyarrow.parquet as pq
 
+from jobtools.frame import jobs_to_frame
 from jobtools.io import files, parquet
 from jobtools.io._jsonl import read_lines
 from jobtools.io.files import CorruptInputError, CorruptInputWarning
@@ -245,7 +246,7 @@ def _read_block(
     """The lines starting in [start, end) of a JSONL file, with their problems."""
     data = _line_range(path, start, end)
     if not data.strip():
-        return files.jobs_to_frame([]), []
+        return jobs_to_frame([]), []
     frame, problems = read_lines(data, path, legacy_tz)
     if problems:
         first = _first_line_number(path, start)

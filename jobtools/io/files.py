@@ -213,7 +213,7 @@ def _mapped(path: Path) -> memoryview:
         with path.open("rb") as file:
             flags = mmap.MAP_PRIVATE | populate
             data = memoryview(mmap.mmap(file.fileno(), 0, flags=flags, prot=mmap.PROT_READ))
-    return data[3:] if data[:3] == codecs.BOM_UTF8 else data
+    return data[3:] if data[:3].tobytes() == codecs.BOM_UTF8 else data
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

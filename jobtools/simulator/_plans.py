@@ -8,25 +8,23 @@ that was RUNNING in the file keeps its `begin_time` and ends a little after the 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import math
 import random
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jobtools.ids import resource_id
 from jobtools.schema import RESPONSE_KEYS, JobStatus
 from jobtools.simulator import _services
+from jobtools.times import format_job_time
 
 # The keys of an answer, in the seed's order (which is the service's).
 RECORD_KEYS = RESPONSE_KEYS
 _PROGRESS_KEYS = frozenset({"process_percent", "current_task", "subJobId"})
 _ERROR_KEYS = frozenset({"error_code", "error"})
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _LEGACY = re.compile(r"\d{1,2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2}:\d{1,3}")
-LEGACY_OFFSET = dt.timedelta(hours=8)
 
 # current_task names (the sample data's vocabulary) by job family; first keyword found wins.
 _TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -44,28 +42,6 @@ FALLBACK_FAILURES: tuple[tuple[str, str], ...] = (
     ("IMG.0103", "Creating a snapshot of the system disk timed out after 3600 s."),
 )
 SUCCESS_SHARE = 0.85
-
-
-def format_time(seconds: float, style: str) -> str:
-    """An epoch time as the API writes it: `iso` (`2024-11-06T06:19:43.195Z`) or `legacy`.
-
-    The legacy format is written on a UTC+08:00 clock, as the seed's example shows against
-    its own job id (reference, "The legacy time format is UTC+08:00").
-
-    >>> format_time(1433412666.586, "legacy")
-    '04-Jun-2015 18:11:06:586'
-    >>> format_time(1433412666.586, "iso")
-    '2015-06-04T10:11:06.586Z'
-    """
-    moment = dt.datetime.fromtimestamp(round(seconds, 3), dt.UTC)
-    if style == "legacy":
-        moment += LEGACY_OFFSET
-    millis = moment.microsecond // 1000
-    if style == "legacy":
-        # English month names from a table, never `%b`, which follows the machine's locale.
-        month = _MONTHS[moment.month - 1]
-        return f"{moment.day:02d}-{month}-{moment.year} {moment:%H:%M:%S}:{millis:03d}"
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
 
 
 def time_style(text: object) -> str:
@@ -182,7 +158,7 @@ class JobPlan:
 
     def format(self, seconds: float) -> str:
         """A simulator time as this job writes its times."""
-        return format_time(seconds + self.shift, self.style)
+        return format_job_time(seconds + self.shift, legacy=self.style == "legacy")
 
     def _progress_entities(self, now: float) -> dict[str, Any]:
         percent, task = self.progress_at(now)
@@ -297,7 +273,7 @@ def planned_job(
         return _service_plan(plan, final, error, begin_text, end_text, list(sub_ids))
     entities = _entities_for(base, final, error, (begin_text, end_text))
     if final == JobStatus.SUCCESS and "results" not in entities:
-        entities.setdefault("image_id", str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+        entities.setdefault("image_id", resource_id(rng))
     # A failure stops somewhere after where the job already was.
     done = plan.start_percent
     stop = done + (1 - done) * rng.uniform(0.05, 0.95)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,8 +38,7 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def epochs(values: Sequence[object]) -> list[float | None]:
     """Epoch seconds for each job time; None for `""`, None and anything unparsable."""
-    from jobtools.times import parse_job_times
+    from jobtools.times import epoch_seconds, parse_job_times
 
-    parsed = parse_job_times(list(values))
-    seconds = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).dt.total_seconds()
+    seconds = epoch_seconds(parse_job_times(list(values)))
     return [None if s != s else float(s) for s in seconds]  # NaN for NaT, unparsed or ""

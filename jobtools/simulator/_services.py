@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
+from jobtools.ids import resource_id
 from jobtools.schema import JobStatus
 
 
@@ -77,10 +77,6 @@ def service(name: str) -> Service:
         ) from None
 
 
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
 def entities(
     name: str,
     status: str,
@@ -99,7 +95,7 @@ def entities(
     code, reason = error if status == JobStatus.FAIL else (None, None)
     if name == "evs":
         volume: dict[str, Any] = {
-            "volume_id": "" if status == JobStatus.FAIL else _uuid(rng),
+            "volume_id": "" if status == JobStatus.FAIL else resource_id(rng),
             "volume_type": rng.choice(("SSD", "SAS", "GPSSD")),
             "size": rng.choice((40, 100, 200, 500)),
             "name": f"volume-{rng.randrange(10**4):04d}",
@@ -112,9 +108,12 @@ def entities(
         sub_status = JobStatus.FAIL if failed else status
         ended = sub_status in (JobStatus.SUCCESS, JobStatus.FAIL)
         if name == "vpc":
-            sub_entities: dict[str, Any] = {"publicip_id": _uuid(rng), "bandwidth_id": _uuid(rng)}
+            sub_entities: dict[str, Any] = {
+                "publicip_id": resource_id(rng),
+                "bandwidth_id": resource_id(rng),
+            }
         else:
-            sub_entities = {"server_id": _uuid(rng)}
+            sub_entities = {"server_id": resource_id(rng)}
         if failed:
             # ECS/BMS: why a sub-job failed is its entities' errorcode_message (reference).
             key = "publicip_id" if name == "vpc" else "server_id"

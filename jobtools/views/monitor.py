@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from jobtools._aio import run_sync
-from jobtools.ids import as_job_ids
+from jobtools.ids import JobIds, as_job_ids
 from jobtools.schema import STATUS_ORDER, WaitState
 from jobtools.views import _html
 from jobtools.views._html import COLOURS
@@ -91,7 +91,7 @@ class JobMonitor(widgets.VBox):
 
     def __init__(
         self,
-        job_ids: Any,
+        job_ids: JobIds,
         client: JobsFetcher | None = None,
         *,
         timeout: float | None = None,

@@ -54,7 +54,7 @@ import pandas as pd
 
 from jobtools._aio import LoopThread
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
-from jobtools.ids import as_job_ids, job_id_times
+from jobtools.ids import JobIds, as_job_ids, job_id_times
 from jobtools.progress import Progress, progress_bar
 from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
 from jobtools.times import epoch_seconds
@@ -298,7 +298,9 @@ class _Wait:
     def pending(self) -> np.ndarray:
         return np.flatnonzero(self.state == "waiting")
 
-    def _move_unparsed(self, replaced: np.ndarray, source: pd.DataFrame, row_of: dict) -> None:
+    def _move_unparsed(
+        self, replaced: np.ndarray, source: pd.DataFrame, row_of: dict[Any, int]
+    ) -> None:
         """Rows `replaced` now hold `source`'s values (`row_of`: its label -> row): so do
         their raw unparsed times."""
         rows = set(replaced.tolist())
@@ -341,11 +343,12 @@ class _Wait:
         self.state[rows[terminal]] = "done"
         self._not_found(rows[gone], now)
         self._payment(rows, after, old_status, now)
-        return rows[
+        changed: np.ndarray = rows[
             (old_status != _text(after["status"]))
             | (old_outcome != _text(after["outcome"]))
             | (old_state != self.state[rows])
         ]
+        return changed
 
     def _not_found(self, rows: np.ndarray, now: float) -> None:
         """404s: `expired` where the id was created longer ago than the retention."""
@@ -424,7 +427,7 @@ def _counts(values: pd.Series, missing: str | None) -> dict[str, int]:
 
 
 async def aiter_snapshots(
-    job_ids: Any,
+    job_ids: JobIds,
     *,
     client: JobsFetcher | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
@@ -620,10 +623,10 @@ def _make_client(client: JobsFetcher | None, options: dict[str, Any]) -> JobsFet
         return client
     from jobtools.api.client import JobsClient
 
-    return JobsClient(**options)  # type: ignore[return-value]
+    return JobsClient(**options)
 
 
-def iter_snapshots(job_ids: Any, **options: Any) -> Iterator[Snapshot]:
+def iter_snapshots(job_ids: JobIds, **options: Any) -> Iterator[Snapshot]:
     """`aiter_snapshots` as a plain iterator, for loops in scripts and notebook cells.
 
     The polling runs on a private event loop in a helper thread, so this works where a loop
@@ -651,7 +654,7 @@ async def _anext(agen: AsyncIterator[T]) -> T:
 
 
 async def wait_for_async(
-    job_ids: Any,
+    job_ids: JobIds,
     *,
     on_round: Callable[[Snapshot], object] | None = None,
     progress: bool | None = False,
@@ -670,7 +673,7 @@ async def wait_for_async(
 
 
 def wait_for(
-    job_ids: Any,
+    job_ids: JobIds,
     *,
     timeout: float | None = DEFAULT_TIMEOUT,
     on_round: Callable[[Snapshot], object] | None = None,

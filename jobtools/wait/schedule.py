@@ -76,7 +76,8 @@ class Backoff:
             # Clip the exponent: beyond the cap it changes nothing and could overflow.
             top = math.ceil(math.log(self.cap / self.first) / math.log(self.factor)) + 1
             steps = np.minimum(steps, top)
-        return np.minimum(self.cap, self.first * self.factor ** steps.astype("float64"))
+        interval: np.ndarray = np.minimum(self.cap, self.first * self.factor ** steps.astype(float))
+        return interval
 
     def intervals(
         self,
