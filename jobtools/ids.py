@@ -20,6 +20,7 @@ import pyarrow as pa
 from jobtools.errors import InvalidIdError
 
 __all__ = [
+    "storable_id",
     "EARLIEST_ID_TIME",
     "ID_TIME_SLACK",
     "IdScan",
@@ -396,3 +397,16 @@ def _canonical(ids: list[str]) -> list[str]:
     """32-hex ids and UUIDs lower-cased, so that case variants of one id are one id."""
     lowered = [value.lower() if _JOB_ID.fullmatch(value) else value for value in ids]
     return list(dict.fromkeys(lowered))
+
+
+def storable_id(job_id: str) -> str:
+    """The id as a frame row can hold it: a lone surrogate (unsendable, unstorable) escaped.
+
+    >>> storable_id("ab" + chr(0xDC80) + "cd")
+    'ab\\\\udc80cd'
+    """
+    try:
+        job_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return job_id.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+    return job_id

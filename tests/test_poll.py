@@ -613,3 +613,23 @@ def test_404_for_an_old_id_is_expired_not_gone(clock: ManualClock) -> None:
     }
     assert (rows["outcome"] == "not_found").all()
     assert rows.loc[old, "created_at"] < pd.Timestamp(clock() - 86400, unit="s", tz="UTC")
+
+
+def test_a_wait_keeps_a_row_for_an_id_no_row_can_hold(simulator_server):
+    """An id with a lone surrogate gets its row (escaped), with why, and the others go on."""
+    from jobtools import Backoff, JobsClient
+
+    (good,) = simulator_server.simulator.add_jobs(1, finish_within=0.5)
+    odd = "ff8080814dbd65d7014dbe0d84db" + chr(0xDC80)
+    client = JobsClient(
+        endpoint=simulator_server.url,
+        project_id=simulator_server.project_id,
+        token=simulator_server.token,
+    )
+    frame = wait_for(
+        [good, odd], client=client, timeout=20, schedule=Backoff(first=0.2, cap=0.4), progress=False
+    )
+    assert len(frame) == 2 and frame["job_id"][0] == good
+    assert frame["job_id"][1] == "ff8080814dbd65d7014dbe0d84db\\udc80"
+    assert frame["wait_state"][0] == "done"
+    assert frame["outcome"][1] != "ok" and frame["wait_state"][1] != "waiting"

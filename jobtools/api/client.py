@@ -43,7 +43,7 @@ from jobtools.api.scrub import Scrubber
 from jobtools.api.sessions import BodyTooLarge, Session, UndecodableBody, open_session
 from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame
-from jobtools.ids import JobIds, as_job_ids, validate_job_id, validate_project_id
+from jobtools.ids import JobIds, as_job_ids, storable_id, validate_job_id, validate_project_id
 from jobtools.progress import Progress, progress_bar
 from jobtools.schema import OUTCOMES, categorical
 
@@ -831,7 +831,7 @@ def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
 def _record_of(result: FetchResult) -> Any:
     if result.record is not None:
         return result.record
-    return {"job_id": _storable(result.job_id)}
+    return {"job_id": storable_id(result.job_id)}
 
 
 def _without_unframable(rows: list[FetchResult]) -> list[FetchResult]:
@@ -859,15 +859,6 @@ def _without_unframable(rows: list[FetchResult]) -> list[FetchResult]:
             )
         ]
     return rows
-
-
-def _storable(job_id: str) -> str:
-    """The id as a row can hold it: a lone surrogate (unsendable, unstorable) escaped."""
-    try:
-        job_id.encode("utf-8")
-    except UnicodeEncodeError:
-        return job_id.encode("utf-8", "backslashreplace").decode("ascii", "replace")
-    return job_id
 
 
 def fetch_jobs(

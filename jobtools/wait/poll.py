@@ -54,7 +54,7 @@ import pandas as pd
 
 from jobtools._aio import LoopThread
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
-from jobtools.ids import JobIds, as_job_ids, job_id_times
+from jobtools.ids import JobIds, as_job_ids, job_id_times, storable_id
 from jobtools.progress import Progress, progress_bar
 from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
 from jobtools.times import epoch_seconds
@@ -470,7 +470,9 @@ async def aiter_snapshots(
         retention: seconds the service keeps ended jobs; a 404 for an id created longer
             ago ends as `expired` rather than `gone`.
     """
-    ids = as_job_ids(job_ids)
+    # An id no row can hold (a lone surrogate) is waited for in its escaped form, so that it
+    # keeps a row with the service's answer instead of breaking the wait.
+    ids = [storable_id(job_id) for job_id in as_job_ids(job_ids)]
     if give_up_after < 1:
         raise ValueError(f"give_up_after must be at least 1, got {give_up_after}")
     if timeout is not None and timeout < 0:
