@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SEED
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ServerResponseException
 from huaweicloudsdkcore.http.http_config import HttpConfig
@@ -228,16 +229,7 @@ def test_throttling_shapes_reach_the_sdk(sdk, simulator_server, faults, exceptio
 
 def test_seed_example_through_the_sdk(simulator_server, sdk):
     """The seed's own record is served and read back exactly, its legacy time untouched."""
-    seed = {
-        "status": "SUCCESS",
-        "entities": {"image_id": "e9e91bff-14b6-4a0b-8377-4ed0813e3360"},
-        "job_id": "ff8080814dbd65d7014dbe0d84db0013",
-        "job_type": "createImageByInstance",
-        "begin_time": "04-Jun-2015 18:11:06:586",
-        "end_time": "",
-        "error_code": None,
-        "fail_reason": None,
-    }
+    seed = dict(SEED)
     if seed["job_id"] not in simulator_server.simulator.job_ids:
         simulator_server.simulator.add_jobs([seed])
     response = show_job(sdk, seed["job_id"])

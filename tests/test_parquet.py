@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import SEED
 
 from jobtools import jobs_to_frame, read_jobs, write_jobs
 from jobtools.io.parquet import ARCHIVE_MARKER, archive_files, is_archive, read_archive
 from jobtools.sample import generate_jobs
 from jobtools.schema import OUTCOMES, WAIT_COLUMNS, WAIT_STATES, categorical
-
-SEED = {
-    "status": "SUCCESS",
-    "entities": {"image_id": "e9e91bff-14b6-4a0b-8377-4ed0813e3360"},
-    "job_id": "ff8080814dbd65d7014dbe0d84db0013",
-    "job_type": "createImageByInstance",
-    "begin_time": "04-Jun-2015 18:11:06:586",
-    "end_time": "",
-    "error_code": None,
-    "fail_reason": None,
-}
 
 
 def job_frame(n: int = 200, seed: int = 3) -> pd.DataFrame:
