@@ -333,14 +333,7 @@ def _failure_chunk(part: pd.DataFrame, examples: int) -> pd.DataFrame:
     fails = failures._failures(part)
     if fails.empty:
         return _empty_partial()
-    by_group = fails.groupby("group", sort=False)
-    groups = by_group.agg(
-        error_code=("error_code", "first"),
-        template=("template", "first"),
-        count=("job_id", "size"),
-        first_seen=("seen", "min"),
-        last_seen=("seen", "max"),
-    )
+    groups = failures._group_counts(fails)
     types = fails[["group", "job_type"]].dropna().groupby("group")["job_type"].agg(frozenset)
     groups["job_types"] = types.reindex(groups.index)
     groups["examples"] = _latest(fails, examples).reindex(groups.index)

@@ -214,6 +214,17 @@ def failure_rows(frame: pd.DataFrame, group: str | Iterable[str]) -> pd.DataFram
     return frame[keys.isin(wanted).to_numpy()].copy()
 
 
+def _group_counts(fails: pd.DataFrame) -> pd.DataFrame:
+    """Per failure group (of `_failures` rows): its code, template, count, first and last seen."""
+    return fails.groupby("group", sort=False).agg(
+        error_code=("error_code", "first"),
+        template=("template", "first"),
+        count=("job_id", "size"),
+        first_seen=("seen", "min"),
+        last_seen=("seen", "max"),
+    )
+
+
 def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
     """FAIL jobs grouped by error code and message template, biggest group first.
 
@@ -231,14 +242,7 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
     fails = _failures(frame)
     if fails.empty:
         return _empty_groups()
-    by_group = fails.groupby("group", sort=False)
-    groups = by_group.agg(
-        error_code=("error_code", "first"),
-        template=("template", "first"),
-        count=("job_id", "size"),
-        first_seen=("seen", "min"),
-        last_seen=("seen", "max"),
-    )
+    groups = _group_counts(fails)
     groups["share"] = groups["count"] / len(fails)
     job_types = (
         fails[["group", "job_type"]]
