@@ -218,6 +218,11 @@ def _unwrap(record: Mapping[str, Any]) -> list[Any]:
 
 def _build(rows: list[Any], legacy_tz: LegacyTz | None = None) -> pd.DataFrame:
     """Gather each column as a plain list (one pass per column), then type them all at once."""
+    return assemble_job_frame(raw_job_columns(rows), legacy_tz=legacy_tz)
+
+
+def raw_job_columns(rows: list[Any]) -> dict[str, list[Any]]:
+    """The raw values of every column `assemble_job_frame` types, from parsed records."""
     dicts = [r if type(r) is dict else _EMPTY for r in rows]
     ents = [r.get("entities") for r in dicts]
     edicts = [e if type(e) is dict else _EMPTY for e in ents]
@@ -228,7 +233,7 @@ def _build(rows: list[Any], legacy_tz: LegacyTz | None = None) -> pd.DataFrame:
     columns["sub_job_count"] = [_sub_job_count(e) if type(e) is dict else None for e in ents]
     columns["entities"] = _json_texts(ents)
     columns["extra"] = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
-    return assemble_job_frame(columns, legacy_tz=legacy_tz)
+    return columns
 
 
 def _entity_error(entities: dict[str, Any]) -> Any:
@@ -339,19 +344,24 @@ def assemble_job_frame(
 
 
 def type_job_columns(
-    columns: Mapping[str, Any], *, legacy_tz: LegacyTz | None = None
+    columns: Mapping[str, Any],
+    *,
+    legacy_tz: LegacyTz | None = None,
+    read: Mapping[str, ParsedTimes] | None = None,
+    created: pd.Series | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every job column typed, in contract order, and the frame's attrs.
 
     The attrs are `unparsed_times` (raw values by column and row) and `legacy_tz` (the zone
-    legacy times were read in, and why: see `jobs_to_frame`).
+    legacy times were read in, and why: see `jobs_to_frame`). `read` and `created` are the
+    record's times and the id times when the caller has read them already (the JSONL kernel).
     """
     status = categorical(columns["status"], STATUS_ORDER)
     is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
-    created = job_id_times(_text_or_object(columns["job_id"]))
-    read: dict[str, ParsedTimes] = {
-        name: read_job_times(_text_or_object(columns[name])) for name in _TIME_COLUMNS_READ
-    }
+    if created is None:
+        created = job_id_times(_text_or_object(columns["job_id"]))
+    if read is None:
+        read = {name: read_job_times(_text_or_object(columns[name])) for name in _TIME_COLUMNS_READ}
     zone = decide_legacy_zone(
         read["begin_time"], created.dt.tz_localize(None).to_numpy("datetime64[us]"), legacy_tz
     )

@@ -118,11 +118,17 @@ def job_id_times(values: Iterable[Any], *, now: Any = None) -> pd.Series:
     text = raw if raw.dtype == "str" else raw.astype("str")
     strings = pa.array(text.array, type=pa.large_string(), from_pandas=True)
     fits, millis = _id_millis(strings)
+    out = plausible_id_times(np.where(fits, millis, -1), now=now)
+    return pd.Series(out, index=raw.index, name=raw.name).dt.tz_localize("UTC")
+
+
+def plausible_id_times(millis: np.ndarray, *, now: Any = None) -> np.ndarray:
+    """Milliseconds read from ids (-1 where none) as naive UTC `datetime64[us]`, NaT where
+    implausible (before 2010, or after `now` plus a day)."""
     latest = (pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)) + ID_TIME_SLACK
     low, high = EARLIEST_ID_TIME.value // 10**6, pd.Timestamp(latest).value // 10**6
-    good = fits & (millis >= low) & (millis <= high)
-    out = np.where(good, millis * 1000, np.iinfo(np.int64).min).view("datetime64[us]")
-    return pd.Series(out, index=raw.index, name=raw.name).dt.tz_localize("UTC")
+    good = (millis >= low) & (millis <= high)
+    return np.where(good, millis * 1000, np.iinfo(np.int64).min).view("datetime64[us]")
 
 
 def _id_millis(strings: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
