@@ -51,12 +51,12 @@ def _fast_frame(data: Bytes, legacy_tz: LegacyTz | None) -> pd.DataFrame | None:
     from jobtools.io import _scan  # numba's compiler loads with the first JSONL file read
 
     parts = _scan.scan(data)
-    if any((part.state == _scan.REJECT).any() for part in parts):
+    if any((part.state == _scan.REJECT).any() for part, _ in parts):
         return None
     read: list[_Part] = []
     base = 0
-    for part in parts:
-        piece = _Part.of(part, data, base)
+    for part, out in parts:
+        piece = _Part.of(part, out, data, base)
         if piece is None:
             return None
         read.append(piece)
@@ -93,7 +93,7 @@ class _Part:
         self.created = np.empty(0, dtype="datetime64[us]")
 
     @classmethod
-    def of(cls, part: Any, data: Bytes, base: int) -> _Part | None:
+    def of(cls, part: Any, out: list[np.ndarray], data: Bytes, base: int) -> _Part | None:
         from jobtools.io import _scan
 
         n = len(part)
@@ -101,15 +101,15 @@ class _Part:
         for f, name in enumerate(_scan.STRING_OUTPUTS):
             piece.columns[name] = pa.LargeStringArray.from_buffers(
                 n,
-                pa.py_buffer(np.ascontiguousarray(part.offsets[f])),
-                pa.py_buffer(part.out[f][: part.used[f]]),
-                pa.py_buffer(np.packbits(part.valid[f], bitorder="little")),
+                pa.py_buffer(np.ascontiguousarray(part.offsets[:, f])),
+                pa.py_buffer(out[f]),
+                pa.py_buffer(np.packbits(part.valid[:, f], bitorder="little")),
             )
         piece.columns["extra"] = pa.nulls(n, pa.large_string())
         piece.percent = np.asarray(
             piece.columns.pop("process_percent").cast(pa.float64()).to_numpy(zero_copy_only=False)
         )
-        piece.no_count = part.sub_count == _scan._NO_COUNT
+        piece.no_count = part.sub_count == _scan.NO_COUNT
         piece.counts = np.where(piece.no_count, 0, part.sub_count)
         piece.created = plausible_id_times(part.id_ms)
         for t, name in enumerate(_TIME_NAMES):
