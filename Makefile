@@ -4,9 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lab test lint browser-deps bench lock clean
+.PHONY: demo lab test lint browser-deps build-deps bench lock clean
 
-$(BIN)/.installed: requirements.lock pyproject.toml
+# The editable install compiles the JSONL kernel (jobtools/io/_kernel.pyx) with the C compiler:
+# rebuilt when the kernel changes.
+$(BIN)/.installed: requirements.lock pyproject.toml setup.py jobtools/io/_kernel.pyx | build-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -22,6 +24,15 @@ lab: $(BIN)/.installed
 
 test: $(BIN)/.installed lint browser-deps
 	$(BIN)/python -m pytest -q
+
+# A C compiler and Python's headers build the kernel. Installed only when missing.
+build-deps:
+	@if ! command -v cc >/dev/null || ! $(PYTHON) -c "import sysconfig, os, sys; \
+		sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))"; then \
+		echo "installing a C compiler and Python's headers to build the JSONL kernel"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc python3-dev; \
+	fi
 
 # The browser tests drive Debian's chromium (Playwright cannot download its own build here)
 # and need a CJK font for Chinese text. Installed only when missing; CI runs as root.
@@ -47,8 +58,9 @@ bench: $(BIN)/.installed
 # Re-pin every dependency (runtime and dev) after changing pyproject.toml.
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/pip install --quiet hatchling && .lockenv/bin/pip install --quiet -e '.[dev,dask]'
-	.lockenv/bin/pip freeze --exclude-editable | grep -v '^jobtools' > requirements.lock
+	.lockenv/bin/pip install --quiet 'setuptools>=64' 'cython>=3.0' numpy
+	.lockenv/bin/pip install --quiet --no-build-isolation -e '.[dev,dask]'
+	.lockenv/bin/pip freeze --all --exclude-editable | grep -v '^jobtools\|^pip==' > requirements.lock
 	rm -rf .lockenv
 
 clean:

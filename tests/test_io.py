@@ -343,33 +343,6 @@ def test_write_rejects_unknown_formats(tmp_path, name):
         write_jobs(jobs_to_frame([SEED]), tmp_path / name)
 
 
-@pytest.mark.parametrize("dumps", [json.dumps, lambda r: orjson.dumps(r).decode()])
-def test_fast_path_checks_nested_entities_in_one_call(tmp_path, monkeypatch, records, dumps):
-    """Clean JSONL takes the fast path: only nested entities are checked by orjson, in bulk."""
-    calls = []
-    real = jobtools.io._jsonl._valid_spans
-
-    def spy(*args):
-        result = real(*args)
-        calls.append(bool(result.all()))
-        return result
-
-    monkeypatch.setattr(jobtools.io._jsonl, "_valid_spans", spy)
-    monkeypatch.setattr(jobtools.io._jsonl, "_scan_lines", None)  # the slow path would fail loudly
-    path = write_lines(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
-    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
-    assert calls == [True]  # nested ones (sub-jobs, member results); flat ones need no parse
-
-
-@pytest.mark.parametrize("budget", [1, 300, 1 << 20])
-def test_fast_path_parses_entities_in_chunks(tmp_path, monkeypatch, records, budget):
-    """Entities parsed a few bytes of text per orjson call give the same frame as one call."""
-    monkeypatch.setattr(jobtools.io._jsonl, "_TEXT_PER_CALL", budget)
-    monkeypatch.setattr(jobtools.io._jsonl, "_scan_lines", None)  # the slow path would fail loudly
-    path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(r) for r in records])
-    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
-
-
 @pytest.mark.parametrize(
     "entities",
     [
