@@ -34,7 +34,14 @@ from jobtools.errors import (
     TransportError,
     UnexpectedStatusError,
 )
-from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
+from jobtools.frame import (
+    FETCH_COLUMNS,
+    JOB_COLUMNS,
+    OUTCOMES,
+    entities_of,
+    jobs_to_frame,
+    sub_jobs_to_frame,
+)
 from jobtools.ids import as_job_ids, extract_job_ids, job_id_time, job_ids_from_text
 from jobtools.io import read_jobs, write_jobs
 from jobtools.schema import JobStatus
@@ -135,6 +142,7 @@ __all__ = [
     "aiter_snapshots",
     "as_job_ids",
     "compare_failures",
+    "entities_of",
     "extract_job_ids",
     "failure_groups",
     "failure_keys",

@@ -8,7 +8,8 @@ fail to parse are NaT with the raw text kept in `frame.attrs["unparsed_times"]`.
 
 The columns, their dtypes and where each comes from are the table in `jobtools.schema`.
 `entities` and `extra` are compact JSON text (a Python dict per row would cost more than all
-the other columns together); `decode_json(frame.entities)` gives the objects back.
+the other columns together). `entities` leaves out the keys its columns hold whole (an image
+id, once in the frame), and `entities_of(frame)` gives every row's entities back whole.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "JOB_COLUMNS",
     "OUTCOMES",
     "decode_json",
+    "entities_of",
     "frame_to_records",
     "jobs_to_frame",
     "sub_jobs_to_frame",
@@ -67,6 +69,11 @@ RESOURCE_KEYS = (
 ENTITY_FIELDS: dict[str, str] = {
     c.name: c.key for c in COLUMNS if c.source == "entities" and c.key is not None
 }
+# The entity keys whose columns give them back whole (text as text, a float as a float): the
+# `entities` column leaves them out when they open the object in this order, so the frame
+# holds each value once (`split_entities`, and `entities_of` to put them back).
+HELD_ENTITY_KEYS = tuple(ENTITY_FIELDS.values())
+_HELD_COLUMN = {key: name for name, key in ENTITY_FIELDS.items()}
 
 _TIME_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.TIME and c.group == "job")
 # The times read from the record (the others are derived: `created_at`, from the id).
@@ -114,7 +121,7 @@ def sub_jobs_to_frame(records: Any) -> pd.DataFrame:
     """
     if isinstance(records, pd.DataFrame):
         parents = records["job_id"].tolist()
-        entities = decode_json(records["entities"]).tolist()
+        entities = entities_of(records).tolist()
     else:
         rows = _as_records(records)
         dicts = [r if type(r) is dict else _EMPTY for r in rows]
@@ -136,15 +143,58 @@ def sub_jobs_to_frame(records: Any) -> pd.DataFrame:
 
 
 def decode_json(values: pd.Series) -> pd.Series:
-    """A JSON-text column (`entities`, `extra`) decoded: one Python value a row, None if missing.
+    """A JSON-text column (`extra`, `entities`) decoded: one Python value a row, None if missing.
 
-    >>> frame = jobs_to_frame({"job_id": "j1", "entities": {"image_id": "i1"}})
+    For whole entities, use `entities_of(frame)`: the `entities` column leaves out what the
+    entity columns hold.
+
+    >>> frame = jobs_to_frame({"job_id": "j1", "entities": {"image_id": "i1", "zone": "az1"}})
     >>> decode_json(frame["entities"]).tolist()
-    [{'image_id': 'i1'}]
+    [{'zone': 'az1'}]
     """
     loads = orjson.loads
     decoded = [None if v is None or v != v else loads(v) for v in values.astype(object).tolist()]
     return pd.Series(_objects(decoded), index=values.index, dtype=object)
+
+
+def split_entities(entities: Any) -> Any:
+    """The entities without the held keys that open them (in `HELD_ENTITY_KEYS` order, with
+    values their columns give back whole): what the `entities` column holds.
+
+    >>> split_entities({"image_id": "i1", "image_name": "n", "sub_jobs": [], "current_task": "t"})
+    {'sub_jobs': [], 'current_task': 't'}
+    """
+    if type(entities) is not dict:
+        return entities
+    rest = dict(entities)
+    last = -1
+    for key, value in entities.items():
+        rank = HELD_ENTITY_KEYS.index(key) if key in _HELD_COLUMN else -1
+        kind = float if key == "process_percent" else str
+        if rank <= last or type(value) is not kind:
+            break
+        del rest[key]
+        last = rank
+    return rest
+
+
+def entities_of(frame: pd.DataFrame) -> pd.Series:
+    """Each row's entities whole (None where the record had none): the `entities` column
+    decoded, with the held keys its columns hold put back in front, as they came.
+
+    >>> frame = jobs_to_frame({"job_id": "j1", "entities": {"image_id": "i1", "sub_jobs": []}})
+    >>> frame.loc[0, "entities"], entities_of(frame).tolist()
+    ('{"sub_jobs":[]}', [{'image_id': 'i1', 'sub_jobs': []}])
+    """
+    rests = decode_json(frame["entities"]).tolist()
+    held = {key: _plain(frame[name]) for key, name in _HELD_COLUMN.items() if name in frame.columns}
+    whole = []
+    for i, rest in enumerate(rests):
+        if type(rest) is dict:
+            front = {k: values[i] for k, values in held.items() if values[i] is not None}
+            rest = {k: v for k, v in front.items() if k not in rest} | rest
+        whole.append(rest)
+    return pd.Series(_objects(whole), index=frame.index, dtype=object)
 
 
 def frame_to_records(frame: pd.DataFrame) -> list[Any]:
@@ -170,7 +220,7 @@ def frame_to_records(frame: pd.DataFrame) -> list[Any]:
         fields[name] = _plain(values)
     if "end_time" in fields:
         fields["end_time"] = ["" if v is None else v for v in fields["end_time"]]
-    entities = decode_json(frame["entities"]).tolist() if "entities" in frame else [None] * n
+    entities = entities_of(frame).tolist() if "entities" in frame else [None] * n
     extras = decode_json(frame["extra"]).tolist() if "extra" in frame else [None] * n
     records = []
     for i in range(n):
@@ -231,7 +281,7 @@ def raw_job_columns(rows: list[Any]) -> dict[str, list[Any]]:
     columns["entity_error"] = [_entity_error(e) for e in edicts]
     columns["resource_id"] = [_resource_id(e) for e in edicts]
     columns["sub_job_count"] = [_sub_job_count(e) if type(e) is dict else None for e in ents]
-    columns["entities"] = _json_texts(ents)
+    columns["entities"] = _json_texts([split_entities(e) for e in ents])
     columns["extra"] = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
     return columns
 

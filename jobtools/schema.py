@@ -286,7 +286,8 @@ COLUMNS: tuple[Column, ...] = (
         Kind.JSON,
         _J,
         "record",
-        "the raw `entities` as compact JSON text, lossless; `decode_json(frame.entities)`",
+        "the `entities` as compact JSON text, less the keys that open them and that the entity "
+        "columns hold; `entities_of(frame)` gives them back whole",
     ),
     Column("extra", Kind.JSON, _J, "derived", "unknown top-level fields as JSON text, kept"),
     Column(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pandas as pd
 import pytest
 from conftest import SEED as DOCUMENTED
 
 import jobtools
 from jobtools import FETCH_COLUMNS, JOB_COLUMNS, OUTCOMES, jobs_to_frame, sub_jobs_to_frame
-from jobtools.frame import decode_json
+from jobtools.frame import decode_json, entities_of
 from jobtools.schema import STATUS_ORDER, cast_frame, categorical
 
 # The documented example, ended ten minutes after it began.
@@ -56,7 +57,8 @@ def test_seed_example_row():
     assert row["duration"] == pd.Timedelta(minutes=10)
     assert row["image_id"] == SEED["entities"]["image_id"]
     assert pd.isna(row["error_code"]) and row["sub_job_count"] == 0
-    assert json.loads(row["entities"]) == SEED["entities"] and pd.isna(row["extra"])
+    assert json.loads(row["entities"]) == {} and pd.isna(row["extra"])  # image_id: its column
+    assert entities_of(frame)[0] == SEED["entities"]
     assert frame.attrs["unparsed_times"] == {}
 
 
@@ -182,7 +184,7 @@ def test_odd_entities(entities, percent, count):
     frame = jobs_to_frame([{**SEED, "entities": entities}])
     assert_contract(frame)
     row = frame.iloc[0]
-    assert decode_json(frame["entities"])[0] == entities
+    assert entities_of(frame)[0] == entities
     assert row["process_percent"] == percent or (
         pd.isna(percent) and pd.isna(row["process_percent"])
     )
@@ -424,7 +426,7 @@ def test_real_records_of_each_service(record, resource_id, entity_error, created
     assert (None if pd.isna(row["resource_id"]) else row["resource_id"]) == resource_id
     assert (None if pd.isna(row["entity_error"]) else row["entity_error"]) == entity_error
     assert row["created_at"] == pd.Timestamp(created_at)
-    assert decode_json(pd.Series([row["entities"]]))[0] == record["entities"]  # lossless
+    assert entities_of(jobs_to_frame([record]))[0] == record["entities"]  # lossless
 
 
 def test_real_records_fast_path_matches(tmp_path):
@@ -450,3 +452,31 @@ def test_seed_begin_time_and_the_zone_record(legacy_tz, begin):
     expected = "ids" if legacy_tz is None else "override"
     assert frame.attrs["legacy_tz"]["decided_by"] == expected
     assert frame.attrs["legacy_tz"]["seen"] == {"+08:00": 1}
+
+
+@pytest.mark.parametrize(
+    "entities",
+    [
+        {"image_id": "i1"},
+        {"image_id": "i1", "image_name": "n", "current_task": "t", "process_percent": 0.5},
+        {"image_name": "n", "image_id": "i1"},  # out of the held order: image_id stays
+        {"sub_jobs_result": [], "image_id": "i1"},  # not at the start: stays
+        {"image_id": 5, "image_name": "n"},  # not text: stays, and so does what follows
+        {"process_percent": 1, "error_code": "E"},  # an int: its column gives back 1.0
+        {"process_percent": 0.25, "error_code": "IMG.0001", "x": None},
+        {"image_id": None},
+        {"image_id": ""},
+        {},
+        [1, 2],
+        "text",
+        None,
+    ],
+)
+def test_entities_come_back_whole_in_their_order(entities):
+    """The `entities` column leaves held keys out; entities_of gives the record's back exactly."""
+    frame = jobs_to_frame([{**SEED, "entities": entities}])
+    whole = entities_of(frame)[0]
+    assert whole == entities
+    if isinstance(entities, dict):
+        assert list(whole) == list(entities)
+        assert orjson.dumps(whole) == orjson.dumps(entities)

@@ -141,7 +141,7 @@ ODD_LINES = {
             ]
         }
     ),
-    "error null beside a message": '{"job_id":"j1","entities":{"error":null,"errorcode_message":"m"}}',
+    "error null beside a message": _with(entities={"error": None, "errorcode_message": "m"}),
     "sub-sub-jobs": _with(entities={"sub_jobs": [{"entities": {"sub_jobs": [_SUB]}}]}),
     "many sub-jobs": _with(entities={"sub_jobs": [_SUB] * 300}),
     "empty resource key": '{"job_id":"j1","entities":{"image_id":"","server_id":"s9"}}',
@@ -228,7 +228,9 @@ def test_invalid_utf8_is_corrupt(tmp_path, raw):
 def test_random_damage_never_makes_the_kernel_disagree(tmp_path, records):
     """Lines with bytes changed, cut or repeated at random: read as Python reads them."""
     rng = random.Random(5)
-    clean = [orjson.dumps(r) for r in records[:40]] + [json.dumps(r).encode() for r in records[40:60]]
+    clean = [orjson.dumps(r) for r in records[:40]] + [
+        json.dumps(r).encode() for r in records[40:60]
+    ]
     alphabet = b'{}[]":,\\ -.0123456789enulltruefalse\x00\x1f\x7f\xc3\xa9\xff'
     for trial in range(150):
         lines = list(clean)

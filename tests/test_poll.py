@@ -8,7 +8,6 @@ One test goes over a real loopback socket.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -105,9 +104,7 @@ def test_wait_for_returns_every_job_terminal(
     failed = frame[frame["status"] == "FAIL"]
     assert failed["error_code"].eq("IMG.0090").all()
     assert failed["fail_reason"].str.contains("AccessDenied").all()
-    assert (
-        failed["entities"].map(lambda e: json.loads(e)["image_name"]).str.startswith("img-").all()
-    )
+    assert jobtools.entities_of(failed).map(lambda e: e["image_name"]).str.startswith("img-").all()
     assert clock() - start >= 130
     # Each job was seen to end soon after it did: the backoff caps at 30 s (+ jitter).
     lag = (frame["observed_at"] - frame["end_time"]).dt.total_seconds()

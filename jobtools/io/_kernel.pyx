@@ -58,10 +58,11 @@ cdef int64_t JOB_ID, BEGIN, END, FIRST_LIST, TOTAL, ERROR, MESSAGE, PERCENT
 cdef int64_t O_ENTITIES, O_ENTITY_ERROR, O_RESOURCE, O_PERCENT, N_DIRECT
 cdef int64_t DIRECT_E[8]
 cdef int64_t DIRECT_OUT[8]
+cdef int64_t HELD_RANK[N_ENT]  # where an entity key comes in the held order, or -1
 cdef uint8_t MONTHS[36]
 
 
-def layout(places, direct_e, direct_out, months):
+def layout(places, direct_e, direct_out, months, held_rank):
     """Set the kernel's places (a dict of names to indexes) from `_scan`'s tables."""
     global JOB_ID, BEGIN, END, FIRST_LIST, TOTAL, ERROR, MESSAGE, PERCENT
     global O_ENTITIES, O_ENTITY_ERROR, O_RESOURCE, O_PERCENT, N_DIRECT
@@ -77,6 +78,8 @@ def layout(places, direct_e, direct_out, months):
         DIRECT_E[i], DIRECT_OUT[i] = direct_e[i], direct_out[i]
     for i in range(36):
         MONTHS[i] = months[i]
+    for i in range(N_ENT):
+        HELD_RANK[i] = held_rank[i]
 
 
 cdef struct Tables:
@@ -106,6 +109,7 @@ cdef struct Line:
     int64_t msg_a[2]
     int64_t msg_b[2]
     bint sub_seen[N_SUB]
+    int64_t strip_end  # where the entities text goes on after the held keys cut out, or -1
 
 
 cdef inline int key_id(const uint8_t* buf, int64_t a, int64_t b, const uint8_t* blob,
@@ -378,17 +382,17 @@ cdef inline int64_t id_millis(const uint8_t* buf, int64_t a, int64_t b) noexcept
 
 cdef struct Out:
     uint8_t* data
-    int64_t cap
+    const int64_t* base  # where each column's region starts in `data`; N_OUT + 1 of them
     int64_t* used  # N_OUT + 1: the last is 1 once a column's region is full
 
 
 cdef inline void put(Out* out, int f, const uint8_t* src, int64_t a, int64_t b) noexcept nogil:
     cdef int64_t at = out.used[f], k
     cdef uint8_t* dst
-    if at + (b - a) > out.cap:
+    if out.base[f] + at + (b - a) > out.base[f + 1]:
         out.used[N_OUT] = 1
         return
-    dst = out.data + f * out.cap + at
+    dst = out.data + out.base[f] + at
     for k in range(b - a):
         dst[k] = src[a + k]
     out.used[f] = at + b - a
@@ -408,7 +412,8 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
     """Read one line into `L`; its verdict (OK, PYTHON, REJECT or BLANK)."""
     cdef int64_t pos, skipped, close, va, vb
     cdef int verdict = OK, depth = -1, ent_depth = 99, here = C_TOP, key = -1, sub = 0, job = 0
-    cdef int mode = M_VALUE, child, vtype, k
+    cdef int mode = M_VALUE, child, vtype, k, rank = -1, pending = -1
+    cdef bint prefix = False
     cdef bint escaped, integer
     cdef uint8_t c
     pos = skip_space(buf, start, stop)
@@ -446,6 +451,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                     elif here == C_TOP and key == N_TOP - 1:
                         child = C_ENT
                         ent_depth = depth + 1
+                        L.strip_end, rank, prefix = -1, -1, True
                     elif here == C_LIST:
                         child = C_JOB
                     elif here == C_JOB and key == 0:
@@ -457,6 +463,8 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                     sub = key - FIRST_LIST
                     L.list_seen[sub] = True
                     L.list_len[sub] = 0
+                if here == C_ENT:
+                    prefix = False  # a container ends the held keys' run
                 if key >= 0:
                     if here == C_TOP:
                         L.top_t[key] = T_OTHER
@@ -505,6 +513,14 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                         verdict = PYTHON  # no text where text goes, or entities no object
                 elif here == C_ENT:
                     L.ent_t[key], L.ent_a[key], L.ent_b[key] = vtype, va, vb
+                    # A held key (its column gives it back whole): cut out while the run
+                    # from the object's start goes on, in the held order.
+                    if prefix and pending >= 0 and (
+                        (vtype == T_STRING and key != PERCENT) or (vtype == T_FLOAT and key == PERCENT)
+                    ):
+                        L.strip_end, rank = pos, pending
+                    else:
+                        prefix = False
                 elif here == C_SUBENT and job < SUB_MAX:
                     if vtype == T_STRING:
                         if key < N_RES:
@@ -515,6 +531,8 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                             L.msg_a[sub], L.msg_b[sub] = va, vb
                     elif vtype != T_NULL:
                         verdict = PYTHON  # an odd type where a resource or message goes
+            if here == C_ENT and key < 0:
+                prefix = False
             mode = M_AFTER
             continue
         if mode == M_OPENED:
@@ -558,6 +576,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                 if key >= 0 and L.ent_t[key] != T_ABSENT:
                     verdict = PYTHON
                     key = -1
+                pending = HELD_RANK[key] if key >= 0 and HELD_RANK[key] > rank else -1
             elif here == C_JOB:
                 # In a sub-job only `entities` is followed (the last of the top-level names).
                 if close - pos - 1 == 8 and memcmp(buf + pos + 1, b"entities", 8) == 0:
@@ -644,7 +663,14 @@ cdef void emit(const uint8_t* buf, int64_t row, const Line* L, Out* out, uint8_t
         id_ms[row] = id_millis(buf, L.top_a[JOB_ID], L.top_b[JOB_ID])
     if L.top_t[N_TOP - 1] != T_OTHER:
         return  # no entities: every entity column is null
-    put(out, O_ENTITIES, buf, L.top_a[N_TOP - 1], L.top_b[N_TOP - 1])
+    # The entities text without the held keys at its start (`frame.split_entities`).
+    if L.strip_end < 0:
+        put(out, O_ENTITIES, buf, L.top_a[N_TOP - 1], L.top_b[N_TOP - 1])
+    elif buf[L.strip_end] == 44:
+        put(out, O_ENTITIES, <const uint8_t*>b"{", 0, 1)
+        put(out, O_ENTITIES, buf, L.strip_end + 1, L.top_b[N_TOP - 1])
+    else:
+        put(out, O_ENTITIES, <const uint8_t*>b"{}", 0, 2)
     valid[row, O_ENTITIES] = 1
     for i in range(N_DIRECT):
         k = DIRECT_E[i]
@@ -690,11 +716,13 @@ cdef void emit(const uint8_t* buf, int64_t row, const Line* L, Out* out, uint8_t
 NO_COUNT = -(2**63)
 
 
-def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[::1] out_data):
+def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[::1] out_data,
+               const int64_t[::1] regions):
     """Every line of `data[lo:hi]`: verdicts, line spans, output columns, times, id times.
 
-    `out_data` holds an equal region for each output column; the kernel fills them and returns
-    how much of each it used (and, in the last slot, 1 if a region was too small).
+    `out_data` holds a region for each output column, `out_data[regions[f]:regions[f + 1]]`;
+    the kernel fills them and returns how much of each it used (and, in the last slot, 1 if a
+    region was too small).
     """
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
     cdef int64_t lines = 1, i, row = 0, start, stop
@@ -726,8 +754,9 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
     T.top, T.top_off, T.ent, T.ent_off = &top[0], &top_off[0], &ent[0], &ent_off[0]
     T.sub, T.sub_off = &sub[0], &sub_off[0]
     cdef Out out
+    assert len(regions) == N_OUT + 1 and regions[N_OUT] <= len(out_data)
     out.data = &out_data[0]
-    out.cap = len(out_data) // N_OUT
+    out.base = &regions[0]
     out.used = &used[0]
     cdef Line L
     with nogil:

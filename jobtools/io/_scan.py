@@ -1,18 +1,20 @@
 """The JSONL kernel: one compiled pass over the bytes reads every job line into columns.
 
-`scan` walks each line as a strict JSON validator (strings, escapes, UTF-8, numbers,
-literals, nesting), and on the way copies out what the frame needs: the top-level fields, the
-`entities` text, the entity fields, `resource_id`, `entity_error` and `sub_job_count` (by the
-rules of `jobtools.frame`), both job times when they have one of the service's two exact
-shapes, and the creation time in the job id. It runs compiled (numba), without the GIL, on
-both halves of a file at once.
+The kernel (`_kernel.pyx`, built by the install) walks each line as a strict JSON validator
+(strings, escapes, UTF-8, numbers, literals, nesting), and on the way copies out what the
+frame needs: the top-level fields, the `entities` text (less the held keys, as
+`frame.split_entities` cuts them), the entity fields, `resource_id`, `entity_error` and
+`sub_job_count` (by the rules of `jobtools.frame`), both job times when they have one of the
+service's two exact shapes, and the creation time in the job id. It runs without the GIL, on
+both halves of a file at once. This module lays out its tables and hands it the buffers.
 
 Each line ends in one of three states. `OK`: every value was taken. `PYTHON`: valid as far
 as the kernel can tell, but something in it is for the exact Python rules (an escape in a
 value taken, an unknown top-level field, a duplicated key, an odd type in the entities, a
-spaced `entities` text); the caller parses just those lines with orjson. `REJECT`: not a JSON
-object of job fields (then the whole file goes the slow, reporting way). Blank lines are no
-rows. A time of another shape is left for the general parser (`TIME_OTHER`).
+spaced `entities` text, a number orjson writes otherwise); the caller parses just those lines
+with orjson. `REJECT`: not a JSON object of job fields (then the whole file goes the slow,
+reporting way). Blank lines are no rows. A time of another shape is left for the general
+parser (`TIME_OTHER`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from jobtools.frame import ENTITY_FIELDS, RESOURCE_KEYS, SUB_JOB_KEYS
+from jobtools.frame import ENTITY_FIELDS, HELD_ENTITY_KEYS, RESOURCE_KEYS, SUB_JOB_KEYS
 from jobtools.io import _kernel  # type: ignore[attr-defined]
 from jobtools.schema import RECORD_FIELDS
 
@@ -60,44 +62,28 @@ ENT_KEYS = (
     "sub_jobs_total",
 )
 _E = {key: i for i, key in enumerate(ENT_KEYS)}
-# Which output column each followed entity key fills as it is (the rest feed derived ones).
-_ENT_OUTPUT = np.full(len(ENT_KEYS), -1, dtype=np.int64)
-for _name, _key in ENTITY_FIELDS.items():
-    _ENT_OUTPUT[_E[_key]] = _OUT[_name]
+# The keys followed in a sub-job's entities: its resource, its message, and sub-jobs of its own
+# (which only Python's rules follow).
 SUB_KEYS = (*RESOURCE_KEYS, "errorcode_message", *SUB_JOB_KEYS)
 _N_RES = len(RESOURCE_KEYS)
 _SUB_MAX = 256  # sub-jobs per list the kernel follows; more goes to the Python rules
-
+assert ENT_KEYS[:_N_RES] == RESOURCE_KEYS and set(ENTITY_FIELDS.values()) <= set(ENT_KEYS)
 
 
 def _table(keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Names as the kernel matches them: their bytes end to end, and where each starts."""
     blob = b"".join(k.encode() for k in keys)
     offsets = np.cumsum([0, *(len(k) for k in keys)]).astype(np.int64)
     return np.frombuffer(blob, dtype=np.uint8).copy(), offsets
 
 
-_TABLES = (_table(TOP + ("entities",)), _table(ENT_KEYS), _table(SUB_KEYS))
-
-
-# Where things are in the kernel's tables (fixed here, checked against the names above).
-_JOB_ID = TOP.index("job_id")
-_TIMES = np.array([TOP.index("begin_time"), TOP.index("end_time")], dtype=np.int64)
-_FIRST_LIST = _E[SUB_JOB_KEYS[0]]
-_TOTAL = _E["sub_jobs_total"]
-_ERROR, _MESSAGE = _E["error"], _E["errorcode_message"]
-_PERCENT = _E["process_percent"]
-_ENTITY_ERROR, _RESOURCE = _OUT["entity_error"], _OUT["resource_id"]
-_PERCENT_OUT = _OUT["process_percent"]
-assert ENT_KEYS[:_N_RES] == RESOURCE_KEYS and ENT_KEYS[_FIRST_LIST + 1] == SUB_JOB_KEYS[1]
-# Flat, as the kernel takes them: (names, offsets) of the top-level, entity, sub-job entity
-# and sub-job keys.
-_TABLES = tuple(part for table in _TABLES for part in table)
-
-# The entity keys copied as they are into a column, and which column.
-_DIRECT_E = np.array([_E[key] for key in ENTITY_FIELDS.values() if key != "process_percent"])
-_DIRECT_OUT = np.array(
-    [_OUT[name] for name, key in ENTITY_FIELDS.items() if key != "process_percent"]
+# (names, offsets) of the top-level keys, the entity keys and a sub-job's entity keys.
+_TABLES = tuple(
+    part for keys in (TOP + ("entities",), ENT_KEYS, SUB_KEYS) for part in _table(keys)
 )
+# The entity keys copied as they are into a column, and which column.
+_DIRECT = [(_E[key], _OUT[name]) for name, key in ENTITY_FIELDS.items() if name in _OUT]
+_DIRECT = [(e, o) for e, o in _DIRECT if ENT_KEYS[e] != "process_percent"]
 
 _kernel.layout(
     {
@@ -107,24 +93,26 @@ _kernel.layout(
         "n_res": _N_RES,
         "n_out": len(STRING_OUTPUTS),
         "sub_max": _SUB_MAX,
-        "job_id": _JOB_ID,
-        "begin": int(_TIMES[0]),
-        "end": int(_TIMES[1]),
-        "first_list": _FIRST_LIST,
-        "total": _TOTAL,
-        "error": _ERROR,
-        "message": _MESSAGE,
-        "percent": _PERCENT,
+        "job_id": TOP.index("job_id"),
+        "begin": TOP.index("begin_time"),
+        "end": TOP.index("end_time"),
+        "first_list": _E[SUB_JOB_KEYS[0]],
+        "total": _E["sub_jobs_total"],
+        "error": _E["error"],
+        "message": _E["errorcode_message"],
+        "percent": _E["process_percent"],
         "o_entities": ENTITIES,
-        "o_entity_error": _ENTITY_ERROR,
-        "o_resource": _RESOURCE,
-        "o_percent": _PERCENT_OUT,
+        "o_entity_error": _OUT["entity_error"],
+        "o_resource": _OUT["resource_id"],
+        "o_percent": _OUT["process_percent"],
     },
-    _DIRECT_E.tolist(),
-    _DIRECT_OUT.tolist(),
+    [e for e, _ in _DIRECT],
+    [o for _, o in _DIRECT],
     b"janfebmaraprmayjunjulaugsepoctnovdec",
+    [HELD_ENTITY_KEYS.index(key) if key in HELD_ENTITY_KEYS else -1 for key in ENT_KEYS],
 )
 NO_COUNT = _kernel.NO_COUNT
+
 
 @dataclass
 class Scanned:
@@ -160,16 +148,20 @@ def scan(data: Any) -> list[tuple[Scanned, list[np.ndarray]]]:
             cuts.insert(1, len(buf) // 2 + int(newline[0]) + 1)
 
     def part(lo: int, hi: int) -> tuple[Scanned, list[np.ndarray]]:
-        # A region per column, a quarter of the part each (the entities text is the largest
-        # column, about a third of a file); memory never written is never committed. When a
-        # region is too small, the part is read again with regions as long as the part.
+        # A region per column: the whole part for the entities text (a third of a file, or
+        # all of it), a quarter for each other column; memory never written is never
+        # committed. When a region is too small, the part is read again with room for all.
+        size = hi - lo + 1
         for share in (4, 1):
-            cap = (hi - lo) // share + 4096
-            out = np.empty(cap * len(STRING_OUTPUTS), dtype=np.uint8)
-            scanned = Scanned(*_kernel.scan_chunk(buf, lo, hi, _TABLES, out))
+            sizes = np.full(len(STRING_OUTPUTS), size // share, dtype=np.int64)
+            sizes[ENTITIES] = size
+            regions = np.concatenate(([0], np.cumsum(sizes)))
+            out = np.empty(int(regions[-1]), dtype=np.uint8)
+            scanned = Scanned(*_kernel.scan_chunk(buf, lo, hi, _TABLES, out, regions))
             if not scanned.used[-1]:
                 break
-        return scanned, [out[f * cap : f * cap + scanned.used[f]] for f in range(len(STRING_OUTPUTS))]
+        columns = [out[regions[f] : regions[f] + scanned.used[f]] for f in range(len(sizes))]
+        return scanned, columns
 
     if len(cuts) == 2:
         return [part(0, len(buf))]
