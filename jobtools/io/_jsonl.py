@@ -101,9 +101,9 @@ class _Part:
         for f, name in enumerate(_scan.STRING_OUTPUTS):
             piece.columns[name] = pa.LargeStringArray.from_buffers(
                 n,
-                pa.py_buffer(np.ascontiguousarray(part.offsets[:, f])),
+                pa.py_buffer(part.offsets[f]),
                 pa.py_buffer(out[f]),
-                pa.py_buffer(np.packbits(part.valid[:, f], bitorder="little")),
+                pa.py_buffer(np.packbits(part.valid[f], bitorder="little")),
             )
         piece.columns["extra"] = pa.nulls(n, pa.large_string())
         piece.percent = np.asarray(

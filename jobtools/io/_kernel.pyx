@@ -7,7 +7,7 @@ hand against the line's end, so no input can make it read outside the buffer.
 """
 
 from libc.stdint cimport int8_t, int64_t, uint8_t
-from libc.string cimport memcmp
+from libc.string cimport memchr, memcmp
 
 import numpy as np
 
@@ -60,6 +60,11 @@ cdef int64_t DIRECT_E[8]
 cdef int64_t DIRECT_OUT[8]
 cdef int64_t HELD_RANK[N_ENT]  # where an entity key comes in the held order, or -1
 cdef uint8_t MONTHS[36]
+# The bytes that end a run of plain string content: a quote, a backslash, a control
+# character, or the start of a multi-byte UTF-8 sequence.
+cdef uint8_t STRING_STOP[256]
+for _byte in range(256):
+    STRING_STOP[_byte] = _byte == 34 or _byte == 92 or _byte < 32 or _byte >= 128
 
 
 def layout(places, direct_e, direct_out, months, held_rank):
@@ -168,6 +173,10 @@ cdef inline int64_t string_end(const uint8_t* buf, int64_t i, int64_t end,
     i += 1
     escaped[0] = False
     while i < end:
+        while i < end and not STRING_STOP[buf[i]]:
+            i += 1
+        if i >= end:
+            return -1
         c = buf[i]
         if c == 34:
             return i
@@ -189,8 +198,6 @@ cdef inline int64_t string_end(const uint8_t* buf, int64_t i, int64_t end,
                 return -1
         elif c < 32:
             return -1
-        elif c < 128:
-            i += 1
         else:
             n = utf8_length(buf, i, end)
             if n == 0:
@@ -658,7 +665,7 @@ cdef void emit(const uint8_t* buf, int64_t row, const Line* L, Out* out, uint8_t
             if time_kind[t, row] != TIME_OTHER:
                 continue  # parsed here: the text is not needed
         put(out, f, buf, L.top_a[f], L.top_b[f])
-        valid[row, f] = 1
+        valid[f, row] = 1
     if L.top_t[JOB_ID] == T_STRING:
         id_ms[row] = id_millis(buf, L.top_a[JOB_ID], L.top_b[JOB_ID])
     if L.top_t[N_TOP - 1] != T_OTHER:
@@ -671,38 +678,38 @@ cdef void emit(const uint8_t* buf, int64_t row, const Line* L, Out* out, uint8_t
         put(out, O_ENTITIES, buf, L.strip_end + 1, L.top_b[N_TOP - 1])
     else:
         put(out, O_ENTITIES, <const uint8_t*>b"{}", 0, 2)
-    valid[row, O_ENTITIES] = 1
+    valid[O_ENTITIES, row] = 1
     for i in range(N_DIRECT):
         k = DIRECT_E[i]
         if L.ent_t[k] == T_STRING:
             put(out, DIRECT_OUT[i], buf, L.ent_a[k], L.ent_b[k])
-            valid[row, DIRECT_OUT[i]] = 1
+            valid[DIRECT_OUT[i], row] = 1
     if L.ent_t[PERCENT] == T_INT or L.ent_t[PERCENT] == T_FLOAT:
         put(out, O_PERCENT, buf, L.ent_a[PERCENT], L.ent_b[PERCENT])
-        valid[row, O_PERCENT] = 1
+        valid[O_PERCENT, row] = 1
     chosen = 0 if L.list_seen[0] else (1 if L.list_seen[1] else -1)
     # entity_error: IMS `error` (when the key is there), else ECS `errorcode_message`, else
     # the first sub-job's message (`frame._entity_error`).
     own = ERROR if L.ent_t[ERROR] != T_ABSENT else MESSAGE
     if L.ent_t[own] == T_STRING:
         put(out, O_ENTITY_ERROR, buf, L.ent_a[own], L.ent_b[own])
-        valid[row, O_ENTITY_ERROR] = 1
+        valid[O_ENTITY_ERROR, row] = 1
     elif chosen >= 0 and L.msg_a[chosen] >= 0:
         put(out, O_ENTITY_ERROR, buf, L.msg_a[chosen], L.msg_b[chosen])
-        valid[row, O_ENTITY_ERROR] = 1
+        valid[O_ENTITY_ERROR, row] = 1
     # resource_id: the first non-empty resource key, else the sub-jobs' (`frame._resource_id`).
     for k in range(N_RES):
         if L.ent_t[k] == T_STRING and L.ent_b[k] > L.ent_a[k]:
             put(out, O_RESOURCE, buf, L.ent_a[k], L.ent_b[k])
-            valid[row, O_RESOURCE] = 1
+            valid[O_RESOURCE, row] = 1
             break
-    if not valid[row, O_RESOURCE] and chosen >= 0:
+    if not valid[O_RESOURCE, row] and chosen >= 0:
         for j in range(L.list_len[chosen]):
             if L.res_rank[chosen][j] < N_RES:
-                if valid[row, O_RESOURCE]:
+                if valid[O_RESOURCE, row]:
                     put(out, O_RESOURCE, <const uint8_t*>b",", 0, 1)
                 put(out, O_RESOURCE, buf, L.res_a[chosen][j], L.res_b[chosen][j])
-                valid[row, O_RESOURCE] = 1
+                valid[O_RESOURCE, row] = 1
     if chosen >= 0:
         sub_count[row] = L.list_len[chosen]
     elif L.ent_t[TOTAL] == T_INT:
@@ -727,15 +734,20 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
     cdef int64_t lines = 1, i, row = 0, start, stop
     cdef int verdict, f
+    cdef const uint8_t* at
     with nogil:
-        for i in range(lo, hi):
-            if buf[i] == 10:
-                lines += 1
+        i = lo
+        while i < hi:
+            at = <const uint8_t*>memchr(buf + i, 10, hi - i)
+            if at == NULL:
+                break
+            lines += 1
+            i = at - buf + 1
     state_a = np.zeros(lines, dtype=np.int8)
     line_start_a = np.zeros(lines, dtype=np.int64)
     line_end_a = np.zeros(lines, dtype=np.int64)
-    offsets_a = np.zeros((lines + 1, N_OUT), dtype=np.int64)
-    valid_a = np.zeros((lines, N_OUT), dtype=np.uint8)
+    offsets_a = np.zeros((N_OUT, lines + 1), dtype=np.int64)
+    valid_a = np.zeros((N_OUT, lines), dtype=np.uint8)
     sub_count_a = np.full(lines, NO_COUNT, dtype=np.int64)
     time_kind_a = np.zeros((2, lines), dtype=np.int8)
     time_us_a = np.zeros((2, lines), dtype=np.int64)
@@ -762,9 +774,8 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
     with nogil:
         start = lo
         while start <= hi:
-            stop = start
-            while stop < hi and buf[stop] != 10:
-                stop += 1
+            at = <const uint8_t*>memchr(buf + start, 10, hi - start) if start < hi else NULL
+            stop = hi if at == NULL else at - buf
             verdict = read_line(buf, start, stop, &T, &L)
             if verdict != BLANK:
                 if verdict == OK and not types_ok(&L, buf):
@@ -773,7 +784,7 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
                 if verdict == OK:
                     emit(buf, row, &L, &out, valid, sub_count, time_kind, time_us, id_ms)
                 for f in range(N_OUT):
-                    offsets[row + 1, f] = used[f]
+                    offsets[f, row + 1] = used[f]
                 row += 1
                 if verdict == REJECT or used[N_OUT]:
                     break
@@ -782,8 +793,8 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
         state_a[:row],
         line_start_a[:row],
         line_end_a[:row],
-        offsets_a[: row + 1],
-        valid_a[:row].view(bool),
+        offsets_a[:, : row + 1],
+        valid_a[:, :row].view(bool),
         used_a,
         sub_count_a[:row],
         time_kind_a[:, :row],
