@@ -249,3 +249,14 @@ def test_random_damage_never_makes_the_kernel_disagree(tmp_path, records):
         path = tmp_path / f"damaged-{trial}.jsonl"
         write(path, lines)
         assert_same_as_python(path)
+
+
+def test_no_memory_for_the_regions_reads_the_slow_way(tmp_path, records, monkeypatch):
+    """When the output regions cannot be had, the file is still read, the slow way."""
+
+    def refuse(size: int) -> None:
+        raise MemoryError(size)
+
+    monkeypatch.setattr(scan, "_buffer", refuse)
+    path = write(tmp_path / "jobs.jsonl", [orjson.dumps(r).decode() for r in records])
+    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))

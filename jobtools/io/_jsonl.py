@@ -51,7 +51,7 @@ def _fast_frame(data: Bytes, legacy_tz: LegacyTz | None) -> pd.DataFrame | None:
     from jobtools.io import _scan  # numba's compiler loads with the first JSONL file read
 
     parts = _scan.scan(data)
-    if any((part.state == _scan.REJECT).any() for part, _ in parts):
+    if parts is None or any((part.state == _scan.REJECT).any() for part, _ in parts):
         return None
     read: list[_Part] = []
     base = 0

@@ -132,12 +132,20 @@ class Scanned:
         return len(self.state)
 
 
+def _buffer(size: int) -> np.ndarray:
+    return np.empty(size, dtype=np.uint8)
+
+
 # Below this many bytes a file is read in one part: a thread costs more than it saves.
 _SPLIT_AT = 1 << 22
 
 
-def scan(data: Any) -> list[tuple[Scanned, list[np.ndarray]]]:
-    """Every line of JSONL bytes, read by the kernel in two parts at once (one for a small file)."""
+def scan(data: Any) -> list[tuple[Scanned, list[np.ndarray]]] | None:
+    """Every line of JSONL bytes, read by the kernel in two parts at once (one for a small file).
+
+    None when the output regions cannot be had (a huge file whose one column takes more than a
+    quarter of it): the caller reads it the slow way.
+    """
     buf = np.frombuffer(data, dtype=np.uint8)
     cuts = [0, len(buf)]
     if len(buf) >= _SPLIT_AT:
@@ -154,16 +162,19 @@ def scan(data: Any) -> list[tuple[Scanned, list[np.ndarray]]]:
             sizes = np.full(len(STRING_OUTPUTS), size // share, dtype=np.int64)
             sizes[ENTITIES] = size
             regions = np.concatenate(([0], np.cumsum(sizes)))
-            out = np.empty(int(regions[-1]), dtype=np.uint8)
+            out = _buffer(int(regions[-1]))
             scanned = Scanned(*_kernel.scan_chunk(buf, lo, hi, _TABLES, out, regions))
             if not scanned.used[-1]:
                 break
         columns = [out[regions[f] : regions[f] + scanned.used[f]] for f in range(len(sizes))]
         return scanned, columns
 
-    if len(cuts) == 2:
-        return [part(0, len(buf))]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        second = pool.submit(part, cuts[1], cuts[2])
-        first = part(cuts[0], cuts[1])
-        return [first, second.result()]
+    try:
+        if len(cuts) == 2:
+            return [part(0, len(buf))]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            second = pool.submit(part, cuts[1], cuts[2])
+            first = part(cuts[0], cuts[1])
+            return [first, second.result()]
+    except MemoryError:
+        return None
