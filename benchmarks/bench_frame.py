@@ -1,6 +1,6 @@
 """1,000,000 JSONL job records -> a typed job table: jobtools beside its peers, in one run.
 
-    .venv/bin/python benchmarks/bench_frame.py [--n 1000000] [--repeat 3] [--ours-only]
+    .venv/bin/python benchmarks/bench_frame.py [--n 1000000] [--repeat 5] [--ours-only]
 
 The input is made once by the sample generator (`benchmarks/_data/`, not committed). Each
 approach runs in a fresh subprocess, so its peak memory (max RSS) is its own; the best of
@@ -162,7 +162,24 @@ def _child(which: str, path: Path) -> None:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     size = _size(frame)
     result = {"seconds": seconds, "peak_mib": peak_kib / 1024, "frame_mib": size / 2**20}
+    if which == "ours":
+        result["parts"] = _parts(frame)
     print(json.dumps(result | {"rows": len(frame), "columns": frame.shape[1]}))
+
+
+def _parts(frame: pd.DataFrame) -> dict[str, float]:
+    """Where the frame's bytes are (MiB): the text itself, the 8-byte offsets pandas keeps for
+    each row of each `str` column, and everything else (times, numbers, category codes)."""
+    import pyarrow as pa
+
+    text = offsets = 0
+    for name in frame.columns:
+        if str(frame[name].dtype) == "str":
+            for chunk in pa.chunked_array(pa.array(frame[name].array)).chunks:
+                text += chunk.buffers()[2].size if chunk.buffers()[2] else 0
+                offsets += (len(chunk) + 1) * 8
+    other = int(frame.memory_usage(deep=True).sum()) - text - offsets
+    return {"text": text / 2**20, "offsets": offsets / 2**20, "other": other / 2**20}
 
 
 def _run(which: str, path: Path) -> dict[str, float]:
@@ -188,7 +205,7 @@ def _input(n: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--ours-only", action="store_true")
     parser.add_argument("--child", choices=list(APPROACHES), help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
@@ -207,12 +224,18 @@ def main() -> int:
         best = min(runs, key=lambda r: r["seconds"])
         results[which] = best
         times = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+        parts = best.get("parts")
         print(
             f"{LABELS[which]:55s} {best['seconds']:6.2f} s  (runs: {times})  "
             f"peak RSS {best['peak_mib']:,.0f} MiB  result {best['frame_mib']:,.0f} MiB  "
             f"({best['rows']:,} x {best['columns']})",
             flush=True,
         )
+        if parts:
+            print(
+                f"{'':55s} the frame: text {parts['text']:.0f} MiB, offsets "
+                f"{parts['offsets']:.0f} MiB, times/numbers/codes {parts['other']:.0f} MiB"
+            )
     ours_best = results["ours"]
     for which, best in results.items():
         if which != "ours":
