@@ -20,6 +20,7 @@ parser (`TIME_OTHER`).
 from __future__ import annotations
 
 import concurrent.futures
+import mmap
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +134,13 @@ class Scanned:
 
 
 def _buffer(size: int) -> np.ndarray:
-    return np.empty(size, dtype=np.uint8)
+    """Room for the output regions: anonymous memory, committed page by page as written.
+
+    Not numpy's allocation: numpy asks for huge pages on large arrays, and on a machine whose
+    memory is fragmented the kernel compacts memory at each first touch of one, which made
+    the whole read up to half a second slower (measured: 1.7 s against 1.2 s a read).
+    """
+    return np.frombuffer(mmap.mmap(-1, max(size, 1)), dtype=np.uint8)
 
 
 # Below this many bytes a file is read in one part: a thread costs more than it saves.
