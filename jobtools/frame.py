@@ -21,7 +21,6 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from jobtools.ids import job_id_times
 from jobtools.schema import (
@@ -65,6 +64,9 @@ RESOURCE_KEYS = (
     "nic_id",
     "publicip_id",
 )
+# What `entity_error` is read from (IMS, then ECS), and the count given without the sub-jobs.
+ERROR_KEYS = ("error", "errorcode_message")
+TOTAL_KEY = "sub_jobs_total"
 # Entity keys that become columns as they are, by column name (from the schema).
 ENTITY_FIELDS: dict[str, str] = {
     c.name: c.key for c in COLUMNS if c.source == "entities" and c.key is not None
@@ -288,13 +290,14 @@ def raw_job_columns(rows: list[Any]) -> dict[str, list[Any]]:
 
 def _entity_error(entities: dict[str, Any]) -> Any:
     """IMS `error`, ECS `errorcode_message`, else the first failed sub-job's message."""
-    found = entities.get("error", entities.get("errorcode_message"))
+    own, ecs = ERROR_KEYS
+    found = entities.get(own, entities.get(ecs))
     if found is not None:
         return found
     for sub in _sub_jobs(entities):
         sub_entities = sub.get("entities")
-        if type(sub_entities) is dict and sub_entities.get("errorcode_message") is not None:
-            return sub_entities["errorcode_message"]
+        if type(sub_entities) is dict and sub_entities.get(ecs) is not None:
+            return sub_entities[ecs]
     return None
 
 
@@ -317,65 +320,6 @@ def _sub_jobs(entities: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(found, list):
             return [sub for sub in found if type(sub) is dict]
     return []
-
-
-def arrow_derived_entities(entities: pa.Array | pa.ChunkedArray) -> dict[str, Any]:
-    """`entity_error` and `resource_id` from a struct column of entities (the JSONL fast path).
-
-    The same rules as for dicts: the job's own keys first, then its sub-jobs'.
-    """
-    # Chunk by chunk for the job's own keys (combining a struct of lists copies all of it);
-    # only the sub-job lists, a small part, are combined below.
-    ents = entities
-    names = {f.name for f in ents.type}
-
-    def field(name: str, struct: pa.Array = ents) -> pa.Array:
-        fields = {f.name for f in struct.type}
-        if name in fields:
-            return pc.struct_field(struct, name).cast(pa.large_string())
-        return pa.nulls(len(struct), pa.large_string())
-
-    def non_empty(values: pa.Array) -> pa.Array:
-        return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
-
-    error = pc.coalesce(field("error"), field("errorcode_message"))
-    resource = pc.coalesce(*(non_empty(field(key)) for key in RESOURCE_KEYS))
-    for key in SUB_JOB_KEYS:
-        if key not in names:
-            continue
-        subs = pc.struct_field(ents, key)
-        if isinstance(subs, pa.ChunkedArray):
-            subs = subs.combine_chunks()
-        flat = pc.list_flatten(subs)
-        if not len(flat) or "entities" not in {f.name for f in flat.type}:
-            continue
-        parents = np.asarray(pc.list_parent_indices(subs).to_numpy(zero_copy_only=False))
-        sub_entities = pc.struct_field(flat, "entities")
-        own = pc.coalesce(*(non_empty(field(k, sub_entities)) for k in RESOURCE_KEYS))
-        message = field("errorcode_message", sub_entities)
-        resource = pc.coalesce(resource, _joined_by_parent(own, parents, len(ents)))
-        error = pc.coalesce(error, _first_by_parent(message, parents, len(ents)))
-    return {"entity_error": error, "resource_id": resource}
-
-
-def _joined_by_parent(values: pa.Array, parents: np.ndarray, length: int) -> pa.Array:
-    """Each parent row's non-null values joined with commas (null where it has none)."""
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
-    counts = np.bincount(parents[valid], minlength=length)
-    offsets = pa.array(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
-    lists = pa.ListArray.from_arrays(offsets, values.filter(pa.array(valid)))
-    joined = pc.binary_join(lists, pa.scalar(",", pa.large_string()))
-    return pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.large_string()))
-
-
-def _first_by_parent(values: pa.Array, parents: np.ndarray, length: int) -> pa.Array:
-    """Each parent row's first non-null value (null where it has none)."""
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
-    found, first = np.unique(parents[valid], return_index=True)
-    rows = np.full(length, -1, dtype=np.int64)
-    rows[found] = first
-    picked = values.filter(pa.array(valid)).take(pa.array(rows, mask=rows < 0))
-    return picked.cast(pa.large_string())
 
 
 def assemble_job_frame(
@@ -468,7 +412,7 @@ def _sub_job_count(entities: dict[str, Any]) -> int:
         found = entities.get(key)
         if isinstance(found, list):
             return len(found)
-    total = entities.get("sub_jobs_total")
+    total = entities.get(TOTAL_KEY)
     return total if type(total) is int else 0
 
 

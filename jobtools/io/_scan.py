@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from jobtools.frame import ENTITY_FIELDS, HELD_ENTITY_KEYS, RESOURCE_KEYS, SUB_JOB_KEYS
+from jobtools.frame import (
+    ENTITY_FIELDS,
+    ERROR_KEYS,
+    HELD_ENTITY_KEYS,
+    RESOURCE_KEYS,
+    SUB_JOB_KEYS,
+    TOTAL_KEY,
+)
 from jobtools.io import _kernel  # type: ignore[attr-defined]
 from jobtools.schema import RECORD_FIELDS
 
@@ -35,37 +42,27 @@ __all__ = ["Scanned", "scan"]
 OK, PYTHON, REJECT, BLANK = 0, 1, 2, 3
 TIME_NONE, TIME_UTC, TIME_LEGACY, TIME_OTHER = 0, 1, 2, 3
 
-# The columns the kernel writes, by index: the record's fields, then these.
+# The columns the kernel writes, by index: the record's fields, the entities text, the entity
+# fields that are text, the two derived text columns, and the progress (as its number's text).
 TOP = RECORD_FIELDS
 ENTITIES = len(TOP)
 STRING_OUTPUTS = (
     *TOP,
     "entities",
-    "image_id",
-    "image_name",
-    "current_task",
-    "entity_error_code",
+    *(name for name, key in ENTITY_FIELDS.items() if key != "process_percent"),
     "entity_error",
     "resource_id",
     "process_percent",
 )
 _OUT = {name: i for i, name in enumerate(STRING_OUTPUTS)}
-# The entity keys the kernel follows. Resource keys keep RESOURCE_KEYS' order of preference.
-ENT_KEYS = (
-    *RESOURCE_KEYS,
-    "image_name",
-    "current_task",
-    "process_percent",
-    "error_code",
-    "error",
-    "errorcode_message",
-    *SUB_JOB_KEYS,
-    "sub_jobs_total",
+# The entity keys the kernel follows, resource keys first (their order is their preference).
+ENT_KEYS = tuple(
+    dict.fromkeys((*RESOURCE_KEYS, *ENTITY_FIELDS.values(), *ERROR_KEYS, *SUB_JOB_KEYS, TOTAL_KEY))
 )
 _E = {key: i for i, key in enumerate(ENT_KEYS)}
 # The keys followed in a sub-job's entities: its resource, its message, and sub-jobs of its own
 # (which only Python's rules follow).
-SUB_KEYS = (*RESOURCE_KEYS, "errorcode_message", *SUB_JOB_KEYS)
+SUB_KEYS = (*RESOURCE_KEYS, ERROR_KEYS[1], *SUB_JOB_KEYS)
 _N_RES = len(RESOURCE_KEYS)
 _SUB_MAX = 256  # sub-jobs per list the kernel follows; more goes to the Python rules
 assert ENT_KEYS[:_N_RES] == RESOURCE_KEYS and set(ENTITY_FIELDS.values()) <= set(ENT_KEYS)
@@ -96,9 +93,9 @@ _kernel.layout(
         "begin": TOP.index("begin_time"),
         "end": TOP.index("end_time"),
         "first_list": _E[SUB_JOB_KEYS[0]],
-        "total": _E["sub_jobs_total"],
-        "error": _E["error"],
-        "message": _E["errorcode_message"],
+        "total": _E[TOTAL_KEY],
+        "error": _E[ERROR_KEYS[0]],
+        "message": _E[ERROR_KEYS[1]],
         "percent": _E["process_percent"],
         "o_entities": ENTITIES,
         "o_entity_error": _OUT["entity_error"],
