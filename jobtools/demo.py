@@ -71,10 +71,17 @@ def run_demo(
             progress=progress,
         )
     inputs = [source, f"fetched from the simulator at {server.url}"]
-    write_report(frame, folder, inputs=inputs, excel=excel, xlsx=xlsx)
+    write_report(frame, folder, inputs=inputs, period=_period(frame), excel=excel, xlsx=xlsx)
     _print_summary(frame)
     print(f"\nreport written to {folder}/ in {time.perf_counter() - started:.1f} s")
     return folder
+
+
+def _period(frame: pd.DataFrame) -> str:
+    """Hours when the jobs ended within two days (a scenario's few hours: one daily point would
+    say nothing), else days."""
+    ended = frame["end_time"].dropna()
+    return "1h" if ended.empty or ended.max() - ended.min() <= pd.Timedelta(days=2) else "1D"
 
 
 def _print_summary(frame: pd.DataFrame) -> None:

@@ -7,6 +7,7 @@ import re
 import socket
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import jobtools
@@ -40,7 +41,12 @@ def test_demo_fetches_waits_and_writes_the_report(tmp_path: Path, capsys):
     middle = jobs["begin_time"].min() + (jobs["begin_time"].max() - jobs["begin_time"].min()) / 2
     assert new.any() and (jobs.loc[new, "begin_time"] > middle).all()
     assert set(jobs["outcome"].astype(str)) == {"ok"}
-    assert json.loads((folder / "manifest.json").read_text())["inputs"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["inputs"]
+    # Six hours of jobs: hourly rates, several points, not one daily one.
+    assert manifest["period"] == "1h"
+    rates = pd.read_csv(folder / "rates.csv")
+    assert rates["success_rate"].notna().sum() >= 4
     assert _port_is_closed(re.search(r"simulator: (\S+)", printed).group(1))
 
 

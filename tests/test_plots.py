@@ -283,3 +283,22 @@ def test_rates_skip_thin_periods_and_show_volume() -> None:
     assert all(np.isnan(np.asarray(x.get_ydata(), dtype=float)).all() for x in sparse.get_lines())
     volume = next(other for other in ax.figure.axes if other is not ax)
     assert [p.get_height() for p in bars(volume)] == rates["finished"].tolist()
+
+
+def test_rates_axis_runs_over_the_periods_jobs_finished_in() -> None:
+    """A job still running since a week ago does not stretch the axis over empty hours."""
+    day = pd.Timestamp("2026-12-01 10:00", tz="UTC")
+    records = [
+        {
+            "job_id": f"j{i}",
+            "status": "SUCCESS",
+            "begin_time": (day + pd.Timedelta(minutes=10 * i)).isoformat(),
+            "end_time": (day + pd.Timedelta(minutes=10 * i + 5)).isoformat(),
+        }
+        for i in range(30)
+    ]
+    records.append({"job_id": "old", "status": "RUNNING", "begin_time": "2026-11-23T10:00:00Z"})
+    ax = plot_rates(jobs_to_frame(records), period="1h")
+    volume = next(other for other in ax.figure.axes if other is not ax)
+    assert len(bars(volume)) == 5  # 10:00 to 14:00, not eight days of hours
+    assert "pooled" not in ax.get_title()

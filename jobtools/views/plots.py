@@ -277,6 +277,7 @@ def plot_rates(
     rate of 3 jobs does not read like one of 300. Periods where fewer than `min_count` jobs
     finished get no rate point (a rate of 1 or 2 jobs swings between 0 and 100 %). With more
     than 60 periods each rate is pooled with its neighbours' (the title says over how many).
+    The axis runs from the first period a job finished in to the last.
 
     Args:
         period: a pandas frequency, e.g. "1h", "1D", "1W".
@@ -295,6 +296,10 @@ def plot_rates(
     _percent_axis(ax)
     if not (rates["finished"] > 0).any():
         return _say_empty(ax, "no finished jobs")
+    # From the first period anything finished in to the last (gaps between stay): a job that
+    # began days before the rest would otherwise stretch the axis over empty periods.
+    ended = rates.index[rates["finished"] > 0]
+    rates = rates.loc[ended[0] : ended[-1]]
     x = _date_numbers(pd.Series(rates.index))
     width = pd.Timedelta(_period_nanos(period), unit="ns") / pd.Timedelta(days=1)
     volume = ax.twinx()
