@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 import io
 import pickle
 
 import pandas as pd
 import pytest
 
-from jobtools import jobs_to_frame, read_jobs, summary_by_type, write_jobs
+from jobtools import entities_of, jobs_to_frame, read_jobs, summary_by_type, write_jobs
 from jobtools.io._csv import CsvError
 
 HEADER = "job_id,status,job_type,begin_time,end_time,fail_reason"
@@ -132,3 +133,16 @@ def test_naive_times_get_the_stated_zone(tmp_path):
     local = read_jobs(path, tz="Asia/Shanghai")
     assert local["begin_time"][0] == pd.Timestamp("2024-11-06 06:19:43", tz="UTC")
     assert local.attrs["naive_times_tz"] == "Asia/Shanghai"
+
+
+def test_an_older_csv_gets_its_entity_columns_from_entities(tmp_path):
+    """A CSV from before resource_id and entity_error existed, entities whole: both are read."""
+    entities = {"server_id": "s1", "sub_jobs": [{"entities": {"errorcode_message": "disk full"}}]}
+    whole = json.dumps(entities).replace('"', '""')
+    text = f'job_id,status,entities\nj1,FAIL,"{whole}"\n'
+    frame = read_jobs(_write(tmp_path / "old.csv", text))
+    assert frame.loc[0, "resource_id"] == "s1"
+    assert frame.loc[0, "entity_error"] == "disk full"
+    assert frame.loc[0, "sub_job_count"] == 1
+    assert {"resource_id", "entity_error"} <= set(frame.attrs["missing_columns"])
+    assert entities_of(frame)[0] == entities

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from jobtools.frame import decode_json, frame_to_records, jobs_to_frame
+from jobtools.frame import decode_json, entities_of, frame_to_records, jobs_to_frame
 from jobtools.io import parquet
 from jobtools.io._csv import CsvError, read_csv_table
 from jobtools.io._jsonl import read_lines
@@ -323,7 +323,8 @@ def _read_csv(path: Path, *, encoding: str | None, sep: str | None, tz: str) -> 
     """A CSV written by `write_jobs`, or by anyone, with some of its columns, as a job frame.
 
     Contract columns that are missing are derived where the data allows (`duration` and
-    `duration_s` from the times, `is_terminal` from the status) or added empty, and named in
+    `duration_s` from the times, `is_terminal` from the status, the entity columns such as
+    `resource_id` from `entities`) or added empty, and named in
     `attrs["missing_columns"]`; a CSV without `job_id` or `status` is refused.
     """
     types = {c.name: _ARROW_TEXT.get(c.kind, pa.string()) for c in COLUMNS}
@@ -348,9 +349,13 @@ def _completed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     absent = [name for name in _FROM_RECORD_ORDER if name not in frame.columns]
     if not absent:
         return frame, []
-    derived = jobs_to_frame(
-        frame[[c for c in frame.columns if c in ("job_id", "status")]].to_dict("records")
-    )
+    records = frame[[c for c in frame.columns if c in ("job_id", "status")]].to_dict("records")
+    if "entities" in frame.columns:
+        # A CSV from before a column existed (`resource_id`, `entity_error`): read from the
+        # entities, whole or as the frame keeps them.
+        for record, entities in zip(records, entities_of(frame), strict=True):
+            record["entities"] = entities
+    derived = jobs_to_frame(records)
     terminal = derived["is_terminal"].to_numpy()
     for name in absent:
         if name == "is_terminal":
