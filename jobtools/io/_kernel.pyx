@@ -721,6 +721,7 @@ cdef void emit(const uint8_t* buf, int64_t row, const Line* L, Out* out, uint8_t
 
 
 NO_COUNT = -(2**63)
+cdef int64_t NO_COUNT_C = NO_COUNT
 
 
 def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[::1] out_data,
@@ -748,10 +749,11 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
     line_end_a = np.zeros(lines, dtype=np.int64)
     offsets_a = np.zeros((N_OUT, lines + 1), dtype=np.int64)
     valid_a = np.zeros((N_OUT, lines), dtype=np.uint8)
-    sub_count_a = np.full(lines, NO_COUNT, dtype=np.int64)
+    # Left unwritten (so never committed) for blank lines: set row by row below.
+    sub_count_a = np.empty(lines, dtype=np.int64)
     time_kind_a = np.zeros((2, lines), dtype=np.int8)
     time_us_a = np.zeros((2, lines), dtype=np.int64)
-    id_ms_a = np.full(lines, -1, dtype=np.int64)
+    id_ms_a = np.empty(lines, dtype=np.int64)
     used_a = np.zeros(N_OUT + 1, dtype=np.int64)
     cdef int8_t[::1] state = state_a
     cdef int64_t[::1] line_start = line_start_a, line_end = line_end_a
@@ -781,6 +783,7 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
                 if verdict == OK and not types_ok(&L, buf):
                     verdict = PYTHON
                 state[row], line_start[row], line_end[row] = verdict, start, stop
+                sub_count[row], id_ms[row] = NO_COUNT_C, -1
                 if verdict == OK:
                     emit(buf, row, &L, &out, valid, sub_count, time_kind, time_us, id_ms)
                 for f in range(N_OUT):
