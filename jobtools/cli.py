@@ -506,6 +506,28 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    limits = p.add_argument_group("limits against a misbehaving service")
+    limits.add_argument(
+        "--attempt-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds one attempt may take from connect to the last byte (60)",
+    )
+    limits.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=8 * 1024 * 1024,
+        metavar="N",
+        help="largest answer taken, on the wire and decompressed; larger is too_large (8 MiB)",
+    )
+    limits.add_argument(
+        "--max-retry-wait",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds of throttling or outage waited out before the ids left are given up (300)",
+    )
 
 
 def _add_excel(p: argparse.ArgumentParser) -> None:
@@ -572,6 +594,9 @@ def _client(args: argparse.Namespace, **options: Any) -> Any:
         project_id=args.project_id,
         rate_limit=args.rate_limit or None,
         verify=not args.insecure,
+        attempt_timeout=args.attempt_timeout,
+        max_body_bytes=args.max_body_bytes,
+        max_retry_wait=args.max_retry_wait,
         **options,
     )
 

@@ -159,3 +159,23 @@ def test_endpoint_or_region_is_required(env, tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["fetch", str(tmp_path / "ids.txt"), "--out", str(tmp_path / "o.csv")])
     assert info.value.code == 2
+
+
+def test_limits_reach_the_client(simulator_server, env, tmp_path, capsys):
+    """--max-body-bytes caps answers: a job whose record is larger is a too_large row."""
+    import json
+
+    live = simulator_server
+    env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    sizes = {i: len(json.dumps(live.simulator.record(i))) for i in live.simulator.job_ids}
+    small = [i for i, size in sizes.items() if size < 600][:3]
+    large = [i for i, size in sizes.items() if size > 1400][:2]
+    assert small and large
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(small + large) + "\n")
+    out = tmp_path / "jobs.csv"
+    limits = ["--max-body-bytes", "1024", "--attempt-timeout", "20", "--max-retry-wait", "30"]
+    assert main(args(live, ids_file, out, *limits)) == 2
+    assert "too_large 2" in one_error_line(capsys)
+    outcomes = read_jobs(out)["outcome"].astype(str).tolist()
+    assert outcomes == ["ok"] * len(small) + ["too_large"] * len(large)
