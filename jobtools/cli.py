@@ -602,13 +602,27 @@ def _client(args: argparse.Namespace, **options: Any) -> Any:
 
 
 def _read_ids(ids_file: str) -> list[str]:
+    """The ids in IDS_FILE; near misses (marked as job ids, but not) are said in one line."""
+    import warnings
     from pathlib import Path
 
-    from jobtools.ids import job_ids_from_text
+    from jobtools.ids import NearMissWarning, job_ids_from_text
 
     if ids_file == "-":
-        return job_ids_from_text(sys.stdin.read())
-    return job_ids_from_text(Path(ids_file).read_text(encoding="utf-8-sig", errors="replace"))
+        text = sys.stdin.read()
+    else:
+        text = Path(ids_file).read_text(encoding="utf-8-sig", errors="replace")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NearMissWarning)
+        ids = job_ids_from_text(text)
+    for warning in caught:
+        if issubclass(warning.category, NearMissWarning):
+            print(f"jobtools: skipped: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return ids
 
 
 def _output(path: str, force: bool) -> Any:

@@ -179,3 +179,18 @@ def test_limits_reach_the_client(simulator_server, env, tmp_path, capsys):
     assert "too_large 2" in one_error_line(capsys)
     outcomes = read_jobs(out)["outcome"].astype(str).tolist()
     assert outcomes == ["ok"] * len(small) + ["too_large"] * len(large)
+
+
+def test_near_misses_are_said_in_plain_words(simulator_server, env, tmp_path, capsys):
+    """A value marked as a job id but a character short: one plain line, the rest fetched."""
+    live = simulator_server
+    env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
+    known = live.simulator.job_ids[0]
+    ids_file = tmp_path / "log.txt"
+    ids_file.write_text(f"created job_id={known}\nretry job_id={known[:-1]}\n")
+    out = tmp_path / "jobs.csv"
+    assert main(args(live, ids_file, out)) == 0
+    err = capsys.readouterr().err
+    assert "jobtools: skipped: 1 value(s) marked as job ids are not job ids" in err
+    assert "Warning" not in err and "warnings.warn" not in err
+    assert read_jobs(out)["job_id"].tolist() == [known]
