@@ -336,6 +336,11 @@ def test_excel_csv(tmp_path):
     assert '"\'-x"' in raw.decode("utf-8-sig")
 
 
+def test_write_jobs_to_xlsx_says_where_a_workbook_comes_from(tmp_path):
+    with pytest.raises(ValueError, match=r"write_report\(frame, folder, xlsx=True\)"):
+        write_jobs(jobs_to_frame([SEED]), tmp_path / "jobs.xlsx")
+
+
 @pytest.mark.parametrize("name", ["a.txt", "a.json"])
 def test_write_rejects_unknown_formats(tmp_path, name):
     """Only CSV, JSONL and Parquet are written."""

@@ -462,6 +462,13 @@ def write_jobs(
         _write_lines(frame, path)
     elif suffix in CSV_SUFFIXES:
         _write_csv(frame_to_csv_frame(frame, tz=tz), path, excel=excel)
+    elif suffix in (".xlsx", ".xls"):
+        raise ValueError(
+            f"cannot write {path}: write_jobs writes .csv, .jsonl, .ndjson or .parquet; an Excel "
+            "workbook (jobs, failure groups, rates, charts) comes from "
+            "jobtools.write_report(frame, folder, xlsx=True), or write_jobs(..., excel=True) "
+            "for a CSV that Excel opens cleanly"
+        )
     else:
         raise ValueError(f"cannot write {path}: expected .csv, .jsonl, .ndjson or .parquet")
     return path
