@@ -405,13 +405,21 @@ cdef inline void put(Out* out, int f, const uint8_t* src, int64_t a, int64_t b) 
     out.used[f] = at + b - a
 
 
-cdef inline void new_job(Line* L, int sub, int* job, int* verdict) noexcept nogil:
-    job[0] = L.list_len[sub]
-    L.list_len[sub] += 1
-    if job[0] < SUB_MAX:
-        L.res_rank[sub][job[0]] = N_RES
-    else:
-        verdict[0] = PYTHON
+cdef inline int next_item(Line* L, int depth, int sub, int* here, int* key, int* job,
+                          int* verdict) noexcept nogil:
+    """The mode for the next item of the container at `depth`: a member's key in an object; in
+    an array a value, counted as a sub-job when the array is a sub-job list."""
+    if L.kind[depth] == 0:
+        return M_MEMBER
+    here[0], key[0] = L.ctx[depth], -1
+    if here[0] == C_LIST:
+        job[0] = L.list_len[sub]
+        L.list_len[sub] += 1
+        if job[0] < SUB_MAX:
+            L.res_rank[sub][job[0]] = N_RES
+        else:
+            verdict[0] = PYTHON
+    return M_VALUE
 
 
 cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables* T,
@@ -553,13 +561,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
             if (L.kind[depth] == 0 and c == 125) or (L.kind[depth] == 1 and c == 93):
                 mode = M_AFTER  # empty: the close is read there
                 continue
-            if L.kind[depth] == 0:
-                mode = M_MEMBER
-            else:
-                here, key = L.ctx[depth], -1
-                if here == C_LIST:
-                    new_job(L, sub, &job, &verdict)
-                mode = M_VALUE
+            mode = next_item(L, depth, sub, &here, &key, &job, &verdict)
             continue
         if mode == M_MEMBER:
             pos = skip_space(buf, pos, stop)
@@ -614,13 +616,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
         c = buf[pos]
         if c == 44:
             pos += 1
-            if L.kind[depth] == 0:
-                mode = M_MEMBER
-            else:
-                here, key = L.ctx[depth], -1
-                if here == C_LIST:
-                    new_job(L, sub, &job, &verdict)
-                mode = M_VALUE
+            mode = next_item(L, depth, sub, &here, &key, &job, &verdict)
             continue
         if c != (125 if L.kind[depth] == 0 else 93):
             return REJECT
