@@ -206,36 +206,39 @@ cdef inline int64_t string_end(const uint8_t* buf, int64_t i, int64_t end,
     return -1
 
 
+cdef inline int64_t digits_end(const uint8_t* buf, int64_t i, int64_t end) noexcept nogil:
+    """The end of the run of at least one ASCII digit at `i`, or -1 when there is none."""
+    if i >= end or not (48 <= buf[i] <= 57):
+        return -1
+    while i < end and 48 <= buf[i] <= 57:
+        i += 1
+    return i
+
+
 cdef inline int64_t number_end(const uint8_t* buf, int64_t i, int64_t end,
                                bint* integer) noexcept nogil:
     """The end of the JSON number at `i`, or -1."""
     integer[0] = True
     if i < end and buf[i] == 45:
         i += 1
-    if i >= end:
-        return -1
-    if buf[i] == 48:
+    if i < end and buf[i] == 48:
         i += 1
-    elif 49 <= buf[i] <= 57:
-        while i < end and 48 <= buf[i] <= 57:
-            i += 1
     else:
-        return -1
-    if i < end and buf[i] == 46:
-        i += 1
-        if i >= end or not (48 <= buf[i] <= 57):
+        i = digits_end(buf, i, end)  # no leading zero: a 0 was taken above
+        if i < 0:
             return -1
-        while i < end and 48 <= buf[i] <= 57:
-            i += 1
+    if i < end and buf[i] == 46:
+        i = digits_end(buf, i + 1, end)
+        if i < 0:
+            return -1
         integer[0] = False
     if i < end and (buf[i] == 101 or buf[i] == 69):
         i += 1
         if i < end and (buf[i] == 43 or buf[i] == 45):
             i += 1
-        if i >= end or not (48 <= buf[i] <= 57):
+        i = digits_end(buf, i, end)
+        if i < 0:
             return -1
-        while i < end and 48 <= buf[i] <= 57:
-            i += 1
         integer[0] = False
     return i
 

@@ -78,8 +78,7 @@ def _table(keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
 # (names, offsets) of the top-level keys, the entity keys and a sub-job's entity keys.
 _TABLES = tuple(part for keys in (TOP + ("entities",), ENT_KEYS, SUB_KEYS) for part in _table(keys))
 # The entity keys copied as they are into a column, and which column.
-_DIRECT = [(_E[key], _OUT[name]) for name, key in ENTITY_FIELDS.items() if name in _OUT]
-_DIRECT = [(e, o) for e, o in _DIRECT if ENT_KEYS[e] != "process_percent"]
+_DIRECT = [(_E[key], _OUT[name]) for name, key in ENTITY_FIELDS.items() if key != "process_percent"]
 
 _kernel.layout(
     {
