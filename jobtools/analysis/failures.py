@@ -18,7 +18,9 @@ line two frames up.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -150,6 +152,9 @@ _SPACES: tuple[tuple[str, str], ...] = ((r"[ \t\r\n]+", " "),)
 
 # Below this many distinct texts every mask runs on all of them, without a search first.
 _SEARCH_FROM = 2_000
+# Distinct messages are masked on up to this many threads, each given at least _PER_THREAD.
+_THREADS = min(4, os.cpu_count() or 1)
+_PER_THREAD = 50_000
 
 
 def message_templates(messages: Iterable[object]) -> pd.Series:
@@ -171,15 +176,37 @@ def template_codes(messages: pd.Series) -> tuple[np.ndarray, pa.Array]:
 
     Each distinct message is masked once, and the texts are made distinct again after every
     mask: once the ids and numbers are masked, a million distinct messages are a few dozen
-    texts, so the later masks cost next to nothing. Every mask runs in Arrow (RE2).
+    texts, so the later masks cost next to nothing. Every mask runs in Arrow (RE2), which
+    lets go of the GIL: many distinct messages are masked in slices on several threads.
     """
-    values = pa.array(messages.astype("str").array)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    text: pa.Array = encoded.dictionary.cast(pa.large_string())
-    # where[i]: the current text of the i-th distinct message.
+    if isinstance(messages.dtype, pd.CategoricalDtype):
+        codes = messages.cat.codes.to_numpy().astype(np.int64)
+        distinct = pa.array(messages.cat.categories.astype("str").array)
+    else:
+        values = pa.array(messages.astype("str").array)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        encoded = pc.dictionary_encode(values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        distinct = encoded.dictionary
+    text = distinct.cast(pa.large_string())
+    threads = min(_THREADS, max(1, len(text) // _PER_THREAD))
+    if threads == 1:
+        where, text = _templates(text)
+    else:
+        bounds = np.linspace(0, len(text), threads + 1).astype(np.int64)
+        slices = [text.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        with ThreadPoolExecutor(threads) as pool:
+            done = list(pool.map(_templates, slices))
+        offsets = np.cumsum([0, *(len(t) for _, t in done[:-1])])
+        where = np.concatenate([w + o for (w, _), o in zip(done, offsets, strict=True)])
+        where, text = _distinct(where, pa.concat_arrays([t for _, t in done]))
+    # -1 (missing) stays -1.
+    return np.where(codes < 0, -1, where[codes]), text
+
+
+def _templates(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Distinct messages masked: `(where, templates)`, message i's template `where[i]`."""
     where = np.arange(len(text), dtype=np.int64)
     text = _masked(text, _QUOTED_OR_URL, _QUOTES_URLS)
     for pattern, replacement in _VALUES:
@@ -189,9 +216,7 @@ def template_codes(messages: pd.Series) -> tuple[np.ndarray, pa.Array]:
             where, masked = _distinct(where, masked)
         text = masked
     text = _replaced(_masked(text, "<", _LISTS), _SPACES)
-    where, text = _distinct(where, pc.utf8_trim_whitespace(text))
-    # -1 (missing) stays -1.
-    return np.where(codes < 0, -1, where[codes]), text
+    return _distinct(where, pc.utf8_trim_whitespace(text))
 
 
 def _masked(text: pa.Array, needs: str, masks: tuple[tuple[str, str], ...]) -> pa.Array:
@@ -241,17 +266,19 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
     if "entity_error_code" in fail:
         code = code.fillna(fail["entity_error_code"].astype("str"))
     template_of, templates = template_codes(message)
-    template_text = np.append(templates.to_numpy(zero_copy_only=False), NO_MESSAGE)
-    template_of = np.where(template_of < 0, len(templates), template_of)
+    template_text = templates.to_numpy(zero_copy_only=False).astype(object)
+    missing = np.flatnonzero(template_text == NO_MESSAGE)
+    if not len(missing):
+        template_text, missing = np.append(template_text, NO_MESSAGE), np.array([len(templates)])
+    template_of = np.where(template_of < 0, missing[0], template_of)
     code_of, codes = pd.factorize(code)  # -1 for a missing code
-    code_text = np.append(np.asarray(codes, dtype=object), np.nan)
-    # One number per (code, template) pair, by integers: no million joined strings.
+    code_text = np.append(np.asarray(codes, dtype=object), np.nan)  # [-1]: missing
+    # One number per (code, template) pair, by integers: no million joined strings. A missing
+    # code makes a negative number, its template's own.
     pair_of = code_of.astype(np.int64) * len(template_text) + template_of
     gid, pairs = pd.factorize(pair_of)
-    pair_code, pair_template = (
-        code_text[pairs // len(template_text)],
-        template_text[pairs % len(template_text)],
-    )
+    pair_code = code_text[pairs // len(template_text)]
+    pair_template = template_text[pairs % len(template_text)]
     keys = np.array(
         [
             _group_key("" if pd.isna(c) else c, t)
@@ -259,17 +286,23 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
         ],
         dtype=object,
     )
-    # A template equal to NO_MESSAGE, or a code twice, would be two pairs with one key.
+    # A code twice (differently typed) would be two pairs with one key.
     gid, keys = _merged_keys(gid, keys)
+    job_type = fail["job_type"]
     return pd.DataFrame(
         {
-            "group": pd.Series(keys[gid], index=fail.index, dtype="str"),
+            # Categories, not a million strings: a key, code and template per group.
+            "group": pd.Categorical.from_codes(gid, pd.Index(keys, dtype="str")),
             "gid": gid,
-            "error_code": code.astype("str"),
-            "template": pd.Series(template_text[template_of], index=fail.index, dtype="str"),
+            "error_code": pd.Categorical.from_codes(code_of, pd.Index(codes, dtype="str")),
+            "template": pd.Categorical.from_codes(
+                template_of, pd.Index(template_text, dtype="str")
+            ),
             # A job fails when it ends; begin_time stands in when end_time is missing.
             "seen": fail["end_time"].fillna(fail["begin_time"]),
-            "job_type": fail["job_type"].astype("str"),
+            "job_type": job_type
+            if isinstance(job_type.dtype, pd.CategoricalDtype)
+            else job_type.astype("str"),
             "job_id": fail["job_id"],
         },
         index=fail.index,
@@ -289,7 +322,7 @@ def failure_keys(frame: pd.DataFrame) -> pd.Series:
 
     `frame.assign(group=failure_keys(frame))` labels the jobs without changing `frame`.
     """
-    keys = _failures(frame)["group"]
+    keys = _failures(frame)["group"].astype("str")
     return keys.reindex(frame.index).rename("group")
 
 
@@ -315,7 +348,8 @@ def _group_counts(fails: pd.DataFrame) -> pd.DataFrame:
         first_seen=("seen", "min"),
         last_seen=("seen", "max"),
     )
-    return groups.set_index("group")
+    text = {"group": "str", "error_code": "str", "template": "str"}
+    return groups.astype(text).set_index("group")
 
 
 def _latest(fails: pd.DataFrame, examples: int) -> pd.DataFrame:
@@ -366,12 +400,14 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
         fails[["group", "job_type"]]
         .dropna()
         .drop_duplicates()
+        .astype("str")
         .sort_values(["group", "job_type"])
         .groupby("group")["job_type"]
         .agg(", ".join)
     )
     latest = _latest(fails, examples)
-    example_ids = latest.groupby("group", sort=False)["job_id"].agg(", ".join)
+    by_group = latest["group"].astype("str")
+    example_ids = latest.groupby(by_group, sort=False)["job_id"].agg(", ".join)
     groups["job_types"] = job_types.reindex(groups.index).astype("str")
     groups["example_job_ids"] = example_ids.reindex(groups.index).astype("str")
     groups = groups.reset_index()
