@@ -26,6 +26,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -90,10 +91,11 @@ def write_workbook(
             part = jobs.iloc[start : start + per_sheet]
             columns = [_column(str(c), v, formats, zone, zone_label) for c, v in part.items()]
             _write_header(sheet, columns, len(part), formats)
-            for column in columns:
+            for column, (_, values) in zip(columns, part.items(), strict=True):
                 # xlsxwriter numbers a format when a cell first uses it; these cells come later.
                 if column.format is not None:
                     column.format._get_xf_index()
+                _with_xml_text(column, values)
             streamed[number + 1] = _Streamed(name, columns, len(part))
             cuts.add(name, columns)
         tables = {
@@ -147,6 +149,8 @@ class _Column:
     format: Any
     values: Any  # np.ndarray of float64 or bool, or pa.LargeStringArray
     cut: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    # Text as XML content, made when the column is streamed (a category's text escaped once).
+    escaped: Any = None
 
 
 @dataclass
@@ -258,6 +262,19 @@ def _column(
     return _Column(name, "text", formats.text, text, cut)
 
 
+def _with_xml_text(column: _Column, values: pd.Series) -> None:
+    """Escape a text column for the sheet XML: a categorical column's categories only."""
+    if column.kind != "text":
+        return
+    if isinstance(values.dtype, pd.CategoricalDtype) and not len(column.cut):
+        categories = pa.array(values.cat.categories.astype("str").array)
+        escaped = _escaped(categories.cast(pa.large_string()))
+        codes = pa.array(values.cat.codes.to_numpy(), mask=values.cat.codes.to_numpy() < 0)
+        column.escaped = escaped.take(codes)
+    else:
+        column.escaped = _escaped(column.values)
+
+
 def _excel_times(values: pd.Series, zone: tzinfo) -> np.ndarray:
     """Aware times as Excel serial days of the local wall time in `zone` (NaN for NaT)."""
     local = values.dt.tz_convert(zone).dt.tz_localize(None)
@@ -347,12 +364,22 @@ def _stream_rows(source: Path, target: Path, streamed: Mapping[int, _Streamed]) 
                 # Zip64 only where the part may pass 4 GB (some readers dislike it elsewhere).
                 with new.open(info.filename, "w", force_zip64=_may_be_huge(sheet)) as out:
                     out.write(head.encode())
-                    for block in _row_blocks(sheet.columns, sheet.rows):
+                    # The next block is made while this one is compressed (both let go of the GIL).
+                    for block in _prefetched(_row_blocks(sheet.columns, sheet.rows)):
                         out.write(block)
                     out.write(("</sheetData>" + tail).encode())
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _prefetched(blocks: Iterator[memoryview]) -> Iterator[memoryview]:
+    """`blocks`, each made on another thread while the one before is used."""
+    with ThreadPoolExecutor(1) as pool:
+        coming = pool.submit(next, blocks, None)
+        while (block := coming.result()) is not None:
+            coming = pool.submit(next, blocks, None)
+            yield block
 
 
 def _may_be_huge(sheet: _Streamed) -> bool:
@@ -400,7 +427,7 @@ def _cell_xml(column: _Column, letters: str, numbers: pa.Array, start: int, stop
     """One column's cells of rows `start:stop` as `<c>` elements (null for a blank cell)."""
     style = "" if column.format is None else f' s="{column.format._get_xf_index()}"'
     if column.kind == "text":
-        value = _escaped(column.values.slice(start, stop - start))
+        value = column.escaped.slice(start, stop - start)
         opening, closing = f'{style} t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>"
     elif column.kind == "bool":
         value = pa.array(np.where(column.values[start:stop], "1", "0")).cast(pa.large_string())

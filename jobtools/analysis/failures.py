@@ -360,7 +360,7 @@ def _latest(fails: pd.DataFrame, examples: int) -> pd.DataFrame:
     """
     if not examples or fails.empty:
         return fails.iloc[:0]
-    seen = fails["seen"].to_numpy(dtype="datetime64[us]").view(np.int64)  # NaT: the smallest
+    seen = pd.DatetimeIndex(fails["seen"]).asi8  # NaT: the smallest
     gid = fails["gid"].to_numpy()
     order = np.lexsort((~seen, gid))  # by group, latest first
     sorted_gid, sorted_seen = gid[order], seen[order]
