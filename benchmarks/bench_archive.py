@@ -61,7 +61,8 @@ def _summary_answer(table: pd.DataFrame) -> list[list[Any]]:
 
 
 def _rates_answer(table: pd.DataFrame) -> list[list[Any]]:
-    table = table.reset_index()
+    # The period first: jobtools' index, DuckDB's column.
+    table = (table.set_index("period") if "period" in table.columns else table).reset_index()
     first = table.columns[0]
     table[first] = pd.to_datetime(table[first], utc=True).dt.strftime("%Y-%m-%d")
     keys = [c for c in table.columns if c in (first, "job_type")]

@@ -309,10 +309,9 @@ def _texts(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
     long = pc.greater(pc.utf8_length(text), _MAX_TEXT).fill_null(False)
     cut = np.flatnonzero(long.to_numpy(zero_copy_only=False))
     if len(cut):
-        short = pc.binary_join_element_wise(
-            pc.utf8_slice_codeunits(text.filter(long), 0, _MAX_TEXT - 1), "…", ""
-        )
-        text = pc.replace_with_mask(text, long, short.cast(pa.large_string()))
+        cut_text = pc.utf8_slice_codeunits(text.filter(long), 0, _MAX_TEXT - 1)
+        short = pc.binary_join_element_wise(cut_text, _large("…"), _large(""))
+        text = pc.replace_with_mask(text, long, short)
     return text, cut
 
 

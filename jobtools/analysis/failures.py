@@ -260,7 +260,8 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
     require(frame, needed, "failure analysis")
     fail = frame[frame["status"].eq(JobStatus.FAIL).fillna(False).astype(bool)]
     # The top-level fields are the documented ones; entities hold the same for some services.
-    message = fail["fail_reason"].where(fail["fail_reason"].str.strip() != "")
+    reason = fail["fail_reason"].astype("str")  # text, also from a categorical column
+    message = reason.where(reason.str.strip() != "")
     message = message.fillna(fail["entity_error"]) if "entity_error" in fail else message
     code = fail["error_code"].astype("str")
     if "entity_error_code" in fail:
