@@ -417,13 +417,9 @@ def _failure_chunk(part: pd.DataFrame, examples: int) -> pd.DataFrame:
 
 def _latest(fails: pd.DataFrame, examples: int) -> pd.Series:
     """Per group, the latest `examples` `(seen, job_id)` pairs, as `failure_groups` picks them."""
-    latest = (
-        fails.sort_values(["seen", "job_id"], ascending=False, na_position="last")
-        .groupby("group", sort=False)
-        .head(examples)
-    )
+    latest = failures._latest(fails, examples)
     pairs = pd.Series(list(zip(latest["seen"], latest["job_id"], strict=True)), index=latest.index)
-    return pairs.groupby(latest["group"], sort=False).agg(list)
+    return pairs.groupby(latest["group"].astype("str"), sort=False).agg(list)
 
 
 def _failure_combine(parts: pd.DataFrame, examples: int) -> pd.DataFrame:
