@@ -7,11 +7,33 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["EXIT_CREDENTIALS", "EXIT_ERROR", "EXIT_PARTIAL", "EXIT_USAGE", "main"]
+
+# Exit codes, as scripts test them (`--help` lists them).
+EXIT_ERROR = 1  # bad input, a file not read or written, a library error: one line on stderr
+EXIT_USAGE = 2  # argparse's own code for a bad command line
+EXIT_PARTIAL = 3  # the output was written, but some ids were not fetched or did not end
+EXIT_CREDENTIALS = 4  # credentials refused by the service (401, IMG.0030, 403 IMG.0026)
+EXIT_CODES = f"""exit codes:
+  0    done: every id fetched, every job ended
+  {EXIT_ERROR}    error: bad input, no credentials, a file not read or written (one line on stderr)
+  {EXIT_USAGE}    usage: an unknown option, a missing or bad argument
+  {EXIT_PARTIAL}    partial: the output was written, but some ids were not fetched or did not end
+  {EXIT_CREDENTIALS}    credentials refused by the service (401, or 403 for an invalid role)
+  130  interrupted (Ctrl-C)"""
+# Without a terminal, fetch and watch print a progress line this often (seconds).
+PROGRESS_INTERVAL = 15.0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jobtools", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="jobtools",
+        description=__doc__,
+        epilog="Data goes to stdout with --out - (fetch, watch), messages to stderr.\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     _add_fetch(sub)
     _add_watch(sub)
@@ -24,15 +46,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from jobtools.errors import AuthenticationError, ForbiddenError
+
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("jobtools: interrupted", file=sys.stderr)
         return 130
+    except (AuthenticationError, ForbiddenError) as exc:
+        print(f"jobtools {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_CREDENTIALS
     except (OSError, ValueError) as exc:
         print(f"jobtools {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
+
+
+def _version() -> str:
+    """The version, and whether the compiled JSONL kernel (optional at install) is there."""
+    import importlib.util
+
+    from jobtools import __version__
+
+    kernel = importlib.util.find_spec("jobtools.io._kernel") is not None
+    built = (
+        "compiled" if kernel else "not built, JSONL is read more slowly (see the README: Install)"
+    )
+    return f"jobtools {__version__} (JSONL accelerator: {built})"
 
 
 def _add_fetch(sub: Any) -> None:
@@ -45,11 +85,20 @@ def _add_fetch(sub: Any) -> None:
             "a CSV with a job_id column, or free text (logs, pasted tables) to pull ids from. "
             "Credentials come from the environment only: HUAWEICLOUD_SDK_AK and "
             "HUAWEICLOUD_SDK_SK (plus HUAWEICLOUD_SDK_SECURITY_TOKEN), or JOBTOOLS_AUTH_TOKEN. "
-            "Exit 0 when every id was fetched, 2 when the CSV was written but some were not."
+            f"Exit 0 when every id was fetched, {EXIT_PARTIAL} when the jobs were written but "
+            f"some ids were not fetched, {EXIT_CREDENTIALS} when the credentials were refused."
         ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_ids_and_client_options(p)
-    p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the jobs")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="where to write the jobs: .csv, .jsonl or .parquet, or - for stdout (--format)",
+    )
+    _add_format(p)
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
     p.add_argument("--max-attempts", type=int, default=6, help="tries per id (6)")
@@ -60,7 +109,8 @@ def _add_fetch(sub: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from jobtools.io import write_jobs
+    from jobtools._aio import run_sync
+    from jobtools.errors import ROLE_CODES
 
     out = _output(args.out, args.force)
     ids = _read_ids(args.ids_file)
@@ -70,12 +120,23 @@ def _run_fetch(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         timeout=_request_timeout(args),
     )
-    frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
-    write_jobs(frame, out, excel=args.excel)
+    if args.no_progress or sys.stderr.isatty():
+        frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
+    else:
+        # No terminal (a log file, CI, nohup): a line every PROGRESS_INTERVAL, not a bar.
+        count = _CountingBar(len(ids))
+        with _Ticker("fetch", count.line):
+            frame = run_sync(lambda: client.afetch_jobs(ids, progress=count))
+    _write_out(frame, out, args)
     counts = frame["outcome"].value_counts(sort=False)
     summary = ", ".join(f"{name} {int(n)}" for name, n in counts.items() if n)
-    print(f"jobtools fetch: {len(frame)} jobs to {out} ({summary})", file=sys.stderr)
-    return 0 if bool(frame["outcome"].eq("ok").all()) else 2
+    where = "stdout" if out is None else out
+    print(f"jobtools fetch: {len(frame)} jobs to {where} ({summary})", file=sys.stderr)
+    outcome = frame["outcome"].astype("str")
+    role = frame["fetch_error_code"].isin(list(ROLE_CODES))
+    if bool((outcome.eq("auth") | (outcome.eq("forbidden") & role)).any()):
+        return EXIT_CREDENTIALS
+    return 0 if bool(outcome.eq("ok").all()) else EXIT_PARTIAL
 
 
 def _add_watch(sub: Any) -> None:
@@ -90,9 +151,12 @@ def _add_watch(sub: Any) -> None:
             "SQLite file and a watch started again on it resumes, skipping ended jobs. "
             "Credentials come from the environment only: HUAWEICLOUD_SDK_AK and "
             "HUAWEICLOUD_SDK_SK (plus HUAWEICLOUD_SDK_SECURITY_TOKEN), or JOBTOOLS_AUTH_TOKEN. "
-            "Exit 0 when every job ended, 2 when some did not (timed out, unknown to the "
-            "service, or not fetchable); failed jobs are a result, not an error."
+            f"Exit 0 when every job ended, {EXIT_PARTIAL} when some did not (timed out, unknown "
+            f"to the service, or not fetchable), {EXIT_CREDENTIALS} when the credentials were "
+            "refused; failed jobs are a result, not an error."
         ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_ids_and_client_options(p)
     p.add_argument(
@@ -105,7 +169,10 @@ def _add_watch(sub: Any) -> None:
     )
     _add_request_timeout(p)
     p.add_argument("--log", metavar="FILE", help="SQLite poll log to write and resume from")
-    p.add_argument("--out", metavar="FILE.csv", help="write the final jobs here")
+    p.add_argument(
+        "--out", metavar="FILE", help="write the final jobs here (.csv, .jsonl; - for stdout)"
+    )
+    _add_format(p)
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     _add_excel(p)
     p.add_argument("--first", type=float, default=2.0, help="first interval in seconds (2)")
@@ -120,6 +187,7 @@ def _add_watch(sub: Any) -> None:
 
 
 def _run_watch(args: argparse.Namespace) -> int:
+    import contextlib
     import warnings
 
     from jobtools.wait.poll import summarize, wait_for
@@ -129,6 +197,9 @@ def _run_watch(args: argparse.Namespace) -> int:
     out = _output(args.out, args.force) if args.out else None
     ids = _read_ids(args.ids_file)
     backoff = Backoff(first=args.first, cap=args.cap)
+    # No terminal: no bar, but a line every PROGRESS_INTERVAL with the last round's counts.
+    lines = not args.no_progress and not sys.stderr.isatty()
+    rounds = _Rounds(len(ids))
     # Opened first: a log that cannot be written is one clear error before any polling.
     log = PollLog(args.log) if args.log else None
     try:
@@ -136,25 +207,27 @@ def _run_watch(args: argparse.Namespace) -> int:
             # A log that fails while writing (a full disk) is one line; the wait goes on.
             warnings.simplefilter("always", PollLogWarning)
             warnings.showwarning = _one_line_warning("watch")
-            frame = wait_for(
-                ids,
-                client=_client(args, timeout=_request_timeout(args)),
-                timeout=args.timeout,
-                log=log,
-                schedule=Adaptive(fallback=backoff) if args.adaptive else backoff,
-                give_up_after=args.give_up_after,
-                progress=False if args.no_progress else None,
-            )
+            with _Ticker("watch", rounds.line) if lines else contextlib.nullcontext():
+                frame = wait_for(
+                    ids,
+                    client=_client(args, timeout=_request_timeout(args)),
+                    timeout=args.timeout,
+                    log=log,
+                    schedule=Adaptive(fallback=backoff) if args.adaptive else backoff,
+                    give_up_after=args.give_up_after,
+                    on_round=rounds.see,
+                    progress=False if args.no_progress or lines else None,
+                )
     finally:
         if log is not None:
             log.close()
-    if out is not None:
-        from jobtools.io import write_jobs
-
-        write_jobs(frame, out, excel=args.excel)
-    where = f" to {out}" if out is not None else ""
+    if out is not None or args.out == "-":
+        _write_out(frame, out, args)
+    where = {None: "", "-": " to stdout"}.get(args.out, f" to {out}")
     print(f"jobtools watch: {summarize(frame)}{where}", file=sys.stderr)
-    return 0 if bool(frame["wait_state"].eq("done").all()) else 2
+    if bool(frame["wait_state"].eq("refused").any()):
+        return EXIT_CREDENTIALS
+    return 0 if bool(frame["wait_state"].eq("done").all()) else EXIT_PARTIAL
 
 
 def _add_serve(sub: Any) -> None:
@@ -392,8 +465,12 @@ def _run_report(args: argparse.Namespace) -> int:
     _refuse_text_log(args.input)
     frame = _read_report_input(args.input, skip_bad=args.skip_bad)
     read = len(frame)
+    # e.g. `[1, 2, 3]`: JSON, but not one job record in it (every record has a job_id).
+    no_jobs = read > 0 and bool(frame["job_id"].isna().all())
     if filters:
         frame = jobs_between(frame, filters.get("since"), filters.get("until"))
+    if no_jobs:
+        raise ValueError(f"{args.input} holds no job records (none of its {read:,} has a job_id)")
     write_report(
         frame,
         out,
@@ -625,10 +702,114 @@ def _read_ids(ids_file: str) -> list[str]:
     return ids
 
 
-def _output(path: str, force: bool) -> Any:
-    """The output path, checked before any work so a long run never ends in a refusal."""
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        help="the format of --out - (csv); a file's is its extension",
+    )
+
+
+def _write_out(frame: Any, out: Any, args: argparse.Namespace) -> None:
+    """Write the jobs to the file `out`, or to stdout (None) in --format, nothing else there."""
+    import shutil
+    import tempfile
     from pathlib import Path
 
+    from jobtools.io import write_jobs
+
+    if out is not None:
+        if args.format:
+            raise ValueError("--format applies to --out - only; a file's format is its extension")
+        write_jobs(frame, out, excel=args.excel)
+        return
+    # Written by the same writer as a file (same bytes), then copied to stdout.
+    with tempfile.TemporaryDirectory(prefix="jobtools-") as folder:
+        path = write_jobs(frame, Path(folder) / f"jobs.{args.format or 'csv'}", excel=args.excel)
+        with path.open("rb") as data:
+            sys.stdout.flush()
+            shutil.copyfileobj(data, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+
+
+class _Ticker:
+    """While open, prints `jobtools COMMAND: <line()>` to stderr every PROGRESS_INTERVAL."""
+
+    def __init__(self, command: str, line: Any) -> None:
+        import threading
+        import time
+
+        self.command, self.line, self.started = command, line, time.monotonic()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="jobtools-progress", daemon=True)
+
+    def __enter__(self) -> _Ticker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        import time
+
+        while not self.stopped.wait(PROGRESS_INTERVAL):
+            elapsed = int(time.monotonic() - self.started)
+            clock = f"{elapsed // 60}:{elapsed % 60:02d}"
+            print(f"jobtools {self.command}: {clock} {self.line()}", file=sys.stderr, flush=True)
+
+
+class _CountingBar:
+    """A `Progress` that only counts: the fetch's answers, read by the ticker."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.postfix = total, 0, ""
+
+    def update(self, n: float = 1) -> None:
+        self.done += int(n)
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        self.postfix = s
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def line(self) -> str:
+        share = f" ({self.done / self.total:.0%})" if self.total else ""
+        more = f", {self.postfix}" if self.postfix else ""
+        return f"{self.done:,} of {self.total:,} ids answered{share}{more}"
+
+
+class _Rounds:
+    """The last round of a wait, for the ticker's line."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.snapshot = total, None
+
+    def see(self, snapshot: Any) -> None:
+        self.snapshot = snapshot
+
+    def line(self) -> str:
+        snap = self.snapshot
+        if snap is None:
+            return f"first round under way ({self.total:,} jobs)"
+        counts = ", ".join(f"{k} {v:,}" for k, v in snap.counts.items())
+        return (
+            f"round {snap.round}: {snap.finished:,} of {snap.total:,} jobs ended "
+            f"({counts}), {snap.waiting:,} waiting"
+        )
+
+
+def _output(path: str, force: bool) -> Any:
+    """The output path, checked before any work so a long run never ends in a refusal.
+
+    `-` is stdout: None.
+    """
+    from pathlib import Path
+
+    if path == "-":
+        return None
     out = Path(path)
     if out.exists() and not force:
         raise ValueError(f"{out} exists; use --force to overwrite it")

@@ -16,7 +16,7 @@ Hibernate's UUIDHexGenerator makes them, holding their creation time a milliseco
 Keyword options shape a batch for the simulator's scenarios: a `window` of begin times,
 chosen `job_types`, a failure `regression` from a given time, and slow and fast tails.
 
-    python -m jobtools.sample --out data/sample_jobs.jsonl [--n 2000] [--seed 20241106]
+    python -m jobtools.sample --out jobtools/data/sample_jobs.jsonl [--n 2000] [--seed 20241106]
 
 rewrites the committed sample byte for byte.
 """
@@ -29,6 +29,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,8 @@ __all__ = [
 DEFAULT_SEED = 20241106
 # The sample's "now": fixed so that the committed file is reproducible.
 DEFAULT_NOW = datetime(2024, 11, 6, 12, 0, 0, tzinfo=UTC)
-# The committed sample of ~2,000 jobs, in the checkout beside the package.
-SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+# The committed sample of ~2,000 jobs, shipped inside the package (package data).
+SAMPLE_PATH = Path(str(resources.files("jobtools") / "data" / "sample_jobs.jsonl"))
 
 
 @dataclass(frozen=True)

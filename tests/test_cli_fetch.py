@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from jobtools.cli import main
+from jobtools.cli import EXIT_PARTIAL, main
 from jobtools.io import read_jobs
 
 UNKNOWN = "ffffffffffffffffffffffffffffffff"
@@ -73,15 +73,15 @@ def test_fetch_writes_every_id(simulator_server, env, tmp_path, capsys, kind):
     assert frame["outcome"].eq("ok").all()
 
 
-def test_partial_failure_exits_2_with_rows(simulator_server, env, tmp_path, capsys):
-    """An unknown id is a not_found row; the file is written and the exit code is 2."""
+def test_partial_failure_exits_3_with_rows(simulator_server, env, tmp_path, capsys):
+    """An unknown id is a not_found row; the file is written and the exit code is 3."""
     live = simulator_server
     env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
     known = live.simulator.job_ids[0]
     ids_file = tmp_path / "log.txt"
     ids_file.write_text(f"12:00 created job {known}\n12:01 created job {UNKNOWN}\n")
     out = tmp_path / "jobs.csv"
-    assert main(args(live, ids_file, out)) == 2
+    assert main(args(live, ids_file, out)) == EXIT_PARTIAL
     assert "not_found 1" in one_error_line(capsys)
     frame = read_jobs(out)
     assert frame["job_id"].tolist() == [known, UNKNOWN]
@@ -175,7 +175,7 @@ def test_limits_reach_the_client(simulator_server, env, tmp_path, capsys):
     ids_file.write_text("\n".join(small + large) + "\n")
     out = tmp_path / "jobs.csv"
     limits = ["--max-body-bytes", "1024", "--attempt-timeout", "20", "--max-retry-wait", "30"]
-    assert main(args(live, ids_file, out, *limits)) == 2
+    assert main(args(live, ids_file, out, *limits)) == EXIT_PARTIAL
     assert "too_large 2" in one_error_line(capsys)
     outcomes = read_jobs(out)["outcome"].astype(str).tolist()
     assert outcomes == ["ok"] * len(small) + ["too_large"] * len(large)

@@ -8,7 +8,7 @@ import pytest
 from jobtools.cli import main
 from jobtools.report import REPORT_FILES
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
 BOM = b"\xef\xbb\xbf"
 
 

@@ -197,8 +197,8 @@ def test_a_full_disk_is_one_line_and_the_jobs_still_reach_out(
     ids_file.write_text("\n".join(ids) + "\n")
     out = tmp_path / "jobs.csv"
     log = str(tiny_disk / "poll.db")
-    # One look (--timeout 0): some sample jobs run for minutes; exit 2 says they did not end.
-    assert main(watch(live, ids_file, "--log", log, "--out", str(out), "--timeout", "0")) in (0, 2)
+    # One look (--timeout 0): some sample jobs run for minutes; exit 3 says they did not end.
+    assert main(watch(live, ids_file, "--log", log, "--out", str(out), "--timeout", "0")) in (0, 3)
     err = capsys.readouterr().err.strip().splitlines()
     warnings = [line for line in err if "warning" in line]
     assert len(warnings) == 1, err

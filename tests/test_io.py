@@ -20,7 +20,7 @@ from jobtools.schema import COLUMNS, OUTCOMES, WAIT_STATES, categorical
 
 COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
 
 
 @pytest.fixture(scope="module")

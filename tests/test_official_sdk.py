@@ -18,7 +18,9 @@ from huaweicloudsdkims.v2 import ImsClient, ShowJobProgressRequest, ShowJobReque
 
 from jobtools.simulator import Faults, read_records
 
-SAMPLE = read_records(Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl")
+SAMPLE = read_records(
+    Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+)
 
 
 def ims_client(live, *, sk: str | None = None) -> ImsClient:

@@ -492,12 +492,12 @@ def test_watch_writes_the_jobs_and_resumes_from_its_log(
 def test_watch_exits_2_when_some_jobs_did_not_end(
     simulator_server: Any, watch_env: list[str], tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Jobs unknown to the service or still running at the timeout make the exit code 2."""
+    """Jobs unknown to the service or still running at the timeout make the exit code 3."""
     running = simulator_server.simulator.add_job(init_for=0, run_for=3600)
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text(f"{_ended_jobs(simulator_server, 1)[0]}\n{running}\n{GONE}\n")
     argv = ["watch", str(ids_file), *watch_env, "--timeout", "0", "--no-progress"]
-    assert main(argv) == 2
+    assert main(argv) == 3
     err = capsys.readouterr().err
     assert "done 1" in err and "gone 1" in err and "timed_out 1" in err
 

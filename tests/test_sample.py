@@ -13,7 +13,7 @@ import jobtools.sample
 from jobtools import jobs_to_frame
 from jobtools.sample import generate_jobs, main
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_same_seed_same_records_other_seed_other_records():
 
 
 def test_committed_sample_is_reproducible(tmp_path):
-    """`python -m jobtools.sample` rewrites data/sample_jobs.jsonl byte for byte."""
+    """`python -m jobtools.sample` rewrites jobtools/data/sample_jobs.jsonl byte for byte."""
     out = tmp_path / "sample.jsonl"
     assert main(["--out", str(out)]) == 0
     assert out.read_bytes() == SAMPLE.read_bytes()

@@ -48,7 +48,7 @@ STATUS_COLORS: dict[str, str] = {
 }
 _OTHER_COLOR = "#CC79A7"  # unknown statuses, and rows that were never fetched
 NOT_FETCHED = "(not fetched)"
-# Fonts with Chinese characters (the first ships with mplfonts; then Linux, macOS, Windows).
+# Fonts with Chinese characters (Linux, macOS, Windows; the last, the `[cjk]` extra's).
 _CJK_FONTS = (
     "Noto Sans CJK SC",
     "Noto Sans SC",
@@ -61,6 +61,7 @@ _CJK_FONTS = (
     "Microsoft YaHei",
     "SimHei",
     "Arial Unicode MS",
+    "Noto Sans CJK TC",
 )
 
 
@@ -391,8 +392,8 @@ def _text_fonts() -> list[str]:
     """matplotlib's default font, then the first installed font that has Chinese characters.
 
     `fail_reason` texts can be Chinese, which the default font (DejaVu Sans) lacks; matplotlib
-    falls back from one family of the list to the next glyph by glyph. The `mplfonts`
-    dependency ships one, so no system font is needed.
+    falls back from one family of the list to the next glyph by glyph. A system font is
+    used when there is one (Debian: fonts-noto-cjk), else the `jobtools[cjk]` extra's.
     """
     from matplotlib import font_manager, rcParams
 
@@ -406,10 +407,10 @@ def _text_fonts() -> list[str]:
 
 
 def _bundled_cjk_font() -> Path | None:
-    """Noto Sans CJK SC as shipped by the `mplfonts` package, found without importing it."""
-    spec = importlib.util.find_spec("mplfonts")
+    """Noto Sans CJK from the `[cjk]` extra's package, found without importing it."""
+    spec = importlib.util.find_spec("cvttf_NotoSansCJK_Regular")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
+        path = Path(folder) / "NotoSansCJKtc-Regular.otf"
         if path.is_file():
             return path
     return None
