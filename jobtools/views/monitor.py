@@ -71,6 +71,11 @@ _RECORD_ROWS = 50  # failures listed in the static record
 _FINAL = [s.value for s in WaitState if s.is_final]  # done and gone: really ended
 _REFUSED = ("auth", "forbidden")  # outcomes that no retry will fix: the wait itself fails
 _TICK = 0.25  # seconds between redraws of the within-round count
+_NO_WIDGET_MANAGER = (
+    "Polling. If this text stays frozen, this front-end lacks the widget manager: install "
+    "jupyterlab_widgets in JupyterLab's own environment (README: Shared JupyterLab and "
+    "JupyterHub). The wait goes on; its record appears below when it ends."
+)
 _MONITORS: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
 _NUMBERS = itertools.count(1)
 
@@ -393,7 +398,11 @@ class JobMonitor(widgets.VBox):
         """Show the widget, and below it the output that receives the record at the end."""
         from IPython.display import display
 
-        display(self._repr_mimebundle_(), raw=True)
+        bundle = self._repr_mimebundle_()
+        if self.state in ("idle", "polling"):
+            # What a front-end without the widget manager shows instead of the widget.
+            bundle["text/plain"] = f"{bundle['text/plain']}\n{_NO_WIDGET_MANAGER}"
+        display(bundle, raw=True)
         if self._record_id is None:
             self._record_id = f"jobtools-monitor-{uuid.uuid4().hex}"
         display(self._record_bundle(), raw=True, display_id=self._record_id)
