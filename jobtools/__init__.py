@@ -97,7 +97,10 @@ if TYPE_CHECKING:
 
 
 # What to install when a name's optional dependency is missing.
-_EXTRAS = {"read_jobs_dask": ("dask", ("dask", "distributed", "bokeh"))}
+_EXTRAS = {
+    "read_jobs_dask": ("dask", ("dask", "distributed", "bokeh")),
+    "JobMonitor": ("notebook", ("ipywidgets", "IPython")),
+}
 
 
 def __getattr__(name: str) -> object:

@@ -1,15 +1,18 @@
 """Print `name==floor` for every dependency pyproject.toml declares with a lower bound.
 
+The extras named as arguments are included (`make test-min` names `notebook`).
+
 `make test-min` installs jobtools with these as pip constraints, so each dependency is at
 exactly the version its bound names: a bound that names a release that does not exist, or
 one that does not work, fails there.
 
-    python tests/_min_versions.py > minimums.txt
+    python tests/_min_versions.py notebook > minimums.txt
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -32,4 +35,7 @@ def minimums(dependencies: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
-    print("\n".join(minimums(project["dependencies"])))
+    requirements = list(project["dependencies"])
+    for extra in sys.argv[1:]:
+        requirements += project["optional-dependencies"][extra]
+    print("\n".join(minimums(requirements)))

@@ -166,6 +166,18 @@ def test_read_jobs_dask_without_dask_says_what_to_install(
         jobtools.read_jobs_dask  # noqa: B018
 
 
+def test_job_monitor_without_ipywidgets_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the widgets, jobtools.JobMonitor names the `notebook` extra."""
+    import jobtools
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "jobtools.views.monitor", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'jobtools\[notebook\]'"):
+        jobtools.JobMonitor  # noqa: B018
+
+
 def test_stdout_jsonl_lines_are_the_api_records(
     simulator_server, env, tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:

@@ -73,12 +73,12 @@ def test_every_imported_distribution_is_declared() -> None:
 
 
 def test_runtime_dependencies_are_light() -> None:
-    """scipy and mplfonts are gone from the runtime; jinja2 and numpy are declared."""
+    """scipy and mplfonts are gone; the widgets are an extra; jinja2 and numpy are declared."""
     runtime = {
         _canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0))  # type: ignore[union-attr]
         for r in PYPROJECT["project"]["dependencies"]
     }
-    assert not runtime & {"scipy", "mplfonts"}
+    assert not runtime & {"scipy", "mplfonts", "ipywidgets", "ipython"}
     assert {"numpy", "jinja2", "pandas", "pyarrow", "matplotlib"} <= runtime
 
 
