@@ -412,8 +412,13 @@ def _naive_in(parsed: pd.Series, raw: pd.Series, tz: str) -> pd.Series:
 
 
 def _timedelta(seconds: pd.Series) -> pd.Series:
-    values = pd.to_numeric(seconds, errors="coerce").astype("float64").to_numpy()
-    return pd.Series(pd.to_timedelta(np.round(values * 1e6), unit="us"), index=seconds.index)
+    micros = np.round(pd.to_numeric(seconds, errors="coerce").astype("float64").to_numpy() * 1e6)
+    # Missing values cast to integers by hand: pandas 3.0.0's to_timedelta casts NaN itself and
+    # warns ("invalid value encountered in cast") on every CSV with a running job.
+    missing = ~np.isfinite(micros)
+    out = np.where(missing, 0, micros).astype("int64").view("timedelta64[us]")
+    out[missing] = np.timedelta64("NaT")
+    return pd.Series(out, index=seconds.index)
 
 
 # --- writing ------------------------------------------------------------------------------

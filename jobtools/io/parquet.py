@@ -84,7 +84,10 @@ def read_parquet(path: str | Path, columns: Sequence[str] | None = None) -> pd.D
     """
     path = Path(path)
     try:
-        table = pq.read_table(path, columns=None if columns is None else list(columns))
+        # partitioning=None: a file under `day=...` is not a Hive dataset (pyarrow 18 adds
+        # an inferred `day` column otherwise; 26 does not).
+        wanted = None if columns is None else list(columns)
+        table = pq.read_table(path, columns=wanted, partitioning=None)
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
@@ -316,7 +319,7 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
     batches = []
     for number in sorted(set(numbers)):
         mine = [
-            pq.read_table(p, columns=wanted)
+            pq.read_table(p, columns=wanted, partitioning=None)  # no inferred `day` column
             for p, n in zip(files, numbers, strict=True)
             if n == number
         ]
