@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_fetch_without_a_terminal_prints_progress_lines(
         assert main(fetch(server.url, ids_file, *argv)) == 0
     lines = capsys.readouterr().err.splitlines()
     ticks = [line for line in lines if "ids answered" in line]
-    assert ticks and all(line.startswith("jobtools fetch: 0:00 ") for line in ticks), lines
+    assert ticks and all(re.match(r"jobtools fetch: \d+:\d\d \d", line) for line in ticks), lines
     assert "of 6 ids answered" in ticks[-1]
     assert "\r" not in "".join(lines)  # no terminal bar
 
@@ -135,7 +136,7 @@ def test_watch_without_a_terminal_prints_progress_lines(
         argv += ["--project-id", DEMO_PROJECT_ID, "--first", "0.2", "--cap", "0.2"]
         assert main([*argv, "--timeout", "20"]) == 0
     lines = capsys.readouterr().err.splitlines()
-    ticks = [line for line in lines if line.startswith("jobtools watch: 0:0")]
+    ticks = [line for line in lines if re.match(r"jobtools watch: \d+:\d\d ", line)]
     assert any("jobs ended" in line for line in ticks), lines
     assert lines[-1].startswith("jobtools watch: 3 jobs: done 3")
 

@@ -69,7 +69,7 @@ def test_failures_have_codes_and_varied_reasons(frame):
     assert failed["error_code"].str.fullmatch(r"IMG\.\d{4}").all()
     assert 10 <= failed["error_code"].nunique() <= 14
     assert failed["fail_reason"].nunique() > 0.8 * len(failed)
-    assert failed["fail_reason"].str.contains(r"[\u4e00-\u9fff]").any()
+    assert failed["fail_reason"].str.contains("[\u4e00-\u9fff]").any()  # pyarrow 18: no \\u
     assert frame.loc[frame["status"] == "SUCCESS", "error_code"].isna().all()
 
 

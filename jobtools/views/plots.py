@@ -48,7 +48,7 @@ STATUS_COLORS: dict[str, str] = {
 }
 _OTHER_COLOR = "#CC79A7"  # unknown statuses, and rows that were never fetched
 NOT_FETCHED = "(not fetched)"
-# Fonts with Chinese characters (Linux, macOS, Windows; the last, the `[cjk]` extra's).
+# Fonts with Chinese characters (Linux, macOS, Windows; then the `[cjk]` extra's).
 _CJK_FONTS = (
     "Noto Sans CJK SC",
     "Noto Sans SC",
