@@ -261,6 +261,8 @@ def _check_serve(bindir: Path, work: Path, env: dict[str, str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 @pytest.fixture(autouse=True)
