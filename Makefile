@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lab test lint browser-deps build-deps bench lock clean
+.PHONY: demo lab test test-fast lint browser-deps build-deps bench lock clean
 
 # The editable install compiles the JSONL kernel (jobtools/io/_kernel.pyx) with the C compiler:
 # rebuilt when the kernel changes.
@@ -24,6 +24,11 @@ lab: $(BIN)/.installed
 
 test: $(BIN)/.installed lint browser-deps
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: everything but the browser, notebook, cluster and child-process tests
+# (marked slow in tests/conftest.py); `make test` runs them all.
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # A C compiler and Python's headers build the kernel. Installed only when missing.
 build-deps:
