@@ -332,7 +332,7 @@ class RawJobs:
 
     def take(self, order: np.ndarray) -> RawJobs:
         """The rows in `order` (row i of the result is row order[i] here)."""
-        where = np.empty(self.n, dtype=np.int64)
+        where = np.full(self.n, -1, dtype=np.int64)  # -1: a row left out
         where[order] = np.arange(len(order))
         index = pa.array(order)
         return RawJobs(
@@ -342,9 +342,9 @@ class RawJobs:
             {name: values[order] for name, values in self.items.items()},
             self.entities.take(index),
             self.extra.take(index),
-            {int(where[row]): value for row, value in self.sub_jobs.items()},
+            {int(where[row]): v for row, v in self.sub_jobs.items() if where[row] >= 0},
             {
-                name: {int(where[row]): v for row, v in values.items()}
+                name: {int(where[row]): v for row, v in values.items() if where[row] >= 0}
                 for name, values in self.odd.items()
             },
         )
@@ -476,8 +476,15 @@ def resource_ids(raw: RawJobs) -> pa.Array:
     """`resource_id`: the first of RESOURCE_KEYS whose value is there and not `""`; else the
     resources of its sub-jobs (each by this rule), comma-separated."""
     own = [raw.text[slot(key)] for key in RESOURCE_KEYS]
-    found = pc.coalesce(*(pc.if_else(pc.equal(t, ""), pa.scalar(None, t.type), t) for t in own))
+    # Keys no record has are all null: left out. An empty value counts as none.
+    own = [t for t in own if t.null_count < len(t)] or own[:1]
+    found = pc.coalesce(*(_empty_as_null(t) for t in own))
     return _from_sub_jobs(raw, found, _sub_resource)
+
+
+def _empty_as_null(text: Any) -> Any:
+    empty = pc.equal(text, "")
+    return pc.if_else(empty, pa.scalar(None, text.type), text) if pc.any(empty).as_py() else text
 
 
 def entity_errors(raw: RawJobs) -> pa.Array:
@@ -514,7 +521,8 @@ def _from_sub_jobs(raw: RawJobs, found: Any, rule: Any) -> pa.Array:
     """`found`, its nulls filled from the row's sub-jobs by `rule` where it gives a value."""
     if isinstance(found, pa.ChunkedArray):
         found = found.combine_chunks()
-    rows = [row for row in raw.sub_jobs if not found[row].is_valid]
+    valid = found.is_valid().to_numpy(zero_copy_only=False)
+    rows = sorted(row for row in raw.sub_jobs if not valid[row])  # replace_with_mask's order
     if not rows:
         return found
     values = [rule(_sub_job_list(raw.sub_jobs[row])) for row in rows]

@@ -10,7 +10,8 @@ derived by the same rules (`frame.frame_from_raw`):
   Python (see `_scan`) are read as the Python engine reads them and put in their place.
 - `"python"`: orjson, line by line, then `frame.raw_from_records`: no compiler needed.
 - `"auto"` (the default): the kernel when it is built, else Python, said once by an
-  `AcceleratorNotBuiltWarning`.
+  `AcceleratorNotBuiltWarning`; the environment variable `JOBTOOLS_JSONL_ENGINE` can name
+  the engine "auto" means.
 
 Lines are judged one by one, the same way by both engines: a line that is not JSON, not an
 object, nested too deep for JSON text (orjson writes 254 levels) or longer than 64 MiB is
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import codecs
 import concurrent.futures
+import io
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -47,6 +50,7 @@ __all__ = [
 ]
 
 Engine: TypeAlias = Literal["auto", "kernel", "python"]
+ENGINE_VARIABLE = "JOBTOOLS_JSONL_ENGINE"
 ENGINES: tuple[Engine, ...] = ("auto", "kernel", "python")
 Bytes: TypeAlias = bytes | bytearray | memoryview
 
@@ -76,6 +80,14 @@ def engine_for(engine: str) -> Literal["kernel", "python"]:
     global _noticed
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "auto":
+        # Which engine "auto" means can be set for a whole process (the test suite runs the
+        # reader's tests under each).
+        engine = os.environ.get(ENGINE_VARIABLE) or "auto"
+        if engine not in ENGINES:
+            raise ValueError(
+                f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINES)}, not {engine!r}"
+            )
     if engine == "python":
         return "python"
     if _scan.BUILT:
@@ -103,9 +115,7 @@ def read_lines(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The job frame of JSONL bytes (`path` names the file in problems), and its bad lines."""
     reader = _Reader(path, engine_for(engine))
-    buf = bytearray(memoryview(data).cast("B")) if not isinstance(data, bytearray) else data
-    start = len(codecs.BOM_UTF8) if buf[:3] == codecs.BOM_UTF8 else 0
-    reader.piece(buf, start, len(buf))
+    _pieces(io.BytesIO(memoryview(data).cast("B")).readinto, reader)
     return reader.frame(legacy_tz)
 
 
@@ -176,7 +186,6 @@ class _Reader:
         self.numbers: list[np.ndarray] = []
         self.keep: list[np.ndarray] = []
         self.problems: list[dict[str, Any]] = []
-        self._regions = [_scan._Regions(), _scan._Regions()]
 
     def too_long(self) -> None:
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
@@ -196,10 +205,10 @@ class _Reader:
                 cuts.insert(1, middle + 1)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             later = [
-                pool.submit(_scan.scan, array, cuts[i], cuts[i + 1], self._regions[i])
+                pool.submit(_scan.scan, array, cuts[i], cuts[i + 1])
                 for i in range(1, len(cuts) - 1)
             ]
-            parts = [_scan.scan(array, cuts[0], cuts[1], self._regions[0])]
+            parts = [_scan.scan(array, cuts[0], cuts[1])]
             parts += [future.result() for future in later]
         for part in parts:
             numbers = self.line + part.line

@@ -538,7 +538,21 @@ def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if not carrying:
         return frame
     frame = frame.copy()
-    carried = {frame.index[i]: extras[i].pop(COLUMNS_KEY) for i in carrying}
+    carried = {}
+    for i in carrying:
+        # Only names that are no column already: a record's own `_jobtools` key (not written
+        # here) cannot replace or duplicate a contract column; what it holds stays in `extra`.
+        value = extras[i][COLUMNS_KEY]
+        if not isinstance(value, dict):
+            continue
+        carried[frame.index[i]] = {k: v for k, v in value.items() if k not in frame.columns}
+        kept = {k: v for k, v in value.items() if k in frame.columns}
+        if kept:
+            extras[i][COLUMNS_KEY] = kept
+        else:
+            del extras[i][COLUMNS_KEY]
+    if not any(carried.values()):
+        return frame
     frame["extra"] = _json_text(pd.Series([e or None for e in extras], index=frame.index))
     columns = pd.DataFrame.from_dict(carried, orient="index").reindex(frame.index)
     # The caller's own columns get the dtype their values suggest (text as `str`).
