@@ -539,7 +539,8 @@ def _from_sub_jobs(raw: RawJobs, found: Any, rule: Any) -> pa.Array:
 
 
 def _sub_job_list(value: Any) -> list[Any]:
-    return orjson.loads(value) if isinstance(value, bytes) else value
+    found: list[Any] = orjson.loads(value) if isinstance(value, bytes) else value
+    return found
 
 
 def _sub_resource(subs: list[Any]) -> Any:

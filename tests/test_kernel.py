@@ -389,7 +389,7 @@ def _damaged(rng: random.Random, clean: list[bytes]) -> list[bytes]:
         b'"image_id":"x",',
     ]
     lines = list(clean)
-    for _ in range(rng.randint(1, 4)):
+    for _ in range(rng.randint(1, len(lines) // 3)):
         i = rng.randrange(len(lines))
         line = bytearray(lines[i])
         at = rng.randrange(len(line) + 1)
@@ -433,7 +433,7 @@ def assert_valid_arrow(data: bytes) -> None:
 
 def test_random_damage_never_makes_the_engines_disagree(tmp_path):
     """A bounded fuzz (`make fuzz` runs a longer one, under AddressSanitizer)."""
-    fuzz(tmp_path, trials=int(os.environ.get("JOBTOOLS_FUZZ_TRIALS", "60")), seed=5)
+    fuzz(tmp_path, trials=int(os.environ.get("JOBTOOLS_FUZZ_TRIALS", "6")), seed=5)
 
 
 def test_the_scanner_refuses_tables_that_disagree():
