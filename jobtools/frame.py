@@ -462,10 +462,7 @@ def frame_from_raw(raw: RawJobs, *, legacy_tz: LegacyTz | None = None) -> pd.Dat
     columns["entity_error"] = entity_errors(raw)
     columns["sub_job_count"] = sub_job_counts(raw)
     columns["entities"], columns["extra"] = raw.entities, raw.extra
-    read = {
-        name: read_job_times(_with_odd(raw.text[name], raw.odd.get(name)))
-        for name in _TIME_COLUMNS_READ
-    }
+    read = {name: read_times(raw.text[name], raw.odd.get(name)) for name in _TIME_COLUMNS_READ}
     typed, attrs = type_job_columns(columns, legacy_tz=legacy_tz, read=read)
     frame = pd.DataFrame(typed)
     frame.attrs.update(attrs)
@@ -573,6 +570,111 @@ def _resource_id(entities: dict[str, Any]) -> Any:
         if isinstance(found, list):
             return _sub_resource(found)
     return None
+
+
+def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
+    """A time column: the service's two exact shapes (`2015-06-04T10:11:06.586Z`, legacy
+    `04-Jun-2015 18:11:06:586`) read at fixed places from the text's bytes, vectorised;
+    everything else (other shapes, impossible dates, raw non-text values) by the general
+    parser (`times.read_job_times`), which reports what it cannot read."""
+    array = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    n = len(array)
+    if odd or n == 0 or array.null_count == n:
+        return read_job_times(_with_odd(text, odd))
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
+    lengths = np.diff(offsets)
+    rows = np.flatnonzero(lengths == 24)  # null rows have no length
+    exact = array
+    if int(lengths.sum()) != 24 * len(rows):  # other lengths among them: the 24s side by side
+        exact = array.filter(pa.array(lengths == 24))
+    start = np.frombuffer(exact.buffers()[1], dtype=np.int64)[exact.offset] if len(rows) else 0
+    data = np.frombuffer(exact.buffers()[2], dtype=np.uint8) if len(rows) else np.zeros(0, np.uint8)
+    chars = data[start : start + 24 * len(rows)].reshape(len(rows), 24).astype(np.int64)
+    wall = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    legacy = np.zeros(n, dtype=bool)
+    done = np.zeros(len(rows), dtype=bool)
+    for is_legacy in (False, True):
+        ok, micros = _exact_times(chars, is_legacy)
+        wall[rows[ok]] = micros[ok].astype("datetime64[us]")
+        legacy[rows[ok]] = is_legacy
+        done |= ok
+    rest = np.flatnonzero(np.asarray(array.is_valid()) & (lengths > 0))
+    rest = np.setdiff1d(rest, rows[done], assume_unique=True)
+    unparsed: dict[Any, Any] = {}
+    if len(rest):
+        general = read_job_times(_str_column(array.take(pa.array(rest))))
+        wall[rest], legacy[rest] = general.wall, general.legacy
+        unparsed = {int(rest[label]): value for label, value in general.unparsed.items()}
+    return ParsedTimes(wall, legacy, unparsed, pd.RangeIndex(n))
+
+
+_MONTHS = np.array(
+    [
+        sum((ord(c) | 32) << (8 * (2 - i)) for i, c in enumerate(m))
+        for m in (
+            "jan",
+            "feb",
+            "mar",
+            "apr",
+            "may",
+            "jun",
+            "jul",
+            "aug",
+            "sep",
+            "oct",
+            "nov",
+            "dec",
+        )
+    ]
+)
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _exact_times(chars: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows of a (rows, 24) byte matrix are exact ISO (or legacy) times, and their
+    microseconds since the epoch (the legacy ones as wall-clock time)."""
+
+    def number(start: int, stop: int) -> np.ndarray:
+        value = np.zeros(len(chars), dtype=np.int64)
+        for k in range(start, stop):
+            value = value * 10 + (chars[:, k] - 48)
+        return value
+
+    if legacy:
+        marks = {2: "-", 6: "-", 11: " ", 14: ":", 17: ":", 20: ":"}
+        digits = [0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 23]
+        code = ((chars[:, 3] | 32) << 16) | ((chars[:, 4] | 32) << 8) | (chars[:, 5] | 32)
+        month = np.searchsorted(np.sort(_MONTHS), code)
+        month = np.argsort(_MONTHS)[np.minimum(month, 11)] + 1
+        month_ok = np.isin(code, _MONTHS)
+        letters = np.all((chars[:, 3:6] | 32) >= 97, axis=1) & np.all(
+            (chars[:, 3:6] | 32) <= 122, axis=1
+        )
+        year, day = number(7, 11), number(0, 2)
+        clock = (number(12, 14), number(15, 17), number(18, 20), number(21, 24))
+        ok = month_ok & letters
+    else:
+        marks = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: ".", 23: "Z"}
+        digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]
+        year, month, day = number(0, 4), number(5, 7), number(8, 10)
+        clock = (number(11, 13), number(14, 16), number(17, 19), number(20, 23))
+        ok = np.ones(len(chars), dtype=bool)
+    for at, mark in marks.items():
+        ok &= chars[:, at] == ord(mark)
+    ok &= np.all((chars[:, digits] >= 48) & (chars[:, digits] <= 57), axis=1)
+    hour, minute, second, milli = clock
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month = np.clip(month, 1, 12)
+    last = _MONTH_DAYS[month - 1] + (leap & (month == 2))
+    ok &= (year >= 1) & (day >= 1) & (day <= last) & (hour < 24) & (minute < 60) & (second < 60)
+    # Days since the epoch (Howard Hinnant's days_from_civil).
+    y = year - (month <= 2)
+    era = np.where(y >= 0, y, y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    micros = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1000 + milli) * 1000
+    return ok, micros
 
 
 def _with_odd(text: Any, odd: dict[int, Any] | None) -> pd.Series:

@@ -90,10 +90,10 @@ def python_lines(monkeypatch) -> list[bytes]:
     seen: list[bytes] = []
     original = jsonl._Reader._python
 
-    def spy(self, lines, numbers):
+    def spy(self, lines, numbers, text=None):
         if self.engine == "kernel":
             seen.extend(lines)
-        return original(self, lines, numbers)
+        return original(self, lines, numbers, text)
 
     monkeypatch.setattr(jsonl._Reader, "_python", spy)
     return seen
