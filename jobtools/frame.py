@@ -589,15 +589,24 @@ def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
         exact = array.filter(pa.array(lengths == 24))
     start = np.frombuffer(exact.buffers()[1], dtype=np.int64)[exact.offset] if len(rows) else 0
     data = np.frombuffer(exact.buffers()[2], dtype=np.uint8) if len(rows) else np.zeros(0, np.uint8)
-    chars = data[start : start + 24 * len(rows)].reshape(len(rows), 24).astype(np.int64)
+    # One row per character place, so that each place is a contiguous array.
+    places = np.ascontiguousarray(data[start : start + 24 * len(rows)].reshape(len(rows), 24).T)
     wall = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     legacy = np.zeros(n, dtype=bool)
     done = np.zeros(len(rows), dtype=bool)
-    for is_legacy in (False, True):
-        ok, micros = _exact_times(chars, is_legacy)
-        wall[rows[ok]] = micros[ok].astype("datetime64[us]")
-        legacy[rows[ok]] = is_legacy
-        done |= ok
+    shapes = {
+        False: (places[4] == 45) & (places[10] == 84) & (places[23] == 90),  # -, T, Z
+        True: (places[2] == 45) & (places[6] == 45) & (places[11] == 32),  # -, -, space
+    }
+    for is_legacy, shape in shapes.items():
+        these = np.flatnonzero(shape)
+        if not len(these):
+            continue
+        chosen = places if len(these) == places.shape[1] else places[:, these]
+        ok, micros = _exact_times(chosen.astype(np.int32), is_legacy)
+        wall[rows[these[ok]]] = micros[ok].astype("datetime64[us]")
+        legacy[rows[these[ok]]] = is_legacy
+        done[these[ok]] = True
     rest = np.flatnonzero(np.asarray(array.is_valid()) & (lengths > 0))
     rest = np.setdiff1d(rest, rows[done], assume_unique=True)
     unparsed: dict[Any, Any] = {}
@@ -630,44 +639,44 @@ _MONTHS = np.array(
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def _exact_times(chars: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Which rows of a (rows, 24) byte matrix are exact ISO (or legacy) times, and their
+def _exact_times(places: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Which columns of a (24, rows) byte matrix are exact ISO (or legacy) times, and their
     microseconds since the epoch (the legacy ones as wall-clock time)."""
 
     def number(start: int, stop: int) -> np.ndarray:
-        value = np.zeros(len(chars), dtype=np.int64)
-        for k in range(start, stop):
-            value = value * 10 + (chars[:, k] - 48)
+        value = places[start] - 48
+        for k in range(start + 1, stop):
+            value = value * 10 + (places[k] - 48)
         return value
 
     if legacy:
         marks = {2: "-", 6: "-", 11: " ", 14: ":", 17: ":", 20: ":"}
         digits = [0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 23]
-        code = ((chars[:, 3] | 32) << 16) | ((chars[:, 4] | 32) << 8) | (chars[:, 5] | 32)
-        month = np.searchsorted(np.sort(_MONTHS), code)
-        month = np.argsort(_MONTHS)[np.minimum(month, 11)] + 1
-        month_ok = np.isin(code, _MONTHS)
-        letters = np.all((chars[:, 3:6] | 32) >= 97, axis=1) & np.all(
-            (chars[:, 3:6] | 32) <= 122, axis=1
-        )
+        code = ((places[3] | 32) << 16) | ((places[4] | 32) << 8) | (places[5] | 32)
+        order = np.argsort(_MONTHS)
+        found = np.minimum(np.searchsorted(_MONTHS[order], code), 11)
+        ok = _MONTHS[order][found] == code
+        month = order[found] + 1
         year, day = number(7, 11), number(0, 2)
         clock = (number(12, 14), number(15, 17), number(18, 20), number(21, 24))
-        ok = month_ok & letters
     else:
         marks = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: ".", 23: "Z"}
         digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]
         year, month, day = number(0, 4), number(5, 7), number(8, 10)
         clock = (number(11, 13), number(14, 16), number(17, 19), number(20, 23))
-        ok = np.ones(len(chars), dtype=bool)
+        ok = np.ones(places.shape[1], dtype=bool)
     for at, mark in marks.items():
-        ok &= chars[:, at] == ord(mark)
-    ok &= np.all((chars[:, digits] >= 48) & (chars[:, digits] <= 57), axis=1)
+        ok &= places[at] == ord(mark)
+    for at in digits:
+        ok &= (places[at] >= 48) & (places[at] <= 57)
     hour, minute, second, milli = clock
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month = np.clip(month, 1, 12)
     last = _MONTH_DAYS[month - 1] + (leap & (month == 2))
     ok &= (year >= 1) & (day >= 1) & (day <= last) & (hour < 24) & (minute < 60) & (second < 60)
-    # Days since the epoch (Howard Hinnant's days_from_civil).
+    # Days since the epoch (Howard Hinnant's days_from_civil), in 64 bits from here.
+    year, month, day = year.astype(np.int64), month.astype(np.int64), day.astype(np.int64)
+    hour, minute, second, milli = (part.astype(np.int64) for part in clock)
     y = year - (month <= 2)
     era = np.where(y >= 0, y, y - 399) // 400
     yoe = y - era * 400
