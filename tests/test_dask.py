@@ -251,3 +251,33 @@ def test_import_jobtools_does_not_import_dask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+# --- foreign Parquet parts ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["pandas", "spark"])
+def test_foreign_parquet_reads_like_read_jobs(tmp_path, writer):
+    """pandas' to_parquet and Spark's int96 files: the contract, as read_jobs makes it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    foreign = pd.DataFrame(
+        {
+            "job_id": ["ff8080814dbd65d7014dbe0d84db0013", "ff8080814dbd65d7014dbe0d84db0014"],
+            "status": ["SUCCESS", "FAIL"],
+            "begin_time": pd.to_datetime(["2024-11-06 06:19:43", "2024-11-06 06:20:00"]),
+            "end_time": pd.to_datetime(["2024-11-06 06:29:43", "2024-11-06 06:21:00"]),
+        }
+    )
+    path = tmp_path / "foreign.parquet"
+    if writer == "pandas":
+        foreign.to_parquet(path)
+    else:
+        table = pa.Table.from_pandas(foreign, preserve_index=False).replace_schema_metadata(None)
+        pq.write_table(table, path, use_deprecated_int96_timestamps=True)
+    lazy = read_jobs_dask(path)
+    assert "error_code" in lazy.columns
+    got = lazy.compute(scheduler="sync").reset_index(drop=True)
+    expected = read_jobs(path)
+    pd.testing.assert_frame_equal(got, expected[list(got.columns)], check_categorical=False)

@@ -39,7 +39,7 @@ OnBadLines = Literal["error", "skip"]
 _SEPARATORS = (",", ";", "\t")
 # The ANSI code pages of the people who send us files, tried beside charset-normalizer's own
 # candidates (it does not always name them on short text).
-_REGIONAL = ("gb18030", "big5", "cp1252")
+_REGIONAL = ("gb18030", "big5", "cp1252", "cp1250")
 # Several encodings can give the same text; this order breaks the tie (GBK is GB18030's
 # subset, so a GBK file is read as GB18030).
 _PREFERRED = ("utf_16", "gb18030", "big5", "cp1252", "shift_jis", "euc_kr", "cp1250", "cp1251")
@@ -49,7 +49,7 @@ _MULTIBYTE = frozenset({"gb18030", "big5", "big5hkscs", "shift_jis", "cp932", "e
 _SAMPLE = 1 << 18
 # A guess whose text is this share of common characters or less, or that another encoding
 # matches within the margin, is not confident.
-_CONFIDENT, _MARGIN = 0.8, 0.15
+_CONFIDENT, _MARGIN = 0.8, 0.1
 # Excel's first line naming the separator (`sep=;`), which Excel writes and reads.
 _SEP_LINE = re.compile(rb"^sep=(.)\r?\n")
 
@@ -305,10 +305,28 @@ def _decoded_sample(sample: bytes, encoding: str) -> str | None:
     return None
 
 
-_LATIN = frozenset(
-    "àâäáãåæçéèêëíìîïñóòôöõøœúùûüýÿßšžčřěůłńśźżąęőű"
-    + "àâäáãåæçéèêëíìîïñóòôöõøœúùûüýÿšžčřěůłńśźżąęőű".upper()
+# The accented letters of the languages written in the Latin code pages, one set each: text
+# read with the wrong code page mixes letters of several (French é beside Lithuanian ą).
+_LANGUAGES = tuple(
+    frozenset(letters + letters.upper())
+    for letters in (
+        "éèêëàâîïôûùüçœæ",  # French
+        "äöüß",  # German
+        "áéíóúñü",  # Spanish
+        "áâãàçéêíóôõú",  # Portuguese
+        "àèéìíîòóùú",  # Italian
+        "éëïöüáèà",  # Dutch
+        "åäöæøé",  # Nordic
+        "ąćęłńóśźż",  # Polish
+        "áčďéěíňóřšťúůýžäĺľô",  # Czech, Slovak
+        "áéíóöőúüű",  # Hungarian
+        "ăâîșțşţ",  # Romanian
+        "çğıöşüi",  # Turkish
+        "ąčęėįšųūžāēģīķļņ",  # Baltic
+        "čćđšž",  # Croatian, Slovene
+    )
 )
+_SYMBOLS = "€°£§«»–“”‘’—…·"
 
 
 def _common_share(text: str, encoding: str) -> float:
@@ -316,29 +334,35 @@ def _common_share(text: str, encoding: str) -> float:
 
     Hanzi count when among the frequent ones of the encoding's own standard (GB2312's first
     level for GB18030, Big5's frequent range for Big5): text read with the wrong one of the
-    two comes out in rare characters.
+    two comes out in rare characters. Accented Latin letters count for the one language that
+    has most of them.
     """
     chars = [ch for ch in text if ord(ch) > 127]
     if not chars:
         return 1.0
     multibyte = encoding in _MULTIBYTE
     common = 0
+    latin: list[str] = []
     for ch in chars:
         code = ord(ch)
         if 0x4E00 <= code <= 0x9FFF:
             common += _frequent_hanzi(ch, encoding)
-        elif 0x3000 <= code <= 0x303F or 0xFF01 <= code <= 0xFF5E or ch in "“”‘’—…·":
+        elif 0x3000 <= code <= 0x303F or 0xFF01 <= code <= 0xFF5E:
             common += 1
+        elif ch in _SYMBOLS:
+            common += not multibyte or ch in "“”‘’—…·"
         elif 0x3040 <= code <= 0x30FF:
             common += encoding in ("shift_jis", "cp932", "euc_jp")
         elif 0xAC00 <= code <= 0xD7A3:
             common += encoding in ("euc_kr", "cp949") and _common_hangul(ch)
         elif 0x0400 <= code <= 0x04FF:
             common += encoding in ("cp1251", "koi8_r")
-        elif ch in _LATIN or ch in "€°£§«»–":
-            common += not multibyte
+        elif code < 0x250 and ch.isalpha() and not multibyte:
+            latin.append(ch)
         elif unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs"):
             common -= 1
+    if latin:
+        common += max(sum(ch in letters for ch in latin) for letters in _LANGUAGES)
     return common / len(chars)
 
 

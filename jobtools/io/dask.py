@@ -37,6 +37,7 @@ from typing import Any, Literal
 import dask
 import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobtools.frame import jobs_to_frame
@@ -177,7 +178,10 @@ def _parquet_pieces(paths: list[Path], rows: int) -> list[_Piece]:
     gathered: list[tuple[str, int]] = []
     count = 0
     for path in paths:
-        metadata = pq.ParquetFile(path).metadata
+        try:
+            metadata = pq.ParquetFile(path).metadata
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise parquet.BadFileError(path, f"not a readable Parquet file ({exc})") from None
         for group in range(metadata.num_row_groups):
             gathered.append((str(path), group))
             count += metadata.row_group(group).num_rows

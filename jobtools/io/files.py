@@ -523,6 +523,7 @@ def write_jobs(
     excel: bool = False,
     tz: Any = None,
     partition_by: str | None = None,
+    mode: parquet.ArchiveMode = "append",
 ) -> Path:
     """Write a job frame as CSV, JSONL records (`.jsonl`/`.ndjson`) or Parquet, by the extension.
 
@@ -531,6 +532,9 @@ def write_jobs(
         path: the file to write; its directory must exist.
         partition_by: `"day"` appends the frame to the Parquet archive at `path` (a
             directory, made when missing), one new file per day (`jobtools.io.parquet`).
+        mode: archives only: `"append"` adds only the rows the archive does not hold yet
+            (so a cell run twice adds nothing), `"error"` refuses rows already there,
+            `"overwrite"` replaces the archive's content (see `write_archive`).
         excel: CSV only: start with a UTF-8 byte order mark (so Excel reads UTF-8 text) and
             neutralise text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
             tab, CR or LF at the start, also after spaces, and full-width ＝＋－＠; header
@@ -550,7 +554,7 @@ def write_jobs(
     path = Path(path)
     suffix = _suffix(path)
     if partition_by is not None:
-        return parquet.write_archive(frame, path, partition_by)
+        return parquet.write_archive(frame, path, partition_by, mode=mode)
     if suffix in parquet.PARQUET_SUFFIXES:
         return parquet.write_parquet(frame, path)
     if suffix in LINES_SUFFIXES:
