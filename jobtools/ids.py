@@ -221,6 +221,7 @@ _WRAPS = re.compile(
     r"|(?i:(?<![A-Za-z])(?:sub_?)?j(?:o(?:b(?:[_-]?i?)?)?)?\n[A-Za-z_-]{0,8}[\"']?\s*[:=])"
     r"|(?i:/jo?b?s?\n)"
 )
+_JOB_WORD = re.compile(r"[jJ][oO][bB]")
 # Text is read in blocks of whole lines of about this many characters (bounded memory).
 _BLOCK = 1 << 20
 # The characters either side of a line break looked at for an id cut by a wrap.
@@ -315,7 +316,7 @@ def _blocks(source: TextSource) -> Iterator[tuple[str, int]]:
     elif isinstance(source, os.PathLike):
         chunks = _file_chunks(Path(source))
     elif hasattr(source, "read"):
-        chunks = iter(lambda: source.read(_BLOCK), "")  # type: ignore[union-attr]
+        chunks = iter(lambda: source.read(_BLOCK), "")
     else:
         chunks = source
     line, rest = 1, ""
@@ -361,7 +362,9 @@ def _scan_into(
     spans: list[tuple[int, int, str, bool]] = []
     taken: set[int] = set()
     newlines: list[int] | None = None
-    for match in _MARKED.finditer(text):
+    # Most blocks of a big log name no job: a plain search skips the costly pattern.
+    marks = _MARKED.finditer(text) if _JOB_WORD.search(text) else iter(())
+    for match in marks:
         value, start = match.group("value"), match.start("value")
         taken.add(start)
         if _JOB_ID.fullmatch(value):
@@ -513,7 +516,7 @@ def _whole_text(source: TextSource) -> str:
         path = Path(source)
         return decode_text(path.read_bytes(), path)[0] if path.stat().st_size else ""
     if hasattr(source, "read"):
-        return str(source.read())  # type: ignore[union-attr]
+        return str(source.read())
     return "\n".join(line.rstrip("\n") for line in source)
 
 
