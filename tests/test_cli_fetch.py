@@ -194,3 +194,29 @@ def test_near_misses_are_said_in_plain_words(simulator_server, env, tmp_path, ca
     assert "jobtools: skipped: 1 value(s) marked as job ids are not job ids" in err
     assert "Warning" not in err and "warnings.warn" not in err
     assert read_jobs(out)["job_id"].tolist() == [known]
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [("jobs.xlsx", "must end in"), ("jobs.txt", "must end in"), ("folder/", "is a folder")],
+)
+def test_a_bad_out_is_refused_before_any_request(env, tmp_path, capsys, out, message):
+    """--out jobs.xlsx, jobs.txt or a folder: refused at once, no request made."""
+    (tmp_path / "folder").mkdir()
+    ids = tmp_path / "ids.txt"
+    ids.write_text("ff8080814dbd65d7014dbe0d84db0013\n")
+    # Port 9 (discard) on loopback: any request would fail, so a refusal shows none was made.
+    argv = ["fetch", str(ids), "--out", str(tmp_path / out), "--endpoint", "http://127.0.0.1:9"]
+    env.setenv("JOBTOOLS_AUTH_TOKEN", "t")
+    env.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p")
+    assert main([*argv, "--no-progress"]) == 1
+    assert message in one_error_line(capsys)
+
+
+def test_an_ids_file_in_utf16_is_read(simulator_server, env, tmp_path, capsys):
+    """Notepad's "Unicode" ids file: every id fetched."""
+    env.setenv("JOBTOOLS_AUTH_TOKEN", simulator_server.token)
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes("\n".join(simulator_server.simulator.job_ids[:3]).encode("utf-16"))
+    assert main(args(simulator_server, ids, tmp_path / "jobs.csv")) == 0
+    assert len(read_jobs(tmp_path / "jobs.csv")) == 3
