@@ -361,7 +361,8 @@ def _add_report(sub: Any) -> None:
     p.add_argument(
         "--skip-bad",
         action="store_true",
-        help="skip unreadable records (listed in manifest.json) instead of stopping",
+        help="skip unreadable records, CSV lines broken by a stray quote and unreadable files "
+        "(listed in manifest.json and named on stderr) instead of stopping",
     )
     p.set_defaults(run=_run_report)
 
@@ -436,13 +437,23 @@ def _read_report_input(source: str, *, skip_bad: bool) -> Any:
         with warnings.catch_warnings():
             # Announced below in one line, and listed in the manifest.
             warnings.simplefilter("ignore", CorruptInputWarning)
-            frame = read_jobs(source, errors="warn" if skip_bad else "raise")
+            frame = read_jobs(
+                source,
+                errors="warn" if skip_bad else "raise",
+                on_bad_lines="skip" if skip_bad else "error",
+                on_bad_files="skip" if skip_bad else "error",
+            )
     except CorruptInputError as exc:
         first = exc.problems[0]
         raise ValueError(
             f"{len(exc.problems)} unreadable record(s) in {source}, the first at "
             f"{first['file']}:{first['line']} ({first['error']}); --skip-bad reports the rest"
         ) from None
+    for bad in frame.attrs.get("skipped_files") or []:
+        print(
+            f"jobtools report: warning: skipped the unreadable file {bad['file']}: {bad['error']}",
+            file=sys.stderr,
+        )
     skipped = frame.attrs.get("corrupt_lines") or []
     if skipped:
         first = skipped[0]

@@ -334,10 +334,12 @@ def _fetch_errors(frame: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def _skipped(frame: pd.DataFrame) -> dict[str, Any]:
-    """The records `read_jobs` could not read (file, line, error), counted and listed."""
+    """The records `read_jobs` could not read (file, line, error), counted and listed, and
+    the files it skipped whole (file, error)."""
     problems = frame.attrs.get("corrupt_lines") or []
     listed = [{k: _plain(v) for k, v in p.items()} for p in problems[:_MAX_LISTED]]
-    return {"count": len(problems), "records": listed}
+    files = [{k: _plain(v) for k, v in f.items()} for f in frame.attrs.get("skipped_files") or []]
+    return {"count": len(problems), "records": listed, "files": files}
 
 
 def _iso_one(moment: Any) -> str | None:
