@@ -220,3 +220,33 @@ def test_an_ids_file_in_utf16_is_read(simulator_server, env, tmp_path, capsys):
     ids.write_bytes("\n".join(simulator_server.simulator.job_ids[:3]).encode("utf-16"))
     assert main(args(simulator_server, ids, tmp_path / "jobs.csv")) == 0
     assert len(read_jobs(tmp_path / "jobs.csv")) == 3
+
+
+def test_a_full_disk_at_out_says_where_a_copy_went(simulator_server, env, tmp_path, capsys):
+    """Writing --out fails (no space): no half file there, a copy in the temp folder, named."""
+    import errno
+    import tempfile
+
+    import jobtools.io
+
+    real = jobtools.io.write_jobs
+    target_dir = tmp_path / "out"
+    target_dir.mkdir()
+
+    def full_beside_target(frame, path, **kwargs):
+        if path.parent == target_dir:
+            path.write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(frame, path, **kwargs)
+
+    env.setattr(jobtools.io, "write_jobs", full_beside_target)
+    env.setenv("JOBTOOLS_AUTH_TOKEN", simulator_server.token)
+    env.setattr(tempfile, "tempdir", str(tmp_path))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(simulator_server.simulator.job_ids[:3]) + "\n")
+    assert main(args(simulator_server, ids, target_dir / "jobs.csv")) == 1
+    line = one_error_line(capsys)
+    assert "No space left" in line and "a copy was saved to" in line
+    assert list(target_dir.iterdir()) == []
+    copy = line.rsplit("a copy was saved to ", 1)[1].strip()
+    assert len(read_jobs(copy)) == 3
