@@ -20,6 +20,7 @@ from typing import IO, Any, TypeAlias
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobtools.errors import InvalidIdError
 
@@ -222,6 +223,10 @@ _WRAPS = re.compile(
     r"|(?i:/jo?b?s?\n)"
 )
 _JOB_WORD = re.compile(r"[jJ][oO][bB]")
+# What a line that may hold an id has (RE2, for Arrow): see `_regions`.
+_MAY_HOLD = r"(?i)job|[0-9a-f-]{16}"
+# Blocks shorter than this are scanned whole.
+_SMALL = 1 << 16
 # Text is read in blocks of whole lines of about this many characters (bounded memory).
 _BLOCK = 1 << 20
 # The characters either side of a line break looked at for an id cut by a wrap.
@@ -294,11 +299,12 @@ def scan_job_ids(source: TextSource) -> IdScan:
     rejoined: list[Rejoined] = []
     previous: tuple[str, int] | None = None  # the last line of the block before, its number
     for block, first in _blocks(source):
-        _scan_into(block, first, found, misses)
+        for region, line in _regions(block, first):
+            _scan_into(region, line, found, misses)
+            _rejoin(region, _wrap_points(region), line, found, rejoined)
         if previous is not None:
             text = previous[0] + "\n" + block[: block.find("\n") + 1 or len(block)]
             _rejoin(text, [0, len(previous[0])], previous[1], found, rejoined)
-        _rejoin(block, _wrap_points(block), first, found, rejoined)
         last = block.rstrip("\n").rsplit("\n", 1)[-1]
         previous = (last[-_REACH:], first + block.rstrip("\n").count("\n"))
     misses = [m for m in misses if not _rejoined_piece(m, rejoined)]
@@ -332,6 +338,33 @@ def _blocks(source: TextSource) -> Iterator[tuple[str, int]]:
         line += block.count("\n")
     if rest:
         yield rest, line
+
+
+def _regions(block: str, first: int) -> Iterator[tuple[str, int]]:
+    """The runs of lines of `block` that can hold an id, with the number of their first line.
+
+    A line can hold one only if it has the word `job` or 16 hex digits in a row (half an id:
+    a piece of one cut by a wrap has at least that on one side of the break); it is looked at
+    with the lines either side. Found by Arrow's regex engine over all the lines at once, so
+    the lines of a big log that hold nothing cost next to nothing.
+    """
+    if len(block) < _SMALL:
+        yield block, first
+        return
+    lines = pc.split_pattern(pa.array([block], pa.large_string()), "\n").flatten()
+    hits = pc.match_substring_regex(lines, _MAY_HOLD).to_numpy(zero_copy_only=False)
+    keep = hits.copy()
+    keep[1:] |= hits[:-1]
+    keep[:-1] |= hits[1:]
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        return
+    # Consecutive kept lines as one region.
+    breaks = np.flatnonzero(np.diff(rows) > 1) + 1
+    for run in np.split(rows, breaks):
+        start, stop = int(run[0]), int(run[-1]) + 1
+        text = "\n".join(lines.slice(start, stop - start).to_pylist())
+        yield text, first + start
 
 
 def _file_chunks(path: Path) -> Iterator[str]:

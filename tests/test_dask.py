@@ -281,3 +281,27 @@ def test_foreign_parquet_reads_like_read_jobs(tmp_path, writer):
     got = lazy.compute(scheduler="sync").reset_index(drop=True)
     expected = read_jobs(path)
     pd.testing.assert_frame_equal(got, expected[list(got.columns)], check_categorical=False)
+
+
+def test_a_bad_archive_part_is_named_or_skipped(tmp_path):
+    """A foreign part file in an archive: an error naming it, or left out with on_bad_files."""
+    from jobtools.io.parquet import BadFileError
+
+    frame = read_jobs_frame = jobtools.jobs_to_frame(generate_jobs(30, seed=6))
+    folder = write_jobs(read_jobs_frame, tmp_path / "archive", partition_by="day")
+    part = sorted(folder.glob("day=*"))[0] / "part-99999999999999999999-bad.parquet"
+    pd.DataFrame({"job_id": ["x"], "status": ["FAIL"]}).to_parquet(part)
+    with pytest.raises(BadFileError, match=part.name):
+        read_jobs_dask(folder)
+    with pytest.warns(CorruptInputWarning, match=part.name):
+        lazy = read_jobs_dask(folder, on_bad_files="skip")
+    assert len(lazy.compute(scheduler="sync")) == len(frame)
+
+
+def test_a_cp1252_csv_with_a_sep_line_has_its_columns(tmp_path):
+    """The meta of a CSV from European Excel: its header read in its encoding and separator."""
+    path = tmp_path / "excel.csv"
+    text = "sep=;\r\njob_id;status;fail_reason\r\nj1;FAIL;Échec de l'exportation à 10 h\r\n"
+    path.write_bytes(text.encode("cp1252"))
+    got = read_jobs_dask(path).compute(scheduler="sync").reset_index(drop=True)
+    assert got["fail_reason"][0] == "Échec de l'exportation à 10 h"

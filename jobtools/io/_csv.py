@@ -32,7 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-__all__ = ["CsvError", "EncodingGuessWarning", "OnBadLines", "decode_text", "read_csv_table"]
+__all__ = [
+    "CsvError",
+    "EncodingGuessWarning",
+    "OnBadLines",
+    "decode_text",
+    "read_csv_table",
+    "sniff_header",
+]
 
 OnBadLines = Literal["error", "skip"]
 
@@ -45,6 +52,10 @@ _REGIONAL = ("gb18030", "big5", "cp1252", "cp1250")
 _PREFERRED = ("utf_16", "gb18030", "big5", "cp1252", "shift_jis", "euc_kr", "cp1250", "cp1251")
 _SAME_AS = {"gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030", "cp950": "big5"}
 _MULTIBYTE = frozenset({"gb18030", "big5", "big5hkscs", "shift_jis", "cp932", "euc_jp", "euc_kr"})
+_COMMON = re.compile(
+    r"cp125\d|iso8859_\d+|latin_1|gb18030|big5|shift_jis|cp932|euc_jp|euc_kr|cp949|koi8_[ru]"
+    r"|utf_16(_[lb]e)?|mac_roman"
+)
 # How much of a file the encoding guess looks at.
 _SAMPLE = 1 << 18
 # A guess whose text is this share of common characters or less, or that another encoding
@@ -260,6 +271,10 @@ def _guessed(sample: bytes, path: Path) -> str:
         for name in [match.encoding, *match.could_be_from_charset]:
             candidates.append(_SAME_AS.get(name, name))
     candidates += _REGIONAL
+    # Code pages nobody saves a spreadsheet in any more (hp_roman8, cp775...) only when no
+    # common one reads the bytes.
+    common = [name for name in candidates if _COMMON.fullmatch(name)]
+    candidates = common or candidates
     scored: dict[str, float] = {}
     texts: dict[str, str] = {}
     for name in dict.fromkeys(candidates):
@@ -405,6 +420,16 @@ def _as_utf8(data: bytes, encoding: str, path: Path) -> bytes:
         line = data[: exc.start].decode(encoding, errors="replace").count("\n") + 1
         raise CsvError(str(path), f"not {encoding} text", line) from None
     return text.removeprefix("\ufeff").encode("utf-8")
+
+
+def sniff_header(text: str) -> list[str]:
+    """The column names of a CSV's text (an Excel `sep=` line honoured, the separator sniffed)."""
+    lines = text.splitlines()
+    sep = None
+    if lines and re.fullmatch(r"sep=.", lines[0]):
+        sep, lines = lines[0][4], lines[1:]
+    header = lines[0] if lines else ""
+    return next(csv.reader([header], delimiter=sep or _sniff(header)), [])
 
 
 def _header(data: bytes) -> str:

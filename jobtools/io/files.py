@@ -186,7 +186,8 @@ def read_jobs(
         raise CorruptInputError(problems)
     frame = frames[0] if len(frames) == 1 else _concat(frames)
     frame.attrs["corrupt_lines"] = problems
-    frame.attrs["skipped_files"] = skipped
+    if skipped:
+        frame.attrs["skipped_files"] = skipped
     if problems:
         warnings.warn(_describe(problems), CorruptInputWarning, stacklevel=2)
     return frame

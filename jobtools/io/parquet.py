@@ -46,6 +46,7 @@ __all__ = [
     "OnBadFiles",
     "PARQUET_SUFFIXES",
     "archive_files",
+    "check_part",
     "is_archive",
     "read_archive",
     "read_parquet",
@@ -555,12 +556,27 @@ def read_archive(
     frame = combined.to_pandas(self_destruct=True, split_blocks=True)
     del combined
     frame = _decoded(frame, ours)
-    frame.attrs["skipped_files"] = skipped
+    if skipped:
+        frame.attrs["skipped_files"] = skipped
     return frame
 
 
 def _part(path: Path, columns: list[str] | None) -> pa.Table:
     """One part file of an archive, checked: the archive's own layout and the contract's types."""
+    check_part(path)
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BadFileError(path, f"not a readable Parquet file ({exc})") from None
+    return _contract_types(table)
+
+
+def check_part(path: str | Path) -> None:
+    """Raise BadFileError unless `path`'s footer shows a part file of an archive of ours.
+
+    Only the footer is read: the archive's own metadata and row positions, and every
+    contract column in its contract type (or one that casts to it without loss).
+    """
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -575,11 +591,6 @@ def _part(path: Path, columns: list[str] | None) -> pa.Table:
             raise BadFileError(
                 path, f"column {field.name} is {field.type}, not {column.arrow_type}"
             )
-    try:
-        table = pq.read_table(path, columns=columns)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise BadFileError(path, f"not a readable Parquet file ({exc})") from None
-    return _contract_types(table)
 
 
 def _same_kind(found: pa.DataType, wanted: pa.DataType) -> bool:
