@@ -15,7 +15,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeAlias
+from typing import IO, Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -223,8 +223,16 @@ _WRAPS = re.compile(
     r"|(?i:/jo?b?s?\n)"
 )
 _JOB_WORD = re.compile(r"[jJ][oO][bB]")
-# What a line that may hold an id has (RE2, for Arrow): see `_regions`.
-_MAY_HOLD = r"(?i)job|[0-9a-f-]{16}"
+# What the lines of a big block that may hold an id have (RE2, for Arrow): see `_scan_big`.
+_MAY_MARK = r"(?i)(?:sub_?)?job[_-]?id[\"']?\s*[:=]|/jobs?/|\bjob\s+[0-9a-f]{8}"
+# The hex piece ending a line (matched on the line reversed, so anchored at its start) and
+# the one starting a line.
+_ENDS_HEX = r"^\r?(?P<p>[0-9a-fA-F-]{1,35})(?:[^0-9A-Za-z_.~]|$)"
+_STARTS_HEX = r"^(?P<p>[0-9a-fA-F-]{1,35})(?:[^0-9A-Za-z_.~]|$)"
+# The start of a `job_id` key or a `/jobs/` path ending a line (reversed), and the rest of
+# one starting the next.
+_ENDS_KEY = r"(?i)^\r?(?:(?:i?[_-]?b)?o)?j(?:_?bus)?(?:[^a-z]|$)|^\r?(?:s?b?o)?j/"
+_STARTS_KEY = re.compile(r"(?i)[a-z_-]{0,8}[\"']?\s*[:=]|o?b?s?/")
 # Blocks shorter than this are scanned whole.
 _SMALL = 1 << 16
 # Text is read in blocks of whole lines of about this many characters (bounded memory).
@@ -274,6 +282,8 @@ class RejoinedIdWarning(UserWarning):
     """Job ids cut in two by a line wrap were read whole; the message names their lines."""
 
 
+# Where the lines of a text start, and their numbers (for lines that are not consecutive).
+_Numbering: TypeAlias = tuple[list[int], list[int]]
 TextSource: TypeAlias = "str | os.PathLike[str] | IO[str] | Iterable[str]"
 
 
@@ -299,9 +309,11 @@ def scan_job_ids(source: TextSource) -> IdScan:
     rejoined: list[Rejoined] = []
     previous: tuple[str, int] | None = None  # the last line of the block before, its number
     for block, first in _blocks(source):
-        for region, line in _regions(block, first):
-            _scan_into(region, line, found, misses)
-            _rejoin(region, _wrap_points(region), line, found, rejoined)
+        if len(block) < _SMALL:
+            _scan_into(block, first, found, misses)
+            _rejoin(block, _wrap_points(block), first, found, rejoined)
+        else:
+            _scan_big(block, first, found, misses, rejoined)
         if previous is not None:
             text = previous[0] + "\n" + block[: block.find("\n") + 1 or len(block)]
             _rejoin(text, [0, len(previous[0])], previous[1], found, rejoined)
@@ -340,31 +352,90 @@ def _blocks(source: TextSource) -> Iterator[tuple[str, int]]:
         yield rest, line
 
 
-def _regions(block: str, first: int) -> Iterator[tuple[str, int]]:
-    """The runs of lines of `block` that can hold an id, with the number of their first line.
+def _scan_big(
+    block: str,
+    first: int,
+    found: dict[str, bool],
+    misses: list[NearMiss],
+    rejoined: list[Rejoined],
+) -> None:
+    """`_scan_into` and `_rejoin` on the lines of a big block that may hold an id.
 
-    A line can hold one only if it has the word `job` or 16 hex digits in a row (half an id:
-    a piece of one cut by a wrap has at least that on one side of the break); it is looked at
-    with the lines either side. Found by Arrow's regex engine over all the lines at once, so
-    the lines of a big log that hold nothing cost next to nothing.
+    Arrow's regex engine (RE2, linear time) picks them over all the lines at once: a line
+    with a job key or `/jobs/` (and the line after it), one with 32 hex digits in a row (and
+    the line before it, for its key), and the line breaks where a wrap may have cut an id (a
+    hex piece ending one line and one starting the next, one of them 16 long or more: an id
+    has 32; or a piece of a `job_id` key). The lines of a big log that hold nothing cost
+    next to nothing.
     """
-    if len(block) < _SMALL:
-        yield block, first
-        return
     lines = pc.split_pattern(pa.array([block], pa.large_string()), "\n").flatten()
-    hits = pc.match_substring_regex(lines, _MAY_HOLD).to_numpy(zero_copy_only=False)
-    keep = hits.copy()
-    keep[1:] |= hits[:-1]
-    keep[:-1] |= hits[1:]
-    rows = np.flatnonzero(keep)
-    if not len(rows):
-        return
-    # Consecutive kept lines as one region.
-    breaks = np.flatnonzero(np.diff(rows) > 1) + 1
-    for run in np.split(rows, breaks):
-        start, stop = int(run[0]), int(run[-1]) + 1
-        text = "\n".join(lines.slice(start, stop - start).to_pylist())
-        yield text, first + start
+
+    def has(pattern: str) -> np.ndarray:
+        found_: np.ndarray = pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
+        return found_
+
+    marked, hexes = has(_MAY_MARK), has(r"[0-9a-fA-F]{32}")
+    # Marked values on the lines with a job key (and the line after: `job_id=` may end one),
+    # bare ids on the lines with 32 hex digits (and the line before: it may hold their key),
+    # each pass over its own lines; the ids put in the order they came in.
+    after, before = marked.copy(), hexes.copy()
+    after[1:] |= marked[:-1]
+    before[:-1] |= hexes[1:]
+    seen: list[tuple[int, int, str, bool]] = []
+    passes: tuple[tuple[np.ndarray, Literal["marked", "bare"]], ...] = (
+        (after, "marked"),
+        (before, "bare"),
+    )
+    for keep, kinds in passes:
+        rows = np.flatnonzero(keep)
+        if len(rows):
+            text, numbers = _joined(lines, rows, first)
+            _scan_into(text, first, found, misses, numbers, kinds=kinds, seen=seen)
+    for _, _, value, is_marked in sorted(seen):
+        found[value] = found.get(value, False) or is_marked
+    # A hex piece ending a line and one starting the next make an id only if together
+    # they are 32 to 36 characters long (32 hex digits, and a UUID's 4 dashes).
+    reversed_ = pc.utf8_reverse(lines)
+    ends = _piece_lengths(reversed_, _ENDS_HEX)
+    begins = _piece_lengths(lines, _STARTS_HEX)
+    together = ends[:-1] + begins[1:]
+    cut_hex = (ends[:-1] > 0) & (begins[1:] > 0) & (together >= 32) & (together <= 36)
+    key_ends: np.ndarray = pc.match_substring_regex(reversed_, _ENDS_KEY).to_numpy(
+        zero_copy_only=False
+    )
+    cut_key = key_ends[:-1].copy()
+    for k in np.flatnonzero(cut_key).tolist():  # few: checked here
+        cut_key[k] = bool(_STARTS_KEY.match(lines[k + 1].as_py()))
+    for k in np.flatnonzero(cut_hex | cut_key).tolist():
+        tail, head = lines[k].as_py(), lines[k + 1].as_py()
+        _rejoin(tail + "\n" + head, [len(tail)], first + k, found, rejoined)
+
+
+def _joined(lines: pa.Array, rows: np.ndarray, first: int) -> tuple[str, _Numbering]:
+    """Some lines as one text, and where each starts with its number.
+
+    Lines that do not follow each other are kept apart by a NUL, which no pattern crosses
+    (a key on one line never marks a value on a line far below).
+    """
+    texts = lines.take(pa.array(rows)).to_pylist()
+    gaps = (np.diff(rows, prepend=rows[0]) > 1).tolist()
+    parts, starts, offset = [], [], 0
+    for text, gap in zip(texts, gaps, strict=True):
+        if gap:
+            parts.append("\x00\n")
+            offset += 2
+        starts.append(offset)
+        parts.append(text + "\n")
+        offset += len(text) + 1
+    return "".join(parts), (starts, (rows + first).tolist())
+
+
+def _piece_lengths(lines: pa.Array, pattern: str) -> np.ndarray:
+    """The length of each line's piece that `pattern`'s group `p` takes (0 where none)."""
+    pieces = pc.extract_regex(lines, pattern).field("p")
+    lengths = pc.fill_null(pc.utf8_length(pieces), 0)
+    counted: np.ndarray = lengths.to_numpy(zero_copy_only=False)
+    return counted
 
 
 def _file_chunks(path: Path) -> Iterator[str]:
@@ -386,30 +457,45 @@ def _file_chunks(path: Path) -> Iterator[str]:
 
 
 def _scan_into(
-    text: str, first: int, found: dict[str, bool], misses: list[NearMiss]
+    text: str,
+    first: int,
+    found: dict[str, bool],
+    misses: list[NearMiss],
+    numbers: _Numbering | None = None,
+    *,
+    kinds: Literal["both", "marked", "bare"] = "both",
+    seen: list[tuple[int, int, str, bool]] | None = None,
 ) -> list[tuple[int, int, str, bool]]:
     """Add the ids and near misses of `text` (its first line numbered `first`) to the lists.
 
+    `numbers`: where `text`'s lines start and their numbers, when they are not consecutive.
+    `kinds`: look for marked values, bare 32-hex tokens or both. `seen`: collect the ids as
+    `(line, column, value, marked)` there instead of adding them to `found`.
     Returns the ids found with their spans: `(start, end, value, marked)`.
     """
     spans: list[tuple[int, int, str, bool]] = []
     taken: set[int] = set()
     newlines: list[int] | None = None
     # Most blocks of a big log name no job: a plain search skips the costly pattern.
-    marks = _MARKED.finditer(text) if _JOB_WORD.search(text) else iter(())
+    look = kinds != "bare" and _JOB_WORD.search(text)
+    marks = _MARKED.finditer(text) if look else iter(())
     for match in marks:
         value, start = match.group("value"), match.start("value")
         taken.add(start)
         if _JOB_ID.fullmatch(value):
             spans.append((match.start(), match.end(), value.lower(), True))
         elif (reason := _near_miss(value)) is not None:
-            if newlines is None:
-                newlines = [m.start() for m in re.finditer("\n", text)]
-            line = bisect.bisect_left(newlines, start) + first
+            if numbers is not None:
+                line = numbers[1][bisect.bisect_right(numbers[0], start) - 1]
+            else:
+                if newlines is None:
+                    newlines = [m.start() for m in re.finditer("\n", text)]
+                line = bisect.bisect_left(newlines, start) + first
             misses.append(NearMiss(line, value, reason))
         elif match.group("word") is None and _other_shape(value):
             spans.append((match.start(), match.end(), value, True))
-    for match in _HEX_TOKEN.finditer(text):
+    tokens = _HEX_TOKEN.finditer(text) if kinds != "marked" else iter(())
+    for match in tokens:
         start = match.start(1)
         if start in taken:
             continue
@@ -420,6 +506,11 @@ def _scan_into(
         if key and key.group(1).lower() not in _JOB_KEYS:
             continue
         spans.append((start, match.end(1), match.group(1).lower(), False))
+    if seen is not None and numbers is not None:
+        for start, _, value, marked in spans:
+            at = bisect.bisect_right(numbers[0], start) - 1
+            seen.append((numbers[1][at], start - numbers[0][at], value, marked))
+        return spans
     for _, _, value, marked in sorted(spans):
         found[value] = found.get(value, False) or marked
     return spans
