@@ -215,15 +215,8 @@ _JOB_ID = re.compile(
 _KEY_BEFORE = re.compile(r"([A-Za-z_][\w-]*)[\"']?\s*[:=]\s*[\"']?$")
 _JOB_KEYS = frozenset({"job_id", "jobid", "job", "sub_job_id", "subjobid", "job-id", "id"})
 _PROJECT_PATH = ("/v1/", "/v2/", "/v3/", "/v1.0/", "/v2.1/")
-# Where a terminal's line wrap may have cut an id or its key in two: a hex token ending one
-# line and another starting the next, or the start of a `job_id` key ending a line.
-_WRAPS = re.compile(
-    r"(?<![0-9A-Za-z_.~])[0-9a-fA-F-]{1,35}\n[0-9a-fA-F-]{1,35}(?![0-9A-Za-z_.~])"
-    r"|(?i:(?<![A-Za-z])(?:sub_?)?j(?:o(?:b(?:[_-]?i?)?)?)?\n[A-Za-z_-]{0,8}[\"']?\s*[:=])"
-    r"|(?i:/jo?b?s?\n)"
-)
 _JOB_WORD = re.compile(r"[jJ][oO][bB]")
-# What the lines of a big block that may hold an id have (RE2, for Arrow): see `_scan_big`.
+# What the lines of a block that may hold an id have (RE2, for Arrow): see `_scan_block`.
 _MAY_MARK = r"(?i)(?:sub_?)?job[_-]?id[\"']?\s*[:=]|/jobs?/|\bjob\s+[0-9a-f]{8}"
 # The hex piece ending a line (matched on the line reversed, so anchored at its start) and
 # the one starting a line.
@@ -233,8 +226,6 @@ _STARTS_HEX = r"^(?P<p>[0-9a-fA-F-]{1,35})(?:[^0-9A-Za-z_.~]|$)"
 # one starting the next.
 _ENDS_KEY = r"(?i)^\r?(?:(?:i?[_-]?b)?o)?j(?:_?bus)?(?:[^a-z]|$)|^\r?(?:s?b?o)?j/"
 _STARTS_KEY = re.compile(r"(?i)[a-z_-]{0,8}[\"']?\s*[:=]|o?b?s?/")
-# Blocks shorter than this are scanned whole.
-_SMALL = 1 << 16
 # Text is read in blocks of whole lines of about this many characters (bounded memory).
 _BLOCK = 1 << 20
 # The characters either side of a line break looked at for an id cut by a wrap.
@@ -309,11 +300,7 @@ def scan_job_ids(source: TextSource) -> IdScan:
     rejoined: list[Rejoined] = []
     previous: tuple[str, int] | None = None  # the last line of the block before, its number
     for block, first in _blocks(source):
-        if len(block) < _SMALL:
-            _scan_into(block, first, found, misses)
-            _rejoin(block, _wrap_points(block), first, found, rejoined)
-        else:
-            _scan_big(block, first, found, misses, rejoined)
+        _scan_block(block, first, found, misses, rejoined)
         if previous is not None:
             text = previous[0] + "\n" + block[: block.find("\n") + 1 or len(block)]
             _rejoin(text, [0, len(previous[0])], previous[1], found, rejoined)
@@ -352,21 +339,21 @@ def _blocks(source: TextSource) -> Iterator[tuple[str, int]]:
         yield rest, line
 
 
-def _scan_big(
+def _scan_block(
     block: str,
     first: int,
     found: dict[str, bool],
     misses: list[NearMiss],
     rejoined: list[Rejoined],
 ) -> None:
-    """`_scan_into` and `_rejoin` on the lines of a big block that may hold an id.
+    """`_scan_into` and `_rejoin` on the lines of a block that may hold an id.
 
     Arrow's regex engine (RE2, linear time) picks them over all the lines at once: a line
     with a job key or `/jobs/` (and the line after it), one with 32 hex digits in a row (and
     the line before it, for its key), and the line breaks where a wrap may have cut an id (a
     hex piece ending one line and one starting the next, one of them 16 long or more: an id
     has 32; or a piece of a `job_id` key). The lines of a big log that hold nothing cost
-    next to nothing.
+    next to nothing. The ids are added to `found` in the order they stand in the block.
     """
     lines = pc.split_pattern(pa.array([block], pa.large_string()), "\n").flatten()
 
@@ -391,8 +378,6 @@ def _scan_big(
         if len(rows):
             text, numbers = _joined(lines, rows, first)
             _scan_into(text, first, found, misses, numbers, kinds=kinds, seen=seen)
-    for _, _, value, is_marked in sorted(seen):
-        found[value] = found.get(value, False) or is_marked
     # A hex piece ending a line and one starting the next make an id only if together
     # they are 32 to 36 characters long (32 hex digits, and a UUID's 4 dashes).
     reversed_ = pc.utf8_reverse(lines)
@@ -408,7 +393,9 @@ def _scan_big(
         cut_key[k] = bool(_STARTS_KEY.match(lines[k + 1].as_py()))
     for k in np.flatnonzero(cut_hex | cut_key).tolist():
         tail, head = lines[k].as_py(), lines[k + 1].as_py()
-        _rejoin(tail + "\n" + head, [len(tail)], first + k, found, rejoined)
+        _rejoin(tail + "\n" + head, [len(tail)], first + k, found, rejoined, seen)
+    for _, _, value, is_marked in sorted(seen):
+        found[value] = found.get(value, False) or is_marked
 
 
 def _joined(lines: pa.Array, rows: np.ndarray, first: int) -> tuple[str, _Numbering]:
@@ -516,15 +503,18 @@ def _scan_into(
     return spans
 
 
-def _wrap_points(text: str) -> list[int]:
-    """Offsets of the line breaks in `text` that may cut an id or its key in two."""
-    return [match.start() + match.group().index("\n") for match in _WRAPS.finditer(text)]
-
-
 def _rejoin(
-    text: str, points: list[int], first: int, found: dict[str, bool], rejoined: list[Rejoined]
+    text: str,
+    points: list[int],
+    first: int,
+    found: dict[str, bool],
+    rejoined: list[Rejoined],
+    seen: list[tuple[int, int, str, bool]] | None = None,
 ) -> None:
-    """Ids that read whole when the line break at each of `points` is taken out."""
+    """Ids that read whole when the line break at each of `points` is taken out.
+
+    `seen`: collect them there as `(line, column, value, marked)`, not in `found`.
+    """
     for point in points:
         if point <= 0 or text[point] != "\n":
             continue
@@ -537,11 +527,15 @@ def _rejoin(
         joined: dict[str, bool] = {}
         spans = _scan_into(tail + head, 0, joined, [])
         line = first + text.count("\n", 0, point)
+        column = max(start, point - _REACH) - start
         for span_start, span_end, value, marked in spans:
             if span_start < len(tail) < span_end and _whole(value):
-                if value not in found:
+                if value not in found and all(r.value != value for r in rejoined):
                     rejoined.append(Rejoined((line, line + 1), value))
-                found[value] = found.get(value, False) or marked
+                if seen is not None:
+                    seen.append((line, column + span_start, value, marked))
+                else:
+                    found[value] = found.get(value, False) or marked
 
 
 def _whole(value: str) -> bool:

@@ -375,3 +375,34 @@ def test_an_ids_file_in_another_encoding_is_read(tmp_path, encoding):
         f"# 导出的任务列表：镜像导出失败的任务，请重新导出\r\n{HEX}\r\n{UUID}\r\n".encode(encoding)
     )
     assert extract_job_ids(path, strict=True) == [HEX, UUID]
+
+
+def test_a_big_text_gives_what_its_lines_give_alone():
+    """Past 64 KB the lines are picked by Arrow first: same ids, order, near misses, rejoins."""
+    ids = [make_job_id(1730880000 + 7 * i, node=0xFF808081, jvm=9, counter=i) for i in range(40)]
+    filler = "2024-11-06 08:00:00 INFO heartbeat ok, queue depth 3\n" * 60
+    parts = []
+    for i, job_id in enumerate(ids):
+        if i % 4 == 0:
+            parts.append(_wrapped(f"2024-11-06 INFO export {'x' * i}, job_id={job_id} ok", 40))
+        elif i % 4 == 1:
+            parts.append(f"job_id=\n{job_id}\nimage_id=\n{HEX2}")
+        elif i % 4 == 2:
+            parts.append(f"| {job_id.upper()} | RUNNING |\nretry job_id={job_id[:31]} (typo)")
+        else:
+            parts.append(f'{{"jobId": "{job_id}", "x": 1}}')
+        parts.append(filler)
+    text = "\n".join(parts)
+    assert len(text) > 100_000
+    small = [scan_job_ids(part) for part in parts]
+    big = scan_job_ids(text)
+    assert big.ids == ids
+    assert len(big.rejoined) == sum(len(s.rejoined) for s in small) > 0
+    lines = text.split("\n")
+    assert len(big.near_misses) == 10
+    for miss in big.near_misses:
+        assert miss.value in lines[miss.line - 1]
+    for cut in big.rejoined:
+        assert cut.lines[1] == cut.lines[0] + 1 and cut.value in ids
+        joined = lines[cut.lines[0] - 1] + lines[cut.lines[1] - 1]
+        assert cut.value in joined.lower()
