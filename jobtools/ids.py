@@ -433,9 +433,8 @@ def _file_chunks(path: Path) -> Iterator[str]:
         head = file.read(1 << 16)
         if not head:
             return
-        # The encoding is decided on the first 64 KiB (cut back to a whole line).
-        cut = head.rfind(b"\n") + 1 or len(head)
-        _, encoding = decode_text(head[:cut], path)
+        # The encoding is decided on the first 64 KiB.
+        _, encoding = decode_text(head, path, final=False)
         decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         yield decoder.decode(head)
         while chunk := file.read(_BLOCK):

@@ -305,3 +305,14 @@ def test_a_cp1252_csv_with_a_sep_line_has_its_columns(tmp_path):
     path.write_bytes(text.encode("cp1252"))
     got = read_jobs_dask(path).compute(scheduler="sync").reset_index(drop=True)
     assert got["fail_reason"][0] == "Échec de l'exportation à 10 h"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
+def test_a_csv_past_64_kib_has_its_columns_in_its_encoding(tmp_path, encoding):
+    """The header of a big UTF-16 or UTF-8 CSV is read from its start, cut inside a character."""
+    rows = "".join(f"j{i},FAIL,镜像导出失败 {i}\r\n" for i in range(6000))
+    path = tmp_path / "big.csv"
+    path.write_bytes(("job_id,status,fail_reason\r\n" + rows).encode(encoding))
+    assert path.stat().st_size > 1 << 16
+    got = read_jobs_dask(path).compute(scheduler="sync")
+    assert len(got) == 6000 and got["fail_reason"].iloc[0] == "镜像导出失败 0"

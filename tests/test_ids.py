@@ -406,3 +406,13 @@ def test_a_big_text_gives_what_its_lines_give_alone():
         assert cut.lines[1] == cut.lines[0] + 1 and cut.value in ids
         joined = lines[cut.lines[0] - 1] + lines[cut.lines[1] - 1]
         assert cut.value in joined.lower()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-8"])
+def test_a_log_past_64_kib_is_read_in_its_encoding(tmp_path, encoding):
+    """The encoding is decided on the file's start, cut inside a character: still right."""
+    path = tmp_path / "console.log"
+    text = "导出镜像，等待任务完成\n" * 7000 + f"job_id={HEX}\n"
+    path.write_bytes(text.encode(encoding))
+    assert path.stat().st_size > 1 << 16
+    assert extract_job_ids(path) == [HEX]

@@ -180,8 +180,13 @@ def _suspect(table: pa.Table | None, sep: str) -> bool:
         return False
     row_like = rf"\n(?:[^\n]*{re.escape(sep)}){{{table.num_columns - 1}}}"
     for column in table.columns:
-        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        if text and pc.any(pc.match_substring_regex(column, row_like)).as_py():
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        # The plain search first: most columns have no line break at all.
+        broken = pc.fill_null(pc.match_substring(column, "\n"), False)
+        if not pc.any(broken).as_py():
+            continue
+        if pc.any(pc.match_substring_regex(column.filter(broken), row_like)).as_py():
             return True
     return False
 
@@ -224,13 +229,19 @@ def _without_lines(data: bytes, first: int, last: int) -> bytes:
 # --- encodings -----------------------------------------------------------------------------
 
 
-def decode_text(data: bytes, path: Path | str) -> tuple[str, str]:
-    """Bytes of a text file as text, and the encoding read (detected as for CSV files)."""
-    encoding = _detected(data, Path(path))
-    return _as_utf8(data, encoding, Path(path)).decode("utf-8"), encoding
+def decode_text(data: bytes, path: Path | str, *, final: bool = True) -> tuple[str, str]:
+    """Bytes of a text file as text, and the encoding read (detected as for CSV files).
+
+    `final=False`: `data` is the start of the file, maybe cut inside a character.
+    """
+    encoding = _detected(data, Path(path), final=final)
+    if final:
+        return _as_utf8(data, encoding, Path(path)).decode("utf-8"), encoding
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(data, final=False)
+    return text.removeprefix("\ufeff"), encoding
 
 
-def _detected(data: bytes, path: Path) -> str:
+def _detected(data: bytes, path: Path, *, final: bool = True) -> str:
     """The encoding of `data`: a BOM, UTF-8, UTF-16 by its zero bytes, else the best guess."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -241,7 +252,8 @@ def _detected(data: bytes, path: Path) -> str:
     if zeros:
         return zeros
     try:
-        data.decode("utf-8")
+        # Not final: the start of a file may end inside a character.
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
     except UnicodeDecodeError:
         pass
     else:
@@ -259,6 +271,15 @@ def _utf16_without_bom(sample: bytes) -> str | None:
         return "utf-16-le"
     if even > 0.4 * pairs and odd == 0:
         return "utf-16-be"
+    # Text in another script has few zero bytes, but every line end is one 16-bit unit.
+    breaks = sample.count(b"\n")
+    if breaks >= 2:
+        little = sum(m.start() % 2 == 0 for m in re.finditer(b"\n\x00", sample))
+        big = sum(m.start() % 2 == 0 for m in re.finditer(b"\x00\n", sample))
+        if little >= breaks - 1:
+            return "utf-16-le"
+        if big >= breaks - 1:
+            return "utf-16-be"
     return None
 
 

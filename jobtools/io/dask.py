@@ -243,8 +243,7 @@ def _csv_header(path: Path) -> list[str]:
 
     with path.open("rb") as file:
         head = file.read(1 << 16)
-    cut = head.rfind(b"\n") + 1 or len(head)
-    text = decode_text(head[:cut], path)[0] if head.strip() else ""
+    text = decode_text(head, path, final=len(head) < 1 << 16)[0] if head.strip() else ""
     if not text.strip():
         raise CsvError(str(path), "the file is empty: no header line, no rows")
     return sniff_header(text)
