@@ -60,7 +60,7 @@ def _add_fetch(sub: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    out = _output(args.out, args.force)
+    out = _output(args.out, args.force, excel=args.excel)
     ids = _read_ids(args.ids_file)
     client = _client(
         args,
@@ -124,7 +124,7 @@ def _run_watch(args: argparse.Namespace) -> int:
     from jobtools.wait.polllog import PollLog, PollLogWarning
     from jobtools.wait.schedule import Adaptive, Backoff
 
-    out = _output(args.out, args.force) if args.out else None
+    out = _output(args.out, args.force, excel=args.excel) if args.out else None
     ids = _read_ids(args.ids_file)
     backoff = Backoff(first=args.first, cap=args.cap)
     # Opened first: a log that cannot be written is one clear error before any polling.
@@ -634,7 +634,7 @@ def _read_ids(ids_file: str) -> list[str]:
     return ids
 
 
-def _output(path: str, force: bool) -> Any:
+def _output(path: str, force: bool, *, excel: bool = False) -> Any:
     """The output path, checked before any work so a long run never ends in a refusal:
     a suffix write_jobs writes, an existing folder, a file (not a folder), writable."""
     import os
@@ -650,6 +650,8 @@ def _output(path: str, force: bool) -> Any:
     if out.suffix.lower() not in suffixes:
         hint = " (a workbook comes from `jobtools report --xlsx`)" if out.suffix == ".xlsx" else ""
         raise ValueError(f"cannot write {out}: --out must end in {', '.join(suffixes)}{hint}")
+    if excel and out.suffix.lower() != ".csv":
+        raise ValueError(f"--excel writes a CSV; {out} is not a .csv file")
     if out.exists() and not force:
         raise ValueError(f"{out} exists; use --force to overwrite it")
     if not out.parent.is_dir():

@@ -198,15 +198,22 @@ def test_near_misses_are_said_in_plain_words(simulator_server, env, tmp_path, ca
 
 @pytest.mark.parametrize(
     ("out", "message"),
-    [("jobs.xlsx", "must end in"), ("jobs.txt", "must end in"), ("folder/", "is a folder")],
+    [
+        ("jobs.xlsx", "must end in"),
+        ("jobs.txt", "must end in"),
+        ("folder/", "is a folder"),
+        ("jobs.jsonl --excel", "--excel writes a CSV"),
+    ],
 )
 def test_a_bad_out_is_refused_before_any_request(env, tmp_path, capsys, out, message):
-    """--out jobs.xlsx, jobs.txt or a folder: refused at once, no request made."""
+    """--out jobs.xlsx, jobs.txt, a folder, or --excel for JSONL: refused at once, no request."""
     (tmp_path / "folder").mkdir()
     ids = tmp_path / "ids.txt"
     ids.write_text("ff8080814dbd65d7014dbe0d84db0013\n")
     # Port 9 (discard) on loopback: any request would fail, so a refusal shows none was made.
-    argv = ["fetch", str(ids), "--out", str(tmp_path / out), "--endpoint", "http://127.0.0.1:9"]
+    name, *more = out.split()
+    argv = ["fetch", str(ids), "--out", str(tmp_path / name), "--endpoint", "http://127.0.0.1:9"]
+    argv += more
     env.setenv("JOBTOOLS_AUTH_TOKEN", "t")
     env.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p")
     assert main([*argv, "--no-progress"]) == 1
