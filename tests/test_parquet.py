@@ -202,6 +202,7 @@ def test_crafted_category_metadata_decides_no_value(tmp_path):
     pq.write_table(crafted, tmp_path / "crafted.parquet")
     back = read_jobs(tmp_path / "crafted.parquet")
     assert back["status"].astype("str").tolist() == frame["status"].astype("str").tolist()
+    assert list(back["status"].cat.categories[:4]) == ["INIT", "RUNNING", "SUCCESS", "FAIL"]
     assert back["job_type"].notna().sum() == frame["job_type"].notna().sum()
 
 

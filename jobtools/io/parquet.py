@@ -263,7 +263,11 @@ def _decoded(frame: pd.DataFrame, ours: dict[str, Any]) -> pd.DataFrame:
             frame[name] = _from_json_text(frame[name])
     for name, categories in ours.get("categories", {}).items():
         if name in frame:
-            frame[name] = _categorical(frame[name], categories)
+            # The contract's own categories first, in its order, whatever the metadata says.
+            column = COLUMNS_BY_NAME.get(name)
+            known = list(column.categories) if column is not None else []
+            named = [*known, *(c for c in categories if c not in set(known))]
+            frame[name] = _categorical(frame[name], named)
     unparsed = {
         column: {position: raw for position, raw in pairs if position < len(frame)}
         for column, pairs in ours.get("unparsed_times", {}).items()
