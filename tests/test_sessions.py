@@ -13,6 +13,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from jobtools import errors
 from jobtools.api import auth
 from jobtools.api.client import JobsClient
 from jobtools.api.sessions import client_timeout, env_proxy, ssl_context
@@ -149,11 +150,11 @@ def test_signed_request_goes_out_exactly_as_signed():
     head = server.requests[0]
     assert head.startswith(f"GET /v1/{PROJECT}/jobs/{JOB} HTTP/1.1\r\n".encode())
     received = dict(header_lines(head))
-    names = {"Host", "Accept", "User-Agent", "X-Sdk-Date", "Authorization"}
+    names = {"Host", "Accept", "User-Agent", "X-Project-Id", "X-Sdk-Date", "Authorization"}
     assert set(received) == names
     assert received["Host"] == server.url.removeprefix("http://")
     access, signed, signature = auth.parse_authorization(received["Authorization"])
-    assert signed == "accept;host;user-agent;x-sdk-date"
+    assert signed == "accept;host;user-agent;x-project-id;x-sdk-date"
     path = f"/v1/{PROJECT}/jobs/{JOB}"
     assert auth.verify_signature(SK, "GET", path, "", received, b"", signed, signature)
 
@@ -298,7 +299,8 @@ def test_requests_go_through_the_environments_proxy(monkeypatch):
     async def main():
         async with ScriptedServer([OK]) as proxy:
             monkeypatch.setenv("HTTP_PROXY", proxy.url)
-            client = client_for("http://ims.example.test")
+            with pytest.warns(errors.PlainHttpWarning, match="ims.example.test"):
+                client = client_for("http://ims.example.test")
             frame = await client.afetch_jobs([JOB], progress=False)
             return proxy, frame
 
