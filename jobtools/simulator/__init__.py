@@ -14,8 +14,9 @@ examples show beyond the documents"): job ids in the service's layout holding th
 time; legacy-format times on a UTC+08:00 clock; `process_percent` a fraction from 0 to 1;
 ended jobs deleted `retention` seconds after their end (then 400 `IMG.0023`, as for an
 unknown id); PENDING_PAYMENT jobs of ECS and BMS (`add_job(service="ecs",
-pending_payment=True)`, then `pay(job_id)`) deleted after 14 days unpaid; the entity shapes of ECS, EVS, BMS and VPC (EIP) jobs with `service=`, which
-those services' official SDK clients parse.
+pending_payment=True)`, then `pay(job_id)`) deleted after 14 days unpaid; the entity
+shapes of ECS, EVS, BMS and VPC (EIP) jobs with `service=`, which those services' official
+SDK clients parse.
 
 Routes, answered as the service documents them:
 - `GET /v1/{project_id}/jobs/{job_id}` (IMS, and ECS, EVS, BMS, EIP on their own hosts)
