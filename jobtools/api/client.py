@@ -29,7 +29,6 @@ import asyncio
 import codecs
 import contextlib
 import dataclasses
-import enum
 import ipaddress
 import logging
 import os
@@ -55,7 +54,7 @@ from jobtools import errors
 from jobtools._aio import run_sync
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.endpoints import resolve_endpoints
-from jobtools.api.options import Limits, Retries, Timeouts
+from jobtools.api.options import UNSET, Limits, Retries, Timeouts, Unset
 from jobtools.api.scrub import Scrubber, redact_url
 from jobtools.api.sessions import BodyTooLarge, Session, UndecodableBody, open_session
 from jobtools.errors import BadBodyError, JobsError
@@ -131,13 +130,6 @@ class FetchResult:
     attempts: int = 1
     # The error behind a failed fetch (for `get_job` to raise); not part of the row.
     exception: JobsError | None = field(default=None, repr=False, compare=False)
-
-
-class _Unset(enum.Enum):
-    UNSET = "unset"
-
-
-_UNSET = _Unset.UNSET
 
 
 @dataclass(slots=True)
@@ -245,8 +237,8 @@ class JobsClient:
         limits: Limits | None = None,
         retries: Retries | None = None,
         timeouts: Timeouts | None = None,
-        timeout: float | httpx.Timeout | Timeouts | None | _Unset = _UNSET,
-        attempt_timeout: float | None | _Unset = _UNSET,
+        timeout: float | httpx.Timeout | Timeouts | None | Unset = UNSET,
+        attempt_timeout: float | None | Unset = UNSET,
         max_body_bytes: int | None = None,
         max_attempts: int | None = None,
         backoff_base: float | None = None,
@@ -254,7 +246,7 @@ class JobsClient:
         max_retry_after: float | None = None,
         max_retry_wait: float | None = None,
         concurrency: int | None = None,
-        rate_limit: float | None | _Unset = _UNSET,
+        rate_limit: float | None | Unset = UNSET,
         verify: Any = True,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -278,7 +270,7 @@ class JobsClient:
             max_retry_wait=max_retry_wait,
         )
         timeouts = timeouts or Timeouts()
-        if timeout is not _UNSET:
+        if timeout is not UNSET:
             timeouts = Timeouts.of(timeout, timeouts.attempt)
         self.timeouts = _with(timeouts, attempt=attempt_timeout)
         self.credentials = _credentials(credentials, token, ak, sk, security_token)
@@ -885,7 +877,7 @@ _O = TypeVar("_O", Limits, Retries, Timeouts)
 def _with(options: _O, **fields: Any) -> _O:
     """`options` (a frozen option group) with the fields given (not None or unset) replaced."""
     given = {name: value for name, value in fields.items() if value is not None}
-    given = {name: value for name, value in given.items() if value is not _UNSET}
+    given = {name: value for name, value in given.items() if value is not UNSET}
     if "rate_limit" in fields and fields["rate_limit"] is None:
         given["rate_limit"] = None  # rate_limit=None is "no limit", not "not given"
     if "attempt" in fields and fields["attempt"] is None:

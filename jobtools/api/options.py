@@ -14,12 +14,22 @@ place to change one.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from typing import Any
 
 import httpx
 
-__all__ = ["Limits", "Retries", "Timeouts"]
+__all__ = ["Limits", "Retries", "Timeouts", "UNSET", "Unset"]
+
+
+class Unset(enum.Enum):
+    """The type of `UNSET`: a keyword not given (where None means "no limit")."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
