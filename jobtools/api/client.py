@@ -1005,7 +1005,8 @@ def _failure(job_id: str, exc: JobsError, attempts: int) -> FetchResult:
             exc.outcome,
             exc.status,
             exc.error_code,
-            exc.message,
+            # What stops a batch is said with its cause (wrong AK/SK, expired token...).
+            exc.cause if exc.stops_batch else exc.message,
             exc.request_id,
             attempts=attempts,
             exception=exc,
