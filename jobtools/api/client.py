@@ -296,7 +296,8 @@ class JobsClient:
         self._sleep = sleep
         self._random = random
         self._limiter = RateLimiter(self.rate_limit, clock, sleep)
-        self._scrub = Scrubber(_secrets_of(self.credentials))
+        # Our secrets, and the login of a proxy from the environment, are masked everywhere.
+        self._scrub = Scrubber((*_secrets_of(self.credentials), *_proxy_logins(self.endpoints)))
         self._session: Session | None = None
         self._hosts = tuple(httpx.URL(e).netloc.decode("ascii") for e in self.endpoints)
         self._current = 0  # the endpoint in use; moves on after a connection failure
@@ -545,7 +546,7 @@ class JobsClient:
         message = self._scrub.cut(message, 2000) if message else None
         if errors.error_class(status, code) is errors.NoSuchApiError:
             message = self._no_such_api(message)
-        elif status < 500 and self._proxy_answered(headers, body):
+        elif self._proxy_answered(headers, body):
             message = f"the proxy {self._proxy_shown()} answered, not the service: {message}"
         return errors.error_for_status(
             status,
@@ -976,6 +977,20 @@ def _as_utf8(body: bytes, headers: Mapping[str, str]) -> bytes:
         return body.decode(charset).encode("utf-8")
     except (LookupError, UnicodeError):
         return body  # an unknown or wrong charset: read as UTF-8, as before
+
+
+def _proxy_logins(endpoints: Sequence[str]) -> tuple[str, ...]:
+    """The passwords (and their user:password pairs) of the proxies the environment sets."""
+    from jobtools.api.sessions import env_proxy
+
+    found: list[str] = []
+    for endpoint in endpoints:
+        proxy = env_proxy(endpoint)
+        parts = urllib.parse.urlsplit(proxy) if proxy else None
+        if parts is not None and parts.password:
+            password = urllib.parse.unquote(parts.password)
+            found += [password, f"{urllib.parse.unquote(parts.username or '')}:{password}"]
+    return tuple(found)
 
 
 def _secrets_of(credentials: Credentials) -> tuple[str, ...]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # httpx is imported where it is used: the CLI reads defaults from here
+    import httpx
 
 __all__ = ["Limits", "Retries", "Timeouts", "UNSET", "Unset"]
 
@@ -119,6 +120,8 @@ class Timeouts:
         >>> Timeouts.of(5.0).read
         5.0
         """
+        import httpx
+
         if isinstance(timeout, Timeouts):
             return timeout if attempt is None else dataclasses.replace(timeout, attempt=attempt)
         default = cls().attempt if attempt is None else attempt
@@ -138,4 +141,6 @@ class Timeouts:
 
     def httpx(self) -> httpx.Timeout:
         """The per-phase limits as an `httpx.Timeout` (writes as long as reads)."""
+        import httpx
+
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.pool)
