@@ -64,6 +64,10 @@ RESOURCE_KEYS = (
     "nic_id",
     "publicip_id",
 )
+# SDRS names its protection group `server_group_id` (reference, "More services with this
+# job API"): read after RESOURCE_KEYS. Apart from them only while the JSONL kernel's slots
+# are fixed at build time (it reads RESOURCE_KEYS); it joins them when its tables are not.
+LATE_RESOURCE_KEYS = ("server_group_id",)
 # What `entity_error` is read from (IMS, then ECS), and the count given without the sub-jobs.
 ERROR_KEYS = ("error", "errorcode_message")
 TOTAL_KEY = "sub_jobs_total"
@@ -277,15 +281,31 @@ def raw_job_columns(rows: list[Any]) -> dict[str, list[Any]]:
     """The raw values of every column `assemble_job_frame` types, from parsed records."""
     dicts = [r if type(r) is dict else _EMPTY for r in rows]
     ents = [r.get("entities") for r in dicts]
-    edicts = [e if type(e) is dict else _EMPTY for e in ents]
+    edicts = [
+        _with_top_sub_jobs(r, e if type(e) is dict else _EMPTY)
+        for r, e in zip(dicts, ents, strict=True)
+    ]
     columns: dict[str, Any] = {name: [r.get(name) for r in dicts] for name in RECORD_FIELDS}
     columns |= {name: [e.get(key) for e in edicts] for name, key in ENTITY_FIELDS.items()}
     columns["entity_error"] = [_entity_error(e) for e in edicts]
     columns["resource_id"] = [_resource_id(e) for e in edicts]
-    columns["sub_job_count"] = [_sub_job_count(e) if type(e) is dict else None for e in ents]
+    columns["sub_job_count"] = [
+        _sub_job_count(m) if type(e) is dict or m is not _EMPTY else None
+        for e, m in zip(ents, edicts, strict=True)
+    ]
     columns["entities"] = _json_texts([split_entities(e) for e in ents])
     columns["extra"] = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
     return columns
+
+
+def _with_top_sub_jobs(record: dict[str, Any], entities: dict[str, Any]) -> dict[str, Any]:
+    """VBS documents `sub_jobs` at the top of the job, not in `entities` (reference, "More
+    services with this job API"): the derived columns read them there too (`extra` keeps
+    them as they came)."""
+    top = record.get("sub_jobs")
+    if type(top) is not list or any(key in entities for key in SUB_JOB_KEYS):
+        return entities
+    return {**entities, "sub_jobs": top}
 
 
 def _entity_error(entities: dict[str, Any]) -> Any:
@@ -303,7 +323,7 @@ def _entity_error(entities: dict[str, Any]) -> Any:
 
 def _resource_id(entities: dict[str, Any]) -> Any:
     """The job's own resource key; else its sub-jobs' resources, comma-separated."""
-    for key in RESOURCE_KEYS:
+    for key in (*RESOURCE_KEYS, *LATE_RESOURCE_KEYS):
         value = entities.get(key)
         if value is not None and value != "":
             return value
