@@ -22,10 +22,10 @@ from jobtools.api import auth
 from jobtools.api.client import JobsClient
 from jobtools.api.options import Limits, Retries, Timeouts
 from jobtools.ids import job_id_times, make_job_id
-from jobtools.times import epoch_seconds
 from jobtools.simulator import DEMO_AK, DEMO_PROJECT_ID, DEMO_SK, Faults, ManualClock, Simulator
 from jobtools.simulator._gate import AK_LOCKED
 from jobtools.simulator._http import _warn_if_exposed
+from jobtools.times import epoch_seconds
 from jobtools.wait.options import Patience
 
 CONCURRENCIES = [1, 4, 16, 64]
@@ -59,7 +59,7 @@ def make_client(url: str, kind: str = "aksk", **options: object) -> JobsClient:
     return JobsClient(**settings)
 
 
-# --- harm first: never lock the user's access key ---------------------------------------------
+# --- harm first: never lock the user's access key ---
 
 
 @pytest.mark.parametrize("concurrency", CONCURRENCIES)
@@ -151,7 +151,7 @@ def test_the_lock_answer_is_named():
     assert "locked for 5 minutes" in error.cause
 
 
-# --- clock skew -----------------------------------------------------------------------------------
+# --- clock skew ---
 
 
 @pytest.mark.parametrize(("minutes", "side"), [(20, "behind"), (-25, "ahead of")])
@@ -166,7 +166,7 @@ def test_clock_skew_is_named_from_the_servers_date(minutes, side):
     assert f"your clock is {abs(minutes)} min {side} the server's" in frame["fetch_error"][0]
 
 
-# --- a wrong route is not a job that is gone -------------------------------------------------------
+# --- a wrong route is not a job that is gone ---
 
 
 OLD_IDS = [make_job_id(time.time() - 10 * 86400 - i, node=1, jvm=2, counter=i) for i in range(30)]
@@ -210,7 +210,7 @@ def test_an_unknown_job_is_400_img0023_and_gone():
         assert frame["wait_state"].tolist() == ["expired", "expired", "gone"]
 
 
-# --- each documented code: its outcome and its one line --------------------------------------------
+# --- each documented code: its outcome and its one line ---
 
 
 def gateway(code: str, message: str) -> dict:
@@ -285,7 +285,7 @@ def test_a_lone_refusal_after_acceptance_sends_the_next_request_alone(sim):
     assert counts[counts > 0].to_dict() == {"ok": 19, "auth": 1}
 
 
-# --- the simulator's documented answers ------------------------------------------------------------
+# --- the simulator's documented answers ---
 
 
 @pytest.mark.parametrize(("cloud", "status"), [("huaweicloud", 503), ("otc", 429)])
@@ -360,7 +360,7 @@ def test_serving_beyond_loopback_warns(host, auth_on, said):
         _warn_if_exposed("::1", False)
 
 
-# --- the network as users have it ---------------------------------------------------------------
+# --- the network as users have it ---
 
 
 def test_credentials_over_plain_http_to_another_host_warn():
@@ -435,7 +435,7 @@ def test_bodies_in_another_charset_are_read_by_it(sim, charset, encode):
     assert frame["status"].eq("FAIL").all() and frame["fail_reason"].eq(reason).all()
 
 
-# --- options ---------------------------------------------------------------------------------------
+# --- options ---
 
 
 def test_option_groups_and_the_old_keywords_agree():
