@@ -157,11 +157,10 @@ def test_error_shapes_become_rows(body, request_id):
     )
     row = frame.iloc[0]
     assert (row.job_id, row.outcome, row.http_status) == (JOB, "auth", 401)
-    assert (row.fetch_error_code, row.fetch_error, row.request_id) == (
-        "APIGW.0301",
-        "Incorrect IAM",
-        request_id,
-    )
+    assert (row.fetch_error_code, row.request_id) == ("APIGW.0301", request_id)
+    # A refusal is said with its cause, then the service's own words.
+    assert row.fetch_error.startswith("the service refused the credentials: wrong AK/SK")
+    assert row.fetch_error.endswith("(HTTP 401 APIGW.0301: Incorrect IAM)")
     assert pd.isna(row.status) and not row.is_terminal
 
 

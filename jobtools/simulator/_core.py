@@ -28,6 +28,7 @@ from jobtools.simulator._faults import FaultDice, Faults
 from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
 from jobtools.simulator._records import epochs, read_records
 from jobtools.simulator._replies import (
+    CLOUD_NAMES,
     Reply,
     broken_body,
     fault_reply,
@@ -128,10 +129,8 @@ class Simulator:
         service: str = "ims",
         cloud: str = "huaweicloud",
     ) -> None:
-        from jobtools.api.endpoints import CLOUDS
-
-        if cloud not in CLOUDS:
-            raise ValueError(f"unknown cloud {cloud!r}: one of {', '.join(CLOUDS)}")
+        if cloud not in CLOUD_NAMES:
+            raise ValueError(f"unknown cloud {cloud!r}: one of {', '.join(CLOUD_NAMES)}")
         self.service = _services.service(service).name
         self.cloud = cloud
         if not finish_within > 0:

@@ -26,7 +26,10 @@ def json_headers(request_id: str) -> dict[str, str]:
     return {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
 
 
-# Clouds whose ECS answers Common.1503 with 429 instead of 503 (ECS error codes, OTC).
+# The clouds the simulator plays (`jobtools.api.endpoints.CLOUDS`, which the simulator does
+# not import: it needs no client); on Open Telekom Cloud ECS answers Common.1503 with 429
+# instead of 503 (each cloud's ECS error codes).
+CLOUD_NAMES = ("huaweicloud", "huaweicloud-eu", "otc", "otc-swiss")
 _1503_AS_429 = frozenset({"otc", "otc-swiss"})
 
 
