@@ -15,6 +15,7 @@ from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import jobs_between, rates_over_time, summary_by_type
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.client import FetchResult, JobsClient, fetch_jobs
+from jobtools.api.options import Limits, Retries, Timeouts
 from jobtools.errors import (
     ApiError,
     AuthenticationError,
@@ -55,6 +56,7 @@ from jobtools.wait.poll import (
     wait_for,
     wait_for_async,
 )
+from jobtools.wait.options import Patience
 from jobtools.wait.polllog import PollLog, transitions
 from jobtools.wait.schedule import Adaptive, Backoff
 
@@ -124,16 +126,20 @@ __all__ = [
     "JobStatus",
     "JobsClient",
     "JobsError",
+    "Limits",
     "ManualClock",
     "NotFoundError",
     "OUTCOMES",
+    "Patience",
     "PollLog",
+    "Retries",
     "ServerError",
     "ServiceUnavailableError",
     "Simulator",
     "SimulatorServer",
     "Snapshot",
     "ThrottledError",
+    "Timeouts",
     "TokenCredentials",
     "TransportError",
     "UnexpectedStatusError",
