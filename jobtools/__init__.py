@@ -47,6 +47,7 @@ from jobtools.ids import as_job_ids, extract_job_ids, job_id_time, job_ids_from_
 from jobtools.io import read_jobs, write_jobs
 from jobtools.schema import JobStatus
 from jobtools.times import parse_job_time, parse_job_times
+from jobtools.wait.options import Patience
 from jobtools.wait.poll import (
     WAIT_COLUMNS,
     CancelToken,
@@ -56,7 +57,6 @@ from jobtools.wait.poll import (
     wait_for,
     wait_for_async,
 )
-from jobtools.wait.options import Patience
 from jobtools.wait.polllog import PollLog, transitions
 from jobtools.wait.schedule import Adaptive, Backoff
 
