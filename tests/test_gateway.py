@@ -14,7 +14,7 @@ import warnings
 import httpx
 import orjson
 import pytest
-from hostile import Send, hostile
+from hostile import Send, hostile, raw_answer
 
 import jobtools
 from jobtools import errors
@@ -407,6 +407,24 @@ def test_secrets_are_masked_before_any_cut(sim):
             )
         text = frame.to_json(date_format="iso")
         assert token[:8] not in text and token[-8:] not in text, cut
+
+
+def test_a_secret_in_an_over_long_header_line_is_masked_where_the_parser_cuts_it(sim):
+    """aiohttp quotes 100 characters of a header line over 8 KiB in its error: wherever the
+    token falls in it, none of it reaches the row."""
+    token = "tok-" + "S" * 12 + "-9z8y7x6w5v"
+    local = Simulator(credentials=[auth.TokenCredentials(token=token, project_id=DEMO_PROJECT_ID)])
+    job = local.add_job()
+    for before in range(60, 120, 3):
+        line = b"X-Echo: " + b"a" * before + token.encode() + b"b" * 9000
+        answer = raw_answer("200 OK", b"{}", line)
+        with hostile(local, lambda seen, a=answer: a) as server:
+            frame = make_client(server.url, "token", token=token, max_attempts=1).fetch_jobs(
+                [job], progress=False
+            )
+        error = frame.loc[0, "fetch_error"]
+        assert frame.loc[0, "outcome"] == "connection_error"
+        assert not any(token[i : i + 4] in error for i in range(len(token) - 3)), before
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ replaces each secret with `****`:
   escaped or URL-encoded echo of its own).
 
 A secret cut short where some other code shortened a text (a parser quoting 100 characters
-of a header line) is masked too: any 8 or more of its first or last characters. Texts are
+of a header line) is masked too: any 8 or more of its first or last characters, and as few
+as its first 4 right before a visible cut (`...`, `…`, the text's end). Texts are
 masked before they are cut (`cut`), so a cut never leaves a part of a secret behind.
 
 Text from the server is also made storable (`clean`): lone surrogates (a non-UTF-8 header
@@ -64,7 +65,14 @@ def _parts(secret: str) -> list[str]:
     lead_opt = ""
     for char in secret[1:-MIN_PART]:
         lead_opt = f"(?:{lead_opt}{re.escape(char)})?"
-    return [head + tail_opt, lead_opt + re.escape(secret[-MIN_PART:])]
+    patterns = [head + tail_opt, lead_opt + re.escape(secret[-MIN_PART:])]
+    # Where a text was visibly cut (`...`, `…`, its end), even the first 4 characters go.
+    short = re.escape(secret[:MIN_SECRET_LENGTH])
+    rest = ""
+    for char in reversed(secret[MIN_SECRET_LENGTH:MIN_PART]):
+        rest = f"(?:{re.escape(char)}{rest})?"
+    patterns.append(short + rest + r"(?=\.\.\.|\u2026|['\"]?$)")
+    return patterns
 
 
 def clean(text: str) -> str:
@@ -159,12 +167,13 @@ class Scrubber:
         )
 
     def _suspect(self, text: str) -> bool:
+        """False when no form of a secret, whole or cut, can be in `text` (the fast path)."""
         if "\\" in text or "%" in text or "&#" in text:
             return True
         if any(core in text for core in self._cores):
             return True
         lower = text.lower()
-        return any(secret in lower for secret in self._lower) or any(
+        return any(secret[:MIN_SECRET_LENGTH] in lower for secret in self._lower) or any(
             piece in lower for piece in self._heads
         )
 
