@@ -203,7 +203,7 @@ def _warn_if_exposed(host: str, require_auth: bool) -> None:
         )
     else:
         message = (
-            f"WARNING: the simulator listens on {host} WITHOUT AUTHENTICATION (--no-auth): "
+            f"the simulator listens on {host} WITHOUT AUTHENTICATION (--no-auth): "
             "anyone who can reach this machine can read and add its jobs; bind 127.0.0.1"
         )
     warnings.warn(message, ExposedSimulatorWarning, stacklevel=4)
