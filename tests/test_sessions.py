@@ -353,3 +353,34 @@ def test_https(certificate, verify):
         assert "CERTIFICATE_VERIFY_FAILED" in row.fetch_error
     else:
         assert (row.outcome, row.request_id) == ("ok", "r1")
+
+
+def test_a_certificate_that_does_not_verify_is_one_error_never_retried(certificate):
+    """An unknown CA: one attempt, one row naming the host and the failure, the batch
+    stopped (every id goes to the same host), however many attempts were allowed."""
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def main():
+        async with ScriptedServer([OK, OK, OK], tls=server_tls) as server:
+            client = client_for(server.url, max_attempts=6)
+            return server, await client.afetch_results([JOB, "a" * 32, "b" * 32], progress=False)
+
+    server, results = asyncio.run(main())
+    assert not server.requests  # the handshake failed, once: `attempts` says it was not retried
+    assert [r.outcome for r in results] == ["connection_error"] * 3
+    assert results[0].attempts == 1 and "does not verify" in (results[0].error or "")
+    assert "127.0.0.1" in (results[0].error or "")
+    assert all((r.error or "").startswith("not sent: ") for r in results[1:])
+
+
+def test_ssl_cert_file_from_the_environment_is_trusted(certificate, monkeypatch):
+    """`SSL_CERT_FILE` names the CA bundle to trust, as httpx and requests read it."""
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    server, frame = fetch([OK], tls=server_tls, verify=True, max_attempts=1)
+    assert (frame.loc[0, "outcome"], frame.loc[0, "request_id"]) == ("ok", "r1")
