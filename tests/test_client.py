@@ -887,6 +887,7 @@ def test_in_process_simulator_transport(simulator):
     assert frame["outcome"].eq("ok").all() and frame["job_id"].tolist() == ids
 
 
+@pytest.mark.slow
 def test_fetch_in_a_real_jupyter_kernel(simulator_server):
     """In a real kernel (a loop already running) fetch_jobs works and shows a widget bar."""
     import nbformat

@@ -16,16 +16,13 @@ The CSV format (see `frame_to_csv_frame`): one row per job, the columns of the s
 an empty cell and an empty string a quoted `""`, so that reading gives back an equal frame,
 dtypes included.
 
-Speed (1M records, 360 MB: about 2.3 s against 28 s the plain way; `benchmarks/`): a JSONL
-file is memory-mapped and read by Arrow and orjson in bulk (`jobtools.io._jsonl`); a file Arrow
-refuses, or one with unknown top-level fields, is parsed line by line instead: slower, and
-exact, with each bad line reported.
+JSONL is read by `jobtools.io._jsonl`: the compiled scanner or orjson (`engine=`), the same
+frame either way, each bad line reported with its number and the others read.
 """
 
 from __future__ import annotations
 
 import codecs
-import mmap
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +38,7 @@ import pyarrow.csv as pa_csv
 from jobtools.frame import decode_json, entities_of, frame_to_records, jobs_to_frame
 from jobtools.io import parquet
 from jobtools.io._csv import CsvError, read_csv_table
-from jobtools.io._jsonl import read_lines
+from jobtools.io._jsonl import Engine, read_file_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import LegacyTz, iso_text, parse_job_times
@@ -110,6 +107,7 @@ def read_jobs(
     sep: str | None = None,
     tz: str = "UTC",
     legacy_tz: LegacyTz | None = None,
+    engine: Engine = "auto",
 ) -> pd.DataFrame:
     """Load job records or a written job frame from a file or a directory of files.
 
@@ -126,6 +124,8 @@ def read_jobs(
             UTC unless said, and recorded in `attrs["naive_times_tz"]`.
         legacy_tz: JSON and JSONL: the zone of legacy-format times, as `jobs_to_frame`
             takes it; by default decided by the ids (see `attrs["legacy_tz"]`).
+        engine: JSONL only: `"kernel"` (the compiled scanner), `"python"` (orjson; no
+            compiler needed) or `"auto"`: the kernel when it is built. The same frame.
 
     Returns:
         The job frame (JOB_COLUMNS, plus any other columns a CSV carried), with
@@ -142,7 +142,9 @@ def read_jobs(
     files = list(_files(Path(path)))
     frames, problems = [], []
     for file in files:
-        frame, found = _read_file(file, encoding=encoding, sep=sep, tz=tz, legacy_tz=legacy_tz)
+        frame, found = _read_file(
+            file, encoding=encoding, sep=sep, tz=tz, legacy_tz=legacy_tz, engine=engine
+        )
         frames.append(frame)
         problems.extend(found)
     if problems and errors == "raise":
@@ -176,7 +178,13 @@ def _suffix(path: Path) -> str:
 
 
 def _read_file(
-    path: Path, *, encoding: str | None, sep: str | None, tz: str, legacy_tz: LegacyTz | None
+    path: Path,
+    *,
+    encoding: str | None,
+    sep: str | None,
+    tz: str,
+    legacy_tz: LegacyTz | None,
+    engine: Engine = "auto",
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     suffix = _suffix(path)
     if is_poll_log(path):
@@ -186,7 +194,7 @@ def _read_file(
     if suffix in parquet.PARQUET_SUFFIXES:
         return parquet.read_parquet(path), []
     if suffix in LINES_SUFFIXES:
-        frame, problems = read_lines(_mapped(path), path, legacy_tz)
+        frame, problems = read_file_lines(path, legacy_tz, engine)
         return _with_columns(frame), problems
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
@@ -197,23 +205,6 @@ def _read_file(
         problem = {"file": str(path), "line": exc.lineno, "error": exc.msg}
         return jobs_to_frame([]), [problem]
     return _with_columns(jobs_to_frame(parsed, legacy_tz=legacy_tz)), []
-
-
-def _mapped(path: Path) -> memoryview:
-    """The file's bytes without its UTF-8 BOM, memory-mapped where the platform allows.
-
-    A big file mapped (and populated at once) costs a fraction of reading it into fresh
-    memory, page by page; nothing here writes to it.
-    """
-    populate = getattr(mmap, "MAP_POPULATE", None)
-    size = path.stat().st_size
-    if populate is None or size == 0:
-        data = memoryview(path.read_bytes())
-    else:
-        with path.open("rb") as file:
-            flags = mmap.MAP_PRIVATE | populate
-            data = memoryview(mmap.mmap(file.fileno(), 0, flags=flags, prot=mmap.PROT_READ))
-    return data[3:] if data[:3].tobytes() == codecs.BOM_UTF8 else data
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -547,7 +538,21 @@ def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if not carrying:
         return frame
     frame = frame.copy()
-    carried = {frame.index[i]: extras[i].pop(COLUMNS_KEY) for i in carrying}
+    carried = {}
+    for i in carrying:
+        # Only names that are no column already: a record's own `_jobtools` key (not written
+        # here) cannot replace or duplicate a contract column; what it holds stays in `extra`.
+        value = extras[i][COLUMNS_KEY]
+        if not isinstance(value, dict):
+            continue
+        carried[frame.index[i]] = {k: v for k, v in value.items() if k not in frame.columns}
+        kept = {k: v for k, v in value.items() if k in frame.columns}
+        if kept:
+            extras[i][COLUMNS_KEY] = kept
+        else:
+            del extras[i][COLUMNS_KEY]
+    if not any(carried.values()):
+        return frame
     frame["extra"] = _json_text(pd.Series([e or None for e in extras], index=frame.index))
     columns = pd.DataFrame.from_dict(carried, orient="index").reindex(frame.index)
     # The caller's own columns get the dtype their values suggest (text as `str`).
