@@ -7,7 +7,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+# The library's defaults, read (not repeated) for the options and their help.
+from jobtools.api.options import Limits, Retries, Timeouts
+from jobtools.wait.options import BACKOFF_CAP, BACKOFF_FIRST, Patience
+
 __all__ = ["main"]
+
+LIMITS, RETRIES, TIMEOUTS, PATIENCE = Limits(), Retries(), Timeouts(), Patience()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,8 +57,18 @@ def _add_fetch(sub: Any) -> None:
     _add_ids_and_client_options(p)
     p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the jobs")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
-    p.add_argument("--max-attempts", type=int, default=6, help="tries per id (6)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=LIMITS.concurrency,
+        help=f"requests in flight ({LIMITS.concurrency})",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=RETRIES.max_attempts,
+        help=f"tries per id ({RETRIES.max_attempts})",
+    )
     _add_request_timeout(p)
     p.add_argument("--timeout", action=_Renamed, help=argparse.SUPPRESS, new="--request-timeout")
     _add_excel(p)
@@ -62,12 +78,7 @@ def _add_fetch(sub: Any) -> None:
 def _run_fetch(args: argparse.Namespace) -> int:
     out = _output(args.out, args.force, excel=args.excel)
     ids = _read_ids(args.ids_file)
-    client = _client(
-        args,
-        concurrency=args.concurrency,
-        max_attempts=args.max_attempts,
-        timeout=_request_timeout(args),
-    )
+    client = _client(args, concurrency=args.concurrency, max_attempts=args.max_attempts)
     frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
     _write_out(frame, out, excel=args.excel)
     counts = frame["outcome"].value_counts(sort=False)
@@ -96,23 +107,36 @@ def _add_watch(sub: Any) -> None:
     p.add_argument(
         "--timeout",
         type=float,
-        default=1800.0,
+        default=PATIENCE.timeout,
         metavar="S",
         help="seconds the whole command may take: jobs not ended by then are timed_out "
-        "(1800); 0 = look once",
+        f"({PATIENCE.timeout:g}); 0 = look once",
     )
     _add_request_timeout(p)
     p.add_argument("--log", metavar="FILE", help="SQLite poll log to write and resume from")
     p.add_argument("--out", metavar="FILE.csv", help="write the final jobs here")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     _add_excel(p)
-    p.add_argument("--first", type=float, default=2.0, help="first interval in seconds (2)")
-    p.add_argument("--cap", type=float, default=30.0, help="longest interval in seconds (30)")
+    p.add_argument(
+        "--first",
+        type=float,
+        default=BACKOFF_FIRST,
+        help=f"first interval in seconds ({BACKOFF_FIRST:g})",
+    )
+    p.add_argument(
+        "--cap",
+        type=float,
+        default=BACKOFF_CAP,
+        help=f"longest interval in seconds ({BACKOFF_CAP:g})",
+    )
     p.add_argument(
         "--adaptive", action="store_true", help="look again when jobs of the type usually end"
     )
     p.add_argument(
-        "--give-up-after", type=int, default=10, help="fetch errors in a row to give up (10)"
+        "--give-up-after",
+        type=int,
+        default=PATIENCE.give_up_after,
+        help=f"fetch errors in a row to give up ({PATIENCE.give_up_after})",
     )
     p.set_defaults(run=_run_watch)
 
@@ -136,11 +160,10 @@ def _run_watch(args: argparse.Namespace) -> int:
             warnings.showwarning = _one_line_warning("watch")
             frame = wait_for(
                 ids,
-                client=_client(args, timeout=_request_timeout(args)),
-                timeout=args.timeout,
+                client=_client(args),
+                patience=Patience(timeout=args.timeout, give_up_after=args.give_up_after),
                 log=log,
                 schedule=Adaptive(fallback=backoff) if args.adaptive else backoff,
-                give_up_after=args.give_up_after,
                 progress=False if args.no_progress else None,
             )
     finally:
@@ -253,6 +276,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
     import time
+    import warnings
     from pathlib import Path
 
     from jobtools.sample import SAMPLE_PATH
@@ -295,7 +319,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         # `kill` stops it as cleanly as Ctrl-C does.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with sim.serve(args.host, args.port, log=log) as server:
+    with warnings.catch_warnings():  # --host beyond loopback: one line, louder with --no-auth
+        warnings.showwarning = _one_line_warning("serve")
+        server = sim.serve(args.host, args.port, log=log)
+    with server:
         jobs = f"{loaded} from {source}" if loaded else "none loaded"
         if new_ids:
             jobs += f", {len(new_ids)} new (ending within {args.finish_within:g} s)"
@@ -509,7 +536,10 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
         "--project-id", help="project id (default: HUAWEICLOUD_SDK_PROJECT_ID)", default=None
     )
     p.add_argument(
-        "--rate-limit", type=float, default=150.0, help="requests per second, 0 = none (150)"
+        "--rate-limit",
+        type=float,
+        default=LIMITS.rate_limit,
+        help=f"requests per second, 0 = none ({LIMITS.rate_limit:g})",
     )
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -517,23 +547,25 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--attempt-timeout",
         type=float,
-        default=60.0,
+        default=TIMEOUTS.attempt,
         metavar="S",
-        help="seconds one attempt may take from connect to the last byte (60)",
+        help=f"seconds one attempt may take from connect to the last byte ({TIMEOUTS.attempt:g})",
     )
     limits.add_argument(
         "--max-body-bytes",
         type=int,
-        default=8 * 1024 * 1024,
+        default=LIMITS.max_body_bytes,
         metavar="N",
-        help="largest answer taken, on the wire and decompressed; larger is too_large (8 MiB)",
+        help="largest answer taken, on the wire and decompressed; larger is too_large "
+        f"({LIMITS.max_body_bytes / 2**20:g} MiB)",
     )
     limits.add_argument(
         "--max-retry-wait",
         type=float,
-        default=300.0,
+        default=RETRIES.max_retry_wait,
         metavar="S",
-        help="seconds of throttling or outage waited out before the ids left are given up (300)",
+        help="seconds of throttling or outage waited out before the ids left are given up "
+        f"({RETRIES.max_retry_wait:g})",
     )
 
 
@@ -549,20 +581,21 @@ def _add_request_timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--request-timeout",
         type=float,
-        default=30.0,
+        default=TIMEOUTS.read,
         metavar="S",
-        help="seconds one request may wait for the service's answer (30); --timeout, where "
-        "a command has it, is the whole command's limit",
+        help=f"seconds one request may wait for the service's answer ({TIMEOUTS.read:g}); "
+        "--timeout, where a command has it, is the whole command's limit",
     )
 
 
-def _request_timeout(args: argparse.Namespace) -> Any:
-    import httpx
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    """`--request-timeout` (connecting at most 10 s of it) and `--attempt-timeout`."""
+    import dataclasses
 
     seconds = args.request_timeout
     if not seconds > 0:
         raise ValueError(f"--request-timeout must be more than 0, got {seconds:g}")
-    return httpx.Timeout(seconds, connect=min(10.0, seconds))
+    return dataclasses.replace(Timeouts.per_request(seconds), attempt=args.attempt_timeout)
 
 
 class _Renamed(argparse.Action):
@@ -599,11 +632,10 @@ def _client(args: argparse.Namespace, **options: Any) -> Any:
         cloud=args.cloud,
         api=args.api,
         project_id=args.project_id,
-        rate_limit=args.rate_limit or None,
+        limits=Limits(rate_limit=args.rate_limit or None, max_body_bytes=args.max_body_bytes),
+        retries=Retries(max_retry_wait=args.max_retry_wait),
+        timeouts=_timeouts(args),
         verify=not args.insecure,
-        attempt_timeout=args.attempt_timeout,
-        max_body_bytes=args.max_body_bytes,
-        max_retry_wait=args.max_retry_wait,
         **options,
     )
 

@@ -55,7 +55,8 @@ __all__ = [
 # Where sub-jobs live: IMS `sub_jobs_result`, ECS/EVS `sub_jobs`.
 SUB_JOB_KEYS = ("sub_jobs_result", "sub_jobs")
 # The entity keys naming what a job acts on, by service (reference, "Entities by service"):
-# IMS image, ECS/BMS server (or NIC), EVS volume, volume backup, ELB, EIP; first found wins.
+# IMS image, ECS/BMS server (or NIC), EVS volume, volume backup, ELB, EIP, SDRS protection
+# group (`server_group_id`: reference, "More services with this job API"); first found wins.
 # A backup job names its volume too: the backup is what it makes, so it comes first.
 RESOURCE_KEYS = (
     "image_id",
@@ -65,6 +66,7 @@ RESOURCE_KEYS = (
     "elb_id",
     "nic_id",
     "publicip_id",
+    "server_group_id",
 )
 # What `entity_error` is read from (IMS, then ECS), and the count given without the sub-jobs.
 ERROR_KEYS = ("error", "errorcode_message")
@@ -383,7 +385,10 @@ def raw_from_records(rows: list[Any]) -> RawJobs:
     n = len(rows)
     dicts = [r if type(r) is dict else _EMPTY for r in rows]
     ents = [r.get("entities", _MISSING) for r in dicts]
-    edicts = [e if type(e) is dict else _EMPTY for e in ents]
+    edicts = [
+        _with_top_sub_jobs(r, e if type(e) is dict else _EMPTY)
+        for r, e in zip(dicts, ents, strict=True)
+    ]
     # Keys no record has are all absent: no pass over the records for them.
     present: set[str] = set().union(*edicts) if n else set()
     text: dict[str, Any] = {}
@@ -408,6 +413,16 @@ def raw_from_records(rows: list[Any]) -> RawJobs:
     entities = _json_texts([None if e is _MISSING else split_entities(e) for e in ents])
     extra = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
     return RawJobs(n, text, kind, items, _strings(entities), _strings(extra), sub_jobs, odd)
+
+
+def _with_top_sub_jobs(record: dict[str, Any], entities: dict[str, Any]) -> dict[str, Any]:
+    """VBS documents `sub_jobs` at the top of the job, not in `entities` (reference, "More
+    services with this job API"): the rules read them there too (`extra` keeps them as they
+    came). Parsed records only: the compiled scanner does not follow them yet."""
+    top = record.get("sub_jobs")
+    if type(top) is not list or any(key in entities for key in SUB_JOB_KEYS):
+        return entities
+    return {**entities, "sub_jobs": top}
 
 
 def _sub_job_rows(

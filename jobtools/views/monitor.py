@@ -46,6 +46,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from jobtools import errors
 from jobtools._aio import run_sync
 from jobtools.ids import JobIds, as_job_ids
 from jobtools.schema import STATUS_ORDER, WaitState
@@ -69,7 +70,6 @@ __all__ = ["JobMonitor"]
 _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table cell
 _RECORD_ROWS = 50  # failures listed in the static record
 _FINAL = [s.value for s in WaitState if s.is_final]  # done and gone: really ended
-_REFUSED = ("auth", "forbidden")  # outcomes that no retry will fix: the wait itself fails
 _TICK = 0.25  # seconds between redraws of the within-round count
 _MONITORS: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
 _NUMBERS = itertools.count(1)
@@ -497,11 +497,12 @@ def _waiting_view(job_ids: list[str]) -> pd.DataFrame:
 
 
 def _refused(frame: pd.DataFrame, asked: np.ndarray) -> str | None:
-    """Why the wait fails when every fetch of the round was refused (401/403), else None."""
+    """Why the wait fails when every fetch of the round was refused (the one predicate,
+    `errors.refuses_credentials`), else None."""
     if not len(asked):
         return None
-    outcome = frame["outcome"].to_numpy(object)[asked]
-    if not np.isin(outcome, _REFUSED).all():
+    rows = frame.iloc[asked]
+    if not errors.refused_rows(rows["outcome"], rows["fetch_error_code"]).all():
         return None
     first = frame.iloc[int(asked[0])]
     detail = " ".join(
