@@ -16,12 +16,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from _hostile_text import LONG, TEXTS
 from conftest import CountingTransport
 
 import jobtools
 from jobtools.api.client import JobsClient
 from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
-from jobtools.views.monitor import UNWATCHED, JobMonitor, _progress_cell
+from jobtools.views.monitor import UNWATCHED, JobMonitor, _failures_table, _progress_cell
 from jobtools.wait.poll import iter_snapshots
 
 GONE = "f" * 32
@@ -365,6 +366,49 @@ def test_chinese_text_is_marked_and_jobs_are_named(
     table = monitor.failures_html.value
     assert '<span lang="zh">导出镜像到桶 b1 失败：没有写权限</span>' in table
     assert f"title='ubuntu22-ci-7\n{job}'" in table and ">ubuntu22-ci-7</span>" in table
+
+
+def test_any_text_shows_literally_in_the_widget_and_the_record(
+    simulator: Simulator, sim_clock: ManualClock
+) -> None:
+    """Reasons and image names with `$`, HTML, overrides and 2,000 characters: escaped, written
+    out, cut with the whole value on hover, out of MathJax's reach; failures of two days dated."""
+    jobs = [
+        simulator.add_job(
+            status="FAIL", run_for=1 + n, fail_reason=text, entities={"image_name": text}
+        )
+        for n, text in enumerate(TEXTS)
+    ]
+    client = JobsClient(
+        endpoint="http://simulator",
+        token=DEMO_TOKEN,
+        project_id=simulator.project_id,
+        transport=simulator.transport(),
+        rate_limit=None,
+    )
+    monitor = JobMonitor(jobs, client, clock=sim_clock)
+    assert monitor.join(30)
+    assert "mathjax_ignore" in monitor._dom_classes
+    record = monitor.record_html()
+    for html in (monitor.failures_html.value, record):
+        assert "<img" not in html and "\\u202e" in html and "\\u200b" in html
+        assert "\u202e" not in html and "\u200b" not in html  # never the characters
+        assert "$HOME and $PATH" in html and "overflow-wrap:anywhere" in html
+        assert f"title='{LONG}" in html and LONG not in html.replace(f"title='{LONG}", "")
+    assert "class='jt-record mathjax_ignore" in record
+    assert re.search(r">\d\d:\d\d:\d\d</span>", record)  # one day: times alone
+
+
+def test_failures_of_different_days_show_their_dates() -> None:
+    """The "ended (UTC)" column shows the date when the failures span more than a day."""
+    frame = jobtools.jobs_to_frame(
+        [
+            {"job_id": "a" * 32, "status": "FAIL", "end_time": "2024-11-05T23:50:00Z"},
+            {"job_id": "b" * 32, "status": "FAIL", "end_time": "2024-11-07T00:10:00Z"},
+        ]
+    ).assign(observed_at=pd.NaT)
+    html = _failures_table(frame, 10)
+    assert "2024-11-07 00:10:00" in html and "2024-11-05 23:50:00" in html
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def plot_durations(
     stats = stats.loc[stats[0.5].sort_values().index]
     boxes = [
         {
-            "label": f"{literal(kind)} (n={counts[kind]:,})",
+            "label": f"{literal(_cut(kind, 40))} (n={counts[kind]:,})",
             "whislo": row[0.01],
             "q1": row[0.25],
             "med": row[0.5],

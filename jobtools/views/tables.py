@@ -54,7 +54,8 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
             text_columns.append(column)
         name = str(column)
         name = name[:-2] if kind == "seconds" and name.endswith("_s") else name
-        labels.append(_html.text(name, _MAX_HEADER))  # HTML as it stands: escaped here
+        # relabel_index takes HTML as it stands (escaped here) and as a format string.
+        labels.append(_html.text(name, _MAX_HEADER).replace("{", "{{").replace("}", "}}"))
     styler = shown.style.format(formats, na_rep="").relabel_index(labels, axis=1)
     if not isinstance(shown.index, pd.RangeIndex):
         styler = styler.format_index(_text, axis=0)
