@@ -210,6 +210,9 @@ class JobMonitor(widgets.VBox):
 
     def start(self) -> JobMonitor:
         """Start polling in the background (again, after Stop or a timeout: resume)."""
+        token, thread = self._token, self._thread
+        if token is not None and token.cancelled and thread is not None:
+            thread.join(10)  # stopped, and drawing its last state: Resume waits for that
         self._take_over()
         with self._lock:
             if self.running:
@@ -452,6 +455,7 @@ class JobMonitor(widgets.VBox):
         )
         classes = " ".join(c for c in ("jt-record", _html.LITERAL, self._record_id) if c)
         return (
+            f"{self._no_dead_widget()}"
             f"<div class='{classes}' data-state='{html.escape(self.state)}' "
             "style='border:1px solid #ccc;border-radius:4px;padding:6px;max-width:min(60em,100%);"
             "box-sizing:border-box;overflow:hidden'>"
@@ -461,6 +465,21 @@ class JobMonitor(widgets.VBox):
             f"{_running_table(frame, now, self.max_rows, live)}"
             f"{_failures_table(frame, _RECORD_ROWS)}"
             f"{_fetch_errors_table(frame, self.max_rows)}</div>"
+        )
+
+    def _no_dead_widget(self) -> str:
+        """A style that hides this cell's widget output while no widget renders in it.
+
+        Reopened without its kernel, JupyterLab and Notebook 7 show "Loading widget..." (or
+        "Error displaying widget") where the widget was, above the record: a stale line that
+        says nothing. Hidden while it holds no monitor; the live widget is never hidden.
+        """
+        if self._record_id is None:
+            return ""
+        widget = '[data-mime-type="application/vnd.jupyter.widget-view+json"]'
+        return (
+            f"<style>.jp-OutputArea-child:has(~ .jp-OutputArea-child .{self._record_id})"
+            f":has({widget}):not(:has(.jt-monitor)) {{display:none}}</style>"
         )
 
     def _record_text(self) -> str:

@@ -101,7 +101,9 @@ _MAX_HEADER = 60  # characters of a column name shown; the whole name on hover
 
 
 def _text(value: object) -> str:
-    return _html.text(value, _MAX_TEXT)
+    shown = _html.text(value, _MAX_TEXT)
+    # A long value keeps its column to a readable width, so the other columns keep theirs.
+    return f"<div style='max-width:40em'>{shown}</div>" if len(shown) > 80 else shown
 
 
 def _kind(name: str, values: pd.Series) -> str:
