@@ -476,7 +476,8 @@ class JobMonitor(widgets.VBox):
         """
         if self._record_id is None:
             return ""
-        widget = '[data-mime-type="application/vnd.jupyter.widget-view+json"]'
+        # The widget's output is the one without a data-mime-type (streams and HTML have one).
+        widget = "> .jp-OutputArea-output:not([data-mime-type])"
         return (
             f"<style>.jp-OutputArea-child:has(~ .jp-OutputArea-child .{self._record_id})"
             f":has({widget}):not(:has(.jt-monitor)) {{display:none}}</style>"
