@@ -89,9 +89,10 @@ def test_any_text_is_shown_literally_in_cells_headers_and_index(text: str) -> No
 
 
 def test_long_unbroken_text_breaks_anywhere() -> None:
-    """Text columns and headers wrap anywhere, so a token cannot push the table off-screen."""
-    html = style_table(pd.DataFrame({"fail_reason": [LONG]})).to_html()
-    assert "overflow-wrap: anywhere" in html and "max-width: 100%" in html
+    """A long token breaks anywhere, so it cannot push the table off-screen; words stay whole."""
+    html = style_table(pd.DataFrame({"fail_reason": [LONG, "Quota exceeded"]})).to_html()
+    assert "overflow-wrap:anywhere'>https://obs" in html and "max-width: 100%" in html
+    assert ">Quota exceeded<" in html  # no anywhere-break for ordinary words
 
 
 def test_compare_failures_rates_read_as_percentages() -> None:

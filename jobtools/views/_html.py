@@ -8,7 +8,9 @@ Everything returned is HTML with the data escaped, and shows any text literally:
 * a `$` is a dollar: jobtools' HTML sits in an element of class `mathjax_ignore` (`LITERAL`),
   which JupyterLab's MathJax 3 skips with all it contains (`tex2jax_ignore`, MathJax 2's
   name, and `&#36;` do not stop it);
-* long text wraps anywhere (`WRAP`), and text cut to a limit keeps its whole value on hover.
+* a long unbroken run (a URL, a token) may break anywhere, words stay whole (`WRAP` for a
+  container; `text` marks such runs itself), and text cut to a limit keeps its whole value on
+  hover.
 
 Text with Chinese characters is wrapped in `<span lang="zh">`, so that the browser picks a CJK
 font for it (without a language the fallback font chosen for Han characters can differ by
@@ -37,8 +39,10 @@ COLOURS = {
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 # The class MathJax 3 (JupyterLab 4, Notebook 7) leaves alone, with everything inside it.
 LITERAL = "mathjax_ignore"
-# Long unbroken text (a URL, a token) breaks anywhere rather than widening its table.
-WRAP = "overflow-wrap:anywhere;word-break:break-word"
+# A word too long for its line breaks rather than overflowing. Only runs `text` marks break
+# anywhere, and only those let a table column shrink below a word's width.
+WRAP = "overflow-wrap:break-word"
+_LONG_RUN = re.compile(r"\S{25}")
 # Characters that act on the text instead of showing as a glyph: controls (C0, C1), bidi
 # marks, embeddings, overrides and isolates, zero-width spaces, the soft hyphen, line and
 # paragraph separators, invisible operators, the byte-order mark, interlinear annotation,
@@ -78,12 +82,15 @@ def text(value: object, limit: int | None = None) -> str:
     if is_missing(value):
         return ""
     raw = visible(str(value))
+    lang = ' lang="zh"' if _HAN.search(raw) else ""
+    # A long unbroken run (a URL, a token, an image name) breaks anywhere: it cannot widen
+    # its table beyond the notebook, and the other columns keep their words whole.
+    wrap = " style='overflow-wrap:anywhere'" if _LONG_RUN.search(raw) else ""
     if limit is not None and len(raw) > limit:
         cut = html.escape(raw[: limit - 1] + "…")
-        lang = ' lang="zh"' if _HAN.search(raw) else ""
-        return f"<span title='{html.escape(raw)}'{lang}>{cut}</span>"
+        return f"<span title='{html.escape(raw)}'{lang}{wrap}>{cut}</span>"
     out = html.escape(raw)
-    return f'<span lang="zh">{out}</span>' if _HAN.search(raw) else out
+    return f"<span{lang}{wrap}>{out}</span>" if lang or wrap else out
 
 
 def attribute(value: object) -> str:

@@ -82,8 +82,7 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
                 "text-align": "left",
                 "white-space": "pre-wrap",
                 "vertical-align": "top",
-                "overflow-wrap": "anywhere",
-                "word-break": "break-word",
+                "overflow-wrap": "break-word",
             },
         )
     prose: list[Any] = [c for c in text_columns if str(c) in _PROSE]
@@ -103,7 +102,7 @@ _MAX_HEADER = 60  # characters of a column name shown; the whole name on hover
 def _text(value: object) -> str:
     shown = _html.text(value, _MAX_TEXT)
     # A long value keeps its column to a readable width, so the other columns keep theirs.
-    return f"<div style='max-width:40em'>{shown}</div>" if len(shown) > 80 else shown
+    return f"<div style='max-width:40em'>{shown}</div>" if len(str(value)) > 80 else shown
 
 
 def _kind(name: str, values: pd.Series) -> str:
