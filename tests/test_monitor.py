@@ -187,6 +187,29 @@ def test_stop_is_cancelled_not_ended_and_resume_goes_on(
     assert monitor.state == "done" and _ended(monitor) == 12
 
 
+def test_the_poll_log_says_cancelled_as_the_monitor_did(
+    sim: Simulator, client: JobsClient, clock: ManualClock, tmp_path: Any
+) -> None:
+    """After Stop the log, read the next morning, names the jobs' wait as the snapshot did."""
+    gate = GatedSleep(clock)
+    clock.advance(40)
+    log = tmp_path / "poll.db"
+    monitor = JobMonitor(sim.job_ids, client, clock=clock, sleep=gate, log=log)
+    assert gate.sleeping.wait(10)
+    monitor.stop()
+    assert monitor.join(10)
+    assert monitor.snapshot.unwatched == 10 and "unwatched=10" in repr(monitor.snapshot)
+    morning = jobtools.read_jobs(log)
+    states = morning["wait_state"].value_counts()[lambda c: c > 0].to_dict()
+    assert states == {"cancelled": 10, "done": 2}
+    assert morning["status"].value_counts()[lambda c: c > 0].to_dict() == {
+        "RUNNING": 10,
+        "SUCCESS": 2,
+    }
+    stays = jobtools.transitions(log)
+    assert stays["status"].notna().all()  # the wait's end is no observation of a status
+
+
 def test_stop_during_the_first_sweep_ends_nothing(sim: Simulator, clock: ManualClock) -> None:
     """Stopped before any answer: cancelled, 0 ended, every job shown as never fetched."""
     asked = threading.Event()

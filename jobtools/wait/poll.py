@@ -523,7 +523,10 @@ async def aiter_snapshots(
                 return
             if cancel.cancelled:
                 changed = wait.end("cancelled")
-                yield _snapshot(wait.view(), round_no, now, started, 0, changed, None)
+                view = wait.view()
+                if poll_log is not None:
+                    poll_log.end_jobs(wait_id, round_no, now, view.iloc[changed])
+                yield _snapshot(view, round_no, now, started, 0, changed, None)
                 return
             if deadline is not None and now >= deadline:
                 rows = pending  # a last look at everything at the deadline
