@@ -229,11 +229,19 @@ refused""",
 # MathJax is on in this JupyterLab (so its absence from jobtools' output means something).
 CONTROL = "A formula, typeset: $x^2 + 1$"
 
-# Every output of the notebook fits its cell: nothing wider than the output area.
+# Every output of the notebook fits its cell: nothing wider than the output area, and no
+# table cell beyond its right edge (hidden by an overflow:hidden box, or scrolled away).
 OVERFLOWING = """() => [...document.querySelectorAll(
     '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]
-  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
-  .map(e => e.getAttribute('data-mime-type') + ' ' + e.scrollWidth + '>' + e.clientWidth)"""
+  .filter(e => e.offsetParent !== null)
+  .flatMap(e => {
+    const right = e.getBoundingClientRect().right + 1;
+    const wide = e.scrollWidth > e.clientWidth + 1 ? [e.scrollWidth + '>' + e.clientWidth] : [];
+    const cut = [...e.querySelectorAll('th, td')]
+      .filter(c => c.offsetParent !== null && c.getBoundingClientRect().right > right)
+      .map(c => 'cell ' + c.innerText.slice(0, 40));
+    return [...wide, ...cut];
+  })"""
 MATHJAX_IN_OUTPUTS = """() => document.querySelectorAll(
     '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea mjx-container').length"""
 MATHJAX_IN_MARKDOWN = """() => document.querySelectorAll(

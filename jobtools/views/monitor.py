@@ -458,7 +458,7 @@ class JobMonitor(widgets.VBox):
             f"{self._no_dead_widget()}"
             f"<div class='{classes}' data-state='{html.escape(self.state)}' "
             "style='border:1px solid #ccc;border-radius:4px;padding:6px;max-width:min(60em,100%);"
-            "box-sizing:border-box;overflow:hidden'>"
+            "box-sizing:border-box;overflow-x:auto'>"
             f"<div><b>{html.escape(self.name)}</b>: <span class='jt-when'>{html.escape(when)}"
             f"</span> ({len(frame):,} jobs{log})</div>{reason}"
             f"{_overall(frame, ended)}{_chips(frame, ended, live)}"
@@ -656,8 +656,7 @@ def _label(row: pd.Series) -> str:
     short = _html.text("…" + job_id[-10:])
     shown = _html.text(name, 40) if not _html.is_missing(name) else short
     hover = job_id if _html.is_missing(name) else f"{name}\n{job_id}"
-    style = "white-space:nowrap"  # at most 40 characters
-    return f"<span class='jt-job' title='{_html.attribute(hover)}' style='{style}'>{shown}</span>"
+    return f"<span class='jt-job' title='{_html.attribute(hover)}'>{shown}</span>"
 
 
 def _first(positions: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
@@ -728,22 +727,23 @@ def _failures_table(frame: pd.DataFrame, max_rows: int) -> str:
     # Times alone read as unsorted when failures come from different days: then the date too.
     spans_days = len(ends) > 0 and ends.max() - ends.min() > pd.Timedelta(days=1)
     clock = "%Y-%m-%d %H:%M:%S" if spans_days else "%H:%M:%S"
+    # The reason last: however long it is, the columns before it stay in view.
     rows = [
         (
             _label(row),
-            _html.text(row["job_type"]),
-            _html.text(code.iloc[i]),
-            _html.text(reason.iloc[i], _MAX_TEXT),
             "<span style='white-space:nowrap'>"
             + _html.text(
                 row["end_time"].strftime(clock) if not _html.is_missing(row["end_time"]) else None
             )
             + "</span>",
+            _html.text(code.iloc[i]),
+            _html.text(row["job_type"]),
+            _html.text(reason.iloc[i], _MAX_TEXT),
         )
         for i, (_, row) in enumerate(shown.iterrows())
     ]
     title = f"Latest failures ({len(failed):,}; {len(shown)} shown)"
-    head = ("job", "job_type", "error_code", "fail_reason", "ended (UTC)")
+    head = ("job", "ended (UTC)", "error_code", "job_type", "fail_reason")
     return f"<div class='jt-failures'>{_html.table(title, head, rows)}</div>"
 
 
