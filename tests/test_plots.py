@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import matplotlib
 
@@ -18,7 +19,7 @@ from _hostile_text import TEXTS  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from jobtools import failure_groups, jobs_to_frame  # noqa: E402
+from jobtools import failure_groups, jobs_to_frame, write_report  # noqa: E402
 from jobtools import rates_over_time as jobtools_rates  # noqa: E402
 from jobtools.sample import generate_jobs  # noqa: E402
 from jobtools.views.plots import (  # noqa: E402
@@ -352,3 +353,10 @@ def test_timeline_is_not_stretched_by_a_job_from_the_day_before() -> None:
     left = mdates.num2date(ax.get_xlim()[0])
     assert left > pd.Timestamp("2024-11-06T07:00:00Z")
     assert "1 began earlier, from 2024-11-05 15:00 UTC" in ax.get_title()
+
+
+def test_no_text_can_break_a_report(tmp_path: Path) -> None:
+    """write_report draws every plot of the hostile frame into its PNGs without an error."""
+    folder = write_report(hostile(), tmp_path / "report")
+    assert (folder / "failure_reasons.png").stat().st_size > 0
+    assert (folder / "timeline.png").stat().st_size > 0
