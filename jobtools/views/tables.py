@@ -57,7 +57,9 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
         # relabel_index takes HTML as it stands (escaped here) and as a format string.
         labels.append(_html.text(name, _MAX_HEADER).replace("{", "{{").replace("}", "}}"))
     styler = shown.style.format(formats, na_rep="").relabel_index(labels, axis=1)
-    if not isinstance(shown.index, pd.RangeIndex):
+    if isinstance(shown.index, pd.DatetimeIndex):
+        styler = styler.format_index(_time, axis=0)  # rates_over_time's period starts
+    elif not isinstance(shown.index, pd.RangeIndex):
         styler = styler.format_index(_text, axis=0)
     else:
         styler = styler.hide(axis="index")
