@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo lab test lint browser-deps build-deps bench lock clean dist dist-check test-min
+.PHONY: demo lab test test-fast lint browser-deps build-deps bench lock clean fuzz dist dist-check \
+	test-min
 
 # The editable install compiles the JSONL kernel (jobtools/io/_kernel.pyx) with the C compiler
 # when there is one (setup.py: optional); rebuilt when the kernel changes.
@@ -35,6 +36,11 @@ lab: $(BIN)/.installed-runtime
 test: $(BIN)/.installed lint browser-deps
 	$(BIN)/python -m pytest -q
 
+# The edit-test loop: everything but the browser, notebook, cluster and child-process tests
+# (marked slow in tests/conftest.py); `make test` runs them all.
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not slow"
+
 # A C compiler and Python's headers build the kernel. Installed only when missing.
 build-deps:
 	@if ! command -v cc >/dev/null || ! $(PYTHON) -c "import sysconfig, os, sys; \
@@ -61,6 +67,25 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check jobtools tests benchmarks
 	$(BIN)/ruff format --check jobtools tests benchmarks
 	$(BIN)/mypy
+
+# A longer fuzz of the JSONL scanner than the suite's, against a copy of the package whose
+# kernel is built with Cython's bounds checks and AddressSanitizer (preloaded: Python itself
+# is not built with it). FUZZ_TRIALS sets its length. The installed kernel is not touched.
+FUZZ_DIR := build/fuzz
+FUZZ_TRIALS ?= 300
+fuzz: $(BIN)/.installed
+	rm -rf $(FUZZ_DIR) && mkdir -p $(FUZZ_DIR) && cp -r jobtools tests $(FUZZ_DIR)/
+	rm -f $(FUZZ_DIR)/jobtools/io/_kernel*.so $(FUZZ_DIR)/jobtools/io/_kernel.c
+	sed -i -e 's/boundscheck=False, wraparound=False/boundscheck=True, wraparound=True/' \
+		-e 's/initializedcheck=False/initializedcheck=True/' $(FUZZ_DIR)/jobtools/io/_kernel.pyx
+	cd $(FUZZ_DIR) && CFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address" $(CURDIR)/$(BIN)/cythonize -q -i -3 jobtools/io/_kernel.pyx \
+		2>&1 | grep -v "performance hint" || true
+	cd $(FUZZ_DIR) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		LD_PRELOAD=$$(cc -print-file-name=libasan.so) JOBTOOLS_FUZZ_TRIALS=$(FUZZ_TRIALS) \
+		PYTHONPATH=. $(CURDIR)/$(BIN)/python -m pytest tests/test_kernel.py -q -p no:cacheprovider \
+		-W ignore::pytest.PytestUnraisableExceptionWarning --rootdir=. -c /dev/null -k \
+		"damage or layout or odd or corrupt or utf8 or no_job or huge or refuses"
 
 bench: $(BIN)/.installed
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

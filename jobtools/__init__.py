@@ -14,6 +14,7 @@ from jobtools.analysis.failures import (
 from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import jobs_between, rates_over_time, summary_by_type
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
+from jobtools.api.options import Limits, Retries, Timeouts
 from jobtools.errors import (
     ApiError,
     AuthenticationError,
@@ -45,6 +46,7 @@ from jobtools.ids import as_job_ids, extract_job_ids, job_id_time, job_ids_from_
 from jobtools.io import read_jobs, write_jobs
 from jobtools.schema import JobStatus
 from jobtools.times import parse_job_time, parse_job_times
+from jobtools.wait.options import Patience
 from jobtools.wait.poll import (
     WAIT_COLUMNS,
     CancelToken,
@@ -145,16 +147,20 @@ __all__ = [
     "JobStatus",
     "JobsClient",
     "JobsError",
+    "Limits",
     "ManualClock",
     "NotFoundError",
     "OUTCOMES",
+    "Patience",
     "PollLog",
+    "Retries",
     "ServerError",
     "ServiceUnavailableError",
     "Simulator",
     "SimulatorServer",
     "Snapshot",
     "ThrottledError",
+    "Timeouts",
     "TokenCredentials",
     "TransportError",
     "UnexpectedStatusError",

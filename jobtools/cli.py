@@ -7,6 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+# The library's defaults, read (not repeated) for the options and their help.
+from jobtools.api.options import Limits, Retries, Timeouts
+from jobtools.wait.options import BACKOFF_CAP, BACKOFF_FIRST, Patience
+
 __all__ = ["EXIT_CREDENTIALS", "EXIT_ERROR", "EXIT_PARTIAL", "EXIT_USAGE", "main"]
 
 # Exit codes, as scripts test them (`--help` lists them).
@@ -23,6 +27,8 @@ EXIT_CODES = f"""exit codes:
   130  interrupted (Ctrl-C)"""
 # Without a terminal, fetch and watch print a progress line this often (seconds).
 PROGRESS_INTERVAL = 15.0
+
+LIMITS, RETRIES, TIMEOUTS, PATIENCE = Limits(), Retries(), Timeouts(), Patience()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,8 +106,18 @@ def _add_fetch(sub: Any) -> None:
     )
     _add_format(p)
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
-    p.add_argument("--max-attempts", type=int, default=6, help="tries per id (6)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=LIMITS.concurrency,
+        help=f"requests in flight ({LIMITS.concurrency})",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=RETRIES.max_attempts,
+        help=f"tries per id ({RETRIES.max_attempts})",
+    )
     _add_request_timeout(p)
     p.add_argument("--timeout", action=_Renamed, help=argparse.SUPPRESS, new="--request-timeout")
     _add_excel(p)
@@ -112,14 +128,9 @@ def _run_fetch(args: argparse.Namespace) -> int:
     from jobtools._aio import run_sync
     from jobtools.errors import ROLE_CODES
 
-    out = _output(args.out, args.force)
+    out = _output(args.out, args.force, excel=args.excel, fmt=args.format)
     ids = _read_ids(args.ids_file)
-    client = _client(
-        args,
-        concurrency=args.concurrency,
-        max_attempts=args.max_attempts,
-        timeout=_request_timeout(args),
-    )
+    client = _client(args, concurrency=args.concurrency, max_attempts=args.max_attempts)
     if args.no_progress or sys.stderr.isatty():
         frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
     else:
@@ -127,7 +138,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         count = _CountingBar(len(ids))
         with _Ticker("fetch", count.line):
             frame = run_sync(lambda: client.afetch_jobs(ids, progress=count))
-    _write_out(frame, out, args)
+    _write_out(frame, out, excel=args.excel, fmt=args.format)
     counts = frame["outcome"].value_counts(sort=False)
     summary = ", ".join(f"{name} {int(n)}" for name, n in counts.items() if n)
     where = "stdout" if out is None else out
@@ -162,10 +173,10 @@ def _add_watch(sub: Any) -> None:
     p.add_argument(
         "--timeout",
         type=float,
-        default=1800.0,
+        default=PATIENCE.timeout,
         metavar="S",
         help="seconds the whole command may take: jobs not ended by then are timed_out "
-        "(1800); 0 = look once",
+        f"({PATIENCE.timeout:g}); 0 = look once",
     )
     _add_request_timeout(p)
     p.add_argument("--log", metavar="FILE", help="SQLite poll log to write and resume from")
@@ -175,13 +186,26 @@ def _add_watch(sub: Any) -> None:
     _add_format(p)
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     _add_excel(p)
-    p.add_argument("--first", type=float, default=2.0, help="first interval in seconds (2)")
-    p.add_argument("--cap", type=float, default=30.0, help="longest interval in seconds (30)")
+    p.add_argument(
+        "--first",
+        type=float,
+        default=BACKOFF_FIRST,
+        help=f"first interval in seconds ({BACKOFF_FIRST:g})",
+    )
+    p.add_argument(
+        "--cap",
+        type=float,
+        default=BACKOFF_CAP,
+        help=f"longest interval in seconds ({BACKOFF_CAP:g})",
+    )
     p.add_argument(
         "--adaptive", action="store_true", help="look again when jobs of the type usually end"
     )
     p.add_argument(
-        "--give-up-after", type=int, default=10, help="fetch errors in a row to give up (10)"
+        "--give-up-after",
+        type=int,
+        default=PATIENCE.give_up_after,
+        help=f"fetch errors in a row to give up ({PATIENCE.give_up_after})",
     )
     p.set_defaults(run=_run_watch)
 
@@ -194,7 +218,7 @@ def _run_watch(args: argparse.Namespace) -> int:
     from jobtools.wait.polllog import PollLog, PollLogWarning
     from jobtools.wait.schedule import Adaptive, Backoff
 
-    out = _output(args.out, args.force) if args.out else None
+    out = _output(args.out, args.force, excel=args.excel, fmt=args.format) if args.out else None
     ids = _read_ids(args.ids_file)
     backoff = Backoff(first=args.first, cap=args.cap)
     # No terminal: no bar, but a line every PROGRESS_INTERVAL with the last round's counts.
@@ -210,19 +234,18 @@ def _run_watch(args: argparse.Namespace) -> int:
             with _Ticker("watch", rounds.line) if lines else contextlib.nullcontext():
                 frame = wait_for(
                     ids,
-                    client=_client(args, timeout=_request_timeout(args)),
-                    timeout=args.timeout,
+                    client=_client(args),
+                    patience=Patience(timeout=args.timeout, give_up_after=args.give_up_after),
                     log=log,
                     schedule=Adaptive(fallback=backoff) if args.adaptive else backoff,
-                    give_up_after=args.give_up_after,
                     on_round=rounds.see,
                     progress=False if args.no_progress or lines else None,
                 )
     finally:
         if log is not None:
             log.close()
-    if out is not None or args.out == "-":
-        _write_out(frame, out, args)
+    if args.out:
+        _write_out(frame, out, excel=args.excel, fmt=args.format, log=args.log)
     where = {None: "", "-": " to stdout"}.get(args.out, f" to {out}")
     print(f"jobtools watch: {summarize(frame)}{where}", file=sys.stderr)
     if bool(frame["wait_state"].eq("refused").any()):
@@ -330,6 +353,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
     import time
+    import warnings
     from pathlib import Path
 
     from jobtools.sample import SAMPLE_PATH
@@ -372,7 +396,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         # `kill` stops it as cleanly as Ctrl-C does.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with sim.serve(args.host, args.port, log=log) as server:
+    with warnings.catch_warnings():  # --host beyond loopback: one line, louder with --no-auth
+        warnings.showwarning = _one_line_warning("serve")
+        server = sim.serve(args.host, args.port, log=log)
+    with server:
         jobs = f"{loaded} from {source}" if loaded else "none loaded"
         if new_ids:
             jobs += f", {len(new_ids)} new (ending within {args.finish_within:g} s)"
@@ -438,7 +465,8 @@ def _add_report(sub: Any) -> None:
     p.add_argument(
         "--skip-bad",
         action="store_true",
-        help="skip unreadable records (listed in manifest.json) instead of stopping",
+        help="skip unreadable records, CSV lines broken by a stray quote and unreadable files "
+        "(listed in manifest.json and named on stderr) instead of stopping",
     )
     p.set_defaults(run=_run_report)
 
@@ -517,13 +545,23 @@ def _read_report_input(source: str, *, skip_bad: bool) -> Any:
         with warnings.catch_warnings():
             # Announced below in one line, and listed in the manifest.
             warnings.simplefilter("ignore", CorruptInputWarning)
-            frame = read_jobs(source, errors="warn" if skip_bad else "raise")
+            frame = read_jobs(
+                source,
+                errors="warn" if skip_bad else "raise",
+                on_bad_lines="skip" if skip_bad else "error",
+                on_bad_files="skip" if skip_bad else "error",
+            )
     except CorruptInputError as exc:
         first = exc.problems[0]
         raise ValueError(
             f"{len(exc.problems)} unreadable record(s) in {source}, the first at "
             f"{first['file']}:{first['line']} ({first['error']}); --skip-bad reports the rest"
         ) from None
+    for bad in frame.attrs.get("skipped_files") or []:
+        print(
+            f"jobtools report: warning: skipped the unreadable file {bad['file']}: {bad['error']}",
+            file=sys.stderr,
+        )
     skipped = frame.attrs.get("corrupt_lines") or []
     if skipped:
         first = skipped[0]
@@ -579,7 +617,10 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
         "--project-id", help="project id (default: HUAWEICLOUD_SDK_PROJECT_ID)", default=None
     )
     p.add_argument(
-        "--rate-limit", type=float, default=150.0, help="requests per second, 0 = none (150)"
+        "--rate-limit",
+        type=float,
+        default=LIMITS.rate_limit,
+        help=f"requests per second, 0 = none ({LIMITS.rate_limit:g})",
     )
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -587,23 +628,25 @@ def _add_ids_and_client_options(p: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--attempt-timeout",
         type=float,
-        default=60.0,
+        default=TIMEOUTS.attempt,
         metavar="S",
-        help="seconds one attempt may take from connect to the last byte (60)",
+        help=f"seconds one attempt may take from connect to the last byte ({TIMEOUTS.attempt:g})",
     )
     limits.add_argument(
         "--max-body-bytes",
         type=int,
-        default=8 * 1024 * 1024,
+        default=LIMITS.max_body_bytes,
         metavar="N",
-        help="largest answer taken, on the wire and decompressed; larger is too_large (8 MiB)",
+        help="largest answer taken, on the wire and decompressed; larger is too_large "
+        f"({LIMITS.max_body_bytes / 2**20:g} MiB)",
     )
     limits.add_argument(
         "--max-retry-wait",
         type=float,
-        default=300.0,
+        default=RETRIES.max_retry_wait,
         metavar="S",
-        help="seconds of throttling or outage waited out before the ids left are given up (300)",
+        help="seconds of throttling or outage waited out before the ids left are given up "
+        f"({RETRIES.max_retry_wait:g})",
     )
 
 
@@ -619,20 +662,21 @@ def _add_request_timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--request-timeout",
         type=float,
-        default=30.0,
+        default=TIMEOUTS.read,
         metavar="S",
-        help="seconds one request may wait for the service's answer (30); --timeout, where "
-        "a command has it, is the whole command's limit",
+        help=f"seconds one request may wait for the service's answer ({TIMEOUTS.read:g}); "
+        "--timeout, where a command has it, is the whole command's limit",
     )
 
 
-def _request_timeout(args: argparse.Namespace) -> Any:
-    import httpx
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    """`--request-timeout` (connecting at most 10 s of it) and `--attempt-timeout`."""
+    import dataclasses
 
     seconds = args.request_timeout
     if not seconds > 0:
         raise ValueError(f"--request-timeout must be more than 0, got {seconds:g}")
-    return httpx.Timeout(seconds, connect=min(10.0, seconds))
+    return dataclasses.replace(Timeouts.per_request(seconds), attempt=args.attempt_timeout)
 
 
 class _Renamed(argparse.Action):
@@ -669,11 +713,10 @@ def _client(args: argparse.Namespace, **options: Any) -> Any:
         cloud=args.cloud,
         api=args.api,
         project_id=args.project_id,
-        rate_limit=args.rate_limit or None,
+        limits=Limits(rate_limit=args.rate_limit or None, max_body_bytes=args.max_body_bytes),
+        retries=Retries(max_retry_wait=args.max_retry_wait),
+        timeouts=_timeouts(args),
         verify=not args.insecure,
-        attempt_timeout=args.attempt_timeout,
-        max_body_bytes=args.max_body_bytes,
-        max_retry_wait=args.max_retry_wait,
         **options,
     )
 
@@ -683,18 +726,20 @@ def _read_ids(ids_file: str) -> list[str]:
     import warnings
     from pathlib import Path
 
-    from jobtools.ids import NearMissWarning, job_ids_from_text
+    from jobtools.ids import NearMissWarning, RejoinedIdWarning, extract_job_ids
+    from jobtools.io._csv import EncodingGuessWarning
 
-    if ids_file == "-":
-        text = sys.stdin.read()
-    else:
-        text = Path(ids_file).read_text(encoding="utf-8-sig", errors="replace")
+    # A path is decoded as read_jobs decodes CSVs (UTF-16 from Notepad, GB18030, ...).
+    source: Any = sys.stdin.read() if ids_file == "-" else Path(ids_file)
+    said = (NearMissWarning, RejoinedIdWarning, EncodingGuessWarning)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NearMissWarning)
-        ids = job_ids_from_text(text)
+        warnings.simplefilter("always")
+        ids = extract_job_ids(source, strict=True)
     for warning in caught:
         if issubclass(warning.category, NearMissWarning):
             print(f"jobtools: skipped: {warning.message}", file=sys.stderr)
+        elif issubclass(warning.category, said):
+            print(f"jobtools: warning: {warning.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
@@ -708,28 +753,6 @@ def _add_format(p: argparse.ArgumentParser) -> None:
         choices=("csv", "jsonl"),
         help="the format of --out - (csv); a file's is its extension",
     )
-
-
-def _write_out(frame: Any, out: Any, args: argparse.Namespace) -> None:
-    """Write the jobs to the file `out`, or to stdout (None) in --format, nothing else there."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from jobtools.io import write_jobs
-
-    if out is not None:
-        if args.format:
-            raise ValueError("--format applies to --out - only; a file's format is its extension")
-        write_jobs(frame, out, excel=args.excel)
-        return
-    # Written by the same writer as a file (same bytes), then copied to stdout.
-    with tempfile.TemporaryDirectory(prefix="jobtools-") as folder:
-        path = write_jobs(frame, Path(folder) / f"jobs.{args.format or 'csv'}", excel=args.excel)
-        with path.open("rb") as data:
-            sys.stdout.flush()
-            shutil.copyfileobj(data, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
 
 
 class _Ticker:
@@ -801,18 +824,80 @@ class _Rounds:
         )
 
 
-def _output(path: str, force: bool) -> Any:
-    """The output path, checked before any work so a long run never ends in a refusal.
-
-    `-` is stdout: None.
-    """
+def _output(path: str, force: bool, *, excel: bool = False, fmt: str | None = None) -> Any:
+    """The output path, checked before any work so a long run never ends in a refusal:
+    a suffix write_jobs writes, an existing folder, a file (not a folder), writable.
+    `-` is stdout (None), in `fmt`: CSV or JSONL."""
+    import os
     from pathlib import Path
 
+    from jobtools.io.files import CSV_SUFFIXES, LINES_SUFFIXES
+    from jobtools.io.parquet import PARQUET_SUFFIXES
+
     if path == "-":
+        if excel and fmt not in (None, "csv"):
+            raise ValueError("--excel writes a CSV; --format is jsonl")
         return None
+    if fmt:
+        raise ValueError("--format applies to --out - only; a file's format is its extension")
     out = Path(path)
+    suffixes = sorted(CSV_SUFFIXES | LINES_SUFFIXES | PARQUET_SUFFIXES)
+    if path.endswith(("/", os.sep)) or out.is_dir():
+        raise ValueError(f"{out} is a folder; --out takes a file ({', '.join(suffixes)})")
+    if out.suffix.lower() not in suffixes:
+        hint = " (a workbook comes from `jobtools report --xlsx`)" if out.suffix == ".xlsx" else ""
+        raise ValueError(f"cannot write {out}: --out must end in {', '.join(suffixes)}{hint}")
+    if excel and out.suffix.lower() != ".csv":
+        raise ValueError(f"--excel writes a CSV; {out} is not a .csv file")
     if out.exists() and not force:
         raise ValueError(f"{out} exists; use --force to overwrite it")
     if not out.parent.is_dir():
         raise ValueError(f"no such directory: {out.parent}")
+    if not os.access(out.parent, os.W_OK | os.X_OK) or (
+        out.exists() and not os.access(out, os.W_OK)
+    ):
+        raise ValueError(f"cannot write {out}: permission denied")
     return out
+
+
+def _write_out(
+    frame: Any, out: Any, *, excel: bool, fmt: str | None = None, log: str | None = None
+) -> None:
+    """`frame` to `out` through a temporary file beside it, renamed: never half a file.
+
+    When that fails (a full disk), a copy goes to the system's temporary folder and the
+    error says where (or that the poll log holds the jobs). `out` None is stdout, in `fmt`
+    (CSV by default), and nothing else goes there.
+    """
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from jobtools.io import write_jobs
+
+    if out is None:
+        # Written by the same writer as a file (same bytes), then copied to stdout.
+        with tempfile.TemporaryDirectory(prefix="jobtools-") as folder:
+            path = write_jobs(frame, Path(folder) / f"jobs.{fmt or 'csv'}", excel=excel)
+            with path.open("rb") as data:
+                sys.stdout.flush()
+                shutil.copyfileobj(data, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+        return
+    partial = out.with_name(f".{out.name}.partial{out.suffix}")
+    try:
+        write_jobs(frame, partial, excel=excel)
+        os.replace(partial, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        where = ""
+        try:
+            fd, name = tempfile.mkstemp(prefix="jobtools-", suffix=out.suffix)
+            os.close(fd)
+            write_jobs(frame, Path(name), excel=excel)
+            where = f"; a copy was saved to {name}"
+        except OSError:
+            if log:
+                where = f"; every observation is in the poll log {log}"
+        raise OSError(f"cannot write {out} ({exc.strerror or exc}){where}") from None

@@ -22,6 +22,9 @@ that zone; the frame itself stays in UTC.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -121,15 +124,55 @@ def write_report(
         "summary.csv": summary,
         "rates.csv": rates.reset_index(),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
-    if csv:
-        for name, table in tables.items():
-            # One CSV dialect for the whole report: the one `read_jobs` reads back (ISO 8601
-            # times with their offset, timedeltas as `<name>_s` seconds, BOM and neutralised
-            # formulas for Excel).
-            write_jobs(table, out / name, excel=excel, tz=zone)
-        written += list(tables)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a temporary folder beside `out`, then moved in with the manifest last: a
+    # failure anywhere (a full disk, a workbook too big) leaves no report without a manifest.
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        _write_files(
+            work,
+            frame,
+            tables,
+            groups,
+            summary,
+            rates,
+            quality,
+            excel=excel,
+            xlsx=xlsx,
+            csv=csv,
+            plot=plot,
+            period=period,
+            inputs=inputs,
+            filters=filters,
+            moment=moment,
+            zone=zone,
+        )
+        _move_in(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _write_files(
+    work: Path,
+    frame: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    groups: pd.DataFrame,
+    summary: pd.DataFrame,
+    rates: pd.DataFrame,
+    quality: pd.DataFrame,
+    *,
+    excel: bool,
+    xlsx: bool,
+    csv: bool,
+    plot: bool,
+    period: str,
+    inputs: Sequence[str],
+    filters: Mapping[str, Any] | None,
+    moment: pd.Timestamp,
+    zone: tzinfo,
+) -> None:
+    """Every file of the report into `work`, the manifest last."""
     manifest = _manifest(
         frame,
         tables=tables,
@@ -142,7 +185,9 @@ def write_report(
         now=moment,
         zone=zone,
     )
+    written: list[str] = []
     if xlsx:
+        # First: a workbook that cannot hold the jobs is refused before minutes of CSVs.
         from jobtools.workbook import write_workbook
 
         notes = {k: manifest[k] for k in ("created_at", "inputs", "filters", "time_window")}
@@ -152,7 +197,7 @@ def write_report(
             "jobtools": manifest["jobtools_version"],
         }
         write_workbook(
-            out / XLSX_FILE,
+            work / XLSX_FILE,
             jobs=frame,
             groups=groups,
             summary=summary,
@@ -161,13 +206,37 @@ def write_report(
             notes=notes,
         )
         written.append(XLSX_FILE)
+    if csv:
+        for name, table in tables.items():
+            # One CSV dialect for the whole report: the one `read_jobs` reads back (ISO 8601
+            # times with their offset, timedeltas as `<name>_s` seconds, BOM and neutralised
+            # formulas for Excel).
+            write_jobs(table, work / name, excel=excel, tz=zone)
+        written += list(tables)
     if plot:
-        _write_plots(frame, groups, out, period=period, now=moment, zone=zone)
+        _write_plots(frame, groups, work, period=period, now=moment, zone=zone)
         written += list(_PLOTS)
     manifest["files"] = [*written, "manifest.json"]
     text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
-    (out / "manifest.json").write_text(text, encoding="utf-8")
-    return out
+    (work / "manifest.json").write_text(text, encoding="utf-8")
+
+
+def _move_in(work: Path, out: Path) -> None:
+    """The finished report from `work` into `out`: renamed whole, or file by file, manifest last.
+
+    A folder that is missing or empty is replaced by `work` in one rename; into one with other
+    files in it (overwrite), the report's files are moved one by one, the manifest last, after
+    the old report's files (those of REPORT_FILES and the workbook) are removed.
+    """
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        work.rename(out)
+        return
+    for name in (*REPORT_FILES, XLSX_FILE):
+        (out / name).unlink(missing_ok=True)
+    for path in sorted(work.iterdir(), key=lambda p: p.name == "manifest.json"):
+        os.replace(path, out / path.name)
 
 
 def _write_plots(
@@ -265,10 +334,12 @@ def _fetch_errors(frame: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def _skipped(frame: pd.DataFrame) -> dict[str, Any]:
-    """The records `read_jobs` could not read (file, line, error), counted and listed."""
+    """The records `read_jobs` could not read (file, line, error), counted and listed, and
+    the files it skipped whole (file, error)."""
     problems = frame.attrs.get("corrupt_lines") or []
     listed = [{k: _plain(v) for k, v in p.items()} for p in problems[:_MAX_LISTED]]
-    return {"count": len(problems), "records": listed}
+    files = [{k: _plain(v) for k, v in f.items()} for f in frame.attrs.get("skipped_files") or []]
+    return {"count": len(problems), "records": listed, "files": files}
 
 
 def _iso_one(moment: Any) -> str | None:

@@ -29,6 +29,10 @@
     (`client_for(sim, transport)`: token auth, no rate limit, 2 attempts, no retry sleep).
 
 `SEED`, `CountingTransport`, `client_for`: import them with `from conftest import ...`.
+
+Tiers: `browser` marks the tests in `test_browser*.py`, `slow` the modules that start a
+kernel, a cluster or a process per test (`SLOW_MODULES`) and any test marked by hand.
+`make test-fast` runs the rest; `make test` runs everything.
 """
 
 from __future__ import annotations
@@ -65,6 +69,23 @@ SEED = {
     "error_code": None,
     "fail_reason": None,
 }
+
+
+# Modules whose every test starts a Jupyter kernel, a Dask cluster or a child process.
+SLOW_MODULES = frozenset(
+    {"test_notebooks", "test_dask", "test_readme", "test_demo", "test_monitor_kernel"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the browser and slow tiers by module, so a new test there is in its tier."""
+    for item in items:
+        module = item.path.stem
+        if module.startswith("test_browser"):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        elif module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclasses.dataclass(frozen=True)

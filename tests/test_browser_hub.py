@@ -32,7 +32,7 @@ import pytest
 from _browser import SCREENSHOTS, JupyterLab, Notebook, chromium
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 KERNEL = "jobtools"
 SETUP = """\

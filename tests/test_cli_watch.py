@@ -4,7 +4,6 @@ the morning after: a wait killed in one process, the report written offline by t
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -115,6 +114,19 @@ def _rounds(log: Path) -> int:
         return 0
 
 
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Stop a child: SIGTERM, then SIGKILL after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+    if process.stdout:
+        process.stdout.close()
+
+
+@pytest.mark.slow
 def test_the_morning_after(tmp_path: Path) -> None:
     """A wait in one process is killed; the next process, with no server and no credentials,
     reads the log and writes the workbook with a row for every id of the wait."""
@@ -128,27 +140,30 @@ def test_the_morning_after(tmp_path: Path) -> None:
     )  # fmt: skip
     log = tmp_path / "poll.db"
     errors = tmp_path / "watch.err"
-    with server:
-        try:
-            banner = server.stdout.readline() if server.stdout else ""
-            url = banner.split(" on ")[1].split()[0]
-            with errors.open("wb") as err:
-                waiting = subprocess.Popen(
-                    [*python, "watch", str(ids_file), "--endpoint", url, "--log", str(log),
-                     "--timeout", "3600", "--no-progress", "--rate-limit", "0"],
-                    env={**env, "JOBTOOLS_AUTH_TOKEN": "demo-token",
-                         "HUAWEICLOUD_SDK_PROJECT_ID": "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"},
-                    stderr=err,
-                )  # fmt: skip
-            deadline = time.monotonic() + 60
-            while _rounds(log) < 2 and waiting.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert waiting.poll() is None, errors.read_text()
-            waiting.send_signal(signal.SIGKILL)  # no chance to tidy up: as a crashed kernel
-            waiting.wait()
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+    waiting = None
+    try:
+        banner = server.stdout.readline() if server.stdout else ""
+        url = banner.split(" on ")[1].split()[0]
+        with errors.open("wb") as err:
+            waiting = subprocess.Popen(
+                [*python, "watch", str(ids_file), "--endpoint", url, "--log", str(log),
+                 "--timeout", "3600", "--no-progress", "--rate-limit", "0"],
+                env={**env, "JOBTOOLS_AUTH_TOKEN": "demo-token",
+                     "HUAWEICLOUD_SDK_PROJECT_ID": "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"},
+                stderr=err,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while _rounds(log) < 2 and waiting.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert waiting.poll() is None, errors.read_text()
+    finally:
+        # SIGKILL the wait (no chance to tidy up: as a crashed kernel), SIGTERM the server
+        # (SIGINT is ignored by a process started in the background by a shell), and never
+        # wait without a bound: a test that cannot stop a child kills it.
+        if waiting is not None:
+            waiting.kill()
+            waiting.wait(timeout=30)
+        _stop(server)
     assert _rounds(log) >= 2
 
     out = tmp_path / "report"

@@ -162,6 +162,8 @@ def _example(cls: type[BaseException]) -> BaseException:
         return cls(200, 1_000_000, compressed=True)
     if cls is UndecodableBody:
         return cls(200, "not gzip")
+    if cls.__name__ == "BadFileError":
+        return cls("archive/day=2024-11-06/part-0.parquet", "not a Parquet file")
     # Any other class takes a message alone; one that does not needs its own line above.
     return cls("skipped 1 line")
 
@@ -219,7 +221,17 @@ def test_module_docstring_lists_every_error():
         (400, "IMG.0030", errors.AuthenticationError, False, True),
         (403, "IMG.0030", errors.AuthenticationError, False, True),
         (401, "APIGW.0301", errors.AuthenticationError, False, True),
-        (400, "IMG.0023", errors.BadRequestError, False, False),
+        (400, "IMG.0023", NotFoundError, False, False),
+        (400, "Common.0011", NotFoundError, False, False),
+        (404, "APIGW.0101", errors.NoSuchApiError, False, True),
+        (404, "APIG.0101", errors.NoSuchApiError, False, True),
+        (401, "APIGW.0307", errors.AuthenticationError, False, True),
+        (400, "Common.0018", errors.AuthenticationError, False, True),
+        (403, "APIGW.0302", errors.ForbiddenError, False, True),
+        (202, "Common.0024", ThrottledError, True, False),
+        (429, "Common.1503", ThrottledError, True, False),
+        (502, "APIGW.0201", errors.ServerError, True, False),
+        (504, "APIGW.0201", errors.ServerError, True, False),
         (404, "IMG.0023", NotFoundError, False, False),
         (403, "IMG.0026", errors.ForbiddenError, False, True),
         (403, "IMG.0099", errors.ForbiddenError, False, False),

@@ -27,6 +27,13 @@ def test_there_are_the_notebooks():
     ]
 
 
+def test_the_readme_says_the_notebooks_ship_without_outputs():
+    """The README promises what the next test checks: no outputs in the committed notebooks."""
+    readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "They ship without outputs" in readme
+    assert "with output:" not in readme
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_committed_without_outputs(path: Path):
     """Committed notebooks carry no outputs or execution counts, so diffs stay readable."""
@@ -55,3 +62,5 @@ def test_notebook_runs_without_error(path: Path, tmp_path: Path):
     ]
     assert errors == []
     assert any((tmp_path / "reports").iterdir())
+    # Everything a notebook writes is under reports/, which .gitignore covers in notebooks/.
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]

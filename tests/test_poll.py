@@ -128,10 +128,12 @@ def test_terminal_jobs_are_never_queried_again(
 def test_unknown_job_is_gone_not_failed(
     sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
 ) -> None:
-    """A 404 ends that job's wait as `gone` after one request, with its outcome, apart from FAIL."""
+    """An unknown job (400 IMG.0023, as documented) ends its wait as `gone` after one request,
+    with its outcome, apart from FAIL."""
     frame = wait_for([*sim.job_ids, GONE], client=client, clock=clock, progress=False)
     row = frame.set_index("job_id").loc[GONE]
-    assert (row["wait_state"], row["outcome"], row["http_status"]) == ("gone", "not_found", 404)
+    assert (row["wait_state"], row["outcome"], row["http_status"]) == ("gone", "not_found", 400)
+    assert row["fetch_error_code"] == "IMG.0023"
     assert pd.isna(row["status"]) and not row["is_terminal"]
     assert transport.asked[GONE] == 1
     assert (frame["status"] == "FAIL").sum() == 2

@@ -39,7 +39,8 @@ _CREATE_TASKS = ("CREATE_SNAPSHOT", "COPY_DATA", "CHECK_IMAGE", "REGISTER_IMAGE"
 FALLBACK_FAILURES: tuple[tuple[str, str], ...] = (
     ("IMG.0090", "Failed to export the image to bucket ims-export-00: AccessDenied."),
     ("IMG.0015", "The image quota is exceeded. Quota: 100, used: 100."),
-    ("IMG.0103", "Creating a snapshot of the system disk timed out after 3600 s."),
+    # IMG.0103 as the IMS error table gives it: no permission to access the original key.
+    ("IMG.0103", "No permission to access the original key of the encrypted image."),
 )
 SUCCESS_SHARE = 0.85
 

@@ -5,6 +5,10 @@ Every function takes `ax=None` (a new figure when None), returns the Axes and ne
 job type, the top failure groups, rates per period, a capped timeline. An empty frame gives
 an empty plot with its title and labels. Time axes are in UTC unless `tz=` names a zone.
 
+Text from the data is drawn literally: a `$` is a dollar, never the start of matplotlib's
+mathtext (so `$\\undefinedmacro{x}$` cannot break a plot or a report), and characters that
+would act (a right-to-left override, zero-width spaces) are written out as `\\u202e`.
+
 matplotlib is imported inside the functions, so `import jobtools` does not load it.
 """
 
@@ -24,6 +28,7 @@ from jobtools.analysis.failures import failure_groups
 from jobtools.analysis.summary import rates_over_time
 from jobtools.schema import STATUS_ORDER, JobStatus
 from jobtools.times import to_utc
+from jobtools.views._html import visible
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -89,7 +94,7 @@ def plot_durations(
     kinds = frame["job_type"][wanted]
     has = seconds.notna().to_numpy()
     seconds, kinds = seconds[has], kinds[has].fillna("(no type)")
-    which = ", ".join(str(s) for s in statuses)
+    which = literal(", ".join(str(s) for s in statuses))
     ax.set_title(f"Duration by job type ({which}, {len(seconds):,} jobs)")
     ax.set_xlabel("duration (s, log scale)" if log else "duration (s)")
     ax.set_ylabel("job type")
@@ -102,7 +107,7 @@ def plot_durations(
     stats = stats.loc[stats[0.5].sort_values().index]
     boxes = [
         {
-            "label": f"{kind} (n={counts[kind]:,})",
+            "label": f"{literal(_cut(kind, 40))} (n={counts[kind]:,})",
             "whislo": row[0.01],
             "q1": row[0.25],
             "med": row[0.5],
@@ -144,8 +149,11 @@ def plot_failure_reasons(
     if groups.empty:
         return _say_empty(ax, "no failures")
     shown = groups.sort_values("count", ascending=False).head(top)
-    code = shown["error_code"].fillna("(no code)")
-    labels = (code + "  " + shown["template"].map(lambda t: _cut(t, width))).tolist()
+    code = shown["error_code"].astype(object).fillna("(no code)").map(lambda c: _cut(c, width))
+    labels = [
+        literal(f"{c}  {_cut(t, width)}")
+        for c, t in zip(code, shown["template"].astype(object).fillna(""), strict=True)
+    ]
     counts = shown["count"].tolist()
     rest = groups["count"].sum() - shown["count"].sum()
     if rest > 0:
@@ -156,7 +164,8 @@ def plot_failure_reasons(
     bars = ax.barh(positions, counts, color=STATUS_COLORS["FAIL"])
     ax.set_yticks(positions, labels, fontfamily=_text_fonts())
     texts = [f"{c:,} ({s:.0%})" for c, s in zip(counts, shares, strict=True)]
-    ax.bar_label(bars, texts, padding=3, clip_on=True)
+    # Never clipped: in a narrow panel a label may cross the frame, but it is read whole.
+    ax.bar_label(bars, texts, padding=3, clip_on=False)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: never 0.5 of a job
@@ -204,6 +213,9 @@ def plot_timeline(
     running = (~jobs["is_terminal"].astype(bool) & jobs["end_time"].isna()).to_numpy()
     end = jobs["end_time"].where(~running, present).fillna(begin)
     start, stop = _date_numbers(begin), _date_numbers(end)
+    early, left = _early(start, stop[~running])
+    if left is not None:
+        start, stop = np.maximum(start, left), np.maximum(stop, left)
     known = np.concatenate([start, stop[~running]])
     first, last = float(known.min()), float(known.max())
     cut = None
@@ -217,6 +229,17 @@ def plot_timeline(
     status = _status_labels(jobs["status"])
     ax.barh(rows, widths, left=start, height=0.8, color=status.map(_color).tolist())
     ax.set_ylim(-0.6, len(jobs) - 0.4)
+    if left is not None:
+        ax.set_xlim(left=left)
+        ax.plot(
+            np.full(int(early.sum()), left), rows[early], "<", color="#555555",
+            markersize=4, clip_on=False, label="_began earlier",
+        )  # fmt: skip
+        first_begin = pd.Timestamp(begin.min()).tz_convert("UTC")
+        shown = (
+            f"{shown}; ◀ {int(early.sum())} began earlier, from {first_begin:%Y-%m-%d %H:%M} UTC"
+        )
+        ax.set_title(f"Job timeline ({shown})")
     if cut is not None:
         ax.set_xlim(right=cut)
         off = running & (_date_numbers(end) > cut)
@@ -232,12 +255,35 @@ def plot_timeline(
     _time_axis(ax, tz)
     present_statuses = [s for s in _status_order(status) if (status == s).any()]
     ax.legend(
-        handles=[Patch(color=_color(s), label=s) for s in present_statuses],
+        handles=[Patch(color=_color(s), label=literal(s)) for s in present_statuses],
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),  # outside, where no bar can hide under it
         fontsize="small",
     )
     return ax
+
+
+def _early(start: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Jobs (at most 1 in 20, of 20 or more) that began long before the rest; the axis' start.
+
+    One job left over from yesterday afternoon would squeeze a batch of a few hours into a
+    strip: the axis starts shortly before the rest instead, and those bars come in from
+    the left edge. Long before: a gap in the begin times wider than half the time the rest
+    spans (and at least an hour).
+    """
+    none = np.zeros(len(start), dtype=bool)
+    few = int(0.05 * len(start))  # 20 jobs or more, one in twenty at most
+    if not few:
+        return none, None
+    order = np.sort(start)
+    gaps = np.diff(order[: few + 1])
+    k = int(np.argmax(gaps))
+    rest_first = float(order[k + 1])
+    rest_last = float(max(start.max(), ended.max() if len(ended) else start.max()))
+    rest = rest_last - rest_first
+    if gaps[k] <= max(0.5 * rest, 1 / 24):
+        return none, None
+    return start < rest_first, rest_first - max(0.03 * rest, 1 / 1440)
 
 
 def _labels_fit(ax: Axes, rows: int) -> bool:
@@ -261,7 +307,8 @@ def _job_labels(jobs: pd.DataFrame) -> list[str]:
     if "image_name" not in jobs:
         return short
     names = jobs["image_name"].astype(object).where(jobs["image_name"].notna(), None).tolist()
-    return [_cut(str(n), 24) if n else i for n, i in zip(names, short, strict=True)]
+    labels = [_cut(str(n), 24) if n else i for n, i in zip(names, short, strict=True)]
+    return [literal(label) for label in labels]
 
 
 def plot_rates(
@@ -357,7 +404,7 @@ def plot_status_counts(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     counts = status.value_counts()
     order = [s for s in _status_order(status) if counts.get(s, 0) > 0]
     values = [int(counts[s]) for s in order]
-    bars = ax.bar(order, values, color=[_color(s) for s in order])
+    bars = ax.bar([literal(s) for s in order], values, color=[_color(s) for s in order])
     ax.bar_label(bars, [f"{v:,}" for v in values], padding=2)
     ax.set_ylim(top=max(values) * 1.15)
     return ax
@@ -416,11 +463,21 @@ def _bundled_cjk_font() -> Path | None:
     return None
 
 
+def literal(text: object) -> str:
+    r"""`text` as matplotlib draws it literally: `$` escaped, acting characters written out.
+
+    >>> literal("$HOME costs $5")
+    '\\$HOME costs \\$5'
+    """
+    return visible(str(text)).replace("$", r"\$")
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _cut(text: str, width: int) -> str:
+def _cut(text: object, width: int) -> str:
+    text = visible(str(text))  # cut after writing out: an escape is never cut in half
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
