@@ -120,7 +120,7 @@ test-min: | build-deps
 	cat $(MIN_VENV)/minimums.txt
 	$(MIN_VENV)/bin/pip install --quiet -c $(MIN_VENV)/minimums.txt 'setuptools>=70.1' 'cython>=3.0'
 	$(MIN_VENV)/bin/pip install --quiet -c $(MIN_VENV)/minimums.txt --no-build-isolation \
-		-e '.[notebook]' pytest openpyxl nbclient nbformat
+		-e '.[notebook]' pytest pytest-timeout openpyxl nbclient nbformat
 	# Deprecation warnings are not errors here: an old release beside its dependencies' new
 	# ones warns (matplotlib 3.10.0 with pyparsing 3.3), and users never see those warnings.
 	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \

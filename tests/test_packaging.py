@@ -169,7 +169,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"sdist": next(out.glob("*.tar.gz")), "wheel": wheel}
 
 
+# Building and installing take minutes on a loaded machine: beyond the suite's 600 s bound.
+DIST_TIMEOUT = pytest.mark.timeout(3600)
+
+
 @pytest.mark.dist
+@DIST_TIMEOUT
 def test_the_sdist_and_the_wheel_hold_what_they_should(built: dict[str, Path]) -> None:
     """The sdist has the kernel's source and no C; the wheel the compiled kernel only."""
     with tarfile.open(built["sdist"]) as sdist:
@@ -209,6 +214,7 @@ def plain_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.mark.dist
+@DIST_TIMEOUT
 @pytest.mark.parametrize("kind", ["wheel", "sdist", "sdist-no-compiler"])
 def test_installed_package_runs_the_readme_tour(
     built: dict[str, Path], kind: str, tmp_path: Path, plain_env: dict[str, str]
