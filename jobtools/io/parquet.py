@@ -108,7 +108,7 @@ def read_parquet(path: str | Path, columns: Sequence[str] | None = None) -> pd.D
     """
     path = Path(path)
     try:
-        # partitioning=None: a file under `day=...` is not a Hive dataset (pyarrow 18 adds
+        # partitioning=None: a file under `day=...` is not a Hive dataset (pyarrow 18 and 19 add
         # an inferred `day` column otherwise; 26 does not).
         wanted = None if columns is None else list(columns)
         table = pq.read_table(path, columns=wanted, partitioning=None)
