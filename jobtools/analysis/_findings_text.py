@@ -97,8 +97,9 @@ def _reason_label(found: Findings, group: str, lang: int) -> str:
         return group
     code = str(row["error_code"]) if row["error_code"] else ""
     template = _quote(str(row["template"]))
-    quoted = f"'{template}'" if lang == 0 else f"「{template}」"
-    return f"{code} {quoted}".strip()
+    if lang == 0:
+        return f"{code} '{template}'".strip()
+    return f"{code}「{template}」"
 
 
 def _top(found: Findings, change: int, dimension: str) -> Any:
