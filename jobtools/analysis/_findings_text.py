@@ -115,7 +115,7 @@ def _types_of_reason(found: Findings, change: int, group: str) -> tuple[str, str
     if shares is None or shares.empty:
         return None
     failures, volume = shares["fail"], shares["ended"]
-    if failures.sum() == 0:
+    if failures.sum() == 0 or len(volume) < 2:  # one job type in all: nothing to say
         return None
     top_type = failures.idxmax()
     top_share = failures.max() / failures.sum()

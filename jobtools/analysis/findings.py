@@ -167,7 +167,7 @@ def _count_chunk(part: pd.DataFrame) -> pd.DataFrame:
         rest, code = np.divmod(rest, len(uniques[name]))
         out[name] = uniques[name][code]
     out.insert(0, "bin", rest + bins.min())
-    _, first_failure = np.unique(fails["group"].to_numpy(dtype=object), return_index=True)
+    _, first_failure = np.unique(codes["group"][failed[ended]], return_index=True)
     labels = fails.iloc[first_failure].set_index("group")
     for name in ("error_code", "template"):
         out[name] = labels[name].reindex(out["group"]).to_numpy(dtype=object)
@@ -406,7 +406,7 @@ def _delta(scan: _Scan, lo: int, k: int, hi: int) -> float:
 # --- the result ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Findings:
     """What changed in the failure rate of a job frame, since when, and what drove it.
 
@@ -516,6 +516,8 @@ def findings(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if min_jobs < 1 or permutations < 19:
+        raise ValueError("findings needs min_jobs >= 1 and permutations >= 19")
     zone = to_zone(tz)
     counts = binned_counts(frame)
     dimensions = [d for d in DRIVER_DIMENSIONS if d not in _OPTIONAL or d in frame.columns]
