@@ -245,16 +245,16 @@ def binned_counts(frame: Any) -> pd.DataFrame:
     counts combined, then computed once; the result equals the pandas frame's.
     """
     require(frame, ("status", "begin_time", "job_type"), "findings")
+    wanted = [
+        c
+        for c in (
+            *("job_id", "job_type", "status", "begin_time", "end_time"),
+            *("error_code", "fail_reason", "entity_error", "entity_error_code", *_OPTIONAL),
+        )
+        if c in frame.columns
+    ]
+    parts = frame[wanted]  # only what is counted is read (or copied)
     if is_dask(frame):
-        wanted = [
-            c
-            for c in (
-                *("job_id", "job_type", "status", "begin_time", "end_time"),
-                *("error_code", "fail_reason", "entity_error", "entity_error_code", *_OPTIONAL),
-            )
-            if c in frame.columns
-        ]
-        parts = frame[wanted]
         combined = parts.reduction(
             _count_chunk,
             aggregate=_combine_counts,
@@ -263,7 +263,7 @@ def binned_counts(frame: Any) -> pd.DataFrame:
         )
         counts: pd.DataFrame = combined.compute()
         return _combine_counts(counts)  # also the pandas path's last step, for equal answers
-    return _combine_counts(_count_chunk(frame))
+    return _combine_counts(_count_chunk(parts))
 
 
 # --- the scan -------------------------------------------------------------------------------
