@@ -39,6 +39,10 @@ at most 2,048 positions, and a Dask frame is counted per partition and combined 
   than the true one and its replicates place the split too well; a 95 % interval covered
   the true moment in only 88 to 94 % of simulated batches.
 
+* The latest jobs are left out while many of them still run (`_unfinished_tail`): the ones
+  that have ended are the quick ones, and failures are often quick, so their rate would read
+  as a rise that is not there. The sentences say from when jobs were left out.
+
 `benchmarks/bench_findings.py` measures the promises over many seeds: "no change" on batches
 with none, found and covered for a change from 10 % to 20 %.
 
