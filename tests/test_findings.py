@@ -282,6 +282,24 @@ def test_the_cli_explains_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["explain", str(path), "--tz", "Asia/Shanghai", "--lang", "zh"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("自北京时间 20:") and "IMG.0188" in out
+    assert main(["report", str(path), "--out", str(tmp_path / "report"), "--no-plots"]) == 0
+    assert capsys.readouterr().out.startswith("Since 12:")  # report: the sentences too
+
+
+def test_a_region_column_is_a_driver_dimension_too() -> None:
+    """Where the frame has a region, a change in one region names it."""
+    frame = batch(seed=9)
+    rng = np.random.default_rng(9)
+    frame["region"] = rng.choice(["cn-north-4", "cn-east-3"], len(frame))
+    late = (frame["begin_time"] >= START + pd.Timedelta(hours=3)).to_numpy()
+    hit = late & (frame["region"] == "cn-east-3").to_numpy() & (rng.random(len(frame)) < 0.6)
+    frame["status"] = frame["status"].where(~hit, "FAIL")
+    frame["error_code"] = frame["error_code"].astype("str").where(~hit, NEW_CODE)
+    frame["fail_reason"] = frame["fail_reason"].where(~hit, "OBS endpoint unreachable")
+    found = findings(cast_frame(frame))
+    assert len(found.changes) == 1
+    region = found.drivers[found.drivers["dimension"] == "region"].iloc[0]
+    assert region["value"] == "cn-east-3" and region["share"] > 0.9
 
 
 # --- Dask -------------------------------------------------------------------------------------
