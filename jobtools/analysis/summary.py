@@ -133,9 +133,9 @@ def rates_over_time(
         ValueError: `period` is not a frequency, `tz` is not a time zone, or `by` is neither
             "begin" nor "end".
 
-    A Dask frame gives the same result. Without `groupby`, by end time and in UTC, its counts
-    are made per partition (see `analysis._dask`); otherwise the few columns the rates need
-    (status, the two times, the grouping key) are computed into pandas first.
+    A Dask frame gives the same result. Without `groupby` and in UTC, its counts are made per
+    partition (see `analysis._dask`); otherwise the few columns the rates need (status, the
+    two times, the grouping key) are computed into pandas first.
     """
     require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     if by not in ("begin", "end"):
@@ -143,10 +143,16 @@ def rates_over_time(
     offset = to_offset(period)
     zone = to_zone(tz)
     if is_dask(frame):
-        if groupby is None and by == "end" and zone_name(zone) == "UTC":
+        if groupby is None and zone_name(zone) == "UTC":
             from jobtools.analysis import _dask
 
-            return _dask.rates_over_time(frame, period)
+            counted = frame
+            if by == "begin":
+                # Counted per partition as by end time, with each ended job's end moved to
+                # its begin: the same counts as pandas, and nothing computed into pandas.
+                ended_at_begin = frame["begin_time"].where(~frame["end_time"].isna())
+                counted = frame.assign(end_time=ended_at_begin)
+            return _dask.rates_over_time(counted, period)
         # Local midnights (and their DST shifts) and groups are cut by pandas on the columns
         # needed; a reason is made per partition, so only its short key travels.
         frame = _needed_columns(frame, groupby)
