@@ -57,6 +57,10 @@ def _pct(rate: float) -> str:
     return f"{value:.0f} %"
 
 
+def _jobs(n: int) -> str:
+    return "1 job" if n == 1 else f"{n:,} jobs"
+
+
 def _pct_zh(rate: float) -> str:
     return _pct(rate).replace(" %", "%")
 
@@ -226,7 +230,7 @@ def _no_change(found: Findings, lang: int) -> str:
     start, end = _when(found, overall["start"]), _when(found, overall["end"])
     if lang == 0:
         return (
-            f"No change in the failure rate: {_pct(overall['rate'])} of {jobs:,} jobs failed "
+            f"No change in the failure rate: {_pct(overall['rate'])} of {_jobs(jobs)} failed "
             f"(95 % interval {_pct(low)} to {_pct(high)}), jobs that began from {start} to "
             f"{end} {zone}."
         )
@@ -272,7 +276,7 @@ def headline(found: Findings, lang: str = "en") -> str:
         low, high = overall["interval"]
         if which == 0:
             return (
-                f"No change: {_pct(overall['rate'])} of {overall['jobs']:,} jobs fail "
+                f"No change: {_pct(overall['rate'])} of {_jobs(overall['jobs'])} fail "
                 f"({_pct(low)} to {_pct(high)})"
             )
         return (
