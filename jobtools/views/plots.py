@@ -34,10 +34,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from jobtools.analysis.findings import Findings
+
 __all__ = [
     "STATUS_COLORS",
     "plot_durations",
     "plot_failure_reasons",
+    "plot_findings",
     "plot_rates",
     "plot_status_counts",
     "plot_timeline",
@@ -314,11 +317,14 @@ def plot_rates(
     frame: pd.DataFrame,
     *,
     ax: Axes | None = None,
-    period: str = "1D",
+    period: str | None = None,
+    by: str = "begin",
+    groupby: str | None = None,
     tz: str | tzinfo | None = None,
     min_count: int = 5,
+    top: int = 5,
 ) -> Axes:
-    """Success and failure rate per period, as shares of the jobs that finished in it.
+    """Success and failure rate per period, as shares of the jobs of the period that finished.
 
     Grey bars behind the lines show how many jobs finished in each period (right axis), so a
     rate of 3 jobs does not read like one of 300. Periods where fewer than `min_count` jobs
@@ -327,17 +333,32 @@ def plot_rates(
     The axis runs from the first period a job finished in to the last.
 
     Args:
-        period: a pandas frequency, e.g. "1h", "1D", "1W".
+        period: a pandas frequency, e.g. "1h", "1D", "1W"; None: chosen from the time the
+            jobs span, for about 20 to 60 periods.
+        by: the clock a finished job counts on, as in `rates_over_time`: `"begin"` (the
+            default: a cause that starts failing jobs at 17:28 shows as a step there) or
+            `"end"`.
+        groupby: None, or as in `rates_over_time`: `"reason"` and `"error_code"` stack each
+            of the `top` biggest reasons' failure rates (they add up to the period's rate);
+            `"job_type"` or another column draws one failure-rate line per value.
         tz: the zone of the time axis and of the periods (default UTC): days start at its
             midnight.
         min_count: the fewest finished jobs for a period's rate to be drawn.
+        top: with `groupby`, the values drawn; the rest are summed as "other".
     """
     ax = _axes(ax, figsize=(10, 4))
-    rates = rates_over_time(frame, period, tz=tz)
+    if period is None:
+        period = _period_for(frame, by)
+    if groupby is not None:
+        return _plot_grouped_rates(frame, ax, period, by, groupby, tz, min_count, top)
+    rates = rates_over_time(frame, period, by=by, tz=tz)
     finished = int(rates["finished"].sum())
     rule = f"; a rate where ≥ {min_count} finished" if min_count > 1 else ""
+    # A medium title: two panels side by side still fit it.
     ax.set_title(f"Success and failure rate per {period} ({finished:,} jobs{rule})")
-    ax.set_xlabel(f"period start ({_zone_name(tz)})")
+    ax.title.set_fontsize("medium")
+    clock = f", by {by} time" if by == "end" else ""
+    ax.set_xlabel(f"period start ({_zone_name(tz)}{clock})")
     ax.set_ylabel("share of finished jobs")
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax)
@@ -380,6 +401,106 @@ def plot_rates(
     _time_axis(ax, tz)
     ax.legend(loc="center left", fontsize="small")
     return ax
+
+
+# Periods `plot_rates` picks from, shortest first.
+_PERIODS = ("1min", "5min", "15min", "30min", "1h", "2h", "6h", "12h", "1D", "7D", "30D")
+
+
+def _period_for(frame: Any, by: str) -> str:
+    """The shortest period in `_PERIODS` giving at most 60 periods over the jobs' times."""
+    times = frame["begin_time" if by == "begin" else "end_time"]
+    low, high = times.min(), times.max()
+    if hasattr(low, "compute"):  # a Dask frame: one pass for both
+        import dask.base
+
+        low, high = dask.base.compute(low, high)
+    if pd.isna(low) or pd.isna(high):
+        return "1D"
+    span = pd.Timestamp(high) - pd.Timestamp(low)
+    for period in _PERIODS:
+        if span / pd.Timedelta(period) <= 60:
+            return period
+    return _PERIODS[-1]
+
+
+def _plot_grouped_rates(
+    frame: pd.DataFrame,
+    ax: Axes,
+    period: str,
+    by: str,
+    groupby: str,
+    tz: str | tzinfo | None,
+    min_count: int,
+    top: int,
+) -> Axes:
+    """Failure rates per period by reason (stacked) or by another column (one line each)."""
+    rates = rates_over_time(frame, period, by=by, groupby=groupby, tz=tz)
+    ax.set_title(f"Failure rate per {period} by {groupby}", fontsize="medium")
+    ax.set_xlabel(f"period start ({_zone_name(tz)}, by {by} time)")
+    ax.set_ylabel("share of finished jobs")
+    _percent_axis(ax)
+    if rates.empty:
+        return _say_empty(ax, "no finished jobs")
+    fails = rates["fail"].unstack(groupby, fill_value=0)
+    finished = rates["finished"].unstack(groupby, fill_value=0)
+    order = fails.sum().sort_values(ascending=False).index
+    shown = list(order[:top])
+    x = _date_numbers(pd.Series(fails.index))
+    width = pd.Timedelta(_period_nanos(period), unit="ns") / pd.Timedelta(days=1)
+    stacked = groupby in ("reason", "error_code")
+    colours = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+    if stacked:
+        total = finished.iloc[:, 0].to_numpy(dtype=float)
+        enough = total >= min_count
+        bottom = np.zeros(len(fails))
+        names = _group_names(frame, shown) if groupby == "reason" else {k: k for k in shown}
+        rest = fails.drop(columns=shown).sum(axis=1).to_numpy(dtype=float)
+        for i, key in enumerate([*shown, None]):
+            counts = rest if key is None else fails[key].to_numpy(dtype=float)
+            share = np.where(enough, counts / np.maximum(total, 1), 0.0)
+            label = f"other ({len(order) - len(shown)})" if key is None else names[key]
+            if key is None and not rest.any():
+                continue
+            ax.bar(
+                x,
+                share,
+                width=width * 0.9,
+                bottom=bottom,
+                align="edge",
+                color="#bdbdbd" if key is None else colours[i % len(colours)],
+                label=_cut(str(label), 50),
+            )
+            bottom += share
+        ax.set_ylim(0, max(float(bottom.max()), 0.05) * 1.15)
+    else:
+        for i, key in enumerate(shown):
+            done = finished[key].to_numpy(dtype=float)
+            share = np.where(done >= min_count, fails[key] / np.maximum(done, 1), np.nan)
+            ax.plot(
+                x + width / 2,
+                share,
+                marker="o",
+                markersize=3,
+                linewidth=1.5,
+                color=colours[i % len(colours)],
+                label=_cut(str(key), 40),
+            )
+        ax.set_ylim(-0.02, 1.02)
+    _time_axis(ax, tz)
+    ax.legend(loc="upper left", prop={"family": _text_fonts(), "size": "x-small"})
+    return ax
+
+
+def _group_names(frame: Any, keys: list[str]) -> dict[str, str]:
+    """Failure group keys -> "code template" for a legend."""
+    groups = failure_groups(frame, examples=0).set_index("group")
+    return {
+        key: f"{groups.loc[key, 'error_code']!s} {groups.loc[key, 'template']!s}".strip()
+        if key in groups.index
+        else key
+        for key in keys
+    }
 
 
 def _period_nanos(period: str) -> int:
@@ -519,3 +640,130 @@ def _percent_axis(ax: Axes) -> None:
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+
+
+def plot_findings(found: Findings, *, ax: Axes | None = None, top: int = 3) -> Axes:
+    """The failure rate over begin time with each change marked and its interval shaded.
+
+    Failures per period are stacked by the top `top` reasons of the changes (bars, right
+    axis, kept low); the dots are the failure rate per period, the line the rate of each
+    stretch between changes; a change is a dashed line, its 99 % interval shaded. Made by
+    `Findings.plot`; the time axis is in the findings' zone.
+    """
+    ax = _axes(ax, figsize=(10, 4))
+    zone = found.tz
+    changes = found.changes
+    title = "Failure rate by begin time: " + (
+        "no change" if changes.empty else _count(len(changes), "change")
+    )
+    ax.set_title(title, loc="left", fontsize="medium")
+    ax.set_xlabel(f"job begin time ({_zone_name(zone)})")
+    ax.set_ylabel("share of ended jobs that failed")
+    _percent_axis(ax)
+    series = found.series
+    if series.empty:
+        return _say_empty(ax, "no ended jobs")
+    counts = found.counts
+    first = int(series["first"].min())
+    span = max(int(series["last"].max()) - first, 1)
+    step = _nice_step(span / 60)
+    period = (counts["first"].to_numpy() - first) // step
+    groups = found.drivers[found.drivers["dimension"] == "reason"]["value"]
+    shown = list(dict.fromkeys(groups.tolist()))[:top]
+    label = np.where(counts["group"].isin(shown), counts["group"], "")
+    table = pd.DataFrame(
+        {"period": period, "label": label, "fail": counts["fail"], "ended": counts["ended"]}
+    )
+    per = table.groupby("period")[["ended", "fail"]].sum()
+    per = per.reindex(np.arange(int(per.index.max()) + 1), fill_value=0)
+    x = _date_numbers(pd.Series(pd.to_datetime(first + per.index * step, unit="ms", utc=True)))
+    width = step / 86_400_000
+    stacked = table[table["fail"] > 0].pivot_table(
+        index="period", columns="label", values="fail", aggfunc="sum", fill_value=0
+    )
+    stacked = stacked.reindex(index=per.index, fill_value=0)
+    volume = ax.twinx()
+    bottom = np.zeros(len(per))
+    colours = ["#D55E00", "#0072B2", "#CC79A7", "#E69F00"]
+    for i, key in enumerate([*shown, ""]):
+        if key not in stacked.columns:
+            continue
+        values = stacked[key].to_numpy(dtype=float)
+        name = "other failures" if key == "" else _cut(found_label(found, key), 50)
+        colour = "#bdbdbd" if key == "" else colours[i % len(colours)]
+        volume.bar(
+            x,
+            values,
+            width=width * 0.9,
+            bottom=bottom,
+            align="edge",
+            color=colour,
+            alpha=0.55,
+            label=name,
+        )
+        bottom += values
+    volume.set_ylim(0, max(float(bottom.max()), 1.0) * 3)
+    volume.set_ylabel("failed jobs per period", color="#7f7f7f")
+    ax.set_zorder(volume.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    enough = per["ended"] >= 5
+    rate = (per["fail"] / per["ended"].where(per["ended"] > 0)).where(enough)
+    ax.plot(
+        x + width / 2,
+        rate.to_numpy(),
+        "o",
+        markersize=3,
+        color="#444444",
+        label="failure rate per period",
+    )
+    # The rate of each stretch between changes, as a step line.
+    edges = [first, *(int(t.value // 1_000_000) for t in changes["at"]), first + span]
+    rates = [*changes["rate_before"].tolist()[:1], *changes["rate_after"].tolist()]
+    if changes.empty:
+        rates = [found.overall["rate"]]
+    ex = _date_numbers(pd.Series(pd.to_datetime(edges, unit="ms", utc=True)))
+    for i, value in enumerate(rates):
+        ax.plot(
+            ex[i : i + 2],
+            [value, value],
+            color="#D55E00",
+            linewidth=2,
+            label="rate between changes" if i == 0 else None,
+        )
+    for change in changes.itertuples(index=False):
+        at, low, high = _date_numbers(pd.Series([change.at, change.at_low, change.at_high]))
+        ax.axvline(at, color="#D55E00", linestyle="--", linewidth=1)
+        ax.axvspan(low, high, color="#D55E00", alpha=0.12, linewidth=0)
+    top_rate = float(np.nanmax([*rate.to_numpy(dtype=float), *rates, 0.05]))
+    ax.set_ylim(0, min(1.02, top_rate * 1.25))
+    _time_axis(ax, zone)
+    lines, names = ax.get_legend_handles_labels()
+    bars, bar_names = volume.get_legend_handles_labels()
+    ax.legend(
+        lines + bars,
+        names + bar_names,
+        loc="best",
+        prop={"family": _text_fonts(), "size": "x-small"},
+    )
+    return ax
+
+
+def found_label(found: Findings, group: str) -> str:
+    """A failure group's code and template as the findings name it."""
+    reasons = found.reasons
+    if group not in reasons.index:
+        return group
+    code, template = reasons.loc[group, "error_code"], reasons.loc[group, "template"]
+    return f"{code!s} {template!s}".strip()
+
+
+def _nice_step(milliseconds: float) -> int:
+    """A round period near `milliseconds`: 1, 2, 5, 10, 15, 30 s, 1, 2, 5, ... min, hours, days."""
+    steps = [s * 1000 for s in (1, 2, 5, 10, 15, 30)]
+    steps += [m * 60_000 for m in (1, 2, 5, 10, 15, 30)]
+    steps += [h * 3_600_000 for h in (1, 2, 3, 6, 12)]
+    steps += [d * 86_400_000 for d in (1, 2, 7, 14, 30)]
+    for step in steps:
+        if step >= milliseconds:
+            return step
+    return steps[-1]
