@@ -180,3 +180,60 @@ def test_sample_command_writes_a_sized_scenario(tmp_path, capsys):
     assert len(frame) == 400 and "wrote 400 jobs" in capsys.readouterr().out
     assert frame["begin_time"].min() >= pd.Timestamp(DEFAULT_NOW) - pd.Timedelta(hours=6)
     assert frame["error_code"].eq("IMG.0199").sum() > 20
+
+
+# --- findings against the truth ---------------------------------------------------------------
+
+
+def covers(change: pd.Series, moment: dt.datetime) -> bool:
+    """Whether a found change's interval holds a true moment."""
+    return bool(change["at_low"] <= pd.Timestamp(moment) <= change["at_high"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHANGING)
+def test_findings_name_the_moment_the_reason_and_the_types(played, name):
+    """On three seeds, findings finds each change (and recovery) inside its interval, with
+    the true reason, new or grown as it is, and the job types it hits."""
+    for seed in (0, 1, 2):
+        frame, truth = played[name, seed]
+        found = jobtools.findings(frame)
+        changes, drivers = found.changes, found.drivers
+        expected = sum(1 + (c.ended_at is not None) for c in truth.changes)
+        assert len(changes) == expected, (seed, found.text())
+        row = 0
+        for change in truth.changes:
+            found_change = changes.iloc[row]
+            assert covers(found_change, change.at), (seed, found_change, change.at)
+            mine = drivers[drivers["change"].eq(row)]
+            top_code = mine[mine["dimension"].eq("error_code")].iloc[0]
+            assert top_code["value"] == change.error_code and top_code["share"] > 0.7
+            assert bool(top_code["new"]) == change.new
+            types = mine[mine["dimension"].eq("job_type") & mine["excess"].gt(0)]
+            if len(change.job_types) == 1:
+                assert types.iloc[0]["value"] == change.job_types[0]
+                assert types.iloc[0]["share"] > 0.7
+            else:
+                # Across all job types in proportion to their volume: no one type dominates.
+                assert len(types) >= 5 and types["share"].max() < 0.6
+            if change.ended_at is not None:
+                recovery = changes.iloc[row + 1]
+                assert covers(recovery, change.ended_at)
+                assert found_change["ended_at"] == recovery["at"]
+                assert recovery["rate_after"] < found_change["rate_after"]
+                row += 1
+            else:
+                assert pd.isna(found_change["ended_at"])
+            row += 1
+        assert truth.changes[0].error_code in found.headline()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STEADY)
+def test_findings_say_no_change_where_there_is_none(played, name):
+    """On three seeds of a scenario with one failure rate throughout, findings find none."""
+    for seed in (0, 1, 2):
+        frame, truth = played[name, seed]
+        found = jobtools.findings(frame)
+        assert found.changes.empty, (seed, found.text())
+        assert found.headline().startswith("No change")

@@ -238,15 +238,16 @@ SCENARIOS: dict[str, Scenario] = {
             ),
         ),
     ),
-    # An existing reason grows: three hours ago the region ran short of capacity, and
-    # IMG.0070 ("Insufficient resources") went from a rare failure to a quarter of the jobs.
+    # An existing reason grows: three hours ago OBS downloads began to fail (an OBS
+    # slowdown), and IMG.0106, a failure about one job in a hundred had, hit a quarter.
     "growing": Scenario(
+        jobs=1000,
         seed=1,
         changes=(
             Change(
                 since=3 * _HOUR,
-                error_code="IMG.0070",
-                fail_reason=usual_failures()["IMG.0070"],
+                error_code="IMG.0106",
+                fail_reason=usual_failures()["IMG.0106"],
                 share=0.25,
             ),
         ),
