@@ -21,7 +21,9 @@ What it shows is what is known, nothing more:
   Stopping a wait ends no job: jobs still running are shown as running, "not watched";
 * within a round, how many of its jobs were fetched and how fast (a first sweep of 10,000
   jobs takes a minute at the default rate);
-* Resume goes on from there: the round counter and the ended count never go backwards.
+* Resume goes on from there: the round counter and the ended count never go backwards;
+* once 100 jobs have ended, one line of `jobtools.findings`: whether their failure rate
+  changed, since when and why (recomputed every few rounds).
 
 When the wait ends or stops, the output below the widget is replaced by a static HTML record
 (counts, failures, when it ended), so the saved notebook keeps it without a kernel.
@@ -71,6 +73,8 @@ _RECORD_ROWS = 50  # failures listed in the static record
 _FINAL = [s.value for s in WaitState if s.is_final]  # done and gone: really ended
 _REFUSED = ("auth", "forbidden")  # outcomes that no retry will fix: the wait itself fails
 _TICK = 0.25  # seconds between redraws of the within-round count
+_FINDINGS_AFTER = 100  # ended jobs before the monitor says whether their failure rate changed
+_FINDINGS_EVERY = 3  # rounds between two findings (each takes a fraction of a second)
 _MONITORS: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
 _NUMBERS = itertools.count(1)
 
@@ -140,6 +144,7 @@ class JobMonitor(widgets.VBox):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._record_id: str | None = None  # set once displayed in a notebook
+        self.finding: str | None = None  # findings' headline, once enough jobs ended
         self._build()
         self._render()
         _MONITORS.add(self)
@@ -155,6 +160,7 @@ class JobMonitor(widgets.VBox):
         self.stop_button.on_click(self._guard(lambda _: self.stop()))
         self.resume_button.on_click(self._guard(lambda _: self.start()))
         self.overall_html = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.finding_html = widgets.HTML()
         self.round_html = widgets.HTML()
         self.counts_html = widgets.HTML()
         self.running_html = widgets.HTML()
@@ -166,6 +172,7 @@ class JobMonitor(widgets.VBox):
         self.children = (
             widgets.HBox([self.state_label, self.stop_button, self.resume_button]),
             self.overall_html,
+            self.finding_html,
             self.round_html,
             self.counts_html,
             self.running_html,
@@ -296,6 +303,7 @@ class JobMonitor(widgets.VBox):
                 token.cancel()  # polling again cannot fix credentials
         self._snapshot = snapshot
         self._rounds = self._offset + snapshot.round
+        self.finding = _finding(snapshot, self._rounds, self.finding)
         self.round_html.value = ""
         if snapshot.done:
             self.state = self._final_state()
@@ -350,6 +358,7 @@ class JobMonitor(widgets.VBox):
         self.resume_button.disabled = live or not _unfinished(frame)
         ended = _ended(frame)
         self.overall_html.value = _overall(frame, ended)
+        self.finding_html.value = _finding_html(self.finding)
         self.counts_html.value = _chips(frame, ended, live)
         now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
         self.running_html.value = _running_table(frame, now, self.max_rows, live)
@@ -429,7 +438,7 @@ class JobMonitor(widgets.VBox):
             "style='border:1px solid #ccc;border-radius:4px;padding:6px;max-width:60em'>"
             f"<div><b>{html.escape(self.name)}: {html.escape(self.state)}</b>{when}, "
             f"after {self._rounds} rounds ({len(frame):,} jobs{log})</div>{reason}"
-            f"{_overall(frame, ended)}{_chips(frame, ended, False)}"
+            f"{_overall(frame, ended)}{_finding_html(self.finding)}{_chips(frame, ended, False)}"
             f"{_running_table(frame, now, self.max_rows, False)}"
             f"{_failures_table(frame, _RECORD_ROWS)}"
             f"{_fetch_errors_table(frame, self.max_rows)}</div>"
@@ -438,7 +447,8 @@ class JobMonitor(widgets.VBox):
     def _record_text(self) -> str:
         frame = self.frame
         ended = int(_ended(frame).sum())
-        return f"{self.name}: {self.state}, {ended} of {len(frame)} jobs ended"
+        finding = f"; {self.finding}" if self.finding else ""
+        return f"{self.name}: {self.state}, {ended} of {len(frame)} jobs ended{finding}"
 
     def __repr__(self) -> str:
         state = "polling" if self.running else self.state
@@ -467,6 +477,25 @@ class _RoundCount:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def _finding(snapshot: Snapshot, round_no: int, last: str | None) -> str | None:
+    """`findings(...).headline()` of the jobs ended so far: every few rounds and at the end,
+    once enough have ended for a failure rate to mean something (else `last`)."""
+    frame = snapshot.frame
+    ended = int(frame["status"].isin(["SUCCESS", "FAIL"]).sum())
+    due = last is None or snapshot.done or round_no % _FINDINGS_EVERY == 0
+    if ended < _FINDINGS_AFTER or not due:
+        return last
+    from jobtools.analysis.findings import findings
+
+    return findings(frame).headline()
+
+
+def _finding_html(finding: str | None) -> str:
+    if not finding:
+        return ""
+    return f"<div class='jt-finding'><b>finding:</b> {_html.text(finding, 400)}</div>"
 
 
 def _log_key(log: str | Path | PollLog | None) -> str | None:
