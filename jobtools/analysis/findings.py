@@ -11,7 +11,7 @@ The method, and why
 Each ended job is a Bernoulli trial (failed or not) whose probability may change at a few
 unknown moments. The jobs are counted per begin-time bin (`Binned`: power-of-two
 milliseconds, at most `MAX_BINS` bins, so a million jobs cost one pass and the scan is over
-at most 20,000 positions, and a Dask frame is counted per partition and combined exactly).
+at most 2,048 positions, and a Dask frame is counted per partition and combined exactly).
 
 * Detection: binary segmentation with the binomial likelihood ratio. For a stretch, the
   log-likelihood ratio of "one rate" against "one rate before k, another after" is computed
@@ -32,7 +32,7 @@ at most 20,000 positions, and a Dask frame is counted per partition and combined
   segmentation misplaces a change when a rise and a recovery are close), tested again there,
   and dropped if it no longer passes.
 * Interval for the moment: a parametric bootstrap of the two-rate model of that stretch
-  (`permutations` replicates) gives the spread of the estimated split in jobs; the 95 %
+  (`permutations` replicates) gives the spread of the estimated split in jobs; the 99 %
   interval of the moment is read off it (`at_low`, `at_high`: the begin times of the jobs
   on either side of its ends, so a perfectly placed split still covers the true moment).
 
@@ -113,7 +113,7 @@ _OPTIONAL = ("region", "project")
 _VOLUME = ("job_type", "region", "project")
 
 # The scan runs over at most this many begin-time bins (power-of-two milliseconds wide).
-MAX_BINS = 20_000
+MAX_BINS = 2048
 _KEYS = ("job_type", "group", "error_code", "template", "region", "project")
 _EMPTY = ""
 _TIME = "datetime64[us, UTC]"
@@ -133,40 +133,70 @@ def _width(low_ms: int, high_ms: int, width: int = 1) -> int:
 def _count_chunk(part: pd.DataFrame) -> pd.DataFrame:
     """One partition's ended jobs counted per (begin-time bin, job type, reason, ...)."""
     status = part["status"]
-    ended = (status.eq(JobStatus.SUCCESS) | status.eq(JobStatus.FAIL)).fillna(False)
-    ended &= part["begin_time"].notna()
-    jobs = part[ended.to_numpy(dtype=bool)]
-    if not len(jobs):
+    failed = status.eq(JobStatus.FAIL).fillna(False).to_numpy(dtype=bool)
+    ended = failed | status.eq(JobStatus.SUCCESS).fillna(False).to_numpy(dtype=bool)
+    ended &= part["begin_time"].notna().to_numpy()
+    if not ended.any():
         return _empty_counts()
-    ms = _epoch_ms(jobs["begin_time"])
+    ms = _epoch_ms(part["begin_time"][ended])
     width = _width(int(ms.min()), int(ms.max()))
-    fails = failures._failures(jobs)
-    columns: dict[str, Any] = {
-        "bin": ms // width,
-        "job_type": jobs["job_type"].astype("str").fillna(_EMPTY).to_numpy(dtype=object),
-    }
-    for name in ("group", "error_code", "template"):
-        columns[name] = fails[name].reindex(jobs.index).fillna(_EMPTY).to_numpy(dtype=object)
-    for name in _OPTIONAL:
-        values = jobs[name].astype("str").fillna(_EMPTY) if name in jobs else _EMPTY
-        columns[name] = np.asarray(values, dtype=object) if name in jobs else _EMPTY
-    keys = pd.DataFrame(columns)
-    # Grouped on integer codes (cheap), the text put back on the few groups afterwards.
-    factorized = {k: pd.factorize(keys[k]) for k in _KEYS}
-    codes = {k: codes for k, (codes, _) in factorized.items()}
-    coded = pd.DataFrame({"bin": keys["bin"], **codes})
-    coded["ended"] = 1
-    coded["fail"] = jobs["status"].eq(JobStatus.FAIL).to_numpy(dtype=np.int64)
-    coded["first"] = ms
-    coded["last"] = ms
-    grouped = coded.groupby(["bin", *_KEYS], sort=False).agg(
-        ended=("ended", "sum"), fail=("fail", "sum"), first=("first", "min"), last=("last", "max")
-    )
-    out = grouped.reset_index()
-    for k in _KEYS:
-        out[k] = np.asarray(factorized[k][1], dtype=object)[out[k].to_numpy()]
+    fails = failures._failures(part[ended & failed])
+    # One integer key per row, mixed-radix over the codes of each key (a reason's code and
+    # template follow from its group, so they are not keys): one factorize, no multi-key sort.
+    bins = ms // width
+    key = bins - bins.min()
+    uniques: dict[str, np.ndarray] = {}
+    codes: dict[str, np.ndarray] = {}
+    for name in ("job_type", "group", *_OPTIONAL):
+        if name == "group":
+            # The failures come in the order of the rows: they are the ended rows that failed.
+            group_codes, found = pd.factorize(fails["group"])
+            codes[name] = np.zeros(len(ms), dtype=np.int64)
+            codes[name][failed[ended]] = group_codes + 1
+            uniques[name] = np.append(np.array([_EMPTY], dtype=object), np.asarray(found))
+        elif name in part:
+            codes[name], uniques[name] = _codes(part[name][ended])
+        else:
+            codes[name], uniques[name] = np.zeros(len(ms), np.int64), np.array([_EMPTY], object)
+        key = key * len(uniques[name]) + codes[name]
+    row, combos = pd.factorize(key, sort=False)
+    # Each combination's keys read back off its number, last key first.
+    out = pd.DataFrame(index=np.arange(len(combos)))
+    rest = np.asarray(combos, dtype=np.int64)
+    for name in reversed(("job_type", "group", *_OPTIONAL)):
+        rest, code = np.divmod(rest, len(uniques[name]))
+        out[name] = uniques[name][code]
+    out.insert(0, "bin", rest + bins.min())
+    _, first_failure = np.unique(fails["group"].to_numpy(dtype=object), return_index=True)
+    labels = fails.iloc[first_failure].set_index("group")
+    for name in ("error_code", "template"):
+        out[name] = labels[name].reindex(out["group"]).to_numpy(dtype=object)
+    out["ended"] = np.bincount(row, minlength=len(combos))
+    out["fail"] = np.bincount(row, weights=failed[ended], minlength=len(combos)).astype(np.int64)
+    # The first and last begin time of each bin (what the times of a change are read from).
+    offset = bins - bins.min()
+    first = np.full(int(offset.max()) + 1, np.iinfo(np.int64).max)
+    last = np.full(int(offset.max()) + 1, np.iinfo(np.int64).min)
+    np.minimum.at(first, offset, ms)
+    np.maximum.at(last, offset, ms)
+    out["first"] = first[out["bin"].to_numpy() - bins.min()]
+    out["last"] = last[out["bin"].to_numpy() - bins.min()]
     out["width"] = width
+    for name in ("error_code", "template"):
+        out[name] = out[name].where(out[name].notna(), _EMPTY)
     return _typed_counts(out)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and the text each stands for; missing is `""` (categories used as they are)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        text = np.asarray(values.cat.categories.astype("str"), dtype=object)
+    else:
+        codes, found = pd.factorize(values.astype("str"))
+        text = np.asarray(found, dtype=object)
+    # Missing (-1) becomes the last code, standing for "".
+    return np.where(codes < 0, len(text), codes), np.append(text, _EMPTY)
 
 
 def _epoch_ms(times: pd.Series) -> np.ndarray:
@@ -248,6 +278,7 @@ class _Scan:
         self.n, self.f = n.astype(np.int64), f.astype(np.int64)
         self.min_jobs, self.permutations = min_jobs, permutations
         self.rng = np.random.default_rng(seed)
+        self.tested: dict[tuple[int, int], tuple[int, float, float] | None] = {}
         total = int(self.n.sum())
         # x log x for every count 0..total: the likelihoods become lookups.
         x = np.arange(total + 1, dtype=np.float64)
@@ -271,6 +302,11 @@ class _Scan:
 
     def best(self, lo: int, hi: int) -> tuple[int, float, float] | None:
         """The best split of bins [lo, hi) as (first bin after it, 2 log LR, p-value)."""
+        if (lo, hi) not in self.tested:
+            self.tested[lo, hi] = self._best(lo, hi)
+        return self.tested[lo, hi]
+
+    def _best(self, lo: int, hi: int) -> tuple[int, float, float] | None:
         n, f = self.n[lo:hi], self.f[lo:hi]
         if hi - lo < 2 or n.sum() < 2 * self.min_jobs:
             return None
@@ -293,7 +329,7 @@ class _Scan:
         return _gumbel_tail(null, observed)
 
     def interval(self, lo: int, k: int, hi: int) -> tuple[int, int]:
-        """A 95 % bootstrap interval of the split, as (first bin, last bin) it may fall after."""
+        """A 99 % bootstrap interval of the split, as (first bin, last bin) it may fall after."""
         n, f = self.n[lo:hi], self.f[lo:hi]
         split = k - lo
         before = f[:split].sum() / n[:split].sum()
@@ -307,7 +343,7 @@ class _Scan:
         # In jobs, not bins (bins hold different numbers of jobs): the error of the estimate.
         jobs = np.concatenate([[0], np.cumsum(n)])
         errors = jobs[splits] - jobs[split]
-        low_err, high_err = np.quantile(errors, [0.025, 0.975])
+        low_err, high_err = np.quantile(errors, [0.005, 0.995])
         low = int(np.searchsorted(jobs, jobs[split] - high_err, side="right")) - 1
         high = int(np.searchsorted(jobs, jobs[split] - low_err, side="left"))
         return lo + max(low, 1), lo + min(max(high, 1), len(n) - 1)
@@ -507,7 +543,7 @@ def findings(
         "name": "binary segmentation of the failure rate over begin time (binomial likelihood)",
         "clock": "begin_time",
         "test": "max likelihood ratio over all splits, null by permutation, Gumbel tail",
-        "interval": "parametric bootstrap, 95 %",
+        "interval": "parametric bootstrap, 99 %",
         "alpha": alpha,
         "min_jobs": min_jobs,
         "min_delta": min_delta,

@@ -472,7 +472,7 @@ def plot_findings(found: Findings, *, ax: Axes | None = None, top: int = 3) -> A
 
     Failures per period are stacked by the top `top` reasons of the changes (bars, right
     axis, kept low); the dots are the failure rate per period, the line the rate of each
-    stretch between changes; a change is a dashed line, its 95 % interval shaded. Made by
+    stretch between changes; a change is a dashed line, its 99 % interval shaded. Made by
     `Findings.plot`; the time axis is in the findings' zone.
     """
     ax = _axes(ax, figsize=(10, 4))
