@@ -10,8 +10,7 @@ import pytest
 
 import jobtools
 from jobtools.sample import DEFAULT_NOW, main
-from jobtools.simulator import SCENARIOS, ManualClock, Scenario, Simulator
-from jobtools.simulator._scenarios import Change, Truth
+from jobtools.simulator import SCENARIOS, Change, ManualClock, Scenario, Simulator, Truth
 
 NOW = 1_700_000_000.0
 FINISH = 60.0
