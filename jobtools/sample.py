@@ -24,7 +24,7 @@ so `write_jobs` writes three million records in well under a minute in bounded m
     python -m jobtools.sample --out data/sample_jobs.jsonl [--n 2000] [--seed 20241106]
 
 rewrites the committed sample byte for byte; `--scenario NAME --n N` writes a scenario of
-the simulator's (`jobtools.simulator.SCENARIOS`) with N jobs instead.
+the simulator's (`jobtools.scenarios.SCENARIOS`) with N jobs instead.
 """
 
 from __future__ import annotations
@@ -727,7 +727,7 @@ def _fill(template: str, rng: np.random.Generator, rows: np.ndarray, chunk: _Chu
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m jobtools.sample`: write the sample, or a scenario of any size, as JSONL."""
-    from jobtools.simulator import SCENARIOS
+    from jobtools.scenarios import SCENARIOS
 
     parser = argparse.ArgumentParser(
         prog="python -m jobtools.sample",

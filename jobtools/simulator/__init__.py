@@ -50,6 +50,7 @@ every throttling shape. Every answer carries `X-Request-Id`.
 
 from __future__ import annotations
 
+from jobtools.scenarios import SCENARIOS, Change, Scenario, TrueChange, Truth
 from jobtools.simulator._clock import ManualClock
 from jobtools.simulator._core import Simulator, SimulatorStats
 from jobtools.simulator._faults import Faults
@@ -64,7 +65,6 @@ from jobtools.simulator._gate import (
 from jobtools.simulator._http import SimulatorServer, SimulatorTransport, serve
 from jobtools.simulator._records import read_records
 from jobtools.simulator._replies import Reply
-from jobtools.simulator._scenarios import SCENARIOS, Change, Scenario, TrueChange, Truth
 
 __all__ = [
     "DEMO_AK",

@@ -19,10 +19,12 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from jobtools import scenarios
 from jobtools.api import auth
 from jobtools.ids import make_job_id, validate_project_id
+from jobtools.scenarios import Scenario
 from jobtools.schema import JobStatus
-from jobtools.simulator import _plans, _scenarios, _services
+from jobtools.simulator import _plans, _services
 from jobtools.simulator._faults import FaultDice, Faults
 from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
 from jobtools.simulator._records import epochs, read_records
@@ -38,7 +40,6 @@ from jobtools.simulator._replies import (
     throttled,
     unauthorized,
 )
-from jobtools.simulator._scenarios import Scenario
 
 if TYPE_CHECKING:
     from jobtools.simulator._http import SimulatorServer, SimulatorTransport
@@ -185,7 +186,7 @@ class Simulator:
         Its ended jobs are served as they were made; its running ones go on and end within
         `finish_within` seconds, as the scenario drew them. `jobs` sizes it (default: its own).
         """
-        chosen = _scenarios.scenario(scenario).sized(jobs)
+        chosen = scenarios.scenario(scenario).sized(jobs)
         now = self.clock()
         batch = chosen.batch(now)
         # Running jobs end as the scenario drew them, so that its failure rates hold.

@@ -10,7 +10,11 @@ fail with one reason, new or one the service already gives.
 `Scenario.truth(now)` says what a correct analysis finds: each change's moment on the
 clock of when jobs began, its reason and code, the job types it hits, whether it recovered,
 and the failure rates before and during it. `SCENARIOS` names a few; `jobtools serve
---scenario NAME --jobs N` serves one with N jobs.
+--scenario NAME --jobs N` serves one with N jobs (`jobtools.simulator.Simulator.add_scenario`),
+`python -m jobtools.sample --scenario NAME --n N` writes one to a file.
+
+Scenarios are generated batches and their truth, nothing more: this module needs only the
+sample generator, so the generator's command, the simulator, tests and notebooks share it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import datetime as dt
 from typing import Any
 
 from jobtools.sample import Batch, Regression, generate_batch, job_kinds, usual_failures
+
+__all__ = ["SCENARIOS", "Change", "Scenario", "TrueChange", "Truth", "scenario"]
 
 
 @dataclasses.dataclass(frozen=True)
