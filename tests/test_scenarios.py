@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import signal
+import subprocess
+import sys
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -236,3 +241,21 @@ def test_findings_say_no_change_where_there_is_none(played, name):
         found = jobtools.findings(frame)
         assert found.changes.empty, (seed, found.text())
         assert found.headline().startswith("No change")
+
+
+def test_serve_sizes_a_scenario(tmp_path):
+    """`jobtools serve --scenario one-type --jobs 150` serves that scenario alone, 150 jobs."""
+    ids_file = tmp_path / "ids.txt"
+    command = [sys.executable, "-m", "jobtools", "serve", "--port", "0", "--no-auth"]
+    command += ["--scenario", "one-type", "--jobs", "150", "--ids-out", str(ids_file)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner).group()
+        listed = httpx.get(f"{url}/_simulator/jobs").json()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    ids = ids_file.read_text().split()
+    assert len(ids) == 150 and len(listed["jobs"]) == 150
