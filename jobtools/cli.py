@@ -17,6 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_watch(sub)
     _add_serve(sub)
     _add_report(sub)
+    _add_explain(sub)
     _add_demo(sub)
     # Each subcommand registers itself here: sub.add_parser(...).set_defaults(run=...)
     del sub
@@ -413,6 +414,9 @@ def _run_report(args: argparse.Namespace) -> int:
     )
     kept = f"{len(frame):,} of {read:,} jobs" if filters else f"{read:,} jobs"
     print(f"jobtools report: {kept} to {out}", file=sys.stderr)
+    from jobtools.analysis.findings import findings
+
+    print(findings(frame, tz=zone).text())
     return 0
 
 
@@ -460,6 +464,32 @@ def _read_report_input(source: str, *, skip_bad: bool) -> Any:
             file=sys.stderr,
         )
     return frame
+
+
+def _add_explain(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="say in plain words whether failures changed, since when and why (findings)",
+        description=(
+            "Read the jobs in INPUT (as report does) and print only the findings: each change "
+            "of the failure rate over the jobs' begin time, since when, and the reason and job "
+            "types behind it, or that nothing changed."
+        ),
+    )
+    p.add_argument("input", metavar="INPUT", help="a job file, a poll log, or a folder")
+    p.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone of the times (UTC)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language (en)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable records")
+    p.set_defaults(run=_run_explain)
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from jobtools.analysis.findings import findings
+
+    _refuse_text_log(args.input)
+    frame = _read_report_input(args.input, skip_bad=args.skip_bad)
+    print(findings(frame, tz=args.tz).text(lang=args.lang))
+    return 0
 
 
 def _add_demo(sub: Any) -> None:

@@ -80,7 +80,7 @@ def test_tables_have_stable_columns_iso_times_and_seconds(
     assert tuple(summary.columns) == SUMMARY_COLUMNS
     assert tuple(rates.columns) == ("period_start", *RATE_COLUMNS)
     iso_utc = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$"  # as in jobs.csv
-    for times in (failures["first_seen"], failures["last_seen"], rates["period_start"]):
+    for times in (failures["first_begun"], failures["last_ended"], rates["period_start"]):
         assert times.str.match(iso_utc).all(), times.head().tolist()
     assert summary["p50_s"].dtype == "float64"
     assert summary["count"].sum() == len(jobs)
@@ -209,9 +209,10 @@ def chinese_failures() -> pd.DataFrame:
         failing("b" * 32, '=HYPERLINK("http://x","y")'),
         {**failing("c" * 32, "x"), "status": "SUCCESS", "error_code": None, "fail_reason": None},
     ]
-    # 15:30 UTC is 23:30 in Beijing, 16:30 UTC is 00:30 the next day there.
-    records[0]["end_time"] = "2024-11-05T15:30:00Z"
-    records[1]["end_time"] = "2024-11-05T16:30:00Z"
+    # 15:30 UTC is 23:30 in Beijing, 16:30 UTC is 00:30 the next day there (rates count a
+    # job in the period it began in).
+    records[0].update(begin_time="2024-11-05T15:29:00Z", end_time="2024-11-05T15:30:00Z")
+    records[1].update(begin_time="2024-11-05T16:29:00Z", end_time="2024-11-05T16:30:00Z")
     return jobs_to_frame(records)
 
 

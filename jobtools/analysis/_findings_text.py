@@ -97,8 +97,9 @@ def _reason_label(found: Findings, group: str, lang: int) -> str:
         return group
     code = str(row["error_code"]) if row["error_code"] else ""
     template = _quote(str(row["template"]))
-    quoted = f"'{template}'" if lang == 0 else f"「{template}」"
-    return f"{code} {quoted}".strip()
+    if lang == 0:
+        return f"{code} '{template}'".strip()
+    return f"{code}「{template}」"
 
 
 def _top(found: Findings, change: int, dimension: str) -> Any:
@@ -171,10 +172,12 @@ def _cause(found: Findings, i: int, lang: int, excess: float, rising: bool) -> s
         spread = _types_of_reason(found, i, str(reason["value"]))
         if lang == 0:
             kind = "one new reason" if reason["new"] else "one reason that grew"
-            words = f"{part:,} of the {total:,} extra failures are {kind}, {label}"
+            some = f"all {total:,}" if part >= total else f"{part:,} of the {total:,}"
+            words = f"{some} extra failures are {kind}, {label}"
             return words + (f", {spread[0]}" if spread else "")
         kind = "一个新原因" if reason["new"] else "一个增多的原因"
-        words = f"新增的 {total:,} 次失败中有 {part:,} 次来自{kind} {label}"
+        some = "全部" if part >= total else f"中有 {part:,} 次"
+        words = f"新增的 {total:,} 次失败{some}来自{kind} {label}"
         return words + (f"，{spread[1]}" if spread else "")
     if rising and job_type is not None and job_type["share"] >= 0.5:
         part = min(round(float(job_type["excess"])), total)
