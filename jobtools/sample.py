@@ -734,7 +734,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         epilog="Without --scenario: a 30-day history, the committed sample's shape.",
     )
-    parser.add_argument("--out", default=str(SAMPLE_PATH), help="the JSONL file to write")
+    parser.add_argument(
+        "--out",
+        help="the JSONL file to write (default: the committed sample; needed with --scenario)",
+    )
     parser.add_argument("--n", type=int, default=None, help="how many jobs (default 2000)")
     parser.add_argument(
         "--seed", type=int, help=f"the random seed (default {DEFAULT_SEED}, a scenario's own)"
@@ -751,16 +754,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"the moment the records describe, ISO 8601 (default {DEFAULT_NOW:%Y-%m-%dT%H:%MZ})",
     )
     args = parser.parse_args(argv)
+    if args.out is None and args.scenario:
+        parser.error("--scenario needs --out (the default is the committed sample)")
+    out = SAMPLE_PATH if args.out is None else Path(args.out)
     now = args.now if args.now.tzinfo else args.now.replace(tzinfo=UTC)
     started = time.perf_counter()
     if args.scenario:
         chosen = SCENARIOS[args.scenario].sized(args.n, seed=args.seed)
         n = chosen.jobs
-        path = write_jobs(args.out, n, chosen.seed, now, **chosen.options(now))
+        path = write_jobs(out, n, chosen.seed, now, **chosen.options(now))
     else:
         n = 2000 if args.n is None else args.n
         seed = DEFAULT_SEED if args.seed is None else args.seed
-        path = write_jobs(args.out, n, seed, now)
+        path = write_jobs(out, n, seed, now)
     took = time.perf_counter() - started
     print(f"wrote {n} jobs to {path} in {took:.1f} s")
     return 0
