@@ -296,7 +296,7 @@ def client() -> Iterator[object]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
         memory_limit="1GiB",
     )
     with cluster, distributed.Client(cluster) as client:
@@ -322,3 +322,19 @@ def test_findings_of_a_dask_archive_are_the_pandas_findings(client: object, tmp_
             jobtools.rates_over_time(lazy, "1h", groupby=groupby),
             jobtools.rates_over_time(pandas_frame, "1h", groupby=groupby),
         )
+
+
+def test_the_latest_jobs_are_left_out_while_many_still_run() -> None:
+    """The quick failures end first: a tail where most jobs still run is no rise, and is said."""
+    frame = batch(seed=8)
+    late = np.arange(len(frame)) >= len(frame) - 200
+    running = late & frame["status"].eq("SUCCESS").to_numpy()
+    frame["status"] = frame["status"].where(~running, "RUNNING")
+    frame.loc[running, "end_time"] = pd.NaT
+    frame["is_terminal"] = ~running
+    # Among the last 200 jobs only failures have ended: judged as they are, a rise to 100 %.
+    found = findings(frame)
+    assert found.changes.empty
+    assert found.overall["unjudged_running"] >= 150
+    assert "Jobs that began from " in found.text() and "have not ended yet." in found.text()
+    assert "之后开始的作业未计入" in found.text("zh")

@@ -115,7 +115,7 @@ def _types_of_reason(found: Findings, change: int, group: str) -> tuple[str, str
     if shares is None or shares.empty:
         return None
     failures, volume = shares["fail"], shares["ended"]
-    if failures.sum() == 0:
+    if failures.sum() == 0 or len(volume) < 2:  # one job type in all: nothing to say
         return None
     top_type = failures.idxmax()
     top_share = failures.max() / failures.sum()
@@ -240,8 +240,26 @@ def text(found: Findings, lang: str = "en") -> str:
     """One paragraph per change, in time order; or one saying that nothing changed."""
     which = _lang(lang)
     if found.changes.empty:
-        return _no_change(found, which)
-    return "\n\n".join(_change_sentence(found, i, which) for i in range(len(found.changes)))
+        words = _no_change(found, which)
+    else:
+        words = "\n\n".join(_change_sentence(found, i, which) for i in range(len(found.changes)))
+    return words + _left_out(found, which)
+
+
+def _left_out(found: Findings, lang: int) -> str:
+    """The latest jobs left out while many of them run: said, so nobody wonders."""
+    since = found.overall.get("unjudged_from")
+    if since is None or pd.isna(since):
+        return ""
+    running = found.overall["unjudged_running"]
+    share = running / max(running + found.overall["unjudged_ended"], 1)
+    when = _when(found, since)
+    if lang == 0:
+        return (
+            f" Jobs that began from {when} on are left out: {_pct(share)} of them have not "
+            "ended yet."
+        )
+    return f"{when} 之后开始的作业未计入：其中 {_pct_zh(share)} 尚未结束。"
 
 
 def headline(found: Findings, lang: str = "en") -> str:
