@@ -194,14 +194,16 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080, help="port, 0 = any free one (8080)")
     p.add_argument(
         "--jobs",
-        metavar="FILE",
-        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = none",
+        metavar="FILE|N",
+        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = "
+        "none; with --scenario, a number N: only the scenario, with N jobs",
     )
     p.add_argument("--new-jobs", type=int, default=0, metavar="N", help="new jobs to add (0)")
     p.add_argument(
         "--scenario",
         metavar="NAME",
-        help="add a realistic batch: realistic, exports or regression (see jobtools.simulator)",
+        help="add a realistic batch whose truth is known: realistic, exports, regression, "
+        "growing, one-type or outage (see jobtools.simulator.SCENARIOS)",
     )
     p.add_argument(
         "--retention",
@@ -297,7 +299,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         retry_after=args.retry_after,
     )
     project_id, credentials, auth_lines, token_shown = _serve_credentials(args)
-    source = args.jobs
+    source, size = args.jobs, None
+    if args.scenario and source and source.isdigit() and not Path(source).exists():
+        source, size = "none", int(source)  # --jobs N: the scenario alone, with N jobs
     if source is None and SAMPLE_PATH.is_file():
         source = str(SAMPLE_PATH)
     sim = Simulator(
@@ -313,7 +317,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     loaded = len(sim.job_ids)
     new_ids = sim.add_jobs(args.new_jobs) if args.new_jobs else []
     if args.scenario:
-        new_ids += sim.add_scenario(args.scenario)
+        new_ids += sim.add_scenario(args.scenario, jobs=size)
     if args.ids_out:
         Path(args.ids_out).write_text("".join(f"{i}\n" for i in new_ids or sim.job_ids))
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.verbose else None

@@ -145,7 +145,7 @@ def _summary_result(counts: pd.DataFrame) -> pd.DataFrame:
     quantiles = pd.DataFrame.from_dict(rows, orient="index", columns=list(summary._QUANTILES))
     out = out.join(quantiles)
     out = out.rename_axis("job_type").reset_index()
-    out = out.sort_values(["count", "job_type"], ascending=[False, True])
+    out = out.sort_values(["count", "job_type"], ascending=[False, True], key=summary.by_name)
     return (
         out.loc[:, list(SUMMARY_COLUMNS)]
         .reset_index(drop=True)

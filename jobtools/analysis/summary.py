@@ -80,7 +80,7 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
         out = out.join(quantiles)
     else:
         out = out.assign(**{name: np.nan for name in _QUANTILES})
-    out = out.reset_index().sort_values(["count", "job_type"], ascending=[False, True])
+    out = out.reset_index().sort_values(["count", "job_type"], ascending=[False, True], key=by_name)
     return (
         out.loc[:, list(SUMMARY_COLUMNS)]
         .reset_index(drop=True)
@@ -313,3 +313,9 @@ def jobs_between(
     if upper is not None:
         keep &= (times < upper).fillna(False).astype(bool)
     return frame[keep.to_numpy()].copy()
+
+
+def by_name(column: pd.Series) -> pd.Series:
+    """A sort key ordering job types by name (a categorical sorts by its categories' order,
+    which differs between a pandas frame and a Dask one), other columns as they are."""
+    return column.astype("string") if column.name == "job_type" else column
