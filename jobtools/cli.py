@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_watch(sub)
     _add_serve(sub)
     _add_report(sub)
+    _add_explain(sub)
     _add_demo(sub)
     # Each subcommand registers itself here: sub.add_parser(...).set_defaults(run=...)
     del sub
@@ -76,13 +77,11 @@ def _add_fetch(sub: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from jobtools.io import write_jobs
-
-    out = _output(args.out, args.force)
+    out = _output(args.out, args.force, excel=args.excel)
     ids = _read_ids(args.ids_file)
     client = _client(args, concurrency=args.concurrency, max_attempts=args.max_attempts)
     frame = client.fetch_jobs(ids, progress=False if args.no_progress else None)
-    write_jobs(frame, out, excel=args.excel)
+    _write_out(frame, out, excel=args.excel)
     counts = frame["outcome"].value_counts(sort=False)
     summary = ", ".join(f"{name} {int(n)}" for name, n in counts.items() if n)
     print(f"jobtools fetch: {len(frame)} jobs to {out} ({summary})", file=sys.stderr)
@@ -150,7 +149,7 @@ def _run_watch(args: argparse.Namespace) -> int:
     from jobtools.wait.polllog import PollLog, PollLogWarning
     from jobtools.wait.schedule import Adaptive, Backoff
 
-    out = _output(args.out, args.force) if args.out else None
+    out = _output(args.out, args.force, excel=args.excel) if args.out else None
     ids = _read_ids(args.ids_file)
     backoff = Backoff(first=args.first, cap=args.cap)
     # Opened first: a log that cannot be written is one clear error before any polling.
@@ -172,9 +171,7 @@ def _run_watch(args: argparse.Namespace) -> int:
         if log is not None:
             log.close()
     if out is not None:
-        from jobtools.io import write_jobs
-
-        write_jobs(frame, out, excel=args.excel)
+        _write_out(frame, out, excel=args.excel, log=args.log)
     where = f" to {out}" if out is not None else ""
     print(f"jobtools watch: {summarize(frame)}{where}", file=sys.stderr)
     return 0 if bool(frame["wait_state"].eq("done").all()) else 2
@@ -197,14 +194,16 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080, help="port, 0 = any free one (8080)")
     p.add_argument(
         "--jobs",
-        metavar="FILE",
-        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = none",
+        metavar="FILE|N",
+        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = "
+        "none; with --scenario, a number N: only the scenario, with N jobs",
     )
     p.add_argument("--new-jobs", type=int, default=0, metavar="N", help="new jobs to add (0)")
     p.add_argument(
         "--scenario",
         metavar="NAME",
-        help="add a realistic batch: realistic, exports or regression (see jobtools.simulator)",
+        help="add a realistic batch whose truth is known: realistic, exports, regression, "
+        "growing, one-type or outage (see jobtools.simulator.SCENARIOS)",
     )
     p.add_argument(
         "--retention",
@@ -300,7 +299,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         retry_after=args.retry_after,
     )
     project_id, credentials, auth_lines, token_shown = _serve_credentials(args)
-    source = args.jobs
+    source, size = args.jobs, None
+    if args.scenario and source and source.isdigit() and not Path(source).exists():
+        source, size = "none", int(source)  # --jobs N: the scenario alone, with N jobs
     if source is None and SAMPLE_PATH.is_file():
         source = str(SAMPLE_PATH)
     sim = Simulator(
@@ -316,7 +317,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     loaded = len(sim.job_ids)
     new_ids = sim.add_jobs(args.new_jobs) if args.new_jobs else []
     if args.scenario:
-        new_ids += sim.add_scenario(args.scenario)
+        new_ids += sim.add_scenario(args.scenario, jobs=size)
     if args.ids_out:
         Path(args.ids_out).write_text("".join(f"{i}\n" for i in new_ids or sim.job_ids))
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.verbose else None
@@ -392,7 +393,8 @@ def _add_report(sub: Any) -> None:
     p.add_argument(
         "--skip-bad",
         action="store_true",
-        help="skip unreadable records (listed in manifest.json) instead of stopping",
+        help="skip unreadable records, CSV lines broken by a stray quote and unreadable files "
+        "(listed in manifest.json and named on stderr) instead of stopping",
     )
     p.set_defaults(run=_run_report)
 
@@ -436,6 +438,9 @@ def _run_report(args: argparse.Namespace) -> int:
     )
     kept = f"{len(frame):,} of {read:,} jobs" if filters else f"{read:,} jobs"
     print(f"jobtools report: {kept} to {out}", file=sys.stderr)
+    from jobtools.analysis.findings import findings
+
+    print(findings(frame, tz=zone).text())
     return 0
 
 
@@ -467,13 +472,23 @@ def _read_report_input(source: str, *, skip_bad: bool) -> Any:
         with warnings.catch_warnings():
             # Announced below in one line, and listed in the manifest.
             warnings.simplefilter("ignore", CorruptInputWarning)
-            frame = read_jobs(source, errors="warn" if skip_bad else "raise")
+            frame = read_jobs(
+                source,
+                errors="warn" if skip_bad else "raise",
+                on_bad_lines="skip" if skip_bad else "error",
+                on_bad_files="skip" if skip_bad else "error",
+            )
     except CorruptInputError as exc:
         first = exc.problems[0]
         raise ValueError(
             f"{len(exc.problems)} unreadable record(s) in {source}, the first at "
             f"{first['file']}:{first['line']} ({first['error']}); --skip-bad reports the rest"
         ) from None
+    for bad in frame.attrs.get("skipped_files") or []:
+        print(
+            f"jobtools report: warning: skipped the unreadable file {bad['file']}: {bad['error']}",
+            file=sys.stderr,
+        )
     skipped = frame.attrs.get("corrupt_lines") or []
     if skipped:
         first = skipped[0]
@@ -483,6 +498,32 @@ def _read_report_input(source: str, *, skip_bad: bool) -> Any:
             file=sys.stderr,
         )
     return frame
+
+
+def _add_explain(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="say in plain words whether failures changed, since when and why (findings)",
+        description=(
+            "Read the jobs in INPUT (as report does) and print only the findings: each change "
+            "of the failure rate over the jobs' begin time, since when, and the reason and job "
+            "types behind it, or that nothing changed."
+        ),
+    )
+    p.add_argument("input", metavar="INPUT", help="a job file, a poll log, or a folder")
+    p.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone of the times (UTC)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language (en)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable records")
+    p.set_defaults(run=_run_explain)
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from jobtools.analysis.findings import findings
+
+    _refuse_text_log(args.input)
+    frame = _read_report_input(args.input, skip_bad=args.skip_bad)
+    print(findings(frame, tz=args.tz).text(lang=args.lang))
+    return 0
 
 
 def _add_demo(sub: Any) -> None:
@@ -638,18 +679,20 @@ def _read_ids(ids_file: str) -> list[str]:
     import warnings
     from pathlib import Path
 
-    from jobtools.ids import NearMissWarning, job_ids_from_text
+    from jobtools.ids import NearMissWarning, RejoinedIdWarning, extract_job_ids
+    from jobtools.io._csv import EncodingGuessWarning
 
-    if ids_file == "-":
-        text = sys.stdin.read()
-    else:
-        text = Path(ids_file).read_text(encoding="utf-8-sig", errors="replace")
+    # A path is decoded as read_jobs decodes CSVs (UTF-16 from Notepad, GB18030, ...).
+    source: Any = sys.stdin.read() if ids_file == "-" else Path(ids_file)
+    said = (NearMissWarning, RejoinedIdWarning, EncodingGuessWarning)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NearMissWarning)
-        ids = job_ids_from_text(text)
+        warnings.simplefilter("always")
+        ids = extract_job_ids(source, strict=True)
     for warning in caught:
         if issubclass(warning.category, NearMissWarning):
             print(f"jobtools: skipped: {warning.message}", file=sys.stderr)
+        elif issubclass(warning.category, said):
+            print(f"jobtools: warning: {warning.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
@@ -657,13 +700,60 @@ def _read_ids(ids_file: str) -> list[str]:
     return ids
 
 
-def _output(path: str, force: bool) -> Any:
-    """The output path, checked before any work so a long run never ends in a refusal."""
+def _output(path: str, force: bool, *, excel: bool = False) -> Any:
+    """The output path, checked before any work so a long run never ends in a refusal:
+    a suffix write_jobs writes, an existing folder, a file (not a folder), writable."""
+    import os
     from pathlib import Path
 
+    from jobtools.io.files import CSV_SUFFIXES, LINES_SUFFIXES
+    from jobtools.io.parquet import PARQUET_SUFFIXES
+
     out = Path(path)
+    suffixes = sorted(CSV_SUFFIXES | LINES_SUFFIXES | PARQUET_SUFFIXES)
+    if path.endswith(("/", os.sep)) or out.is_dir():
+        raise ValueError(f"{out} is a folder; --out takes a file ({', '.join(suffixes)})")
+    if out.suffix.lower() not in suffixes:
+        hint = " (a workbook comes from `jobtools report --xlsx`)" if out.suffix == ".xlsx" else ""
+        raise ValueError(f"cannot write {out}: --out must end in {', '.join(suffixes)}{hint}")
+    if excel and out.suffix.lower() != ".csv":
+        raise ValueError(f"--excel writes a CSV; {out} is not a .csv file")
     if out.exists() and not force:
         raise ValueError(f"{out} exists; use --force to overwrite it")
     if not out.parent.is_dir():
         raise ValueError(f"no such directory: {out.parent}")
+    if not os.access(out.parent, os.W_OK | os.X_OK) or (
+        out.exists() and not os.access(out, os.W_OK)
+    ):
+        raise ValueError(f"cannot write {out}: permission denied")
     return out
+
+
+def _write_out(frame: Any, out: Any, *, excel: bool, log: str | None = None) -> None:
+    """`frame` to `out` through a temporary file beside it, renamed: never half a file.
+
+    When that fails (a full disk), a copy goes to the system's temporary folder and the
+    error says where (or that the poll log holds the jobs).
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from jobtools.io import write_jobs
+
+    partial = out.with_name(f".{out.name}.partial{out.suffix}")
+    try:
+        write_jobs(frame, partial, excel=excel)
+        os.replace(partial, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        where = ""
+        try:
+            fd, name = tempfile.mkstemp(prefix="jobtools-", suffix=out.suffix)
+            os.close(fd)
+            write_jobs(frame, Path(name), excel=excel)
+            where = f"; a copy was saved to {name}"
+        except OSError:
+            if log:
+                where = f"; every observation is in the poll log {log}"
+        raise OSError(f"cannot write {out} ({exc.strerror or exc}){where}") from None

@@ -6,6 +6,7 @@ Excel has no zone-aware times, so the zone is in every time column's header and 
 notes. Text is always written as text (never a formula or a link), durations as Excel
 durations, shares as percentages; each table has a frozen header row, an autofilter and
 fitted widths. The `charts` sheet has native Excel charts of the failure reasons and rates.
+Given `findings`, a `findings` sheet comes first: its sentences, changes and drivers.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
 from jobtools.times import zone_name
+
+if TYPE_CHECKING:
+    from jobtools.analysis.findings import Findings
 
 __all__ = ["MAX_ROWS", "write_workbook"]
 
@@ -50,6 +54,7 @@ def write_workbook(
     rates: pd.DataFrame,
     zone: tzinfo,
     notes: Mapping[str, Any],
+    findings: Findings | None = None,
 ) -> Path:
     """Write the report's tables into one `.xlsx` at `path` (see the module docstring).
 
@@ -70,6 +75,8 @@ def write_workbook(
     try:
         formats = _Formats(book)
         zone_label = zone_name(zone)
+        if findings is not None:
+            _findings_sheet(book.add_worksheet("findings"), findings, formats, zone, zone_label)
         sheets = {
             "jobs": jobs,
             "failure groups": groups,
@@ -271,6 +278,31 @@ def _rates_chart(book: Any, sheet: Any, rates: pd.DataFrame, zone_name: str, row
     line.set_y2_axis({"name": "failure rate", "num_format": "0%"})
     columns.set_size({"width": 780, "height": 340})
     sheet.insert_chart(row, 0, columns)
+
+
+def _findings_sheet(
+    sheet: Any, found: Findings, formats: _Formats, zone: tzinfo, zone_label: str
+) -> None:
+    """The findings on top: the sentences (English, Chinese), then the changes and drivers."""
+    sentences = [*found.text().split("\n"), "", *found.text(lang="zh").split("\n")]
+    row = 0
+    for line in sentences:
+        sheet.write_string(row, 0, line[:_MAX_TEXT])
+        row += 1
+    for title, table in (("changes", found.changes), ("drivers", found.drivers)):
+        row += 1
+        sheet.write_string(row, 0, title, formats.header)
+        row += 1
+        for col, (label, values) in enumerate(table.items()):
+            header, cells, fmt, kind = _column(str(label), values, formats, zone, zone_label)
+            sheet.write_string(row, col, header, formats.header)
+            for offset, value in enumerate(cells, start=1):
+                if value is not None:
+                    write = {"text": sheet.write_string, "bool": sheet.write_boolean}
+                    write.get(kind, sheet.write_number)(row + offset, col, value, fmt)
+            sheet.set_column(col, col, _width(header, cells, kind))
+        row += len(table) + 1
+    sheet.set_landscape()
 
 
 def _write_notes(sheet: Any, notes: Mapping[str, Any], formats: _Formats, zone_name: str) -> None:

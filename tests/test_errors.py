@@ -162,6 +162,8 @@ def _example(cls: type[BaseException]) -> BaseException:
         return cls(200, 1_000_000, compressed=True)
     if cls is UndecodableBody:
         return cls(200, "not gzip")
+    if cls.__name__ == "BadFileError":
+        return cls("archive/day=2024-11-06/part-0.parquet", "not a Parquet file")
     # Any other class takes a message alone; one that does not needs its own line above.
     return cls("skipped 1 line")
 

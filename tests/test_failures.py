@@ -160,7 +160,7 @@ def sample_failures() -> pd.DataFrame:
             job("j2", "FAIL", "Server bbbb2222 is running.", error_code="IMG.0117",
                 job_type="imsCreateImageByInstance", end_time="2024-11-02T00:00:00Z"),
             job("j3", "FAIL", "Server cccc3333 is running.", error_code="IMG.0117",
-                end_time="2024-10-30T00:00:00Z"),
+                begin_time="2024-10-29T23:00:00Z", end_time="2024-10-30T00:00:00Z"),
             job("j4", "FAIL", "镜像文件 a-1.vhd 的格式不支持：qed。", error_code="IMG.0050"),
             job("j5", "SUCCESS"),
             job("j6", "RUNNING", end_time=""),
@@ -184,11 +184,15 @@ def test_failure_groups_counts_shares_and_columns() -> None:
     assert top["share"] == pytest.approx(3 / 6)
     assert groups["count"].sum() == 6
     assert groups["share"].sum() == pytest.approx(1.0)
-    assert top["first_seen"] == pd.Timestamp("2024-10-30", tz="UTC")
-    assert top["last_seen"] == pd.Timestamp("2024-11-02", tz="UTC")
+    # Both clocks, named: when its jobs began and when they ended.
+    assert top["first_begun"] == pd.Timestamp("2024-10-29T23:00", tz="UTC")
+    assert top["last_begun"] == pd.Timestamp("2024-11-01T10:00", tz="UTC")
+    assert top["first_ended"] == pd.Timestamp("2024-10-30", tz="UTC")
+    assert top["last_ended"] == pd.Timestamp("2024-11-02", tz="UTC")
     assert top["job_types"] == "imsCreateImageByInstance, imsImportImageJob"
     assert top["example_job_ids"] == "j2, j1, j3"
-    assert str(groups["first_seen"].dtype) == "datetime64[us, UTC]"
+    for column in ("first_begun", "last_begun", "first_ended", "last_ended"):
+        assert str(groups[column].dtype) == "datetime64[us, UTC]"
 
 
 def test_failure_groups_fall_back_to_entities_and_keep_messageless_failures() -> None:
@@ -241,7 +245,7 @@ def test_no_failures_give_an_empty_typed_frame(records: list) -> None:
     groups = failure_groups(jobs_to_frame(records))
     assert groups.empty
     assert tuple(groups.columns) == FAILURE_GROUP_COLUMNS
-    assert str(groups["last_seen"].dtype) == "datetime64[us, UTC]"
+    assert str(groups["last_ended"].dtype) == "datetime64[us, UTC]"
     assert groups["count"].dtype == "int64"
 
 

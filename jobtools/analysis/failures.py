@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ import pandas as pd
 
 from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
+from jobtools.times import to_utc
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -44,8 +46,10 @@ FAILURE_GROUP_COLUMNS: tuple[str, ...] = (
     "template",
     "count",
     "share",
-    "first_seen",
-    "last_seen",
+    "first_begun",
+    "last_begun",
+    "first_ended",
+    "last_ended",
     "job_types",
     "example_job_ids",
 )
@@ -187,6 +191,8 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
             "template": template,
             # A job fails when it ends; begin_time stands in when end_time is missing.
             "seen": fail["end_time"].fillna(fail["begin_time"]),
+            "begun": fail["begin_time"],
+            "ended": fail["end_time"],
             "job_type": fail["job_type"].astype("str"),
             "job_id": fail["job_id"],
         },
@@ -215,13 +221,15 @@ def failure_rows(frame: pd.DataFrame, group: str | Iterable[str]) -> pd.DataFram
 
 
 def _group_counts(fails: pd.DataFrame) -> pd.DataFrame:
-    """Per failure group (of `_failures` rows): its code, template, count, first and last seen."""
+    """Per failure group (of `_failures` rows): code, template, count, first and last times."""
     return fails.groupby("group", sort=False).agg(
         error_code=("error_code", "first"),
         template=("template", "first"),
         count=("job_id", "size"),
-        first_seen=("seen", "min"),
-        last_seen=("seen", "max"),
+        first_begun=("begun", "min"),
+        last_begun=("begun", "max"),
+        first_ended=("ended", "min"),
+        last_ended=("ended", "max"),
     )
 
 
@@ -230,8 +238,14 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
 
     Returns a new frame with the columns `FAILURE_GROUP_COLUMNS`: `group` (a key for
     `failure_rows`), `error_code`, `template`, `count`, `share` (of all FAIL jobs, 0 to 1),
-    `first_seen` and `last_seen` (end times, UTC), `job_types` (sorted, comma-separated) and
-    `example_job_ids` (the latest `examples` jobs, comma-separated).
+    `first_begun` and `last_begun` (the begin times of its first and last job, UTC),
+    `first_ended` and `last_ended` (their end times), `job_types` (sorted, comma-separated)
+    and `example_job_ids` (the latest `examples` jobs, comma-separated).
+
+    Both clocks, named: a reason appears when its first job *began* (`first_begun`, the clock
+    `jobs_between`, `compare_failures(at=)` and `findings` cut on, so splitting there labels the
+    group "new"); its first failure was seen when that job ended (`first_ended`), often hours
+    later for long jobs.
 
     A Dask frame gives the same result, templates made per partition (see `analysis._dask`).
     """
@@ -277,8 +291,10 @@ def _typed_groups(groups: pd.DataFrame) -> pd.DataFrame:
             "template": "str",
             "count": "int64",
             "share": "float64",
-            "first_seen": _TIME_DTYPE,
-            "last_seen": _TIME_DTYPE,
+            "first_begun": _TIME_DTYPE,
+            "last_begun": _TIME_DTYPE,
+            "first_ended": _TIME_DTYPE,
+            "last_ended": _TIME_DTYPE,
             "job_types": "str",
             "example_job_ids": "str",
         }
@@ -302,8 +318,9 @@ def _ended(frame: pd.DataFrame) -> int:
 
 def compare_failures(
     before: pd.DataFrame,
-    after: pd.DataFrame,
+    after: pd.DataFrame | None = None,
     *,
+    at: datetime | str | None = None,
     alpha: float = 0.05,
     min_count: int = 5,
 ) -> pd.DataFrame:
@@ -319,6 +336,12 @@ def compare_failures(
     A group is labelled by its change only when the adjusted p-value is below `alpha` and it
     has at least `min_count` failures in the two windows together: `new` (none before),
     `gone` (none after), `growing`, `shrinking`; every other group is `steady`.
+
+    Or one frame and `at`, a moment (a `findings(frame).changes["at"]`, a group's
+    `first_begun`, a string `pd.Timestamp` reads, naive meaning UTC): the jobs that *began*
+    before it against those that began at or after it, the clock of `jobs_between` and
+    `findings`, so a group whose first job began at `at` comes out "new". Jobs with no begin
+    time are in neither.
 
     Returns a new frame with the columns `COMPARE_COLUMNS`: the counts, `rate_before` and
     `rate_after` (0 to 1), `rate_ratio` (after over before; inf for a new group), `p_value`
@@ -336,6 +359,11 @@ def compare_failures(
 
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if (after is None) == (at is None):
+        raise ValueError("compare_failures takes two frames, or one frame and at=, not both")
+    if at is not None:
+        before, after = _split_at(before, to_utc(at, "at"))
+    assert after is not None
     for name, data in (("before", before), ("after", after)):
         if "status" not in data.columns:
             raise ValueError(
@@ -387,6 +415,15 @@ def compare_failures(
     fails = {"before": int(old["count"].sum()), "after": int(new["count"].sum())}
     result.attrs["windows"] = _windows(fails, ended, fisher_exact)
     return result
+
+
+def _split_at(frame: Any, moment: pd.Timestamp) -> tuple[Any, Any]:
+    """The jobs that began before `moment`, and those that began at or after it (any engine)."""
+    if "begin_time" not in frame.columns:
+        raise ValueError("compare_failures(at=) needs a job frame with begin_time")
+    began = frame["begin_time"]
+    # A boolean Series, not an array: a Dask frame is filtered partition by partition.
+    return frame[(began < moment).fillna(False)], frame[(began >= moment).fillna(False)]
 
 
 def _fisher(

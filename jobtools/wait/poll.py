@@ -63,7 +63,7 @@ from jobtools.api.options import UNSET, Unset
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
 from jobtools.ids import JobIds, as_job_ids, job_id_times, storable_id
 from jobtools.progress import Progress, progress_bar
-from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
+from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, WaitState, cast_frame, categorical
 from jobtools.times import epoch_seconds
 from jobtools.wait.options import Patience
 from jobtools.wait.polllog import PollLog
@@ -224,10 +224,18 @@ class Snapshot:
         """Jobs whose wait has ended, for any reason."""
         return self.total - self.waiting
 
+    @property
+    def unwatched(self) -> int:
+        """Jobs not ended, no longer watched: the wait stopped before they ended (cancelled,
+        timed out, gave up, refused, awaiting payment). The job itself changed nothing."""
+        ended = ("waiting", *(s.value for s in WaitState if s.is_final))
+        return sum(n for state, n in self.states.items() if state not in ended)
+
     def __repr__(self) -> str:
+        # `done` is the wait's end, not the jobs': say what it left behind beside it.
         return (
             f"Snapshot(round={self.round}, total={self.total}, waiting={self.waiting}, "
-            f"counts={self.counts}, done={self.done})"
+            f"unwatched={self.unwatched}, counts={self.counts}, done={self.done})"
         )
 
 
@@ -571,7 +579,10 @@ class _Poller:
                 return
             if self.cancel.cancelled:
                 changed = wait.end("cancelled")
-                yield self._snapshot(wait.view(), now, 0, changed, None)
+                view = wait.view()
+                if self.poll_log is not None:
+                    self.poll_log.end_jobs(self.wait_id, self.round_no, now, view.iloc[changed])
+                yield self._snapshot(view, now, 0, changed, None)
                 return
             rows = self._due(wait, pending, now)
             if len(rows):
