@@ -124,7 +124,9 @@ def read_csv_table(
         raise CsvError(str(path), f"duplicated column name(s): {', '.join(duplicated)}")
     skipped: list[dict[str, Any]] = []
     while True:
-        table, failure = _parse(path, text_bytes, names, types, sep, first_line)
+        # With "skip", rows of the wrong number of fields are left out too (and counted).
+        misfits: list[Any] | None = [] if on_bad_lines == "skip" else None
+        table, failure = _parse(path, text_bytes, names, types, sep, first_line, misfits)
         suspect = failure is not None or _suspect(table, sep)
         stray = _stray_quote(text_bytes, sep, len(names)) if suspect else None
         if stray is None:
@@ -142,6 +144,8 @@ def read_csv_table(
         ]
         text_bytes = _without_lines(text_bytes, start, opened)
     assert table is not None
+    skipped += _misfit_lines(misfits or [], text_bytes, first_line)
+    skipped.sort(key=lambda problem: problem["line"] or 0)
     how = {"encoding": encoding, "sep": sep, "skipped_lines": skipped}
     return table, how
 
@@ -153,6 +157,7 @@ def _parse(
     types: dict[str, pa.DataType],
     sep: str,
     first_line: int,
+    misfits: list[Any] | None = None,
 ) -> tuple[pa.Table | None, CsvError | None]:
     options = pa_csv.ConvertOptions(
         column_types={name: types[name] for name in names if name in types},
@@ -162,6 +167,13 @@ def _parse(
     # Multi-line text (a fail_reason with newlines) needs newlines_in_values, or Arrow's
     # parallel chunker cuts a row in two ("CSV parser got out of sync with chunker").
     parse = pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True)
+    if misfits is not None:
+
+        def skip(row: Any) -> str:
+            misfits.append(row)
+            return "skip"
+
+        parse.invalid_row_handler = skip
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(text_bytes), parse_options=parse, convert_options=options
@@ -218,6 +230,19 @@ def _swallows_rows(value: str, sep: str, width: int) -> bool:
         if len(cells) == width and cells[0] and not any(c.isspace() for c in cells[0]):
             return True
     return False
+
+
+def _misfit_lines(rows: list[Any], data: bytes, first_line: int) -> list[dict[str, Any]]:
+    """The rows Arrow left out for their number of fields, with the line each starts on."""
+    found, at = [], 0
+    for row in rows:
+        where = data.find(row.text.encode("utf-8"), at)
+        line = None
+        if where >= 0:
+            line, at = data.count(b"\n", 0, where) + first_line, where + 1
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        found.append({"line": line, "error": reason})
+    return found
 
 
 def _without_lines(data: bytes, first: int, last: int) -> bytes:
