@@ -136,9 +136,10 @@ def read_jobs(
             the clocks skip is NaT with its text kept in `attrs["unparsed_times"]`; one in
             the hour they repeat is taken as its first occurrence (summer time); both are
             counted in `attrs["dst_times"]`, with one `NaiveTimeWarning`.
-        on_bad_lines: CSV only: a quote that runs past its line into later rows is an error
-            naming the line it opened on; `"skip"` leaves that line out and reads the rest
-            as their lines say, reporting it like a corrupt line.
+        on_bad_lines: CSV only: a quote that runs past its line into later rows, or a row
+            of the wrong number of fields, is an error naming the line (where the quote
+            opened); `"skip"` leaves those lines out and reads the rest as their lines say,
+            each reported like a corrupt line (`attrs["corrupt_lines"]`, one warning).
         on_bad_files: a file of a directory, or a part file of an archive, that cannot be
             read (another tool's, damaged) is an error naming it; `"skip"` reads the others
             and warns naming the skipped ones (`attrs["skipped_files"]`, `{"file", "error"}`).
