@@ -40,17 +40,21 @@ import pyarrow.csv as pa_csv
 
 from jobtools.frame import decode_json, entities_of, frame_to_records, jobs_to_frame
 from jobtools.io import parquet
-from jobtools.io._csv import CsvError, OnBadLines, read_csv_table
+from jobtools.io._csv import CsvError, EncodingGuessWarning, OnBadLines, read_csv_table
 from jobtools.io._jsonl import read_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
+from jobtools.io.parquet import BadFileError
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import LegacyTz, iso_text, parse_job_times
 
 __all__ = [
     "COLUMNS_KEY",
     "CSV_SUFFIXES",
+    "BadFileError",
     "CorruptInputError",
     "CorruptInputWarning",
+    "CsvError",
+    "EncodingGuessWarning",
     "Errors",
     "JSON_SUFFIXES",
     "LINES_SUFFIXES",
