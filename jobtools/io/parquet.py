@@ -572,7 +572,10 @@ def _part(path: Path, columns: list[str] | None) -> pa.Table:
         table = pq.read_table(path, columns=columns)
     except (pa.ArrowInvalid, OSError) as exc:
         raise BadFileError(path, f"not a readable Parquet file ({exc})") from None
-    return _contract_types(table)
+    try:
+        return _contract_types(table)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise BadFileError(path, f"its columns do not fit the frame's types ({exc})") from None
 
 
 def check_part(path: str | Path) -> None:
