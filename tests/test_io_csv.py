@@ -309,3 +309,10 @@ def test_skip_also_leaves_out_rows_of_the_wrong_width(tmp_path):
     with pytest.warns(CorruptInputWarning, match=r"wide\.csv:3 \(expected 3 fields, found 5\)"):
         frame = read_jobs(path, on_bad_lines="skip")
     assert frame["job_id"].tolist() == ["j1", "j3"]
+
+
+def test_a_multi_line_reason_with_commas_is_not_a_stray_quote(tmp_path):
+    """Three columns, a reason whose second line has two commas: ordinary text, read whole."""
+    text = 'job_id,status,fail_reason\nj1,FAIL,"disk full\nsee: a, b, c"\nj2,SUCCESS,\n'
+    frame = read_jobs(_write(tmp_path / "ok.csv", text))
+    assert frame["fail_reason"][0] == "disk full\nsee: a, b, c" and len(frame) == 2
