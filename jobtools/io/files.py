@@ -40,7 +40,7 @@ import pyarrow.csv as pa_csv
 
 from jobtools.frame import decode_json, entities_of, frame_to_records, jobs_to_frame
 from jobtools.io import parquet
-from jobtools.io._csv import CsvError, EncodingGuessWarning, OnBadLines, read_csv_table
+from jobtools.io._csv import CsvError, OnBadLines, read_csv_table
 from jobtools.io._jsonl import read_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
 from jobtools.io.parquet import BadFileError
@@ -54,7 +54,6 @@ __all__ = [
     "CorruptInputError",
     "CorruptInputWarning",
     "CsvError",
-    "EncodingGuessWarning",
     "Errors",
     "JSON_SUFFIXES",
     "LINES_SUFFIXES",
