@@ -350,3 +350,75 @@ def test_compare_failures_of_dask_frames_is_the_pandas_result() -> None:
     lazy = compare_failures(dd.from_pandas(before, npartitions=2), after)
     pd.testing.assert_frame_equal(lazy, expected)
     assert lazy.attrs["windows"] == expected.attrs["windows"]
+
+
+# --- masking many distinct messages -----------------------------------------------------
+
+
+def _reference_template(message: str) -> str:
+    """The masks applied one by one with Python's re, row by row: the plain meaning."""
+    from jobtools.analysis.failures import _LISTS, _SPACES
+
+    for pattern, replacement in _MASKS + _LISTS + _SPACES:
+        message = re.sub(pattern, replacement, message)
+    return message.strip()
+
+
+def _odd_messages(n: int, seed: int) -> list[str]:
+    """Messages made of pieces that every mask (and the searches before them) must handle."""
+    rng = np.random.default_rng(seed)
+    pieces = [
+        '"quoted 1"', "'single x'", "can't", "“curly”", "‘single’", "「框 2」", "『书』",
+        "http://host/x?a=1", "obs://bucket/key.vhd", "b-1.obs.cn-north-4.example.com/k",
+        "IMG.0061", "APIGW.0308", "e9e91bff-14b6-4a0b-8377-4ed0813e3360",
+        "ff8080814dbd65d7014dbe0d84db0013", "10.0.0.1:8080", "C:\\tmp\\a.raw", "/var/lib/x",
+        "disk.vhd", "qcow2", "40GB", "1.5 GiB", "bucket my-bucket", "镜像 ecs-01", "web-01",
+        "3.9999999999999996", "1,024", "<id>, <id>", "  ", "\t", "磁盘", "容量", "\x1f", "x",
+    ]  # fmt: skip
+    count = rng.integers(1, 7, size=n)
+    chosen = rng.integers(0, len(pieces), size=int(count.sum()))
+    numbers = rng.integers(0, 10**6, size=n)
+    out, at = [], 0
+    for i, k in enumerate(count.tolist()):
+        out.append(" ".join(pieces[j] for j in chosen[at : at + k]) + f" {numbers[i]}")
+        at += k
+    return out
+
+
+def test_many_distinct_messages_get_the_templates_of_one_by_one_masking(monkeypatch) -> None:
+    """Masked in slices on threads, searched before masked and de-duplicated after every
+    mask, a large batch gets exactly the templates of the masks applied one message at a time."""
+    import jobtools.analysis.failures as failures
+
+    monkeypatch.setattr(failures, "_PER_THREAD", 1_000)  # several threads on a small batch
+    monkeypatch.setattr(failures, "_THREADS", 3)
+    messages = _odd_messages(6_000, seed=3)
+    expected = [_reference_template(m) for m in messages]
+    assert message_templates(messages).tolist() == expected
+
+
+def test_a_message_and_its_template_agree_wherever_it_is_masked() -> None:
+    """The same message gets the same template alone, in any batch and in any order, so one
+    message never lands in two groups (the IMG.0061 report: one group per code and template)."""
+    from jobtools.sample import generate_jobs
+
+    frame = jobs_to_frame(generate_jobs(1_500, seed=11))
+    failed = frame[frame["status"].astype("str").eq("FAIL")]
+    messages = failed["fail_reason"].dropna().tolist()
+    batch = message_templates(messages).tolist()
+    reversed_batch = message_templates(messages[::-1]).tolist()[::-1]
+    alone = [message_templates([m]).tolist()[0] for m in messages[:200]]
+    assert batch == reversed_batch and batch[:200] == alone
+    groups = failure_groups(frame)
+    assert groups["error_code"].is_unique, groups[["error_code", "template"]]
+    keys = failure_keys(frame)
+    templates = message_templates(frame["fail_reason"])
+    for key, template in zip(groups["group"], groups["template"], strict=True):
+        assert set(templates[keys.eq(key).fillna(False)]) == {template}
+
+
+def test_groups_count_every_failure_once_with_categorical_reasons() -> None:
+    """A categorical fail_reason (as some readers give) groups as its text does."""
+    frame = sample_failures()
+    as_category = frame.assign(fail_reason=frame["fail_reason"].astype("category"))
+    pd.testing.assert_frame_equal(failure_groups(as_category), failure_groups(frame))

@@ -18,12 +18,16 @@ line two frames up.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
@@ -88,7 +92,9 @@ _FORMATS = (
 )
 
 # (pattern, replacement), applied in this order: the specific shapes before the general ones.
-_MASKS: tuple[tuple[str, str], ...] = (
+# First quoted text and URLs, which only messages with a quote or "://" or ".obs." can hold
+# (`_QUOTED_OR_URL`): on many distinct messages, these masks run only on those.
+_QUOTES_URLS: tuple[tuple[str, str], ...] = (
     # Quoted text is a name or a value the service echoes back.
     (r'"[^"\n]*"', '"<str>"'),
     (r"(^|[^A-Za-z])'[^'\n]*'", r"\1'<str>'"),  # not the apostrophe in "can't"
@@ -99,6 +105,9 @@ _MASKS: tuple[tuple[str, str], ...] = (
     # URLs, obs://bucket/object included, and OBS virtual-host addresses.
     (r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~:/?#@!$&*+=%-]+", "<url>"),
     (r"[A-Za-z0-9][A-Za-z0-9.-]*\.obs\.[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~/%+-]*)?", "<url>"),
+)
+_QUOTED_OR_URL = r"[\"'“‘「『]|://|\.obs\."
+_VALUES: tuple[tuple[str, str], ...] = (
     (
         r"(^|[^A-Za-z0-9_.-])([A-Z][A-Za-z]{1,9})\.([0-9]{4})",
         "\\1" + _MARK + "\\2." + _MARK + "\\3" + _MARK,
@@ -136,12 +145,20 @@ _MASKS: tuple[tuple[str, str], ...] = (
     (r"(^|[^A-Za-z0-9_" + _MARK + r"])[0-9]+(?:[.,][0-9]+)*", r"\1<n>"),
     (_MARK, ""),
 )
+_MASKS = _QUOTES_URLS + _VALUES
 # A list of masked values is one value: "<id>, <id>, <id>" -> "<id>".
 _LISTS: tuple[tuple[str, str], ...] = tuple(
     (f"{p}(?:(?:[ ]*[,;、，][ ]*|[ ]+){p})+", p)
     for p in ("<id>", "<n>", "<name>", "<size>", "<ip>", "<path>", "<url>")
 )
 _SPACES: tuple[tuple[str, str], ...] = ((r"[ \t\r\n]+", " "),)
+
+
+# Below this many distinct texts every mask runs on all of them, without a search first.
+_SEARCH_FROM = 2_000
+# Distinct messages are masked on up to this many threads, each given at least _PER_THREAD.
+_THREADS = min(4, os.cpu_count() or 1)
+_PER_THREAD = 50_000
 
 
 def message_templates(messages: Iterable[object]) -> pd.Series:
@@ -153,14 +170,83 @@ def message_templates(messages: Iterable[object]) -> pd.Series:
     ['disk <size> too small for <name>', '镜像<name>失败，重试<n>次']
     """
     series = messages if isinstance(messages, pd.Series) else pd.Series(list(messages))
-    codes, uniques = pd.factorize(series.astype("str"))
-    text = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
-    for pattern, replacement in _MASKS + _LISTS + _SPACES:
-        text = text.str.replace(pattern, replacement, regex=True)
-    text = text.str.strip()
-    # factorize gives -1 for missing values; taking from a NaN slot keeps them missing.
-    table = np.append(text.to_numpy(dtype=object), np.nan)
+    codes, templates = template_codes(series)
+    table = np.append(templates.to_numpy(zero_copy_only=False), np.nan)
     return pd.Series(table[codes], index=series.index, dtype="str", name=series.name)
+
+
+def template_codes(messages: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Each message's template as `(codes, templates)`: `templates[codes[i]]`, -1 if missing.
+
+    Each distinct message is masked once, and the texts are made distinct again after every
+    mask: once the ids and numbers are masked, a million distinct messages are a few dozen
+    texts, so the later masks cost next to nothing. Every mask runs in Arrow (RE2), which
+    lets go of the GIL: many distinct messages are masked in slices on several threads.
+    """
+    if isinstance(messages.dtype, pd.CategoricalDtype):
+        codes = messages.cat.codes.to_numpy().astype(np.int64)
+        distinct = pa.array(messages.cat.categories.astype("str").array)
+    else:
+        values = pa.array(messages.astype("str").array)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        encoded = pc.dictionary_encode(values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        distinct = encoded.dictionary
+    text = distinct.cast(pa.large_string())
+    threads = min(_THREADS, max(1, len(text) // _PER_THREAD))
+    if threads == 1:
+        where, text = _templates(text)
+    else:
+        bounds = np.linspace(0, len(text), threads + 1).astype(np.int64)
+        slices = [text.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        with ThreadPoolExecutor(threads) as pool:
+            done = list(pool.map(_templates, slices))
+        offsets = np.cumsum([0, *(len(t) for _, t in done[:-1])])
+        where = np.concatenate([w + o for (w, _), o in zip(done, offsets, strict=True)])
+        where, text = _distinct(where, pa.concat_arrays([t for _, t in done]))
+    # -1 (missing) stays -1.
+    return np.where(codes < 0, -1, where[codes]), text
+
+
+def _templates(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Distinct messages masked: `(where, templates)`, message i's template `where[i]`."""
+    where = np.arange(len(text), dtype=np.int64)
+    text = _masked(text, _QUOTED_OR_URL, _QUOTES_URLS)
+    for pattern, replacement in _VALUES:
+        masked = pc.replace_substring_regex(text, pattern=pattern, replacement=replacement)
+        # Made distinct again when a mask changed some text (its length is a cheap sign).
+        if _size(masked) != _size(text):
+            where, masked = _distinct(where, masked)
+        text = masked
+    text = _replaced(_masked(text, "<", _LISTS), _SPACES)
+    return _distinct(where, pc.utf8_trim_whitespace(text))
+
+
+def _masked(text: pa.Array, needs: str, masks: tuple[tuple[str, str], ...]) -> pa.Array:
+    """`text` through `masks`, only where it matches the regex `needs`, once it is long."""
+    if len(text) < _SEARCH_FROM:
+        return _replaced(text, masks)
+    hit = pc.match_substring_regex(text, needs)
+    if not (pc.sum(hit).as_py() or 0):
+        return text
+    return pc.replace_with_mask(text, hit, _replaced(text.filter(hit), masks))
+
+
+def _replaced(text: pa.Array, masks: tuple[tuple[str, str], ...]) -> pa.Array:
+    for pattern, replacement in masks:
+        text = pc.replace_substring_regex(text, pattern=pattern, replacement=replacement)
+    return text
+
+
+def _size(text: pa.Array) -> int:
+    return int(pc.sum(pc.binary_length(text)).as_py() or 0)
+
+
+def _distinct(where: np.ndarray, text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """`text` made distinct again, `where` following it."""
+    encoded = pc.dictionary_encode(text)
+    return encoded.indices.to_numpy()[where], encoded.dictionary
 
 
 def _group_key(error_code: str, template: str) -> str:
@@ -170,34 +256,72 @@ def _group_key(error_code: str, template: str) -> str:
 
 
 def _failures(frame: pd.DataFrame) -> pd.DataFrame:
-    """The FAIL rows with their code, template, key and the time they were seen."""
+    """The FAIL rows with their code, template, key and the time they were seen.
+
+    `gid` numbers the groups of this frame (0, 1, ...): the cheap thing to group by.
+    """
     needed = ("job_id", "job_type", "status", "error_code", "fail_reason", "begin_time", "end_time")
     require(frame, needed, "failure analysis")
     fail = frame[frame["status"].eq(JobStatus.FAIL).fillna(False).astype(bool)]
     # The top-level fields are the documented ones; entities hold the same for some services.
-    message = fail["fail_reason"].where(fail["fail_reason"].str.strip() != "")
+    reason = fail["fail_reason"].astype("str")  # text, also from a categorical column
+    message = reason.where(reason.str.strip() != "")
     message = message.fillna(fail["entity_error"]) if "entity_error" in fail else message
     code = fail["error_code"].astype("str")
     if "entity_error_code" in fail:
         code = code.fillna(fail["entity_error_code"].astype("str"))
-    template = message_templates(message).fillna(NO_MESSAGE)
-    pair = code.fillna("").astype("str") + "\x00" + template
-    pair_codes, pairs = pd.factorize(pair)
-    keys = np.array([_group_key(*p.split("\x00", 1)) for p in pairs], dtype=object)
+    template_of, templates = template_codes(message)
+    template_text = templates.to_numpy(zero_copy_only=False).astype(object)
+    missing = np.flatnonzero(template_text == NO_MESSAGE)
+    if not len(missing):
+        template_text, missing = np.append(template_text, NO_MESSAGE), np.array([len(templates)])
+    template_of = np.where(template_of < 0, missing[0], template_of)
+    code_of, codes = pd.factorize(code)  # -1 for a missing code
+    code_text = np.append(np.asarray(codes, dtype=object), np.nan)  # [-1]: missing
+    # One number per (code, template) pair, by integers: no million joined strings. A missing
+    # code makes a negative number, its template's own.
+    pair_of = code_of.astype(np.int64) * len(template_text) + template_of
+    gid, pairs = pd.factorize(pair_of)
+    pair_code = code_text[pairs // len(template_text)]
+    pair_template = template_text[pairs % len(template_text)]
+    keys = np.array(
+        [
+            _group_key("" if pd.isna(c) else c, t)
+            for c, t in zip(pair_code, pair_template, strict=True)
+        ],
+        dtype=object,
+    )
+    # A code twice (differently typed) would be two pairs with one key.
+    gid, keys = _merged_keys(gid, keys)
+    job_type = fail["job_type"]
     return pd.DataFrame(
         {
-            "group": pd.Series(keys[pair_codes], index=fail.index, dtype="str"),
-            "error_code": code.astype("str"),
-            "template": template,
+            # Categories, not a million strings: a key, code and template per group.
+            "group": pd.Categorical.from_codes(gid, pd.Index(keys, dtype="str")),
+            "gid": gid,
+            "error_code": pd.Categorical.from_codes(code_of, pd.Index(codes, dtype="str")),
+            "template": pd.Categorical.from_codes(
+                template_of, pd.Index(template_text, dtype="str")
+            ),
             # A job fails when it ends; begin_time stands in when end_time is missing.
             "seen": fail["end_time"].fillna(fail["begin_time"]),
             "begun": fail["begin_time"],
             "ended": fail["end_time"],
-            "job_type": fail["job_type"].astype("str"),
+            "job_type": job_type
+            if isinstance(job_type.dtype, pd.CategoricalDtype)
+            else job_type.astype("str"),
             "job_id": fail["job_id"],
         },
         index=fail.index,
     )
+
+
+def _merged_keys(gid: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group numbers that share a key made one."""
+    key_of, distinct = pd.factorize(keys)
+    if len(distinct) == len(keys):
+        return gid, keys
+    return key_of[gid], np.asarray(distinct, dtype=object)
 
 
 def failure_keys(frame: pd.DataFrame) -> pd.Series:
@@ -205,7 +329,7 @@ def failure_keys(frame: pd.DataFrame) -> pd.Series:
 
     `frame.assign(group=failure_keys(frame))` labels the jobs without changing `frame`.
     """
-    keys = _failures(frame)["group"]
+    keys = _failures(frame)["group"].astype("str")
     return keys.reindex(frame.index).rename("group")
 
 
@@ -222,7 +346,9 @@ def failure_rows(frame: pd.DataFrame, group: str | Iterable[str]) -> pd.DataFram
 
 def _group_counts(fails: pd.DataFrame) -> pd.DataFrame:
     """Per failure group (of `_failures` rows): code, template, count, first and last times."""
-    return fails.groupby("group", sort=False).agg(
+    by_gid = fails.groupby("gid", sort=False)
+    groups = by_gid.agg(
+        group=("group", "first"),
         error_code=("error_code", "first"),
         template=("template", "first"),
         count=("job_id", "size"),
@@ -231,6 +357,33 @@ def _group_counts(fails: pd.DataFrame) -> pd.DataFrame:
         first_ended=("ended", "min"),
         last_ended=("ended", "max"),
     )
+    text = {"group": "str", "error_code": "str", "template": "str"}
+    return groups.astype(text).set_index("group")
+
+
+def _latest(fails: pd.DataFrame, examples: int) -> pd.DataFrame:
+    """Per group, its latest `examples` rows (by `seen`, then `job_id`, both descending).
+
+    Sorted by numbers first; only the rows that tie with a group's last example on `seen`
+    are sorted by `job_id` too, so a million failures are not sorted by their text.
+    """
+    if not examples or fails.empty:
+        return fails.iloc[:0]
+    seen = pd.DatetimeIndex(fails["seen"]).asi8  # NaT: the smallest
+    gid = fails["gid"].to_numpy()
+    order = np.lexsort((~seen, gid))  # by group, latest first
+    sorted_gid, sorted_seen = gid[order], seen[order]
+    starts = np.flatnonzero(np.r_[True, sorted_gid[1:] != sorted_gid[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    # Each group's `examples`-th latest time (or its earliest, when it has fewer rows).
+    last = np.minimum(starts + examples - 1, np.r_[starts[1:], len(order)] - 1)
+    cutoff = np.repeat(sorted_seen[last], np.diff(np.r_[starts, len(order)]))
+    candidates = fails.iloc[order[(rank < examples) | (sorted_seen == cutoff)]]
+    latest = candidates.sort_values(
+        ["gid", "seen", "job_id"], ascending=[True, False, False], na_position="last"
+    )
+    head: pd.DataFrame = latest.groupby("gid", sort=False).head(examples)
+    return head
 
 
 def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
@@ -262,16 +415,14 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
         fails[["group", "job_type"]]
         .dropna()
         .drop_duplicates()
+        .astype("str")
         .sort_values(["group", "job_type"])
         .groupby("group")["job_type"]
         .agg(", ".join)
     )
-    latest = (
-        fails.sort_values(["seen", "job_id"], ascending=False, na_position="last")
-        .groupby("group", sort=False)
-        .head(examples)
-    )
-    example_ids = latest.groupby("group", sort=False)["job_id"].agg(", ".join)
+    latest = _latest(fails, examples)
+    by_group = latest["group"].astype("str")
+    example_ids = latest.groupby(by_group, sort=False)["job_id"].agg(", ".join)
     groups["job_types"] = job_types.reindex(groups.index).astype("str")
     groups["example_job_ids"] = example_ids.reindex(groups.index).astype("str")
     groups = groups.reset_index()
