@@ -677,6 +677,17 @@ def plot_findings(found: Findings, *, ax: Axes | None = None, top: int = 3) -> A
         at, low, high = _date_numbers(pd.Series([change.at, change.at_low, change.at_high]))
         ax.axvline(at, color="#D55E00", linestyle="--", linewidth=1)
         ax.axvspan(low, high, color="#D55E00", alpha=0.12, linewidth=0)
+    unjudged = found.overall.get("unjudged_from")
+    if unjudged is not None and pd.notna(unjudged):
+        low, high = _date_numbers(pd.Series([unjudged, found.overall["unjudged_to"]]))
+        ax.axvspan(
+            low,
+            high,
+            color="#999999",
+            alpha=0.15,
+            linewidth=0,
+            label="left out: many still running",
+        )
     top_rate = float(np.nanmax([*rate.to_numpy(dtype=float), *rates, 0.05]))
     ax.set_ylim(0, min(1.02, top_rate * 1.25))
     _time_axis(ax, zone)
