@@ -1,7 +1,7 @@
 """Benchmark: findings' statistics over many seeds, its time on millions of jobs, and on Dask.
 
     .venv/bin/python benchmarks/bench_findings.py [--seeds 200] [--sizes 1000000 2000000 4000000]
-        [--archive 2000000] [--quick]
+        [--archive 2000000] [--quick]      (--seeds 0 --sizes --archive 10000000: only Dask)
 
 1. Statistics, each over `--seeds` batches through the public `findings`:
    * no change: 2,000 jobs over six hours at 13 %: the share reported as "no change"
@@ -211,15 +211,18 @@ def dask_archive(n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=200)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_000_000, 4_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 2_000_000, 4_000_000])
     parser.add_argument("--archive", type=int, default=2_000_000)
     parser.add_argument("--quick", action="store_true", help="20 seeds, 1M jobs, 500k archive")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.sizes, args.archive = 20, [1_000_000], 500_000
-    statistics(args.seeds)
-    timing(args.sizes)
-    dask_archive(args.archive)
+    if args.seeds:  # --seeds 0 --sizes: only the archive (e.g. --archive 10000000)
+        statistics(args.seeds)
+    if args.sizes:
+        timing(args.sizes)
+    if args.archive:
+        dask_archive(args.archive)
 
 
 if __name__ == "__main__":

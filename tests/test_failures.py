@@ -422,3 +422,33 @@ def test_groups_count_every_failure_once_with_categorical_reasons() -> None:
     frame = sample_failures()
     as_category = frame.assign(fail_reason=frame["fail_reason"].astype("category"))
     pd.testing.assert_frame_equal(failure_groups(as_category), failure_groups(frame))
+
+
+def test_compare_failures_at_a_groups_first_begun_labels_it_new() -> None:
+    """Split on the begin clock at a group's first_begun: all of it after, so it is "new".
+
+    Its first job began at 10:00 and ended at 12:00; split at first_ended instead (the old
+    end-time first_seen), that job would be before the split and the group "growing".
+    """
+    dd = pytest.importorskip("dask.dataframe")
+    records = [
+        job(f"s{i}", "SUCCESS", begin_time=f"2024-11-01T{8 + i // 60:02d}:{i % 60:02d}:00Z")
+        for i in range(240)
+    ]
+    records += [
+        job(f"f{i}", "FAIL", f"OBS bucket b-{i} key disabled", error_code="IMG.0188",
+            begin_time=f"2024-11-01T{10 + i // 6:02d}:{i % 6 * 10:02d}:00Z",
+            end_time=f"2024-11-01T{12 + i // 6:02d}:{i % 6 * 10:02d}:00Z")
+        for i in range(12)
+    ]  # fmt: skip
+    frame = jobs_to_frame(records)
+    group = failure_groups(frame).iloc[0]
+    assert group["first_begun"] == pd.Timestamp("2024-11-01T10:00", tz="UTC")
+    assert group["first_ended"] == pd.Timestamp("2024-11-01T12:00", tz="UTC")
+    at_begun = compare_failures(frame, at=group["first_begun"])
+    assert at_begun.iloc[0]["trend"] == "new" and at_begun.iloc[0]["count_before"] == 0
+    assert compare_failures(frame, at="2024-11-01T10:00:00").iloc[0]["trend"] == "new"
+    lazy = compare_failures(dd.from_pandas(frame, npartitions=3), at=group["first_begun"])
+    pd.testing.assert_frame_equal(lazy, at_begun)
+    with pytest.raises(ValueError, match="not both"):
+        compare_failures(frame)

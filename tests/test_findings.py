@@ -136,7 +136,8 @@ def test_a_rise_then_a_recovery_are_two_changes_and_the_first_ended() -> None:
     assert first["ended_at"] == second["at"] and pd.isna(second["ended_at"])
     assert second["rate_after"] < first["rate_after"]
     paragraphs = found.text().split("\n\n")
-    assert "It ended at " in paragraphs[0] and paragraphs[1].endswith("It is still going on.")
+    assert "It ended at " in paragraphs[0] and paragraphs[1].endswith("The lower rate holds.")
+    assert found.headline().startswith(f"Failures {round(second['rate_before'] * 100)} % → ")
     assert "它在 " in found.text("zh")
 
 

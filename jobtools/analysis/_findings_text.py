@@ -42,10 +42,9 @@ def _lang(lang: str) -> int:
 
 def _zone_words(found: Findings, lang: int) -> str:
     name = zone_name(found.tz)
-    words = _ZONE_WORDS.get(name)
-    if words:
-        return words[lang]
-    return f"{name} time" if lang == 0 else f"{name} 时间"
+    words = _ZONE_WORDS.get(name) or (f"{name} time", f"{name} 时间")
+    # "自 UTC 时间": a space between Chinese and a Latin word, none before 北京时间.
+    return " " + words[1] if lang == 1 and words[1][0].isascii() else words[lang]
 
 
 def _pct(rate: float) -> str:
@@ -198,8 +197,10 @@ def _cause(found: Findings, i: int, lang: int, excess: float, rising: bool) -> s
             label = _reason_label(found, str(gone.iloc[0]["value"]), lang)
             fewer = round(-float(gone.iloc[0]["excess"]))
             if lang == 0:
-                return f"{fewer:,} of the {total:,} fewer failures are {label}"
-            return f"减少的 {total:,} 次失败中有 {fewer:,} 次是 {label}"
+                some = f"all {total:,}" if fewer >= total else f"{fewer:,} of the {total:,}"
+                return f"{some} fewer failures are {label}"
+            some = "全部" if fewer >= total else f"中有 {fewer:,} 次"
+            return f"减少的 {total:,} 次失败{some}是 {label}"
     return ""
 
 
@@ -213,8 +214,10 @@ def _ending(found: Findings, i: int, lang: int) -> str:
         if lang == 0:
             return f" It ended at {when} ({_pct(back)} fail since)."
         return f"它在 {when} 结束（此后失败率 {_pct_zh(back)}）。"
-    if last:
+    if last and change["rate_after"] > change["rate_before"]:
         return " It is still going on." if lang == 0 else "目前仍在持续。"
+    if last:
+        return " The lower rate holds." if lang == 0 else "较低的失败率保持至今。"
     return ""
 
 
@@ -235,7 +238,7 @@ def _no_change(found: Findings, lang: int) -> str:
             f"{end} {zone}."
         )
     return (
-        f"失败率没有变化：{zone} {start} 至 {end} 开始的 {jobs:,} 个作业中 "
+        f"失败率没有变化：{zone.strip()} {start} 至 {end} 开始的 {jobs:,} 个作业中 "
         f"{_pct_zh(overall['rate'])} 失败（95% 区间 {_pct_zh(low)}–{_pct_zh(high)}）。"
     )
 
@@ -283,23 +286,21 @@ def headline(found: Findings, lang: str = "en") -> str:
             f"失败率无变化：{overall['jobs']:,} 个作业中 {_pct_zh(overall['rate'])} 失败"
             f"（{_pct_zh(low)}–{_pct_zh(high)}）"
         )
-    i = int(found.changes["excess"].abs().to_numpy().argmax())
+    # The latest change: where things stand now (a monitor's one line).
+    i = len(found.changes) - 1
     change = found.changes.iloc[i]
     when = _when(found, change["at"])
     zone = _zone_words(found, which)
     reason = _top(found, i, "reason")
     label = ""
-    if reason is not None and reason["share"] >= 0.5:
+    if reason is not None and abs(reason["share"]) >= 0.5:
         label = _reason_label(found, str(reason["value"]), which)
     before, after = change["rate_before"], change["rate_after"]
-    ongoing = pd.isna(change["ended_at"]) and i == len(found.changes) - 1
     if which == 0:
         line = f"Failures {_pct(before)} → {_pct(after)} since {when} {zone}"
-        line += f": {label}" if label else ""
-        return line + ("" if ongoing else " (over)")
+        return line + (f": {label}" if label else "")
     line = f"失败率 {_pct_zh(before)} → {_pct_zh(after)}，自{zone} {when}起"
-    line += f"：{label}" if label else ""
-    return line + ("" if ongoing else "（已结束）")
+    return line + (f"：{label}" if label else "")
 
 
 def _tables(found: Findings) -> tuple[pd.DataFrame, pd.DataFrame]:

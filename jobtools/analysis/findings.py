@@ -475,7 +475,7 @@ class Findings:
 
     def plot(self, ax: Axes | None = None) -> Axes:
         """The failure rate over begin time, each change marked and its interval shaded."""
-        from jobtools.views.plots import plot_findings
+        from jobtools.analysis._findings_plot import plot_findings
 
         return plot_findings(self, ax=ax)
 
@@ -597,6 +597,7 @@ def findings(
         "end": _ms_time(int(series["last"].max())) if len(series) else pd.NaT,
         # The latest jobs, left out while too many of them have not ended (see below).
         "unjudged_from": pd.NaT if last_bin is None else _ms_time(last_bin * width),
+        "unjudged_to": pd.NaT if not len(tail) else _ms_time((int(tail["bin"].max()) + 1) * width),
         "unjudged_running": int(tail["running"].sum()),
         "unjudged_ended": int(tail["ended"].sum()),
     }
