@@ -1,74 +1,133 @@
-"""10,000,000 job records past one machine's pandas: Dask on JSONL and on a Parquet archive.
+"""The archive questions on 2.5M, 5M and 10M records: jobtools beside DuckDB and plain pandas.
 
-    .venv/bin/python benchmarks/bench_archive.py [--n 10000000] [--files 20] [--limit-gib 8]
-        [--only dask-jsonl,dask-jsonl-once,pandas-jsonl,dask-parquet,pandas-parquet]
+    .venv/bin/python benchmarks/bench_archive.py [--sizes 2500000,5000000,10000000]
+        [--repeat 3] [--engines jobtools,duckdb,pandas] [--workers 2] [--limit-gib 6]
 
-In one run, on the same records (made once by the sample generator, `benchmarks/_data/`, not
-committed; about 3.4 GB of JSONL in 20 files):
+The archive of each size is made once (`_archive_data.py`: the sample generator's kind of
+records, made by column, appended a day at a time with `write_archive`; `benchmarks/_data/`,
+not committed). Then each engine answers the same questions over the same Parquet files, each
+(engine, size) in its own process, best of `--repeat` runs taken in turns (1 is allowed on a
+loaded machine):
 
-1. Dask, JSONL: `summary_by_type` and `failure_groups` of `read_jobs_dask("*.jsonl")` on a
-   2-worker `LocalCluster` (one thread each): time, and each worker's peak memory (max RSS);
-   once with each function reading the files, once reading them once (`persist` of the
-   columns the two need).
-2. Plain pandas: `read_jobs` of the same files, then the same two functions, in a child
-   process that is killed when its memory passes `--limit-gib` (others share this machine);
-   its peak memory and time, or how far it got.
-3. The Parquet archive: the files appended one by one with `write_jobs(..., partition_by=
-   "day")` (as a daily job would), its size on disk against the JSONL, then 1. again on it.
-4. Plain pandas on the archive, as 2.
+* `summary_by_type` (counts, success rate, duration percentiles per job type);
+* `rates_over_time` by day, and by day and job type (where jobtools' `rates_over_time`
+  takes `groupby=`);
+* `failure_groups` (failures by error code and message template);
+* `findings` (jobtools only: DuckDB has no such question).
 
-The figures go to stdout and `benchmarks/_data/bench_archive.json`.
+Engines: **jobtools** on Dask (`read_jobs_dask` on a `LocalCluster` of `--workers` worker
+processes, one thread each: each worker's peak memory and what it spilled to disk);
+**DuckDB** over the files (SQL with the same masks as `failure_groups`, each distinct
+message masked once; two threads); **pandas**: `read_jobs` of the whole archive, then
+jobtools' pandas functions (its read included; stopped past `--limit-gib`).
+
+Printed: seconds per question and in all, the ratio to DuckDB, peak memory (per worker, per
+process), seconds per million records from size to size (linear growth keeps it flat), and
+whether the answers agree (counts and groups exactly; percentiles within jobtools' stated
+0.5 % on Dask). The figures also go to `benchmarks/_data/bench_archive.json`.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _archive_data import DATA, make  # noqa: E402
 
-WORKERS = 2
-# Dask's own limit per worker, above the 2 GB target so that the target is measured, not
-# enforced; two workers stay well under the ~10 GB this machine can spare.
-WORKER_LIMIT = "3.5GiB"
 _GIB = 2**30
-PHASES = ("dask-jsonl", "dask-jsonl-once", "pandas-jsonl", "dask-parquet", "pandas-parquet")
+ENGINES = ("jobtools", "duckdb", "pandas")
+# Dask's own limit per worker, above the 1 GB target so that the target is measured.
+WORKER_LIMIT = "2GiB"
+
+
+# --- answers made comparable --------------------------------------------------------------
+
+
+def _summary_answer(table: pd.DataFrame) -> list[list[Any]]:
+    table = table.sort_values("job_type")
+    columns = ["job_type", "count", "success", "fail", "running", "p50_s", "p90_s", "p99_s"]
+    return [[_plain(v) for v in row] for row in table[columns].itertuples(index=False)]
+
+
+def _rates_answer(table: pd.DataFrame) -> list[list[Any]]:
+    # The period first: jobtools' index, DuckDB's column.
+    table = (table.set_index("period") if "period" in table.columns else table).reset_index()
+    first = table.columns[0]
+    table[first] = pd.to_datetime(table[first], utc=True).dt.strftime("%Y-%m-%d")
+    keys = [c for c in table.columns if c in (first, "job_type")]
+    columns = [*keys, "started", "success", "fail"]
+    # Periods with nothing in them: pandas keeps them as zeros, SQL leaves them out.
+    busy = table[["started", "success", "fail"]].sum(axis=1) > 0
+    rows = table.loc[busy, columns].sort_values(keys)
+    return [[_plain(v) for v in row] for row in rows.itertuples(index=False)]
+
+
+def _groups_answer(table: pd.DataFrame) -> list[list[Any]]:
+    rows = table[["error_code", "template", "count"]].sort_values(["error_code", "template"])
+    return [[_plain(v) for v in row] for row in rows.itertuples(index=False)]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+# --- the engines, each run in a child process ---------------------------------------------
 
 
 def _peak_rss() -> int:
-    """This process's peak memory in bytes (run on each worker)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-# The columns summary_by_type and failure_groups read: what a one-pass run keeps in memory.
-NEEDED = [
-    *("job_id", "job_type", "status", "is_terminal", "duration", "begin_time", "end_time"),
-    *("error_code", "fail_reason", "entity_error_code", "entity_error"),
-]
+def _warm() -> None:
+    import jobtools.analysis._dask  # noqa: F401
+    import jobtools.io.dask  # noqa: F401
 
 
-def dask_run(source: str, *, persist: bool) -> dict[str, Any]:
-    """Both functions on a fresh 2-worker cluster: seconds each, and each worker's peak.
+def _spilled(dask_worker: Any) -> int:
+    """Bytes this worker spilled to disk (distributed's SpillBuffer counts them)."""
+    total = getattr(getattr(dask_worker, "data", None), "spilled_total", None)
+    return int(getattr(total, "disk", 0) or 0)
 
-    `persist`: read the files once, keeping the columns both functions need in the
-    workers' memory; otherwise each function reads the files itself (two passes).
-    """
+
+def _jobtools_questions(frame: Any) -> dict[str, Callable[[], Any]]:
+    import jobtools
+
+    questions: dict[str, Callable[[], Any]] = {
+        "summary_by_type": lambda: _summary_answer(jobtools.summary_by_type(frame)),
+        "rates_by_day": lambda: _rates_answer(jobtools.rates_over_time(frame, "1D")),
+    }
+    if "groupby" in inspect.signature(jobtools.rates_over_time).parameters:
+        questions["rates_by_type"] = lambda: _rates_answer(
+            jobtools.rates_over_time(frame, "1D", groupby="job_type")  # type: ignore[call-arg]
+        )
+    questions["failure_groups"] = lambda: _groups_answer(jobtools.failure_groups(frame))
+    if hasattr(jobtools, "findings"):
+        questions["findings"] = lambda: len(jobtools.findings(frame).changes)
+    return questions
+
+
+def run_jobtools(archive: str, repeat: int, workers: int) -> dict[str, Any]:
     import distributed
 
     import jobtools
 
     with (
         distributed.LocalCluster(
-            n_workers=WORKERS,
+            n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
@@ -77,173 +136,260 @@ def dask_run(source: str, *, persist: bool) -> dict[str, Any]:
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        frame = jobtools.read_jobs_dask(source)
-        start = time.perf_counter()
-        if persist:
-            frame = client.persist(frame[NEEDED])
-            distributed.wait(frame)
-        read = time.perf_counter()
-        summary = jobtools.summary_by_type(frame)
-        middle = time.perf_counter()
-        groups = jobtools.failure_groups(frame)
-        end = time.perf_counter()
-        peaks = sorted(client.run(_peak_rss).values())
-    return {
-        "partitions": frame.npartitions,
-        "persist": persist,
-        "read_s": read - start,
-        "summary_s": middle - read,
-        "failures_s": end - middle,
-        "seconds": end - start,
-        "worker_peak_gib": [p / _GIB for p in peaks],
-        "rows": int(summary["count"].sum()),
-        "groups": len(groups),
-    }
+        frame = jobtools.read_jobs_dask(archive)
+        # A session's workers have the modules loaded: not timed, as DuckDB's start is not.
+        client.run(_warm)
+        result = _timed(_jobtools_questions(frame), repeat)
+        result["worker_peak_gib"] = sorted(p / _GIB for p in client.run(_peak_rss).values())
+        result["spilled_bytes"] = sum(client.run(_spilled).values())
+        result["partitions"] = frame.npartitions
+    return result
 
 
-def _pandas_child(source: str) -> None:
+def run_pandas(archive: str, repeat: int) -> dict[str, Any]:
     import jobtools
 
     start = time.perf_counter()
-    frame = jobtools.read_jobs(source)
-    read = time.perf_counter()
-    summary = jobtools.summary_by_type(frame)
-    jobtools.failure_groups(frame)
-    end = time.perf_counter()
-    size = int(frame.memory_usage(deep=True).sum())
-    result = {"read_s": read - start, "seconds": end - start, "frame_gib": size / _GIB}
-    print(json.dumps(result | {"rows": int(summary["count"].sum())}), flush=True)
+    frame = jobtools.read_jobs(archive)
+    read = time.perf_counter() - start
+    result = _timed(_jobtools_questions(frame), repeat)
+    result["read_s"] = read
+    result["seconds"] += read
+    return result
 
 
-def pandas_run(source: str, limit: int) -> dict[str, Any]:
-    """The pandas path in a child process, killed if its memory passes `limit` bytes."""
-    start = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--pandas-child", source],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    process = psutil.Process(child.pid)
-    peak, killed = 0, False
+def _duckdb_masks(column: str) -> str:
+    """failure_groups' masks as nested DuckDB regexp_replace calls (RE2, as in jobtools)."""
+    from jobtools.analysis.failures import _LISTS, _MASKS, _SPACES
+
+    def literal(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    expression = column
+    for pattern, replacement in _MASKS + _LISTS + _SPACES:
+        expression = (
+            f"regexp_replace({expression}, {literal(pattern)}, {literal(replacement)}, 'g')"
+        )
+    return f"trim({expression})"
+
+
+def run_duckdb(archive: str, repeat: int) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("SET TimeZone = 'UTC'")
+    source = f"read_parquet('{archive}/day=*/*.parquet', union_by_name = true)"
+    con.execute(f"SELECT count(*) FROM {source}")  # its start, not timed
+    summary = f"""
+        SELECT job_type,
+            count(*) AS count,
+            count(*) FILTER (status = 'SUCCESS') AS success,
+            count(*) FILTER (status = 'FAIL') AS fail,
+            count(*) FILTER (status IS NOT NULL AND NOT is_terminal) AS running,
+            quantile_cont(duration_s, 0.5) FILTER (status = 'SUCCESS') AS p50_s,
+            quantile_cont(duration_s, 0.9) FILTER (status = 'SUCCESS') AS p90_s,
+            quantile_cont(duration_s, 0.99) FILTER (status = 'SUCCESS') AS p99_s
+        FROM {source} GROUP BY job_type ORDER BY count DESC, job_type"""
+
+    def rates(by: str) -> str:
+        keys = "period" + (f", {by}" if by else "")
+        return f"""
+            WITH began AS (
+                SELECT date_trunc('day', begin_time) AS period{", " + by if by else ""},
+                    count(*) AS started
+                FROM {source} WHERE begin_time IS NOT NULL GROUP BY ALL),
+            ended AS (
+                SELECT date_trunc('day', end_time) AS period{", " + by if by else ""},
+                    count(*) FILTER (status = 'SUCCESS') AS success,
+                    count(*) FILTER (status = 'FAIL') AS fail
+                FROM {source} WHERE end_time IS NOT NULL AND is_terminal GROUP BY ALL)
+            SELECT {keys}, coalesce(started, 0) AS started, coalesce(success, 0) AS success,
+                coalesce(fail, 0) AS fail
+            FROM began FULL JOIN ended USING ({keys}) ORDER BY {keys}"""
+
+    groups = f"""
+        WITH fails AS (
+            SELECT job_id, job_type, coalesce(error_code, entity_error_code) AS error_code,
+                coalesce(nullif(trim(fail_reason), ''), entity_error) AS message,
+                coalesce(end_time, begin_time) AS seen
+            FROM {source} WHERE status = 'FAIL'),
+        templates AS (
+            SELECT message, {_duckdb_masks("message")} AS template
+            FROM (SELECT DISTINCT message FROM fails WHERE message IS NOT NULL))
+        SELECT error_code, coalesce(template, '(no message)') AS template, count(*) AS count,
+            min(seen) AS first_seen, max(seen) AS last_seen,
+            string_agg(DISTINCT job_type, ', ' ORDER BY job_type) AS job_types,
+            max_by(job_id, seen, 3) AS examples
+        FROM fails LEFT JOIN templates USING (message)
+        GROUP BY ALL ORDER BY count DESC"""
+
+    def query(sql: str, answer: Callable[[pd.DataFrame], Any]) -> Callable[[], Any]:
+        return lambda: answer(con.execute(sql).df())
+
+    questions = {
+        "summary_by_type": query(summary, _summary_answer),
+        "rates_by_day": query(rates(""), _rates_answer),
+        "rates_by_type": query(rates("job_type"), _rates_answer),
+        "failure_groups": query(groups, _groups_answer),
+    }
+    return _timed(questions, repeat)
+
+
+def _timed(questions: dict[str, Callable[[], Any]], repeat: int) -> dict[str, Any]:
+    """Each question, best of `repeat`, and its answer."""
+    best: dict[str, float] = {}
+    answers: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, ask in questions.items():
+            start = time.perf_counter()
+            answers[name] = ask()
+            seconds = time.perf_counter() - start
+            best[name] = min(best.get(name, seconds), seconds)
+    return {"question_s": best, "seconds": sum(best.values()), "answers": answers}
+
+
+def _child(engine: str, archive: str, repeat: int, workers: int) -> None:
+    if engine == "jobtools":
+        result = run_jobtools(archive, repeat, workers)
+    elif engine == "duckdb":
+        result = run_duckdb(archive, repeat)
+    else:
+        result = run_pandas(archive, repeat)
+    result["peak_gib"] = _peak_rss() / _GIB
+    print(json.dumps(result, default=str), flush=True)
+
+
+def run(engine: str, archive: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One engine in a child process, stopped if its memory passes `--limit-gib`."""
+    command = [sys.executable, __file__, "--child", engine, str(archive)]
+    command += ["--repeat", "1", "--workers", str(args.workers)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process, peak, killed = psutil.Process(child.pid), 0, False
     while child.poll() is None:
         try:
             rss = process.memory_info().rss
         except psutil.NoSuchProcess:
             break
         peak = max(peak, rss)
-        if rss > limit:
+        if rss > args.limit_gib * _GIB:
             child.kill()
             killed = True
-            break
-        time.sleep(0.05)
+        time.sleep(0.1)
     out, _ = child.communicate()
-    seconds = time.perf_counter() - start
     if killed or child.returncode != 0:
-        return {"finished": False, "peak_gib": peak / _GIB, "after_s": seconds}
-    result = json.loads(out.strip().splitlines()[-1])
-    return {"finished": True, "peak_gib": peak / _GIB} | result
+        return {"finished": False, "peak_gib": peak / _GIB}
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return {"finished": True, **result}
 
 
-def make_archive(paths: list[Path], folder: Path) -> dict[str, Any]:
-    """Append each JSONL file to the archive, as daily writes would (made once)."""
-    from jobtools import read_jobs, write_jobs
+# --- the report -------------------------------------------------------------------------
 
-    done = folder / "_complete"
-    if not done.exists():
-        import shutil
 
-        shutil.rmtree(folder, ignore_errors=True)
-        start = time.perf_counter()
-        for path in paths:
-            write_jobs(read_jobs(path), folder, partition_by="day")
-        done.write_text(f"{time.perf_counter() - start:.1f}\n")
-    files = list(folder.rglob("*.parquet"))
-    return {
-        "write_s": float(done.read_text()),
-        "files": len(files),
-        "bytes": sum(f.stat().st_size for f in files),
-    }
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each question's best time over the runs; the highest peaks; the last answers."""
+    done = [r for r in runs if r["finished"]]
+    if not done:
+        return {"finished": False, "peak_gib": max(r["peak_gib"] for r in runs)}
+    best = dict(done[-1])
+    best["question_s"] = {q: min(r["question_s"][q] for r in done) for q in done[-1]["question_s"]}
+    best["seconds"] = sum(best["question_s"].values()) + min(r.get("read_s", 0) for r in done)
+    best["read_s"] = min(r.get("read_s", 0) for r in done)
+    best["peak_gib"] = max(r["peak_gib"] for r in done)
+    if "worker_peak_gib" in best:
+        best["worker_peak_gib"] = max((r["worker_peak_gib"] for r in done), key=max)
+        best["spilled_bytes"] = max(r["spilled_bytes"] for r in done)
+    best["runs"] = len(done)
+    return best
+
+
+def _agree(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, bool]:
+    """Per question both answered: the same counts and groups, percentiles within 0.5 %."""
+    out = {}
+    for name in set(ours) & set(theirs):
+        a, b = ours[name], theirs[name]
+        if name == "summary_by_type":
+            out[name] = len(a) == len(b) and all(
+                x[:5] == y[:5] and all(_close(p, q) for p, q in zip(x[5:], y[5:], strict=True))
+                for x, y in zip(a, b, strict=True)
+            )
+        else:
+            out[name] = a == b
+    return out
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= 0.005 * abs(b) + 0.002
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000_000)
-    parser.add_argument("--files", type=int, default=20)
-    parser.add_argument("--limit-gib", type=float, default=8.0)
-    parser.add_argument("--only", help="a comma-separated subset of: " + ", ".join(PHASES))
-    parser.add_argument("--pandas-child", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="2500000,5000000,10000000")
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--repeat", type=int, default=3, help="best of (1 on a loaded machine)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit-gib", type=float, default=6.0)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.pandas_child:
-        _pandas_child(args.pandas_child)
+    if args.child:
+        _child(args.child[0], args.child[1], args.repeat, args.workers)
         return 0
-
-    paths = make(args.n, args.files)
-    jsonl_bytes = sum(p.stat().st_size for p in paths)
-    glob = str(paths[0].parent / "*.jsonl")
-    limit = int(args.limit_gib * _GIB)
-    print(f"{args.n:,} records, {len(paths)} JSONL files, {jsonl_bytes / 1e9:.2f} GB", flush=True)
-    results: dict[str, Any] = {"n": args.n, "jsonl_bytes": jsonl_bytes}
-    wanted = set(args.only.split(",")) if args.only else set(PHASES)
-    archive = DATA / f"archive-{args.n}-{args.files}.parquet.d"
-
-    if "dask-jsonl" in wanted:
-        results["dask_jsonl"] = dask_run(glob, persist=False)
-        _show("Dask, JSONL, two passes", results["dask_jsonl"])
-    if "dask-jsonl-once" in wanted:
-        results["dask_jsonl_once"] = dask_run(glob, persist=True)
-        _show("Dask, JSONL, one pass (persist)", results["dask_jsonl_once"])
-    if "pandas-jsonl" in wanted:
-        results["pandas_jsonl"] = pandas_run(str(paths[0].parent), limit)
-        _show_pandas("pandas, JSONL", results["pandas_jsonl"], args.limit_gib)
-    if wanted & {"dask-parquet", "pandas-parquet"}:
-        results["archive"] = made = make_archive(paths, archive)
-        print(
-            f"archive: {made['files']} Parquet files, {made['bytes'] / 1e9:.2f} GB "
-            f"({made['bytes'] / jsonl_bytes:.1%} of the JSONL), appended in "
-            f"{made['write_s']:.0f} s",
-            flush=True,
-        )
-    if "dask-parquet" in wanted:
-        results["dask_parquet"] = dask_run(str(archive), persist=False)
-        _show("Dask, Parquet archive, two passes", results["dask_parquet"])
-    if "pandas-parquet" in wanted:
-        results["pandas_parquet"] = pandas_run(str(archive), limit)
-        _show_pandas("pandas, Parquet archive", results["pandas_parquet"], args.limit_gib)
-
-    if {"dask_jsonl", "dask_parquet"} <= set(results):
-        j, p = results["dask_jsonl"], results["dask_parquet"]
-        print(f"Parquet vs JSONL on Dask (two passes each): {j['seconds'] / p['seconds']:.1f}x")
-    # Phases run on their own (--only) add to the figures of earlier runs.
-    out = DATA / "bench_archive.json"
-    earlier = json.loads(out.read_text()) if args.only and out.exists() else {}
-    out.write_text(json.dumps(earlier | results, indent=2) + "\n")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    engines = args.engines.split(",")
+    results: dict[str, Any] = {}
+    for n in sizes:
+        archive = make(n)
+        # Repeats taken in turns (A B C, A B C, ...), each run in a fresh process: on a shared
+        # machine whose load swings, each engine meets the same swings.
+        runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+        for _ in range(args.repeat):
+            for engine in engines:
+                runs[engine].append(run(engine, archive, args))
+        results[str(n)] = by_engine = {e: _best(runs[e]) for e in engines}
+        _show(n, by_engine, args.repeat)
+    _show_growth(sizes, results, engines)
+    (DATA / "bench_archive.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
 
 
-def _show(label: str, r: dict[str, Any]) -> None:
-    peaks = ", ".join(f"{p:.2f}" for p in r["worker_peak_gib"])
-    read = f"read and persist {r['read_s']:.1f} s, " if r["persist"] else ""
-    print(
-        f"{label}: {r['seconds']:.1f} s ({read}summary_by_type {r['summary_s']:.1f} s, "
-        f"failure_groups {r['failures_s']:.1f} s) over {r['partitions']} partitions; "
-        f"worker peaks {peaks} GiB (target <= 2); {r['rows']:,} rows, {r['groups']} groups",
-        flush=True,
-    )
+def _show(n: int, by_engine: dict[str, dict[str, Any]], repeat: int) -> None:
+    print(f"\n{n:,} records, best of {repeat}:", flush=True)
+    duck = by_engine.get("duckdb", {})
+    for engine, r in by_engine.items():
+        if not r["finished"]:
+            print(f"  {engine:9} did not finish (peak {r['peak_gib']:.2f} GiB)")
+            continue
+        parts = ", ".join(f"{q} {s:.1f}" for q, s in r["question_s"].items())
+        ratio = ""
+        if duck.get("finished") and engine != "duckdb":
+            common = set(r["question_s"]) & set(duck["question_s"])
+            mine = sum(r["question_s"][q] for q in common) + r.get("read_s", 0)
+            theirs = sum(duck["question_s"][q] for q in common)
+            ratio = f"; {mine / theirs:.2f}x DuckDB's time on the same questions"
+        memory = f"process peak {r['peak_gib']:.2f} GiB"
+        if "worker_peak_gib" in r:
+            peaks = ", ".join(f"{p:.2f}" for p in r["worker_peak_gib"])
+            spilled = r["spilled_bytes"] / 2**20
+            memory += f", workers {peaks} GiB, spilled {spilled:.0f} MiB"
+        print(f"  {engine:9} {r['seconds']:6.1f} s ({parts}){ratio}; {memory}", flush=True)
+    ours = by_engine.get("jobtools", {})
+    for other in ("duckdb", "pandas"):
+        theirs = by_engine.get(other, {})
+        if ours.get("finished") and theirs.get("finished"):
+            agree = _agree(ours["answers"], theirs["answers"])
+            print(f"  answers, jobtools vs {other}: {agree}", flush=True)
 
 
-def _show_pandas(label: str, r: dict[str, Any], limit: float) -> None:
-    if r["finished"]:
-        print(
-            f"{label}: {r['seconds']:.1f} s (read {r['read_s']:.1f} s), peak {r['peak_gib']:.2f}"
-            f" GiB, frame {r['frame_gib']:.2f} GiB, {r['rows']:,} rows",
-            flush=True,
-        )
-    else:
-        print(
-            f"{label}: did not finish within {limit:g} GiB (stopped after {r['after_s']:.0f} s,"
-            f" at {r['peak_gib']:.2f} GiB)",
-            flush=True,
-        )
+def _show_growth(sizes: list[int], results: dict[str, Any], engines: list[str]) -> None:
+    print("\nseconds per million records (flat = linear):")
+    for engine in engines:
+        cells = []
+        for n in sizes:
+            r = results[str(n)][engine]
+            cells.append(f"{r['seconds'] / (n / 1e6):.2f}" if r["finished"] else "-")
+        print(f"  {engine:9} " + "  ".join(cells))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from jobtools.analysis.failures import (
     failure_rows,
     message_templates,
 )
+from jobtools.analysis.findings import Findings, findings
 from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import jobs_between, rates_over_time, summary_by_type
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
@@ -139,6 +140,7 @@ __all__ = [
     "FetchConnectionError",
     "FetchResult",
     "FetchTimeout",
+    "Findings",
     "ForbiddenError",
     "InternalServerError",
     "InvalidIdError",
@@ -175,6 +177,7 @@ __all__ = [
     "failure_keys",
     "failure_rows",
     "fetch_jobs",
+    "findings",
     "iter_snapshots",
     "job_id_time",
     "job_ids_from_text",

@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_watch(sub)
     _add_serve(sub)
     _add_report(sub)
+    _add_explain(sub)
     _add_demo(sub)
     # Each subcommand registers itself here: sub.add_parser(...).set_defaults(run=...)
     del sub
@@ -270,14 +271,16 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080, help="port, 0 = any free one (8080)")
     p.add_argument(
         "--jobs",
-        metavar="FILE",
-        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = none",
+        metavar="FILE|N",
+        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = "
+        "none; with --scenario, a number N: only the scenario, with N jobs",
     )
     p.add_argument("--new-jobs", type=int, default=0, metavar="N", help="new jobs to add (0)")
     p.add_argument(
         "--scenario",
         metavar="NAME",
-        help="add a realistic batch: realistic, exports or regression (see jobtools.simulator)",
+        help="add a realistic batch whose truth is known: realistic, exports, regression, "
+        "growing, one-type or outage (see jobtools.simulator.SCENARIOS)",
     )
     p.add_argument(
         "--retention",
@@ -373,7 +376,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         retry_after=args.retry_after,
     )
     project_id, credentials, auth_lines, token_shown = _serve_credentials(args)
-    source = args.jobs
+    source, size = args.jobs, None
+    if args.scenario and source and source.isdigit() and not Path(source).exists():
+        source, size = "none", int(source)  # --jobs N: the scenario alone, with N jobs
     if source is None and SAMPLE_PATH.is_file():
         source = str(SAMPLE_PATH)
     sim = Simulator(
@@ -389,7 +394,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     loaded = len(sim.job_ids)
     new_ids = sim.add_jobs(args.new_jobs) if args.new_jobs else []
     if args.scenario:
-        new_ids += sim.add_scenario(args.scenario)
+        new_ids += sim.add_scenario(args.scenario, jobs=size)
     if args.ids_out:
         Path(args.ids_out).write_text("".join(f"{i}\n" for i in new_ids or sim.job_ids))
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.verbose else None
@@ -484,6 +489,7 @@ def _run_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise ValueError(f"{out} is not empty; use --force to replace its report")
+    _writable_folder(out)
     to_offset(args.period)
     zone = to_zone(args.tz)
     if args.no_csv and not args.xlsx:
@@ -514,7 +520,23 @@ def _run_report(args: argparse.Namespace) -> int:
     )
     kept = f"{len(frame):,} of {read:,} jobs" if filters else f"{read:,} jobs"
     print(f"jobtools report: {kept} to {out}", file=sys.stderr)
+    from jobtools.analysis.findings import findings
+
+    print(findings(frame, tz=zone).text())
     return 0
+
+
+def _writable_folder(out: Any) -> None:
+    """A report folder can be made (its temporary folder beside it, too): checked up front."""
+    import os
+
+    existing = out.parent if not out.exists() else out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK) or (
+        out.exists() and not os.access(out.parent, os.W_OK | os.X_OK)
+    ):
+        raise ValueError(f"cannot write the report folder {out}: permission denied")
 
 
 def _refuse_text_log(source: str) -> None:
@@ -571,6 +593,32 @@ def _read_report_input(source: str, *, skip_bad: bool) -> Any:
             file=sys.stderr,
         )
     return frame
+
+
+def _add_explain(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="say in plain words whether failures changed, since when and why (findings)",
+        description=(
+            "Read the jobs in INPUT (as report does) and print only the findings: each change "
+            "of the failure rate over the jobs' begin time, since when, and the reason and job "
+            "types behind it, or that nothing changed."
+        ),
+    )
+    p.add_argument("input", metavar="INPUT", help="a job file, a poll log, or a folder")
+    p.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone of the times (UTC)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language (en)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable records")
+    p.set_defaults(run=_run_explain)
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from jobtools.analysis.findings import findings
+
+    _refuse_text_log(args.input)
+    frame = _read_report_input(args.input, skip_bad=args.skip_bad)
+    print(findings(frame, tz=args.tz).text(lang=args.lang))
+    return 0
 
 
 def _add_demo(sub: Any) -> None:

@@ -238,21 +238,19 @@ def test_a_report_that_fails_midway_leaves_no_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == [small_input.name]
 
 
-def test_a_workbook_too_big_is_refused_before_any_csv(
-    tmp_path: Path,
-    small_input: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_workbook_too_big_splits_its_jobs_sheet(
+    tmp_path: Path, small_input: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """More jobs than a sheet holds (here made 50): refused first, nothing left behind."""
+    """More jobs than a sheet holds (here made 50): the jobs go on several sheets."""
+    import openpyxl
+
     from jobtools import workbook
 
     monkeypatch.setattr(workbook, "MAX_ROWS", 50)
     out = tmp_path / "report"
-    assert main(["report", str(small_input), "--out", str(out), "--xlsx", "--no-plots"]) == 1
-    one_line_error(capsys, "Excel")
-    assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [small_input.name]
+    assert main(["report", str(small_input), "--out", str(out), "--xlsx", "--no-plots"]) == 0
+    names = openpyxl.load_workbook(out / "report.xlsx", read_only=True).sheetnames
+    assert {"jobs", "jobs 2", "jobs 3", "jobs 4", "jobs 5"} <= set(names)
 
 
 def test_force_replaces_the_report_and_keeps_other_files(

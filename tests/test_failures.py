@@ -160,7 +160,7 @@ def sample_failures() -> pd.DataFrame:
             job("j2", "FAIL", "Server bbbb2222 is running.", error_code="IMG.0117",
                 job_type="imsCreateImageByInstance", end_time="2024-11-02T00:00:00Z"),
             job("j3", "FAIL", "Server cccc3333 is running.", error_code="IMG.0117",
-                end_time="2024-10-30T00:00:00Z"),
+                begin_time="2024-10-29T23:00:00Z", end_time="2024-10-30T00:00:00Z"),
             job("j4", "FAIL", "镜像文件 a-1.vhd 的格式不支持：qed。", error_code="IMG.0050"),
             job("j5", "SUCCESS"),
             job("j6", "RUNNING", end_time=""),
@@ -184,11 +184,15 @@ def test_failure_groups_counts_shares_and_columns() -> None:
     assert top["share"] == pytest.approx(3 / 6)
     assert groups["count"].sum() == 6
     assert groups["share"].sum() == pytest.approx(1.0)
-    assert top["first_seen"] == pd.Timestamp("2024-10-30", tz="UTC")
-    assert top["last_seen"] == pd.Timestamp("2024-11-02", tz="UTC")
+    # Both clocks, named: when its jobs began and when they ended.
+    assert top["first_begun"] == pd.Timestamp("2024-10-29T23:00", tz="UTC")
+    assert top["last_begun"] == pd.Timestamp("2024-11-01T10:00", tz="UTC")
+    assert top["first_ended"] == pd.Timestamp("2024-10-30", tz="UTC")
+    assert top["last_ended"] == pd.Timestamp("2024-11-02", tz="UTC")
     assert top["job_types"] == "imsCreateImageByInstance, imsImportImageJob"
     assert top["example_job_ids"] == "j2, j1, j3"
-    assert str(groups["first_seen"].dtype) == "datetime64[us, UTC]"
+    for column in ("first_begun", "last_begun", "first_ended", "last_ended"):
+        assert str(groups[column].dtype) == "datetime64[us, UTC]"
 
 
 def test_failure_groups_fall_back_to_entities_and_keep_messageless_failures() -> None:
@@ -241,7 +245,7 @@ def test_no_failures_give_an_empty_typed_frame(records: list) -> None:
     groups = failure_groups(jobs_to_frame(records))
     assert groups.empty
     assert tuple(groups.columns) == FAILURE_GROUP_COLUMNS
-    assert str(groups["last_seen"].dtype) == "datetime64[us, UTC]"
+    assert str(groups["last_ended"].dtype) == "datetime64[us, UTC]"
     assert groups["count"].dtype == "int64"
 
 
@@ -346,3 +350,105 @@ def test_compare_failures_of_dask_frames_is_the_pandas_result() -> None:
     lazy = compare_failures(dd.from_pandas(before, npartitions=2), after)
     pd.testing.assert_frame_equal(lazy, expected)
     assert lazy.attrs["windows"] == expected.attrs["windows"]
+
+
+# --- masking many distinct messages -----------------------------------------------------
+
+
+def _reference_template(message: str) -> str:
+    """The masks applied one by one with Python's re, row by row: the plain meaning."""
+    from jobtools.analysis.failures import _LISTS, _SPACES
+
+    for pattern, replacement in _MASKS + _LISTS + _SPACES:
+        message = re.sub(pattern, replacement, message)
+    return message.strip()
+
+
+def _odd_messages(n: int, seed: int) -> list[str]:
+    """Messages made of pieces that every mask (and the searches before them) must handle."""
+    rng = np.random.default_rng(seed)
+    pieces = [
+        '"quoted 1"', "'single x'", "can't", "“curly”", "‘single’", "「框 2」", "『书』",
+        "http://host/x?a=1", "obs://bucket/key.vhd", "b-1.obs.cn-north-4.example.com/k",
+        "IMG.0061", "APIGW.0308", "e9e91bff-14b6-4a0b-8377-4ed0813e3360",
+        "ff8080814dbd65d7014dbe0d84db0013", "10.0.0.1:8080", "C:\\tmp\\a.raw", "/var/lib/x",
+        "disk.vhd", "qcow2", "40GB", "1.5 GiB", "bucket my-bucket", "镜像 ecs-01", "web-01",
+        "3.9999999999999996", "1,024", "<id>, <id>", "  ", "\t", "磁盘", "容量", "\x1f", "x",
+    ]  # fmt: skip
+    count = rng.integers(1, 7, size=n)
+    chosen = rng.integers(0, len(pieces), size=int(count.sum()))
+    numbers = rng.integers(0, 10**6, size=n)
+    out, at = [], 0
+    for i, k in enumerate(count.tolist()):
+        out.append(" ".join(pieces[j] for j in chosen[at : at + k]) + f" {numbers[i]}")
+        at += k
+    return out
+
+
+def test_many_distinct_messages_get_the_templates_of_one_by_one_masking(monkeypatch) -> None:
+    """Masked in slices on threads, searched before masked and de-duplicated after every
+    mask, a large batch gets exactly the templates of the masks applied one message at a time."""
+    import jobtools.analysis.failures as failures
+
+    monkeypatch.setattr(failures, "_PER_THREAD", 1_000)  # several threads on a small batch
+    monkeypatch.setattr(failures, "_THREADS", 3)
+    messages = _odd_messages(6_000, seed=3)
+    expected = [_reference_template(m) for m in messages]
+    assert message_templates(messages).tolist() == expected
+
+
+def test_a_message_and_its_template_agree_wherever_it_is_masked() -> None:
+    """The same message gets the same template alone, in any batch and in any order, so one
+    message never lands in two groups (the IMG.0061 report: one group per code and template)."""
+    from jobtools.sample import generate_jobs
+
+    frame = jobs_to_frame(generate_jobs(1_500, seed=11))
+    failed = frame[frame["status"].astype("str").eq("FAIL")]
+    messages = failed["fail_reason"].dropna().tolist()
+    batch = message_templates(messages).tolist()
+    reversed_batch = message_templates(messages[::-1]).tolist()[::-1]
+    alone = [message_templates([m]).tolist()[0] for m in messages[:200]]
+    assert batch == reversed_batch and batch[:200] == alone
+    groups = failure_groups(frame)
+    assert groups["error_code"].is_unique, groups[["error_code", "template"]]
+    keys = failure_keys(frame)
+    templates = message_templates(frame["fail_reason"])
+    for key, template in zip(groups["group"], groups["template"], strict=True):
+        assert set(templates[keys.eq(key).fillna(False)]) == {template}
+
+
+def test_groups_count_every_failure_once_with_categorical_reasons() -> None:
+    """A categorical fail_reason (as some readers give) groups as its text does."""
+    frame = sample_failures()
+    as_category = frame.assign(fail_reason=frame["fail_reason"].astype("category"))
+    pd.testing.assert_frame_equal(failure_groups(as_category), failure_groups(frame))
+
+
+def test_compare_failures_at_a_groups_first_begun_labels_it_new() -> None:
+    """Split on the begin clock at a group's first_begun: all of it after, so it is "new".
+
+    Its first job began at 10:00 and ended at 12:00; split at first_ended instead (the old
+    end-time first_seen), that job would be before the split and the group "growing".
+    """
+    dd = pytest.importorskip("dask.dataframe")
+    records = [
+        job(f"s{i}", "SUCCESS", begin_time=f"2024-11-01T{8 + i // 60:02d}:{i % 60:02d}:00Z")
+        for i in range(240)
+    ]
+    records += [
+        job(f"f{i}", "FAIL", f"OBS bucket b-{i} key disabled", error_code="IMG.0188",
+            begin_time=f"2024-11-01T{10 + i // 6:02d}:{i % 6 * 10:02d}:00Z",
+            end_time=f"2024-11-01T{12 + i // 6:02d}:{i % 6 * 10:02d}:00Z")
+        for i in range(12)
+    ]  # fmt: skip
+    frame = jobs_to_frame(records)
+    group = failure_groups(frame).iloc[0]
+    assert group["first_begun"] == pd.Timestamp("2024-11-01T10:00", tz="UTC")
+    assert group["first_ended"] == pd.Timestamp("2024-11-01T12:00", tz="UTC")
+    at_begun = compare_failures(frame, at=group["first_begun"])
+    assert at_begun.iloc[0]["trend"] == "new" and at_begun.iloc[0]["count_before"] == 0
+    assert compare_failures(frame, at="2024-11-01T10:00:00").iloc[0]["trend"] == "new"
+    lazy = compare_failures(dd.from_pandas(frame, npartitions=3), at=group["first_begun"])
+    pd.testing.assert_frame_equal(lazy, at_begun)
+    with pytest.raises(ValueError, match="not both"):
+        compare_failures(frame)

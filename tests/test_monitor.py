@@ -17,9 +17,10 @@ from typing import Any
 import pandas as pd
 import pytest
 from _hostile_text import LONG, TEXTS
-from conftest import CountingTransport
+from conftest import CountingTransport, client_for
 
 import jobtools
+import jobtools.simulator
 from jobtools.api.client import JobsClient
 from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
 from jobtools.views.monitor import UNWATCHED, JobMonitor, _failures_table, _progress_cell
@@ -515,3 +516,21 @@ def test_monitor_is_loaded_lazily() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert jobtools.JobMonitor is JobMonitor
+
+
+def test_a_change_in_the_failure_rate_is_one_line(sim_clock: ManualClock) -> None:
+    """Once 100 jobs have ended, the monitor says in one line whether their failure rate
+    changed (the `regression` scenario's new reason), in the live view and in the record."""
+    served = Simulator(clock=sim_clock, finish_within=60)
+    ids = served.add_scenario("regression")
+    client = client_for(served, served.transport())
+    monitor = JobMonitor(ids[:99], client, autostart=False)
+    for snapshot in iter_snapshots(ids[:99], client=client, clock=sim_clock):
+        monitor.update(snapshot)
+    assert monitor.finding is None and monitor.finding_html.value == ""  # too few ended
+    monitor = JobMonitor(ids, client, clock=sim_clock)
+    assert monitor.join(60) and monitor.state == "done"
+    code = jobtools.simulator.SCENARIOS["regression"].changes[0].error_code
+    assert monitor.finding is not None and code in monitor.finding
+    assert code in monitor.finding_html.value and "jt-finding" in monitor.record_html()
+    assert monitor._record_bundle()["text/plain"].endswith(monitor.finding)

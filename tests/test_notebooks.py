@@ -16,14 +16,15 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def test_there_are_the_notebooks():
-    """The quickstart, failure investigation, live monitoring, investigation and archive
-    notebooks exist."""
+    """The quickstart, failure investigation, live monitoring, investigation, archive and
+    findings notebooks exist."""
     assert [p.stem for p in NOTEBOOKS] == [
         "01-quickstart",
         "02-failure-investigation",
         "03-live-monitoring",
         "04-investigation",
         "05-archive",
+        "06-findings",
     ]
 
 

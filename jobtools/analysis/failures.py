@@ -18,15 +18,21 @@ line two frames up.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from math import exp, lgamma
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
+from jobtools.times import to_utc
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -45,8 +51,10 @@ FAILURE_GROUP_COLUMNS: tuple[str, ...] = (
     "template",
     "count",
     "share",
-    "first_seen",
-    "last_seen",
+    "first_begun",
+    "last_begun",
+    "first_ended",
+    "last_ended",
     "job_types",
     "example_job_ids",
 )
@@ -85,7 +93,9 @@ _FORMATS = (
 )
 
 # (pattern, replacement), applied in this order: the specific shapes before the general ones.
-_MASKS: tuple[tuple[str, str], ...] = (
+# First quoted text and URLs, which only messages with a quote or "://" or ".obs." can hold
+# (`_QUOTED_OR_URL`): on many distinct messages, these masks run only on those.
+_QUOTES_URLS: tuple[tuple[str, str], ...] = (
     # Quoted text is a name or a value the service echoes back.
     (r'"[^"\n]*"', '"<str>"'),
     (r"(^|[^A-Za-z])'[^'\n]*'", r"\1'<str>'"),  # not the apostrophe in "can't"
@@ -96,6 +106,9 @@ _MASKS: tuple[tuple[str, str], ...] = (
     # URLs, obs://bucket/object included, and OBS virtual-host addresses.
     (r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~:/?#@!$&*+=%-]+", "<url>"),
     (r"[A-Za-z0-9][A-Za-z0-9.-]*\.obs\.[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~/%+-]*)?", "<url>"),
+)
+_QUOTED_OR_URL = r"[\"'“‘「『]|://|\.obs\."
+_VALUES: tuple[tuple[str, str], ...] = (
     (
         r"(^|[^A-Za-z0-9_.-])([A-Z][A-Za-z]{1,9})\.([0-9]{4})",
         "\\1" + _MARK + "\\2." + _MARK + "\\3" + _MARK,
@@ -133,12 +146,20 @@ _MASKS: tuple[tuple[str, str], ...] = (
     (r"(^|[^A-Za-z0-9_" + _MARK + r"])[0-9]+(?:[.,][0-9]+)*", r"\1<n>"),
     (_MARK, ""),
 )
+_MASKS = _QUOTES_URLS + _VALUES
 # A list of masked values is one value: "<id>, <id>, <id>" -> "<id>".
 _LISTS: tuple[tuple[str, str], ...] = tuple(
     (f"{p}(?:(?:[ ]*[,;、，][ ]*|[ ]+){p})+", p)
     for p in ("<id>", "<n>", "<name>", "<size>", "<ip>", "<path>", "<url>")
 )
 _SPACES: tuple[tuple[str, str], ...] = ((r"[ \t\r\n]+", " "),)
+
+
+# Below this many distinct texts every mask runs on all of them, without a search first.
+_SEARCH_FROM = 2_000
+# Distinct messages are masked on up to this many threads, each given at least _PER_THREAD.
+_THREADS = min(4, os.cpu_count() or 1)
+_PER_THREAD = 50_000
 
 
 def message_templates(messages: Iterable[object]) -> pd.Series:
@@ -150,14 +171,83 @@ def message_templates(messages: Iterable[object]) -> pd.Series:
     ['disk <size> too small for <name>', '镜像<name>失败，重试<n>次']
     """
     series = messages if isinstance(messages, pd.Series) else pd.Series(list(messages))
-    codes, uniques = pd.factorize(series.astype("str"))
-    text = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
-    for pattern, replacement in _MASKS + _LISTS + _SPACES:
-        text = text.str.replace(pattern, replacement, regex=True)
-    text = text.str.strip()
-    # factorize gives -1 for missing values; taking from a NaN slot keeps them missing.
-    table = np.append(text.to_numpy(dtype=object), np.nan)
+    codes, templates = template_codes(series)
+    table = np.append(templates.to_numpy(zero_copy_only=False), np.nan)
     return pd.Series(table[codes], index=series.index, dtype="str", name=series.name)
+
+
+def template_codes(messages: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Each message's template as `(codes, templates)`: `templates[codes[i]]`, -1 if missing.
+
+    Each distinct message is masked once, and the texts are made distinct again after every
+    mask: once the ids and numbers are masked, a million distinct messages are a few dozen
+    texts, so the later masks cost next to nothing. Every mask runs in Arrow (RE2), which
+    lets go of the GIL: many distinct messages are masked in slices on several threads.
+    """
+    if isinstance(messages.dtype, pd.CategoricalDtype):
+        codes = messages.cat.codes.to_numpy().astype(np.int64)
+        distinct = pa.array(messages.cat.categories.astype("str").array)
+    else:
+        values = pa.array(messages.astype("str").array)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        encoded = pc.dictionary_encode(values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        distinct = encoded.dictionary
+    text = distinct.cast(pa.large_string())
+    threads = min(_THREADS, max(1, len(text) // _PER_THREAD))
+    if threads == 1:
+        where, text = _templates(text)
+    else:
+        bounds = np.linspace(0, len(text), threads + 1).astype(np.int64)
+        slices = [text.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        with ThreadPoolExecutor(threads) as pool:
+            done = list(pool.map(_templates, slices))
+        offsets = np.cumsum([0, *(len(t) for _, t in done[:-1])])
+        where = np.concatenate([w + o for (w, _), o in zip(done, offsets, strict=True)])
+        where, text = _distinct(where, pa.concat_arrays([t for _, t in done]))
+    # -1 (missing) stays -1.
+    return np.where(codes < 0, -1, where[codes]), text
+
+
+def _templates(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Distinct messages masked: `(where, templates)`, message i's template `where[i]`."""
+    where = np.arange(len(text), dtype=np.int64)
+    text = _masked(text, _QUOTED_OR_URL, _QUOTES_URLS)
+    for pattern, replacement in _VALUES:
+        masked = pc.replace_substring_regex(text, pattern=pattern, replacement=replacement)
+        # Made distinct again when a mask changed some text (its length is a cheap sign).
+        if _size(masked) != _size(text):
+            where, masked = _distinct(where, masked)
+        text = masked
+    text = _replaced(_masked(text, "<", _LISTS), _SPACES)
+    return _distinct(where, pc.utf8_trim_whitespace(text))
+
+
+def _masked(text: pa.Array, needs: str, masks: tuple[tuple[str, str], ...]) -> pa.Array:
+    """`text` through `masks`, only where it matches the regex `needs`, once it is long."""
+    if len(text) < _SEARCH_FROM:
+        return _replaced(text, masks)
+    hit = pc.match_substring_regex(text, needs)
+    if not (pc.sum(hit).as_py() or 0):
+        return text
+    return pc.replace_with_mask(text, hit, _replaced(text.filter(hit), masks))
+
+
+def _replaced(text: pa.Array, masks: tuple[tuple[str, str], ...]) -> pa.Array:
+    for pattern, replacement in masks:
+        text = pc.replace_substring_regex(text, pattern=pattern, replacement=replacement)
+    return text
+
+
+def _size(text: pa.Array) -> int:
+    return int(pc.sum(pc.binary_length(text)).as_py() or 0)
+
+
+def _distinct(where: np.ndarray, text: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """`text` made distinct again, `where` following it."""
+    encoded = pc.dictionary_encode(text)
+    return encoded.indices.to_numpy()[where], encoded.dictionary
 
 
 def _group_key(error_code: str, template: str) -> str:
@@ -167,32 +257,72 @@ def _group_key(error_code: str, template: str) -> str:
 
 
 def _failures(frame: pd.DataFrame) -> pd.DataFrame:
-    """The FAIL rows with their code, template, key and the time they were seen."""
+    """The FAIL rows with their code, template, key and the time they were seen.
+
+    `gid` numbers the groups of this frame (0, 1, ...): the cheap thing to group by.
+    """
     needed = ("job_id", "job_type", "status", "error_code", "fail_reason", "begin_time", "end_time")
     require(frame, needed, "failure analysis")
     fail = frame[frame["status"].eq(JobStatus.FAIL).fillna(False).astype(bool)]
     # The top-level fields are the documented ones; entities hold the same for some services.
-    message = fail["fail_reason"].where(fail["fail_reason"].str.strip() != "")
+    reason = fail["fail_reason"].astype("str")  # text, also from a categorical column
+    message = reason.where(reason.str.strip() != "")
     message = message.fillna(fail["entity_error"]) if "entity_error" in fail else message
     code = fail["error_code"].astype("str")
     if "entity_error_code" in fail:
         code = code.fillna(fail["entity_error_code"].astype("str"))
-    template = message_templates(message).fillna(NO_MESSAGE)
-    pair = code.fillna("").astype("str") + "\x00" + template
-    pair_codes, pairs = pd.factorize(pair)
-    keys = np.array([_group_key(*p.split("\x00", 1)) for p in pairs], dtype=object)
+    template_of, templates = template_codes(message)
+    template_text = templates.to_numpy(zero_copy_only=False).astype(object)
+    missing = np.flatnonzero(template_text == NO_MESSAGE)
+    if not len(missing):
+        template_text, missing = np.append(template_text, NO_MESSAGE), np.array([len(templates)])
+    template_of = np.where(template_of < 0, missing[0], template_of)
+    code_of, codes = pd.factorize(code)  # -1 for a missing code
+    code_text = np.append(np.asarray(codes, dtype=object), np.nan)  # [-1]: missing
+    # One number per (code, template) pair, by integers: no million joined strings. A missing
+    # code makes a negative number, its template's own.
+    pair_of = code_of.astype(np.int64) * len(template_text) + template_of
+    gid, pairs = pd.factorize(pair_of)
+    pair_code = code_text[pairs // len(template_text)]
+    pair_template = template_text[pairs % len(template_text)]
+    keys = np.array(
+        [
+            _group_key("" if pd.isna(c) else c, t)
+            for c, t in zip(pair_code, pair_template, strict=True)
+        ],
+        dtype=object,
+    )
+    # A code twice (differently typed) would be two pairs with one key.
+    gid, keys = _merged_keys(gid, keys)
+    job_type = fail["job_type"]
     return pd.DataFrame(
         {
-            "group": pd.Series(keys[pair_codes], index=fail.index, dtype="str"),
-            "error_code": code.astype("str"),
-            "template": template,
+            # Categories, not a million strings: a key, code and template per group.
+            "group": pd.Categorical.from_codes(gid, pd.Index(keys, dtype="str")),
+            "gid": gid,
+            "error_code": pd.Categorical.from_codes(code_of, pd.Index(codes, dtype="str")),
+            "template": pd.Categorical.from_codes(
+                template_of, pd.Index(template_text, dtype="str")
+            ),
             # A job fails when it ends; begin_time stands in when end_time is missing.
             "seen": fail["end_time"].fillna(fail["begin_time"]),
-            "job_type": fail["job_type"].astype("str"),
+            "begun": fail["begin_time"],
+            "ended": fail["end_time"],
+            "job_type": job_type
+            if isinstance(job_type.dtype, pd.CategoricalDtype)
+            else job_type.astype("str"),
             "job_id": fail["job_id"],
         },
         index=fail.index,
     )
+
+
+def _merged_keys(gid: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group numbers that share a key made one."""
+    key_of, distinct = pd.factorize(keys)
+    if len(distinct) == len(keys):
+        return gid, keys
+    return key_of[gid], np.asarray(distinct, dtype=object)
 
 
 def failure_keys(frame: pd.DataFrame) -> pd.Series:
@@ -200,7 +330,7 @@ def failure_keys(frame: pd.DataFrame) -> pd.Series:
 
     `frame.assign(group=failure_keys(frame))` labels the jobs without changing `frame`.
     """
-    keys = _failures(frame)["group"]
+    keys = _failures(frame)["group"].astype("str")
     return keys.reindex(frame.index).rename("group")
 
 
@@ -216,14 +346,45 @@ def failure_rows(frame: pd.DataFrame, group: str | Iterable[str]) -> pd.DataFram
 
 
 def _group_counts(fails: pd.DataFrame) -> pd.DataFrame:
-    """Per failure group (of `_failures` rows): its code, template, count, first and last seen."""
-    return fails.groupby("group", sort=False).agg(
+    """Per failure group (of `_failures` rows): code, template, count, first and last times."""
+    by_gid = fails.groupby("gid", sort=False)
+    groups = by_gid.agg(
+        group=("group", "first"),
         error_code=("error_code", "first"),
         template=("template", "first"),
         count=("job_id", "size"),
-        first_seen=("seen", "min"),
-        last_seen=("seen", "max"),
+        first_begun=("begun", "min"),
+        last_begun=("begun", "max"),
+        first_ended=("ended", "min"),
+        last_ended=("ended", "max"),
     )
+    text = {"group": "str", "error_code": "str", "template": "str"}
+    return groups.astype(text).set_index("group")
+
+
+def _latest(fails: pd.DataFrame, examples: int) -> pd.DataFrame:
+    """Per group, its latest `examples` rows (by `seen`, then `job_id`, both descending).
+
+    Sorted by numbers first; only the rows that tie with a group's last example on `seen`
+    are sorted by `job_id` too, so a million failures are not sorted by their text.
+    """
+    if not examples or fails.empty:
+        return fails.iloc[:0]
+    seen = pd.DatetimeIndex(fails["seen"]).asi8  # NaT: the smallest
+    gid = fails["gid"].to_numpy()
+    order = np.lexsort((~seen, gid))  # by group, latest first
+    sorted_gid, sorted_seen = gid[order], seen[order]
+    starts = np.flatnonzero(np.r_[True, sorted_gid[1:] != sorted_gid[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    # Each group's `examples`-th latest time (or its earliest, when it has fewer rows).
+    last = np.minimum(starts + examples - 1, np.r_[starts[1:], len(order)] - 1)
+    cutoff = np.repeat(sorted_seen[last], np.diff(np.r_[starts, len(order)]))
+    candidates = fails.iloc[order[(rank < examples) | (sorted_seen == cutoff)]]
+    latest = candidates.sort_values(
+        ["gid", "seen", "job_id"], ascending=[True, False, False], na_position="last"
+    )
+    head: pd.DataFrame = latest.groupby("gid", sort=False).head(examples)
+    return head
 
 
 def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
@@ -231,8 +392,14 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
 
     Returns a new frame with the columns `FAILURE_GROUP_COLUMNS`: `group` (a key for
     `failure_rows`), `error_code`, `template`, `count`, `share` (of all FAIL jobs, 0 to 1),
-    `first_seen` and `last_seen` (end times, UTC), `job_types` (sorted, comma-separated) and
-    `example_job_ids` (the latest `examples` jobs, comma-separated).
+    `first_begun` and `last_begun` (the begin times of its first and last job, UTC),
+    `first_ended` and `last_ended` (their end times), `job_types` (sorted, comma-separated)
+    and `example_job_ids` (the latest `examples` jobs, comma-separated).
+
+    Both clocks, named: a reason appears when its first job *began* (`first_begun`, the clock
+    `jobs_between`, `compare_failures(at=)` and `findings` cut on, so splitting there labels the
+    group "new"); its first failure was seen when that job ended (`first_ended`), often hours
+    later for long jobs.
 
     A Dask frame gives the same result, templates made per partition (see `analysis._dask`).
     """
@@ -249,16 +416,14 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
         fails[["group", "job_type"]]
         .dropna()
         .drop_duplicates()
+        .astype("str")
         .sort_values(["group", "job_type"])
         .groupby("group")["job_type"]
         .agg(", ".join)
     )
-    latest = (
-        fails.sort_values(["seen", "job_id"], ascending=False, na_position="last")
-        .groupby("group", sort=False)
-        .head(examples)
-    )
-    example_ids = latest.groupby("group", sort=False)["job_id"].agg(", ".join)
+    latest = _latest(fails, examples)
+    by_group = latest["group"].astype("str")
+    example_ids = latest.groupby(by_group, sort=False)["job_id"].agg(", ".join)
     groups["job_types"] = job_types.reindex(groups.index).astype("str")
     groups["example_job_ids"] = example_ids.reindex(groups.index).astype("str")
     groups = groups.reset_index()
@@ -278,8 +443,10 @@ def _typed_groups(groups: pd.DataFrame) -> pd.DataFrame:
             "template": "str",
             "count": "int64",
             "share": "float64",
-            "first_seen": _TIME_DTYPE,
-            "last_seen": _TIME_DTYPE,
+            "first_begun": _TIME_DTYPE,
+            "last_begun": _TIME_DTYPE,
+            "first_ended": _TIME_DTYPE,
+            "last_ended": _TIME_DTYPE,
             "job_types": "str",
             "example_job_ids": "str",
         }
@@ -303,8 +470,9 @@ def _ended(frame: pd.DataFrame) -> int:
 
 def compare_failures(
     before: pd.DataFrame,
-    after: pd.DataFrame,
+    after: pd.DataFrame | None = None,
     *,
+    at: datetime | str | None = None,
     alpha: float = 0.05,
     min_count: int = 5,
 ) -> pd.DataFrame:
@@ -321,6 +489,12 @@ def compare_failures(
     has at least `min_count` failures in the two windows together: `new` (none before),
     `gone` (none after), `growing`, `shrinking`; every other group is `steady`.
 
+    Or one frame and `at`, a moment (a `findings(frame).changes["at"]`, a group's
+    `first_begun`, a string `pd.Timestamp` reads, naive meaning UTC): the jobs that *began*
+    before it against those that began at or after it, the clock of `jobs_between` and
+    `findings`, so a group whose first job began at `at` comes out "new". Jobs with no begin
+    time are in neither.
+
     Returns a new frame with the columns `COMPARE_COLUMNS`: the counts, `rate_before` and
     `rate_after` (0 to 1), `rate_ratio` (after over before; inf for a new group), `p_value`
     (Fisher) and `p_adjusted` (Holm; NaN for a group under `min_count`, not tested). Sorted by
@@ -335,6 +509,11 @@ def compare_failures(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if (after is None) == (at is None):
+        raise ValueError("compare_failures takes two frames, or one frame and at=, not both")
+    if at is not None:
+        before, after = _split_at(before, to_utc(at, "at"))
+    assert after is not None
     for name, data in (("before", before), ("after", after)):
         if "status" not in data.columns:
             raise ValueError(
@@ -384,6 +563,15 @@ def compare_failures(
     fails = {"before": int(old["count"].sum()), "after": int(new["count"].sum())}
     result.attrs["windows"] = _windows(fails, ended)
     return result
+
+
+def _split_at(frame: Any, moment: pd.Timestamp) -> tuple[Any, Any]:
+    """The jobs that began before `moment`, and those that began at or after it (any engine)."""
+    if "begin_time" not in frame.columns:
+        raise ValueError("compare_failures(at=) needs a job frame with begin_time")
+    began = frame["begin_time"]
+    # A boolean Series, not an array: a Dask frame is filtered partition by partition.
+    return frame[(began < moment).fillna(False)], frame[(began >= moment).fillna(False)]
 
 
 def _fisher(fail_before: int, fail_after: int, jobs_before: int, jobs_after: int) -> float:

@@ -31,10 +31,11 @@ FAIL on the injected clock; `end_time` is `""` until they end. Records loaded al
 are served exactly as they came; INIT and RUNNING ones carry on and end within
 `finish_within` seconds (default 300). Tests pass `clock=ManualClock()` and never sleep.
 
-Scenarios (`add_scenario`, `SCENARIOS`, `jobtools serve --scenario`): `realistic` (six hours
-of the usual mix with slow and fast tails, a few still running), `exports` (exports only),
-`regression` (from two hours ago a new failure reason hits 40 % of jobs); `Scenario(...)`
-sets the window, job types, regression start and tails.
+Scenarios (`add_scenario(name, jobs=N)`, `SCENARIOS`, `jobtools serve --scenario NAME --jobs
+N`), each stating its truth (`Scenario.truth(now)`): `realistic` and `exports` (no change),
+`regression` (two hours ago a new reason), `growing` (an existing reason grows), `one-type`
+(a change in one job type only), `outage` (failures rise, then recover); `Scenario(...)` with
+`Change(...)`s makes others.
 
 Answers, each as the public error tables give it (reference, "The gateway's answers"):
 401 `APIGW.0301` (gateway body) for a missing or unknown token ("decrypt token fail"), an
@@ -55,6 +56,7 @@ an address beyond loopback warns (`ExposedSimulatorWarning`), louder without aut
 
 from __future__ import annotations
 
+from jobtools.scenarios import SCENARIOS, Change, Scenario, TrueChange, Truth
 from jobtools.simulator._clock import ManualClock
 from jobtools.simulator._core import Simulator, SimulatorStats
 from jobtools.simulator._faults import Faults
@@ -69,7 +71,6 @@ from jobtools.simulator._gate import (
 from jobtools.simulator._http import SimulatorServer, SimulatorTransport, serve
 from jobtools.simulator._records import read_records
 from jobtools.simulator._replies import Reply
-from jobtools.simulator._scenarios import SCENARIOS, Scenario
 
 __all__ = [
     "DEMO_AK",
@@ -77,6 +78,7 @@ __all__ = [
     "DEMO_SK",
     "DEMO_TOKEN",
     "MAX_DATE_SKEW",
+    "Change",
     "Faults",
     "ManualClock",
     "Reply",
@@ -86,6 +88,8 @@ __all__ = [
     "SimulatorServer",
     "SimulatorStats",
     "SimulatorTransport",
+    "TrueChange",
+    "Truth",
     "demo_credentials",
     "read_records",
     "serve",

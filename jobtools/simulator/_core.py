@@ -20,10 +20,12 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from jobtools import scenarios
 from jobtools.api import auth
 from jobtools.ids import make_job_id, validate_project_id
+from jobtools.scenarios import Scenario
 from jobtools.schema import JobStatus
-from jobtools.simulator import _plans, _scenarios, _services
+from jobtools.simulator import _plans, _services
 from jobtools.simulator._faults import FaultDice, Faults
 from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
 from jobtools.simulator._records import epochs, read_records
@@ -40,7 +42,6 @@ from jobtools.simulator._replies import (
     throttled,
     unauthorized,
 )
-from jobtools.simulator._scenarios import Scenario
 
 if TYPE_CHECKING:
     from jobtools.simulator._http import SimulatorServer, SimulatorTransport
@@ -206,18 +207,25 @@ class Simulator:
         records = read_records(jobs) if isinstance(jobs, str | os.PathLike) else list(jobs)
         return self._add_records(records, horizon)
 
-    def add_scenario(self, scenario: Scenario | str) -> list[str]:
+    def add_scenario(self, scenario: Scenario | str, *, jobs: int | None = None) -> list[str]:
         """Add a scenario's batch (a `Scenario` or a name in `SCENARIOS`), relative to now.
 
         Its ended jobs are served as they were made; its running ones go on and end within
-        `finish_within` seconds.
+        `finish_within` seconds, as the scenario drew them. `jobs` sizes it (default: its own).
         """
-        chosen = _scenarios.scenario(scenario)
+        chosen = scenarios.scenario(scenario).sized(jobs)
         now = self.clock()
-        return self._add_records(chosen.records(now), self.finish_within, at=now)
+        batch = chosen.batch(now)
+        # Running jobs end as the scenario drew them, so that its failure rates hold.
+        return self._add_records(batch.records, self.finish_within, at=now, endings=batch.endings)
 
     def _add_records(
-        self, records: list[Any], horizon: float, *, at: float | None = None
+        self,
+        records: list[Any],
+        horizon: float,
+        *,
+        at: float | None = None,
+        endings: _plans.Endings | None = None,
     ) -> list[str]:
         for number, record in enumerate(records):
             job_id = record.get("job_id") if isinstance(record, Mapping) else None
@@ -241,6 +249,7 @@ class Simulator:
                 horizon=horizon,
                 failures=self._failures,
                 at=at,
+                endings=endings,
             )
             return self._install(plans)
 

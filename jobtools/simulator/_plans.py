@@ -173,6 +173,8 @@ class JobPlan:
 # --- building plans -----------------------------------------------------------------------
 
 Failures = Mapping[str, Sequence[tuple[str, str]]]
+# How running records end, by job id: (status, error_code, fail_reason).
+Endings = Mapping[str, tuple[str, str | None, str | None]]
 
 
 def job_rng(seed: object, job_id: str) -> random.Random:
@@ -327,13 +329,14 @@ def plans_from_records(
     horizon: float,
     failures: Failures,
     at: float | None = None,
+    endings: Endings | None = None,
 ) -> list[JobPlan]:
     """Plans for API records, given their parsed `(begin, end)` epoch times.
 
     Ended records are served as they came. INIT and RUNNING ones carry on from the records'
     "now" (`at`, by default their latest time), which becomes simulator time `now`, and end
-    within `horizon` seconds with a seeded outcome. Other statuses (PENDING_PAYMENT, unknown)
-    never change.
+    within `horizon` seconds with the outcome `endings` gives them, else a seeded one. Other
+    statuses (PENDING_PAYMENT, unknown) never change.
     """
     known = [t for pair in times for t in pair if t is not None]
     shift = (at if at is not None else max(known) if known else now) - now
@@ -357,6 +360,7 @@ def plans_from_records(
             init_for, total = durations(rng, horizon)
             percent = entities.get("process_percent")
             running = status == JobStatus.RUNNING
+            ending = (endings or {}).get(job_id)
             plans.append(
                 planned_job(
                     job_id,
@@ -367,6 +371,8 @@ def plans_from_records(
                     start=now if running else now + init_for,
                     end=now + total,
                     failures=failures,
+                    status=ending[0] if ending else None,
+                    error=ending[1:] if ending and ending[0] == JobStatus.FAIL else None,
                     base=entities,
                     start_percent=_percent(percent) if running else 0.0,
                     **common,

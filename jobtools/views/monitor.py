@@ -21,7 +21,9 @@ What it shows is what is known, nothing more:
   Stopping a wait ends no job: jobs still running are shown as running, "not watched";
 * within a round, how many of its jobs were fetched and how fast (a first sweep of 10,000
   jobs takes a minute at the default rate);
-* Resume goes on from there: the round counter and the ended count never go backwards.
+* Resume goes on from there: the round counter and the ended count never go backwards;
+* once 100 jobs have ended, one line of `jobtools.findings`: whether their failure rate
+  changed, since when and why (recomputed every few rounds).
 
 Below the widget, one static HTML record (counts, failures, as of when) is kept current: it
 is replaced after every round and every change of state, so a notebook saved at any moment
@@ -78,6 +80,8 @@ _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table c
 _RECORD_ROWS = 50  # failures listed in the static record
 _FINAL = [s.value for s in WaitState if s.is_final]  # done and gone: really ended
 _TICK = 0.25  # seconds between redraws of the within-round count
+_FINDINGS_AFTER = 100  # ended jobs before the monitor says whether their failure rate changed
+_FINDINGS_EVERY = 3  # rounds between two findings (each takes a fraction of a second)
 # Said in the record while polling: the record shows only where the widget does not.
 _NO_WIDGET_MANAGER = (
     "Polling. This record stands in for the live widget, which this front-end cannot show: "
@@ -156,6 +160,7 @@ class JobMonitor(widgets.VBox):
         self._lock = threading.Lock()
         self._record_id: str | None = None  # set once displayed in a notebook
         self._refused = False  # the service refused the credentials: Resume cannot help
+        self.finding: str | None = None  # findings' headline, once enough jobs ended
         self._build()
         self._render()
         _MONITORS.add(self)
@@ -171,6 +176,7 @@ class JobMonitor(widgets.VBox):
         self.stop_button.on_click(self._guard(lambda _: self.stop()))
         self.resume_button.on_click(self._guard(lambda _: self.start()))
         self.overall_html = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.finding_html = widgets.HTML()
         self.round_html = widgets.HTML()
         self.counts_html = widgets.HTML()
         self.running_html = widgets.HTML()
@@ -186,6 +192,7 @@ class JobMonitor(widgets.VBox):
         self.children = (
             widgets.HBox([self.state_label, self.stop_button, self.resume_button]),
             self.overall_html,
+            self.finding_html,
             self.round_html,
             self.counts_html,
             self.running_html,
@@ -320,6 +327,7 @@ class JobMonitor(widgets.VBox):
                 token.cancel()  # polling again cannot fix credentials
         self._snapshot = snapshot
         self._rounds = self._offset + snapshot.round
+        self.finding = _finding(snapshot, self._rounds, self.finding)
         self.round_html.value = ""
         if snapshot.done:
             self.state = self._final_state()
@@ -374,6 +382,7 @@ class JobMonitor(widgets.VBox):
         self.resume_button.disabled = live or self._refused or not _unfinished(frame)
         ended = _ended(frame)
         self.overall_html.value = _overall(frame, ended)
+        self.finding_html.value = _finding_html(self.finding)
         self.counts_html.value = _chips(frame, ended, live)
         now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
         self.running_html.value = _running_table(frame, now, self.max_rows, live)
@@ -473,7 +482,7 @@ class JobMonitor(widgets.VBox):
             "box-sizing:border-box;overflow-x:auto'>"
             f"<div><b>{html.escape(self.name)}</b>: <span class='jt-when'>{html.escape(when)}"
             f"</span> ({len(frame):,} jobs{log})</div>{reason}{note}"
-            f"{_overall(frame, ended)}{_chips(frame, ended, live)}"
+            f"{_overall(frame, ended)}{_finding_html(self.finding)}{_chips(frame, ended, live)}"
             f"{_running_table(frame, now, self.max_rows, live)}"
             f"{_failures_table(frame, _RECORD_ROWS)}"
             f"{_fetch_errors_table(frame, self.max_rows)}</div>"
@@ -503,7 +512,8 @@ class JobMonitor(widgets.VBox):
             snapshot = self._snapshot
             now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
             state = f"as of {now:%H:%M} UTC, still {state} when saved"
-        return f"{self.name}: {state}, {ended} of {len(frame)} jobs ended"
+        finding = f"; {self.finding}" if self.finding else ""
+        return f"{self.name}: {state}, {ended} of {len(frame)} jobs ended{finding}"
 
     def __repr__(self) -> str:
         state = "polling" if self.running else self.state
@@ -532,6 +542,25 @@ class _RoundCount:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def _finding(snapshot: Snapshot, round_no: int, last: str | None) -> str | None:
+    """`findings(...).headline()` of the jobs ended so far: every few rounds and at the end,
+    once enough have ended for a failure rate to mean something (else `last`)."""
+    frame = snapshot.frame
+    ended = int(frame["status"].isin(["SUCCESS", "FAIL"]).sum())
+    due = last is None or snapshot.done or round_no % _FINDINGS_EVERY == 0
+    if ended < _FINDINGS_AFTER or not due:
+        return last
+    from jobtools.analysis.findings import findings
+
+    return findings(frame).headline()
+
+
+def _finding_html(finding: str | None) -> str:
+    if not finding:
+        return ""
+    return f"<div class='jt-finding'><b>finding:</b> {_html.text(finding, 400)}</div>"
 
 
 def _log_key(log: str | Path | PollLog | None) -> str | None:

@@ -315,11 +315,14 @@ def plot_rates(
     frame: pd.DataFrame,
     *,
     ax: Axes | None = None,
-    period: str = "1D",
+    period: str | None = None,
+    by: str = "begin",
+    groupby: str | None = None,
     tz: str | tzinfo | None = None,
     min_count: int = 5,
+    top: int = 5,
 ) -> Axes:
-    """Success and failure rate per period, as shares of the jobs that finished in it.
+    """Success and failure rate per period, as shares of the jobs of the period that finished.
 
     Grey bars behind the lines show how many jobs finished in each period (right axis), so a
     rate of 3 jobs does not read like one of 300. Periods where fewer than `min_count` jobs
@@ -328,17 +331,32 @@ def plot_rates(
     The axis runs from the first period a job finished in to the last.
 
     Args:
-        period: a pandas frequency, e.g. "1h", "1D", "1W".
+        period: a pandas frequency, e.g. "1h", "1D", "1W"; None: chosen from the time the
+            jobs span, for about 20 to 60 periods.
+        by: the clock a finished job counts on, as in `rates_over_time`: `"begin"` (the
+            default: a cause that starts failing jobs at 17:28 shows as a step there) or
+            `"end"`.
+        groupby: None, or as in `rates_over_time`: `"reason"` and `"error_code"` stack each
+            of the `top` biggest reasons' failure rates (they add up to the period's rate);
+            `"job_type"` or another column draws one failure-rate line per value.
         tz: the zone of the time axis and of the periods (default UTC): days start at its
             midnight.
         min_count: the fewest finished jobs for a period's rate to be drawn.
+        top: with `groupby`, the values drawn; the rest are summed as "other".
     """
     ax = _axes(ax, figsize=(10, 4))
-    rates = rates_over_time(frame, period, tz=tz)
+    if period is None:
+        period = _period_for(frame, by)
+    if groupby is not None:
+        return _plot_grouped_rates(frame, ax, period, by, groupby, tz, min_count, top)
+    rates = rates_over_time(frame, period, by=by, tz=tz)
     finished = int(rates["finished"].sum())
     rule = f"; a rate where ≥ {min_count} finished" if min_count > 1 else ""
+    # A medium title: two panels side by side still fit it.
     ax.set_title(f"Success and failure rate per {period} ({finished:,} jobs{rule})")
-    ax.set_xlabel(f"period start ({_zone_name(tz)})")
+    ax.title.set_fontsize("medium")
+    clock = f", by {by} time" if by == "end" else ""
+    ax.set_xlabel(f"period start ({_zone_name(tz)}{clock})")
     ax.set_ylabel("share of finished jobs")
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax)
@@ -381,6 +399,106 @@ def plot_rates(
     _time_axis(ax, tz)
     ax.legend(loc="center left", fontsize="small")
     return ax
+
+
+# Periods `plot_rates` picks from, shortest first.
+_PERIODS = ("1min", "5min", "15min", "30min", "1h", "2h", "6h", "12h", "1D", "7D", "30D")
+
+
+def _period_for(frame: Any, by: str) -> str:
+    """The shortest period in `_PERIODS` giving at most 60 periods over the jobs' times."""
+    times = frame["begin_time" if by == "begin" else "end_time"]
+    low, high = times.min(), times.max()
+    if hasattr(low, "compute"):  # a Dask frame: one pass for both
+        import dask.base
+
+        low, high = dask.base.compute(low, high)
+    if pd.isna(low) or pd.isna(high):
+        return "1D"
+    span = pd.Timestamp(high) - pd.Timestamp(low)
+    for period in _PERIODS:
+        if span / pd.Timedelta(period) <= 60:
+            return period
+    return _PERIODS[-1]
+
+
+def _plot_grouped_rates(
+    frame: pd.DataFrame,
+    ax: Axes,
+    period: str,
+    by: str,
+    groupby: str,
+    tz: str | tzinfo | None,
+    min_count: int,
+    top: int,
+) -> Axes:
+    """Failure rates per period by reason (stacked) or by another column (one line each)."""
+    rates = rates_over_time(frame, period, by=by, groupby=groupby, tz=tz)
+    ax.set_title(f"Failure rate per {period} by {groupby}", fontsize="medium")
+    ax.set_xlabel(f"period start ({_zone_name(tz)}, by {by} time)")
+    ax.set_ylabel("share of finished jobs")
+    _percent_axis(ax)
+    if rates.empty:
+        return _say_empty(ax, "no finished jobs")
+    fails = rates["fail"].unstack(groupby, fill_value=0)
+    finished = rates["finished"].unstack(groupby, fill_value=0)
+    order = fails.sum().sort_values(ascending=False).index
+    shown = list(order[:top])
+    x = _date_numbers(pd.Series(fails.index))
+    width = pd.Timedelta(_period_nanos(period), unit="ns") / pd.Timedelta(days=1)
+    stacked = groupby in ("reason", "error_code")
+    colours = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+    if stacked:
+        total = finished.iloc[:, 0].to_numpy(dtype=float)
+        enough = total >= min_count
+        bottom = np.zeros(len(fails))
+        names = _group_names(frame, shown) if groupby == "reason" else {k: k for k in shown}
+        rest = fails.drop(columns=shown).sum(axis=1).to_numpy(dtype=float)
+        for i, key in enumerate([*shown, None]):
+            counts = rest if key is None else fails[key].to_numpy(dtype=float)
+            share = np.where(enough, counts / np.maximum(total, 1), 0.0)
+            label = f"other ({len(order) - len(shown)})" if key is None else names[key]
+            if key is None and not rest.any():
+                continue
+            ax.bar(
+                x,
+                share,
+                width=width * 0.9,
+                bottom=bottom,
+                align="edge",
+                color="#bdbdbd" if key is None else colours[i % len(colours)],
+                label=_cut(str(label), 50),
+            )
+            bottom += share
+        ax.set_ylim(0, max(float(bottom.max()), 0.05) * 1.15)
+    else:
+        for i, key in enumerate(shown):
+            done = finished[key].to_numpy(dtype=float)
+            share = np.where(done >= min_count, fails[key] / np.maximum(done, 1), np.nan)
+            ax.plot(
+                x + width / 2,
+                share,
+                marker="o",
+                markersize=3,
+                linewidth=1.5,
+                color=colours[i % len(colours)],
+                label=_cut(str(key), 40),
+            )
+        ax.set_ylim(-0.02, 1.02)
+    _time_axis(ax, tz)
+    ax.legend(loc="upper left", prop={"family": _text_fonts(), "size": "x-small"})
+    return ax
+
+
+def _group_names(frame: Any, keys: list[str]) -> dict[str, str]:
+    """Failure group keys -> "code template" for a legend."""
+    groups = failure_groups(frame, examples=0).set_index("group")
+    return {
+        key: f"{groups.loc[key, 'error_code']!s} {groups.loc[key, 'template']!s}".strip()
+        if key in groups.index
+        else key
+        for key in keys
+    }
 
 
 def _period_nanos(period: str) -> int:
