@@ -15,7 +15,7 @@ from jobtools.analysis.findings import Findings, findings
 from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import jobs_between, rates_over_time, summary_by_type
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
-from jobtools.api.client import FetchResult, JobsClient, fetch_jobs
+from jobtools.api.options import Limits, Retries, Timeouts
 from jobtools.errors import (
     ApiError,
     AuthenticationError,
@@ -47,6 +47,7 @@ from jobtools.ids import as_job_ids, extract_job_ids, job_id_time, job_ids_from_
 from jobtools.io import read_jobs, write_jobs
 from jobtools.schema import JobStatus
 from jobtools.times import parse_job_time, parse_job_times
+from jobtools.wait.options import Patience
 from jobtools.wait.poll import (
     WAIT_COLUMNS,
     CancelToken,
@@ -61,9 +62,13 @@ from jobtools.wait.schedule import Adaptive, Backoff
 
 __version__ = "0.1.0"
 
-# Front-ends (widgets, plots, reports) and the simulator (aiohttp.web) are loaded on first
-# use, so that `import jobtools` stays light and the core never pulls them in.
+# Front-ends (widgets, plots, reports), the simulator (aiohttp.web) and the client (the HTTP
+# stacks, aiohttp and httpx: ~40 % of the import otherwise) are loaded on first use, so that
+# `import jobtools` stays light for offline analysis and the core never pulls them in.
 _LAZY = {
+    "FetchResult": "jobtools.api.client",
+    "JobsClient": "jobtools.api.client",
+    "fetch_jobs": "jobtools.api.client",
     "JobMonitor": "jobtools.views.monitor",
     "plot_durations": "jobtools.views.plots",
     "plot_failure_reasons": "jobtools.views.plots",
@@ -79,6 +84,7 @@ _LAZY = {
     "read_jobs_dask": "jobtools.io.dask",  # needs the jobtools[dask] extra
 }
 if TYPE_CHECKING:
+    from jobtools.api.client import FetchResult, JobsClient, fetch_jobs
     from jobtools.io.dask import read_jobs_dask
     from jobtools.report import write_report
     from jobtools.simulator import Faults, ManualClock, Simulator, SimulatorServer
@@ -93,11 +99,28 @@ if TYPE_CHECKING:
     from jobtools.views.tables import style_table
 
 
+# What to install when a name's optional dependency is missing.
+_EXTRAS = {
+    "read_jobs_dask": ("dask", ("dask", "distributed", "bokeh")),
+    "JobMonitor": ("notebook", ("ipywidgets", "IPython")),
+}
+
+
 def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as exc:
+            extra, packages = _EXTRAS.get(name, ("", ()))
+            if (exc.name or "").partition(".")[0] not in packages:
+                raise
+            raise ModuleNotFoundError(
+                f"{name} needs {exc.name}, which is not installed: pip install 'jobtools[{extra}]'",
+                name=exc.name,
+            ) from None
+        return getattr(module, name)
     raise AttributeError(f"module 'jobtools' has no attribute {name!r}")
 
 
@@ -126,16 +149,20 @@ __all__ = [
     "JobStatus",
     "JobsClient",
     "JobsError",
+    "Limits",
     "ManualClock",
     "NotFoundError",
     "OUTCOMES",
+    "Patience",
     "PollLog",
+    "Retries",
     "ServerError",
     "ServiceUnavailableError",
     "Simulator",
     "SimulatorServer",
     "Snapshot",
     "ThrottledError",
+    "Timeouts",
     "TokenCredentials",
     "TransportError",
     "UnexpectedStatusError",

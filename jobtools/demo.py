@@ -3,8 +3,9 @@
 It starts the simulator on loopback playing a realistic scenario (`regression`: six hours of
 jobs, most ended, a few still running, and from two hours ago a new failure reason), fetches
 every job through the real HTTP client with AK/SK signing, waits for the ones still running,
-and writes the report (CSVs, PNGs, manifest) into a folder it names at the end. So "since
-when did this start?" and "first half against second half" have real answers.
+prints the findings (did failures rise, since when, and why, in one line) and writes the
+report (findings.md, CSVs, PNGs, manifest) into a folder it names at the end. So "since when
+did this start?" and "first half against second half" have real answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jobtools.analysis.findings import findings
 from jobtools.analysis.summary import summary_by_type
 from jobtools.api.client import JobsClient
 from jobtools.report import write_report
@@ -73,6 +75,7 @@ def run_demo(
     inputs = [source, f"fetched from the simulator at {server.url}"]
     write_report(frame, folder, inputs=inputs, period=_period(frame), excel=excel, xlsx=xlsx)
     _print_summary(frame)
+    print(f"\nfindings: {findings(frame).headline()}  (the whole story: {folder}/findings.md)")
     print(f"\nreport written to {folder}/ in {time.perf_counter() - started:.1f} s")
     return folder
 

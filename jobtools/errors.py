@@ -6,14 +6,18 @@
     ├── TransportError                no HTTP answer at all
     │   ├── FetchTimeout(TimeoutError)          outcome "timeout"
     │   └── FetchConnectionError(ConnectionError)  outcome "connection_error"
+    │       ├── CertificateError      the server's certificate does not verify  stops the batch
+    │       └── ProxyError            the proxy answered instead of the service (407: stops)
     ├── BadBodyError                  an answer that is not a job record; `.raw_body`; retried
     │   ├── MismatchedIdError         a 200 naming another job; `.body_job_id`     retried
     │   └── BodyTooLargeError         a body over the size cap "too_large"        not retried
     └── ApiError                      an HTTP error answer; status, error_code, message, request_id
         ├── BadRequestError           400  "bad_request"
-        ├── AuthenticationError       401  "auth"  (also 400 IMG.0030)  stops the batch
-        ├── ForbiddenError            403  "forbidden"  (IMG.0026 stops the batch)
-        ├── NotFoundError             404  "not_found"
+        ├── AuthenticationError       401  "auth"  (also IMG.0030, Common.0018)  stops the batch
+        ├── ForbiddenError            403  "forbidden"  (IMG.0026, APIGW.0302… stop the batch)
+        ├── NotFoundError             404  "not_found"  (also 400 IMG.0023 and Common.0011)
+        ├── NoSuchApiError            404 APIGW.0101: the endpoint or route is wrong
+        │                                  "http_error"  stops the batch; never about a job
         ├── ThrottledError            429  "throttled"  (also APIGW.0308, Common.0024 and
         │                                  Common.1503 under any status)      retried
         ├── ServerError               5xx  "server_error"   502 and 504 retried
@@ -21,18 +25,25 @@
         │   └── ServiceUnavailableError    503             retried
         └── UnexpectedStatusError     any other status "http_error"
 
+    UserWarning
+    ├── PlainHttpWarning              credentials about to go over plain http:// to another host
+    └── ExposedSimulatorWarning       the simulator listens beyond this machine
+
 `error_for_status()` is the only mapping from a status code (and error code) to a class;
 the outcome strings are those of the frame's `outcome` column (`OUTCOMES` in
-`jobtools.frame`).
+`jobtools.schema`). `refuses_credentials()` is the one definition of "the credentials were
+refused" (the client stops its batch, the waits end `refused`, the monitor says why), and
+`refusal_cause()` names the cause in one line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 import orjson
 
 __all__ = [
@@ -42,15 +53,21 @@ __all__ = [
     "BadRequestError",
     "BodyTooLargeError",
     "CREDENTIAL_CODES",
+    "CertificateError",
     "CredentialsError",
     "FetchConnectionError",
     "FetchTimeout",
+    "ExposedSimulatorWarning",
     "ForbiddenError",
     "InternalServerError",
     "InvalidIdError",
     "JobsError",
     "MismatchedIdError",
+    "NO_API_CODES",
+    "NoSuchApiError",
     "NotFoundError",
+    "PlainHttpWarning",
+    "ProxyError",
     "RETRY_STATUSES",
     "ROLE_CODES",
     "ServerError",
@@ -58,25 +75,153 @@ __all__ = [
     "THROTTLE_CODES",
     "ThrottledError",
     "TransportError",
+    "UNKNOWN_JOB_CODES",
     "UnexpectedStatusError",
+    "canonical_code",
+    "clock_skew",
     "error_class",
     "error_for_status",
     "error_from_response",
     "parse_error_body",
     "parse_retry_after",
+    "refusal_cause",
+    "refused_rows",
+    "refuses_credentials",
+    "stops_batch",
 ]
 
 # Statuses worth another attempt: throttling and the gateway's transient failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-# Error codes that decide the class whatever the status (shared/reference/jobs-api.md,
-# "Statuses, retention, errors, throttling"): the gateway's and ECS's throttling shapes;
-# IMS's "invalid project id or token" (a 400 that means the credentials). Other codes
-# (IMG.0023 "exception during job query": 400, or 404 for an unknown job) go by status.
+# Error codes that decide the class whatever the status, each as the public error tables give
+# it (shared/reference/jobs-api.md, "The gateway's answers"). Dedicated gateways and Open
+# Telekom Cloud spell the gateway's codes `APIG.` for `APIGW.`: `canonical_code` reads both.
+#
+# Throttling: the gateway's 429 APIGW.0308; ECS's Common.0024 ("exceeds flow over limit",
+# documented as HTTP 202) and Common.1503 (503 on Huawei Cloud, 429 on Open Telekom Cloud).
 THROTTLE_CODES = frozenset({"APIGW.0308", "Common.0024", "Common.1503"})
-CREDENTIAL_CODES = frozenset({"IMG.0030", "APIGW.0301"})
-# 403 "invalid role": no request of this user will be allowed, like wrong credentials.
-ROLE_CODES = frozenset({"IMG.0026"})
+# The credentials refused, for every request that carries them: a wrong signature, AK or
+# token, and the AK lock (APIGW.0301, 401); an expired token or one of another region
+# (APIGW.0307, 401); ECS's invalid token (Common.0013, 401); a project id that is not the
+# credentials' (IMS IMG.0030 and ECS Common.0018, both 400).
+CREDENTIAL_CODES = frozenset({"APIGW.0301", "APIGW.0307", "Common.0013", "IMG.0030", "Common.0018"})
+# No permission, for every request of these credentials (403): IMS's invalid role (IMG.0026),
+# the gateway's access denied (APIGW.0302, APIGW.0306) and project unavailable (APIGW.0310).
+ROLE_CODES = frozenset({"IMG.0026", "APIGW.0302", "APIGW.0306", "APIGW.0310"})
+# The service does not know the job: IMS IMG.0023 ("exception during task query") and ECS
+# Common.0011 ("invalid job ID"), both 400 in every table (no document gives 404).
+UNKNOWN_JOB_CODES = frozenset({"IMG.0023", "Common.0011"})
+# The API does not exist or is not published (404 APIGW.0101): a wrong host, route or
+# version. A configuration error, never a statement about a job.
+NO_API_CODES = frozenset({"APIGW.0101"})
+
+# A server clock this far from ours is named in a refusal; past the gateway's 15 minutes it is
+# the cause (a signature's X-Sdk-Date more than 15 minutes off is refused: API signing guide).
+SKEW_NOTED = 5 * 60.0
+SKEW_REFUSED = 15 * 60.0
+
+
+def canonical_code(code: str | None) -> str | None:
+    """`code` with the gateway's `APIG.` prefix read as `APIGW.` (the same table).
+
+    >>> canonical_code("APIG.0301")
+    'APIGW.0301'
+    """
+    if code is not None and code.startswith("APIG."):
+        return "APIGW." + code[5:]
+    return code
+
+
+def refuses_credentials(outcome: str | None, error_code: str | None = None) -> bool:
+    """True when an answer says no request with these credentials can succeed.
+
+    The one definition: `auth` (a 401, or a code of `CREDENTIAL_CODES` under any status), or
+    `forbidden` with a code of `ROLE_CODES` (no role, access denied: for every job alike). A
+    403 without such a code is about one job, and refuses nothing else.
+    """
+    if outcome == "auth":
+        return True
+    return outcome == "forbidden" and canonical_code(error_code) in ROLE_CODES
+
+
+def stops_batch(outcome: str | None, error_code: str | None = None) -> bool:
+    """True when no other request of the batch can succeed: the credentials were refused, or
+    the API itself does not exist (a wrong endpoint or route)."""
+    return refuses_credentials(outcome, error_code) or canonical_code(error_code) in NO_API_CODES
+
+
+def refused_rows(outcomes: Iterable[Any], error_codes: Iterable[Any]) -> np.ndarray:
+    """`refuses_credentials` for each row of a frame's `outcome` and `fetch_error_code`."""
+    return np.fromiter(
+        (
+            refuses_credentials(
+                outcome if isinstance(outcome, str) else None,
+                code if isinstance(code, str) else None,
+            )
+            for outcome, code in zip(outcomes, error_codes, strict=True)
+        ),
+        dtype=bool,
+    )
+
+
+def clock_skew(headers: Mapping[str, str] | None, now: float) -> float | None:
+    """Seconds the server's clock (its `Date` header) is ahead of `now`; None without one."""
+    value = headers.get("date") or headers.get("Date") if headers is not None else None
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp() - now
+
+
+def _minutes(seconds: float) -> str:
+    minutes = abs(seconds) / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def refusal_cause(
+    error_code: str | None, message: str | None = None, skew: float | None = None
+) -> str:
+    """The likely cause of a refusal, in a few words, from its code, message and the clock skew.
+
+    >>> refusal_cause("APIGW.0307", "token expires, expires_at: 2026-01-01")
+    'the token has expired (or is for another region): get a new one'
+    >>> refusal_cause("APIGW.0301", "verify aksk signature fail", skew=-1200.0)
+    "your clock is 20 min ahead of the server's (signatures more than 15 min off are refused)"
+    """
+    code = canonical_code(error_code)
+    text = (message or "").lower()
+    clock = None
+    if skew is not None and abs(skew) >= SKEW_NOTED:
+        side = "behind" if skew > 0 else "ahead of"
+        clock = f"your clock is {_minutes(skew)} {side} the server's"
+    # Only a signature (APIGW.0301) depends on the clock: there the skew is the cause.
+    if clock is not None and abs(skew or 0) >= SKEW_REFUSED - 60 and code == "APIGW.0301":
+        return f"{clock} (signatures more than 15 min off are refused)"
+    if "reach the limit" in text:
+        cause = (
+            "the access key is locked for 5 minutes after more than 5 failed signatures in a "
+            "row (check the SK, then try again in 5 minutes)"
+        )
+    elif code == "APIGW.0307" or "expire" in text:
+        cause = "the token has expired (or is for another region): get a new one"
+    elif code in ("IMG.0030", "Common.0018"):
+        cause = "the project id does not match the credentials (check the project id)"
+    elif code == "APIGW.0310":
+        cause = "the project is unavailable (frozen or deleted)"
+    elif code in ROLE_CODES:
+        cause = "no permission: the credentials' role does not allow this call"
+    elif "secretkey" in text or "ak not exist" in text or "access key" in text:
+        cause = "the access key (AK) does not exist"
+    elif code == "Common.0013" or "token" in text:
+        cause = "the token is not valid (wrong, or of another account)"
+    else:
+        cause = "wrong AK/SK or token: the signature was refused"
+    return cause if clock is None else f"{cause}; note: {clock}"
 
 
 class JobsError(Exception):
@@ -140,6 +285,40 @@ class FetchConnectionError(TransportError, ConnectionError):
     """The connection could not be made or broke."""
 
     outcome = "connection_error"
+
+
+class CertificateError(FetchConnectionError):
+    """The server's TLS certificate does not verify: no retry will change it."""
+
+    @property
+    def is_retriable(self) -> bool:
+        """False: the same certificate comes back."""
+        return False
+
+    @property
+    def stops_batch(self) -> bool:
+        """True: every request goes to the same host."""
+        return True
+
+
+class ProxyError(FetchConnectionError):
+    """The proxy (`HTTPS_PROXY`…) answered itself, e.g. 407 or 502; `.status` is its answer."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, job_id: str | None = None
+    ) -> None:
+        super().__init__(message, job_id=job_id)
+        self.status = status
+
+    @property
+    def is_retriable(self) -> bool:
+        """True for the proxy's own transient failures (502, 503, 504, no status)."""
+        return self.status is None or self.status in RETRY_STATUSES
+
+    @property
+    def stops_batch(self) -> bool:
+        """True when the proxy refuses us (407 and the like): every request goes through it."""
+        return not self.is_retriable
 
 
 class BadBodyError(JobsError):
@@ -211,6 +390,7 @@ class ApiError(JobsError):
         *,
         job_id: str | None = None,
         retry_after: float | None = None,
+        clock_skew: float | None = None,
     ) -> None:
         text = message or f"HTTP {status}"
         detail = f"HTTP {status}" + (f" {error_code}" if error_code else "") + f": {text}"
@@ -223,11 +403,30 @@ class ApiError(JobsError):
         self.request_id = request_id
         # Seconds the server asked us to wait (`Retry-After`), None when it did not say.
         self.retry_after = retry_after
+        # Seconds the server's clock (its `Date` header) is ahead of ours, when it said.
+        self.clock_skew = clock_skew
 
     @property
     def is_retriable(self) -> bool:
         """True for 429, 500, 502, 503 and 504."""
         return self.status in RETRY_STATUSES
+
+    @property
+    def stops_batch(self) -> bool:
+        """True when no other request can succeed (see `stops_batch()`)."""
+        return stops_batch(self.outcome, self.error_code)
+
+    @property
+    def cause(self) -> str:
+        """One line for the user: why the batch stopped, or what the answer means."""
+        if refuses_credentials(self.outcome, self.error_code):
+            cause = refusal_cause(self.error_code, self.message, self.clock_skew)
+            return f"the service refused the credentials: {cause} ({self._code_text()})"
+        return self._code_text()
+
+    def _code_text(self) -> str:
+        code = f"HTTP {self.status}" + (f" {self.error_code}" if self.error_code else "")
+        return f"{code}: {self.message}"
 
 
 class BadRequestError(ApiError):
@@ -237,31 +436,33 @@ class BadRequestError(ApiError):
 
 
 class AuthenticationError(ApiError):
-    """401: the token or signature was refused (e.g. APIGW.0301); also 400 IMG.0030."""
+    """401: the token or signature was refused (APIGW.0301, APIGW.0307 expired token); also
+    400 IMG.0030 and Common.0018 (the project id is not the credentials'). Stops the batch:
+    every other request carries the same credentials."""
 
     outcome = "auth"
 
-    @property
-    def stops_batch(self) -> bool:
-        """True: every other request carries the same credentials."""
-        return True
-
 
 class ForbiddenError(ApiError):
-    """403: authenticated, but not allowed to read this job (IMG.0026: an invalid role)."""
+    """403: not allowed to read this job; IMG.0026 (invalid role) and the gateway's access
+    denied (APIGW.0302, 0306, 0310) refuse every job and stop the batch."""
 
     outcome = "forbidden"
 
-    @property
-    def stops_batch(self) -> bool:
-        """True for an invalid role (IMG.0026), which no other request escapes."""
-        return self.error_code in ROLE_CODES
-
 
 class NotFoundError(ApiError):
-    """404: no such job (finished ECS jobs are deleted after about a day)."""
+    """The service does not know the job: 400 IMG.0023 or Common.0011 as documented, or a
+    plain 404 (ended jobs are deleted, ECS: about a day after they end)."""
 
     outcome = "not_found"
+
+
+class NoSuchApiError(ApiError):
+    """404 APIGW.0101: the API does not exist at this endpoint and route (a wrong host,
+    service, route or version). A configuration error: it stops the batch and says nothing
+    about any job, so no job is written off as not found."""
+
+    outcome = "http_error"
 
 
 class ThrottledError(ApiError):
@@ -312,12 +513,17 @@ def error_class(status: int, error_code: str | None = None) -> type[ApiError]:
     >>> error_class(400, "IMG.0030").__name__
     'AuthenticationError'
     """
-    if error_code in THROTTLE_CODES:
+    code = canonical_code(error_code)
+    if code in THROTTLE_CODES:
         return ThrottledError
-    if error_code in CREDENTIAL_CODES:
+    if code in CREDENTIAL_CODES:
         return AuthenticationError
-    if error_code in ROLE_CODES:
+    if code in ROLE_CODES:
         return ForbiddenError
+    if code in NO_API_CODES:
+        return NoSuchApiError
+    if code in UNKNOWN_JOB_CODES and status in (400, 404):
+        return NotFoundError
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     return ServerError if status >= 500 else UnexpectedStatusError
@@ -331,10 +537,17 @@ def error_for_status(
     *,
     job_id: str | None = None,
     retry_after: float | None = None,
+    clock_skew: float | None = None,
 ) -> ApiError:
     """Build the ApiError for a status and error code (the only mapping to a class)."""
     return error_class(status, error_code)(
-        status, error_code, message, request_id, job_id=job_id, retry_after=retry_after
+        status,
+        error_code,
+        message,
+        request_id,
+        job_id=job_id,
+        retry_after=retry_after,
+        clock_skew=clock_skew,
     )
 
 
@@ -410,8 +623,9 @@ def error_from_response(
     retry_after = None
     if headers is not None:
         retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+    skew = clock_skew(headers, dt.datetime.now(dt.UTC).timestamp())
     return error_for_status(
-        status, code, message, request_id, job_id=job_id, retry_after=retry_after
+        status, code, message, request_id, job_id=job_id, retry_after=retry_after, clock_skew=skew
     )
 
 
@@ -437,3 +651,11 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+class PlainHttpWarning(UserWarning):
+    """Credentials are about to go over plain `http://` to a host that is not this machine."""
+
+
+class ExposedSimulatorWarning(UserWarning):
+    """The simulator listens beyond this machine (e.g. `--host 0.0.0.0`)."""

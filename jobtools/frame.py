@@ -15,12 +15,14 @@ id, once in the frame), and `entities_of(frame)` gives every row's entities back
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobtools.ids import job_id_times
 from jobtools.schema import (
@@ -53,7 +55,8 @@ __all__ = [
 # Where sub-jobs live: IMS `sub_jobs_result`, ECS/EVS `sub_jobs`.
 SUB_JOB_KEYS = ("sub_jobs_result", "sub_jobs")
 # The entity keys naming what a job acts on, by service (reference, "Entities by service"):
-# IMS image, ECS/BMS server (or NIC), EVS volume, volume backup, ELB, EIP; first found wins.
+# IMS image, ECS/BMS server (or NIC), EVS volume, volume backup, ELB, EIP, SDRS protection
+# group (`server_group_id`: reference, "More services with this job API"); first found wins.
 # A backup job names its volume too: the backup is what it makes, so it comes first.
 RESOURCE_KEYS = (
     "image_id",
@@ -63,6 +66,7 @@ RESOURCE_KEYS = (
     "elb_id",
     "nic_id",
     "publicip_id",
+    "server_group_id",
 )
 # What `entity_error` is read from (IMS, then ECS), and the count given without the sub-jobs.
 ERROR_KEYS = ("error", "errorcode_message")
@@ -269,93 +273,460 @@ def _unwrap(record: Mapping[str, Any]) -> list[Any]:
 
 
 def _build(rows: list[Any], legacy_tz: LegacyTz | None = None) -> pd.DataFrame:
-    """Gather each column as a plain list (one pass per column), then type them all at once."""
-    return assemble_job_frame(raw_job_columns(rows), legacy_tz=legacy_tz)
+    """The frame of parsed records: their raw values gathered, then typed by the rules."""
+    return frame_from_raw(raw_from_records(rows), legacy_tz=legacy_tz)
 
 
-def raw_job_columns(rows: list[Any]) -> dict[str, list[Any]]:
-    """The raw values of every column `assemble_job_frame` types, from parsed records."""
+# --- the raw values, and every derived column's rule ------------------------------------------
+# Every reader gathers the same raw values (`RawJobs`): `raw_from_records` from parsed records
+# (jobs_to_frame, the JSONL reader's Python engine and odd lines), the compiled scanner from
+# JSONL bytes (`jobtools.io._scan`). `frame_from_raw` types them and derives every other
+# column, vectorised, for all of them: each derived column's rule is written once, below.
+# A new rule reads the slots it needs (add a key to the tuples above and it is followed by
+# every reader, the scanner included), and is called in `frame_from_raw`.
+
+# The kinds of JSON value (the scanner uses the same numbers).
+ABSENT, NULL, STRING, INT, FLOAT, BOOL, OBJECT, ARRAY = range(8)
+_KIND_OF: dict[type, int] = {
+    type(None): NULL,
+    str: STRING,
+    int: INT,
+    float: FLOAT,
+    bool: BOOL,
+    dict: OBJECT,
+    list: ARRAY,
+}
+# The entity keys whose values the rules read as text (`entities.<key>` slots), and those
+# whose kind they read (with "entities" itself, and the sub-job lists, whose length counts).
+ENTITY_TEXT_KEYS = tuple(
+    dict.fromkeys((*RESOURCE_KEYS, *ENTITY_FIELDS.values(), *ERROR_KEYS, TOTAL_KEY))
+)
+ENTITY_KIND_KEYS = (ERROR_KEYS[0], TOTAL_KEY, *SUB_JOB_KEYS)
+_MISSING: Any = object()
+
+
+def slot(key: str) -> str:
+    """The name of the slot of an entity key: `entities.<key>`."""
+    return f"entities.{key}"
+
+
+@dataclass
+class RawJobs:
+    """The raw values of job records, column by column, as every reader gathers them.
+
+    `text`: by slot (each record field, `entities.<key>` for ENTITY_TEXT_KEYS), the value as
+    text: a string as it is, anything else as Python's `str` of it; null when absent or
+    null. `kind`: by slot ("entities", `entities.<key>` for ENTITY_KIND_KEYS), the kind of
+    the value (ABSENT ... ARRAY); `items`: by sub-job list key, its length (0 unless a list).
+    `entities` and `extra`: the JSON text of those columns. `sub_jobs`: by row, the sub-job
+    list the rules follow (the first of SUB_JOB_KEYS that is a list), where it has items: the
+    list, or its JSON bytes. `odd`: by time field, the raw values that are not text.
+    """
+
+    n: int
+    text: dict[str, Any]
+    kind: dict[str, np.ndarray]
+    items: dict[str, np.ndarray]
+    entities: Any
+    extra: Any
+    sub_jobs: dict[int, Any] = field(default_factory=dict)
+    odd: dict[str, dict[int, Any]] = field(default_factory=dict)
+
+    def take(self, order: np.ndarray) -> RawJobs:
+        """The rows in `order` (row i of the result is row order[i] here)."""
+        where = np.full(self.n, -1, dtype=np.int64)  # -1: a row left out
+        where[order] = np.arange(len(order))
+        index = pa.array(order)
+        return RawJobs(
+            len(order),
+            {name: values.take(index) for name, values in self.text.items()},
+            {name: values[order] for name, values in self.kind.items()},
+            {name: values[order] for name, values in self.items.items()},
+            self.entities.take(index),
+            self.extra.take(index),
+            {int(where[row]): v for row, v in self.sub_jobs.items() if where[row] >= 0},
+            {
+                name: {int(where[row]): v for row, v in values.items() if where[row] >= 0}
+                for name, values in self.odd.items()
+            },
+        )
+
+    @classmethod
+    def concat(cls, parts: list[RawJobs]) -> RawJobs:
+        """The parts' rows one after another (their text stays in its chunks)."""
+        starts = np.cumsum([0, *(part.n for part in parts)])
+        sub_jobs: dict[int, Any] = {}
+        odd: dict[str, dict[int, Any]] = {}
+        for start, part in zip(starts.tolist(), parts, strict=False):
+            sub_jobs |= {start + row: value for row, value in part.sub_jobs.items()}
+            for name, values in part.odd.items():
+                odd.setdefault(name, {}).update({start + row: v for row, v in values.items()})
+        first = parts[0]
+        return cls(
+            int(starts[-1]),
+            {name: _chunked([p.text[name] for p in parts]) for name in first.text},
+            {name: np.concatenate([p.kind[name] for p in parts]) for name in first.kind},
+            {name: np.concatenate([p.items[name] for p in parts]) for name in first.items},
+            _chunked([p.entities for p in parts]),
+            _chunked([p.extra for p in parts]),
+            sub_jobs,
+            odd,
+        )
+
+
+def _chunked(arrays: list[Any]) -> pa.ChunkedArray:
+    chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+    return pa.chunked_array(chunks, pa.large_string())
+
+
+def raw_from_records(rows: list[Any]) -> RawJobs:
+    """The raw values of parsed records (a record that is no object: all absent, kept whole
+    in `extra["_record"]`)."""
+    n = len(rows)
     dicts = [r if type(r) is dict else _EMPTY for r in rows]
-    ents = [r.get("entities") for r in dicts]
-    edicts = [e if type(e) is dict else _EMPTY for e in ents]
-    columns: dict[str, Any] = {name: [r.get(name) for r in dicts] for name in RECORD_FIELDS}
-    columns |= {name: [e.get(key) for e in edicts] for name, key in ENTITY_FIELDS.items()}
-    columns["entity_error"] = [_entity_error(e) for e in edicts]
-    columns["resource_id"] = [_resource_id(e) for e in edicts]
-    columns["sub_job_count"] = [_sub_job_count(e) if type(e) is dict else None for e in ents]
-    columns["entities"] = _json_texts([split_entities(e) for e in ents])
-    columns["extra"] = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
-    return columns
+    ents = [r.get("entities", _MISSING) for r in dicts]
+    edicts = [
+        _with_top_sub_jobs(r, e if type(e) is dict else _EMPTY)
+        for r, e in zip(dicts, ents, strict=True)
+    ]
+    # Keys no record has are all absent: no pass over the records for them.
+    present: set[str] = set().union(*edicts) if n else set()
+    text: dict[str, Any] = {}
+    odd: dict[str, dict[int, Any]] = {}
+    for name in RECORD_FIELDS:
+        text[name], others = _texts([r.get(name) for r in dicts])
+        if others and name in _TIME_COLUMNS_READ:
+            odd[name] = others
+    for key in ENTITY_TEXT_KEYS:
+        text[slot(key)] = _texts([e.get(key) for e in edicts])[0] if key in present else _nulls(n)
+    kind = {"entities": _kinds(ents)}
+    items: dict[str, np.ndarray] = {}
+    for key in ENTITY_KIND_KEYS:
+        values = [e.get(key, _MISSING) for e in edicts] if key in present else None
+        kind[slot(key)] = np.zeros(n, dtype=np.int8) if values is None else _kinds(values)
+        if key in SUB_JOB_KEYS:
+            items[key] = np.zeros(n, dtype=np.int64)
+            if values is not None:
+                lists = np.flatnonzero(kind[slot(key)] == ARRAY)
+                items[key][lists] = [len(values[i]) for i in lists.tolist()]
+    sub_jobs = {row: edicts[row][key] for row, key in _sub_job_rows(kind, items).items()}
+    entities = _json_texts([None if e is _MISSING else split_entities(e) for e in ents])
+    extra = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
+    return RawJobs(n, text, kind, items, _strings(entities), _strings(extra), sub_jobs, odd)
 
 
-def _entity_error(entities: dict[str, Any]) -> Any:
-    """IMS `error`, ECS `errorcode_message`, else the first failed sub-job's message."""
-    own, ecs = ERROR_KEYS
-    found = entities.get(own, entities.get(ecs))
-    if found is not None:
+def _with_top_sub_jobs(record: dict[str, Any], entities: dict[str, Any]) -> dict[str, Any]:
+    """VBS documents `sub_jobs` at the top of the job, not in `entities` (reference, "More
+    services with this job API"): the rules read them there too (`extra` keeps them as they
+    came). Parsed records only: the compiled scanner does not follow them yet."""
+    top = record.get("sub_jobs")
+    if type(top) is not list or any(key in entities for key in SUB_JOB_KEYS):
+        return entities
+    return {**entities, "sub_jobs": top}
+
+
+def _sub_job_rows(
+    kind: Mapping[str, np.ndarray], items: Mapping[str, np.ndarray]
+) -> dict[int, str]:
+    """The rows whose followed sub-job list (the first of SUB_JOB_KEYS that is a list) has
+    items, and that list's key."""
+    chosen = np.full(len(kind["entities"]), -1, dtype=np.int64)
+    for k in range(len(SUB_JOB_KEYS) - 1, -1, -1):
+        chosen[kind[slot(SUB_JOB_KEYS[k])] == ARRAY] = k
+    rows: dict[int, str] = {}
+    for k, key in enumerate(SUB_JOB_KEYS):
+        for row in np.flatnonzero((chosen == k) & (items[key] > 0)).tolist():
+            rows[row] = key
+    return rows
+
+
+def _texts(values: list[Any]) -> tuple[pa.Array, dict[int, Any]]:
+    """Values as Arrow text (a non-string as its `str`), and the non-strings by row."""
+    try:
+        return pa.array(values, type=pa.large_string()), {}
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    others = {i: v for i, v in enumerate(values) if v is not None and type(v) is not str}
+    as_text = [v if v is None or type(v) is str else str(v) for v in values]
+    return pa.array(as_text, type=pa.large_string()), others
+
+
+def _kinds(values: list[Any]) -> np.ndarray:
+    kind_of = _KIND_OF.get
+    return np.fromiter(
+        (ABSENT if v is _MISSING else kind_of(type(v), OBJECT) for v in values),
+        dtype=np.int8,
+        count=len(values),
+    )
+
+
+def _nulls(n: int) -> pa.Array:
+    return pa.nulls(n, pa.large_string())
+
+
+def _strings(values: list[str | None]) -> pa.Array:
+    return pa.array(values, type=pa.large_string())
+
+
+def frame_from_raw(raw: RawJobs, *, legacy_tz: LegacyTz | None = None) -> pd.DataFrame:
+    """The `JOB_COLUMNS` frame of raw values: each column typed, each derived one by its rule
+    (see `jobs_to_frame` for the attrs)."""
+    columns: dict[str, Any] = {name: raw.text[name] for name in RECORD_FIELDS}
+    columns |= {name: raw.text[slot(key)] for name, key in ENTITY_FIELDS.items()}
+    columns["resource_id"] = resource_ids(raw)
+    columns["entity_error"] = entity_errors(raw)
+    columns["sub_job_count"] = sub_job_counts(raw)
+    columns["entities"], columns["extra"] = raw.entities, raw.extra
+    read = {name: read_times(raw.text[name], raw.odd.get(name)) for name in _TIME_COLUMNS_READ}
+    typed, attrs = type_job_columns(columns, legacy_tz=legacy_tz, read=read)
+    frame = pd.DataFrame(typed)
+    frame.attrs.update(attrs)
+    return frame
+
+
+def resource_ids(raw: RawJobs) -> pa.Array:
+    """`resource_id`: the first of RESOURCE_KEYS whose value is there and not `""`; else the
+    resources of its sub-jobs (each by this rule), comma-separated."""
+    own = [raw.text[slot(key)] for key in RESOURCE_KEYS]
+    # Keys no record has are all null: left out. An empty value counts as none.
+    own = [t for t in own if t.null_count < len(t)] or own[:1]
+    found = pc.coalesce(*(_empty_as_null(t) for t in own))
+    return _from_sub_jobs(raw, found, _sub_resource)
+
+
+def _empty_as_null(text: Any) -> Any:
+    empty = pc.equal(text, "")
+    return pc.if_else(empty, pa.scalar(None, text.type), text) if pc.any(empty).as_py() else text
+
+
+def entity_errors(raw: RawJobs) -> pa.Array:
+    """`entity_error`: IMS `error` when the key is there (even null), else ECS
+    `errorcode_message`; when that is null, the first sub-job's message that is not."""
+    own, ecs = (raw.text[slot(key)] for key in ERROR_KEYS)
+    has_own = pa.array(raw.kind[slot(ERROR_KEYS[0])] != ABSENT)
+    return _from_sub_jobs(raw, pc.if_else(has_own, own, ecs), _sub_message)
+
+
+def sub_job_counts(raw: RawJobs) -> pd.arrays.IntegerArray:
+    """`sub_job_count`: the length of the first of SUB_JOB_KEYS that is a list; else
+    `sub_jobs_total` when it is an integer (that fits 64 bits); else 0. NA when the entities
+    are no object."""
+    count = np.zeros(raw.n, dtype=np.int64)
+    missing = raw.kind["entities"] != OBJECT
+    total = slot(TOTAL_KEY)
+    integer = np.flatnonzero(raw.kind[total] == INT)
+    if len(integer):
+        values = [int(v) for v in raw.text[total].take(pa.array(integer)).to_pylist()]
+        fits = np.array([-(2**63) <= v < 2**63 for v in values], dtype=bool)
+        count[integer[fits]] = [v for v, ok in zip(values, fits, strict=True) if ok]
+        missing[integer[~fits]] = True  # a count past 64 bits is no count
+    chosen = np.zeros(raw.n, dtype=bool)
+    for key in SUB_JOB_KEYS:
+        is_list = (raw.kind[slot(key)] == ARRAY) & ~chosen
+        count[is_list] = raw.items[key][is_list]
+        chosen |= is_list
+    missing = (missing & ~chosen) | (raw.kind["entities"] != OBJECT)
+    return pd.arrays.IntegerArray(np.where(missing, 0, count), missing)
+
+
+def _from_sub_jobs(raw: RawJobs, found: Any, rule: Any) -> pa.Array:
+    """`found`, its nulls filled from the row's sub-jobs by `rule` where it gives a value."""
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    valid = found.is_valid().to_numpy(zero_copy_only=False)
+    rows = sorted(row for row in raw.sub_jobs if not valid[row])  # replace_with_mask's order
+    if not rows:
         return found
-    for sub in _sub_jobs(entities):
-        sub_entities = sub.get("entities")
+    values = [rule(_sub_job_list(raw.sub_jobs[row])) for row in rows]
+    filled = {
+        row: v if type(v) is str else str(v)
+        for row, v in zip(rows, values, strict=True)
+        if v is not None
+    }
+    if not filled:
+        return found
+    mask = np.zeros(raw.n, dtype=bool)
+    mask[list(filled)] = True
+    return pc.replace_with_mask(found, pa.array(mask), pa.array(list(filled.values()), found.type))
+
+
+def _sub_job_list(value: Any) -> list[Any]:
+    found: list[Any] = orjson.loads(value) if isinstance(value, bytes) else value
+    return found
+
+
+def _sub_resource(subs: list[Any]) -> Any:
+    found = [
+        _resource_id(s["entities"])
+        for s in subs
+        if type(s) is dict and type(s.get("entities")) is dict
+    ]
+    found = [str(value) for value in found if value is not None]
+    return ",".join(found) if found else None
+
+
+def _sub_message(subs: list[Any]) -> Any:
+    ecs = ERROR_KEYS[1]
+    for sub in subs:
+        sub_entities = sub.get("entities") if type(sub) is dict else None
         if type(sub_entities) is dict and sub_entities.get(ecs) is not None:
             return sub_entities[ecs]
     return None
 
 
 def _resource_id(entities: dict[str, Any]) -> Any:
-    """The job's own resource key; else its sub-jobs' resources, comma-separated."""
+    """A sub-job's resource: `resource_ids`' rule over one entities object."""
     for key in RESOURCE_KEYS:
         value = entities.get(key)
         if value is not None and value != "":
             return value
-    found = [
-        _resource_id(s["entities"]) for s in _sub_jobs(entities) if type(s.get("entities")) is dict
-    ]
-    found = [str(value) for value in found if value is not None]
-    return ",".join(found) if found else None
-
-
-def _sub_jobs(entities: dict[str, Any]) -> list[dict[str, Any]]:
     for key in SUB_JOB_KEYS:
         found = entities.get(key)
         if isinstance(found, list):
-            return [sub for sub in found if type(sub) is dict]
-    return []
+            return _sub_resource(found)
+    return None
 
 
-def assemble_job_frame(
-    columns: Mapping[str, Any], *, legacy_tz: LegacyTz | None = None
-) -> pd.DataFrame:
-    """Type raw columns into the `JOB_COLUMNS` frame (used by `jobs_to_frame` and `read_jobs`).
+def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
+    """A time column: the service's two exact shapes (`2015-06-04T10:11:06.586Z`, legacy
+    `04-Jun-2015 18:11:06:586`) read at fixed places from the text's bytes, vectorised;
+    everything else (other shapes, impossible dates, raw non-text values) by the general
+    parser (`times.read_job_times`), which reports what it cannot read."""
+    array = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    n = len(array)
+    if odd or n == 0 or array.null_count == n:
+        return read_job_times(_with_odd(text, odd))
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
+    lengths = np.diff(offsets)
+    rows = np.flatnonzero(lengths == 24)  # null rows have no length
+    exact = array
+    if int(lengths.sum()) != 24 * len(rows):  # other lengths among them: the 24s side by side
+        exact = array.filter(pa.array(lengths == 24))
+    start = np.frombuffer(exact.buffers()[1], dtype=np.int64)[exact.offset] if len(rows) else 0
+    data = np.frombuffer(exact.buffers()[2], dtype=np.uint8) if len(rows) else np.zeros(0, np.uint8)
+    # One row per character place, so that each place is a contiguous array.
+    places = np.ascontiguousarray(data[start : start + 24 * len(rows)].reshape(len(rows), 24).T)
+    wall = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    legacy = np.zeros(n, dtype=bool)
+    done = np.zeros(len(rows), dtype=bool)
+    shapes = {
+        False: (places[4] == 45) & (places[10] == 84) & (places[23] == 90),  # -, T, Z
+        True: (places[2] == 45) & (places[6] == 45) & (places[11] == 32),  # -, -, space
+    }
+    for is_legacy, shape in shapes.items():
+        these = np.flatnonzero(shape)
+        if not len(these):
+            continue
+        chosen = places if len(these) == places.shape[1] else places[:, these]
+        ok, micros = _exact_times(chosen.astype(np.int32), is_legacy)
+        wall[rows[these[ok]]] = micros[ok].astype("datetime64[us]")
+        legacy[rows[these[ok]]] = is_legacy
+        done[these[ok]] = True
+    rest = np.flatnonzero(np.asarray(array.is_valid()) & (lengths > 0))
+    rest = np.setdiff1d(rest, rows[done], assume_unique=True)
+    unparsed: dict[Any, Any] = {}
+    if len(rest):
+        general = read_job_times(_str_column(array.take(pa.array(rest))))
+        wall[rest], legacy[rest] = general.wall, general.legacy
+        unparsed = {int(rest[label]): value for label, value in general.unparsed.items()}
+    return ParsedTimes(wall, legacy, unparsed, pd.RangeIndex(n))
 
-    `columns` maps every non-derived JOB_COLUMNS name, plus `entity_error`, `resource_id` and
-    `sub_job_count`, to a list of raw values or an Arrow array (text as strings; `entities`
-    and `extra` as JSON text; `sub_job_count` as ints or None).
-    """
-    typed, attrs = type_job_columns(columns, legacy_tz=legacy_tz)
-    frame = pd.DataFrame(typed)
-    frame.attrs.update(attrs)
-    return frame
+
+_MONTHS = np.array(
+    [
+        sum((ord(c) | 32) << (8 * (2 - i)) for i, c in enumerate(m))
+        for m in (
+            "jan",
+            "feb",
+            "mar",
+            "apr",
+            "may",
+            "jun",
+            "jul",
+            "aug",
+            "sep",
+            "oct",
+            "nov",
+            "dec",
+        )
+    ]
+)
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _exact_times(places: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Which columns of a (24, rows) byte matrix are exact ISO (or legacy) times, and their
+    microseconds since the epoch (the legacy ones as wall-clock time)."""
+
+    def number(start: int, stop: int) -> np.ndarray:
+        value: np.ndarray = places[start] - 48
+        for k in range(start + 1, stop):
+            value = value * 10 + (places[k] - 48)
+        return value
+
+    if legacy:
+        marks = {2: "-", 6: "-", 11: " ", 14: ":", 17: ":", 20: ":"}
+        digits = [0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 23]
+        code = ((places[3] | 32) << 16) | ((places[4] | 32) << 8) | (places[5] | 32)
+        order = np.argsort(_MONTHS)
+        found = np.minimum(np.searchsorted(_MONTHS[order], code), 11)
+        ok = _MONTHS[order][found] == code
+        month = order[found] + 1
+        year, day = number(7, 11), number(0, 2)
+        clock = (number(12, 14), number(15, 17), number(18, 20), number(21, 24))
+    else:
+        marks = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: ".", 23: "Z"}
+        digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]
+        year, month, day = number(0, 4), number(5, 7), number(8, 10)
+        clock = (number(11, 13), number(14, 16), number(17, 19), number(20, 23))
+        ok = np.ones(places.shape[1], dtype=bool)
+    for at, mark in marks.items():
+        ok &= places[at] == ord(mark)
+    for at in digits:
+        ok &= (places[at] >= 48) & (places[at] <= 57)
+    hour, minute, second, milli = clock
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month = np.clip(month, 1, 12)
+    last = _MONTH_DAYS[month - 1] + (leap & (month == 2))
+    ok &= (year >= 1) & (day >= 1) & (day <= last) & (hour < 24) & (minute < 60) & (second < 60)
+    # Days since the epoch (Howard Hinnant's days_from_civil), in 64 bits from here.
+    year, month, day = year.astype(np.int64), month.astype(np.int64), day.astype(np.int64)
+    hour, minute, second, milli = (part.astype(np.int64) for part in clock)
+    y = year - (month <= 2)
+    era = np.where(y >= 0, y, y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    micros = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1000 + milli) * 1000
+    return ok, micros
+
+
+def _with_odd(text: Any, odd: dict[int, Any] | None) -> pd.Series:
+    """A text column with the raw values of `odd` rows put back (for `unparsed_times`)."""
+    series = _str_column(text)
+    if not odd:
+        return series
+    objects = series.astype(object)
+    rows = list(odd)
+    objects.iloc[rows] = pd.Series(list(odd.values()), index=objects.index[rows], dtype=object)
+    return objects
 
 
 def type_job_columns(
     columns: Mapping[str, Any],
     *,
     legacy_tz: LegacyTz | None = None,
-    read: Mapping[str, ParsedTimes] | None = None,
-    created: pd.Series | None = None,
+    read: Mapping[str, ParsedTimes],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every job column typed, in contract order, and the frame's attrs.
 
     The attrs are `unparsed_times` (raw values by column and row) and `legacy_tz` (the zone
-    legacy times were read in, and why: see `jobs_to_frame`). `read` and `created` are the
-    record's times and the id times when the caller has read them already (the JSONL kernel).
+    legacy times were read in, and why: see `jobs_to_frame`). `read` holds the record's
+    times, read.
     """
     status = categorical(columns["status"], STATUS_ORDER)
     is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
-    if created is None:
-        created = job_id_times(_text_or_object(columns["job_id"]))
-    if read is None:
-        read = {name: read_job_times(_text_or_object(columns[name])) for name in _TIME_COLUMNS_READ}
+    created = job_id_times(_str_column(columns["job_id"]))
     zone = decide_legacy_zone(
         read["begin_time"], created.dt.tz_localize(None).to_numpy("datetime64[us]"), legacy_tz
     )
@@ -395,7 +766,56 @@ def type_job_columns(
 
 def _json_texts(values: list[Any]) -> list[str | None]:
     dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
-    return [None if v is None else dumps(v, default=str, option=option).decode() for v in values]
+    try:
+        return [
+            None if v is None else dumps(v, default=str, option=option).decode() for v in values
+        ]
+    except TypeError:
+        return [None if v is None else _json_text(v) for v in values]
+
+
+def _json_text(value: Any) -> str:
+    """One value as JSON text, an integer past 64 bits (`exact_int`) as its exact digits."""
+    option = orjson.OPT_NON_STR_KEYS
+    try:
+        return orjson.dumps(value, default=str, option=option).decode()
+    except TypeError:
+        passing = option | orjson.OPT_PASSTHROUGH_SUBCLASS
+        return orjson.dumps(value, default=_exact_default, option=passing).decode()
+
+
+class BigInt(int):
+    """An integer past 64 bits, read from JSON: written back as its exact digits."""
+
+
+_KIND_OF[BigInt] = INT
+
+
+def exact_int(text: str) -> int:
+    """An integer of JSON text, marked `BigInt` when orjson could not write it."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else BigInt(value)
+
+
+def _exact_default(value: Any) -> Any:
+    if isinstance(value, BigInt):
+        return orjson.Fragment(int.__repr__(value))
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return str(value)
+
+
+def unwritable(record: Any) -> str | None:
+    """Why a parsed record cannot be written as JSON text (nested too deep), or None."""
+    try:
+        _json_text(record)
+    except TypeError as exc:
+        return f"cannot be read: {exc} (nested deeper than JSON text is written)"
+    return None
 
 
 def _extra(record: dict[str, Any], raw: Any) -> dict[str, Any] | None:
@@ -405,15 +825,6 @@ def _extra(record: dict[str, Any], raw: Any) -> dict[str, Any] | None:
     if record.keys() <= KNOWN_FIELDS:
         return None
     return {key: value for key, value in record.items() if key not in KNOWN_FIELDS}
-
-
-def _sub_job_count(entities: dict[str, Any]) -> int:
-    for key in SUB_JOB_KEYS:
-        found = entities.get(key)
-        if isinstance(found, list):
-            return len(found)
-    total = entities.get(TOTAL_KEY)
-    return total if type(total) is int else 0
 
 
 def _str_column(values: list[Any] | pa.Array) -> pd.Series:
@@ -431,21 +842,15 @@ def _str_column(values: list[Any] | pa.Array) -> pd.Series:
     return pd.Series(pd.array(array, dtype="str"))
 
 
-def _text_or_object(values: list[Any] | pa.Array) -> pd.Series:
-    """Strings as a fast `str` column; anything odd keeps its raw values in an object column."""
-    if isinstance(values, pa.Array | pa.ChunkedArray | pd.Series):
-        return _str_column(values)
-    try:
-        array = pa.array(values, type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.Series(values, dtype=object)
-    return pd.Series(pd.array(array, dtype="str"))
-
-
 def _float_column(values: list[Any] | pa.Array) -> np.ndarray:
     """A float column; anything that is not a number (a dict, "n/a") becomes NaN."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
-        return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        try:
+            return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Some text is no number ("n/a"): pandas' rules, that value NaN.
+            text = pd.Series(values.to_pylist(), dtype=object)
+            return pd.to_numeric(text, errors="coerce").to_numpy("float64")
     try:
         out = np.array(values, dtype="float64")
         if out.shape == (len(values),):

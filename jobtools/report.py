@@ -5,11 +5,16 @@
 * `jobs.csv`: the jobs, as `write_jobs` writes them (`read_jobs` reads back an equal frame);
 * `failures.csv`: `failure_groups`; `summary.csv`: `summary_by_type`; `rates.csv`:
   `rates_over_time`;
-* `durations.png`, `failure_reasons.png`, `timeline.png`, `rates.png`, `status_counts.png`;
-* with `xlsx=True`, `report.xlsx`: the same tables and the failed fetches as sheets of one
-  workbook, with real date cells, native charts and a notes sheet (`jobtools.workbook`);
+* `findings.md`: `findings(frame)` in plain sentences (English, then Chinese) and tables:
+  whether the failure rate changed, since when, and what drove it;
+* `findings.png` (the findings' picture), `durations.png`, `failure_reasons.png`,
+  `timeline.png`, `rates.png`, `status_counts.png`;
+* with `xlsx=True`, `report.xlsx`: the findings first, then the same tables and the failed
+  fetches as sheets of one workbook, with real date cells, native charts and a notes sheet
+  (`jobtools.workbook`);
 * `manifest.json`: how the report was made (inputs, filters, time window, time zone, package
-  version, fetch errors, time-quality counts, row counts, when).
+  version, fetch errors, time-quality counts, row counts, the findings' method and its
+  parameters, when).
 
 Every CSV is written by `write_jobs`: times ISO 8601 (UTC, or the report's `tz=` with its
 offset), durations in seconds, columns in a fixed order. With `excel=True` the CSV files start
@@ -21,7 +26,11 @@ that zone; the frame itself stays in UTC.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -31,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from jobtools.analysis.failures import failure_groups
+from jobtools.analysis.findings import Findings, findings
 from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import rates_over_time, summary_by_type
 from jobtools.io import write_jobs
@@ -40,7 +50,7 @@ from jobtools.views import plots
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["REPORT_FILES", "XLSX_FILE", "write_report"]
+__all__ = ["FINDINGS_FILE", "FINDINGS_PLOT", "REPORT_FILES", "XLSX_FILE", "write_report"]
 
 # name -> (plot function, figure size in inches)
 _PLOTS: dict[str, tuple[Any, tuple[float, float]]] = {
@@ -51,11 +61,15 @@ _PLOTS: dict[str, tuple[Any, tuple[float, float]]] = {
     "status_counts.png": (plots.plot_status_counts, (7, 4)),
 }
 XLSX_FILE = "report.xlsx"
+FINDINGS_FILE = "findings.md"
+FINDINGS_PLOT = "findings.png"
 REPORT_FILES: tuple[str, ...] = (
     "jobs.csv",
     "failures.csv",
     "summary.csv",
     "rates.csv",
+    FINDINGS_FILE,
+    FINDINGS_PLOT,
     *_PLOTS,
     "manifest.json",
 )
@@ -115,21 +129,64 @@ def write_report(
     summary = summary_by_type(frame)
     rates = rates_over_time(frame, period, tz=zone)
     quality = time_quality(frame, now=moment)
+    found = findings(frame, tz=zone)
     tables = {
         "jobs.csv": frame,
         "failures.csv": groups,
         "summary.csv": summary,
         "rates.csv": rates.reset_index(),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
-    if csv:
-        for name, table in tables.items():
-            # One CSV dialect for the whole report: the one `read_jobs` reads back (ISO 8601
-            # times with their offset, timedeltas as `<name>_s` seconds, BOM and neutralised
-            # formulas for Excel).
-            write_jobs(table, out / name, excel=excel, tz=zone)
-        written += list(tables)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a temporary folder beside `out`, then moved in with the manifest last: a
+    # failure anywhere (a full disk, a workbook too big) leaves no report without a manifest.
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        _write_files(
+            work,
+            frame,
+            tables,
+            groups,
+            summary,
+            rates,
+            quality,
+            found,
+            excel=excel,
+            xlsx=xlsx,
+            csv=csv,
+            plot=plot,
+            period=period,
+            inputs=inputs,
+            filters=filters,
+            moment=moment,
+            zone=zone,
+        )
+        _move_in(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _write_files(
+    work: Path,
+    frame: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    groups: pd.DataFrame,
+    summary: pd.DataFrame,
+    rates: pd.DataFrame,
+    quality: pd.DataFrame,
+    found: Findings,
+    *,
+    excel: bool,
+    xlsx: bool,
+    csv: bool,
+    plot: bool,
+    period: str,
+    inputs: Sequence[str],
+    filters: Mapping[str, Any] | None,
+    moment: pd.Timestamp,
+    zone: tzinfo,
+) -> None:
+    """Every file of the report into `work`, the manifest last."""
     manifest = _manifest(
         frame,
         tables=tables,
@@ -141,8 +198,11 @@ def write_report(
         filters=filters,
         now=moment,
         zone=zone,
+        found=found,
     )
+    written: list[str] = []
     if xlsx:
+        # First: a workbook that cannot hold the jobs is refused before minutes of CSVs.
         from jobtools.workbook import write_workbook
 
         notes = {k: manifest[k] for k in ("created_at", "inputs", "filters", "time_window")}
@@ -152,22 +212,50 @@ def write_report(
             "jobtools": manifest["jobtools_version"],
         }
         write_workbook(
-            out / XLSX_FILE,
+            work / XLSX_FILE,
             jobs=frame,
             groups=groups,
             summary=summary,
             rates=rates.reset_index(),
             zone=zone,
             notes=notes,
+            findings=found,
         )
         written.append(XLSX_FILE)
+    if csv:
+        for name, table in tables.items():
+            # One CSV dialect for the whole report: the one `read_jobs` reads back (ISO 8601
+            # times with their offset, timedeltas as `<name>_s` seconds, BOM and neutralised
+            # formulas for Excel).
+            write_jobs(table, work / name, excel=excel, tz=zone)
+        written += list(tables)
+    (work / FINDINGS_FILE).write_text(_findings_markdown(found), encoding="utf-8")
+    written.append(FINDINGS_FILE)
     if plot:
-        _write_plots(frame, groups, out, period=period, now=moment, zone=zone)
-        written += list(_PLOTS)
+        _write_plots(frame, groups, work, period=period, now=moment, zone=zone)
+        _write_figure(found.plot, work / FINDINGS_PLOT, (10, 5))
+        written += [FINDINGS_PLOT, *_PLOTS]
     manifest["files"] = [*written, "manifest.json"]
     text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
-    (out / "manifest.json").write_text(text, encoding="utf-8")
-    return out
+    (work / "manifest.json").write_text(text, encoding="utf-8")
+
+
+def _move_in(work: Path, out: Path) -> None:
+    """The finished report from `work` into `out`: renamed whole, or file by file, manifest last.
+
+    A folder that is missing or empty is replaced by `work` in one rename; into one with other
+    files in it (overwrite), the report's files are moved one by one, the manifest last, after
+    the old report's files (those of REPORT_FILES and the workbook) are removed.
+    """
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        work.rename(out)
+        return
+    for name in (*REPORT_FILES, XLSX_FILE):
+        (out / name).unlink(missing_ok=True)
+    for path in sorted(work.iterdir(), key=lambda p: p.name == "manifest.json"):
+        os.replace(path, out / path.name)
 
 
 def _write_plots(
@@ -179,9 +267,6 @@ def _write_plots(
     now: pd.Timestamp,
     zone: tzinfo,
 ) -> None:
-    # Figures made without pyplot: no global state, nothing to close, no GUI backend needed.
-    from matplotlib.figure import Figure
-
     arguments: dict[str, tuple[Any, dict[str, Any]]] = {
         "durations.png": (frame, {"log": True}),
         "failure_reasons.png": (groups, {}),
@@ -191,13 +276,27 @@ def _write_plots(
     }
     for name, (function, size) in _PLOTS.items():
         data, options = arguments[name]
-        figure = Figure(figsize=size, layout="constrained")
-        ax: Axes = figure.add_subplot()
-        function(data, ax=ax, **options)
-        with warnings.catch_warnings():
-            # Without a font for Chinese, each missing glyph warns; the CSV has the text.
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-            figure.savefig(out / name, dpi=100)
+        _write_figure(functools.partial(function, data, **options), out / name, size)
+
+
+def _write_figure(draw: Any, path: Path, size: tuple[float, float]) -> None:
+    """`draw(ax=...)` on a new figure, saved as a PNG at `path`."""
+    # Figures made without pyplot: no global state, nothing to close, no GUI backend needed.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, layout="constrained")
+    ax: Axes = figure.add_subplot()
+    draw(ax=ax)
+    with warnings.catch_warnings():
+        # Without a font for Chinese, each missing glyph warns; the CSV has the text.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.savefig(path, dpi=100)
+
+
+def _findings_markdown(found: Findings) -> str:
+    """`findings.md`: the sentences and tables, then the same sentences in Chinese."""
+    chinese = found.text(lang="zh")
+    return f"{found.to_markdown().rstrip()}\n\n## 中文\n\n{chinese.rstrip()}\n"
 
 
 def _manifest(
@@ -212,6 +311,7 @@ def _manifest(
     filters: Mapping[str, Any] | None,
     now: pd.Timestamp,
     zone: tzinfo,
+    found: Findings,
 ) -> dict[str, Any]:
     from jobtools import __version__
 
@@ -237,6 +337,12 @@ def _manifest(
         "time_quality": {str(k): int(v) for k, v in quality.sum().items()},
         "fetch_errors": _fetch_errors(frame),
         "skipped_input_records": _skipped(frame),
+        # How findings.md was found, so that another run can check it.
+        "findings": {
+            "headline": found.headline(),
+            "changes": len(found.changes),
+            "method": {k: _plain(v) for k, v in found.method.items()},
+        },
         "files": files,
     }
 
@@ -265,10 +371,12 @@ def _fetch_errors(frame: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def _skipped(frame: pd.DataFrame) -> dict[str, Any]:
-    """The records `read_jobs` could not read (file, line, error), counted and listed."""
+    """The records `read_jobs` could not read (file, line, error), counted and listed, and
+    the files it skipped whole (file, error)."""
     problems = frame.attrs.get("corrupt_lines") or []
     listed = [{k: _plain(v) for k, v in p.items()} for p in problems[:_MAX_LISTED]]
-    return {"count": len(problems), "records": listed}
+    files = [{k: _plain(v) for k, v in f.items()} for f in frame.attrs.get("skipped_files") or []]
+    return {"count": len(problems), "records": listed, "files": files}
 
 
 def _iso_one(moment: Any) -> str | None:

@@ -6,6 +6,7 @@ Excel has no zone-aware times, so the zone is in every time column's header and 
 notes. Text is always written as text (never a formula or a link), durations as Excel
 durations, shares as percentages; each table has a frozen header row, an autofilter and
 fitted widths. The `charts` sheet has native Excel charts of the failure reasons and rates.
+Given `findings`, a `findings` sheet comes first: its sentences, changes and drivers.
 
 Printed (or exported to PDF), every sheet is landscape, one page wide, with its header row on
 every page, and each chart on a page of its own.
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -39,6 +40,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobtools.times import zone_name
+
+if TYPE_CHECKING:
+    from jobtools.analysis.findings import Findings
 
 __all__ = ["MAX_ROWS", "write_workbook"]
 
@@ -69,6 +73,7 @@ def write_workbook(
     rates: pd.DataFrame,
     zone: tzinfo,
     notes: Mapping[str, Any],
+    findings: Findings | None = None,
 ) -> Path:
     """Write the report's tables into one `.xlsx` at `path` (see the module docstring)."""
     import xlsxwriter
@@ -83,6 +88,10 @@ def write_workbook(
     try:
         formats = _Formats(book)
         zone_label = zone_name(zone)
+        first = 1  # xlsxwriter numbers sheets from 1: the jobs sheets' files are streamed
+        if findings is not None:
+            _findings_sheet(book.add_worksheet("findings"), findings, formats, zone, zone_label)
+            first += 1
         per_sheet = MAX_ROWS - 1
         starts = range(0, max(len(jobs), 1), per_sheet)
         names = ["jobs" if i == 0 else f"jobs {i + 1}" for i in range(len(starts))]
@@ -96,7 +105,7 @@ def write_workbook(
                 if column.format is not None:
                     column.format._get_xf_index()
                 _with_xml_text(column, values)
-            streamed[number + 1] = _Streamed(name, columns, len(part))
+            streamed[number + first] = _Streamed(name, columns, len(part))
             cuts.add(name, columns)
         tables = {
             "failure groups": groups,
@@ -223,17 +232,22 @@ def _write_table(sheet: Any, columns: list[_Column], rows: int, formats: _Format
     """A small table, cell by cell through xlsxwriter (the charts read its cells)."""
     _write_header(sheet, columns, rows, formats)
     for col, column in enumerate(columns):
-        if column.kind == "text":
-            for row, text in enumerate(column.values.to_pylist(), start=1):
-                if text is not None:
-                    sheet.write_string(row, col, text, column.format)
-        elif column.kind == "bool":
-            for row, flag in enumerate(column.values.tolist(), start=1):
-                sheet.write_boolean(row, col, flag, column.format)
-        else:
-            for row, number in enumerate(column.values.tolist(), start=1):
-                if number == number:  # not NaN
-                    sheet.write_number(row, col, number, column.format)
+        _write_cells(sheet, 1, col, column)
+
+
+def _write_cells(sheet: Any, first: int, col: int, column: _Column) -> None:
+    """One column's cells, from row `first` down, through xlsxwriter."""
+    if column.kind == "text":
+        for row, text in enumerate(column.values.to_pylist(), start=first):
+            if text is not None:
+                sheet.write_string(row, col, text, column.format)
+    elif column.kind == "bool":
+        for row, flag in enumerate(column.values.tolist(), start=first):
+            sheet.write_boolean(row, col, flag, column.format)
+    else:
+        for row, number in enumerate(column.values.tolist(), start=first):
+            if number == number:  # not NaN
+                sheet.write_number(row, col, number, column.format)
 
 
 def _column(
@@ -534,6 +548,28 @@ def _rates_chart(book: Any, sheet: Any, rates: pd.DataFrame, zone_name: str, row
     line.set_y2_axis({"name": "failure rate", "num_format": "0%"})
     columns.set_size({"width": 780, "height": 340})
     sheet.insert_chart(row, 0, columns)
+
+
+def _findings_sheet(
+    sheet: Any, found: Findings, formats: _Formats, zone: tzinfo, zone_label: str
+) -> None:
+    """The findings on top: the sentences (English, Chinese), then the changes and drivers."""
+    sentences = [*found.text().split("\n"), "", *found.text(lang="zh").split("\n")]
+    row = 0
+    for line in sentences:
+        sheet.write_string(row, 0, line[:_MAX_TEXT])
+        row += 1
+    for title, table in (("changes", found.changes), ("drivers", found.drivers)):
+        row += 1
+        sheet.write_string(row, 0, title, formats.header)
+        row += 1
+        columns = [_column(str(c), v, formats, zone, zone_label) for c, v in table.items()]
+        for col, column in enumerate(columns):
+            sheet.write_string(row, col, column.header, formats.header)
+            sheet.set_column(col, col, _width(column))
+            _write_cells(sheet, row + 1, col, column)
+        row += len(table) + 1
+    _print_layout(sheet)
 
 
 def _write_notes(

@@ -48,7 +48,7 @@ def free_port() -> int:
 class JupyterLab:
     """`jupyter lab` serving `root` on 127.0.0.1, isolated from the user's own set-up."""
 
-    def __init__(self, root: Path, home: Path) -> None:
+    def __init__(self, root: Path, home: Path, python: Path | None = None) -> None:
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -72,10 +72,12 @@ class JupyterLab:
         self.log = (home / "jupyter.log").open("wb")
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "lab",
+                # Another environment's JupyterLab (`python`): its own `jupyterlab` module.
+                *(
+                    [sys.executable, "-m", "jupyter", "lab"]
+                    if python is None
+                    else [python, "-m", "jupyterlab"]
+                ),
                 "--no-browser",
                 "--ip=127.0.0.1",
                 f"--port={self.port}",

@@ -3,7 +3,7 @@
 `simulator_server` (session scope)
     ONE real simulator of the jobs API on 127.0.0.1, in a background thread, for the whole
     session (`LiveSimulator`): `.url`, `.project_id`, `.token`, `.ak`, `.sk`, `.simulator`
-    (the `jobtools.Simulator` behind it) and `.server`. It serves `data/sample_jobs.jsonl`
+    (the `jobtools.Simulator` behind it) and `.server`. It serves `jobtools/data/sample_jobs.jsonl`
     on the real clock (the official SDK signs with the real time), with the demo
     credentials and no faults. It is shared, so a test that changes it puts it back:
     inject faults with `with simulator_server.simulator.injecting(Faults(...)):`, add its
@@ -29,6 +29,10 @@
     (`client_for(sim, transport)`: token auth, no rate limit, 2 attempts, no retry sleep).
 
 `SEED`, `CountingTransport`, `client_for`: import them with `from conftest import ...`.
+
+Tiers: `browser` marks the tests in `test_browser*.py`, `slow` the modules that start a
+kernel, a cluster or a process per test (`SLOW_MODULES`) and any test marked by hand.
+`make test-fast` runs the rest; `make test` runs everything.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from jobtools.simulator import (
     SimulatorServer,
 )
 
-SAMPLE_JOBS = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+SAMPLE_JOBS = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
 
 # The documented example answer (the reference's "seed"): a SUCCESS whose end_time is "".
 SEED = {
@@ -65,6 +69,23 @@ SEED = {
     "error_code": None,
     "fail_reason": None,
 }
+
+
+# Modules whose every test starts a Jupyter kernel, a Dask cluster or a child process.
+SLOW_MODULES = frozenset(
+    {"test_notebooks", "test_dask", "test_readme", "test_demo", "test_monitor_kernel"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the browser and slow tiers by module, so a new test there is in its tier."""
+    for item in items:
+        module = item.path.stem
+        if module.startswith("test_browser"):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        elif module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclasses.dataclass(frozen=True)

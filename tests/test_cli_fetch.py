@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from jobtools.cli import main
+from jobtools.cli import EXIT_PARTIAL, main
 from jobtools.io import read_jobs
 
 UNKNOWN = "ffffffffffffffffffffffffffffffff"
@@ -73,15 +73,15 @@ def test_fetch_writes_every_id(simulator_server, env, tmp_path, capsys, kind):
     assert frame["outcome"].eq("ok").all()
 
 
-def test_partial_failure_exits_2_with_rows(simulator_server, env, tmp_path, capsys):
-    """An unknown id is a not_found row; the file is written and the exit code is 2."""
+def test_partial_failure_exits_3_with_rows(simulator_server, env, tmp_path, capsys):
+    """An unknown id is a not_found row; the file is written and the exit code is 3."""
     live = simulator_server
     env.setenv("JOBTOOLS_AUTH_TOKEN", live.token)
     known = live.simulator.job_ids[0]
     ids_file = tmp_path / "log.txt"
     ids_file.write_text(f"12:00 created job {known}\n12:01 created job {UNKNOWN}\n")
     out = tmp_path / "jobs.csv"
-    assert main(args(live, ids_file, out)) == 2
+    assert main(args(live, ids_file, out)) == EXIT_PARTIAL
     assert "not_found 1" in one_error_line(capsys)
     frame = read_jobs(out)
     assert frame["job_id"].tolist() == [known, UNKNOWN]
@@ -175,7 +175,7 @@ def test_limits_reach_the_client(simulator_server, env, tmp_path, capsys):
     ids_file.write_text("\n".join(small + large) + "\n")
     out = tmp_path / "jobs.csv"
     limits = ["--max-body-bytes", "1024", "--attempt-timeout", "20", "--max-retry-wait", "30"]
-    assert main(args(live, ids_file, out, *limits)) == 2
+    assert main(args(live, ids_file, out, *limits)) == EXIT_PARTIAL
     assert "too_large 2" in one_error_line(capsys)
     outcomes = read_jobs(out)["outcome"].astype(str).tolist()
     assert outcomes == ["ok"] * len(small) + ["too_large"] * len(large)
@@ -194,3 +194,66 @@ def test_near_misses_are_said_in_plain_words(simulator_server, env, tmp_path, ca
     assert "jobtools: skipped: 1 value(s) marked as job ids are not job ids" in err
     assert "Warning" not in err and "warnings.warn" not in err
     assert read_jobs(out)["job_id"].tolist() == [known]
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("jobs.xlsx", "must end in"),
+        ("jobs.txt", "must end in"),
+        ("folder/", "is a folder"),
+        ("jobs.jsonl --excel", "--excel writes a CSV"),
+    ],
+)
+def test_a_bad_out_is_refused_before_any_request(env, tmp_path, capsys, out, message):
+    """--out jobs.xlsx, jobs.txt, a folder, or --excel for JSONL: refused at once, no request."""
+    (tmp_path / "folder").mkdir()
+    ids = tmp_path / "ids.txt"
+    ids.write_text("ff8080814dbd65d7014dbe0d84db0013\n")
+    # Port 9 (discard) on loopback: any request would fail, so a refusal shows none was made.
+    name, *more = out.split()
+    argv = ["fetch", str(ids), "--out", str(tmp_path / name), "--endpoint", "http://127.0.0.1:9"]
+    argv += more
+    env.setenv("JOBTOOLS_AUTH_TOKEN", "t")
+    env.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p")
+    assert main([*argv, "--no-progress"]) == 1
+    assert message in one_error_line(capsys)
+
+
+def test_an_ids_file_in_utf16_is_read(simulator_server, env, tmp_path, capsys):
+    """Notepad's "Unicode" ids file: every id fetched."""
+    env.setenv("JOBTOOLS_AUTH_TOKEN", simulator_server.token)
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes("\n".join(simulator_server.simulator.job_ids[:3]).encode("utf-16"))
+    assert main(args(simulator_server, ids, tmp_path / "jobs.csv")) == 0
+    assert len(read_jobs(tmp_path / "jobs.csv")) == 3
+
+
+def test_a_full_disk_at_out_says_where_a_copy_went(simulator_server, env, tmp_path, capsys):
+    """Writing --out fails (no space): no half file there, a copy in the temp folder, named."""
+    import errno
+    import tempfile
+
+    import jobtools.io
+
+    real = jobtools.io.write_jobs
+    target_dir = tmp_path / "out"
+    target_dir.mkdir()
+
+    def full_beside_target(frame, path, **kwargs):
+        if path.parent == target_dir:
+            path.write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(frame, path, **kwargs)
+
+    env.setattr(jobtools.io, "write_jobs", full_beside_target)
+    env.setenv("JOBTOOLS_AUTH_TOKEN", simulator_server.token)
+    env.setattr(tempfile, "tempdir", str(tmp_path))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(simulator_server.simulator.job_ids[:3]) + "\n")
+    assert main(args(simulator_server, ids, target_dir / "jobs.csv")) == 1
+    line = one_error_line(capsys)
+    assert "No space left" in line and "a copy was saved to" in line
+    assert list(target_dir.iterdir()) == []
+    copy = line.rsplit("a copy was saved to ", 1)[1].strip()
+    assert len(read_jobs(copy)) == 3

@@ -8,7 +8,7 @@ import pytest
 from jobtools.cli import main
 from jobtools.report import REPORT_FILES
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
 BOM = b"\xef\xbb\xbf"
 
 
@@ -214,3 +214,79 @@ def test_every_command_that_writes_a_csv_for_people_takes_excel(command: str) ->
     assert args.excel is True
     if command in ("report", "demo"):
         assert _parser().parse_args([command, *required, "--xlsx"]).xlsx is True
+
+
+def test_a_report_that_fails_midway_leaves_no_folder(
+    tmp_path: Path,
+    small_input: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk while the plots are drawn: no report folder, no half-written files left."""
+    import errno
+
+    from jobtools import report
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report, "_write_plots", full)
+    out = tmp_path / "report"
+    assert main(["report", str(small_input), "--out", str(out)]) == 1
+    one_line_error(capsys, "No space left")
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [small_input.name]
+
+
+def test_a_workbook_too_big_splits_its_jobs_sheet(
+    tmp_path: Path, small_input: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More jobs than a sheet holds (here made 50): the jobs go on several sheets."""
+    import openpyxl
+
+    from jobtools import workbook
+
+    monkeypatch.setattr(workbook, "MAX_ROWS", 50)
+    out = tmp_path / "report"
+    assert main(["report", str(small_input), "--out", str(out), "--xlsx", "--no-plots"]) == 0
+    names = openpyxl.load_workbook(out / "report.xlsx", read_only=True).sheetnames
+    assert {"jobs", "jobs 2", "jobs 3", "jobs 4", "jobs 5"} <= set(names)
+
+
+def test_force_replaces_the_report_and_keeps_other_files(
+    tmp_path: Path, small_input: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--force into a folder with a note of the analyst's: the note stays, the report is new."""
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "manifest.json").write_text("{}")
+    assert main(["report", str(small_input), "--out", str(out), "--no-plots", "--force"]) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "manifest.json").read_text())["rows"]["jobs.csv"] == 200
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_skip_bad_reads_a_folder_past_a_stray_quote_and_a_bad_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--skip-bad: a CSV line with a runaway quote and an unreadable Parquet file are named."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = [f"j{i},FAIL,t,reason {i}" for i in range(6)]
+    rows[2] = 'j2,FAIL,t,"reason 2'
+    _write(folder / "a.csv", "job_id,status,job_type,fail_reason\n" + "\n".join(rows) + "\n")
+    (folder / "b.parquet").write_bytes(b"PAR1 not really")
+    out = tmp_path / "report"
+    assert main(["report", str(folder), "--out", str(out), "--no-plots"]) == 1
+    one_line_error(capsys, "a.csv, line 4")
+    (folder / "a.csv").rename(folder / "c.csv")  # the bad Parquet file is read first now
+    assert main(["report", str(folder), "--out", str(out), "--no-plots"]) == 1
+    one_line_error(capsys, "b.parquet")
+    assert main(["report", str(folder), "--out", str(out), "--no-plots", "--skip-bad"]) == 0
+    err = capsys.readouterr().err
+    assert "b.parquet" in err and "skipped 1 unreadable record" in err
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows"]["jobs.csv"] == 5
+    assert manifest["skipped_input_records"]["records"][0]["line"] == 4
+    assert manifest["skipped_input_records"]["files"][0]["file"].endswith("b.parquet")

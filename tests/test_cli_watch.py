@@ -4,7 +4,6 @@ the morning after: a wait killed in one process, the report written offline by t
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -115,6 +114,19 @@ def _rounds(log: Path) -> int:
         return 0
 
 
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Stop a child: SIGTERM, then SIGKILL after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+    if process.stdout:
+        process.stdout.close()
+
+
+@pytest.mark.slow
 def test_the_morning_after(tmp_path: Path) -> None:
     """A wait in one process is killed; the next process, with no server and no credentials,
     reads the log and writes the workbook with a row for every id of the wait."""
@@ -128,27 +140,30 @@ def test_the_morning_after(tmp_path: Path) -> None:
     )  # fmt: skip
     log = tmp_path / "poll.db"
     errors = tmp_path / "watch.err"
-    with server:
-        try:
-            banner = server.stdout.readline() if server.stdout else ""
-            url = banner.split(" on ")[1].split()[0]
-            with errors.open("wb") as err:
-                waiting = subprocess.Popen(
-                    [*python, "watch", str(ids_file), "--endpoint", url, "--log", str(log),
-                     "--timeout", "3600", "--no-progress", "--rate-limit", "0"],
-                    env={**env, "JOBTOOLS_AUTH_TOKEN": "demo-token",
-                         "HUAWEICLOUD_SDK_PROJECT_ID": "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"},
-                    stderr=err,
-                )  # fmt: skip
-            deadline = time.monotonic() + 60
-            while _rounds(log) < 2 and waiting.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert waiting.poll() is None, errors.read_text()
-            waiting.send_signal(signal.SIGKILL)  # no chance to tidy up: as a crashed kernel
-            waiting.wait()
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+    waiting = None
+    try:
+        banner = server.stdout.readline() if server.stdout else ""
+        url = banner.split(" on ")[1].split()[0]
+        with errors.open("wb") as err:
+            waiting = subprocess.Popen(
+                [*python, "watch", str(ids_file), "--endpoint", url, "--log", str(log),
+                 "--timeout", "3600", "--no-progress", "--rate-limit", "0"],
+                env={**env, "JOBTOOLS_AUTH_TOKEN": "demo-token",
+                     "HUAWEICLOUD_SDK_PROJECT_ID": "0d3a6f8c2b9e4a71b5c8e2f4a6d9b3c1"},
+                stderr=err,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while _rounds(log) < 2 and waiting.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert waiting.poll() is None, errors.read_text()
+    finally:
+        # SIGKILL the wait (no chance to tidy up: as a crashed kernel), SIGTERM the server
+        # (SIGINT is ignored by a process started in the background by a shell), and never
+        # wait without a bound: a test that cannot stop a child kills it.
+        if waiting is not None:
+            waiting.kill()
+            waiting.wait(timeout=30)
+        _stop(server)
     assert _rounds(log) >= 2
 
     out = tmp_path / "report"
@@ -197,11 +212,27 @@ def test_a_full_disk_is_one_line_and_the_jobs_still_reach_out(
     ids_file.write_text("\n".join(ids) + "\n")
     out = tmp_path / "jobs.csv"
     log = str(tiny_disk / "poll.db")
-    # One look (--timeout 0): some sample jobs run for minutes; exit 2 says they did not end.
-    assert main(watch(live, ids_file, "--log", log, "--out", str(out), "--timeout", "0")) in (0, 2)
+    # One look (--timeout 0): some sample jobs run for minutes; exit 3 says they did not end.
+    assert main(watch(live, ids_file, "--log", log, "--out", str(out), "--timeout", "0")) in (0, 3)
     err = capsys.readouterr().err.strip().splitlines()
     warnings = [line for line in err if "warning" in line]
     assert len(warnings) == 1, err
     assert warnings[0].startswith("jobtools watch: warning: poll log ")
     assert "full" in warnings[0] and "Traceback" not in "\n".join(err)
     assert read_jobs(out)["job_id"].tolist() == ids
+
+
+@pytest.mark.parametrize("out", ["jobs.xlsx", "jobs.txt", "missing/jobs.csv"])
+def test_a_bad_out_is_refused_before_the_first_poll(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    """A 30-minute watch never ends in a refusal: --out is checked before any request."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("ff8080814dbd65d7014dbe0d84db0013\n")
+    env.setenv("JOBTOOLS_AUTH_TOKEN", "t")
+    env.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p")
+    argv = ["watch", str(ids), "--endpoint", "http://127.0.0.1:9", "--out", str(tmp_path / out)]
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    # One line and exit 1: a watch that had polled would have gone on (port 9 refuses).
+    assert err.startswith("jobtools watch: error:") and err.count("\n") == 1

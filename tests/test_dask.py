@@ -36,13 +36,13 @@ ODD = [
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[distributed.Client]:
-    """One cluster for the module: 2 worker processes on loopback, no dashboard."""
+    """One cluster for the module: 2 worker processes on loopback, its dashboard on a free port."""
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: None still means 8787
         memory_limit="1GiB",
     )
     with cluster, distributed.Client(cluster) as client:
@@ -251,3 +251,68 @@ def test_import_jobtools_does_not_import_dask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+# --- foreign Parquet parts ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["pandas", "spark"])
+def test_foreign_parquet_reads_like_read_jobs(tmp_path, writer):
+    """pandas' to_parquet and Spark's int96 files: the contract, as read_jobs makes it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    foreign = pd.DataFrame(
+        {
+            "job_id": ["ff8080814dbd65d7014dbe0d84db0013", "ff8080814dbd65d7014dbe0d84db0014"],
+            "status": ["SUCCESS", "FAIL"],
+            "begin_time": pd.to_datetime(["2024-11-06 06:19:43", "2024-11-06 06:20:00"]),
+            "end_time": pd.to_datetime(["2024-11-06 06:29:43", "2024-11-06 06:21:00"]),
+        }
+    )
+    path = tmp_path / "foreign.parquet"
+    if writer == "pandas":
+        foreign.to_parquet(path)
+    else:
+        table = pa.Table.from_pandas(foreign, preserve_index=False).replace_schema_metadata(None)
+        pq.write_table(table, path, use_deprecated_int96_timestamps=True)
+    lazy = read_jobs_dask(path)
+    assert "error_code" in lazy.columns
+    got = lazy.compute(scheduler="sync").reset_index(drop=True)
+    expected = read_jobs(path)
+    pd.testing.assert_frame_equal(got, expected[list(got.columns)], check_categorical=False)
+
+
+def test_a_bad_archive_part_is_named_or_skipped(tmp_path):
+    """A foreign part file in an archive: an error naming it, or left out with on_bad_files."""
+    from jobtools.io.parquet import BadFileError
+
+    frame = read_jobs_frame = jobtools.jobs_to_frame(generate_jobs(30, seed=6))
+    folder = write_jobs(read_jobs_frame, tmp_path / "archive", partition_by="day")
+    part = sorted(folder.glob("day=*"))[0] / "part-99999999999999999999-bad.parquet"
+    pd.DataFrame({"job_id": ["x"], "status": ["FAIL"]}).to_parquet(part)
+    with pytest.raises(BadFileError, match=part.name):
+        read_jobs_dask(folder)
+    with pytest.warns(CorruptInputWarning, match=part.name):
+        lazy = read_jobs_dask(folder, on_bad_files="skip")
+    assert len(lazy.compute(scheduler="sync")) == len(frame)
+
+
+def test_a_cp1252_csv_with_a_sep_line_has_its_columns(tmp_path):
+    """The meta of a CSV from European Excel: its header read in its encoding and separator."""
+    path = tmp_path / "excel.csv"
+    text = "sep=;\r\njob_id;status;fail_reason\r\nj1;FAIL;Échec de l'exportation à 10 h\r\n"
+    path.write_bytes(text.encode("cp1252"))
+    got = read_jobs_dask(path).compute(scheduler="sync").reset_index(drop=True)
+    assert got["fail_reason"][0] == "Échec de l'exportation à 10 h"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
+def test_a_csv_past_64_kib_has_its_columns_in_its_encoding(tmp_path, encoding):
+    """The header of a big UTF-16 or UTF-8 CSV is read from its start, cut inside a character."""
+    rows = "".join(f"j{i},FAIL,镜像导出失败 {i}\r\n" for i in range(6000))
+    path = tmp_path / "big.csv"
+    path.write_bytes(("job_id,status,fail_reason\r\n" + rows).encode(encoding))
+    assert path.stat().st_size > 1 << 16
+    got = read_jobs_dask(path).compute(scheduler="sync")
+    assert len(got) == 6000 and got["fail_reason"].iloc[0] == "镜像导出失败 0"

@@ -27,6 +27,7 @@ def test_demo_fetches_waits_and_writes_the_report(tmp_path: Path, capsys):
     printed = capsys.readouterr().out
     assert printed.rstrip().splitlines()[-1].startswith(f"report written to {folder}/")
     assert {p.name for p in folder.iterdir()} >= {
+        "findings.md",
         "jobs.csv",
         "failures.csv",
         "summary.csv",
@@ -48,6 +49,9 @@ def test_demo_fetches_waits_and_writes_the_report(tmp_path: Path, capsys):
     rates = pd.read_csv(folder / "rates.csv")
     assert rates["success_rate"].notna().sum() >= 4
     assert _port_is_closed(re.search(r"simulator: (\S+)", printed).group(1))
+    # The findings' headline names the scenario's new reason.
+    headline = re.search(r"^findings: (.*)$", printed, re.MULTILINE).group(1)
+    assert jobtools.simulator.SCENARIOS["regression"].changes[0].error_code in headline
 
 
 def test_demo_stops_its_server_when_interrupted(tmp_path: Path, capsys, monkeypatch):

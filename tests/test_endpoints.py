@@ -11,6 +11,7 @@ from jobtools.api.endpoints import (
     split_endpoints,
     validate_endpoint,
 )
+from jobtools.errors import PlainHttpWarning
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 
@@ -114,7 +115,10 @@ def test_endpoint_lists_and_path_prefixes_are_kept():
         "http://a.test/gw",
         "http://b.test",
     )
-    client = JobsClient(endpoint="http://a.test/gw, http://b.test", project_id=PROJECT, token="t")
+    with pytest.warns(PlainHttpWarning, match="a.test"):  # a token over http:// elsewhere
+        client = JobsClient(
+            endpoint="http://a.test/gw, http://b.test", project_id=PROJECT, token="t"
+        )
     assert client.endpoints == ("http://a.test/gw", "http://b.test")
     assert client.endpoint == "http://a.test/gw"
     with pytest.raises(ValueError, match="names no URL"):

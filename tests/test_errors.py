@@ -162,6 +162,8 @@ def _example(cls: type[BaseException]) -> BaseException:
         return cls(200, 1_000_000, compressed=True)
     if cls is UndecodableBody:
         return cls(200, "not gzip")
+    if cls.__name__ == "BadFileError":
+        return cls("archive/day=2024-11-06/part-0.parquet", "not a Parquet file")
     # Any other class takes a message alone; one that does not needs its own line above.
     return cls("skipped 1 line")
 
@@ -219,7 +221,17 @@ def test_module_docstring_lists_every_error():
         (400, "IMG.0030", errors.AuthenticationError, False, True),
         (403, "IMG.0030", errors.AuthenticationError, False, True),
         (401, "APIGW.0301", errors.AuthenticationError, False, True),
-        (400, "IMG.0023", errors.BadRequestError, False, False),
+        (400, "IMG.0023", NotFoundError, False, False),
+        (400, "Common.0011", NotFoundError, False, False),
+        (404, "APIGW.0101", errors.NoSuchApiError, False, True),
+        (404, "APIG.0101", errors.NoSuchApiError, False, True),
+        (401, "APIGW.0307", errors.AuthenticationError, False, True),
+        (400, "Common.0018", errors.AuthenticationError, False, True),
+        (403, "APIGW.0302", errors.ForbiddenError, False, True),
+        (202, "Common.0024", ThrottledError, True, False),
+        (429, "Common.1503", ThrottledError, True, False),
+        (502, "APIGW.0201", errors.ServerError, True, False),
+        (504, "APIGW.0201", errors.ServerError, True, False),
         (404, "IMG.0023", NotFoundError, False, False),
         (403, "IMG.0026", errors.ForbiddenError, False, True),
         (403, "IMG.0099", errors.ForbiddenError, False, False),
@@ -254,3 +266,44 @@ def test_library_errors_never_name_a_cli_flag(path):
     """Only the CLI speaks of its flags (`--force`); the library names its parameters."""
     flags = [(line, text) for line, text in _raised_texts(path) if re.search(r"--[a-z]", text)]
     assert flags == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code", "refused"),
+    [
+        ("auth", "APIGW.0301", True),
+        ("auth", None, True),
+        ("forbidden", "IMG.0026", True),
+        ("forbidden", "APIG.0302", True),
+        ("forbidden", "IMG.0099", False),
+        ("forbidden", None, False),
+        ("not_found", "IMG.0023", False),
+        ("http_error", "APIGW.0101", False),
+        ("ok", None, False),
+        (None, None, False),
+    ],
+)
+def test_one_predicate_says_when_credentials_are_refused(outcome, code, refused):
+    """`refuses_credentials` is the one definition the client, the waits and the monitor use;
+    a 403 without a role code is about one job only."""
+    assert errors.refuses_credentials(outcome, code) is refused
+    assert errors.refused_rows([outcome], [code]).tolist() == [refused]
+    assert errors.stops_batch(outcome, code) is (refused or code == "APIGW.0101")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "skew", "said"),
+    [
+        ("APIGW.0301", "verify aksk signature fail", None, "wrong AK/SK"),
+        ("APIGW.0301", "verify aksk signature fail", 1200.0, "20 min behind"),
+        ("APIGW.0301", "verify aksk signature fail", -400.0, "note: your clock is 7 min ahead"),
+        ("APIGW.0301", "AK access failed to reach the limit,forbidden.", None, "locked"),
+        ("APIGW.0307", "token expires", None, "expired"),
+        ("IMG.0030", "Invalid project id or token.", 3600.0, "project id"),
+        ("Common.0018", "differs", None, "project id"),
+        ("IMG.0026", "Invalid role.", None, "no permission"),
+    ],
+)
+def test_the_cause_of_a_refusal_in_a_few_words(code, message, skew, said):
+    """Each refusal's likely cause, from its code, message and the server's clock."""
+    assert said in errors.refusal_cause(code, message, skew)

@@ -160,7 +160,7 @@ def sample_failures() -> pd.DataFrame:
             job("j2", "FAIL", "Server bbbb2222 is running.", error_code="IMG.0117",
                 job_type="imsCreateImageByInstance", end_time="2024-11-02T00:00:00Z"),
             job("j3", "FAIL", "Server cccc3333 is running.", error_code="IMG.0117",
-                end_time="2024-10-30T00:00:00Z"),
+                begin_time="2024-10-29T23:00:00Z", end_time="2024-10-30T00:00:00Z"),
             job("j4", "FAIL", "镜像文件 a-1.vhd 的格式不支持：qed。", error_code="IMG.0050"),
             job("j5", "SUCCESS"),
             job("j6", "RUNNING", end_time=""),
@@ -184,11 +184,15 @@ def test_failure_groups_counts_shares_and_columns() -> None:
     assert top["share"] == pytest.approx(3 / 6)
     assert groups["count"].sum() == 6
     assert groups["share"].sum() == pytest.approx(1.0)
-    assert top["first_seen"] == pd.Timestamp("2024-10-30", tz="UTC")
-    assert top["last_seen"] == pd.Timestamp("2024-11-02", tz="UTC")
+    # Both clocks, named: when its jobs began and when they ended.
+    assert top["first_begun"] == pd.Timestamp("2024-10-29T23:00", tz="UTC")
+    assert top["last_begun"] == pd.Timestamp("2024-11-01T10:00", tz="UTC")
+    assert top["first_ended"] == pd.Timestamp("2024-10-30", tz="UTC")
+    assert top["last_ended"] == pd.Timestamp("2024-11-02", tz="UTC")
     assert top["job_types"] == "imsCreateImageByInstance, imsImportImageJob"
     assert top["example_job_ids"] == "j2, j1, j3"
-    assert str(groups["first_seen"].dtype) == "datetime64[us, UTC]"
+    for column in ("first_begun", "last_begun", "first_ended", "last_ended"):
+        assert str(groups[column].dtype) == "datetime64[us, UTC]"
 
 
 def test_failure_groups_fall_back_to_entities_and_keep_messageless_failures() -> None:
@@ -241,7 +245,7 @@ def test_no_failures_give_an_empty_typed_frame(records: list) -> None:
     groups = failure_groups(jobs_to_frame(records))
     assert groups.empty
     assert tuple(groups.columns) == FAILURE_GROUP_COLUMNS
-    assert str(groups["last_seen"].dtype) == "datetime64[us, UTC]"
+    assert str(groups["last_ended"].dtype) == "datetime64[us, UTC]"
     assert groups["count"].dtype == "int64"
 
 
@@ -418,3 +422,33 @@ def test_groups_count_every_failure_once_with_categorical_reasons() -> None:
     frame = sample_failures()
     as_category = frame.assign(fail_reason=frame["fail_reason"].astype("category"))
     pd.testing.assert_frame_equal(failure_groups(as_category), failure_groups(frame))
+
+
+def test_compare_failures_at_a_groups_first_begun_labels_it_new() -> None:
+    """Split on the begin clock at a group's first_begun: all of it after, so it is "new".
+
+    Its first job began at 10:00 and ended at 12:00; split at first_ended instead (the old
+    end-time first_seen), that job would be before the split and the group "growing".
+    """
+    dd = pytest.importorskip("dask.dataframe")
+    records = [
+        job(f"s{i}", "SUCCESS", begin_time=f"2024-11-01T{8 + i // 60:02d}:{i % 60:02d}:00Z")
+        for i in range(240)
+    ]
+    records += [
+        job(f"f{i}", "FAIL", f"OBS bucket b-{i} key disabled", error_code="IMG.0188",
+            begin_time=f"2024-11-01T{10 + i // 6:02d}:{i % 6 * 10:02d}:00Z",
+            end_time=f"2024-11-01T{12 + i // 6:02d}:{i % 6 * 10:02d}:00Z")
+        for i in range(12)
+    ]  # fmt: skip
+    frame = jobs_to_frame(records)
+    group = failure_groups(frame).iloc[0]
+    assert group["first_begun"] == pd.Timestamp("2024-11-01T10:00", tz="UTC")
+    assert group["first_ended"] == pd.Timestamp("2024-11-01T12:00", tz="UTC")
+    at_begun = compare_failures(frame, at=group["first_begun"])
+    assert at_begun.iloc[0]["trend"] == "new" and at_begun.iloc[0]["count_before"] == 0
+    assert compare_failures(frame, at="2024-11-01T10:00:00").iloc[0]["trend"] == "new"
+    lazy = compare_failures(dd.from_pandas(frame, npartitions=3), at=group["first_begun"])
+    pd.testing.assert_frame_equal(lazy, at_begun)
+    with pytest.raises(ValueError, match="not both"):
+        compare_failures(frame)

@@ -429,12 +429,13 @@ def test_real_records_of_each_service(record, resource_id, entity_error, created
     assert entities_of(jobs_to_frame([record]))[0] == record["entities"]  # lossless
 
 
-def test_real_records_fast_path_matches(tmp_path):
-    """The JSONL fast path gives the same created_at, resource_id and entity_error."""
+@pytest.mark.parametrize("engine", ["kernel", "python"])
+def test_real_records_fast_path_matches(tmp_path, engine):
+    """Both JSONL engines give the same created_at, resource_id and entity_error."""
     records = [case[1] for case in REAL_RECORDS]
     path = tmp_path / "real.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    read = jobtools.read_jobs(path)
+    read = jobtools.read_jobs(path, engine=engine)
     built = jobs_to_frame(records)
     for name in ("created_at", "resource_id", "entity_error", "begin_time"):
         pd.testing.assert_series_equal(read[name], built[name], check_names=False)

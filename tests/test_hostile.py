@@ -176,7 +176,7 @@ def test_every_throttling_shape_is_retried_as_throttling(sim, ids, status, body)
     ("status", "code", "outcome", "stops"),
     [
         (400, "IMG.0030", "auth", True),
-        (400, "IMG.0023", "bad_request", False),
+        (400, "IMG.0023", "not_found", False),
         (403, "IMG.0026", "forbidden", True),
         (401, "APIGW.0301", "auth", True),
         (404, "IMG.0023", "not_found", False),
@@ -458,7 +458,7 @@ def echo_play(seen: Seen):
     raw = echoes()
     n = seen.number % 4
     headers = {"X-Request-Id": f"rid {raw[:150]}"}
-    if n == 0:
+    if n == 1:  # the first answer accepts the credentials, so the batch fans out
         raw = raw.replace("\\x", "\\\\x")  # valid JSON: the \x forms arrive once decoded
         fields = [
             f'"status": "FAIL", "job_id": "{seen.job_id}", "job_type": "{raw}"',
@@ -467,7 +467,7 @@ def echo_play(seen: Seen):
         ]
         body = "{" + ", ".join(fields) + "}"
         return Send(200, body.encode(), headers)
-    if n == 1:
+    if n == 0:
         return Send(
             401, f'{{"error_code": "APIGW.0301", "error_msg": "{raw} {sent}"}}'.encode(), headers
         )
@@ -537,7 +537,7 @@ def test_cli_fetch_with_a_wrong_sk_writes_every_row_after_a_few_requests(
         out = tmp_path / "jobs.csv"
         argv = ["fetch", str(ids_file), "--endpoint", server.url, "--no-progress"]
         code = main([*argv, "--project-id", DEMO_PROJECT_ID, "--out", str(out)])
-    assert code == 2
+    assert code == 4  # refused credentials
     assert server.requests <= AUTH_REFUSALS_TO_STOP + 16  # the default concurrency in flight
     frame = read_jobs(out)
     assert frame["job_id"].tolist() == many and frame["outcome"].eq("auth").all()

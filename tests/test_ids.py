@@ -11,6 +11,7 @@ import jobtools
 from jobtools.errors import InvalidIdError
 from jobtools.ids import (
     NearMissWarning,
+    RejoinedIdWarning,
     as_job_ids,
     extract_job_ids,
     job_id_times,
@@ -290,3 +291,128 @@ def test_console_log_gives_the_job_ids_only():
         assert extract_job_ids(text) == ids
     with pytest.warns(NearMissWarning):
         assert job_ids_from_text(text) == ids
+
+
+# --- wrapped console text, big logs, other encodings ----------------------------------------
+
+
+def _wrapped(text: str, width: int) -> str:
+    """Text as a terminal `width` columns wide wraps it, copied back with its breaks."""
+    out = []
+    for line in text.split("\n"):
+        out += [line[i : i + width] for i in range(0, max(len(line), 1), width)]
+    return "\n".join(out)
+
+
+def test_a_fragment_is_never_an_id():
+    """`job_id=` then a piece of a hex id is a near miss with its line, never an id."""
+    scan = scan_job_ids(f"start\njob_id={HEX[:20]}\nfetched job_id=9a17 ok")
+    assert scan.ids == []
+    assert [(m.line, m.value) for m in scan.near_misses] == [(2, HEX[:20]), (3, "9a17")]
+    assert all("piece of a job id" in m.reason for m in scan.near_misses)
+
+
+def test_ids_cut_by_a_line_wrap_are_rejoined_and_reported():
+    """A log wrapped at 50 columns: every id back whole, in order, with the lines it spans."""
+    ids = [make_job_id(1730880000 + 7 * i, node=0xFF808081, jvm=9, counter=i) for i in range(30)]
+    log = "\n".join(
+        f"2024-11-06 08:00:{i % 60:02d} INFO export {'x' * (i % 13)}, job_id={job_id} RUNNING"
+        for i, job_id in enumerate(ids)
+    )
+    text = _wrapped(log, 60)
+    scan = scan_job_ids(text)
+    assert scan.ids == ids
+    assert scan.near_misses == ()
+    cut = [r for r in scan.rejoined]
+    assert cut and all(r.lines[1] == r.lines[0] + 1 for r in cut)
+    first = cut[0]
+    lines = text.split("\n")
+    assert first.value.startswith(lines[first.lines[0] - 1].rsplit("=", 1)[-1])
+    with pytest.warns(RejoinedIdWarning, match="cut by a line wrap"):
+        assert extract_job_ids(text) == ids
+
+
+def test_a_key_cut_by_a_wrap_still_marks_its_id():
+    """`jo` | `b_id=<id>`: the key read whole, the id (a UUID, so only marked counts) taken."""
+    text = f"retrying export jo\nb_id={UUID} in 5 s"
+    with pytest.warns(RejoinedIdWarning, match="lines 1-2"):
+        assert extract_job_ids(text) == [UUID]
+
+
+def test_separate_lines_are_not_glued_into_ids():
+    """A hex tail and a hex head that do not make an id stay apart: nothing invented."""
+    text = f"took 12\n2024-11-06 job_id={HEX}\n{HEX2}\nff80 done"
+    assert extract_job_ids(text) == [HEX, HEX2]
+
+
+@pytest.mark.slow
+def test_a_big_log_is_read_from_its_file_in_bounded_memory(tmp_path):
+    """24 MB of log with three ids, read by path: the ids, with far less memory than the file."""
+    import tracemalloc
+
+    filler = "2024-11-06 08:00:00 INFO heartbeat ok, queue depth 0, nothing to do here\n"
+    path = tmp_path / "big.log"
+    with path.open("w") as out:
+        for i, job_id in enumerate([HEX, HEX2, HEX]):
+            out.write(filler * 110_000)
+            out.write(f"job_id={job_id}\n" if i < 2 else f"again {job_id}\n")
+    assert path.stat().st_size > 24_000_000
+    tracemalloc.start()
+    try:
+        found = extract_job_ids(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == [HEX, HEX2]
+    assert peak < 16_000_000
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig", "gb18030"])
+def test_an_ids_file_in_another_encoding_is_read(tmp_path, encoding):
+    """Notepad's "Unicode" (UTF-16), a BOM, GB18030 with a comment: the ids."""
+    path = tmp_path / "ids.txt"
+    path.write_bytes(
+        f"# 导出的任务列表：镜像导出失败的任务，请重新导出\r\n{HEX}\r\n{UUID}\r\n".encode(encoding)
+    )
+    assert extract_job_ids(path, strict=True) == [HEX, UUID]
+
+
+def test_a_big_text_gives_what_its_lines_give_alone():
+    """Past 64 KB the lines are picked by Arrow first: same ids, order, near misses, rejoins."""
+    ids = [make_job_id(1730880000 + 7 * i, node=0xFF808081, jvm=9, counter=i) for i in range(40)]
+    filler = "2024-11-06 08:00:00 INFO heartbeat ok, queue depth 3\n" * 60
+    parts = []
+    for i, job_id in enumerate(ids):
+        if i % 4 == 0:
+            parts.append(_wrapped(f"2024-11-06 INFO export {'x' * i}, job_id={job_id} ok", 40))
+        elif i % 4 == 1:
+            parts.append(f"job_id=\n{job_id}\nimage_id=\n{HEX2}")
+        elif i % 4 == 2:
+            parts.append(f"| {job_id.upper()} | RUNNING |\nretry job_id={job_id[:31]} (typo)")
+        else:
+            parts.append(f'{{"jobId": "{job_id}", "x": 1}}')
+        parts.append(filler)
+    text = "\n".join(parts)
+    assert len(text) > 100_000
+    small = [scan_job_ids(part) for part in parts]
+    big = scan_job_ids(text)
+    assert big.ids == ids
+    assert len(big.rejoined) == sum(len(s.rejoined) for s in small) > 0
+    lines = text.split("\n")
+    assert len(big.near_misses) == 10
+    for miss in big.near_misses:
+        assert miss.value in lines[miss.line - 1]
+    for cut in big.rejoined:
+        assert cut.lines[1] == cut.lines[0] + 1 and cut.value in ids
+        joined = lines[cut.lines[0] - 1] + lines[cut.lines[1] - 1]
+        assert cut.value in joined.lower()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-8"])
+def test_a_log_past_64_kib_is_read_in_its_encoding(tmp_path, encoding):
+    """The encoding is decided on the file's start, cut inside a character: still right."""
+    path = tmp_path / "console.log"
+    text = "导出镜像，等待任务完成\n" * 7000 + f"job_id={HEX}\n"
+    path.write_bytes(text.encode(encoding))
+    assert path.stat().st_size > 1 << 16
+    assert extract_job_ids(path) == [HEX]

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from conftest import SEED
 
+import jobtools.io._jsonl as jsonl_reader
 from jobtools import JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
-from jobtools.frame import decode_json, entities_of
+from jobtools.frame import entities_of
 from jobtools.io import CorruptInputError, CorruptInputWarning
 from jobtools.io.files import frame_to_csv_frame
 from jobtools.sample import generate_jobs
@@ -20,7 +21,16 @@ from jobtools.schema import COLUMNS, OUTCOMES, WAIT_STATES, categorical
 
 COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+
+
+@pytest.fixture(autouse=True, params=["kernel", "python"])
+def jsonl_engine(request, monkeypatch) -> str:
+    """Every test here runs under both JSONL engines (what `engine="auto"` means)."""
+    if request.param == "kernel" and not jsonl_reader._scan.BUILT:
+        pytest.skip("the JSONL scanner is not built")
+    monkeypatch.setenv(jsonl_reader.ENGINE_VARIABLE, request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +150,13 @@ def test_corrupt_json_file(tmp_path):
     assert_typed(frame)
 
 
-def test_non_object_lines_keep_their_rows(tmp_path):
-    """A JSONL line that is JSON but no object is kept as a row, its value in extra."""
-    path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(SEED), "42", '"text"'])
-    frame = read_jobs(path)
-    assert decode_json(frame["extra"]).tolist()[1:] == [{"_record": 42}, {"_record": "text"}]
+def test_non_object_lines_are_reported(tmp_path):
+    """A JSONL line that is JSON but no job object is a bad line, reported with its number."""
+    path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(SEED), "42", '"text"', "[1,2,3]"])
+    with pytest.warns(CorruptInputWarning, match=r"jobs\.jsonl:2 \(not a JSON object"):
+        frame = read_jobs(path)
+    assert len(frame) == 1
+    assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [2, 3, 4]
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,16 @@ import csv
 import io
 import json
 import pickle
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from jobtools import entities_of, jobs_to_frame, read_jobs, summary_by_type, write_jobs
-from jobtools.io._csv import CsvError
+from jobtools.io._csv import CsvError, EncodingGuessWarning
+from jobtools.io.files import CorruptInputWarning, NaiveTimeWarning
+
+DATA = Path(__file__).parent / "data"
 
 HEADER = "job_id,status,job_type,begin_time,end_time,fail_reason"
 ROWS = [
@@ -146,3 +150,169 @@ def test_an_older_csv_gets_its_entity_columns_from_entities(tmp_path):
     assert frame.loc[0, "sub_job_count"] == 1
     assert {"resource_id", "entity_error"} <= set(frame.attrs["missing_columns"])
     assert entities_of(frame)[0] == entities
+
+
+# --- other people's CSVs: what used to be lost or wrong silently ---------------------------
+
+
+def _stray_quote_csv(rows: int = 50, bad: int = 4) -> str:
+    """A CSV of `rows` jobs whose row `bad` has a reason with an opening quote only."""
+    lines = [HEADER]
+    for i in range(1, rows + 1):
+        reason = f'"reason {i}' if i == bad else f"reason {i}"
+        lines.append(
+            f"{i:032x},FAIL,imsNativeExportImageJob,2024-11-06T06:19:43.195Z,"
+            f"2024-11-06T06:29:43.195Z,{reason}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_a_stray_quote_is_an_error_naming_the_line_it_opened(tmp_path):
+    """A quote that swallows rows 5-50 into one reason: an error at line 5 (row 4), not 4 rows."""
+    path = _write(tmp_path / "stray.csv", _stray_quote_csv())
+    with pytest.raises(CsvError, match=r"stray\.csv, line 5: a quote opened here"):
+        read_jobs(path)
+
+
+def test_a_stray_quote_is_skipped_on_request_and_counted(tmp_path):
+    """on_bad_lines="skip": the bad line is left out, the 49 others read by their lines."""
+    path = _write(tmp_path / "stray.csv", _stray_quote_csv())
+    with pytest.warns(CorruptInputWarning, match=r"skipped 1 .*stray\.csv:5"):
+        frame = read_jobs(path, on_bad_lines="skip")
+    assert len(frame) == 49 and frame["fail_reason"].str.len().max() < 20
+    assert frame.attrs["corrupt_lines"][0]["line"] == 5
+
+
+def test_a_stray_quote_later_closed_by_another_field_is_found(tmp_path):
+    """The runaway quote closes on a later quoted reason: still found, at its line."""
+    text = _stray_quote_csv(10, bad=3).replace("reason 8", '"closed, here"')
+    path = _write(tmp_path / "closed.csv", text)
+    with pytest.raises(CsvError, match=r"line 4: a quote"):
+        read_jobs(path)
+
+
+def test_multi_line_reasons_are_not_stray_quotes(tmp_path):
+    """Quoted reasons over several lines, one with commas, are ordinary text."""
+    text = HEADER + '\nj1,FAIL,t,,,"line one\nline two, with, commas"\nj2,SUCCESS,t,,,\n'
+    frame = read_jobs(_write(tmp_path / "ok.csv", text))
+    assert frame["fail_reason"][0] == "line one\nline two, with, commas" and len(frame) == 2
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [
+        ("cp1252", "Échec de l'exportation : quota dépassé, réessayez à 10 h"),
+        ("big5", "映像匯出失敗，配額不足，請聯絡管理員"),
+        ("utf-16", "镜像导出失败, 配额不足"),
+        ("utf-16-le", "Échec de l'exportation"),
+        ("gbk", "镜像导出失败，配额不足"),
+    ],
+)
+def test_other_encodings_are_detected_and_recorded(tmp_path, encoding, reason):
+    """cp1252, Big5 and UTF-16 (with or without a BOM) are read as written; attrs say which."""
+    text = f'{HEADER}\r\nj1,FAIL,t,,,"{reason}"\r\nj2,SUCCESS,t,,,\r\n'
+    path = tmp_path / "excel.csv"
+    path.write_bytes(text.encode(encoding))
+    frame = read_jobs(path)
+    assert frame["fail_reason"][0] == reason
+    used = frame.attrs["csv"]["encoding"].replace("_", "-")
+    assert used.startswith(encoding.replace("gbk", "gb18030").split("-le")[0])
+
+
+def test_an_uncertain_guess_warns(tmp_path):
+    """Two accented letters of Latin text could be several code pages: said, not silent."""
+    path = tmp_path / "short.csv"
+    path.write_bytes("job_id,status,fail_reason\nj1,FAIL,\xe9\xe8\n".encode("latin-1"))
+    with pytest.warns(EncodingGuessWarning, match=r"short\.csv"):
+        read_jobs(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"", "empty"),
+        (b"\xef\xbb\xbf\r\n", "empty"),
+        (b"job_id,status\rj1,SUCCESS\rj2,FAIL\r", "CR alone"),
+    ],
+)
+def test_empty_and_cr_only_files_are_one_clear_error(tmp_path, data, match):
+    """An empty file or CR-only line ends: one CsvError naming the file."""
+    path = tmp_path / "odd.csv"
+    path.write_bytes(data)
+    with pytest.raises(CsvError, match=rf"odd\.csv.*{match}"):
+        read_jobs(path)
+
+
+def test_excels_sep_line_is_honoured(tmp_path):
+    """`sep=;` on the first line sets the separator and is not a header; lines still count."""
+    text = 'sep=;\r\njob_id;status;fail_reason\r\nj1;FAIL;a, b\r\nj2;FAIL;"x\r\nj3;FAIL;y\r\n'
+    path = _write(tmp_path / "sep.csv", text)
+    with pytest.raises(CsvError, match=r"sep\.csv, line 4"):
+        read_jobs(path)
+    path = _write(tmp_path / "sep.csv", text.replace('"x', "x"))
+    frame = read_jobs(path)
+    assert frame["fail_reason"][0] == "a, b" and frame.attrs["csv"]["sep"] == ";"
+
+
+def test_the_sample_files_in_tests_data_are_read(tmp_path):
+    """The small files under tests/data: Excel cp1252 with sep=, and Notepad UTF-16."""
+    cp1252 = read_jobs(DATA / "excel_cp1252_sep.csv")
+    assert cp1252["fail_reason"][0].startswith("Échec") and cp1252.attrs["csv"]["sep"] == ";"
+    utf16 = read_jobs(DATA / "notepad_utf16.csv")
+    assert utf16["fail_reason"][1] == "镜像导出失败, 配额不足"
+
+
+@pytest.mark.parametrize(
+    ("times", "zone", "ambiguous", "gap"),
+    [
+        (["2024-11-03 01:30:00", "2024-11-03 01:45:00"], "America/New_York", 2, 0),
+        (["2024-03-31 02:30:00", "2024-03-31 04:00:00"], "Europe/Berlin", 0, 1),
+    ],
+)
+def test_naive_times_in_a_dst_change_keep_their_value(tmp_path, times, zone, ambiguous, gap):
+    """The repeated hour is its first occurrence; the skipped hour is NaT with its text kept."""
+    rows = "".join(f"j{i},RUNNING,{t}\n" for i, t in enumerate(times))
+    path = _write(tmp_path / "dst.csv", "job_id,status,begin_time\n" + rows)
+    with pytest.warns(NaiveTimeWarning, match=r"dst\.csv") as caught:
+        frame = read_jobs(path, tz=zone)
+    assert len(caught) == 1
+    assert sum(frame.attrs["dst_times"]["ambiguous"].values()) == ambiguous
+    assert sum(frame.attrs["dst_times"]["nonexistent"].values()) == gap
+    if ambiguous:
+        first = pd.Timestamp(times[0]).tz_localize(zone, ambiguous=True)
+        assert frame["begin_time"][0] == first
+    if gap:
+        assert pd.isna(frame["begin_time"][0])
+        assert frame.attrs["unparsed_times"]["begin_time"] == {0: times[0]}
+        back = tmp_path / "back.csv"
+        write_jobs(frame, back)
+        assert times[0] in back.read_text()
+
+
+def test_a_bad_file_in_a_folder_is_named_or_skipped(tmp_path):
+    """One unreadable CSV among good ones: an error naming it, or skipped with on_bad_files."""
+    _write(tmp_path / "a.csv", "\n".join([HEADER, *ROWS]) + "\n")
+    (tmp_path / "b.csv").write_bytes(b"")
+    with pytest.raises(CsvError, match=r"b\.csv"):
+        read_jobs(tmp_path)
+    with pytest.warns(CorruptInputWarning, match=r"skipped 1 unreadable file.*b\.csv"):
+        frame = read_jobs(tmp_path, on_bad_files="skip")
+    assert len(frame) == 2 and frame.attrs["skipped_files"][0]["file"].endswith("b.csv")
+
+
+def test_skip_also_leaves_out_rows_of_the_wrong_width(tmp_path):
+    """on_bad_lines="skip": a row with extra fields is left out, named with its line."""
+    text = "job_id,status,fail_reason\nj1,FAIL,a\nj2,FAIL,b,extra,more\nj3,SUCCESS,\n"
+    path = _write(tmp_path / "wide.csv", text)
+    with pytest.raises(CsvError, match=r"wide\.csv, line 3"):
+        read_jobs(path)
+    with pytest.warns(CorruptInputWarning, match=r"wide\.csv:3 \(expected 3 fields, found 5\)"):
+        frame = read_jobs(path, on_bad_lines="skip")
+    assert frame["job_id"].tolist() == ["j1", "j3"]
+
+
+def test_a_multi_line_reason_with_commas_is_not_a_stray_quote(tmp_path):
+    """Three columns, a reason whose second line has two commas: ordinary text, read whole."""
+    text = 'job_id,status,fail_reason\nj1,FAIL,"disk full\nsee: a, b, c"\nj2,SUCCESS,\n'
+    frame = read_jobs(_write(tmp_path / "ok.csv", text))
+    assert frame["fail_reason"][0] == "disk full\nsee: a, b, c" and len(frame) == 2

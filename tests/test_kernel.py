@@ -1,18 +1,22 @@
-"""The compiled JSONL kernel: what it reads equals what orjson and `jobs_to_frame` make.
+"""The JSONL reader's two engines: the compiled scanner and Python give one frame.
 
-The kernel (`jobtools.io._kernel`, driven by `_scan` and `_jsonl`) is a JSON validator and
-column writer of its own, so every test here holds it to the exact Python rules: the same
-frame, the same attrs, and the same lines reported as corrupt (by the slow path, which the
-kernel hands a file to when one line is not a job object).
+The scanner (`jobtools.io._kernel`, driven by `_scan` and `_jsonl`) is a JSON validator of
+its own, so every test here holds it to Python's engine (orjson and `raw_from_records`) and
+both to `jobs_to_frame`: the same frame, the same attrs, the same lines reported. Lines no
+engine can read are reported with their numbers, and never cost the other lines.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -21,32 +25,56 @@ from conftest import SEED
 import jobtools.io._jsonl as jsonl
 import jobtools.io._scan as scan
 from jobtools import jobs_to_frame, read_jobs
+from jobtools.frame import split_entities
+from jobtools.io import CorruptInputError, CorruptInputWarning
 from jobtools.sample import generate_jobs
 
+pytestmark = pytest.mark.skipif(not scan.BUILT, reason="the JSONL scanner is not built")
 
-def frame_by_python(path: Path) -> pd.DataFrame:
-    """The frame read the slow way: every line parsed by orjson, typed by jobs_to_frame."""
-    data = path.read_bytes()
-    lines = jsonl._scan_lines(data, path)
-    frame = jobs_to_frame(lines.records)
-    frame.attrs["corrupt_lines"] = lines.problems
-    return frame
+
+def read_both(path: Path) -> pd.DataFrame:
+    """The kernel's frame, after checking that the Python engine's is the same (attrs and
+    the warning included)."""
+    frames = []
+    for engine in ("kernel", "python"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frames.append(read_jobs(path, engine=engine))
+        assert bool(caught) == bool(frames[-1].attrs["corrupt_lines"])
+    kernel, python = frames
+    pd.testing.assert_frame_equal(kernel, python)
+    assert kernel.attrs == python.attrs
+    return kernel
+
+
+def good_records(path: Path) -> list[dict]:
+    """The file's lines that are job objects, parsed (big integers exactly)."""
+    records = []
+    for line in path.read_bytes().split(b"\n"):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if type(record) is dict:
+            records.append(json.loads(line, parse_int=jsonl.exact_int))
+    return records
 
 
 def assert_same_as_python(path: Path) -> pd.DataFrame:
-    """read_jobs gives the frame and attrs of the slow way, and warns iff a line is corrupt."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        frame = read_jobs(path)
-    expected = frame_by_python(path)
-    pd.testing.assert_frame_equal(frame, expected)
-    assert frame.attrs == expected.attrs
-    assert bool(caught) == bool(expected.attrs["corrupt_lines"])
+    """Both engines agree, and with jobs_to_frame over the good lines."""
+    frame = read_both(path)
+    expected = jobs_to_frame(good_records(path))
+    pd.testing.assert_frame_equal(frame.drop(columns=_carried(frame)), expected)
+    assert frame.attrs["unparsed_times"] == expected.attrs["unparsed_times"]
     return frame
 
 
-def write(path: Path, lines: list[str | bytes]) -> Path:
-    data = b"\n".join(line.encode() if isinstance(line, str) else line for line in lines) + b"\n"
+def _carried(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in jobs_to_frame([]).columns]
+
+
+def write(path: Path, lines: list[str | bytes], end: bytes = b"\n") -> Path:
+    data = end.join(line.encode() if isinstance(line, str) else line for line in lines) + end
     path.write_bytes(data)
     return path
 
@@ -57,34 +85,93 @@ def records() -> list[dict]:
 
 
 @pytest.fixture()
-def no_slow_path(monkeypatch):
-    """The slow path fails loudly: the file must be read by the kernel."""
-    monkeypatch.setattr(jsonl, "_scan_lines", None)
+def python_lines(monkeypatch) -> list[bytes]:
+    """The lines the kernel engine leaves to Python, as it reads them."""
+    seen: list[bytes] = []
+    original = jsonl._Reader._python
+
+    def spy(self, lines, numbers, text=None):
+        if self.engine == "kernel":
+            seen.extend(lines)
+        return original(self, lines, numbers, text)
+
+    monkeypatch.setattr(jsonl._Reader, "_python", spy)
+    return seen
 
 
-@pytest.mark.parametrize("dumps", [json.dumps, lambda r: orjson.dumps(r).decode()])
-def test_clean_files_are_read_by_the_kernel(tmp_path, records, dumps, no_slow_path):
-    """Compact and `json.dumps`-spaced files alike: the frame jobs_to_frame makes."""
-    path = write(tmp_path / "jobs.jsonl", [dumps(r) for r in records])
-    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
+LAYOUTS = {
+    "compact": (lambda r: orjson.dumps(r).decode(), b"\n"),
+    "json.dumps": (json.dumps, b"\n"),
+    "json.dumps CJK escaped": (lambda r: json.dumps({**r, "fail_reason": "镜像失败"}), b"\n"),
+    "CRLF": (lambda r: orjson.dumps(r).decode(), b"\r\n"),
+    "keys reversed": (lambda r: json.dumps(dict(reversed(list(r.items())))), b"\n"),
+    "blank lines": (lambda r: orjson.dumps(r).decode() + "\n  \n", b"\n"),
+}
 
 
-def test_a_file_is_read_in_two_parts_as_in_one(tmp_path, records, monkeypatch, no_slow_path):
-    """Split across both cores, the parts join up with every row and time in place."""
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_layout_is_read_by_the_kernel(tmp_path, records, layout, python_lines):
+    """Spaced, escaped, CRLF, reordered, blank lines: no line left to Python, one frame."""
+    dumps, end = LAYOUTS[layout]
+    path = write(tmp_path / "jobs.jsonl", [dumps(r) for r in records], end)
+    frame = read_both(path)
+    assert python_lines == []
+    expected = jobs_to_frame([json.loads(dumps(r).split("\n")[0]) for r in records])
+    pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_a_bom_is_no_problem(tmp_path, records):
+    path = tmp_path / "jobs.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(orjson.dumps(r) for r in records))
+    pd.testing.assert_frame_equal(read_both(path), jobs_to_frame(records))
+
+
+def test_a_file_is_read_in_pieces_and_halves(tmp_path, records, monkeypatch, python_lines):
+    """Pieces of a few KiB, each in two halves: the rows join up in order."""
+    monkeypatch.setattr(jsonl, "CHUNK", 4096)
+    monkeypatch.setattr(jsonl, "_HALVES_AT", 1024)
+    lines = [orjson.dumps(r).decode() for r in records]
+    lines[7] = _with(region="odd")  # one line for Python, put back in its place
+    path = write(tmp_path / "jobs.jsonl", lines)
+    frame = read_both(path)
+    assert len(python_lines) == 1
+    pd.testing.assert_frame_equal(frame, jobs_to_frame([json.loads(line) for line in lines]))
+
+
+def test_a_long_line_grows_the_buffer(tmp_path, monkeypatch):
+    """A line longer than a piece: read whole."""
+    monkeypatch.setattr(jsonl, "CHUNK", 4096)
+    records = [{**SEED, "fail_reason": "x" * 100_000}, *([SEED] * 10)]
     path = write(tmp_path / "jobs.jsonl", [orjson.dumps(r).decode() for r in records])
-    monkeypatch.setattr(scan, "_SPLIT_AT", 1)
-    assert len(scan.scan(path.read_bytes())) == 2
-    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
+    pd.testing.assert_frame_equal(read_both(path), jobs_to_frame(records))
 
 
-def test_a_column_larger_than_its_region_is_read_again(tmp_path, no_slow_path):
-    """One fail_reason longer than the rest of the file: the part is read with room for it."""
-    long = {**SEED, "fail_reason": "x" * 100_000}
-    records = [long, *([SEED] * 10)]
+def test_a_line_past_the_limit_is_refused_and_the_rest_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "CHUNK", 4096)
+    monkeypatch.setattr(jsonl, "MAX_LINE", 16384)
+    lines = [_with(), _with(fail_reason="x" * 50_000), _with()]
+    frame = read_both(write(tmp_path / "jobs.jsonl", lines))
+    assert len(frame) == 2
+    assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [2]
+    assert "longer than" in frame.attrs["corrupt_lines"][0]["error"]
+
+
+def test_a_file_truncated_while_read_ends_early(tmp_path, records, monkeypatch):
+    """Another process cuts the file between two reads: what was read is the frame."""
+    monkeypatch.setattr(jsonl, "CHUNK", 8192)
     path = write(tmp_path / "jobs.jsonl", [orjson.dumps(r).decode() for r in records])
-    frame = read_jobs(path)
-    assert frame.loc[0, "fail_reason"] == "x" * 100_000
-    pd.testing.assert_frame_equal(frame, jobs_to_frame(records))
+    original = jsonl._Reader.piece
+
+    def piece_then_truncate(self, buf, lo, hi):
+        original(self, buf, lo, hi)
+        os.truncate(path, 100)
+
+    monkeypatch.setattr(jsonl._Reader, "piece", piece_then_truncate)
+    for engine in ("kernel", "python"):
+        with pytest.warns(CorruptInputWarning, match="unexpected end of data"):
+            frame = read_jobs(path, engine=engine)  # the line cut short
+        assert 0 < len(frame) < len(records)
+        path.write_bytes(b"\n".join(orjson.dumps(r) for r in records))
 
 
 def _with(**changes: object) -> str:
@@ -162,9 +249,27 @@ ODD_LINES = {
     "year one": _with(begin_time="0001-01-01T00:00:00.000Z"),
     "upper-case id": _with(job_id="FF8080814DBD65D7014DBE0D84DB0013"),
     "escaped key": '{"job_\\u0069d":"j1"}',
-    # Valid JSON, but no object: the whole file is read the slow way, the value kept in extra.
-    "an array": "[1,2]",
-    "a string": '"job"',
+    "spaced json.dumps": json.dumps({**SEED, "entities": {"image_id": "i", "n": [1, {"a": None}]}}),
+    "CJK escaped": json.dumps(
+        {**SEED, "fail_reason": "镜像失败", "entities": {"k": "镜像 \U0001f600"}}
+    ),
+    "keys in another order": json.dumps(dict(reversed(list(SEED.items())))),
+    "held keys in order": _with(
+        entities={"image_id": "i", "image_name": "n", "current_task": "t", "process_percent": 0.5}
+    ),
+    "held keys out of order": _with(entities={"image_name": "n", "image_id": "i", "x": 1}),
+    "held percent as integer": _with(entities={"image_id": "i", "process_percent": 1, "x": 2}),
+    "escapes kept": _with(entities={"k": 'a"b\\c\n\t\u0001\u007f/'}),
+    "slash escaped": '{"job_id":"j1","entities":{"k":"a\\/b","image_name":"x\\/y"}}',
+    "surrogate pair": (
+        '{"job_id":"j1","fail_reason":"\\ud83d\\ude00","entities":{"k":"\\ud83d\\ude00"}}'
+    ),
+    "big integer in entities": '{"job_id":"j1","entities":{"n":123456789012345678901234567890}}',
+    "u64 integer": '{"job_id":"j1","entities":{"n":18446744073709551615,"m":-9223372036854775808}}',
+    "huge sub_jobs_total 2^63": '{"job_id":"j1","entities":{"sub_jobs_total":9223372036854775808}}',
+    "nested duplicate key": '{"job_id":"j1","entities":{"a":{"b":1,"b":2}}}',
+    "_jobtools key": _with(_jobtools={"job_id": "x", "status": "FAIL"}),
+    "server_group_id": _with(entities={"server_group_id": "g1"}),
 }
 
 
@@ -176,10 +281,56 @@ def test_odd_lines_read_as_python_reads_them(tmp_path, name):
 
 
 def test_all_odd_lines_in_one_file(tmp_path, records, monkeypatch):
-    """Together, in a file read in two parts: still the same frame."""
-    monkeypatch.setattr(scan, "_SPLIT_AT", 1)
+    """Together, in a file read in small pieces and halves: still the same frame."""
+    monkeypatch.setattr(jsonl, "CHUNK", 8192)
+    monkeypatch.setattr(jsonl, "_HALVES_AT", 1024)
     lines = [orjson.dumps(r).decode() for r in records[:50]] + list(ODD_LINES.values())
     assert_same_as_python(write(tmp_path / "jobs.jsonl", lines + lines))
+
+
+def test_huge_integers_keep_their_exact_text(tmp_path):
+    digits = "123456789012345678901234567890"
+    line = f'{{"job_id":"j1","entities":{{"n":{digits},"image_id":{digits}}}}}'
+    frame = read_both(write(tmp_path / "jobs.jsonl", [line]))
+    # An image id that is no text is not held by its column: it stays in the entities.
+    assert frame.loc[0, "entities"] == f'{{"n":{digits},"image_id":{digits}}}'
+    assert frame.loc[0, "image_id"] == frame.loc[0, "resource_id"] == digits
+
+
+def test_a_count_past_64_bits_is_no_count(tmp_path):
+    line = '{"job_id":"j1","entities":{"sub_jobs_total":' + str(2**63) + "}}"
+    frame = read_both(write(tmp_path / "jobs.jsonl", [_with(), line]))
+    assert frame["sub_job_count"].isna().tolist() == [False, True]
+
+
+NOT_JOB_LINES = {
+    "an array": ("[1,2,3]", "not a JSON object but an array"),
+    "a string": ('"job"', "not a JSON object but a string"),
+    "a number": ("42", "not a JSON object but a number"),
+    "null": ("null", "not a JSON object but null"),
+    "deep nesting": (
+        '{"job_id":"j1","entities":{"a":' + "[" * 300 + "]" * 300 + "}}",
+        "nested deeper",
+    ),
+    "deep nesting in an unknown field": ('{"x":' + "[" * 300 + "]" * 300 + "}", "nested deeper"),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_JOB_LINES))
+@pytest.mark.parametrize("skip_bad", [True, False])
+def test_lines_that_are_no_job_are_reported_with_their_number(tmp_path, name, skip_bad):
+    """Reported with file, line and why; the other lines read (`errors="raise"` lists it)."""
+    line, why = NOT_JOB_LINES[name]
+    path = write(tmp_path / "jobs.jsonl", [_with(), line, "", _with()])
+    if not skip_bad:
+        for engine in ("kernel", "python"):
+            with pytest.raises(CorruptInputError, match=r"jobs\.jsonl:2"):
+                read_jobs(path, engine=engine, errors="raise")
+        return
+    frame = read_both(path)
+    assert len(frame) == 2
+    [problem] = frame.attrs["corrupt_lines"]
+    assert problem["line"] == 2 and why in problem["error"]
 
 
 CORRUPT_LINES = {
@@ -203,7 +354,7 @@ CORRUPT_LINES = {
 
 @pytest.mark.parametrize("name", list(CORRUPT_LINES))
 def test_corrupt_lines_are_reported_where_they_are(tmp_path, name):
-    """A line that is no job object: the file goes the slow way, the line is reported."""
+    """A line that is no JSON: reported where it is, the others read."""
     path = write(tmp_path / "jobs.jsonl", [_with(), CORRUPT_LINES[name], _with()])
     frame = assert_same_as_python(path)
     assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [2]
@@ -225,38 +376,124 @@ def test_invalid_utf8_is_corrupt(tmp_path, raw):
     assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [2]
 
 
-def test_random_damage_never_makes_the_kernel_disagree(tmp_path, records):
-    """Lines with bytes changed, cut or repeated at random: read as Python reads them."""
-    rng = random.Random(5)
-    clean = [orjson.dumps(r) for r in records[:40]] + [
-        json.dumps(r).encode() for r in records[40:60]
+def _damaged(rng: random.Random, clean: list[bytes]) -> list[bytes]:
+    """Lines with bytes changed, cut, repeated or swapped for JSON-ish ones, at random."""
+    alphabet = b'{}[]":,\\ -.0123456789eEnulltruefalse\x00\x1f\x7f\xc3\xa9\xff\r\t'
+    pieces = [
+        b"\\u4e2d",
+        b"\\ud83d\\ude00",
+        b"\\ud83d",
+        b'{"a":',
+        b"[[[",
+        b"]]]",
+        b'"image_id":"x",',
     ]
-    alphabet = b'{}[]":,\\ -.0123456789enulltruefalse\x00\x1f\x7f\xc3\xa9\xff'
-    for trial in range(150):
-        lines = list(clean)
-        for _ in range(rng.randint(1, 3)):
-            i = rng.randrange(len(lines))
-            line = bytearray(lines[i])
-            at = rng.randrange(len(line))
-            action = rng.random()
-            if action < 0.4:
-                line[at] = rng.choice(alphabet)
-            elif action < 0.7:
-                del line[at : at + rng.randint(1, 20)]
-            else:
-                line[at:at] = line[at : at + rng.randint(1, 20)]
-            lines[i] = bytes(line).replace(b"\n", b" ")
-        path = tmp_path / f"damaged-{trial}.jsonl"
-        write(path, lines)
+    lines = list(clean)
+    for _ in range(rng.randint(1, len(lines) // 3)):
+        i = rng.randrange(len(lines))
+        line = bytearray(lines[i])
+        at = rng.randrange(len(line) + 1)
+        action = rng.random()
+        if action < 0.3:
+            line[at : at + 1] = bytes([rng.choice(alphabet)])
+        elif action < 0.5:
+            del line[at : at + rng.randint(1, 20)]
+        elif action < 0.7:
+            line[at:at] = line[at : at + rng.randint(1, 20)]
+        else:
+            line[at:at] = rng.choice(pieces)
+        lines[i] = bytes(line).replace(b"\n", b" ")
+    return lines
+
+
+def fuzz(tmp_path: Path, trials: int, seed: int) -> None:
+    """Random damage to lines of every layout: both engines agree, the scanner's columns are
+    valid Arrow, and the good lines read as jobs_to_frame reads them."""
+    rng = random.Random(seed)
+    records = generate_jobs(60, seed=seed)
+    records[3]["entities"] = {"sub_jobs": [{"entities": {"server_id": "s", "x": [1.5, None]}}]}
+    records[4]["entities"] = {"image_id": "i", "image_name": "镜像", "process_percent": 0.25}
+    clean = [orjson.dumps(r) for r in records[:20]]
+    clean += [json.dumps(r).encode() for r in records[20:40]]
+    clean += [json.dumps(r, ensure_ascii=False).encode() + b"\r" for r in records[40:]]
+    for trial in range(trials):
+        lines = _damaged(rng, clean)
+        path = write(tmp_path / f"damaged-{trial % 4}.jsonl", lines)
         assert_same_as_python(path)
+        assert_valid_arrow(b"\n".join(lines))
 
 
-def test_no_memory_for_the_regions_reads_the_slow_way(tmp_path, records, monkeypatch):
-    """When the output regions cannot be had, the file is still read, the slow way."""
+def assert_valid_arrow(data: bytes) -> None:
+    """Every column the scanner builds passes Arrow's full validation (UTF-8 included)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    part = scan.scan(buf, 0, len(buf))
+    for values in (*part.raw.text.values(), part.raw.entities):
+        values.validate(full=True)
 
-    def refuse(size: int) -> None:
-        raise MemoryError(size)
 
-    monkeypatch.setattr(scan, "_buffer", refuse)
-    path = write(tmp_path / "jobs.jsonl", [orjson.dumps(r).decode() for r in records])
-    pd.testing.assert_frame_equal(read_jobs(path), jobs_to_frame(records))
+def test_random_damage_never_makes_the_engines_disagree(tmp_path):
+    """A bounded fuzz (`make fuzz` runs a longer one, under AddressSanitizer)."""
+    fuzz(tmp_path, trials=int(os.environ.get("JOBTOOLS_FUZZ_TRIALS", "6")), seed=5)
+
+
+def test_the_scanner_refuses_tables_that_disagree():
+    """Real checks, not asserts: `python -O` keeps them."""
+    buf = np.frombuffer(b'{"job_id":"j1"}', dtype=np.uint8)
+    memory, bounds = scan._regions(len(buf))
+    broken = dict(scan.TABLES, text=scan.TABLES["text"][:-1])
+    with pytest.raises(ValueError, match="slot tables"):
+        scan._kernel.scan(buf, 0, len(buf), broken, memory, bounds)
+    with pytest.raises(ValueError, match="regions"):
+        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds[:-1])
+    with pytest.raises(ValueError, match="part"):
+        scan._kernel.scan(buf, 0, len(buf) + 1, scan.TABLES, memory, bounds)
+
+
+def test_the_tables_follow_the_schema():
+    """Every text slot and kind slot of the rules is a slot of the scanner."""
+    assert set(scan.TEXT_SLOTS) <= set(scan.SLOTS) and set(scan.KIND_SLOTS) <= set(scan.SLOTS)
+    assert len(scan.TABLES["name_off"]) == len(scan.SLOTS) + 1
+
+
+def test_import_and_read_without_the_compiled_scanner(tmp_path):
+    """No `.so`: `import jobtools` works, JSONL is read by Python, said once; "kernel" says how
+    to build it."""
+    path = write(tmp_path / "jobs.jsonl", [_with(), _with()])
+    code = f"""
+import sys, warnings
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name == "jobtools.io._kernel":
+            raise ImportError("hidden")
+sys.meta_path.insert(0, Hide())
+import jobtools
+from jobtools.io._jsonl import AcceleratorNotBuiltWarning
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    jobtools.read_jobs({str(path)!r}); jobtools.read_jobs({str(path)!r})
+assert [w.category for w in caught] == [AcceleratorNotBuiltWarning], caught
+try:
+    jobtools.read_jobs({str(path)!r}, engine="kernel")
+except RuntimeError as exc:
+    assert "not built" in str(exc) and "make" in str(exc)
+else:
+    raise AssertionError("engine='kernel' without the kernel")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_engine_is_checked(tmp_path, monkeypatch):
+    path = write(tmp_path / "jobs.jsonl", [_with()])
+    with pytest.raises(ValueError, match="engine"):
+        read_jobs(path, engine="fast")
+    monkeypatch.setenv(jsonl.ENGINE_VARIABLE, "nope")
+    with pytest.raises(ValueError, match=jsonl.ENGINE_VARIABLE):
+        read_jobs(path)
+
+
+def test_entities_cut_as_split_entities_cuts_them(tmp_path):
+    entities = {"image_id": "i", "image_name": "n", "zone": "z", "current_task": "t"}
+    frame = read_both(write(tmp_path / "jobs.jsonl", [_with(entities=entities)]))
+    assert frame.loc[0, "entities"] == orjson.dumps(split_entities(entities)).decode()

@@ -53,6 +53,7 @@ RULES = [
         "the simulator checks signatures like the service, and needs no client",
     ),
     (("jobtools.sample",), ABOVE_CORE, (), "the sample generator needs only the core"),
+    (("jobtools.scenarios",), ABOVE_CORE, (), "scenarios are generated batches and their truth"),
 ]
 
 

@@ -16,12 +16,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import CountingTransport
+from _hostile_text import LONG, TEXTS
+from conftest import CountingTransport, client_for
 
 import jobtools
+import jobtools.simulator
 from jobtools.api.client import JobsClient
 from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
-from jobtools.views.monitor import JobMonitor, _progress_cell
+from jobtools.views.monitor import UNWATCHED, JobMonitor, _failures_table, _progress_cell
 from jobtools.wait.poll import iter_snapshots
 
 GONE = "f" * 32
@@ -160,7 +162,7 @@ def test_stop_is_cancelled_not_ended_and_resume_goes_on(
     assert _ended(monitor) == 2  # not "12 of 12 ended"
     chips = _chips(monitor)
     assert "cancelled" not in chips and chips["RUNNING"] == 10  # still running, as last seen
-    assert "not watched" in monitor.running_html.value
+    assert UNWATCHED in monitor.running_html.value and UNWATCHED in monitor.counts_html.value
     assert monitor.frame["wait_state"].value_counts()["cancelled"] == 10
     assert monitor.stop_button.disabled and not monitor.resume_button.disabled
     rounds = monitor._rounds
@@ -169,7 +171,7 @@ def test_stop_is_cancelled_not_ended_and_resume_goes_on(
     gate.sleeping.clear()
     monitor.resume_button.click()
     assert monitor.state == "polling"  # at once, not when the next round ends
-    assert "not watched" not in monitor.running_html.value
+    assert UNWATCHED not in monitor.running_html.value
     assert gate.sleeping.wait(10)
     assert monitor._rounds == rounds + 1 and f"round {rounds + 1}" in monitor.state_label.value
     assert _ended(monitor) >= 2
@@ -184,6 +186,29 @@ def test_stop_is_cancelled_not_ended_and_resume_goes_on(
     assert not ended & set(transport.asked)  # the jobs ended before were not asked again
     assert monitor.frame["wait_state"].eq("done").all()
     assert monitor.state == "done" and _ended(monitor) == 12
+
+
+def test_the_poll_log_says_cancelled_as_the_monitor_did(
+    sim: Simulator, client: JobsClient, clock: ManualClock, tmp_path: Any
+) -> None:
+    """After Stop the log, read the next morning, names the jobs' wait as the snapshot did."""
+    gate = GatedSleep(clock)
+    clock.advance(40)
+    log = tmp_path / "poll.db"
+    monitor = JobMonitor(sim.job_ids, client, clock=clock, sleep=gate, log=log)
+    assert gate.sleeping.wait(10)
+    monitor.stop()
+    assert monitor.join(10)
+    assert monitor.snapshot.unwatched == 10 and "unwatched=10" in repr(monitor.snapshot)
+    morning = jobtools.read_jobs(log)
+    states = morning["wait_state"].value_counts()[lambda c: c > 0].to_dict()
+    assert states == {"cancelled": 10, "done": 2}
+    assert morning["status"].value_counts()[lambda c: c > 0].to_dict() == {
+        "RUNNING": 10,
+        "SUCCESS": 2,
+    }
+    stays = jobtools.transitions(log)
+    assert stays["status"].notna().all()  # the wait's end is no observation of a status
 
 
 def test_stop_during_the_first_sweep_ends_nothing(sim: Simulator, clock: ManualClock) -> None:
@@ -212,7 +237,7 @@ def test_a_timeout_is_the_wait_s_state_not_the_jobs(
     monitor = JobMonitor(sim.job_ids, client, clock=clock, timeout=0)
     assert monitor.join(30)
     assert monitor.state == "timed out" and _ended(monitor) == 0
-    assert _chips(monitor) == {"INIT": 12} and "not watched" in monitor.running_html.value
+    assert _chips(monitor) == {"INIT": 12} and UNWATCHED in monitor.running_html.value
     assert not monitor.resume_button.disabled
 
 
@@ -233,7 +258,8 @@ def test_refused_credentials_fail_the_wait(sim: Simulator, transport: CountingTr
     assert _ended(monitor) == 0 and "data-state='failed'" in monitor.state_label.value
     assert "not-the-token" not in monitor.record_html()
     assert "data-state='failed'" in monitor.record_html()
-    assert not monitor.resume_button.disabled
+    assert monitor.resume_button.disabled  # the same credentials would be refused again
+    assert "new monitor" in monitor.reason
 
 
 def test_a_round_shows_its_progress(sim: Simulator, client: JobsClient) -> None:
@@ -264,15 +290,79 @@ def test_a_new_monitor_on_the_same_log_stops_the_earlier(
     assert second.join(30) and second.state == "done"
 
 
+class Displayed:
+    """IPython's display and update_display, as a notebook front-end would keep them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import IPython.display
+
+        self.outputs: list[dict[str, Any]] = []  # what the cell shows, in order
+        self.by_id: dict[str, int] = {}
+        self.lock = threading.Lock()
+        monkeypatch.setattr(IPython.display, "display", self.display)
+        monkeypatch.setattr(IPython.display, "update_display", self.update)
+
+    def display(self, bundle: dict[str, Any], raw: bool, display_id: str | None = None) -> None:
+        with self.lock:
+            if display_id is not None:
+                self.by_id[display_id] = len(self.outputs)
+            self.outputs.append(dict(bundle))
+
+    def update(self, bundle: dict[str, Any], raw: bool, display_id: str) -> None:
+        with self.lock:
+            if display_id in self.by_id:
+                self.outputs[self.by_id[display_id]] = dict(bundle)
+
+    def records(self) -> list[str]:
+        with self.lock:
+            return [o["text/html"] for o in self.outputs if "jt-record" in o.get("text/html", "")]
+
+
+def test_the_saved_record_is_always_the_latest(
+    sim: Simulator, client: JobsClient, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One record below the widget, replaced every round: saved at any moment it is true."""
+    shown = Displayed(monkeypatch)
+    gate = GatedSleep(clock)
+    clock.advance(40)
+    monitor = JobMonitor(sim.job_ids, client, clock=clock, sleep=gate, autostart=False)
+    monitor._ipython_display_()
+    widget, record = shown.outputs
+    assert widget["text/plain"] == ""  # no repr that would stay "polling, no round yet"
+    assert f".{monitor._record_id} {{display:none}}" in monitor.record_style.value
+    monitor.start()
+    assert gate.sleeping.wait(10)
+    [record] = shown.records()
+    as_of = f"as of {monitor.snapshot.observed_at:%H:%M} UTC, still polling when saved"
+    assert "data-state='polling'" in record and as_of in record and "2 of 12 ended" in record
+    assert monitor._record_id in record and "mathjax_ignore" in record
+
+    name = monitor.name
+    monitor.stop()
+    assert monitor.join(10)
+    [record] = shown.records()
+    assert "data-state='cancelled'" in record and UNWATCHED in record
+
+    gate.sleeping.clear()
+    monitor.start()  # Resume: the record says polling again at once, not "cancelled"
+    [record] = shown.records()
+    assert "data-state='polling'" in record and UNWATCHED not in record
+    assert gate.sleeping.wait(10)
+    [record] = shown.records()
+    assert f"<b>{name}</b>" in record and ", round 2" in record  # its number and rounds go on
+    monitor.stop()
+    assert monitor.join(10)
+    assert len(shown.outputs) == 2  # the widget and one record, whatever happened
+
+
 def test_the_record_is_static_html(sim: Simulator, client: JobsClient, clock: ManualClock) -> None:
     """When the wait ends the record holds its state, counts, failures and when it ended."""
     monitor = JobMonitor(sim.job_ids, client, clock=clock, max_rows=2)
-    assert monitor._record_bundle()["text/plain"] == ""  # nothing yet while it runs
     assert monitor.join(30)
     record = monitor.record_html()
     assert "data-state='done'" in record and "12 of 12 ended" in record
     assert "Latest failures (4; 4 shown)" in record  # more rows than the live view
-    assert monitor.snapshot.observed_at.strftime("%Y-%m-%d %H:%M:%S UTC") in record
+    assert f"done at {monitor.snapshot.observed_at:%Y-%m-%d %H:%M:%S} UTC" in record
     bundle = monitor._record_bundle()
     assert bundle["text/html"] == record
     assert bundle["text/plain"] == f"{monitor.name}: done, 12 of 12 jobs ended"
@@ -299,7 +389,50 @@ def test_chinese_text_is_marked_and_jobs_are_named(
     assert monitor.join(30)
     table = monitor.failures_html.value
     assert '<span lang="zh">导出镜像到桶 b1 失败：没有写权限</span>' in table
-    assert f"title='{job}'" in table and ">ubuntu22-ci-7</span>" in table
+    assert f"title='ubuntu22-ci-7\n{job}'" in table and ">ubuntu22-ci-7</span>" in table
+
+
+def test_any_text_shows_literally_in_the_widget_and_the_record(
+    simulator: Simulator, sim_clock: ManualClock
+) -> None:
+    """Reasons and image names with `$`, HTML, overrides and 2,000 characters: escaped, written
+    out, cut with the whole value on hover, out of MathJax's reach; failures of two days dated."""
+    jobs = [
+        simulator.add_job(
+            status="FAIL", run_for=1 + n, fail_reason=text, entities={"image_name": text}
+        )
+        for n, text in enumerate(TEXTS)
+    ]
+    client = JobsClient(
+        endpoint="http://simulator",
+        token=DEMO_TOKEN,
+        project_id=simulator.project_id,
+        transport=simulator.transport(),
+        rate_limit=None,
+    )
+    monitor = JobMonitor(jobs, client, clock=sim_clock)
+    assert monitor.join(30)
+    assert "mathjax_ignore" in monitor._dom_classes
+    record = monitor.record_html()
+    for html in (monitor.failures_html.value, record):
+        assert "<img" not in html and "\\u202e" in html and "\\u200b" in html
+        assert "\u202e" not in html and "\u200b" not in html  # never the characters
+        assert "$HOME and $PATH" in html and "overflow-wrap:anywhere" in html
+        assert f"title='{LONG}" in html and LONG not in html.replace(f"title='{LONG}", "")
+    assert "class='jt-record mathjax_ignore" in record
+    assert re.search(r">\d\d:\d\d:\d\d</span>", record)  # one day: times alone
+
+
+def test_failures_of_different_days_show_their_dates() -> None:
+    """The "ended (UTC)" column shows the date when the failures span more than a day."""
+    frame = jobtools.jobs_to_frame(
+        [
+            {"job_id": "a" * 32, "status": "FAIL", "end_time": "2024-11-05T23:50:00Z"},
+            {"job_id": "b" * 32, "status": "FAIL", "end_time": "2024-11-07T00:10:00Z"},
+        ]
+    ).assign(observed_at=pd.NaT)
+    html = _failures_table(frame, 10)
+    assert "2024-11-07 00:10:00" in html and "2024-11-05 23:50:00" in html
 
 
 @pytest.mark.parametrize(
@@ -383,3 +516,21 @@ def test_monitor_is_loaded_lazily() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert jobtools.JobMonitor is JobMonitor
+
+
+def test_a_change_in_the_failure_rate_is_one_line(sim_clock: ManualClock) -> None:
+    """Once 100 jobs have ended, the monitor says in one line whether their failure rate
+    changed (the `regression` scenario's new reason), in the live view and in the record."""
+    served = Simulator(clock=sim_clock, finish_within=60)
+    ids = served.add_scenario("regression")
+    client = client_for(served, served.transport())
+    monitor = JobMonitor(ids[:99], client, autostart=False)
+    for snapshot in iter_snapshots(ids[:99], client=client, clock=sim_clock):
+        monitor.update(snapshot)
+    assert monitor.finding is None and monitor.finding_html.value == ""  # too few ended
+    monitor = JobMonitor(ids, client, clock=sim_clock)
+    assert monitor.join(60) and monitor.state == "done"
+    code = jobtools.simulator.SCENARIOS["regression"].changes[0].error_code
+    assert monitor.finding is not None and code in monitor.finding
+    assert code in monitor.finding_html.value and "jt-finding" in monitor.record_html()
+    assert monitor._record_bundle()["text/plain"].endswith(monitor.finding)

@@ -16,15 +16,23 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def test_there_are_the_notebooks():
-    """The quickstart, failure investigation, live monitoring, investigation and archive
-    notebooks exist."""
+    """The quickstart, failure investigation, live monitoring, investigation, archive and
+    findings notebooks exist."""
     assert [p.stem for p in NOTEBOOKS] == [
         "01-quickstart",
         "02-failure-investigation",
         "03-live-monitoring",
         "04-investigation",
         "05-archive",
+        "06-findings",
     ]
+
+
+def test_the_readme_says_the_notebooks_ship_without_outputs():
+    """The README promises what the next test checks: no outputs in the committed notebooks."""
+    readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "They ship without outputs" in readme
+    assert "with output:" not in readme
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -55,3 +63,5 @@ def test_notebook_runs_without_error(path: Path, tmp_path: Path):
     ]
     assert errors == []
     assert any((tmp_path / "reports").iterdir())
+    # Everything a notebook writes is under reports/, which .gitignore covers in notebooks/.
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]

@@ -18,7 +18,9 @@ from huaweicloudsdkims.v2 import ImsClient, ShowJobProgressRequest, ShowJobReque
 
 from jobtools.simulator import Faults, read_records
 
-SAMPLE = read_records(Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl")
+SAMPLE = read_records(
+    Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+)
 
 
 def ims_client(live, *, sk: str | None = None) -> ImsClient:
@@ -99,11 +101,12 @@ def test_running_job_and_progress_call(sdk, simulator_server):
 
 
 def test_unknown_job_is_a_client_error(sdk):
-    """A 404 becomes the SDK's ClientRequestException with IMG.0023 and the request id."""
+    """An unknown job (400 IMG.0023, as documented) becomes the SDK's ClientRequestException
+    with IMG.0023 and the request id."""
     with pytest.raises(ClientRequestException) as caught:
         show_job(sdk, "ff8080000000000000000000000000ff")
     error = caught.value
-    assert (error.status_code, error.error_code) == (404, "IMG.0023")
+    assert (error.status_code, error.error_code) == (400, "IMG.0023")
     assert len(error.request_id) == 32
 
 
@@ -120,7 +123,7 @@ def test_server_error_is_a_server_exception(sdk, simulator_server):
     faults = simulator_server.simulator.injecting(Faults(error_503=1.0))
     with faults, pytest.raises(ServerResponseException) as caught:
         show_job(sdk, SAMPLE[0]["job_id"])
-    assert (caught.value.status_code, caught.value.error_code) == (503, "IMG.0503")
+    assert (caught.value.status_code, caught.value.error_code) == (503, "APIGW.0613")
 
 
 # --- ECS, EVS, BMS and EIP: their own SDK clients read the simulator's entity shapes --------
@@ -213,7 +216,6 @@ def test_eip_sdk_reads_sub_jobs(simulator_server):
 @pytest.mark.parametrize(
     ("faults", "exception", "status", "code"),
     [
-        (Faults(flow_limit=1.0), ClientRequestException, 400, "Common.0024"),
         (Faults(overloaded=1.0), ServerResponseException, 503, "Common.1503"),
         # The SDK mounts urllib3's Retry(total=retry_times, default 0, status_forcelist=[429]):
         # a 429 becomes a RetryError, reported as status 429 with error_code "429", no body.
@@ -225,6 +227,14 @@ def test_throttling_shapes_reach_the_sdk(sdk, simulator_server, faults, exceptio
     with simulator_server.simulator.injecting(faults), pytest.raises(exception) as caught:
         show_job(sdk, SAMPLE[0]["job_id"])
     assert (caught.value.status_code, caught.value.error_code) == (status, code)
+
+
+def test_flow_limit_is_a_202_the_sdk_takes_for_an_answer(sdk, simulator_server):
+    """ECS's Common.0024 comes as HTTP 202, as documented: the SDK raises nothing and reads a
+    job with no status (which is why jobtools reads the code of every non-200 2xx first)."""
+    with simulator_server.simulator.injecting(Faults(flow_limit=1.0)):
+        response = show_job(sdk, SAMPLE[0]["job_id"])
+    assert response.status is None and response.job_id is None
 
 
 def test_seed_example_through_the_sdk(simulator_server, sdk):

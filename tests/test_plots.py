@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import matplotlib
 
@@ -9,13 +11,15 @@ matplotlib.use("Agg")
 import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from _hostile_text import TEXTS  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from jobtools import failure_groups, jobs_to_frame  # noqa: E402
+from jobtools import failure_groups, jobs_to_frame, write_report  # noqa: E402
 from jobtools import rates_over_time as jobtools_rates  # noqa: E402
 from jobtools.sample import generate_jobs  # noqa: E402
 from jobtools.views.plots import (  # noqa: E402
@@ -302,3 +306,57 @@ def test_rates_axis_runs_over_the_periods_jobs_finished_in() -> None:
     volume = next(other for other in ax.figure.axes if other is not ax)
     assert len(bars(volume)) == 5  # 10:00 to 14:00, not eight days of hours
     assert "pooled" not in ax.get_title()
+
+
+def hostile() -> pd.DataFrame:
+    """small() with the hostile texts as reasons, codes, job types and image names."""
+    records = [
+        job(f"h{n}", "FAIL", f"2024-11-06T0{n}:00:00Z", 30, job_type=text, error_code=text[:20],
+            fail_reason=text, entities={"image_name": text})
+        for n, text in enumerate(TEXTS)
+    ]  # fmt: skip
+    return pd.concat([small(), jobs_to_frame(records)], ignore_index=True)
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_no_text_can_break_a_plot_and_all_is_drawn_literally(name: str) -> None:
+    """`$\\undefinedmacro{x}$` draws as written (no mathtext), control characters written out."""
+    ax = PLOTS[name](hostile())
+    ax.figure.savefig(io.BytesIO(), format="png")  # mathtext would raise ValueError here
+    texts = [t for t in ax.figure.findobj(matplotlib.text.Text) if t.get_text()]
+    assert not any(t._preprocess_math(t.get_text())[1] for t in texts)  # never mathtext
+    drawn = " ".join(t.get_text() for t in texts)
+    assert "\u202e" not in drawn and "\u200b" not in drawn
+
+
+def test_failure_reasons_show_dollars_and_overrides_as_written() -> None:
+    """A reason's `$` and right-to-left override appear in its label as written."""
+    ax = plot_failure_reasons(hostile(), width=200)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert any("\\$HOME and \\$PATH" in label for label in labels)  # drawn as "$HOME and $PATH"
+    assert any("invoice\\u202egpj.exe" in label for label in labels)
+
+
+def test_failure_reason_labels_are_never_clipped_in_a_narrow_panel() -> None:
+    """Beside another plot the bar labels are drawn whole, not clipped at the axes' edge."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4), layout="constrained")
+    plot_failure_reasons(small(), ax=right)
+    assert all(not label.get_clip_on() for label in right.texts)
+
+
+def test_timeline_is_not_stretched_by_a_job_from_the_day_before() -> None:
+    """One job of 40 that began the previous afternoon: the axis starts near the rest."""
+    records = [job(f"j{n}", "FAIL", f"2024-11-06T{8 + n // 10:02d}:{n % 10 * 5:02d}:00Z", 600)
+               for n in range(40)]  # fmt: skip
+    records.append(job("old", "FAIL", "2024-11-05T15:00:00Z", 60))
+    ax = plot_timeline(jobs_to_frame(records), now=NOW)
+    left = mdates.num2date(ax.get_xlim()[0])
+    assert left > pd.Timestamp("2024-11-06T07:00:00Z")
+    assert "1 began earlier, from 2024-11-05 15:00 UTC" in ax.get_title()
+
+
+def test_no_text_can_break_a_report(tmp_path: Path) -> None:
+    """write_report draws every plot of the hostile frame into its PNGs without an error."""
+    folder = write_report(hostile(), tmp_path / "report")
+    assert (folder / "failure_reasons.png").stat().st_size > 0
+    assert (folder / "timeline.png").stat().st_size > 0

@@ -128,10 +128,12 @@ def test_terminal_jobs_are_never_queried_again(
 def test_unknown_job_is_gone_not_failed(
     sim: Simulator, client: JobsClient, clock: ManualClock, transport: CountingTransport
 ) -> None:
-    """A 404 ends that job's wait as `gone` after one request, with its outcome, apart from FAIL."""
+    """An unknown job (400 IMG.0023, as documented) ends its wait as `gone` after one request,
+    with its outcome, apart from FAIL."""
     frame = wait_for([*sim.job_ids, GONE], client=client, clock=clock, progress=False)
     row = frame.set_index("job_id").loc[GONE]
-    assert (row["wait_state"], row["outcome"], row["http_status"]) == ("gone", "not_found", 404)
+    assert (row["wait_state"], row["outcome"], row["http_status"]) == ("gone", "not_found", 400)
+    assert row["fetch_error_code"] == "IMG.0023"
     assert pd.isna(row["status"]) and not row["is_terminal"]
     assert transport.asked[GONE] == 1
     assert (frame["status"] == "FAIL").sum() == 2
@@ -492,12 +494,12 @@ def test_watch_writes_the_jobs_and_resumes_from_its_log(
 def test_watch_exits_2_when_some_jobs_did_not_end(
     simulator_server: Any, watch_env: list[str], tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Jobs unknown to the service or still running at the timeout make the exit code 2."""
+    """Jobs unknown to the service or still running at the timeout make the exit code 3."""
     running = simulator_server.simulator.add_job(init_for=0, run_for=3600)
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text(f"{_ended_jobs(simulator_server, 1)[0]}\n{running}\n{GONE}\n")
     argv = ["watch", str(ids_file), *watch_env, "--timeout", "0", "--no-progress"]
-    assert main(argv) == 2
+    assert main(argv) == 3
     err = capsys.readouterr().err
     assert "done 1" in err and "gone 1" in err and "timed_out 1" in err
 

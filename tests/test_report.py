@@ -12,9 +12,10 @@ from jobtools import __version__, failure_groups, jobs_to_frame
 from jobtools.analysis.failures import FAILURE_GROUP_COLUMNS
 from jobtools.analysis.summary import RATE_COLUMNS, SUMMARY_COLUMNS
 from jobtools.io import read_jobs
-from jobtools.report import REPORT_FILES, XLSX_FILE, write_report
+from jobtools.report import FINDINGS_FILE, FINDINGS_PLOT, REPORT_FILES, XLSX_FILE, write_report
 from jobtools.sample import generate_jobs
 from jobtools.schema import OUTCOMES, categorical
+from jobtools.simulator import SCENARIOS, ManualClock, Simulator
 
 NOW = "2024-11-06T12:00:00Z"
 BOM = b"\xef\xbb\xbf"
@@ -79,7 +80,7 @@ def test_tables_have_stable_columns_iso_times_and_seconds(
     assert tuple(summary.columns) == SUMMARY_COLUMNS
     assert tuple(rates.columns) == ("period_start", *RATE_COLUMNS)
     iso_utc = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$"  # as in jobs.csv
-    for times in (failures["first_seen"], failures["last_seen"], rates["period_start"]):
+    for times in (failures["first_begun"], failures["last_ended"], rates["period_start"]):
         assert times.str.match(iso_utc).all(), times.head().tolist()
     assert summary["p50_s"].dtype == "float64"
     assert summary["count"].sum() == len(jobs)
@@ -208,9 +209,10 @@ def chinese_failures() -> pd.DataFrame:
         failing("b" * 32, '=HYPERLINK("http://x","y")'),
         {**failing("c" * 32, "x"), "status": "SUCCESS", "error_code": None, "fail_reason": None},
     ]
-    # 15:30 UTC is 23:30 in Beijing, 16:30 UTC is 00:30 the next day there.
-    records[0]["end_time"] = "2024-11-05T15:30:00Z"
-    records[1]["end_time"] = "2024-11-05T16:30:00Z"
+    # 15:30 UTC is 23:30 in Beijing, 16:30 UTC is 00:30 the next day there (rates count a
+    # job in the period it began in).
+    records[0].update(begin_time="2024-11-05T15:29:00Z", end_time="2024-11-05T15:30:00Z")
+    records[1].update(begin_time="2024-11-05T16:29:00Z", end_time="2024-11-05T16:30:00Z")
     return jobs_to_frame(records)
 
 
@@ -229,6 +231,7 @@ def test_workbook_has_the_sheets_one_row_per_job_and_no_formulas(workbook: Any) 
     """Every sheet is there, jobs has one row per job, and no cell anywhere is a formula."""
     frame, out, book = workbook
     assert book.sheetnames == [
+        "findings",
         "jobs",
         "failure groups",
         "summary by type",
@@ -320,4 +323,63 @@ def test_a_bad_zone_or_nothing_to_write_is_refused_before_any_file(tmp_path: Pat
 def test_workbook_only_has_no_csv(tmp_path: Path) -> None:
     """csv=False with xlsx=True writes the workbook instead of the CSVs."""
     out = write(chinese_failures(), tmp_path / "r", csv=False, xlsx=True, plot=False)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", XLSX_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [FINDINGS_FILE, "manifest.json", XLSX_FILE]
+
+
+# --- findings ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The report (with the workbook) of the `regression` scenario, once all its jobs ended."""
+    import openpyxl
+
+    clock = ManualClock(1_700_000_000.0)
+    sim = Simulator(clock=clock, finish_within=30)
+    ids = sim.add_scenario("regression")
+    clock.advance(31)
+    frame = jobs_to_frame([sim.record(i) for i in ids])
+    out = write(
+        frame, tmp_path_factory.mktemp("findings") / "report", xlsx=True, tz="Asia/Shanghai"
+    )
+    return out, openpyxl.load_workbook(out / XLSX_FILE)
+
+
+def test_findings_md_says_what_changed_in_words_and_tables(regression: Any) -> None:
+    """findings.md names the new reason, in English then Chinese, with the two tables."""
+    out, _ = regression
+    text = (out / FINDINGS_FILE).read_text(encoding="utf-8")
+    code = SCENARIOS["regression"].changes[0].error_code
+    english, chinese = text.split("## 中文")
+    assert code in english and "Beijing" in english
+    assert code in chinese and "北京时间" in chinese
+    assert english.count("\n|") >= 4  # a header, a rule and a row, for changes and drivers
+    assert (out / FINDINGS_PLOT).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_manifest_records_the_findings_method_and_its_parameters(regression: Any) -> None:
+    """The manifest keeps the method, its parameters and the headline of findings.md."""
+    out, _ = regression
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    found = manifest["findings"]
+    assert found["changes"] == 1
+    assert SCENARIOS["regression"].changes[0].error_code in found["headline"]
+    assert found["method"]["clock"] == "begin_time"
+    assert {"alpha", "min_jobs", "permutations", "seed"} <= set(found["method"])
+    assert FINDINGS_FILE in manifest["files"] and FINDINGS_PLOT in manifest["files"]
+
+
+def test_workbook_opens_on_the_findings(regression: Any) -> None:
+    """The first sheet holds the sentences, then the changes with times in the report's zone."""
+    _, book = regression
+    sheet = book.worksheets[0]
+    assert sheet.title == "findings"
+    cells = [row[0] for row in sheet.iter_rows(values_only=True)]
+    assert "IMG.0188" in cells[0] and "Beijing" in cells[0]
+    header = [c.value for c in sheet[cells.index("changes") + 2]]
+    assert "at (Asia/Shanghai)" in header
+    moment = sheet.cell(
+        row=cells.index("changes") + 3, column=header.index("at (Asia/Shanghai)") + 1
+    )
+    assert moment.is_date
+    assert "drivers" in cells

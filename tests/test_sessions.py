@@ -13,6 +13,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from jobtools import errors
 from jobtools.api import auth
 from jobtools.api.client import JobsClient
 from jobtools.api.sessions import client_timeout, env_proxy, ssl_context
@@ -149,11 +150,11 @@ def test_signed_request_goes_out_exactly_as_signed():
     head = server.requests[0]
     assert head.startswith(f"GET /v1/{PROJECT}/jobs/{JOB} HTTP/1.1\r\n".encode())
     received = dict(header_lines(head))
-    names = {"Host", "Accept", "User-Agent", "X-Sdk-Date", "Authorization"}
+    names = {"Host", "Accept", "User-Agent", "X-Project-Id", "X-Sdk-Date", "Authorization"}
     assert set(received) == names
     assert received["Host"] == server.url.removeprefix("http://")
     access, signed, signature = auth.parse_authorization(received["Authorization"])
-    assert signed == "accept;host;user-agent;x-sdk-date"
+    assert signed == "accept;host;user-agent;x-project-id;x-sdk-date"
     path = f"/v1/{PROJECT}/jobs/{JOB}"
     assert auth.verify_signature(SK, "GET", path, "", received, b"", signed, signature)
 
@@ -298,7 +299,8 @@ def test_requests_go_through_the_environments_proxy(monkeypatch):
     async def main():
         async with ScriptedServer([OK]) as proxy:
             monkeypatch.setenv("HTTP_PROXY", proxy.url)
-            client = client_for("http://ims.example.test")
+            with pytest.warns(errors.PlainHttpWarning, match="ims.example.test"):
+                client = client_for("http://ims.example.test")
             frame = await client.afetch_jobs([JOB], progress=False)
             return proxy, frame
 
@@ -351,3 +353,34 @@ def test_https(certificate, verify):
         assert "CERTIFICATE_VERIFY_FAILED" in row.fetch_error
     else:
         assert (row.outcome, row.request_id) == ("ok", "r1")
+
+
+def test_a_certificate_that_does_not_verify_is_one_error_never_retried(certificate):
+    """An unknown CA: one attempt, one row naming the host and the failure, the batch
+    stopped (every id goes to the same host), however many attempts were allowed."""
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def main():
+        async with ScriptedServer([OK, OK, OK], tls=server_tls) as server:
+            client = client_for(server.url, max_attempts=6)
+            return server, await client.afetch_results([JOB, "a" * 32, "b" * 32], progress=False)
+
+    server, results = asyncio.run(main())
+    assert not server.requests  # the handshake failed, once: `attempts` says it was not retried
+    assert [r.outcome for r in results] == ["connection_error"] * 3
+    assert results[0].attempts == 1 and "does not verify" in (results[0].error or "")
+    assert "127.0.0.1" in (results[0].error or "")
+    assert all((r.error or "").startswith("not sent: ") for r in results[1:])
+
+
+def test_ssl_cert_file_from_the_environment_is_trusted(certificate, monkeypatch):
+    """`SSL_CERT_FILE` names the CA bundle to trust, as httpx and requests read it."""
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    server, frame = fetch([OK], tls=server_tls, verify=True, max_attempts=1)
+    assert (frame.loc[0, "outcome"], frame.loc[0, "request_id"]) == ("ok", "r1")

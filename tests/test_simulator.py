@@ -37,7 +37,7 @@ from jobtools.simulator import (
     read_records,
 )
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 LEGACY = re.compile(r"\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}:\d{3}")
 TOKEN = {"X-Auth-Token": DEMO_TOKEN}
@@ -313,13 +313,14 @@ def test_secrets_stay_out_of_reprs():
 @pytest.mark.parametrize(
     ("path", "status", "body"),
     [
-        (job_path("unknown"), 404, {"error": {"code": "IMG.0023"}}),
+        (job_path("unknown"), 400, {"error": {"code": "IMG.0023"}}),
         ("/v1/nothing/here", 404, {"error_code": "APIGW.0101"}),
         (job_path("unknown") + "/", 404, {"error_code": "APIGW.0101"}),
     ],
 )
 def test_not_found(client, path, status, body):
-    """Unknown jobs get the image service's error body; unknown routes the gateway's."""
+    """Unknown jobs get the image service's 400 IMG.0023 (no table gives 404); unknown routes
+    the gateway's 404 APIGW.0101."""
     response = client.get(path)
     assert response.status_code == status
     data = response.json()
@@ -332,7 +333,7 @@ def test_not_found(client, path, status, body):
 
 
 def test_every_answer_has_a_request_id(simulator, client):
-    """200, 401, 400, 404 and injected 500s all carry a fresh X-Request-Id."""
+    """200, 401, 400s and injected 500s all carry a fresh X-Request-Id."""
     job_id = simulator.add_job()
     responses = [
         client.get(job_path(job_id)),
@@ -342,7 +343,7 @@ def test_every_answer_has_a_request_id(simulator, client):
     ]
     with simulator.injecting(Faults(error_500=1.0)):
         responses.append(client.get(job_path(job_id)))
-    assert [r.status_code for r in responses] == [200, 401, 400, 404, 500]
+    assert [r.status_code for r in responses] == [200, 401, 400, 400, 500]
     ids = [r.headers["X-Request-Id"] for r in responses]
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
 
@@ -364,10 +365,12 @@ def test_admin_routes_list_and_add(simulator, client):
 @pytest.mark.parametrize(
     ("faults", "status", "shape", "name"),
     [
-        (Faults(error_500=1.0), 500, {"errorCode": "IMG.0500"}, "500"),
-        (Faults(error_503=1.0), 503, {"code": "IMG.0503"}, "503"),
+        (Faults(error_500=1.0), 500, {"error_code": "APIGW.0201"}, "500"),
+        (Faults(error_503=1.0), 503, {"code": "APIGW.0613"}, "503"),
+        (Faults(bad_gateway=1.0), 502, {"error_code": "APIGW.0201"}, "502"),
+        (Faults(gateway_timeout=1.0), 504, {"error_code": "APIGW.0201"}, "504"),
         (Faults(throttle=1.0), 429, {"error_code": "APIGW.0308"}, "throttle"),
-        (Faults(flow_limit=1.0), 400, {"error": {"code": "Common.0024"}}, "flow_limit"),
+        (Faults(flow_limit=1.0), 202, {"error": {"code": "Common.0024"}}, "flow_limit"),
         (Faults(overloaded=1.0), 503, {"error": {"code": "Common.1503"}}, "overloaded"),
     ],
 )
@@ -704,7 +707,7 @@ def test_progress_is_a_fraction(simulator, sim_clock):
 
 
 def test_ended_jobs_are_deleted_after_the_retention(sim_clock):
-    """With retention=R an ended job answers 404 from R seconds after its end; not before."""
+    """With retention=R an ended job answers 400 IMG.0023 from R seconds after its end."""
     sim = Simulator(clock=sim_clock, retention=3600)
     client = httpx.Client(transport=sim.transport(), base_url="http://sim", headers=TOKEN)
     job_id = sim.add_job(init_for=0, run_for=10)
@@ -712,7 +715,7 @@ def test_ended_jobs_are_deleted_after_the_retention(sim_clock):
     assert client.get(job_path(job_id)).status_code == 200
     sim_clock.advance(1)
     gone = client.get(job_path(job_id))
-    assert gone.status_code == 404 and gone.json()["error"]["code"] == "IMG.0023"
+    assert gone.status_code == 400 and gone.json()["error"]["code"] == "IMG.0023"
     with pytest.raises(KeyError):
         sim.record(job_id)
 
@@ -742,7 +745,7 @@ def test_pending_payment_until_paid(simulator, sim_clock):
         (job_path("ff8080814dbd65d7014dbe0d84db0013", "f" * 32), 400, "IMG.0030"),
         (job_path("a" * 65), 400, "IMG.0023"),
         (job_path("%2E%2E"), 400, "IMG.0023"),
-        (job_path("ff8080814dbd65d7014dbe0d84db0013"), 404, "IMG.0023"),
+        (job_path("ff8080814dbd65d7014dbe0d84db0013"), 400, "IMG.0023"),
     ],
 )
 def test_ims_error_table(simulator, client, path, status, code):

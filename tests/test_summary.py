@@ -199,3 +199,49 @@ def test_rates_in_a_zone_are_the_same_from_a_dask_frame() -> None:
     lazy = dd.from_pandas(frame, npartitions=2)
     expected = rates_over_time(frame, "1D", tz="Asia/Shanghai")
     pd.testing.assert_frame_equal(rates_over_time(lazy, "1D", tz="Asia/Shanghai"), expected)
+
+
+def long_jobs() -> pd.DataFrame:
+    """Two failures that began on 11-01 and ended on 11-03, and a success within 11-02."""
+    return jobs_to_frame(
+        [
+            job("a", "export", "FAIL", "2024-11-01T23:00:00Z", 2 * 86400.0),
+            job("b", "import", "FAIL", "2024-11-01T23:30:00Z", 2 * 86400.0),
+            job("c", "import", "SUCCESS", "2024-11-02T10:00:00Z", 60.0),
+        ]
+    )
+
+
+def test_rates_count_a_job_when_it_began_unless_by_end() -> None:
+    """by="begin" (the default) counts a finished job when it began; "end", when it ended."""
+    begin = rates_over_time(long_jobs(), "1D")
+    assert begin["fail"].tolist() == [2, 0] and begin["success"].tolist() == [0, 1]
+    end = rates_over_time(long_jobs(), "1D", by="end")
+    assert end.index[-1] == pd.Timestamp("2024-11-03", tz="UTC")
+    assert end["fail"].tolist() == [0, 0, 2]
+    with pytest.raises(ValueError, match="by must be"):
+        rates_over_time(long_jobs(), "1D", by="middle")
+
+
+def test_rates_by_group_share_the_periods_and_add_up() -> None:
+    """groupby gives (period, value) rows on the whole frame's periods; reasons add up."""
+    by_type = rates_over_time(frame(), "1D", groupby="job_type")
+    assert by_type.index.names == ["period_start", "job_type"]
+    assert tuple(by_type.columns) == RATE_COLUMNS
+    assert len(by_type) == 3 * 2  # three days, two types, zeros kept
+    summed = by_type["fail"].groupby(level="period_start").sum()
+    assert summed.tolist() == rates_over_time(frame(), "1D")["fail"].tolist()
+    by_code = rates_over_time(frame(), "1D", groupby="error_code")
+    assert tuple(by_code.columns) == ("finished", "fail", "failure_rate")
+    with pytest.raises(KeyError, match="no column 'region'"):
+        rates_over_time(frame(), "1D", groupby="region")
+
+
+def test_jobs_between_says_which_clock_it_cuts_on() -> None:
+    """clock="begin" (the default) keeps the jobs that began in the window; "end", that ended."""
+    began = jobs_between(long_jobs(), "2024-11-02", "2024-11-03")
+    ended = jobs_between(long_jobs(), "2024-11-02", "2024-11-03", clock="end")
+    assert began["job_id"].tolist() == ["c"] and ended["job_id"].tolist() == ["c"]
+    assert jobs_between(long_jobs(), "2024-11-03", clock="end")["job_id"].tolist() == ["a", "b"]
+    with pytest.raises(ValueError, match="clock must be"):
+        jobs_between(long_jobs(), clock="now")

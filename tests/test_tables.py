@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import pandas as pd
 import pytest
+from _hostile_text import INVISIBLE, LONG, RTL, SCRIPT, TEXTS
 
 import jobtools
 from jobtools.sample import SAMPLE_PATH
-from jobtools.views._html import duration
+from jobtools.views._html import duration, visible
 from jobtools.views.tables import style_table
 
 
@@ -64,3 +67,35 @@ def test_long_frames_are_cut_with_a_caption() -> None:
     frame = pd.DataFrame({"count": range(120)})
     html = style_table(frame, max_rows=10).to_html()
     assert "first 10 of 120 rows" in html and html.count("<tr>") == 11
+
+
+@pytest.mark.parametrize(
+    "text", TEXTS, ids=["dollars", "macro", "script", "rtl", "invisible", "long"]
+)
+def test_any_text_is_shown_literally_in_cells_headers_and_index(text: str) -> None:
+    """Cells, column names and index labels are escaped; the table is out of MathJax's reach."""
+    frame = pd.DataFrame({text: [text], "count": [1]}, index=pd.Index([text]))
+    html = style_table(frame).to_html()
+    assert "<img" not in html and "\u202e" not in html and "\u200b" not in html
+    assert 'class="mathjax_ignore"' in html
+    if text in (RTL, INVISIBLE):
+        assert "\\u202e" in html or "\\u200b" in html
+    if text == LONG:  # cut with the whole value on hover; headers shorter still
+        assert f"title='{text}'" in html and text[:499] + "…" in html
+    elif text == SCRIPT:
+        assert html.count("&lt;img src=x onerror=") == 3
+    else:
+        assert html.count(escape(visible(text), quote=False)) >= 3
+
+
+def test_long_unbroken_text_breaks_anywhere() -> None:
+    """A long token breaks anywhere, so it cannot push the table off-screen; words stay whole."""
+    html = style_table(pd.DataFrame({"fail_reason": [LONG, "Quota exceeded"]})).to_html()
+    assert "overflow-wrap:anywhere'>https://obs" in html and "max-width: 100%" in html
+    assert ">Quota exceeded<" in html  # no anywhere-break for ordinary words
+
+
+def test_compare_failures_rates_read_as_percentages() -> None:
+    """rate_before and rate_after are shares of jobs: percentages, not 0.00333."""
+    html = style_table(pd.DataFrame({"rate_before": [1 / 300], "p_adjusted": [0.0543]})).to_html()
+    assert "0.3%" in html and "0.0543" in html and "0.00333" not in html

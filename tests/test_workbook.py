@@ -37,7 +37,7 @@ def test_jobs_past_a_sheets_rows_go_on_several_sheets_and_the_notes_say_so(
     monkeypatch.setattr(jobtools.workbook, "MAX_ROWS", 6)
     frame = jobs_to_frame(generate_jobs(12, seed=4))
     book = book_of(frame, tmp_path / "r")
-    assert book.sheetnames[:3] == ["jobs", "jobs 2", "jobs 3"]
+    assert book.sheetnames[:4] == ["findings", "jobs", "jobs 2", "jobs 3"]
     ids = []
     for name in ("jobs", "jobs 2", "jobs 3"):
         rows = list(book[name].iter_rows(values_only=True))

@@ -160,7 +160,7 @@ def _summary_result(counts: pd.DataFrame) -> pd.DataFrame:
     quantiles = pd.DataFrame.from_dict(rows, orient="index", columns=list(summary._QUANTILES))
     out = out.join(quantiles)
     out = out.rename_axis("job_type").reset_index()
-    out = out.sort_values(["count", "job_type"], ascending=[False, True])
+    out = out.sort_values(["count", "job_type"], ascending=[False, True], key=summary.by_name)
     return (
         out.loc[:, list(SUMMARY_COLUMNS)]
         .reset_index(drop=True)
@@ -398,7 +398,8 @@ def failure_groups(frame: dd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
 
 
 _GROUP_COLUMNS = (
-    *("group", "error_code", "template", "count", "first_seen", "last_seen"),
+    *("group", "error_code", "template", "count"),
+    *("first_begun", "last_begun", "first_ended", "last_ended"),
     *("job_types", "examples"),
 )
 
@@ -430,8 +431,10 @@ def _failure_combine(parts: pd.DataFrame, examples: int) -> pd.DataFrame:
         error_code=("error_code", "first"),
         template=("template", "first"),
         count=("count", "sum"),
-        first_seen=("first_seen", "min"),
-        last_seen=("last_seen", "max"),
+        first_begun=("first_begun", "min"),
+        last_begun=("last_begun", "max"),
+        first_ended=("first_ended", "min"),
+        last_ended=("last_ended", "max"),
     )
     groups["job_types"] = by_group["job_types"].agg(_union)
     merged = {group: _merge_latest(lists, examples) for group, lists in by_group["examples"]}
@@ -465,8 +468,7 @@ def _typed_partial(groups: pd.DataFrame) -> pd.DataFrame:
             "error_code": "str",
             "template": "str",
             "count": "int64",
-            "first_seen": failures._TIME_DTYPE,
-            "last_seen": failures._TIME_DTYPE,
+            **dict.fromkeys(_GROUP_COLUMNS[4:8], failures._TIME_DTYPE),
             "job_types": object,
             "examples": object,
         }

@@ -42,10 +42,9 @@ def _lang(lang: str) -> int:
 
 def _zone_words(found: Findings, lang: int) -> str:
     name = zone_name(found.tz)
-    words = _ZONE_WORDS.get(name)
-    if words:
-        return words[lang]
-    return f"{name} time" if lang == 0 else f"{name} 时间"
+    words = _ZONE_WORDS.get(name) or (f"{name} time", f"{name} 时间")
+    # "自 UTC 时间": a space between Chinese and a Latin word, none before 北京时间.
+    return " " + words[1] if lang == 1 and words[1][0].isascii() else words[lang]
 
 
 def _pct(rate: float) -> str:
@@ -55,6 +54,10 @@ def _pct(rate: float) -> str:
     if value != 0 and abs(value) < 1:
         return f"{value:.1f} %"
     return f"{value:.0f} %"
+
+
+def _jobs(n: int) -> str:
+    return "1 job" if n == 1 else f"{n:,} jobs"
 
 
 def _pct_zh(rate: float) -> str:
@@ -97,8 +100,9 @@ def _reason_label(found: Findings, group: str, lang: int) -> str:
         return group
     code = str(row["error_code"]) if row["error_code"] else ""
     template = _quote(str(row["template"]))
-    quoted = f"'{template}'" if lang == 0 else f"「{template}」"
-    return f"{code} {quoted}".strip()
+    if lang == 0:
+        return f"{code} '{template}'".strip()
+    return f"{code}「{template}」"
 
 
 def _top(found: Findings, change: int, dimension: str) -> Any:
@@ -114,7 +118,7 @@ def _types_of_reason(found: Findings, change: int, group: str) -> tuple[str, str
     if shares is None or shares.empty:
         return None
     failures, volume = shares["fail"], shares["ended"]
-    if failures.sum() == 0:
+    if failures.sum() == 0 or len(volume) < 2:  # one job type in all: nothing to say
         return None
     top_type = failures.idxmax()
     top_share = failures.max() / failures.sum()
@@ -171,10 +175,12 @@ def _cause(found: Findings, i: int, lang: int, excess: float, rising: bool) -> s
         spread = _types_of_reason(found, i, str(reason["value"]))
         if lang == 0:
             kind = "one new reason" if reason["new"] else "one reason that grew"
-            words = f"{part:,} of the {total:,} extra failures are {kind}, {label}"
+            some = f"all {total:,}" if part >= total else f"{part:,} of the {total:,}"
+            words = f"{some} extra failures are {kind}, {label}"
             return words + (f", {spread[0]}" if spread else "")
         kind = "一个新原因" if reason["new"] else "一个增多的原因"
-        words = f"新增的 {total:,} 次失败中有 {part:,} 次来自{kind} {label}"
+        some = "全部" if part >= total else f"中有 {part:,} 次"
+        words = f"新增的 {total:,} 次失败{some}来自{kind} {label}"
         return words + (f"，{spread[1]}" if spread else "")
     if rising and job_type is not None and job_type["share"] >= 0.5:
         part = min(round(float(job_type["excess"])), total)
@@ -191,8 +197,10 @@ def _cause(found: Findings, i: int, lang: int, excess: float, rising: bool) -> s
             label = _reason_label(found, str(gone.iloc[0]["value"]), lang)
             fewer = round(-float(gone.iloc[0]["excess"]))
             if lang == 0:
-                return f"{fewer:,} of the {total:,} fewer failures are {label}"
-            return f"减少的 {total:,} 次失败中有 {fewer:,} 次是 {label}"
+                some = f"all {total:,}" if fewer >= total else f"{fewer:,} of the {total:,}"
+                return f"{some} fewer failures are {label}"
+            some = "全部" if fewer >= total else f"中有 {fewer:,} 次"
+            return f"减少的 {total:,} 次失败{some}是 {label}"
     return ""
 
 
@@ -206,8 +214,10 @@ def _ending(found: Findings, i: int, lang: int) -> str:
         if lang == 0:
             return f" It ended at {when} ({_pct(back)} fail since)."
         return f"它在 {when} 结束（此后失败率 {_pct_zh(back)}）。"
-    if last:
+    if last and change["rate_after"] > change["rate_before"]:
         return " It is still going on." if lang == 0 else "目前仍在持续。"
+    if last:
+        return " The lower rate holds." if lang == 0 else "较低的失败率保持至今。"
     return ""
 
 
@@ -223,12 +233,12 @@ def _no_change(found: Findings, lang: int) -> str:
     start, end = _when(found, overall["start"]), _when(found, overall["end"])
     if lang == 0:
         return (
-            f"No change in the failure rate: {_pct(overall['rate'])} of {jobs:,} jobs failed "
+            f"No change in the failure rate: {_pct(overall['rate'])} of {_jobs(jobs)} failed "
             f"(95 % interval {_pct(low)} to {_pct(high)}), jobs that began from {start} to "
             f"{end} {zone}."
         )
     return (
-        f"失败率没有变化：{zone} {start} 至 {end} 开始的 {jobs:,} 个作业中 "
+        f"失败率没有变化：{zone.strip()} {start} 至 {end} 开始的 {jobs:,} 个作业中 "
         f"{_pct_zh(overall['rate'])} 失败（95% 区间 {_pct_zh(low)}–{_pct_zh(high)}）。"
     )
 
@@ -237,8 +247,26 @@ def text(found: Findings, lang: str = "en") -> str:
     """One paragraph per change, in time order; or one saying that nothing changed."""
     which = _lang(lang)
     if found.changes.empty:
-        return _no_change(found, which)
-    return "\n\n".join(_change_sentence(found, i, which) for i in range(len(found.changes)))
+        words = _no_change(found, which)
+    else:
+        words = "\n\n".join(_change_sentence(found, i, which) for i in range(len(found.changes)))
+    return words + _left_out(found, which)
+
+
+def _left_out(found: Findings, lang: int) -> str:
+    """The latest jobs left out while many of them run: said, so nobody wonders."""
+    since = found.overall.get("unjudged_from")
+    if since is None or pd.isna(since):
+        return ""
+    running = found.overall["unjudged_running"]
+    share = running / max(running + found.overall["unjudged_ended"], 1)
+    when = _when(found, since)
+    if lang == 0:
+        return (
+            f" Jobs that began from {when} on are left out: {_pct(share)} of them have not "
+            "ended yet."
+        )
+    return f"{when} 之后开始的作业未计入：其中 {_pct_zh(share)} 尚未结束。"
 
 
 def headline(found: Findings, lang: str = "en") -> str:
@@ -251,30 +279,28 @@ def headline(found: Findings, lang: str = "en") -> str:
         low, high = overall["interval"]
         if which == 0:
             return (
-                f"No change: {_pct(overall['rate'])} of {overall['jobs']:,} jobs fail "
+                f"No change: {_pct(overall['rate'])} of {_jobs(overall['jobs'])} fail "
                 f"({_pct(low)} to {_pct(high)})"
             )
         return (
             f"失败率无变化：{overall['jobs']:,} 个作业中 {_pct_zh(overall['rate'])} 失败"
             f"（{_pct_zh(low)}–{_pct_zh(high)}）"
         )
-    i = int(found.changes["excess"].abs().to_numpy().argmax())
+    # The latest change: where things stand now (a monitor's one line).
+    i = len(found.changes) - 1
     change = found.changes.iloc[i]
     when = _when(found, change["at"])
     zone = _zone_words(found, which)
     reason = _top(found, i, "reason")
     label = ""
-    if reason is not None and reason["share"] >= 0.5:
+    if reason is not None and abs(reason["share"]) >= 0.5:
         label = _reason_label(found, str(reason["value"]), which)
     before, after = change["rate_before"], change["rate_after"]
-    ongoing = pd.isna(change["ended_at"]) and i == len(found.changes) - 1
     if which == 0:
         line = f"Failures {_pct(before)} → {_pct(after)} since {when} {zone}"
-        line += f": {label}" if label else ""
-        return line + ("" if ongoing else " (over)")
+        return line + (f": {label}" if label else "")
     line = f"失败率 {_pct_zh(before)} → {_pct_zh(after)}，自{zone} {when}起"
-    line += f"：{label}" if label else ""
-    return line + ("" if ongoing else "（已结束）")
+    return line + (f"：{label}" if label else "")
 
 
 def _tables(found: Findings) -> tuple[pd.DataFrame, pd.DataFrame]:

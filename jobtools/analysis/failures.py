@@ -21,6 +21,8 @@ import hashlib
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from math import exp, lgamma
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ import pyarrow.compute as pc
 
 from jobtools.analysis._engines import is_dask
 from jobtools.schema import JobStatus, require
+from jobtools.times import to_utc
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -48,8 +51,10 @@ FAILURE_GROUP_COLUMNS: tuple[str, ...] = (
     "template",
     "count",
     "share",
-    "first_seen",
-    "last_seen",
+    "first_begun",
+    "last_begun",
+    "first_ended",
+    "last_ended",
     "job_types",
     "example_job_ids",
 )
@@ -301,6 +306,8 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
             ),
             # A job fails when it ends; begin_time stands in when end_time is missing.
             "seen": fail["end_time"].fillna(fail["begin_time"]),
+            "begun": fail["begin_time"],
+            "ended": fail["end_time"],
             "job_type": job_type
             if isinstance(job_type.dtype, pd.CategoricalDtype)
             else job_type.astype("str"),
@@ -339,15 +346,17 @@ def failure_rows(frame: pd.DataFrame, group: str | Iterable[str]) -> pd.DataFram
 
 
 def _group_counts(fails: pd.DataFrame) -> pd.DataFrame:
-    """Per failure group (of `_failures` rows): its code, template, count, first and last seen."""
+    """Per failure group (of `_failures` rows): code, template, count, first and last times."""
     by_gid = fails.groupby("gid", sort=False)
     groups = by_gid.agg(
         group=("group", "first"),
         error_code=("error_code", "first"),
         template=("template", "first"),
         count=("job_id", "size"),
-        first_seen=("seen", "min"),
-        last_seen=("seen", "max"),
+        first_begun=("begun", "min"),
+        last_begun=("begun", "max"),
+        first_ended=("ended", "min"),
+        last_ended=("ended", "max"),
     )
     text = {"group": "str", "error_code": "str", "template": "str"}
     return groups.astype(text).set_index("group")
@@ -383,8 +392,14 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
 
     Returns a new frame with the columns `FAILURE_GROUP_COLUMNS`: `group` (a key for
     `failure_rows`), `error_code`, `template`, `count`, `share` (of all FAIL jobs, 0 to 1),
-    `first_seen` and `last_seen` (end times, UTC), `job_types` (sorted, comma-separated) and
-    `example_job_ids` (the latest `examples` jobs, comma-separated).
+    `first_begun` and `last_begun` (the begin times of its first and last job, UTC),
+    `first_ended` and `last_ended` (their end times), `job_types` (sorted, comma-separated)
+    and `example_job_ids` (the latest `examples` jobs, comma-separated).
+
+    Both clocks, named: a reason appears when its first job *began* (`first_begun`, the clock
+    `jobs_between`, `compare_failures(at=)` and `findings` cut on, so splitting there labels the
+    group "new"); its first failure was seen when that job ended (`first_ended`), often hours
+    later for long jobs.
 
     A Dask frame gives the same result, templates made per partition (see `analysis._dask`).
     """
@@ -428,8 +443,10 @@ def _typed_groups(groups: pd.DataFrame) -> pd.DataFrame:
             "template": "str",
             "count": "int64",
             "share": "float64",
-            "first_seen": _TIME_DTYPE,
-            "last_seen": _TIME_DTYPE,
+            "first_begun": _TIME_DTYPE,
+            "last_begun": _TIME_DTYPE,
+            "first_ended": _TIME_DTYPE,
+            "last_ended": _TIME_DTYPE,
             "job_types": "str",
             "example_job_ids": "str",
         }
@@ -453,8 +470,9 @@ def _ended(frame: pd.DataFrame) -> int:
 
 def compare_failures(
     before: pd.DataFrame,
-    after: pd.DataFrame,
+    after: pd.DataFrame | None = None,
     *,
+    at: datetime | str | None = None,
     alpha: float = 0.05,
     min_count: int = 5,
 ) -> pd.DataFrame:
@@ -471,6 +489,12 @@ def compare_failures(
     has at least `min_count` failures in the two windows together: `new` (none before),
     `gone` (none after), `growing`, `shrinking`; every other group is `steady`.
 
+    Or one frame and `at`, a moment (a `findings(frame).changes["at"]`, a group's
+    `first_begun`, a string `pd.Timestamp` reads, naive meaning UTC): the jobs that *began*
+    before it against those that began at or after it, the clock of `jobs_between` and
+    `findings`, so a group whose first job began at `at` comes out "new". Jobs with no begin
+    time are in neither.
+
     Returns a new frame with the columns `COMPARE_COLUMNS`: the counts, `rate_before` and
     `rate_after` (0 to 1), `rate_ratio` (after over before; inf for a new group), `p_value`
     (Fisher) and `p_adjusted` (Holm; NaN for a group under `min_count`, not tested). Sorted by
@@ -483,10 +507,13 @@ def compare_failures(
         ValueError: an input is not a job frame (the rates need every ended job, not only
             the failure groups), or `alpha` is not between 0 and 1.
     """
-    from scipy.stats import fisher_exact
-
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if (after is None) == (at is None):
+        raise ValueError("compare_failures takes two frames, or one frame and at=, not both")
+    if at is not None:
+        before, after = _split_at(before, to_utc(at, "at"))
+    assert after is not None
     for name, data in (("before", before), ("after", after)):
         if "status" not in data.columns:
             raise ValueError(
@@ -508,9 +535,7 @@ def compare_failures(
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rate_ratio"] = out["rate_after"] / out["rate_before"]
     pairs = zip(out["count_before"].tolist(), out["count_after"].tolist(), strict=True)
-    out["p_value"] = [
-        _fisher(fisher_exact, a, b, ended["before"], ended["after"]) for a, b in pairs
-    ]
+    out["p_value"] = [_fisher(a, b, ended["before"], ended["after"]) for a, b in pairs]
     tested = (out["count_before"] + out["count_after"] >= min_count).to_numpy()
     out["p_adjusted"] = np.nan
     out.loc[tested, "p_adjusted"] = _holm(out.loc[tested, "p_value"].to_numpy())
@@ -536,21 +561,75 @@ def compare_failures(
         .astype({"group": "str", "error_code": "str", "template": "str"})
     )
     fails = {"before": int(old["count"].sum()), "after": int(new["count"].sum())}
-    result.attrs["windows"] = _windows(fails, ended, fisher_exact)
+    result.attrs["windows"] = _windows(fails, ended)
     return result
 
 
-def _fisher(
-    test: Any, fail_before: int, fail_after: int, jobs_before: int, jobs_after: int
-) -> float:
-    """Fisher's exact two-sided p-value of two failure counts out of the jobs that ended."""
+def _split_at(frame: Any, moment: pd.Timestamp) -> tuple[Any, Any]:
+    """The jobs that began before `moment`, and those that began at or after it (any engine)."""
+    if "begin_time" not in frame.columns:
+        raise ValueError("compare_failures(at=) needs a job frame with begin_time")
+    began = frame["begin_time"]
+    # A boolean Series, not an array: a Dask frame is filtered partition by partition.
+    return frame[(began < moment).fillna(False)], frame[(began >= moment).fillna(False)]
+
+
+def _fisher(fail_before: int, fail_after: int, jobs_before: int, jobs_after: int) -> float:
+    """Fisher's exact two-sided p-value of two failure counts out of the jobs that ended.
+
+    As `scipy.stats.fisher_exact` (the tests compare them): the probability, with the
+    margins fixed, of every table no more likely than the one seen. The hypergeometric
+    terms fall away from the mode on both sides, so only those within e^40 of the
+    observed one are summed: a few thousand at most, even for millions of jobs.
+    """
     if not jobs_before or not jobs_after:
         return float("nan")
-    table = [
-        [fail_before, max(jobs_before - fail_before, 0)],
-        [fail_after, max(jobs_after - fail_after, 0)],
-    ]
-    return float(test(table, alternative="two-sided").pvalue)
+    fails = fail_before + fail_after
+    jobs = max(jobs_before, fail_before) + max(jobs_after, fail_after)
+    row = max(jobs_before, fail_before)
+    lo, hi = max(0, fails - (jobs - row)), min(row, fails)
+    const = (
+        lgamma(row + 1)
+        + lgamma(jobs - row + 1)
+        + lgamma(fails + 1)
+        + lgamma(jobs - fails + 1)
+        - lgamma(jobs + 1)
+    )
+
+    def log_p(x: int) -> float:
+        rest = jobs - row - fails + x
+        return (
+            const - lgamma(x + 1) - lgamma(row - x + 1) - lgamma(fails - x + 1) - lgamma(rest + 1)
+        )
+
+    # Ties within a relative 1e-7 count as "no more likely" (scipy's tolerance).
+    limit = log_p(fail_before) + 1e-7
+    mode = min(max((row + 1) * (fails + 1) // (jobs + 2), lo), hi)
+    total = 0.0
+    for step, start, end in ((-1, mode, lo), (1, mode + 1, hi)):
+        x = _first_below(log_p, limit, start, end, step)
+        while x is not None and (end - x) * step >= 0 and log_p(x) > limit - 40:
+            total += exp(log_p(x))
+            x += step
+    return min(total, 1.0)
+
+
+def _first_below(log_p: Any, limit: float, start: int, end: int, step: int) -> int | None:
+    """The first x from `start` towards `end` with log_p(x) <= limit (log_p falls that way)."""
+    if (end - start) * step < 0:
+        return None
+    if log_p(start) <= limit:
+        return start
+    if log_p(end) > limit:
+        return None
+    inside, outside = start, end  # log_p(inside) > limit >= log_p(outside)
+    while abs(outside - inside) > 1:
+        middle = (inside + outside) // 2
+        if log_p(middle) > limit:
+            inside = middle
+        else:
+            outside = middle
+    return outside
 
 
 def _holm(p_values: np.ndarray) -> np.ndarray:
@@ -565,7 +644,7 @@ def _holm(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def _windows(fails: dict[str, int], ended: dict[str, int], test: Any) -> dict[str, Any]:
+def _windows(fails: dict[str, int], ended: dict[str, int]) -> dict[str, Any]:
     """Each window's jobs that ended, its FAIL jobs and failure rate, and the test between."""
     out: dict[str, Any] = {
         side: {
@@ -575,5 +654,5 @@ def _windows(fails: dict[str, int], ended: dict[str, int], test: Any) -> dict[st
         }
         for side in ("before", "after")
     }
-    out["p_value"] = _fisher(test, fails["before"], fails["after"], ended["before"], ended["after"])
+    out["p_value"] = _fisher(fails["before"], fails["after"], ended["before"], ended["after"])
     return out

@@ -6,28 +6,43 @@ in a worker thread with its own loop. Every id asked for comes back as a row: a 
 an `outcome` in the frame, never an exception that aborts the batch.
 
 Nothing a server sends is trusted: a 200 must be a job record for the id asked (else
-`bad_body` or `mismatched_id`, both retried), bodies are capped (`too_large`), every attempt
-has a deadline for the whole exchange, and our secrets are masked in every value kept. A
-batch stops sending, and says so in each remaining row, when no request can succeed: the
-credentials were refused (`AUTH_REFUSALS_TO_STOP` in a row), or every answer has been
-retriable failures (throttling, 5xx, timeouts...) for `max_retry_wait` seconds.
+`bad_body` or `mismatched_id`, both retried), bodies are capped (`too_large`) and decoded by
+their declared charset, every attempt has a deadline for the whole exchange, and our secrets
+are masked in every value kept (before anything is shortened).
+
+Credentials are never tried in bulk: the gateway locks an access key for 5 minutes after more
+than 5 failed signatures in a row, for every tool that uses it (reference, "The gateway's
+answers"). Until the service has accepted the credentials once (any answer that is not a
+refusal, a throttle or a 5xx), one request at a time goes out; the fan-out follows the first
+such answer. A refusal of credentials not (or no longer) accepted stops the batch at once.
+
+A batch stops sending, and says so in each remaining row and in one logged line, when no
+request can succeed: the credentials were refused (the cause named: wrong AK/SK, expired
+token, project mismatch, clock skew, no permission, the AK lock), the API does not exist at
+this endpoint and route (404 `APIGW.0101`), the certificate does not verify, or every answer
+has been retriable failures (throttling, 5xx, timeouts...) for `max_retry_wait` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
+import dataclasses
+import ipaddress
 import logging
 import os
 import random
 import re
+import ssl
 import threading
 import time
 import urllib.parse
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import aiohttp
 import httpx
@@ -39,7 +54,8 @@ from jobtools import errors
 from jobtools._aio import run_sync
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.endpoints import resolve_endpoints
-from jobtools.api.scrub import Scrubber
+from jobtools.api.options import UNSET, Limits, Retries, Timeouts, Unset
+from jobtools.api.scrub import Scrubber, redact_url
 from jobtools.api.sessions import BodyTooLarge, Session, UndecodableBody, open_session
 from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame
@@ -59,8 +75,11 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "FetchResult",
     "JobsClient",
+    "Limits",
     "MAX_RAW_BODY",
     "RateLimiter",
+    "Retries",
+    "Timeouts",
     "USER_AGENT",
     "fetch_jobs",
     "results_to_frame",
@@ -70,25 +89,20 @@ log = logging.getLogger(__name__)
 
 Api = Literal["jobs", "cloudimages"]
 
-DEFAULT_CONCURRENCY = 16
-# Below the gateway's default 200 calls/s per API, leaving room for other callers.
-DEFAULT_RATE_LIMIT = 150.0
-DEFAULT_MAX_ATTEMPTS = 6
-# Connect fast or fail; reads may wait on a busy service. (The official SDK: 60 s / 120 s.)
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=30.0)
-# One attempt, connecting to the last byte of the body: a server dripping a byte a second
-# cannot hold a request longer (the per-read timeout alone would never fire).
-DEFAULT_ATTEMPT_TIMEOUT = 60.0
-# Job records are small (a few KB; an ECS batch of 500 sub-jobs about 500 KB): a body over
-# this, on the wire or decompressed, is not read further.
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-# A batch whose every answer has been a retriable failure (throttling, 5xx, timeouts) this
-# long stops sending (every id still gets its row): throttling or an outage that never ends
-# cannot hold a fetch for hours. The fetch then ends within about this plus one backoff
-# (`max_retry_after`, `backoff_max`) plus one attempt (`attempt_timeout`).
-DEFAULT_MAX_RETRY_WAIT = 300.0
-# Credentials refused this many times in a row (no other answer between): stop sending.
-AUTH_REFUSALS_TO_STOP = 3
+# The defaults live in the option groups (`jobtools.api.options`); these names stay for
+# callers that read them.
+DEFAULT_CONCURRENCY = Limits().concurrency
+DEFAULT_RATE_LIMIT = Limits().rate_limit
+DEFAULT_MAX_ATTEMPTS = Retries().max_attempts
+DEFAULT_TIMEOUT = Timeouts().httpx()
+DEFAULT_ATTEMPT_TIMEOUT = Timeouts().attempt
+DEFAULT_MAX_BODY_BYTES = Limits().max_body_bytes
+# A batch whose every answer has been a retriable failure this long stops sending; the fetch
+# then ends within about this plus one backoff plus one attempt.
+DEFAULT_MAX_RETRY_WAIT = Retries().max_retry_wait
+# Refusals of credentials not (or no longer) accepted after which a batch stops: the first.
+# The gateway locks the access key after more than 5 failed signatures in a row.
+AUTH_REFUSALS_TO_STOP = 1
 MAX_RAW_BODY = 65_536
 MAX_HEADER_TEXT = 200
 USER_AGENT = "jobtools"
@@ -120,13 +134,14 @@ class FetchResult:
 
 @dataclass(slots=True)
 class _Batch:
-    """What the requests of one fetch share: its deadline, and why it stopped sending."""
+    """What the requests of one fetch share: its deadline, why it stopped sending, and the
+    one request out while the credentials are not known to be accepted."""
 
     deadline: float | None = None
     stopped: JobsError | None = None
     reason: str = ""
-    refusals: int = 0
     failing_since: float | None = None
+    probe: asyncio.Event | None = None
 
 
 class RateLimiter:
@@ -181,26 +196,27 @@ class JobsClient:
         service: `ims` (default), `ecs`, `evs`, `bms` or `vpc`, for the region's endpoint.
         api: `jobs` (default, `/v1/{project_id}/jobs/{id}`) or `cloudimages`
             (`/v1/cloudimages/job/{id}` with `X-Project-Id`, IMS only).
-        timeout: seconds for every phase, or an `httpx.Timeout` (default: 10 s connect, 30 s
-            per read; the pool timeout bounds waiting for a connection and making it).
-        attempt_timeout: seconds for one whole attempt, connecting to the body's last byte
-            (default 60; None: no limit beyond `timeout`).
-        max_body_bytes: the largest body read, on the wire and decompressed (default 8 MiB);
-            a larger one is a `too_large` row.
-        max_attempts: tries per id for throttling, 5xx, timeouts, connection errors and bodies
-            that are not the job asked for.
-        backoff_base, backoff_max: full-jitter backoff, `uniform(0, min(max, base * 2**n))`.
-        max_retry_after: the longest `Retry-After` honoured, in seconds.
-        max_retry_wait: seconds of nothing but retriable failures (throttling, 5xx, timeouts,
-            bad bodies) after which a batch stops sending (default 300); its remaining ids
-            are rows with the last failure's outcome (e.g. `throttled`) and "not sent".
-        concurrency: requests in flight at once (and the connection pool's size).
-        rate_limit: request starts per second (None: unlimited, e.g. for a local simulator).
-        verify: TLS verification (on unless turned off), or a path / SSL context.
+        limits: a `Limits` (concurrency 16, 150 requests/s, bodies up to 8 MiB).
+        retries: a `Retries` (6 attempts, full-jitter backoff from 0.5 s to 20 s, Retry-After
+            up to 60 s, a batch gives up after 300 s of nothing but retriable failures).
+        timeouts: a `Timeouts` (10 s connect, 30 s per read and for the pool, 60 s for one
+            whole attempt, connecting to the body's last byte).
+        concurrency, rate_limit, max_body_bytes: override the `Limits` field of that name
+            (`rate_limit=None`: unlimited, e.g. for a local simulator).
+        max_attempts, backoff_base, backoff_max, max_retry_after, max_retry_wait: override
+            the `Retries` field of that name.
+        timeout: seconds for every phase, an `httpx.Timeout` or a `Timeouts`, overriding
+            `timeouts`; attempt_timeout overrides its `attempt` (None: no limit).
+        verify: TLS verification (on unless turned off), or a path / SSL context. The
+            default reads `SSL_CERT_FILE` / `SSL_CERT_DIR` as httpx does, else certifi's roots.
+            A certificate that does not verify is one error at once, never retried.
         transport: an httpx transport: `httpx.MockTransport` in tests, the simulator's
             in-process one, or `httpx.AsyncHTTPTransport()` for httpx's own. Default: aiohttp,
-            with proxies from `HTTP(S)_PROXY` / `NO_PROXY`.
+            with proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`.
         clock, sleep, random: injected time and jitter, so tests never wait.
+
+    Credentials over plain `http://` to a host that is not this machine give a
+    `PlainHttpWarning`.
     """
 
     def __init__(
@@ -218,34 +234,47 @@ class JobsClient:
         cloud: str | None = None,
         endpoint_template: str | None = None,
         api: Api = "jobs",
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        backoff_base: float = 0.5,
-        backoff_max: float = 20.0,
-        max_retry_after: float = 60.0,
-        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        limits: Limits | None = None,
+        retries: Retries | None = None,
+        timeouts: Timeouts | None = None,
+        timeout: float | httpx.Timeout | Timeouts | None | Unset = UNSET,
+        attempt_timeout: float | None | Unset = UNSET,
+        max_body_bytes: int | None = None,
+        max_attempts: int | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        max_retry_after: float | None = None,
+        max_retry_wait: float | None = None,
+        concurrency: int | None = None,
+        rate_limit: float | None | Unset = UNSET,
         verify: Any = True,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         random: Callable[[], float] = random.random,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts!r}")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
         if api not in ("jobs", "cloudimages"):
             raise ValueError(f"api must be 'jobs' or 'cloudimages', got {api!r}")
-        if max_body_bytes < 1024:
-            raise ValueError(f"max_body_bytes must be at least 1024, got {max_body_bytes!r}")
-        if attempt_timeout is not None and not attempt_timeout > 0:
-            raise ValueError(f"attempt_timeout must be > 0 or None, got {attempt_timeout!r}")
-        if not max_retry_wait >= 0:
-            raise ValueError(f"max_retry_wait must be >= 0, got {max_retry_wait!r}")
+        self.limits = _with(
+            limits or Limits(),
+            concurrency=concurrency,
+            max_body_bytes=max_body_bytes,
+            rate_limit=rate_limit,
+        )
+        self.retries = _with(
+            retries or Retries(),
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_retry_after=max_retry_after,
+            max_retry_wait=max_retry_wait,
+        )
+        timeouts = timeouts or Timeouts()
+        if isinstance(timeout, Timeouts):
+            timeouts = timeout
+        elif timeout is not UNSET:
+            timeouts = Timeouts.of(timeout, timeouts.attempt)
+        self.timeouts = _with(timeouts, attempt=attempt_timeout)
         self.credentials = _credentials(credentials, token, ak, sk, security_token)
         self.endpoints = resolve_endpoints(
             region=region,
@@ -263,27 +292,64 @@ class JobsClient:
             )
         self.project_id = validate_project_id(project)
         self.api = api
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self.attempt_timeout = attempt_timeout
-        self.max_body_bytes = max_body_bytes
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_retry_after = max_retry_after
-        self.max_retry_wait = max_retry_wait
-        self.concurrency = concurrency
-        self.rate_limit = rate_limit
         self.verify = verify
         self._transport = transport
         self._clock = clock
         self._sleep = sleep
         self._random = random
-        self._limiter = RateLimiter(rate_limit, clock, sleep)
-        self._scrub = Scrubber(_secrets_of(self.credentials))
+        self._limiter = RateLimiter(self.rate_limit, clock, sleep)
+        # Our secrets, and the login of a proxy from the environment, are masked everywhere.
+        self._scrub = Scrubber((*_secrets_of(self.credentials), *_proxy_logins(self.endpoints)))
         self._session: Session | None = None
         self._hosts = tuple(httpx.URL(e).netloc.decode("ascii") for e in self.endpoints)
         self._current = 0  # the endpoint in use; moves on after a connection failure
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        # True once the service has answered these credentials with anything but a refusal;
+        # until then one request at a time goes out (see the module docstring).
+        self._accepted = False
+        if transport is None or isinstance(transport, httpx.AsyncHTTPTransport):
+            _warn_plain_http(self.endpoints)
+
+    # The single options, read from their groups (callers and tests read them).
+    @property
+    def concurrency(self) -> int:
+        return self.limits.concurrency
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self.limits.rate_limit
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.limits.max_body_bytes
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries.max_attempts
+
+    @property
+    def backoff_base(self) -> float:
+        return self.retries.backoff_base
+
+    @property
+    def backoff_max(self) -> float:
+        return self.retries.backoff_max
+
+    @property
+    def max_retry_after(self) -> float:
+        return self.retries.max_retry_after
+
+    @property
+    def max_retry_wait(self) -> float:
+        return self.retries.max_retry_wait
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self.timeouts.httpx()
+
+    @property
+    def attempt_timeout(self) -> float | None:
+        return self.timeouts.attempt
 
     def __repr__(self) -> str:
         return (
@@ -339,27 +405,34 @@ class JobsClient:
             raise errors.InvalidIdError(
                 "job id is not valid Unicode (a lone surrogate); not sent", job_id=job_id
             ) from None
+        return self._route(segment)
+
+    def _route(self, segment: str = "{job_id}") -> str:
         if self.api == "cloudimages":
             return f"/v1/cloudimages/job/{segment}"
         return f"/v1/{self.project_id}/jobs/{segment}"
 
     def _headers(self, url: str, host: str) -> dict[str, str]:
-        headers = {"Host": host, "Accept": "application/json", "User-Agent": USER_AGENT}
-        if self.api == "cloudimages":
-            headers["X-Project-Id"] = self.project_id
+        # X-Project-Id on every route, signed, as the official SDK sends it: it is mandatory
+        # for AK/SK requests in multi-project setups (reference, "The gateway's answers").
+        headers = {
+            "Host": host,
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Project-Id": self.project_id,
+        }
         return self.credentials.auth_headers("GET", url, headers)
 
     def _header(self, headers: Mapping[str, str], name: str) -> str | None:
-        """A response header as safe text: secrets masked, storable, bounded."""
+        """A response header as safe text: secrets masked (before the cut), storable, bounded."""
         value = headers.get(name)
-        return self._scrub.raw(value[:MAX_HEADER_TEXT]) if value else None
+        return self._scrub.cut(value, MAX_HEADER_TEXT) if value else None
 
     def _raw_text(self, body: bytes) -> str:
         """The start of a body as text to keep, secrets masked (before the cut, so no part
         of a secret survives at its end)."""
         window = MAX_RAW_BODY + 12 * max((len(s) for s in self._scrub.secrets), default=0)
-        text = self._scrub.raw(body[:window].decode("utf-8", "replace")) or ""
-        return text[:MAX_RAW_BODY]
+        return self._scrub.cut(body[:window].decode("utf-8", "replace"), MAX_RAW_BODY)
 
     def _time_left(self, batch: _Batch) -> float | None:
         """Seconds this attempt may take: the attempt's deadline, or the batch's if sooner."""
@@ -397,9 +470,14 @@ class JobsClient:
                 self._current = (current + 1) % len(self.endpoints)
             raise self._transport_error(exc, job_id, limit) from None
         request_id = self._header(response_headers, "x-request-id")
+        body = _as_utf8(body, response_headers)
         if not 200 <= status < 300:
             raise self._api_error(status, body, response_headers, job_id)
         if status != 200:
+            # Read the code first: ECS documents its throttling, Common.0024, as HTTP 202.
+            error = self._api_error(status, body, response_headers, job_id)
+            if not isinstance(error, errors.UnexpectedStatusError):
+                raise error
             raise BadBodyError(
                 f"HTTP {status} is not a whole job answer",
                 raw_body=self._raw_text(body),
@@ -457,25 +535,78 @@ class JobsClient:
     def _api_error(
         self, status: int, body: bytes, headers: Mapping[str, str], job_id: str
     ) -> errors.ApiError:
-        """The ApiError for an error answer, every text in it masked and storable."""
+        """The ApiError for an error answer, every text in it masked (before any cut) and
+        storable."""
         code, message, body_request_id = errors.parse_error_body(body)
         if code is None and message and not body.lstrip().startswith(b"{"):
             # A text body: mask it whole before it is cut, so no part of a secret survives.
-            message = self._raw_text(body).strip()[:500] or None
-        request_id = self._header(headers, "x-request-id") or body_request_id
-        retry_after = errors.parse_retry_after(headers.get("retry-after"))
+            message = self._scrub.cut(self._raw_text(body).strip(), 500) or None
+        request_id = self._header(headers, "x-request-id")
+        if request_id is None and body_request_id:
+            request_id = self._scrub.cut(body_request_id, MAX_HEADER_TEXT)
+        code = self._scrub.cut(code, MAX_HEADER_TEXT) if code else None
+        message = self._scrub.cut(message, 2000) if message else None
+        if errors.error_class(status, code) is errors.NoSuchApiError:
+            message = self._no_such_api(message)
+        elif self._proxy_answered(headers, body):
+            message = f"the proxy {self._proxy_shown()} answered, not the service: {message}"
         return errors.error_for_status(
             status,
-            self._scrub.raw(code[:MAX_HEADER_TEXT]) if code else None,
-            self._scrub.raw(message),
-            self._scrub.raw(request_id[:MAX_HEADER_TEXT]) if request_id else None,
+            code,
+            message,
+            request_id,
             job_id=job_id,
-            retry_after=retry_after,
+            retry_after=errors.parse_retry_after(headers.get("retry-after")),
+            clock_skew=errors.clock_skew(headers, time.time()),
         )
+
+    def _no_such_api(self, message: str | None) -> str:
+        """The one line for a wrong endpoint or route: which endpoint, which route."""
+        where = f"{self.endpoints[self._current]}{self._route()}"
+        return (
+            f"no such API at {where} ({message or 'not found'}): the endpoint (region, cloud, "
+            "service) or the api/route is wrong; no job was looked up"
+        )
+
+    def _proxy_shown(self) -> str:
+        proxy = self._proxy_url()
+        return redact_url(proxy) if proxy else "(unknown)"
+
+    def _proxy_url(self) -> str | None:
+        if self._transport is not None:
+            return None
+        from jobtools.api.sessions import env_proxy
+
+        return env_proxy(self.endpoints[self._current])
+
+    def _proxy_answered(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """True when an answer came from a proxy between us and the service: a proxy is set,
+        and the answer is no gateway's (no request id, not JSON)."""
+        if headers.get("x-request-id") or body.lstrip().startswith(b"{"):
+            return False
+        return self._proxy_url() is not None
 
     def _transport_error(self, exc: Exception, job_id: str, limit: float | None) -> JobsError:
         """The one mapping of an httpx or aiohttp failure (no usable answer) to our errors."""
         name = type(exc).__name__
+        host = self._hosts[self._current]
+        certificate = _certificate_problem(exc)
+        if certificate is not None:
+            detail = self._scrub.cut(certificate, 300)
+            return errors.CertificateError(
+                f"the certificate of {host} does not verify ({detail}); give the right CA "
+                "bundle with verify= or SSL_CERT_FILE, never retried",
+                job_id=job_id,
+            )
+        if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.ClientProxyConnectionError):
+            status = getattr(exc, "status", None)
+            said = self._scrub.cut(getattr(exc, "message", "") or str(exc), 300)
+            what = f"answered {status} {said}" if status else f"failed: {said}"
+            return errors.ProxyError(
+                f"the proxy {self._proxy_shown()} {what} (for {host})",
+                status=status if isinstance(status, int) else None,
+                job_id=job_id,
+            )
         # aiohttp's timeouts (connect, socket read) are TimeoutErrors; httpx has its own.
         if isinstance(exc, TimeoutError | httpx.TimeoutException):
             if not str(exc) and limit is not None:
@@ -485,7 +616,7 @@ class JobsClient:
         if isinstance(exc, httpx.DecodingError) or isinstance(exc.__cause__, ContentEncodingError):
             return BadBodyError(f"body could not be decoded ({name})", raw_body="", job_id=job_id)
         # Refused, reset, TLS, a broken answer or a body cut short of its Content-Length.
-        detail = self._scrub.raw(str(exc)[:500]) or "connection failed"
+        detail = self._scrub.cut(str(exc), 500) or "connection failed"
         return errors.FetchConnectionError(f"{name}: {detail}", job_id=job_id)
 
     def _backoff(self, attempt: int, error: JobsError) -> float:
@@ -498,21 +629,28 @@ class JobsClient:
         return self._random() * ceiling
 
     def _note(self, batch: _Batch, error: JobsError | None) -> None:
-        """Learn from one answer whether the batch should stop sending."""
+        """Learn from one answer whether the credentials work and whether the batch should
+        stop sending."""
         if error is None or not error.is_retriable:
             batch.failing_since = None  # a final answer: the service is there
-        if error is None or (isinstance(error, errors.ApiError) and not error.stops_batch):
-            batch.refusals = 0  # the credentials worked
+        refused = isinstance(error, errors.ApiError) and errors.refuses_credentials(
+            error.outcome, error.error_code
+        )
+        if refused:
+            # Credentials not (or no longer) accepted: the first refusal stops the batch. One
+            # refusal of credentials that worked only sends the next request out alone.
+            was_accepted, self._accepted = self._accepted, False
+            if was_accepted or batch.stopped is not None:
+                return
+        elif _proves_credentials(error):
+            self._accepted = True
         if error is None or batch.stopped is not None:
             return
-        if error.stops_batch:
-            batch.refusals += 1
-            if batch.refusals >= AUTH_REFUSALS_TO_STOP:
-                batch.stopped = error
-                batch.reason = (
-                    f"not sent: the service refused the credentials {batch.refusals} times "
-                    f"in a row ({error.message})"
-                )
+        if refused or error.stops_batch:
+            batch.stopped = error
+            cause = error.cause if isinstance(error, errors.ApiError) else error.message
+            batch.reason = f"not sent: {cause}"
+            log.warning("jobtools: the fetch stopped: %s", cause)
         elif error.is_retriable:
             now = self._clock()
             if batch.failing_since is None:
@@ -524,6 +662,25 @@ class JobsClient:
                     f"worth retrying (max_retry_wait; the last: {error.message})"
                 )
 
+    async def _admit(self, batch: _Batch) -> asyncio.Event | None:
+        """Wait until this request may go out; return the probe's event if it is the probe.
+
+        While the credentials are not known to be accepted, one request is out at a time (the
+        probe); the others wait for its answer, then go out at once if it proved them.
+        """
+        while not self._accepted and batch.stopped is None:
+            if batch.probe is None:
+                batch.probe = asyncio.Event()
+                return batch.probe
+            await batch.probe.wait()
+        return None
+
+    @staticmethod
+    def _release(batch: _Batch, probe: asyncio.Event | None) -> None:
+        if probe is not None:
+            batch.probe = None
+            probe.set()
+
     async def _get_with_retries(
         self, session: Session, job_id: str, batch: _Batch | None = None
     ) -> FetchResult:
@@ -531,35 +688,40 @@ class JobsClient:
         batch = batch or _Batch()
         last: JobsError | None = None
         for attempt in range(1, self.max_attempts + 1):
-            if batch.stopped is not None:
-                return _not_sent(job_id, batch, attempt - 1)
-            if batch.deadline is not None and self._clock() >= batch.deadline:
-                return _past_deadline(job_id, last, attempt - 1)
-            await self._limiter.acquire()
+            probe = await self._admit(batch)
             try:
-                record, status, request_id = await self._attempt(session, job_id, batch)
-            except JobsError as exc:
-                self._note(batch, exc)
-                last = exc
-                if exc.is_retriable and attempt < self.max_attempts and batch.stopped is None:
-                    delay = self._backoff(attempt, exc)
-                    if batch.deadline is not None:
-                        delay = min(delay, max(batch.deadline - self._clock(), 0.0))
-                    log.debug(
-                        "job %s: %s; attempt %d of %d, retrying in %.2fs",
-                        job_id,
-                        exc.outcome,
-                        attempt,
-                        self.max_attempts,
-                        delay,
+                if batch.stopped is not None:
+                    return _not_sent(job_id, batch, attempt - 1)
+                if batch.deadline is not None and self._clock() >= batch.deadline:
+                    return _past_deadline(job_id, last, attempt - 1)
+                await self._limiter.acquire()
+                try:
+                    record, status, request_id = await self._attempt(session, job_id, batch)
+                except JobsError as exc:
+                    self._note(batch, exc)
+                    last = exc
+                else:
+                    self._note(batch, None)
+                    return FetchResult(
+                        job_id, record, "ok", status, request_id=request_id, attempts=attempt
                     )
-                    await self._sleep(delay)
-                    continue
-                return _failure(job_id, exc, attempt)
-            self._note(batch, None)
-            return FetchResult(
-                job_id, record, "ok", status, request_id=request_id, attempts=attempt
+            finally:
+                self._release(batch, probe)
+            assert last is not None
+            if not (last.is_retriable and attempt < self.max_attempts and batch.stopped is None):
+                return _failure(job_id, last, attempt)
+            delay = self._backoff(attempt, last)
+            if batch.deadline is not None:
+                delay = min(delay, max(batch.deadline - self._clock(), 0.0))
+            log.debug(
+                "job %s: %s; attempt %d of %d, retrying in %.2fs",
+                job_id,
+                last.outcome,
+                attempt,
+                self.max_attempts,
+                delay,
             )
+            await self._sleep(delay)
         raise AssertionError("unreachable: the last attempt always returns")
 
     async def _get_one(self, session: Session, job_id: str, batch: _Batch) -> FetchResult:
@@ -581,7 +743,10 @@ class JobsClient:
             InvalidIdError: before any request, for an unsafe id.
             JobsError: the subclass for what finally went wrong (NotFoundError, …).
         """
-        job_id = validate_job_id(job_id)
+        return await self._aget_valid(validate_job_id(job_id))
+
+    async def _aget_valid(self, job_id: str) -> dict[str, Any]:
+        """`aget_job` for an id already validated."""
         self._path(job_id)  # an id that cannot be sent is refused here, before any request
         async with self._client() as session:
             result = await self._get_with_retries(session, job_id)
@@ -600,7 +765,12 @@ class JobsClient:
 
         `time_limit`: seconds for the whole fetch; ids not fetched by then are `timeout` rows.
         """
-        ids = as_job_ids(job_ids)
+        return await self._afetch_valid(as_job_ids(job_ids), progress, time_limit)
+
+    async def _afetch_valid(
+        self, ids: list[str], progress: bool | None | Progress, time_limit: float | None
+    ) -> list[FetchResult]:
+        """`afetch_results` for ids already validated (by `as_job_ids`): validated once."""
         if time_limit is not None and not time_limit >= 0:
             raise ValueError(f"time_limit must be >= 0 seconds or None, got {time_limit!r}")
         batch = _Batch(deadline=None if time_limit is None else self._clock() + time_limit)
@@ -619,8 +789,12 @@ class JobsClient:
         time_limit: float | None = None,
     ) -> pd.DataFrame:
         """Fetch many ids into the job frame plus `FETCH_COLUMNS` (see `fetch_jobs`)."""
-        results = await self.afetch_results(job_ids, progress=progress, time_limit=time_limit)
-        return results_to_frame(results)
+        return await self._afetch_frame(as_job_ids(job_ids), progress, time_limit)
+
+    async def _afetch_frame(
+        self, ids: list[str], progress: bool | None | Progress, time_limit: float | None
+    ) -> pd.DataFrame:
+        return results_to_frame(await self._afetch_valid(ids, progress, time_limit))
 
     async def _fetch_all(self, ids: list[str], bar: Progress, batch: _Batch) -> list[FetchResult]:
         results: dict[str, FetchResult] = {}
@@ -647,8 +821,8 @@ class JobsClient:
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """Fetch one job record; works in scripts and inside a running Jupyter kernel."""
-        validate_job_id(job_id)
-        return run_sync(lambda: self.aget_job(job_id))
+        valid = validate_job_id(job_id)
+        return run_sync(lambda: self._aget_valid(valid))
 
     def fetch_jobs(
         self, job_ids: JobIds, *, progress: bool | None = None, time_limit: float | None = None
@@ -671,7 +845,7 @@ class JobsClient:
         # The bar is made here, in the caller's thread, so a notebook shows it in this cell.
         bar = _bar(progress, len(ids))
         try:
-            return run_sync(lambda: self.afetch_jobs(ids, progress=bar, time_limit=time_limit))
+            return run_sync(lambda: self._afetch_frame(ids, progress=bar, time_limit=time_limit))
         finally:
             bar.close()
 
@@ -698,6 +872,127 @@ def _credentials(
             raise errors.CredentialsError("ak= and sk= go together")
         return AkSkCredentials(ak=ak, sk=sk, security_token=security_token)
     return Credentials.from_env()
+
+
+_O = TypeVar("_O", Limits, Retries, Timeouts)
+
+
+def _with(options: _O, **fields: Any) -> _O:
+    """`options` (a frozen option group) with the fields given (not None or unset) replaced."""
+    given = {name: value for name, value in fields.items() if value is not None}
+    given = {name: value for name, value in given.items() if value is not UNSET}
+    if "rate_limit" in fields and fields["rate_limit"] is None:
+        given["rate_limit"] = None  # rate_limit=None is "no limit", not "not given"
+    if "attempt" in fields and fields["attempt"] is None:
+        given["attempt"] = None  # attempt_timeout=None is "no limit"
+    return dataclasses.replace(options, **given) if given else options
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_plain_http(endpoints: Sequence[str]) -> None:
+    """Warn once when credentials would go in clear text to another machine."""
+    for endpoint in endpoints:
+        url = urllib.parse.urlsplit(endpoint)
+        if url.scheme == "http" and not _is_loopback(url.hostname or ""):
+            warnings.warn(
+                f"credentials would be sent over plain http:// to {url.hostname}, readable "
+                "by anyone on the way; use https://, or http:// only to this machine",
+                errors.PlainHttpWarning,
+                stacklevel=3,
+            )
+            return
+
+
+def _proves_credentials(error: JobsError | None) -> bool:
+    """True when an answer shows the service accepted the credentials: a job record, or an
+    answer from behind the gateway's checks that is not throttling, a 5xx or a wrong route."""
+    if error is None:
+        return True
+    if isinstance(error, BadBodyError):
+        return error.status is not None and 200 <= error.status < 300
+    if isinstance(error, errors.ApiError):
+        return not (error.is_retriable or error.stops_batch)
+    return False
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """What failed when `exc` is a TLS certificate that does not verify, else None."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        # aiohttp's error is also an ssl.CertificateError (the same class as
+        # SSLCertVerificationError), without its fields: the one it wraps has them.
+        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
+            seen = seen.certificate_error
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _charset(content_type: str | None) -> str | None:
+    """The `charset` parameter of a Content-Type, lower-case, or None."""
+    if not content_type:
+        return None
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'").lower() or None
+    return None
+
+
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+# UTF-32's marks first: its little-endian one starts like UTF-16's.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _as_utf8(body: bytes, headers: Mapping[str, str]) -> bytes:
+    """`body` as UTF-8, decoded by its declared charset (`application/json;charset=GBK`,
+    Latin-1, UTF-16) or a UTF-16/32 byte order mark; unchanged when UTF-8 or undecodable."""
+    charset = _charset(headers.get("content-type"))
+    if charset is None or charset.startswith("utf-16") or charset.startswith("utf-32"):
+        for mark, codec in _BOMS:
+            if body.startswith(mark):
+                charset = codec
+                break
+    if charset is None or charset in _UTF8 or not body:
+        return body
+    try:
+        return body.decode(charset).encode("utf-8")
+    except (LookupError, UnicodeError):
+        return body  # an unknown or wrong charset: read as UTF-8, as before
+
+
+def _proxy_logins(endpoints: Sequence[str]) -> tuple[str, ...]:
+    """The passwords (and their user:password pairs) of the proxies the environment sets."""
+    from jobtools.api.sessions import env_proxy
+
+    found: list[str] = []
+    for endpoint in endpoints:
+        proxy = env_proxy(endpoint)
+        parts = urllib.parse.urlsplit(proxy) if proxy else None
+        if parts is not None and parts.password:
+            password = urllib.parse.unquote(parts.password)
+            found += [password, f"{urllib.parse.unquote(parts.username or '')}:{password}"]
+    return tuple(found)
 
 
 def _secrets_of(credentials: Credentials) -> tuple[str, ...]:
@@ -727,7 +1022,8 @@ def _failure(job_id: str, exc: JobsError, attempts: int) -> FetchResult:
             exc.outcome,
             exc.status,
             exc.error_code,
-            exc.message,
+            # What stops a batch is said with its cause (wrong AK/SK, expired token...).
+            exc.cause if exc.stops_batch else exc.message,
             exc.request_id,
             attempts=attempts,
             exception=exc,

@@ -11,6 +11,11 @@ replaces each secret with `****`:
   decoding has undone its escapes, and again in every form above (a value may hold an
   escaped or URL-encoded echo of its own).
 
+A secret cut short where some other code shortened a text (a parser quoting 100 characters
+of a header line) is masked too: any 8 or more of its first or last characters, and as few
+as its first 4 right before a visible cut (`...`, `…`, the text's end). Texts are
+masked before they are cut (`cut`), so a cut never leaves a part of a secret behind.
+
 Text from the server is also made storable (`clean`): lone surrogates (a non-UTF-8 header
 decoded with `surrogateescape`) become U+FFFD, so no file writer chokes on one bad value.
 """
@@ -27,12 +32,47 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "Scrubber",
     "clean",
+    "redact_url",
 ]
 
 MASK = "****"
 # Shorter values would mask ordinary words; `auth._check_secret` refuses empty ones.
 MIN_SECRET_LENGTH = 4
+# A part of a secret this long, at its start or end, is masked too (a secret cut elsewhere).
+MIN_PART = 8
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """`url` with its user info (a proxy's login) masked.
+
+    >>> redact_url("http://alice:s3cret@proxy.corp:3128")
+    'http://****@proxy.corp:3128'
+    """
+    return _USERINFO.sub(MASK + "@", url)
+
+
+def _parts(secret: str) -> list[str]:
+    """Patterns for a secret cut short: its first or last `MIN_PART`+ characters."""
+    if len(secret) <= MIN_PART:
+        return []
+    head = re.escape(secret[:MIN_PART])
+    # The head, then as much of the rest as is there; the tail, after as much as is there.
+    tail_opt = ""
+    for char in reversed(secret[MIN_PART:-1]):
+        tail_opt = f"(?:{re.escape(char)}{tail_opt})?"
+    lead_opt = ""
+    for char in secret[1:-MIN_PART]:
+        lead_opt = f"(?:{lead_opt}{re.escape(char)})?"
+    patterns = [head + tail_opt, lead_opt + re.escape(secret[-MIN_PART:])]
+    # Where a text was visibly cut (`...`, `…`, its end), even the first 4 characters go.
+    short = re.escape(secret[:MIN_SECRET_LENGTH])
+    rest = ""
+    for char in reversed(secret[MIN_SECRET_LENGTH:MIN_PART]):
+        rest = f"(?:{re.escape(char)}{rest})?"
+    patterns.append(short + rest + r"(?=\.\.\.|\u2026|['\"]?$)")
+    return patterns
 
 
 def clean(text: str) -> str:
@@ -91,7 +131,14 @@ class Scrubber:
         # Base64 is case-sensitive; its cores are long enough that folding costs nothing.
         self._cores = tuple(core for secret in self.secrets for core in _base64_cores(secret))
         forms += [re.escape(core) for core in self._cores]
+        forms += [part for secret in self.secrets for part in _parts(secret)]
         self._raw = re.compile("|".join(forms), re.IGNORECASE) if self.secrets else None
+        self._heads = tuple(
+            piece.lower()
+            for secret in self.secrets
+            if len(secret) > MIN_PART
+            for piece in (secret[:MIN_PART], secret[-MIN_PART:])
+        )
 
         self._lower = tuple(secret.lower() for secret in self.secrets)
         self._escapable = any('"' in secret or "\\" in secret for secret in self.secrets)
@@ -115,15 +162,20 @@ class Scrubber:
         if any(core.encode() in body for core in self._cores):
             return True
         lower = body.lower()
-        return any(secret in lower for secret in self._lower_bytes)
+        return any(secret in lower for secret in self._lower_bytes) or any(
+            piece.encode() in lower for piece in self._heads
+        )
 
     def _suspect(self, text: str) -> bool:
+        """False when no form of a secret, whole or cut, can be in `text` (the fast path)."""
         if "\\" in text or "%" in text or "&#" in text:
             return True
         if any(core in text for core in self._cores):
             return True
         lower = text.lower()
-        return any(secret in lower for secret in self._lower)
+        return any(secret[:MIN_SECRET_LENGTH] in lower for secret in self._lower) or any(
+            piece in lower for piece in self._heads
+        )
 
     def text(self, value: str | None) -> str | None:
         """A decoded string, cleaned and with every secret masked (None stays None)."""
@@ -143,6 +195,11 @@ class Scrubber:
         if self._raw is not None and self._suspect(value) and self._raw.search(value):
             value = self._raw.sub(MASK, value)
         return value
+
+    def cut(self, value: str, limit: int) -> str:
+        """`value` masked (`raw`), then shortened to `limit` characters: never the other way
+        round, so no part of a secret survives a cut."""
+        return (self.raw(value) or "")[:limit]
 
     def value(self, value: Any) -> Any:
         """A parsed JSON value with every string (keys too) passed through `raw`.

@@ -244,7 +244,11 @@ def client_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
 
 
 def ssl_context(verify: Any) -> ssl.SSLContext:
-    """An SSL context from httpx-style `verify`: True, False, a CA bundle path or a context."""
+    """An SSL context from httpx-style `verify`: True, False, a CA bundle path or a context.
+
+    True reads `SSL_CERT_FILE` (a bundle) and `SSL_CERT_DIR` (a hashed folder) when they name
+    what exists, as httpx and requests do; else certifi's roots.
+    """
     if isinstance(verify, ssl.SSLContext):
         return verify
     if verify is False:
@@ -254,6 +258,14 @@ def ssl_context(verify: Any) -> ssl.SSLContext:
         return context
     if isinstance(verify, str | os.PathLike):
         return ssl.create_default_context(cafile=os.fspath(verify))
+    # A corporate CA set in the environment, as httpx and requests read it.
+    cafile = os.environ.get("SSL_CERT_FILE") or None
+    capath = os.environ.get("SSL_CERT_DIR") or None
+    if cafile and os.path.isfile(cafile) or capath and os.path.isdir(capath):
+        return ssl.create_default_context(
+            cafile=cafile if cafile and os.path.isfile(cafile) else None,
+            capath=capath if capath and os.path.isdir(capath) else None,
+        )
     # httpx's default CA bundle (certifi comes with httpx): the same roots on every OS.
     return ssl.create_default_context(cafile=certifi.where())
 

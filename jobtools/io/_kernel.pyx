@@ -1,136 +1,107 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""The compiled JSONL kernel behind `jobtools.io._scan` (which documents what it does).
+"""The compiled JSONL scanner behind `jobtools.io._scan` (which documents what it does).
 
-Everything here runs without the GIL on a byte buffer; every read of it is bounds-checked by
-hand against the line's end, so no input can make it read outside the buffer.
+It knows JSON and nothing of jobs: which keys to follow, which value kinds each may have,
+where each followed value's text goes and which keys are cut from the front of the entities
+text all come from tables `_scan` builds from the schema at run time. No derived column's
+rule is here. Every read of the input is bounds-checked by hand against the line's end, and
+every write against its region's end (a write past it raises, it never happens silently).
+`make fuzz` builds this file with Cython's bounds checks and AddressSanitizer on.
 """
 
-from libc.stdint cimport int8_t, int64_t, uint8_t
-from libc.string cimport memchr, memcmp
+from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
 
-# Line verdicts and time kinds (the same numbers as in `_scan`).
+# Value kinds (the same numbers as `jobtools.frame.Kinds`) and line verdicts (`_scan`).
+cdef enum:
+    K_ABSENT = 0
+    K_NULL = 1
+    K_STRING = 2
+    K_INT = 3
+    K_FLOAT = 4
+    K_BOOL = 5
+    K_OBJECT = 6
+    K_ARRAY = 7
 cdef enum:
     OK = 0
     PYTHON = 1
-    REJECT = 2
-    BLANK = 3
-    TIME_NONE = 0
-    TIME_UTC = 1
-    TIME_LEGACY = 2
-    TIME_OTHER = 3
-
-# Contexts, value types and parser modes.
+    BLANK = 2
+# Where a container sits: the line's object, the entities object, anything else.
 cdef enum:
     C_TOP = 0
     C_ENT = 1
-    C_LIST = 2
-    C_JOB = 3
-    C_SUBENT = 4
-    C_OTHER = 5
+    C_OTHER = 2
+# What comes next.
 cdef enum:
-    T_ABSENT = 0
-    T_NULL = 1
-    T_STRING = 2
-    T_INT = 3
-    T_FLOAT = 4
-    T_OTHER = 5
+    S_VALUE = 0
+    S_FIRST = 1  # after `{` or `[`: a member or item, or the close
+    S_MEMBER = 2  # after `,` in an object
+    S_AFTER = 3  # after a value: `,` or the close
+# Limits of what the scanner follows itself; deeper or wider lines go to Python's rules.
 cdef enum:
-    M_VALUE = 0
-    M_MEMBER = 1
-    M_AFTER = 2
-    M_OPENED = 3
-
-# Table sizes, checked against `_scan`'s tables by `layout()`.
-cdef enum:
-    N_TOP = 8  # the record's fields, then "entities"
-    N_ENT = 16
-    N_SUB = 10
-    N_RES = 7
-    N_OUT = 15
-    SUB_MAX = 256
     DEPTH = 64
+    MAX_KEYS = 1024
 
-# Places in the tables and outputs (as `_scan` lays them out).
-cdef int64_t JOB_ID, BEGIN, END, FIRST_LIST, TOTAL, ERROR, MESSAGE, PERCENT
-cdef int64_t O_ENTITIES, O_ENTITY_ERROR, O_RESOURCE, O_PERCENT, N_DIRECT
-cdef int64_t DIRECT_E[8]
-cdef int64_t DIRECT_OUT[8]
-cdef int64_t HELD_RANK[N_ENT]  # where an entity key comes in the held order, or -1
-cdef uint8_t MONTHS[36]
+KINDS = ("absent", "null", "string", "int", "float", "bool", "object", "array")
+VERDICTS = ("ok", "python", "blank")
+
+
+cdef struct Tables:
+    const uint8_t* names  # every followed key's bytes, end to end
+    const int64_t* name_off  # where each starts (n_slots + 1)
+    int n_top  # slots [0, n_top) are top-level keys, [n_top, n_slots) keys of the entities
+    int n_slots
+    int entities  # the top-level slot whose object is the entities
+    const int64_t* accept  # per slot: the kinds taken (1 << kind); any other: Python's
+    const int64_t* text  # per slot: the text column its string or number goes to, or -1
+    const int64_t* held  # per slot: its rank among the keys cut from the entities, or -1
+    const int64_t* held_kind  # per slot: the kind it has when cut
+    const int64_t* span  # per slot: where its array's span and length go, or -1
+    int n_text  # text columns; column n_text is the entities text
+
+
+cdef struct Out:
+    uint8_t* data
+    const int64_t* base  # n_text + 2: where each column's region starts
+    int64_t* used  # n_text + 1
+
+
+cdef struct Work:
+    int8_t* kind  # per slot
+    int64_t* a  # per slot: where its value starts
+    int64_t* b  # per slot: where it ends
+    int64_t* count  # per span slot
+    int64_t* key_a  # the keys of the open objects, for duplicates
+    int64_t* key_b
+    int64_t* used0  # the columns' fill at the line's start (restored when it goes to Python)
+
+
+cdef struct Stack:
+    int8_t is_array[DEPTH]
+    int8_t ctx[DEPTH]
+    int8_t writes[DEPTH]  # written into the entities text
+    int slot[DEPTH]  # the slot this container is the value of, or -1
+    int member_slot[DEPTH]  # in the entities object: the slot of the member being read
+    int64_t keys_from[DEPTH]  # this object's first key in Work.key_a
+    int64_t written[DEPTH]  # members or items written
+    int64_t member_at[DEPTH]  # in the entities object: where its text goes on after the cut
+    int64_t last_rank[DEPTH]  # in the entities object: the rank of the last key cut
+
+
 # The bytes that end a run of plain string content: a quote, a backslash, a control
 # character, or the start of a multi-byte UTF-8 sequence.
 cdef uint8_t STRING_STOP[256]
 for _byte in range(256):
     STRING_STOP[_byte] = _byte == 34 or _byte == 92 or _byte < 32 or _byte >= 128
+cdef const char* HEX = b"0123456789abcdef"
 
 
-def layout(places, direct_e, direct_out, months, held_rank):
-    """Set the kernel's places (a dict of names to indexes) from `_scan`'s tables."""
-    global JOB_ID, BEGIN, END, FIRST_LIST, TOTAL, ERROR, MESSAGE, PERCENT
-    global O_ENTITIES, O_ENTITY_ERROR, O_RESOURCE, O_PERCENT, N_DIRECT
-    assert places["n_top"] == N_TOP and places["n_ent"] == N_ENT and places["n_sub"] == N_SUB
-    assert places["n_res"] == N_RES and places["n_out"] == N_OUT and places["sub_max"] == SUB_MAX
-    JOB_ID, BEGIN, END = places["job_id"], places["begin"], places["end"]
-    FIRST_LIST, TOTAL = places["first_list"], places["total"]
-    ERROR, MESSAGE, PERCENT = places["error"], places["message"], places["percent"]
-    O_ENTITIES, O_ENTITY_ERROR = places["o_entities"], places["o_entity_error"]
-    O_RESOURCE, O_PERCENT = places["o_resource"], places["o_percent"]
-    N_DIRECT = len(direct_e)
-    for i in range(N_DIRECT):
-        DIRECT_E[i], DIRECT_OUT[i] = direct_e[i], direct_out[i]
-    for i in range(36):
-        MONTHS[i] = months[i]
-    for i in range(N_ENT):
-        HELD_RANK[i] = held_rank[i]
-
-
-cdef struct Tables:
-    const uint8_t* top
-    const int64_t* top_off
-    const uint8_t* ent
-    const int64_t* ent_off
-    const uint8_t* sub
-    const int64_t* sub_off
-
-
-cdef struct Line:
-    int8_t kind[DEPTH]
-    int8_t ctx[DEPTH]
-    int64_t opened[DEPTH]
-    int8_t top_t[N_TOP]
-    int64_t top_a[N_TOP]
-    int64_t top_b[N_TOP]
-    int8_t ent_t[N_ENT]
-    int64_t ent_a[N_ENT]
-    int64_t ent_b[N_ENT]
-    bint list_seen[2]
-    int64_t list_len[2]
-    int64_t res_rank[2][SUB_MAX]
-    int64_t res_a[2][SUB_MAX]
-    int64_t res_b[2][SUB_MAX]
-    int64_t msg_a[2]
-    int64_t msg_b[2]
-    bint sub_seen[N_SUB]
-    int64_t strip_end  # where the entities text goes on after the held keys cut out, or -1
-
-
-cdef inline int key_id(const uint8_t* buf, int64_t a, int64_t b, const uint8_t* blob,
-                       const int64_t* off, int count) noexcept nogil:
-    cdef int64_t n = b - a, j, lo
-    cdef int k
-    for k in range(count):
-        lo = off[k]
-        if off[k + 1] - lo != n:
-            continue
-        j = 0
-        while j < n and buf[a + j] == blob[lo + j]:
-            j += 1
-        if j == n:
-            return k
-    return -1
+class RegionOverflow(RuntimeError):
+    """A column's region was too small: a bug in the sizes `_scan` gives, never silent."""
 
 
 cdef inline int64_t utf8_length(const uint8_t* buf, int64_t i, int64_t end) noexcept nogil:
@@ -161,15 +132,36 @@ cdef inline int64_t utf8_length(const uint8_t* buf, int64_t i, int64_t end) noex
     return n
 
 
-cdef inline bint is_hex(uint8_t c) noexcept nogil:
-    return (48 <= c <= 57) or (97 <= c <= 102) or (65 <= c <= 70)
+cdef inline int hex_value(uint8_t c) noexcept nogil:
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+cdef inline int64_t hex4(const uint8_t* buf, int64_t i, int64_t end) noexcept nogil:
+    """The code unit of the four hex digits at `i`, or -1."""
+    cdef int64_t value = 0, k
+    cdef int d
+    if i + 4 > end:
+        return -1
+    for k in range(i, i + 4):
+        d = hex_value(buf[k])
+        if d < 0:
+            return -1
+        value = value * 16 + d
+    return value
 
 
 cdef inline int64_t string_end(const uint8_t* buf, int64_t i, int64_t end,
                                bint* escaped) noexcept nogil:
-    """The closing quote of the string opening at `i`, or -1 if it is no valid JSON string."""
+    """The closing quote of the string opening at `i`, or -1 when it is no valid JSON string
+    (a lone surrogate escape included: orjson refuses those)."""
     cdef uint8_t c, d
-    cdef int64_t k, n
+    cdef int64_t n, unit, low
     i += 1
     escaped[0] = False
     while i < end:
@@ -185,12 +177,17 @@ cdef inline int64_t string_end(const uint8_t* buf, int64_t i, int64_t end,
             if i + 1 >= end:
                 return -1
             d = buf[i + 1]
-            if d == 117:  # \uXXXX
-                if i + 6 > end:
+            if d == 117:  # \uXXXX, a surrogate only as a pair
+                unit = hex4(buf, i + 2, end)
+                if unit < 0 or 0xDC00 <= unit <= 0xDFFF:
                     return -1
-                for k in range(i + 2, i + 6):
-                    if not is_hex(buf[k]):
+                if 0xD800 <= unit <= 0xDBFF:
+                    if i + 12 > end or buf[i + 6] != 92 or buf[i + 7] != 117:
                         return -1
+                    low = hex4(buf, i + 8, end)
+                    if not (0xDC00 <= low <= 0xDFFF):
+                        return -1
+                    i += 6
                 i += 6
             elif d == 34 or d == 92 or d == 47 or d == 98 or d == 102 or d == 110 or d == 114 or d == 116:
                 i += 2
@@ -288,453 +285,369 @@ cdef inline bint literal(const uint8_t* buf, int64_t pos, int64_t stop, const ch
     return True
 
 
-cdef inline int64_t digits(const uint8_t* buf, int64_t a, int64_t n) noexcept nogil:
-    """The number in `n` ASCII digits at `a`, or -1."""
-    cdef int64_t value = 0, k
-    cdef int d
-    for k in range(a, a + n):
-        d = buf[k] - 48
-        if d < 0 or d > 9:
-            return -1
-        value = value * 10 + d
-    return value
+cdef inline int key_id(const uint8_t* buf, int64_t a, int64_t b, const Tables* T,
+                       int first, int last) noexcept nogil:
+    """The slot in [first, last) whose key is `buf[a:b]`, or -1."""
+    cdef int64_t n = b - a, lo
+    cdef int k
+    for k in range(first, last):
+        lo = T.name_off[k]
+        if T.name_off[k + 1] - lo == n and memcmp(buf + a, T.names + lo, n) == 0:
+            return k
+    return -1
 
 
-cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d) noexcept nogil:
-    cdef int64_t era, yoe, doy, doe
-    if m <= 2:
-        y -= 1
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+# --- writing -----------------------------------------------------------------------------
+# A write that would pass its region's end sets `used[n_text + 1]`-style overflow: the
+# caller raises. Each region is as large as the part it is read from, and no column's text
+# is longer than the part's bytes, so it never happens.
+
+cdef inline bint put(Out* out, int f, const uint8_t* src, int64_t n) noexcept nogil:
+    cdef int64_t at = out.base[f] + out.used[f]
+    if n < 0 or at + n > out.base[f + 1]:
+        return False
+    memcpy(out.data + at, src, n)
+    out.used[f] += n
+    return True
 
 
-cdef inline int64_t month_days(int64_t y, int64_t m) noexcept nogil:
-    if m == 2:
-        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
-    if m == 4 or m == 6 or m == 9 or m == 11:
-        return 30
-    return 31
+cdef inline bint put_byte(Out* out, int f, uint8_t c) noexcept nogil:
+    cdef int64_t at = out.base[f] + out.used[f]
+    if at + 1 > out.base[f + 1]:
+        return False
+    out.data[at] = c
+    out.used[f] += 1
+    return True
 
 
-cdef inline int64_t clock(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi, int64_t s,
-                          int64_t ms) noexcept nogil:
-    """Microseconds since the epoch, or -1 when a field is out of range."""
-    if y < 1 or mo < 1 or mo > 12 or d < 1 or h < 0 or mi < 0 or s < 0 or ms < 0:
-        return -1
-    if d > month_days(y, mo) or h > 23 or mi > 59 or s > 59:
-        return -1
-    return (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000000 + ms * 1000
+cdef inline bint put_code_point(Out* out, int f, uint32_t cp) noexcept nogil:
+    """The code point as UTF-8."""
+    cdef uint8_t b[4]
+    cdef int n
+    if cp < 0x80:
+        b[0], n = cp, 1
+    elif cp < 0x800:
+        b[0], b[1], n = 0xC0 | (cp >> 6), 0x80 | (cp & 0x3F), 2
+    elif cp < 0x10000:
+        b[0], b[1], b[2], n = 0xE0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F), 3
+    else:
+        b[0], b[1] = 0xF0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3F)
+        b[2], b[3], n = 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F), 4
+    return put(out, f, b, n)
 
 
-cdef inline int job_time(const uint8_t* buf, int64_t a, int64_t b, int64_t* us) noexcept nogil:
-    """The kind of a time value (ISO `2015-06-04T10:11:06.586Z` or legacy
-    `04-Jun-2015 18:11:06:586` exactly, else TIME_OTHER), its microseconds in `us`."""
-    cdef int64_t month = -1, value
-    cdef int k, j
-    cdef uint8_t c
-    if b - a != 24:
-        return TIME_NONE if b == a else TIME_OTHER
-    if buf[a + 4] == 45 and buf[a + 10] == 84 and buf[a + 23] == 90:
-        if not (buf[a + 7] == 45 and buf[a + 13] == 58 and buf[a + 16] == 58 and buf[a + 19] == 46):
-            return TIME_OTHER
-        value = clock(digits(buf, a, 4), digits(buf, a + 5, 2), digits(buf, a + 8, 2),
-                      digits(buf, a + 11, 2), digits(buf, a + 14, 2), digits(buf, a + 17, 2),
-                      digits(buf, a + 20, 3))
-        if value < 0:
-            return TIME_OTHER
-        us[0] = value
-        return TIME_UTC
-    if buf[a + 2] == 45 and buf[a + 6] == 45 and buf[a + 11] == 32:
-        if not (buf[a + 14] == 58 and buf[a + 17] == 58 and buf[a + 20] == 58):
-            return TIME_OTHER
-        for k in range(12):
-            for j in range(3):
-                c = buf[a + 3 + j]
-                if 65 <= c <= 90:
-                    c += 32
-                if c != MONTHS[3 * k + j]:
-                    break
-            else:
-                month = k + 1
-                break
-        value = clock(digits(buf, a + 7, 4), month, digits(buf, a, 2), digits(buf, a + 12, 2),
-                      digits(buf, a + 15, 2), digits(buf, a + 18, 2), digits(buf, a + 21, 3))
-        if value < 0:
-            return TIME_OTHER
-        us[0] = value
-        return TIME_LEGACY
-    return TIME_OTHER
-
-
-cdef inline int64_t id_millis(const uint8_t* buf, int64_t a, int64_t b) noexcept nogil:
-    """The milliseconds in hex digits 17-28 of a 32-hex job id, or -1 (see `jobtools.ids`)."""
-    cdef int64_t value = 0, k, d
-    cdef uint8_t c
-    if b - a != 32:
-        return -1
-    for k in range(a, b):
-        c = buf[k]
-        if 48 <= c <= 57:
-            d = c - 48
-        elif 97 <= c <= 102:
-            d = c - 87
-        elif 65 <= c <= 70:
-            d = c - 55
+cdef inline bint put_string(Out* out, int f, const uint8_t* buf, int64_t a, int64_t b,
+                            bint canonical) noexcept nogil:
+    """The content of a valid JSON string `buf[a:b]` (quotes excluded, escapes in it),
+    decoded to UTF-8; or `canonical`: quoted and escaped as orjson writes it (only `"`, `\\`
+    and control characters escaped; `\\n`-style where JSON has one, else `\\u00XX`)."""
+    cdef int64_t i = a, run
+    cdef uint8_t d
+    cdef uint32_t cp
+    cdef uint8_t esc[6]
+    if canonical and not put_byte(out, f, 34):
+        return False
+    while i < b:
+        run = i
+        while i < b and buf[i] != 92:
+            i += 1
+        if not put(out, f, buf + run, i - run):
+            return False
+        if i >= b:
+            break
+        d = buf[i + 1]
+        if d == 117:
+            cp = <uint32_t>hex4(buf, i + 2, b)
+            i += 6
+            if 0xD800 <= cp <= 0xDBFF:  # a pair, as `string_end` made sure
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (<uint32_t>hex4(buf, i + 2, b) - 0xDC00)
+                i += 6
         else:
-            return -1
-        if a + 16 <= k < a + 28:
-            value = value * 16 + d
-    return value
-
-
-cdef struct Out:
-    uint8_t* data
-    const int64_t* base  # where each column's region starts in `data`; N_OUT + 1 of them
-    int64_t* used  # N_OUT + 1: the last is 1 once a column's region is full
-
-
-cdef inline void put(Out* out, int f, const uint8_t* src, int64_t a, int64_t b) noexcept nogil:
-    cdef int64_t at = out.used[f], k
-    cdef uint8_t* dst
-    if out.base[f] + at + (b - a) > out.base[f + 1]:
-        out.used[N_OUT] = 1
-        return
-    dst = out.data + out.base[f] + at
-    for k in range(b - a):
-        dst[k] = src[a + k]
-    out.used[f] = at + b - a
-
-
-cdef inline int next_item(Line* L, int depth, int sub, int* here, int* key, int* job,
-                          int* verdict) noexcept nogil:
-    """The mode for the next item of the container at `depth`: a member's key in an object; in
-    an array a value, counted as a sub-job when the array is a sub-job list."""
-    if L.kind[depth] == 0:
-        return M_MEMBER
-    here[0], key[0] = L.ctx[depth], -1
-    if here[0] == C_LIST:
-        job[0] = L.list_len[sub]
-        L.list_len[sub] += 1
-        if job[0] < SUB_MAX:
-            L.res_rank[sub][job[0]] = N_RES
+            cp = (8 if d == 98 else 12 if d == 102 else 10 if d == 110 else 13 if d == 114
+                  else 9 if d == 116 else d)
+            i += 2
+        if not canonical or (cp >= 32 and cp != 34 and cp != 92):
+            if not put_code_point(out, f, cp):
+                return False
+            continue
+        esc[0] = 92
+        if cp == 34 or cp == 92:
+            esc[1] = cp
+            run = 2
+        elif cp == 8 or cp == 12 or cp == 10 or cp == 13 or cp == 9:
+            esc[1] = 98 if cp == 8 else 102 if cp == 12 else 110 if cp == 10 else 114 if cp == 13 else 116
+            run = 2
         else:
-            verdict[0] = PYTHON
-    return M_VALUE
+            esc[1], esc[2], esc[3] = 117, 48, 48
+            esc[4], esc[5] = HEX[cp >> 4], HEX[cp & 15]
+            run = 6
+        if not put(out, f, esc, run):
+            return False
+    return not canonical or put_byte(out, f, 34)
 
+
+# --- one line -----------------------------------------------------------------------------
 
 cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables* T,
-                   Line* L) noexcept nogil:
-    """Read one line into `L`; its verdict (OK, PYTHON, REJECT or BLANK)."""
-    cdef int64_t pos, skipped, close, va, vb
-    cdef int verdict = OK, depth = -1, ent_depth = 99, here = C_TOP, key = -1, sub = 0, job = 0
-    cdef int mode = M_VALUE, child, vtype, k, rank = -1, pending = -1
-    cdef bint prefix = False
-    cdef bint escaped, integer
+                   Work* W, Out* out, Stack* S, bint* overflow) noexcept nogil:
+    """Read one line: its verdict. For an OK line, `W` holds each slot's kind and the output
+    columns hold its texts; a line for Python leaves the columns as they were."""
+    cdef int64_t pos, close = 0, vb, nkeys = 0, k
+    cdef int depth = 0, state = S_FIRST, slot = -1, kind, f, child, ent = T.n_text, parent
+    cdef bint escaped, integer, w
     cdef uint8_t c
     pos = skip_space(buf, start, stop)
     if pos == stop:
         return BLANK
     if buf[pos] != 123:
-        return REJECT
-    for k in range(N_TOP):
-        L.top_t[k] = T_ABSENT
-    for k in range(N_ENT):
-        L.ent_t[k] = T_ABSENT
-    for k in range(2):
-        L.list_seen[k] = False
-        L.list_len[k] = 0
-        L.msg_a[k] = -1
+        return PYTHON  # not an object: Python's rules report it
+    for k in range(T.n_slots):
+        W.kind[k] = K_ABSENT
+    S.is_array[0], S.ctx[0], S.writes[0], S.slot[0] = 0, C_TOP, 0, -1
+    S.keys_from[0], S.written[0] = 0, 0
+    pos += 1
     while True:
-        if mode == M_VALUE:
-            skipped = skip_space(buf, pos, stop)
-            if skipped != pos and depth >= ent_depth:
-                verdict = PYTHON  # spaced entities text: rewritten compact by orjson
-            pos = skipped
+        if state == S_VALUE:
+            pos = skip_space(buf, pos, stop)
             if pos >= stop:
-                return REJECT
+                return PYTHON
             c = buf[pos]
-            vtype = T_OTHER
-            va = pos
-            vb = pos
+            w = S.writes[depth]
             if c == 123 or c == 91:
+                kind = K_OBJECT if c == 123 else K_ARRAY
+                if slot >= 0:
+                    if not (T.accept[slot] >> kind) & 1:
+                        return PYTHON
+                    W.kind[slot], W.a[slot] = kind, pos
                 if depth + 1 >= DEPTH:
-                    return PYTHON  # deeper than followed: orjson's to judge
+                    return PYTHON  # deeper than followed: for orjson to judge
                 child = C_OTHER
-                if c == 123:
-                    if depth == -1:
-                        child = C_TOP
-                    elif here == C_TOP and key == N_TOP - 1:
-                        child = C_ENT
-                        ent_depth = depth + 1
-                        L.strip_end, rank, prefix = -1, -1, True
-                    elif here == C_LIST:
-                        child = C_JOB
-                    elif here == C_JOB and key == 0:
-                        child = C_SUBENT
-                        for k in range(N_SUB):
-                            L.sub_seen[k] = False
-                elif here == C_ENT and FIRST_LIST <= key < FIRST_LIST + 2:
-                    child = C_LIST
-                    sub = key - FIRST_LIST
-                    L.list_seen[sub] = True
-                    L.list_len[sub] = 0
-                if here == C_ENT:
-                    prefix = False  # a container ends the held keys' run
-                if key >= 0:
-                    if here == C_TOP:
-                        L.top_t[key] = T_OTHER
-                        if key != N_TOP - 1 or c != 123:
-                            verdict = PYTHON  # a record field that is no text: Python's
-                    elif here == C_ENT:
-                        L.ent_t[key] = T_OTHER
-                    elif here == C_SUBENT:
-                        verdict = PYTHON
+                if S.ctx[depth] == C_TOP and slot == T.entities and kind == K_OBJECT:
+                    child, w = C_ENT, True
+                if w and not put_byte(out, ent, c):
+                    overflow[0] = True
+                    return PYTHON
                 depth += 1
-                L.kind[depth] = 0 if c == 123 else 1
-                L.ctx[depth] = child
-                L.opened[depth] = pos
+                S.is_array[depth], S.ctx[depth], S.writes[depth] = kind == K_ARRAY, child, w
+                S.slot[depth], S.keys_from[depth], S.written[depth] = slot, nkeys, 0
+                if child == C_ENT:
+                    S.member_at[depth] = out.used[ent]
+                    S.last_rank[depth] = -1
+                    S.member_slot[depth] = -1
+                if slot >= 0 and T.span[slot] >= 0:
+                    W.count[T.span[slot]] = 0
                 pos += 1
-                mode = M_OPENED
+                state = S_FIRST
                 continue
+            vb = -1
             if c == 34:
                 close = string_end(buf, pos, stop, &escaped)
                 if close < 0:
-                    return REJECT
-                if escaped and (key >= 0 or depth >= ent_depth):
-                    verdict = PYTHON
-                va, vb, vtype = pos + 1, close, T_STRING
-                pos = close + 1
+                    return PYTHON
+                kind = K_STRING
+                vb = close + 1
+                if w and not (put_string(out, ent, buf, pos + 1, close, True) if escaped
+                              else put(out, ent, buf + pos, vb - pos)):
+                    overflow[0] = True
+                    return PYTHON
             elif c == 45 or 48 <= c <= 57:
                 vb = number_end(buf, pos, stop, &integer)
-                if vb < 0:
-                    return REJECT
-                vtype = T_INT if integer else T_FLOAT
-                if depth >= ent_depth and not canonical_number(buf, pos, vb):
-                    verdict = PYTHON  # orjson would write it otherwise
-                pos = vb
+                if vb < 0 or not canonical_number(buf, pos, vb):
+                    # Not JSON, or a number orjson writes otherwise (an exponent, 19+ digits
+                    # that may not fit 64 bits): Python's rules, which keep big integers.
+                    return PYTHON
+                kind = K_INT if integer else K_FLOAT
+                if w and not put(out, ent, buf + pos, vb - pos):
+                    overflow[0] = True
+                    return PYTHON
             elif c == 110 and literal(buf, pos, stop, b"null", 4):
-                vtype = T_NULL
-                pos += 4
+                kind, vb = K_NULL, pos + 4
             elif c == 116 and literal(buf, pos, stop, b"true", 4):
-                pos += 4
+                kind, vb = K_BOOL, pos + 4
             elif c == 102 and literal(buf, pos, stop, b"false", 5):
-                pos += 5
+                kind, vb = K_BOOL, pos + 5
             else:
-                return REJECT
-            if key >= 0:
-                if here == C_TOP:
-                    L.top_t[key], L.top_a[key], L.top_b[key] = vtype, va, vb
-                    if vtype != T_NULL and (vtype != T_STRING or key == N_TOP - 1):
-                        verdict = PYTHON  # no text where text goes, or entities no object
-                elif here == C_ENT:
-                    L.ent_t[key], L.ent_a[key], L.ent_b[key] = vtype, va, vb
-                    # A held key (its column gives it back whole): cut out while the run
-                    # from the object's start goes on, in the held order.
-                    if prefix and pending >= 0 and (
-                        (vtype == T_STRING and key != PERCENT) or (vtype == T_FLOAT and key == PERCENT)
-                    ):
-                        L.strip_end, rank = pos, pending
-                    else:
-                        prefix = False
-                elif here == C_SUBENT and job < SUB_MAX:
-                    if vtype == T_STRING:
-                        if key < N_RES:
-                            if vb > va and key < L.res_rank[sub][job]:
-                                L.res_rank[sub][job] = key
-                                L.res_a[sub][job], L.res_b[sub][job] = va, vb
-                        elif key == N_RES and L.msg_a[sub] < 0:
-                            L.msg_a[sub], L.msg_b[sub] = va, vb
-                    elif vtype != T_NULL:
-                        verdict = PYTHON  # an odd type where a resource or message goes
-            if here == C_ENT and key < 0:
-                prefix = False
-            mode = M_AFTER
+                return PYTHON
+            if w and (kind == K_NULL or kind == K_BOOL) and not put(out, ent, buf + pos, vb - pos):
+                overflow[0] = True
+                return PYTHON
+            if slot >= 0:
+                if not (T.accept[slot] >> kind) & 1:
+                    return PYTHON
+                W.kind[slot], W.a[slot], W.b[slot] = kind, pos, vb
+                f = T.text[slot]
+                if f >= 0 and (kind == K_STRING or kind == K_INT or kind == K_FLOAT):
+                    if kind != K_STRING:
+                        if not put(out, f, buf + pos, vb - pos):
+                            overflow[0] = True
+                            return PYTHON
+                    elif not (put_string(out, f, buf, pos + 1, close, False) if escaped
+                              else put(out, f, buf + pos + 1, close - pos - 1)):
+                        overflow[0] = True
+                        return PYTHON
+            pos = vb
+            if S.ctx[depth] == C_ENT:
+                member_done(T, out, S, depth, kind)
+            state = S_AFTER
             continue
-        if mode == M_OPENED:
-            skipped = skip_space(buf, pos, stop)
-            if skipped != pos and depth >= ent_depth:
-                verdict = PYTHON
-            pos = skipped
+        if state == S_FIRST:
+            pos = skip_space(buf, pos, stop)
             if pos >= stop:
-                return REJECT
+                return PYTHON
             c = buf[pos]
-            if (L.kind[depth] == 0 and c == 125) or (L.kind[depth] == 1 and c == 93):
-                mode = M_AFTER  # empty: the close is read there
+            if c == (93 if S.is_array[depth] else 125):
+                state = S_AFTER  # empty: closed there
                 continue
-            mode = next_item(L, depth, sub, &here, &key, &job, &verdict)
+            if S.is_array[depth]:
+                slot = -1
+                if S.slot[depth] >= 0 and T.span[S.slot[depth]] >= 0:
+                    W.count[T.span[S.slot[depth]]] += 1
+                state = S_VALUE
+                continue
+            state = S_MEMBER
             continue
-        if mode == M_MEMBER:
+        if state == S_MEMBER:
             pos = skip_space(buf, pos, stop)
             if pos >= stop or buf[pos] != 34:
-                return REJECT
+                return PYTHON
             close = string_end(buf, pos, stop, &escaped)
-            if close < 0:
-                return REJECT
-            here = L.ctx[depth]
-            key = -1
-            if escaped:
-                if here == C_TOP or depth >= ent_depth:
-                    verdict = PYTHON
-            elif here == C_TOP:
-                key = key_id(buf, pos + 1, close, T.top, T.top_off, N_TOP)
-                if key < 0 or L.top_t[key] != T_ABSENT:
-                    verdict = PYTHON  # unknown (for `extra`) or duplicated (the last wins)
-                    key = -1
-            elif here == C_ENT:
-                key = key_id(buf, pos + 1, close, T.ent, T.ent_off, N_ENT)
-                if key >= 0 and L.ent_t[key] != T_ABSENT:
-                    verdict = PYTHON
-                    key = -1
-                pending = HELD_RANK[key] if key >= 0 and HELD_RANK[key] > rank else -1
-            elif here == C_JOB:
-                # In a sub-job only `entities` is followed (the last of the top-level names).
-                if close - pos - 1 == 8 and memcmp(buf + pos + 1, b"entities", 8) == 0:
-                    key = 0
-            elif here == C_SUBENT:
-                key = key_id(buf, pos + 1, close, T.sub, T.sub_off, N_SUB)
-                if key >= 0:
-                    if L.sub_seen[key] or key > N_RES:
-                        verdict = PYTHON  # a duplicate, or sub-jobs of a sub-job
-                    L.sub_seen[key] = True
+            if close < 0 or escaped:
+                return PYTHON  # an escaped key: for Python to decode and compare
+            # A duplicated key: the last one wins in Python, so Python reads the line.
+            for k in range(S.keys_from[depth], nkeys):
+                if W.key_b[k] - W.key_a[k] == close - pos - 1 and memcmp(
+                    buf + W.key_a[k], buf + pos + 1, close - pos - 1
+                ) == 0:
+                    return PYTHON
+            if nkeys >= MAX_KEYS:
+                return PYTHON
+            W.key_a[nkeys], W.key_b[nkeys] = pos + 1, close
+            nkeys += 1
+            slot = -1
+            if S.ctx[depth] == C_TOP:
+                slot = key_id(buf, pos + 1, close, T, 0, T.n_top)
+                if slot < 0:
+                    return PYTHON  # an unknown top-level field: `extra` is Python's
+            elif S.ctx[depth] == C_ENT:
+                slot = key_id(buf, pos + 1, close, T, T.n_top, T.n_slots)
+                S.member_slot[depth] = slot
+            if S.writes[depth]:
+                if S.written[depth] and not put_byte(out, ent, 44):
+                    overflow[0] = True
+                    return PYTHON
+                if not put(out, ent, buf + pos, close + 1 - pos) or not put_byte(out, ent, 58):
+                    overflow[0] = True
+                    return PYTHON
+            S.written[depth] += 1
             pos = skip_space(buf, close + 1, stop)
             if pos >= stop or buf[pos] != 58:
-                return REJECT
-            if depth >= ent_depth and pos != close + 1:
-                verdict = PYTHON
+                return PYTHON
             pos += 1
-            mode = M_VALUE
+            state = S_VALUE
             continue
-        # M_AFTER: a comma, or the close of the container at `depth`.
-        skipped = skip_space(buf, pos, stop)
-        if skipped != pos and depth >= ent_depth:
-            verdict = PYTHON
-        pos = skipped
-        if depth < 0:
-            break
+        # S_AFTER: a comma, or the close of the container at `depth`.
+        pos = skip_space(buf, pos, stop)
         if pos >= stop:
-            return REJECT
+            return PYTHON
         c = buf[pos]
         if c == 44:
             pos += 1
-            mode = next_item(L, depth, sub, &here, &key, &job, &verdict)
+            if S.is_array[depth]:
+                if S.writes[depth] and not put_byte(out, ent, 44):
+                    overflow[0] = True
+                    return PYTHON
+                slot = -1
+                if S.slot[depth] >= 0 and T.span[S.slot[depth]] >= 0:
+                    W.count[T.span[S.slot[depth]]] += 1
+                state = S_VALUE
+            else:
+                state = S_MEMBER
             continue
-        if c != (125 if L.kind[depth] == 0 else 93):
-            return REJECT
+        if c != (93 if S.is_array[depth] else 125):
+            return PYTHON
         pos += 1
-        if L.ctx[depth] == C_ENT:
-            L.top_a[N_TOP - 1], L.top_b[N_TOP - 1] = L.opened[depth], pos
-            ent_depth = 99
+        if S.writes[depth] and not put_byte(out, ent, c):
+            overflow[0] = True
+            return PYTHON
+        if S.slot[depth] >= 0:
+            W.b[S.slot[depth]] = pos
+        if not S.is_array[depth]:
+            nkeys = S.keys_from[depth]
         depth -= 1
-        mode = M_AFTER
-    if pos != stop:
-        return REJECT
-    return verdict
-
-
-cdef bint types_ok(const Line* L, const uint8_t* buf) noexcept nogil:
-    """Whether the followed entity values have the types the kernel copies (else Python's)."""
-    cdef int k
-    for k in range(N_ENT):
-        if k == PERCENT or k == TOTAL or FIRST_LIST <= k < FIRST_LIST + 2:
-            continue
-        if L.ent_t[k] != T_ABSENT and L.ent_t[k] != T_NULL and L.ent_t[k] != T_STRING:
-            return False
-    if L.ent_t[PERCENT] == T_STRING or L.ent_t[PERCENT] == T_OTHER:
-        return False
-    return not (L.ent_t[TOTAL] == T_INT and L.ent_b[TOTAL] - L.ent_a[TOTAL] > 18)
-
-
-cdef void emit(const uint8_t* buf, int64_t row, const Line* L, Out* out, uint8_t[:, ::1] valid,
-               int64_t[::1] sub_count, int8_t[:, ::1] time_kind, int64_t[:, ::1] time_us,
-               int64_t[::1] id_ms) noexcept nogil:
-    """Copy an OK line's values (read by `read_line` into `L`) into the output columns."""
-    cdef int f, t, k, i, own, chosen
-    cdef int64_t us = 0, j, value
-    cdef bint negative
-    for f in range(N_TOP - 1):
-        if L.top_t[f] != T_STRING:
-            continue
-        if f == BEGIN or f == END:
-            t = 0 if f == BEGIN else 1
-            time_kind[t, row] = job_time(buf, L.top_a[f], L.top_b[f], &us)
-            time_us[t, row] = us
-            if time_kind[t, row] != TIME_OTHER:
-                continue  # parsed here: the text is not needed
-        put(out, f, buf, L.top_a[f], L.top_b[f])
-        valid[f, row] = 1
-    if L.top_t[JOB_ID] == T_STRING:
-        id_ms[row] = id_millis(buf, L.top_a[JOB_ID], L.top_b[JOB_ID])
-    if L.top_t[N_TOP - 1] != T_OTHER:
-        return  # no entities: every entity column is null
-    # The entities text without the held keys at its start (`frame.split_entities`).
-    if L.strip_end < 0:
-        put(out, O_ENTITIES, buf, L.top_a[N_TOP - 1], L.top_b[N_TOP - 1])
-    elif buf[L.strip_end] == 44:
-        put(out, O_ENTITIES, <const uint8_t*>b"{", 0, 1)
-        put(out, O_ENTITIES, buf, L.strip_end + 1, L.top_b[N_TOP - 1])
-    else:
-        put(out, O_ENTITIES, <const uint8_t*>b"{}", 0, 2)
-    valid[O_ENTITIES, row] = 1
-    for i in range(N_DIRECT):
-        k = DIRECT_E[i]
-        if L.ent_t[k] == T_STRING:
-            put(out, DIRECT_OUT[i], buf, L.ent_a[k], L.ent_b[k])
-            valid[DIRECT_OUT[i], row] = 1
-    if L.ent_t[PERCENT] == T_INT or L.ent_t[PERCENT] == T_FLOAT:
-        put(out, O_PERCENT, buf, L.ent_a[PERCENT], L.ent_b[PERCENT])
-        valid[O_PERCENT, row] = 1
-    chosen = 0 if L.list_seen[0] else (1 if L.list_seen[1] else -1)
-    # entity_error: IMS `error` (when the key is there), else ECS `errorcode_message`, else
-    # the first sub-job's message (`frame._entity_error`).
-    own = ERROR if L.ent_t[ERROR] != T_ABSENT else MESSAGE
-    if L.ent_t[own] == T_STRING:
-        put(out, O_ENTITY_ERROR, buf, L.ent_a[own], L.ent_b[own])
-        valid[O_ENTITY_ERROR, row] = 1
-    elif chosen >= 0 and L.msg_a[chosen] >= 0:
-        put(out, O_ENTITY_ERROR, buf, L.msg_a[chosen], L.msg_b[chosen])
-        valid[O_ENTITY_ERROR, row] = 1
-    # resource_id: the first non-empty resource key, else the sub-jobs' (`frame._resource_id`).
-    for k in range(N_RES):
-        if L.ent_t[k] == T_STRING and L.ent_b[k] > L.ent_a[k]:
-            put(out, O_RESOURCE, buf, L.ent_a[k], L.ent_b[k])
-            valid[O_RESOURCE, row] = 1
+        if depth < 0:
             break
-    if not valid[O_RESOURCE, row] and chosen >= 0:
-        for j in range(L.list_len[chosen]):
-            if L.res_rank[chosen][j] < N_RES:
-                if valid[O_RESOURCE, row]:
-                    put(out, O_RESOURCE, <const uint8_t*>b",", 0, 1)
-                put(out, O_RESOURCE, buf, L.res_a[chosen][j], L.res_b[chosen][j])
-                valid[O_RESOURCE, row] = 1
-    if chosen >= 0:
-        sub_count[row] = L.list_len[chosen]
-    elif L.ent_t[TOTAL] == T_INT:
-        negative = buf[L.ent_a[TOTAL]] == 45
-        value = digits(buf, L.ent_a[TOTAL] + negative, L.ent_b[TOTAL] - L.ent_a[TOTAL] - negative)
-        sub_count[row] = -value if negative else value
+        if S.ctx[depth] == C_ENT:
+            member_done(T, out, S, depth, K_OBJECT if c == 125 else K_ARRAY)
+        state = S_AFTER
+    if skip_space(buf, pos, stop) != stop:
+        return PYTHON  # something after the object
+    return OK
+
+
+cdef inline void member_done(const Tables* T, Out* out, Stack* S, int depth,
+                             int kind) noexcept nogil:
+    """A member of the entities object has been written: while the members so far are held
+    keys in the held order, each of the kind its column gives back whole, it is cut from the
+    text again (`jobtools.frame.split_entities`)."""
+    cdef int slot = S.member_slot[depth]
+    if S.member_at[depth] < 0:
+        return  # the run of held keys has ended
+    if slot >= 0 and T.held[slot] > S.last_rank[depth] and T.held_kind[slot] == kind:
+        out.used[T.n_text] = S.member_at[depth]
+        S.written[depth] = 0
+        S.last_rank[depth] = T.held[slot]
     else:
-        sub_count[row] = 0
+        S.member_at[depth] = -1
 
 
-NO_COUNT = -(2**63)
-cdef int64_t NO_COUNT_C = NO_COUNT
+# --- a part of a file ------------------------------------------------------------------------
 
+def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[::1] out_data,
+         const int64_t[::1] regions):
+    """Every line of `data[lo:hi]`: per row (a line not blank) its verdict, its line number
+    within the part, where it is, each slot's kind, the text columns (Arrow offsets and
+    validity) and each span slot's array (where it is, how many items).
 
-def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[::1] out_data,
-               const int64_t[::1] regions):
-    """Every line of `data[lo:hi]`: verdicts, line spans, output columns, times, id times.
-
-    `out_data` holds a region for each output column, `out_data[regions[f]:regions[f + 1]]`;
-    the kernel fills them and returns how much of each it used (and, in the last slot, 1 if a
-    region was too small).
+    `out_data[regions[f]:regions[f + 1]]` is text column f's region; each must be as large
+    as the part (no column's text is longer). Raises `RegionOverflow` if one is not.
     """
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
-    cdef int64_t lines = 1, i, row = 0, start, stop
-    cdef int verdict, f
+    cdef int64_t lines = 1, i, row = 0, start, stop, line = 0
+    cdef int verdict, f, s, n_text, n_span
     cdef const uint8_t* at
+    cdef bint overflow = False
+    cdef const uint8_t[::1] names = tables["names"]
+    cdef const int64_t[::1] name_off = tables["name_off"]
+    cdef const int64_t[::1] accept = tables["accept"], text = tables["text"]
+    cdef const int64_t[::1] held = tables["held"], held_kind = tables["held_kind"]
+    cdef const int64_t[::1] span = tables["span"]
+    cdef Tables T
+    if not (0 <= lo <= hi <= len(data)):
+        raise ValueError("part out of the buffer")
+    T.n_top, T.n_slots = tables["n_top"], len(accept)
+    T.entities, T.n_text = tables["entities"], tables["n_text"]
+    n_text, n_span = T.n_text, int(np.max(span)) + 1 if len(span) else 0
+    # Real checks (not asserts, which `python -O` removes): the tables agree with each other.
+    if not (0 < T.n_top <= T.n_slots and 0 <= T.entities < T.n_top):
+        raise ValueError("slot tables disagree")
+    if len(name_off) != T.n_slots + 1 or name_off[T.n_slots] > len(names) or name_off[0] != 0:
+        raise ValueError("key table disagrees with the slots")
+    for s in range(T.n_slots):
+        if len(text) != T.n_slots or len(held) != T.n_slots or len(held_kind) != T.n_slots:
+            raise ValueError("slot tables differ in length")
+        if len(span) != T.n_slots or not (-1 <= text[s] < n_text) or not (-1 <= span[s] < n_span):
+            raise ValueError("a slot's column is out of range")
+        if name_off[s + 1] < name_off[s]:
+            raise ValueError("key table out of order")
+    if len(regions) != n_text + 2 or regions[0] != 0 or regions[n_text + 1] > len(out_data):
+        raise ValueError("regions disagree with the text columns")
+    for f in range(n_text + 1):
+        if regions[f + 1] - regions[f] < hi - lo:
+            raise ValueError("a region is smaller than the part")
+    T.names = &names[0] if len(names) else NULL
+    T.name_off, T.accept, T.text = &name_off[0], &accept[0], &text[0]
+    T.held, T.held_kind, T.span = &held[0], &held_kind[0], &span[0]
+
     with nogil:
         i = lo
         while i < hi:
@@ -744,62 +657,74 @@ def scan_chunk(const uint8_t[::1] data, int64_t lo, int64_t hi, tables, uint8_t[
             lines += 1
             i = at - buf + 1
     state_a = np.zeros(lines, dtype=np.int8)
-    line_start_a = np.zeros(lines, dtype=np.int64)
-    line_end_a = np.zeros(lines, dtype=np.int64)
-    offsets_a = np.zeros((N_OUT, lines + 1), dtype=np.int64)
-    valid_a = np.zeros((N_OUT, lines), dtype=np.uint8)
-    # Left unwritten (so never committed) for blank lines: set row by row below.
-    sub_count_a = np.empty(lines, dtype=np.int64)
-    time_kind_a = np.zeros((2, lines), dtype=np.int8)
-    time_us_a = np.zeros((2, lines), dtype=np.int64)
-    id_ms_a = np.empty(lines, dtype=np.int64)
-    used_a = np.zeros(N_OUT + 1, dtype=np.int64)
+    line_a = np.zeros(lines, dtype=np.int64)
+    span_a = np.zeros((2, lines), dtype=np.int64)  # where each row's line starts and ends
+    kind_a = np.zeros((T.n_slots, lines), dtype=np.int8)
+    offsets_a = np.zeros((n_text + 1, lines + 1), dtype=np.int64)
+    valid_a = np.zeros((n_text + 1, lines), dtype=np.uint8)
+    array_a = np.zeros((max(n_span, 1), 3, lines), dtype=np.int64)  # start, end, items
+    used_a = np.zeros(n_text + 1, dtype=np.int64)
+    work_a = np.zeros((3, max(T.n_slots, 1)), dtype=np.int64)
+    keys_a = np.zeros((2, MAX_KEYS), dtype=np.int64)
     cdef int8_t[::1] state = state_a
-    cdef int64_t[::1] line_start = line_start_a, line_end = line_end_a
-    cdef int64_t[:, ::1] offsets = offsets_a
+    cdef int64_t[::1] line_no = line_a, used = used_a
+    cdef int64_t[:, ::1] where = span_a, offsets = offsets_a, work = work_a, keys = keys_a
+    cdef int8_t[:, ::1] kind = kind_a
     cdef uint8_t[:, ::1] valid = valid_a
-    cdef int64_t[::1] sub_count = sub_count_a, id_ms = id_ms_a, used = used_a
-    cdef int8_t[:, ::1] time_kind = time_kind_a
-    cdef int64_t[:, ::1] time_us = time_us_a
-    cdef const uint8_t[::1] top = tables[0], ent = tables[2], sub = tables[4]
-    cdef const int64_t[::1] top_off = tables[1], ent_off = tables[3], sub_off = tables[5]
-    cdef Tables T
-    T.top, T.top_off, T.ent, T.ent_off = &top[0], &top_off[0], &ent[0], &ent_off[0]
-    T.sub, T.sub_off = &sub[0], &sub_off[0]
+    cdef int64_t[:, :, ::1] arrays = array_a
+    kind_w = np.zeros(max(T.n_slots, 1), dtype=np.int8)
+    used0_a = np.zeros(n_text + 1, dtype=np.int64)
+    cdef int8_t[::1] kind_work = kind_w
+    cdef int64_t[::1] used0 = used0_a
+    cdef Work W
+    W.kind, W.a, W.b, W.count = &kind_work[0], &work[0, 0], &work[1, 0], &work[2, 0]
+    W.key_a, W.key_b, W.used0 = &keys[0, 0], &keys[1, 0], &used0[0]
     cdef Out out
-    assert len(regions) == N_OUT + 1 and regions[N_OUT] <= len(out_data)
     out.data = &out_data[0]
     out.base = &regions[0]
     out.used = &used[0]
-    cdef Line L
+    cdef Stack S
     with nogil:
         start = lo
-        while start <= hi:
+        while start <= hi and not overflow:
             at = <const uint8_t*>memchr(buf + start, 10, hi - start) if start < hi else NULL
             stop = hi if at == NULL else at - buf
-            verdict = read_line(buf, start, stop, &T, &L)
+            for f in range(n_text + 1):
+                W.used0[f] = used[f]
+            verdict = read_line(buf, start, stop, &T, &W, &out, &S, &overflow)
             if verdict != BLANK:
-                if verdict == OK and not types_ok(&L, buf):
-                    verdict = PYTHON
-                state[row], line_start[row], line_end[row] = verdict, start, stop
-                sub_count[row], id_ms[row] = NO_COUNT_C, -1
+                state[row], line_no[row] = verdict, line
+                where[0, row], where[1, row] = start, stop
                 if verdict == OK:
-                    emit(buf, row, &L, &out, valid, sub_count, time_kind, time_us, id_ms)
-                for f in range(N_OUT):
+                    for s in range(T.n_slots):
+                        kind[s, row] = W.kind[s]
+                        f = <int>T.text[s]
+                        if f >= 0 and W.kind[s] >= K_STRING and W.kind[s] <= K_FLOAT:
+                            valid[f, row] = 1
+                        if T.span[s] >= 0 and W.kind[s] == K_ARRAY:
+                            arrays[T.span[s], 0, row] = W.a[s]
+                            arrays[T.span[s], 1, row] = W.b[s]
+                            arrays[T.span[s], 2, row] = W.count[T.span[s]]
+                    if W.kind[T.entities] == K_OBJECT:
+                        valid[n_text, row] = 1
+                else:
+                    for f in range(n_text + 1):
+                        used[f] = W.used0[f]
+                for f in range(n_text + 1):
                     offsets[f, row + 1] = used[f]
                 row += 1
-                if verdict == REJECT or used[N_OUT]:
-                    break
+            line += 1
             start = stop + 1
-    return (
-        state_a[:row],
-        line_start_a[:row],
-        line_end_a[:row],
-        offsets_a[:, : row + 1],
-        valid_a[:, :row].view(bool),
-        used_a,
-        sub_count_a[:row],
-        time_kind_a[:, :row],
-        time_us_a[:, :row],
-        id_ms_a[:row],
-    )
+    if overflow:
+        raise RegionOverflow("a text column outgrew its region")
+    return {
+        "state": state_a[:row],
+        "line": line_a[:row],
+        "lines": line,
+        "where": span_a[:, :row],
+        "kind": kind_a[:, :row],
+        "offsets": offsets_a[:, : row + 1],
+        "valid": valid_a[:, :row].view(bool),
+        "arrays": array_a[:n_span, :, :row],
+        "used": used_a,
+    }

@@ -1,183 +1,175 @@
-"""The JSONL kernel: one compiled pass over the bytes reads every job line into columns.
+"""The JSONL scanner: one compiled pass over a part of a file gathers its raw values.
 
-The kernel (`_kernel.pyx`, built by the install) walks each line as a strict JSON validator
-(strings, escapes, UTF-8, numbers, literals, nesting), and on the way copies out what the
-frame needs: the top-level fields, the `entities` text (less the held keys, as
-`frame.split_entities` cuts them), the entity fields, `resource_id`, `entity_error` and
-`sub_job_count` (by the rules of `jobtools.frame`), both job times when they have one of the
-service's two exact shapes, and the creation time in the job id. It runs without the GIL, on
-both halves of a file at once. This module lays out its tables and hands it the buffers.
+The scanner (`_kernel.pyx`, compiled by the install; optional) walks each line as a strict
+JSON validator and gathers, for the slots of `jobtools.frame.RawJobs` (the record's fields
+and the entity keys the rules read), each value's kind and text, the `entities` text as
+orjson writes it (compact, its strings escaped as orjson escapes them, the held keys that
+open it cut as `frame.split_entities` cuts them) and where each sub-job list is and how
+long. Its tables (which keys, which kinds each may have, which text column each goes to)
+are made here from the schema at run time, and it knows no rule: `frame.frame_from_raw`
+derives every column, for the scanner and for parsed records alike.
 
-Each line ends in one of three states. `OK`: every value was taken. `PYTHON`: valid as far
-as the kernel can tell, but something in it is for the exact Python rules (an escape in a
-value taken, an unknown top-level field, a duplicated key, an odd type in the entities, a
-spaced `entities` text, a number orjson writes otherwise); the caller parses just those lines
-with orjson. `REJECT`: not a JSON object of job fields (then the whole file goes the slow,
-reporting way). Blank lines are no rows. A time of another shape is left for the general
-parser (`TIME_OTHER`).
+A line the scanner does not take as it is goes to Python's rules (`PYTHON`): an unknown
+top-level field (for `extra`), a duplicated or escaped key, a value of a kind its slot does
+not take (a number where text goes), a number orjson writes otherwise or that may not fit
+64 bits, nesting deeper than 64, or anything that is no JSON object (which Python reports).
+Spaces, `\\uXXXX` escapes, CRLF line ends and keys in any order stay on the fast path.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import mmap
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from jobtools.frame import (
+    ARRAY,
+    BOOL,
     ENTITY_FIELDS,
-    ERROR_KEYS,
+    ENTITY_KIND_KEYS,
+    ENTITY_TEXT_KEYS,
+    FLOAT,
     HELD_ENTITY_KEYS,
-    RESOURCE_KEYS,
+    INT,
+    NULL,
+    OBJECT,
+    STRING,
     SUB_JOB_KEYS,
     TOTAL_KEY,
+    RawJobs,
+    _sub_job_rows,
+    slot,
 )
-from jobtools.io import _kernel  # type: ignore[attr-defined]
 from jobtools.schema import RECORD_FIELDS
 
-__all__ = ["Scanned", "scan"]
+try:
+    from jobtools.io import _kernel  # type: ignore[attr-defined]
+except ImportError:  # not compiled: the Python engine reads every file
+    _kernel = None
 
-OK, PYTHON, REJECT, BLANK = 0, 1, 2, 3
-TIME_NONE, TIME_UTC, TIME_LEGACY, TIME_OTHER = 0, 1, 2, 3
+__all__ = ["BUILT", "Part", "scan"]
 
-# The columns the kernel writes, by index: the record's fields, the entities text, the entity
-# fields that are text, the two derived text columns, and the progress (as its number's text).
-TOP = RECORD_FIELDS
-ENTITIES = len(TOP)
-STRING_OUTPUTS = (
-    *TOP,
-    "entities",
-    *(name for name, key in ENTITY_FIELDS.items() if key != "process_percent"),
-    "entity_error",
-    "resource_id",
-    "process_percent",
-)
-_OUT = {name: i for i, name in enumerate(STRING_OUTPUTS)}
-# The entity keys the kernel follows, resource keys first (their order is their preference).
-ENT_KEYS = tuple(
-    dict.fromkeys((*RESOURCE_KEYS, *ENTITY_FIELDS.values(), *ERROR_KEYS, *SUB_JOB_KEYS, TOTAL_KEY))
-)
-_E = {key: i for i, key in enumerate(ENT_KEYS)}
-# The keys followed in a sub-job's entities: its resource, its message, and sub-jobs of its own
-# (which only Python's rules follow).
-SUB_KEYS = (*RESOURCE_KEYS, ERROR_KEYS[1], *SUB_JOB_KEYS)
-_N_RES = len(RESOURCE_KEYS)
-_SUB_MAX = 256  # sub-jobs per list the kernel follows; more goes to the Python rules
-assert ENT_KEYS[:_N_RES] == RESOURCE_KEYS and set(ENTITY_FIELDS.values()) <= set(ENT_KEYS)
+BUILT = _kernel is not None
+OK, PYTHON, BLANK = 0, 1, 2
+
+# The slots in the scanner's order: the top-level fields, then the entity keys.
+TOP = (*RECORD_FIELDS, "entities")
+ENTITY_KEYS = tuple(dict.fromkeys((*ENTITY_TEXT_KEYS, *ENTITY_KIND_KEYS)))
+SLOTS = (*TOP, *(slot(key) for key in ENTITY_KEYS))
+# The text columns it writes, by index (the entities text after them).
+TEXT_SLOTS = (*RECORD_FIELDS, *(slot(key) for key in ENTITY_TEXT_KEYS))
+KIND_SLOTS = ("entities", *(slot(key) for key in ENTITY_KIND_KEYS))
 
 
-def _table(keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Names as the kernel matches them: their bytes end to end, and where each starts."""
-    blob = b"".join(k.encode() for k in keys)
-    offsets = np.cumsum([0, *(len(k) for k in keys)]).astype(np.int64)
-    return np.frombuffer(blob, dtype=np.uint8).copy(), offsets
+def _accepted(name: str) -> int:
+    """The kinds the scanner takes in a slot, as `frame_from_raw` reads them from Python's
+    values; any other kind sends the line to Python's rules (whose text is `str(value)`)."""
+    kinds = {NULL, STRING}
+    if name == "entities":
+        kinds = {NULL, OBJECT}
+    elif name == slot(ENTITY_FIELDS["process_percent"]):
+        kinds = {NULL, INT, FLOAT}
+    elif name in (slot(TOTAL_KEY), *(slot(key) for key in SUB_JOB_KEYS)):
+        kinds = {NULL, STRING, INT, FLOAT, BOOL, OBJECT, ARRAY}  # only the kind is read
+    return sum(1 << kind for kind in kinds)
 
 
-# (names, offsets) of the top-level keys, the entity keys and a sub-job's entity keys.
-_TABLES = tuple(part for keys in (TOP + ("entities",), ENT_KEYS, SUB_KEYS) for part in _table(keys))
-# The entity keys copied as they are into a column, and which column.
-_DIRECT = [(_E[key], _OUT[name]) for name, key in ENTITY_FIELDS.items() if key != "process_percent"]
+def _tables() -> dict[str, Any]:
+    names = [*TOP, *ENTITY_KEYS]
+    blob = b"".join(name.encode() for name in names)
+    held = {slot(key): rank for rank, key in enumerate(HELD_ENTITY_KEYS)}
+    percent = slot(ENTITY_FIELDS["process_percent"])
+    lists = {slot(key): i for i, key in enumerate(SUB_JOB_KEYS)}
 
-_kernel.layout(
-    {
-        "n_top": len(TOP) + 1,
-        "n_ent": len(ENT_KEYS),
-        "n_sub": len(SUB_KEYS),
-        "n_res": _N_RES,
-        "n_out": len(STRING_OUTPUTS),
-        "sub_max": _SUB_MAX,
-        "job_id": TOP.index("job_id"),
-        "begin": TOP.index("begin_time"),
-        "end": TOP.index("end_time"),
-        "first_list": _E[SUB_JOB_KEYS[0]],
-        "total": _E[TOTAL_KEY],
-        "error": _E[ERROR_KEYS[0]],
-        "message": _E[ERROR_KEYS[1]],
-        "percent": _E["process_percent"],
-        "o_entities": ENTITIES,
-        "o_entity_error": _OUT["entity_error"],
-        "o_resource": _OUT["resource_id"],
-        "o_percent": _OUT["process_percent"],
-    },
-    [e for e, _ in _DIRECT],
-    [o for _, o in _DIRECT],
-    b"janfebmaraprmayjunjulaugsepoctnovdec",
-    [HELD_ENTITY_KEYS.index(key) if key in HELD_ENTITY_KEYS else -1 for key in ENT_KEYS],
-)
-NO_COUNT = _kernel.NO_COUNT
+    def column(values: list[int]) -> np.ndarray:
+        return np.array(values, dtype=np.int64)
+
+    return {
+        "names": np.frombuffer(blob, dtype=np.uint8).copy(),
+        "name_off": column(np.cumsum([0, *(len(n.encode()) for n in names)]).tolist()),
+        "n_top": len(TOP),
+        "entities": TOP.index("entities"),
+        "n_text": len(TEXT_SLOTS),
+        "accept": column([_accepted(name) for name in SLOTS]),
+        "text": column([TEXT_SLOTS.index(n) if n in TEXT_SLOTS else -1 for n in SLOTS]),
+        "held": column([held.get(name, -1) for name in SLOTS]),
+        "held_kind": column([FLOAT if name == percent else STRING for name in SLOTS]),
+        "span": column([lists.get(name, -1) for name in SLOTS]),
+    }
+
+
+TABLES = _tables()
 
 
 @dataclass
-class Scanned:
-    """One part of a file, read by the kernel: per line its verdict and where it is, the output
-    columns (Arrow buffers), the sub-job counts, both job times and the ids' times."""
+class Part:
+    """One part of a file as the scanner read it: the raw values of its rows (lines not
+    blank; a line left to Python has no values), each row's verdict and line number (from 0
+    at the part's start), where each row's line is, and how many lines the part has."""
 
+    raw: RawJobs
     state: np.ndarray
-    line_start: np.ndarray
-    line_end: np.ndarray
-    offsets: np.ndarray
-    valid: np.ndarray
-    used: np.ndarray
-    sub_count: np.ndarray
-    time_kind: np.ndarray
-    time_us: np.ndarray
-    id_ms: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.state)
+    line: np.ndarray
+    where: np.ndarray
+    lines: int
 
 
-def _buffer(size: int) -> np.ndarray:
-    """Room for the output regions: anonymous memory, committed page by page as written.
+def _regions(part_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Room for the text columns of a part, each as large as the part (no column's text is
+    longer): anonymous memory, committed page by page as written, so a region costs only
+    what is written into it, and its columns are kept without a copy.
 
     Not numpy's allocation: numpy asks for huge pages on large arrays, and on a machine whose
-    memory is fragmented the kernel compacts memory at each first touch of one, which made
-    the whole read up to half a second slower (measured: 1.7 s against 1.2 s a read).
+    memory is fragmented the kernel compacts memory at each first touch of one (measured:
+    a whole read up to half a second slower).
     """
-    return np.frombuffer(mmap.mmap(-1, max(size, 1)), dtype=np.uint8)
+    per = max(part_bytes, 1)
+    bounds = np.arange(len(TEXT_SLOTS) + 2, dtype=np.int64) * per
+    return np.frombuffer(mmap.mmap(-1, int(bounds[-1])), dtype=np.uint8), bounds
 
 
-# Below this many bytes a file is read in one part: a thread costs more than it saves.
-_SPLIT_AT = 1 << 22
-
-
-def scan(data: Any) -> list[tuple[Scanned, list[np.ndarray]]] | None:
-    """Every line of JSONL bytes, read by the kernel in two parts at once (one for a small file).
-
-    None when the output regions cannot be had (a huge file whose one column takes more than a
-    quarter of it): the caller reads it the slow way.
-    """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    cuts = [0, len(buf)]
-    if len(buf) >= _SPLIT_AT:
-        newline = np.flatnonzero(buf[len(buf) // 2 : len(buf) // 2 + (1 << 20)] == 10)
-        if len(newline):
-            cuts.insert(1, len(buf) // 2 + int(newline[0]) + 1)
-
-    def part(lo: int, hi: int) -> tuple[Scanned, list[np.ndarray]]:
-        # A region per column: the whole part for the entities text (a third of a file, or
-        # all of it), a quarter for each other column; memory never written is never
-        # committed. When a region is too small, the part is read again with room for all.
-        size = hi - lo + 1
-        for share in (4, 1):
-            sizes = np.full(len(STRING_OUTPUTS), size // share, dtype=np.int64)
-            sizes[ENTITIES] = size
-            regions = np.concatenate(([0], np.cumsum(sizes)))
-            out = _buffer(int(regions[-1]))
-            scanned = Scanned(*_kernel.scan_chunk(buf, lo, hi, _TABLES, out, regions))
-            if not scanned.used[-1]:
-                break
-        columns = [out[regions[f] : regions[f] + scanned.used[f]] for f in range(len(sizes))]
-        return scanned, columns
-
-    try:
-        if len(cuts) == 2:
-            return [part(0, len(buf))]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            second = pool.submit(part, cuts[1], cuts[2])
-            first = part(cuts[0], cuts[1])
-            return [first, second.result()]
-    except MemoryError:
-        return None
+def scan(buf: np.ndarray, lo: int, hi: int) -> Part:
+    """The lines of `buf[lo:hi]`, read by the scanner (which must be built)."""
+    if _kernel is None:
+        raise RuntimeError("the JSONL scanner is not built")
+    memory, bounds = _regions(hi - lo)
+    got = _kernel.scan(buf, lo, hi, TABLES, memory, bounds)
+    n = len(got["state"])
+    columns = []
+    for f in range(len(TEXT_SLOTS) + 1):
+        start = int(bounds[f])
+        valid = got["valid"][f]
+        if not valid.any():
+            columns.append(pa.nulls(n, pa.large_string()))  # no offsets kept for nothing
+            continue
+        columns.append(
+            pa.LargeStringArray.from_buffers(
+                n,
+                pa.py_buffer(got["offsets"][f]),
+                pa.py_buffer(memory[start : start + int(got["used"][f])]),
+                None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little")),
+            )
+        )
+    kinds = got["kind"]
+    kind = {name: kinds[SLOTS.index(name)].copy() for name in KIND_SLOTS}
+    arrays = got["arrays"]
+    items = {key: arrays[i, 2].copy() for i, key in enumerate(SUB_JOB_KEYS)}
+    sub_jobs = {
+        row: buf[
+            arrays[SUB_JOB_KEYS.index(key), 0, row] : arrays[SUB_JOB_KEYS.index(key), 1, row]
+        ].tobytes()
+        for row, key in _sub_job_rows(kind, items).items()
+    }
+    raw = RawJobs(
+        n,
+        dict(zip(TEXT_SLOTS, columns[:-1], strict=True)),
+        kind,
+        items,
+        columns[-1],
+        pa.nulls(n, pa.large_string()),
+        sub_jobs,
+    )
+    return Part(raw, got["state"], got["line"], got["where"], int(got["lines"]))

@@ -26,7 +26,6 @@ partitions are in the order written, but a write's rows are grouped by day there
 from __future__ import annotations
 
 import codecs
-import csv
 import glob
 import warnings
 from collections.abc import Iterable, Sequence
@@ -37,6 +36,7 @@ from typing import Any, Literal
 import dask
 import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobtools.frame import jobs_to_frame
@@ -81,6 +81,7 @@ def read_jobs_dask(
     rows: int = ROWS,
     errors: Errors = "warn",
     legacy_tz: LegacyTz | None = None,
+    on_bad_files: parquet.OnBadFiles = "error",
 ) -> dd.DataFrame:
     """A lazy Dask DataFrame of job records: archives, `.parquet`, JSONL, `.csv`, `.json` files.
 
@@ -93,6 +94,10 @@ def read_jobs_dask(
             computation with CorruptInputError naming file and line.
         legacy_tz: as for `read_jobs` (JSON and JSONL); by default decided from the ids of
             each block.
+        on_bad_files: an archive's part file that is not its own (another tool's, drifted,
+            damaged, as its footer shows) is an error naming it; `"skip"` leaves it out with
+            a CorruptInputWarning naming it. Parquet files given by name may be another
+            tool's: they are brought into the contract as `read_jobs` does.
 
     Raises:
         FileNotFoundError: a path or glob that matches nothing.
@@ -102,7 +107,7 @@ def read_jobs_dask(
         raise ValueError(f'errors must be "warn" or "raise", not {errors!r}')
     if blocksize < 1 or rows < 1:
         raise ValueError(f"blocksize and rows must be positive, not {blocksize} and {rows}")
-    inputs = _inputs(paths)
+    inputs = _inputs(paths, on_bad_files)
     pieces = [
         piece
         for kind, path in inputs
@@ -124,14 +129,16 @@ def read_jobs_dask(
 # --- what to read -----------------------------------------------------------------------
 
 
-def _inputs(paths: str | Path | Iterable[str | Path]) -> list[tuple[Kind, Path]]:
+def _inputs(
+    paths: str | Path | Iterable[str | Path], on_bad_files: parquet.OnBadFiles = "error"
+) -> list[tuple[Kind, Path]]:
     """Every file to read, with its kind, in order."""
     given = [paths] if isinstance(paths, str | Path) else list(paths)
     found: list[tuple[Kind, Path]] = []
     for item in given:
         path = Path(item)
         if parquet.is_archive(path):
-            found += [("parquet", p) for p in parquet.archive_files(path)]
+            found += [("parquet", p) for p in _good_parts(path, on_bad_files)]
         elif path.is_dir():
             found += [(_kind(p), p) for p in files._files(path)]
         elif path.is_file():
@@ -144,6 +151,23 @@ def _inputs(paths: str | Path | Iterable[str | Path]) -> list[tuple[Kind, Path]]
     if not found:
         raise FileNotFoundError(f"no files to read in {paths!r}")
     return found
+
+
+def _good_parts(folder: Path, on_bad_files: parquet.OnBadFiles) -> list[Path]:
+    """The archive's part files whose footers are its own; the others refused or skipped."""
+    good, skipped = [], []
+    for path in parquet.archive_files(folder):
+        try:
+            parquet.check_part(path)
+        except parquet.BadFileError as exc:
+            if on_bad_files != "skip":
+                raise
+            skipped.append({"file": exc.path, "error": exc.reason})
+        else:
+            good.append(path)
+    if skipped:
+        parquet._warn_skipped(skipped)
+    return good
 
 
 def _kind(path: Path) -> Kind:
@@ -177,7 +201,10 @@ def _parquet_pieces(paths: list[Path], rows: int) -> list[_Piece]:
     gathered: list[tuple[str, int]] = []
     count = 0
     for path in paths:
-        metadata = pq.ParquetFile(path).metadata
+        try:
+            metadata = pq.ParquetFile(path).metadata
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise parquet.BadFileError(path, f"not a readable Parquet file ({exc})") from None
         for group in range(metadata.num_row_groups):
             gathered.append((str(path), group))
             count += metadata.row_group(group).num_rows
@@ -198,8 +225,7 @@ def _meta(kind: Kind, path: Path, options: dict[str, Any]) -> pd.DataFrame:
         data = _line_range(Path(path), 0, min(_SAMPLE_BYTES, path.stat().st_size))
         sample = files._with_columns(read_lines(data, path, options["legacy_tz"])[0])
     elif kind == "csv":
-        with path.open(encoding="utf-8-sig", newline="") as file:
-            header = next(csv.reader(file), [])
+        header = _csv_header(path)
         text = pd.DataFrame({name: pd.Series([], dtype="str") for name in header})
         sample = files._from_csv_frame(text)
     else:
@@ -209,6 +235,18 @@ def _meta(kind: Kind, path: Path, options: dict[str, Any]) -> pd.DataFrame:
     typed = cast_frame(empty)
     typed.attrs = {}
     return typed
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV, read as `read_jobs` reads it (encoding, `sep=` line)."""
+    from jobtools.io._csv import CsvError, decode_text, sniff_header
+
+    with path.open("rb") as file:
+        head = file.read(1 << 16)
+    text = decode_text(head, path, final=len(head) < 1 << 16)[0] if head.strip() else ""
+    if not text.strip():
+        raise CsvError(str(path), "the file is empty: no header line, no rows")
+    return sniff_header(text)
 
 
 # --- reading one piece ----------------------------------------------------------------------

@@ -16,16 +16,13 @@ The CSV format (see `frame_to_csv_frame`): one row per job, the columns of the s
 an empty cell and an empty string a quoted `""`, so that reading gives back an equal frame,
 dtypes included.
 
-Speed (1M records, 360 MB: about 2.3 s against 28 s the plain way; `benchmarks/`): a JSONL
-file is memory-mapped and read by Arrow and orjson in bulk (`jobtools.io._jsonl`); a file Arrow
-refuses, or one with unknown top-level fields, is parsed line by line instead: slower, and
-exact, with each bad line reported.
+JSONL is read by `jobtools.io._jsonl`: the compiled scanner or orjson (`engine=`), the same
+frame either way, each bad line reported with its number and the others read.
 """
 
 from __future__ import annotations
 
 import codecs
-import mmap
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,20 +37,24 @@ import pyarrow.csv as pa_csv
 
 from jobtools.frame import decode_json, entities_of, frame_to_records, jobs_to_frame
 from jobtools.io import parquet
-from jobtools.io._csv import CsvError, read_csv_table
-from jobtools.io._jsonl import read_lines
+from jobtools.io._csv import CsvError, OnBadLines, read_csv_table
+from jobtools.io._jsonl import Engine, read_file_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
+from jobtools.io.parquet import BadFileError
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import LegacyTz, iso_text, parse_job_times
 
 __all__ = [
     "COLUMNS_KEY",
     "CSV_SUFFIXES",
+    "BadFileError",
     "CorruptInputError",
     "CorruptInputWarning",
+    "CsvError",
     "Errors",
     "JSON_SUFFIXES",
     "LINES_SUFFIXES",
+    "NaiveTimeWarning",
     "READABLE_SUFFIXES",
     "frame_to_csv_frame",
     "read_jobs",
@@ -87,6 +88,10 @@ class CorruptInputWarning(UserWarning):
     """Some input could not be read and was skipped; the message names file and line."""
 
 
+class NaiveTimeWarning(UserWarning):
+    """Times written without a zone fell in a daylight-saving change of the zone given."""
+
+
 class CorruptInputError(ValueError):
     """Input could not be read (with `errors="raise"`); `.problems` lists file and line."""
 
@@ -110,6 +115,9 @@ def read_jobs(
     sep: str | None = None,
     tz: str = "UTC",
     legacy_tz: LegacyTz | None = None,
+    on_bad_lines: OnBadLines = "error",
+    on_bad_files: parquet.OnBadFiles = "error",
+    engine: Engine = "auto",
 ) -> pd.DataFrame:
     """Load job records or a written job frame from a file or a directory of files.
 
@@ -121,11 +129,25 @@ def read_jobs(
         errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` raises
             CorruptInputError listing every corrupt line.
         encoding, sep: CSV only: the text encoding and the separator; by default detected
-            (UTF-8 with or without a BOM, else GB18030; `,`, `;` or tab).
+            (UTF-8 with or without a BOM, UTF-16, else charset-normalizer's best guess such
+            as GB18030, Big5 or cp1252, recorded in `attrs["csv"]["encoding"]`, with an
+            `EncodingGuessWarning` when unsure; `,`, `;` or tab, or Excel's `sep=` line).
         tz: CSV only: the zone of times written without one (`2024-11-06 14:19:43`);
-            UTC unless said, and recorded in `attrs["naive_times_tz"]`.
+            UTC unless said, and recorded in `attrs["naive_times_tz"]`. A time in the hour
+            the clocks skip is NaT with its text kept in `attrs["unparsed_times"]`; one in
+            the hour they repeat is taken as its first occurrence (summer time); both are
+            counted in `attrs["dst_times"]`, with one `NaiveTimeWarning`.
+        on_bad_lines: CSV only: a quote that runs past its line into later rows, or a row
+            of the wrong number of fields, is an error naming the line (where the quote
+            opened); `"skip"` leaves those lines out and reads the rest as their lines say,
+            each reported like a corrupt line (`attrs["corrupt_lines"]`, one warning).
+        on_bad_files: a file of a directory, or a part file of an archive, that cannot be
+            read (another tool's, damaged) is an error naming it; `"skip"` reads the others
+            and warns naming the skipped ones (`attrs["skipped_files"]`, `{"file", "error"}`).
         legacy_tz: JSON and JSONL: the zone of legacy-format times, as `jobs_to_frame`
             takes it; by default decided by the ids (see `attrs["legacy_tz"]`).
+        engine: JSONL only: `"kernel"` (the compiled scanner), `"python"` (orjson; no
+            compiler needed) or `"auto"`: the kernel when it is built. The same frame.
 
     Returns:
         The job frame (JOB_COLUMNS, plus any other columns a CSV carried), with
@@ -137,18 +159,40 @@ def read_jobs(
     """
     if errors not in ("warn", "raise"):
         raise ValueError(f'errors must be "warn" or "raise", not {errors!r}')
+    if on_bad_lines not in ("error", "skip") or on_bad_files not in ("error", "skip"):
+        raise ValueError('on_bad_lines and on_bad_files must be "error" or "skip"')
     if parquet.is_archive(path):
-        return parquet.read_archive(path)
+        return parquet.read_archive(path, on_bad_files=on_bad_files)
     files = list(_files(Path(path)))
-    frames, problems = [], []
+    frames, problems, skipped = [], [], []
     for file in files:
-        frame, found = _read_file(file, encoding=encoding, sep=sep, tz=tz, legacy_tz=legacy_tz)
+        try:
+            frame, found = _read_file(
+                file,
+                encoding=encoding,
+                sep=sep,
+                tz=tz,
+                legacy_tz=legacy_tz,
+                on_bad_lines=on_bad_lines,
+                engine=engine,
+            )
+        except (CsvError, parquet.BadFileError) as exc:
+            if on_bad_files != "skip" or len(files) == 1:
+                raise
+            skipped.append({"file": str(file), "error": str(exc)})
+            continue
         frames.append(frame)
         problems.extend(found)
+    if skipped:
+        parquet._warn_skipped(skipped)
+    if not frames:
+        raise ValueError(f"no readable files in {path}")
     if problems and errors == "raise":
         raise CorruptInputError(problems)
     frame = frames[0] if len(frames) == 1 else _concat(frames)
     frame.attrs["corrupt_lines"] = problems
+    if skipped:
+        frame.attrs["skipped_files"] = skipped
     if problems:
         warnings.warn(_describe(problems), CorruptInputWarning, stacklevel=2)
     return frame
@@ -176,17 +220,26 @@ def _suffix(path: Path) -> str:
 
 
 def _read_file(
-    path: Path, *, encoding: str | None, sep: str | None, tz: str, legacy_tz: LegacyTz | None
+    path: Path,
+    *,
+    encoding: str | None,
+    sep: str | None,
+    tz: str,
+    legacy_tz: LegacyTz | None,
+    on_bad_lines: OnBadLines = "error",
+    engine: Engine = "auto",
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     suffix = _suffix(path)
     if is_poll_log(path):
         return read_poll_log(path), []
     if suffix in CSV_SUFFIXES:
-        return _read_csv(path, encoding=encoding, sep=sep, tz=tz), []
+        frame = _read_csv(path, encoding=encoding, sep=sep, tz=tz, on_bad_lines=on_bad_lines)
+        skipped = frame.attrs["csv"]["skipped_lines"]
+        return frame, [{"file": str(path), **problem} for problem in skipped]
     if suffix in parquet.PARQUET_SUFFIXES:
         return parquet.read_parquet(path), []
     if suffix in LINES_SUFFIXES:
-        frame, problems = read_lines(_mapped(path), path, legacy_tz)
+        frame, problems = read_file_lines(path, legacy_tz, engine)
         return _with_columns(frame), problems
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
@@ -197,23 +250,6 @@ def _read_file(
         problem = {"file": str(path), "line": exc.lineno, "error": exc.msg}
         return jobs_to_frame([]), [problem]
     return _with_columns(jobs_to_frame(parsed, legacy_tz=legacy_tz)), []
-
-
-def _mapped(path: Path) -> memoryview:
-    """The file's bytes without its UTF-8 BOM, memory-mapped where the platform allows.
-
-    A big file mapped (and populated at once) costs a fraction of reading it into fresh
-    memory, page by page; nothing here writes to it.
-    """
-    populate = getattr(mmap, "MAP_POPULATE", None)
-    size = path.stat().st_size
-    if populate is None or size == 0:
-        data = memoryview(path.read_bytes())
-    else:
-        with path.open("rb") as file:
-            flags = mmap.MAP_PRIVATE | populate
-            data = memoryview(mmap.mmap(file.fileno(), 0, flags=flags, prot=mmap.PROT_READ))
-    return data[3:] if data[:3].tobytes() == codecs.BOM_UTF8 else data
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -319,7 +355,14 @@ _ARROW_TEXT: dict[Kind, pa.DataType] = {
 }
 
 
-def _read_csv(path: Path, *, encoding: str | None, sep: str | None, tz: str) -> pd.DataFrame:
+def _read_csv(
+    path: Path,
+    *,
+    encoding: str | None,
+    sep: str | None,
+    tz: str,
+    on_bad_lines: OnBadLines = "error",
+) -> pd.DataFrame:
     """A CSV written by `write_jobs`, or by anyone, with some of its columns, as a job frame.
 
     Contract columns that are missing are derived where the data allows (`duration` and
@@ -328,16 +371,41 @@ def _read_csv(path: Path, *, encoding: str | None, sep: str | None, tz: str) -> 
     `attrs["missing_columns"]`; a CSV without `job_id` or `status` is refused.
     """
     types = {c.name: _ARROW_TEXT.get(c.kind, pa.string()) for c in COLUMNS}
-    table, how = read_csv_table(path, types, encoding=encoding, sep=sep)
+    table, how = read_csv_table(path, types, encoding=encoding, sep=sep, on_bad_lines=on_bad_lines)
     missing = [name for name in _REQUIRED if name not in table.column_names]
     if missing:
         found = ", ".join(table.column_names[:12]) or "none"
         raise CsvError(str(path), f"no {' or '.join(missing)} column (columns: {found})")
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     frame = _from_csv_frame(frame, tz=tz)
+    dst = frame.attrs.pop("dst_times", {"ambiguous": {}, "nonexistent": {}})
     frame, absent = _completed(frame)
     frame.attrs |= {"csv": how, "naive_times_tz": tz, "missing_columns": absent}
+    frame.attrs["dst_times"] = dst
+    _warn_dst(path, tz, dst)
     return frame
+
+
+def _warn_dst(path: Path, tz: str, dst: dict[str, dict[str, int]]) -> None:
+    """One warning for the naive times that fell in a clock change of `tz`."""
+    gap, repeated = sum(dst["nonexistent"].values()), sum(dst["ambiguous"].values())
+    said = []
+    if gap:
+        said.append(
+            f"{gap} in the hour skipped when the clocks go forward (no such time: NaT, the "
+            "text kept in attrs['unparsed_times'])"
+        )
+    if repeated:
+        said.append(
+            f"{repeated} in the hour repeated when the clocks go back (taken as its first "
+            "occurrence, summer time)"
+        )
+    if said:
+        warnings.warn(
+            f"{path}: naive times read in {tz}: {'; '.join(said)}; counts in attrs['dst_times']",
+            NaiveTimeWarning,
+            stacklevel=4,
+        )
 
 
 # Without these a CSV is not a job table; everything else can be derived or left empty.
@@ -375,6 +443,7 @@ def _from_csv_frame(frame: pd.DataFrame, *, tz: str = "UTC") -> pd.DataFrame:
     """Undo `frame_to_csv_frame` for the contract columns (naive times taken to be in `tz`)."""
     columns: dict[str, Any] = {}
     unparsed: dict[str, dict[Any, Any]] = {}
+    dst: dict[str, dict[str, int]] = {"ambiguous": {}, "nonexistent": {}}
     seconds_of = {seconds: name for name, seconds in _AS_SECONDS.items()}
     for label, values in frame.items():
         name = str(label)
@@ -383,37 +452,60 @@ def _from_csv_frame(frame: pd.DataFrame, *, tz: str = "UTC") -> pd.DataFrame:
             columns[seconds_of[name]] = _timedelta(values)
             columns[name] = values.astype("float64")
         elif kind is Kind.TIME:
-            parsed = _naive_in(parse_job_times(values), values, tz)
+            raw = parse_job_times(values)
+            parsed, gap, repeated = _naive_in(raw, values, tz)
             columns[name] = parsed
-            if parsed.attrs["unparsed"]:
-                unparsed[name] = parsed.attrs["unparsed"]
+            lost = {**raw.attrs["unparsed"], **gap}
+            if lost:
+                unparsed[name] = lost
+            if gap:
+                dst["nonexistent"][name] = len(gap)
+            if repeated:
+                dst["ambiguous"][name] = repeated
         elif kind is None and name.endswith("_s") and name[:-2] in _CONTRACT:
             columns[name[:-2]] = _timedelta(values)
         else:
             columns[name] = values
     typed = cast_frame(pd.DataFrame(columns, index=frame.index))
     typed.attrs["unparsed_times"] = unparsed
+    typed.attrs["dst_times"] = dst
     return typed
 
 
 _NAIVE_ISO = r"^\s*\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?\s*$"
 
 
-def _naive_in(parsed: pd.Series, raw: pd.Series, tz: str) -> pd.Series:
-    """Times written without a zone were read as UTC: move them to `tz` where it is another."""
+def _naive_in(parsed: pd.Series, raw: pd.Series, tz: str) -> tuple[pd.Series, dict[Any, Any], int]:
+    """Times written without a zone were read as UTC: move them to `tz` where it is another.
+
+    Returns the times, the raw text of those in the hour the clocks skip (NaT: no such
+    time), and how many fell in the hour they repeat (taken as the first occurrence).
+    """
     if tz == "UTC" or not len(raw):
-        return parsed
+        return parsed, {}, 0
     naive = raw.astype("str").str.match(_NAIVE_ISO).fillna(False).to_numpy(bool)
-    if naive.any():
-        wall = parsed.dt.tz_localize(None)
-        local = wall.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
-        parsed = parsed.where(~naive, local.astype(parsed.dtype))
-    return parsed
+    if not naive.any():
+        return parsed, {}, 0
+    wall = parsed.dt.tz_localize(None)
+    summer = np.ones(len(wall), dtype=bool)
+    first = wall.dt.tz_localize(tz, ambiguous=summer, nonexistent="NaT").dt.tz_convert("UTC")
+    second = wall.dt.tz_localize(tz, ambiguous=~summer, nonexistent="NaT").dt.tz_convert("UTC")
+    known = first.notna().to_numpy() & second.notna().to_numpy()
+    repeated = naive & known & (first != second).to_numpy()
+    gap = naive & wall.notna().to_numpy() & first.isna().to_numpy()
+    parsed = parsed.where(~naive, first.astype(parsed.dtype))
+    lost = {label: raw[label] for label in raw.index[gap]}
+    return parsed, lost, int(repeated.sum())
 
 
 def _timedelta(seconds: pd.Series) -> pd.Series:
-    values = pd.to_numeric(seconds, errors="coerce").astype("float64").to_numpy()
-    return pd.Series(pd.to_timedelta(np.round(values * 1e6), unit="us"), index=seconds.index)
+    micros = np.round(pd.to_numeric(seconds, errors="coerce").astype("float64").to_numpy() * 1e6)
+    # Missing values cast to integers by hand: pandas 3.0.0's to_timedelta casts NaN itself and
+    # warns ("invalid value encountered in cast") on every CSV with a running job.
+    missing = ~np.isfinite(micros)
+    out = np.where(missing, 0, micros).astype("int64").view("timedelta64[us]")
+    out[missing] = np.timedelta64("NaT")
+    return pd.Series(out, index=seconds.index)
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -426,6 +518,7 @@ def write_jobs(
     excel: bool = False,
     tz: Any = None,
     partition_by: str | None = None,
+    mode: parquet.ArchiveMode = "append",
 ) -> Path:
     """Write a job frame as CSV, JSONL records (`.jsonl`/`.ndjson`) or Parquet, by the extension.
 
@@ -434,6 +527,9 @@ def write_jobs(
         path: the file to write; its directory must exist.
         partition_by: `"day"` appends the frame to the Parquet archive at `path` (a
             directory, made when missing), one new file per day (`jobtools.io.parquet`).
+        mode: archives only: `"append"` adds only the rows the archive does not hold yet
+            (so a cell run twice adds nothing), `"error"` refuses rows already there,
+            `"overwrite"` replaces the archive's content (see `write_archive`).
         excel: CSV only: start with a UTF-8 byte order mark (so Excel reads UTF-8 text) and
             neutralise text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
             tab, CR or LF at the start, also after spaces, and full-width ＝＋－＠; header
@@ -453,7 +549,7 @@ def write_jobs(
     path = Path(path)
     suffix = _suffix(path)
     if partition_by is not None:
-        return parquet.write_archive(frame, path, partition_by)
+        return parquet.write_archive(frame, path, partition_by, mode=mode)
     if suffix in parquet.PARQUET_SUFFIXES:
         return parquet.write_parquet(frame, path)
     if suffix in LINES_SUFFIXES:
@@ -547,7 +643,21 @@ def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if not carrying:
         return frame
     frame = frame.copy()
-    carried = {frame.index[i]: extras[i].pop(COLUMNS_KEY) for i in carrying}
+    carried = {}
+    for i in carrying:
+        # Only names that are no column already: a record's own `_jobtools` key (not written
+        # here) cannot replace or duplicate a contract column; what it holds stays in `extra`.
+        value = extras[i][COLUMNS_KEY]
+        if not isinstance(value, dict):
+            continue
+        carried[frame.index[i]] = {k: v for k, v in value.items() if k not in frame.columns}
+        kept = {k: v for k, v in value.items() if k in frame.columns}
+        if kept:
+            extras[i][COLUMNS_KEY] = kept
+        else:
+            del extras[i][COLUMNS_KEY]
+    if not any(carried.values()):
+        return frame
     frame["extra"] = _json_text(pd.Series([e or None for e in extras], index=frame.index))
     columns = pd.DataFrame.from_dict(carried, orient="index").reindex(frame.index)
     # The caller's own columns get the dtype their values suggest (text as `str`).

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -35,12 +36,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobtools.schema import COLUMNS
+from jobtools.schema import COLUMNS, Kind, cast_frame
+from jobtools.times import parse_job_times
 
 __all__ = [
     "ARCHIVE_MARKER",
+    "ArchiveMode",
+    "BadFileError",
+    "OnBadFiles",
     "PARQUET_SUFFIXES",
     "archive_files",
+    "check_part",
     "is_archive",
     "read_archive",
     "read_parquet",
@@ -61,6 +67,24 @@ _UNKNOWN_DAY = "unknown"
 # The compression: zstd is both smaller and about as fast as snappy on these frames.
 _COMPRESSION = "zstd"
 COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
+# The archive layouts this version reads and writes (the marker's "version").
+ARCHIVE_VERSIONS = (1,)
+OnBadFiles = Literal["error", "skip"]
+ArchiveMode = Literal["append", "overwrite", "error"]
+# What makes two rows the same observation of a job, for `write_archive`: a wait's rows carry
+# their observation time; a fetch's rows are the same when the job's state is.
+_SAME_ROW = (("job_id", "observed_at"), ("job_id", "status", "end_time", "process_percent"))
+
+
+class BadFileError(ValueError):
+    """A Parquet file that cannot be read as part of the frame; the message names it."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (BadFileError, (self.path, self.reason))
 
 
 # --- one file -------------------------------------------------------------------------
@@ -84,11 +108,14 @@ def read_parquet(path: str | Path, columns: Sequence[str] | None = None) -> pd.D
     """
     path = Path(path)
     try:
-        table = pq.read_table(path, columns=None if columns is None else list(columns))
+        # partitioning=None: a file under `day=...` is not a Hive dataset (pyarrow 18 and 19 add
+        # an inferred `day` column otherwise; 26 does not).
+        wanted = None if columns is None else list(columns)
+        table = pq.read_table(path, columns=wanted, partitioning=None)
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise BadFileError(path, f"not a readable Parquet file ({exc})") from None
     return table_to_frame(table)
 
 
@@ -134,6 +161,14 @@ def read_parts(
     tables = []
     for path, row_group in units:
         file = pq.ParquetFile(path)
+        if not _is_ours(file.schema_arrow):
+            # Another tool's file: read whole (missing columns are derived from the others),
+            # brought into the contract, then typed as ours.
+            table = file.read() if row_group is None else file.read_row_group(row_group)
+            frame = table_to_frame(table)
+            keep = [c for c in frame.columns if wanted is None or c in wanted]
+            tables.append(frame_to_table(frame[keep]))
+            continue
         if row_group is None:
             table, offset = file.read(columns=wanted), 0
         else:
@@ -170,9 +205,59 @@ def _ours(table: pa.Table) -> dict[str, Any]:
     return found
 
 
+def _is_ours(schema: pa.Schema) -> bool:
+    return _META_KEY in (schema.metadata or {})
+
+
 def table_to_frame(table: pa.Table) -> pd.DataFrame:
-    """Undo `frame_to_table` (a whole table, or some of its columns)."""
+    """Undo `frame_to_table` (a whole table, or some of its columns).
+
+    A table another tool wrote (pandas' `to_parquet`, Spark) is brought into the contract
+    as a CSV is: times to UTC (Spark's int96 and naive times are taken as UTC), categories,
+    nested values as JSON text, missing job columns derived or added empty and named in
+    `attrs["missing_columns"]`.
+    """
+    if not _is_ours(table.schema):
+        return _foreign(table)
     return _decoded(table.to_pandas(), _ours(table))
+
+
+def _foreign(table: pa.Table) -> pd.DataFrame:
+    from jobtools.io.files import _completed
+
+    # Spark's and pandas' metadata restore their own dtypes, not the contract's.
+    frame = table.replace_schema_metadata(None).to_pandas()
+    columns: dict[str, Any] = {}
+    for label, values in frame.items():
+        name = str(label)
+        column = COLUMNS_BY_NAME.get(name)
+        if column is not None and column.kind is Kind.TIME:
+            values = _utc_times(values)
+        elif column is not None and column.kind is Kind.TIMEDELTA:
+            if not pd.api.types.is_timedelta64_dtype(values.dtype):
+                values = pd.to_timedelta(pd.to_numeric(values, errors="coerce"), unit="s")
+        elif column is not None and column.kind is Kind.JSON and values.dtype == object:
+            values = _from_json_text(values)
+            values = pd.Series(_json_text(values).to_pylist(), index=frame.index, dtype="str")
+        columns[name] = values
+    out = pd.DataFrame(columns, index=frame.index)
+    out, absent = _completed(out)
+    out = cast_frame(out)
+    out.attrs = {"unparsed_times": {}, "missing_columns": absent, "foreign": True}
+    return out
+
+
+def _utc_times(values: pd.Series) -> pd.Series:
+    """Times of another tool's file in UTC: naive ones (Spark's int96) taken as UTC."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        out: pd.Series = values.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        out = values.dt.tz_localize("UTC")
+    elif pd.api.types.is_numeric_dtype(values.dtype):  # milliseconds since the epoch
+        out = pd.Series(pd.to_datetime(values, unit="ms", utc=True), index=values.index)
+    else:
+        return parse_job_times(values.astype("str"))
+    return out.astype("datetime64[us, UTC]")
 
 
 def _decoded(frame: pd.DataFrame, ours: dict[str, Any]) -> pd.DataFrame:
@@ -181,7 +266,11 @@ def _decoded(frame: pd.DataFrame, ours: dict[str, Any]) -> pd.DataFrame:
             frame[name] = _from_json_text(frame[name])
     for name, categories in ours.get("categories", {}).items():
         if name in frame:
-            frame[name] = _categorical(frame[name], categories)
+            # The contract's own categories first, in its order, whatever the metadata says.
+            column = COLUMNS_BY_NAME.get(name)
+            known = list(column.categories) if column is not None else []
+            named = [*known, *(c for c in categories if c not in set(known))]
+            frame[name] = _categorical(frame[name], named)
     unparsed = {
         column: {position: raw for position, raw in pairs if position < len(frame)}
         for column, pairs in ours.get("unparsed_times", {}).items()
@@ -192,9 +281,17 @@ def _decoded(frame: pd.DataFrame, ours: dict[str, Any]) -> pd.DataFrame:
 
 
 def _categorical(values: pd.Series, categories: list[Any]) -> pd.Series:
-    """`values` over exactly `categories` (in that order), typed as the frame's were."""
-    index = pd.Index(categories, dtype="str") if categories else pd.Index([], dtype="str")
+    """`values` over `categories` (in that order), then any value the metadata did not name.
+
+    The metadata is a hint, checked: a file merged by another tool (`pa.concat_tables`) or
+    edited keeps one file's list, and a value outside it is still that value, never NaN.
+    """
     text = values.astype("str") if not isinstance(values.dtype, pd.CategoricalDtype) else values
+    present = text.cat.categories if isinstance(text.dtype, pd.CategoricalDtype) else text.unique()
+    named = set(categories)
+    seen = [str(v) for v in present if not pd.isna(v) and str(v) not in named]
+    categories = [*categories, *sorted(set(seen))]
+    index = pd.Index(categories, dtype="str") if categories else pd.Index([], dtype="str")
     dtype = pd.CategoricalDtype(index, ordered=getattr(values.dtype, "ordered", False))
     return pd.Series(pd.Categorical(text, dtype=dtype), index=values.index, name=values.name)
 
@@ -209,8 +306,15 @@ def _json_text(values: pd.Series) -> pa.Array:
 
 
 def _from_json_text(values: pd.Series) -> pd.Series:
-    loads = orjson.loads
-    parsed = [None if not isinstance(v, str) else loads(v) for v in values.tolist()]
+    def loads(value: Any) -> Any:
+        if not isinstance(value, str | bytes):
+            return None if value is None or value is pd.NA or value != value else value
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+
+    parsed = [loads(v) for v in values.tolist()]
     objects = np.empty(len(parsed), dtype=object)
     objects[:] = parsed
     return pd.Series(objects, index=values.index, dtype=object, name=values.name)
@@ -224,25 +328,68 @@ def is_archive(path: str | Path) -> bool:
     return (Path(path) / ARCHIVE_MARKER).is_file()
 
 
-def write_archive(frame: pd.DataFrame, folder: str | Path, partition_by: str = "day") -> Path:
-    """Append a job frame to a Parquet archive (made when missing): one new file per day.
+def _checked_marker(folder: Path) -> dict[str, Any]:
+    """The archive's marker, refused when it is not one this version knows."""
+    marker = folder / ARCHIVE_MARKER
+    try:
+        found = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{marker}: not a readable archive marker ({exc})") from None
+    if not isinstance(found, dict) or found.get("format") != "jobtools-archive":
+        raise ValueError(f"{marker}: not a jobtools archive marker")
+    if found.get("version") not in ARCHIVE_VERSIONS:
+        raise ValueError(
+            f"{marker}: archive version {found.get('version')!r} is not one this jobtools "
+            f"knows ({', '.join(map(str, ARCHIVE_VERSIONS))}); a newer jobtools wrote it: "
+            "upgrade to read or add to it"
+        )
+    return found
+
+
+def write_archive(
+    frame: pd.DataFrame,
+    folder: str | Path,
+    partition_by: str = "day",
+    *,
+    mode: ArchiveMode = "append",
+) -> Path:
+    """Add a job frame to a Parquet archive (made when missing): one new file per day.
 
     Files already in the archive are never rewritten; two writers never pick the same name.
 
+    Args:
+        mode: `"append"` (default) writes the rows the archive does not hold yet: a row is
+            held when one with the same `job_id` and `observed_at` (a wait's observation)
+            is there, or, without `observed_at`, the same `job_id`, `status`, `end_time` and
+            `process_percent`; so writing the same frame twice (a notebook cell run again)
+            adds nothing, with a warning counting what was left out. `"error"` refuses a
+            frame with any such row; `"overwrite"` replaces everything the archive holds.
+
     Raises:
         ValueError: `partition_by` is not "day", or `folder` is an archive partitioned
-            otherwise, or a directory with other files in it that is not an archive.
+            otherwise or of an unknown version, or a directory with other files in it that
+            is not an archive; rows already there with `mode="error"`.
     """
     if partition_by not in PARTITIONINGS:
         raise ValueError(f"partition_by must be one of {PARTITIONINGS}, not {partition_by!r}")
+    if mode not in ("append", "overwrite", "error"):
+        raise ValueError(f'mode must be "append", "overwrite" or "error", not {mode!r}')
     folder = Path(folder)
     marker = folder / ARCHIVE_MARKER
+    replaced: list[Path] = []
     if marker.is_file():
-        found = json.loads(marker.read_text()).get("partition_by")
+        found = _checked_marker(folder).get("partition_by")
         if found != partition_by:
             raise ValueError(
                 f"{folder} is an archive partitioned by {found!r}, not {partition_by!r}"
             )
+        if mode == "overwrite":
+            replaced = archive_files(folder)
+        else:
+            new = _new_rows(frame, folder, mode)
+            if new is None:
+                return folder
+            frame = new
     elif folder.exists() and any(folder.iterdir()):
         raise ValueError(f"{folder} is a directory with files in it, not a jobtools archive")
     else:
@@ -274,7 +421,55 @@ def write_archive(frame: pd.DataFrame, folder: str | Path, partition_by: str = "
         partial = directory / f".{stamp}.tmp"
         pq.write_table(part, partial, compression=_COMPRESSION)
         partial.rename(directory / stamp)
+    # Overwriting: the old files go only once the new ones are all there.
+    for path in replaced:
+        path.unlink(missing_ok=True)
     return folder
+
+
+def _new_rows(frame: pd.DataFrame, folder: Path, mode: ArchiveMode) -> pd.DataFrame | None:
+    """The rows of `frame` the archive does not hold yet (None: none, and nothing to write)."""
+    key = next((k for k in _SAME_ROW if set(k) <= set(frame.columns)), None)
+    if key is None or not len(frame):
+        return frame
+    days = sorted(set(_days(frame).tolist()))
+    held = []
+    for path in archive_files(folder, days):
+        schema = pq.read_schema(path)
+        if set(key) <= set(schema.names):
+            held.append(pq.read_table(path, columns=list(key)).to_pandas())
+    if not held:
+        return frame
+    old = _row_keys(pd.concat(held, ignore_index=True), key)
+    # A row without a job id names no job: it is never taken for one already there.
+    repeated = _row_keys(frame, key).isin(old) & frame["job_id"].notna().to_numpy()
+    count = int(repeated.sum())
+    if not count:
+        return frame
+    said = f"{count:,} of the {len(frame):,} rows are already in the archive {folder}"
+    if mode == "error":
+        raise ValueError(f"{said} (same {', '.join(key)}); mode='append' adds only the others")
+    warnings.warn(f"{said} (same {', '.join(key)}): not written again", stacklevel=3)
+    if count == len(frame):
+        return None
+    out = frame[~repeated].reset_index(drop=True)
+    out.attrs = {}  # unparsed times are by row label: the kept rows' labels changed
+    return out
+
+
+def _row_keys(frame: pd.DataFrame, key: Sequence[str]) -> pd.Index:
+    """The rows' `key` values as one text per row, alike for equal values of any dtype."""
+    parts = []
+    for name in key:
+        values = frame[name]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            values = values.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
+        text = values.astype(object).where(values.notna(), None).astype("str")
+        parts.append(text.fillna("\x00"))
+    text = parts[0]
+    for part in parts[1:]:
+        text = text + "\x1f" + part
+    return pd.Index(text.to_numpy())
 
 
 def _days(frame: pd.DataFrame) -> np.ndarray:
@@ -287,10 +482,16 @@ def _days(frame: pd.DataFrame) -> np.ndarray:
 
 
 def archive_files(folder: str | Path, days: Iterable[str] | None = None) -> list[Path]:
-    """The archive's files in the order written (`days`: only those `YYYY-MM-DD` days)."""
+    """The archive's files in the order written (`days`: only those `YYYY-MM-DD` days).
+
+    Raises:
+        FileNotFoundError: not an archive.
+        ValueError: an archive marker of a version this jobtools does not know.
+    """
     folder = Path(folder)
     if not is_archive(folder):
         raise FileNotFoundError(f"not a jobtools archive (no {ARCHIVE_MARKER}): {folder}")
+    _checked_marker(folder)
     wanted = None if days is None else {f"day={day}" for day in days}
     files = [
         path
@@ -300,26 +501,46 @@ def archive_files(folder: str | Path, days: Iterable[str] | None = None) -> list
     return sorted(files, key=lambda path: (path.name, path.parent.name))
 
 
-def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_archive(
+    folder: str | Path,
+    columns: Sequence[str] | None = None,
+    *,
+    on_bad_files: OnBadFiles = "error",
+) -> pd.DataFrame:
     """Every frame appended to the archive, concatenated in the order written (RangeIndex).
+
+    Args:
+        on_bad_files: a part file that is not the archive's own (another tool's, a
+            different layout, damaged) is an error naming it by default; `"skip"` reads the
+            others, warns naming the skipped ones and lists them in `attrs["skipped_files"]`
+            as `{"file", "error"}`.
 
     Raises:
         FileNotFoundError: `folder` is not an archive, or it has no files yet.
+        BadFileError: a part file that cannot be read with the others (the message names it).
     """
     files = archive_files(folder)
     if not files:
         raise FileNotFoundError(f"no Parquet files in the archive {folder}")
     wanted = None if columns is None else [*columns, ROW_COLUMN]
     numbers = _batch_numbers(files)
+    skipped: list[dict[str, str]] = []
     # Write by write: its files read, its rows put back in the order written (one write's
     # worth of copying at a time, not the whole archive's), the files let go.
     batches = []
     for number in sorted(set(numbers)):
-        mine = [
-            pq.read_table(p, columns=wanted)
-            for p, n in zip(files, numbers, strict=True)
-            if n == number
-        ]
+        mine = []
+        for path, n in zip(files, numbers, strict=True):
+            if n != number:
+                continue
+            try:
+                mine.append(_part(path, wanted))
+            except BadFileError as exc:
+                if on_bad_files != "skip":
+                    raise
+                skipped.append({"file": exc.path, "error": exc.reason})
+        if not mine:
+            continue
         table, ours = _united(mine)
         del mine
         order = np.argsort(table.column(ROW_COLUMN).to_numpy(), kind="stable")
@@ -332,12 +553,85 @@ def read_archive(folder: str | Path, columns: Sequence[str] | None = None) -> pd
         ordered = table.drop_columns([ROW_COLUMN]).take(pa.array(order))
         batches.append(_with_ours(ordered, ours))
         del table, ordered
+    if skipped:
+        _warn_skipped(skipped)
+    if not batches:
+        raise FileNotFoundError(f"no readable Parquet files in the archive {folder}")
     combined, ours = _united(batches)
     del batches
     # Arrow's memory is released column by column as pandas takes it over.
     frame = combined.to_pandas(self_destruct=True, split_blocks=True)
     del combined
-    return _decoded(frame, ours)
+    frame = _decoded(frame, ours)
+    if skipped:
+        frame.attrs["skipped_files"] = skipped
+    return frame
+
+
+def _part(path: Path, columns: list[str] | None) -> pa.Table:
+    """One part file of an archive, checked: the archive's own layout and the contract's types."""
+    check_part(path)
+    try:
+        table = pq.read_table(path, columns=columns, partitioning=None)  # no inferred `day`
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BadFileError(path, f"not a readable Parquet file ({exc})") from None
+    try:
+        return _contract_types(table)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise BadFileError(path, f"its columns do not fit the frame's types ({exc})") from None
+
+
+def check_part(path: str | Path) -> None:
+    """Raise BadFileError unless `path`'s footer shows a part file of an archive of ours.
+
+    Only the footer is read: the archive's own metadata and row positions, and every
+    contract column in its contract type (or one that casts to it without loss).
+    """
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BadFileError(path, f"not a readable Parquet file ({exc})") from None
+    if not _is_ours(schema) or ROW_COLUMN not in schema.names:
+        raise BadFileError(
+            path, "not written by write_archive (no jobtools metadata or row positions)"
+        )
+    for field in schema:
+        column = COLUMNS_BY_NAME.get(field.name)
+        if column is not None and not _same_kind(field.type, column.arrow_type):
+            raise BadFileError(
+                path, f"column {field.name} is {field.type}, not {column.arrow_type}"
+            )
+
+
+def _same_kind(found: pa.DataType, wanted: pa.DataType) -> bool:
+    """Whether a stored type is the contract's, or one that casts to it without loss."""
+    if found == wanted:
+        return True
+    # Text, plain or as a dictionary, is text: a category stored plain casts to one.
+    if pa.types.is_dictionary(found):
+        found = found.value_type
+    if pa.types.is_dictionary(wanted):
+        wanted = wanted.value_type
+    text = (pa.types.is_string, pa.types.is_large_string)
+    if any(f(found) for f in text) and any(f(wanted) for f in text):
+        return True
+    if pa.types.is_timestamp(found) and pa.types.is_timestamp(wanted):
+        return found.tz is not None  # a naive time says nothing of its zone
+    if pa.types.is_integer(found):
+        return bool(pa.types.is_integer(wanted) or pa.types.is_floating(wanted))
+    return bool(pa.types.is_floating(found) and pa.types.is_floating(wanted))
+
+
+def _warn_skipped(skipped: list[dict[str, str]]) -> None:
+    from jobtools.io.files import CorruptInputWarning
+
+    shown = "; ".join(f"{s['file']} ({s['error']})" for s in skipped[:5])
+    more = f", and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    warnings.warn(
+        f"skipped {len(skipped)} unreadable file(s): {shown}{more}",
+        CorruptInputWarning,
+        stacklevel=4,
+    )
 
 
 def _united(tables: list[pa.Table]) -> tuple[pa.Table, dict[str, Any]]:
@@ -346,17 +640,19 @@ def _united(tables: list[pa.Table]) -> tuple[pa.Table, dict[str, Any]]:
     offset = 0
     for table in tables:
         found = _ours(table)
-        ours["json_columns"] = list(dict.fromkeys([*ours["json_columns"], *found["json_columns"]]))
-        for name, categories in found["categories"].items():
+        json_columns = found.get("json_columns", [])
+        ours["json_columns"] = list(dict.fromkeys([*ours["json_columns"], *json_columns]))
+        for name, categories in found.get("categories", {}).items():
             known = ours["categories"].setdefault(name, [])
             known.extend(c for c in categories if c not in known)
-        for column, pairs in found["unparsed_times"].items():
+        for column, pairs in found.get("unparsed_times", {}).items():
             ours["unparsed_times"].setdefault(column, []).extend(
                 [offset + position, raw] for position, raw in pairs
             )
         offset += table.num_rows
     # One table, converted to pandas once; the pandas metadata of the first file types it.
-    pandas_meta = {b"pandas": tables[0].schema.metadata[b"pandas"]}
+    first = tables[0].schema.metadata or {}
+    pandas_meta = {b"pandas": first[b"pandas"]} if b"pandas" in first else None
     tables = [t.replace_schema_metadata(pandas_meta) for t in tables]
     return pa.concat_tables(tables, promote_options="permissive"), ours
 

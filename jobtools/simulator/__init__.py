@@ -12,10 +12,11 @@ Or `httpx.Client(transport=sim.transport())` in-process, or `jobtools serve` in 
 It plays the real service as public examples show it (reference, `jobs-api.md`, "What public
 examples show beyond the documents"): job ids in the service's layout holding their creation
 time; legacy-format times on a UTC+08:00 clock; `process_percent` a fraction from 0 to 1;
-ended jobs deleted `retention` seconds after their end (then 404, as for an unknown id);
-PENDING_PAYMENT jobs (`add_job(pending_payment=True)`, then `pay(job_id)`) deleted after 14
-days unpaid; the entity shapes of ECS, EVS, BMS and VPC (EIP) jobs with `service=`, which
-those services' official SDK clients parse.
+ended jobs deleted `retention` seconds after their end (then 400 `IMG.0023`, as for an
+unknown id); PENDING_PAYMENT jobs of ECS and BMS (`add_job(service="ecs",
+pending_payment=True)`, then `pay(job_id)`) deleted after 14 days unpaid; the entity
+shapes of ECS, EVS, BMS and VPC (EIP) jobs with `service=`, which those services' official
+SDK clients parse.
 
 Routes, answered as the service documents them:
 - `GET /v1/{project_id}/jobs/{job_id}` (IMS, and ECS, EVS, BMS, EIP on their own hosts)
@@ -30,25 +31,32 @@ FAIL on the injected clock; `end_time` is `""` until they end. Records loaded al
 are served exactly as they came; INIT and RUNNING ones carry on and end within
 `finish_within` seconds (default 300). Tests pass `clock=ManualClock()` and never sleep.
 
-Scenarios (`add_scenario`, `SCENARIOS`, `jobtools serve --scenario`): `realistic` (six hours
-of the usual mix with slow and fast tails, a few still running), `exports` (exports only),
-`regression` (from two hours ago a new failure reason hits 40 % of jobs); `Scenario(...)`
-sets the window, job types, regression start and tails.
+Scenarios (`add_scenario(name, jobs=N)`, `SCENARIOS`, `jobtools serve --scenario NAME --jobs
+N`), each stating its truth (`Scenario.truth(now)`): `realistic` and `exports` (no change),
+`regression` (two hours ago a new reason), `growing` (an existing reason grows), `one-type`
+(a change in one job type only), `outage` (failures rise, then recover); `Scenario(...)` with
+`Change(...)`s makes others.
 
-Answers: 401 `APIGW.0301` (gateway body) for a missing or unknown token, an unknown AK, a
-wrong signature or an `X-Sdk-Date` more than 15 minutes off the simulator's clock; the IMS
-error table: 400 `IMG.0030` for another project id, 403 `IMG.0026` for a credential without
-a role (`no_role=`), 400 `IMG.0023` for a job id no job can have; 400 `IMG.0001` without
-`X-Project-Id` on the progress route; 404 `IMG.0023` (`{"error": {"code", "message"}}`) for an
-unknown or deleted job; 404 `APIGW.0101` for an unknown route. Injected faults: 429
-`APIGW.0308` (gateway body), ECS's 400 `Common.0024` ("exceeds flow over limit") and 503
-`Common.1503` (`{"error": {...}}`), 500 `IMG.0500` (`errorCode`/`errorMsg` body) and 503
-`IMG.0503` (`code`/`message` body), so clients meet each documented error body shape and
-every throttling shape. Every answer carries `X-Request-Id`.
+Answers, each as the public error tables give it (reference, "The gateway's answers"):
+401 `APIGW.0301` (gateway body) for a missing or unknown token ("decrypt token fail"), an
+unknown AK ("Get secretKey failed"), a wrong signature or an `X-Sdk-Date` more than 15
+minutes off the simulator's clock; 401 `APIGW.0307` for an expired token
+(`expired_tokens=`); the AK lock: the 6th failed signature in a row locks the access key for
+5 minutes ("AK access failed to reach the limit,forbidden"); the IMS error table: 400
+`IMG.0030` for another project id (in the path or `X-Project-Id`), 403 `IMG.0026` for a
+credential without a role (`no_role=`), 400 `IMG.0023` for an unknown or deleted job (400
+`Common.0011` with `service="ecs"`; no table gives 404); 400 `IMG.0001` without
+`X-Project-Id` on the progress route; 404 `APIGW.0101` for an unknown route. Injected faults:
+429 `APIGW.0308`, ECS's `Common.0024` as HTTP 202 and `Common.1503` (503, or 429 with
+`cloud="otc"`), 500 `APIGW.0201`, 502/504 `APIGW.0201` (backend unavailable / timed out) and
+503 `APIGW.0613`, in the documented body shapes. Every answer carries `X-Request-Id` and a
+`Date` from the simulator's clock. PENDING_PAYMENT jobs are ECS's and BMS's only. Serving on
+an address beyond loopback warns (`ExposedSimulatorWarning`), louder without auth.
 """
 
 from __future__ import annotations
 
+from jobtools.scenarios import SCENARIOS, Change, Scenario, TrueChange, Truth
 from jobtools.simulator._clock import ManualClock
 from jobtools.simulator._core import Simulator, SimulatorStats
 from jobtools.simulator._faults import Faults
@@ -63,7 +71,6 @@ from jobtools.simulator._gate import (
 from jobtools.simulator._http import SimulatorServer, SimulatorTransport, serve
 from jobtools.simulator._records import read_records
 from jobtools.simulator._replies import Reply
-from jobtools.simulator._scenarios import SCENARIOS, Scenario
 
 __all__ = [
     "DEMO_AK",
@@ -71,6 +78,7 @@ __all__ = [
     "DEMO_SK",
     "DEMO_TOKEN",
     "MAX_DATE_SKEW",
+    "Change",
     "Faults",
     "ManualClock",
     "Reply",
@@ -80,6 +88,8 @@ __all__ = [
     "SimulatorServer",
     "SimulatorStats",
     "SimulatorTransport",
+    "TrueChange",
+    "Truth",
     "demo_credentials",
     "read_records",
     "serve",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import email.utils
 import math
 import os
 import random
@@ -19,14 +20,17 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from jobtools import scenarios
 from jobtools.api import auth
 from jobtools.ids import make_job_id, validate_project_id
+from jobtools.scenarios import Scenario
 from jobtools.schema import JobStatus
-from jobtools.simulator import _plans, _scenarios, _services
+from jobtools.simulator import _plans, _services
 from jobtools.simulator._faults import FaultDice, Faults
 from jobtools.simulator._gate import DEMO_PROJECT_ID, Gate, demo_credentials
 from jobtools.simulator._records import epochs, read_records
 from jobtools.simulator._replies import (
+    CLOUD_NAMES,
     Reply,
     broken_body,
     fault_reply,
@@ -38,7 +42,6 @@ from jobtools.simulator._replies import (
     throttled,
     unauthorized,
 )
-from jobtools.simulator._scenarios import Scenario
 
 if TYPE_CHECKING:
     from jobtools.simulator._http import SimulatorServer, SimulatorTransport
@@ -50,6 +53,9 @@ PENDING_RETENTION = 14 * 86400.0
 DAY = 86400.0
 # The node address of the seed's id (`ff808081…`): the ids made here share its layout.
 ID_NODE = 0xFF808081
+
+# The services whose jobs can await payment: ECS and BMS (yearly/monthly orders).
+_PAYING_SERVICES = frozenset({"ecs", "bms"})
 
 # What a job id in a path may look like before the query fails (32 hex, a UUID, or a short
 # word of id characters, as other tools' ids are).
@@ -63,7 +69,9 @@ class SimulatorStats:
     """What the simulator has answered since it started (or since `reset_stats()`).
 
     `max_in_flight` is the most requests a transport had open at once: over a real server,
-    it shows that requests overlapped rather than queued.
+    it shows that requests overlapped rather than queued. `signature_failures` counts the
+    refused signatures of known access keys (what the gateway's AK lock counts, the lock's
+    own answers included); `auth_failures` every request refused for its credentials.
     """
 
     requests: int
@@ -71,6 +79,8 @@ class SimulatorStats:
     max_in_flight: int
     by_status: Mapping[int, int]
     faults: Mapping[str, int]
+    signature_failures: int = 0
+    auth_failures: int = 0
 
 
 class Simulator:
@@ -88,11 +98,19 @@ class Simulator:
         faults: what goes wrong, and how often (see `Faults`).
         seed: makes generated jobs, outcomes and faults reproducible.
         finish_within: seconds within which running and generated jobs end.
-        retention: seconds after its end that an ended job is deleted (then 404, as the
+        retention: seconds after its end that an ended job is deleted (then 400, as the
             service answers); None keeps ended jobs for ever. ECS deletes them after about a
             day (`DAY`).
         no_role: tokens or access keys that authenticate but hold no role for the service:
             their requests get 403 `IMG.0026`.
+        expired_tokens: tokens the gateway knows but that have expired: 401 `APIGW.0307`.
+        service: whose error table unknown jobs are answered from: `ims` (400 `IMG.0023`,
+            default) or `ecs`, `evs`, `bms`, `vpc` (400 `Common.0011`).
+        cloud: `huaweicloud` (default) or `huaweicloud-eu`: ECS's `Common.1503` is a 503;
+            `otc` or `otc-swiss` (Open Telekom Cloud): a 429.
+
+    AK/SK requests meet the gateway's AK lock: more than 5 failed signatures in a row lock
+    the access key for 5 minutes (every request with it is refused meanwhile).
     """
 
     def __init__(
@@ -108,7 +126,14 @@ class Simulator:
         finish_within: float = DEFAULT_HORIZON,
         retention: float | None = None,
         no_role: Iterable[str] = (),
+        expired_tokens: Iterable[str] = (),
+        service: str = "ims",
+        cloud: str = "huaweicloud",
     ) -> None:
+        if cloud not in CLOUD_NAMES:
+            raise ValueError(f"unknown cloud {cloud!r}: one of {', '.join(CLOUD_NAMES)}")
+        self.service = _services.service(service).name
+        self.cloud = cloud
         if not finish_within > 0:
             raise ValueError(f"finish_within must be > 0 seconds, got {finish_within!r}")
         if retention is not None and not retention >= 0:
@@ -121,11 +146,14 @@ class Simulator:
         self.faults = faults or Faults()
         self.seed = seed
         self.finish_within = float(finish_within)
-        self._gate = Gate(demo_credentials(project_id) if credentials is None else credentials)
+        self._gate = Gate(
+            demo_credentials(project_id) if credentials is None else credentials, expired_tokens
+        )
         self._plans: dict[str, _plans.JobPlan] = {}
         self._failures: dict[str, list[tuple[str, str]]] = {"": []}
         self._bodies: dict[tuple[str, bool], bytes] = {}  # ended jobs never change
         self._rng = random.Random(f"jobs:{seed}")
+        self._issued: set[str] = set()  # ids made, installed or not yet
         # Like a service node: one address, one JVM start, a counter (UUIDHexGenerator layout).
         self._jvm = self._rng.getrandbits(32)
         self._counter = self._rng.getrandbits(16)
@@ -179,18 +207,25 @@ class Simulator:
         records = read_records(jobs) if isinstance(jobs, str | os.PathLike) else list(jobs)
         return self._add_records(records, horizon)
 
-    def add_scenario(self, scenario: Scenario | str) -> list[str]:
+    def add_scenario(self, scenario: Scenario | str, *, jobs: int | None = None) -> list[str]:
         """Add a scenario's batch (a `Scenario` or a name in `SCENARIOS`), relative to now.
 
         Its ended jobs are served as they were made; its running ones go on and end within
-        `finish_within` seconds.
+        `finish_within` seconds, as the scenario drew them. `jobs` sizes it (default: its own).
         """
-        chosen = _scenarios.scenario(scenario)
+        chosen = scenarios.scenario(scenario).sized(jobs)
         now = self.clock()
-        return self._add_records(chosen.records(now), self.finish_within, at=now)
+        batch = chosen.batch(now)
+        # Running jobs end as the scenario drew them, so that its failure rates hold.
+        return self._add_records(batch.records, self.finish_within, at=now, endings=batch.endings)
 
     def _add_records(
-        self, records: list[Any], horizon: float, *, at: float | None = None
+        self,
+        records: list[Any],
+        horizon: float,
+        *,
+        at: float | None = None,
+        endings: _plans.Endings | None = None,
     ) -> list[str]:
         for number, record in enumerate(records):
             job_id = record.get("job_id") if isinstance(record, Mapping) else None
@@ -214,6 +249,7 @@ class Simulator:
                 horizon=horizon,
                 failures=self._failures,
                 at=at,
+                endings=endings,
             )
             return self._install(plans)
 
@@ -247,6 +283,9 @@ class Simulator:
             raise ValueError(f"time_format must be 'iso' or 'legacy', got {time_format!r}")
         if not (init_for >= 0 and run_for >= 0):
             raise ValueError(f"init_for and run_for must be >= 0, got {init_for!r}, {run_for!r}")
+        if pending_payment and service not in _PAYING_SERVICES:
+            # PENDING_PAYMENT is documented for ECS and BMS only (reference, "More services").
+            raise ValueError(f"pending_payment is for ecs and bms jobs, not {service!r}")
         spec = _services.service(service)
         kind = job_type or (spec.job_types[0] if spec.job_types else "imsNativeExportImageJob")
         now = self.clock()
@@ -337,17 +376,21 @@ class Simulator:
     def _new_id(self, created: float) -> str:
         """A job id as the service makes them, holding `created` a millisecond or two late.
 
-        In every public example the id's time is 1-3 ms after the job's `begin_time`.
+        In every public example the id's time is 1-3 ms after the job's `begin_time`. The
+        16-bit counter wraps every 65,536 ids: an id already made moves to the next
+        millisecond, so any number of jobs made at once get unique ids in the real layout.
         """
+        later = created + self._rng.uniform(0.001, 0.003)
         while True:
             self._counter = (self._counter + 1) & 0xFFFF
-            later = created + self._rng.uniform(0.001, 0.003)
             job_id = make_job_id(later, node=ID_NODE, jvm=self._jvm, counter=self._counter)
-            if job_id not in self._plans:
+            if job_id not in self._issued and job_id not in self._plans:
+                self._issued.add(job_id)
                 return job_id
+            later += 0.001
 
     def gone(self, plan: _plans.JobPlan, now: float) -> bool:
-        """True when the service has deleted this job by `now` (then it answers 404)."""
+        """True when the service has deleted this job by `now` (then it answers 400 IMG.0023)."""
         if plan.pending_until > now:
             return now >= plan.begin + PENDING_RETENTION
         return self.retention is not None and now >= plan.end + self.retention
@@ -416,6 +459,8 @@ class Simulator:
                 max_in_flight=self._max_in_flight,
                 by_status=dict(self._by_status),
                 faults=dict(self._fault_counts),
+                signature_failures=self._gate.signature_failures - self._signatures_before,
+                auth_failures=self._auth_failures,
             )
 
     def reset_stats(self) -> None:
@@ -426,6 +471,9 @@ class Simulator:
             self._max_in_flight = self._in_flight
             self._by_status: Counter[int] = Counter()
             self._fault_counts: Counter[str] = Counter()
+            self._auth_failures = 0
+            gate = getattr(self, "_gate", None)
+            self._signatures_before = gate.signature_failures if gate is not None else 0
 
     def count_in_flight(self, change: int) -> None:
         """A transport opens (+1) or closes (-1) a request, for `stats().max_in_flight`."""
@@ -479,6 +527,8 @@ class Simulator:
         lower = {k.lower(): v for k, v in (headers or {}).items()}
         reply, fault = self._route(method.upper(), path, query, lower, body, request_id, faults)
         self._count(reply.status, fault)
+        # Every answer carries the gateway's clock (a client names a skew from it).
+        reply.headers.setdefault("Date", email.utils.formatdate(self.clock(), usegmt=True))
         return reply, self._dice.delay(faults)
 
     def _route(
@@ -505,10 +555,14 @@ class Simulator:
         if self._dice.over_rate(faults.rate_limit):
             return throttled(request_id, faults), "rate_limit"
         if self.require_auth:
-            problem = self._gate.check(method, path, query, headers, body, self.clock())
-            if problem:
-                return unauthorized(problem, request_id), None
+            refusal = self._gate.check(method, path, query, headers, body, self.clock())
+            if refusal is not None:
+                with self._stats_lock:
+                    self._auth_failures += 1
+                return unauthorized(refusal.code, refusal.message, request_id), None
         kind, project_id, job_id = route
+        if kind == "jobs" and headers.get("x-project-id") not in (None, project_id):
+            project_id = headers["x-project-id"]  # a header naming another project: IMG.0030
         if project_id is None:
             message = "The X-Project-Id header is missing."
             return ims_error(400, "IMG.0001", message, request_id), None
@@ -521,14 +575,14 @@ class Simulator:
             return ims_error(403, "IMG.0026", "Invalid role.", request_id), None
         failed = self._dice.status(faults)
         if failed is not None:
-            return fault_reply(failed, request_id, faults), failed
+            return fault_reply(failed, request_id, faults, self.cloud), failed
         if not _QUERYABLE.fullmatch(job_id):
             message = f"An exception occurred during the job query: invalid job id {job_id!r}."
             return ims_error(400, "IMG.0023", message[:200], request_id), None
         plan = self._plans.get(job_id)
         if plan is None or self.gone(plan, self.clock()):
             # A deleted job and one that never was answer alike: the service keeps nothing.
-            return job_not_found(job_id, request_id), None
+            return job_not_found(job_id, request_id, self.service), None
         payload = self._body(plan, kind == "progress")
         broken, shape = self._dice.body(faults)
         if broken:

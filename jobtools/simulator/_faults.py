@@ -15,10 +15,20 @@ import threading
 from collections.abc import Callable
 
 # The faults that replace the answer, drawn in this order; and the names stats() counts.
-_STATUS_FAULTS = ("throttle", "error_500", "error_503", "flow_limit", "overloaded")
+_STATUS_FAULTS = (
+    "throttle",
+    "error_500",
+    "error_503",
+    "flow_limit",
+    "overloaded",
+    "bad_gateway",
+    "gateway_timeout",
+)
 _FAULT_NAMES = {"throttle": "throttle", "error_500": "500", "error_503": "503"} | {
     "flow_limit": "flow_limit",
     "overloaded": "overloaded",
+    "bad_gateway": "502",
+    "gateway_timeout": "504",
 }
 
 
@@ -29,13 +39,16 @@ class Faults:
     Attributes:
         latency: seconds added to every answer (applied by the transports, never by `handle`).
         jitter: up to this many more seconds, uniformly drawn per request.
-        error_500: share of requests answered 500.
-        error_503: share answered 503.
+        error_500: share of requests answered 500 (the gateway's `APIGW.0201`).
+        error_503: share answered 503 (the gateway's `APIGW.0613`).
         throttle: share answered 429 (`APIGW.0308`), whatever the request rate.
         flow_limit: share answered ECS's `Common.0024` ("exceeds flow over limit": too many
-            concurrent requests, retry later), as a 400 in the `{"error": {...}}` shape, so a
-            client must read the code, not the status, to see it is throttled.
-        overloaded: share answered ECS's 503 `Common.1503` (`{"error": {...}}` shape).
+            concurrent requests, retry later), as HTTP 202 in the `{"error": {...}}` shape, as
+            documented: a client must read the code, not the status, to see it is throttled.
+        overloaded: share answered ECS's `Common.1503` (`{"error": {...}}` shape): 503 on
+            Huawei Cloud, 429 on Open Telekom Cloud (the simulator's `cloud=`).
+        bad_gateway: share answered 502 `APIGW.0201` (the backend is unavailable).
+        gateway_timeout: share answered 504 `APIGW.0201` (the backend timed out).
         rate_limit: requests per second (simulator clock) above which requests get 429.
         malformed: share of 200 answers whose body is not a job (HTML, or JSON with no status).
         truncated: share of 200 answers whose JSON is cut short (Content-Length still right).
@@ -54,6 +67,8 @@ class Faults:
     malformed: float = 0.0
     truncated: float = 0.0
     retry_after: float | None = None
+    bad_gateway: float = 0.0
+    gateway_timeout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("latency", "jitter"):
@@ -85,8 +100,10 @@ class Faults:
             ("error_500", "500"),
             ("error_503", "503"),
             ("throttle", "429"),
-            ("flow_limit", "Common.0024"),
-            ("overloaded", "503 Common.1503"),
+            ("flow_limit", "202 Common.0024"),
+            ("overloaded", "Common.1503"),
+            ("bad_gateway", "502 APIGW.0201"),
+            ("gateway_timeout", "504 APIGW.0201"),
             ("malformed", "malformed body"),
             ("truncated", "truncated body"),
         ):
@@ -122,8 +139,8 @@ class FaultDice:
             return False
 
     def status(self, faults: Faults) -> str | None:
-        """The fault (`throttle`, `500`, `503`, `flow_limit`, `overloaded`) for a request that
-        should fail, else None."""
+        """The fault (`throttle`, `500`, `503`, `502`, `504`, `flow_limit`, `overloaded`) for a
+        request that should fail, else None."""
         shares = [(name, getattr(faults, name)) for name in _STATUS_FAULTS]
         if not any(share for _, share in shares):
             return None

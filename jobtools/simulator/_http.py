@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -15,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from jobtools._aio import LoopThread
+from jobtools.errors import ExposedSimulatorWarning
 from jobtools.simulator._core import Simulator
 from jobtools.simulator._replies import Reply, json_headers
 
@@ -99,6 +102,7 @@ class SimulatorServer:
     ) -> None:
         self.simulator = simulator
         self.log = log
+        _warn_if_exposed(host, simulator.require_auth)
         self._loop: LoopThread | None = LoopThread("jobtools-simulator")
         try:
             self._runner = self._loop.run(self._start(host, port))
@@ -182,6 +186,27 @@ class SimulatorServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"SimulatorServer({self.url!r}, {state}, {self.simulator!r})"
+
+
+def _warn_if_exposed(host: str, require_auth: bool) -> None:
+    """Warn when the simulator listens beyond this machine; louder when anyone may ask."""
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return
+    if require_auth:
+        message = (
+            f"the simulator listens on {host}: other machines can reach it, and its demo "
+            "credentials are public; bind 127.0.0.1 unless that is what you want"
+        )
+    else:
+        message = (
+            f"the simulator listens on {host} WITHOUT AUTHENTICATION (--no-auth): "
+            "anyone who can reach this machine can read and add its jobs; bind 127.0.0.1"
+        )
+    warnings.warn(message, ExposedSimulatorWarning, stacklevel=4)
 
 
 def serve(

@@ -39,7 +39,8 @@ _CREATE_TASKS = ("CREATE_SNAPSHOT", "COPY_DATA", "CHECK_IMAGE", "REGISTER_IMAGE"
 FALLBACK_FAILURES: tuple[tuple[str, str], ...] = (
     ("IMG.0090", "Failed to export the image to bucket ims-export-00: AccessDenied."),
     ("IMG.0015", "The image quota is exceeded. Quota: 100, used: 100."),
-    ("IMG.0103", "Creating a snapshot of the system disk timed out after 3600 s."),
+    # IMG.0103 as the IMS error table gives it: no permission to access the original key.
+    ("IMG.0103", "No permission to access the original key of the encrypted image."),
 )
 SUCCESS_SHARE = 0.85
 
@@ -172,6 +173,8 @@ class JobPlan:
 # --- building plans -----------------------------------------------------------------------
 
 Failures = Mapping[str, Sequence[tuple[str, str]]]
+# How running records end, by job id: (status, error_code, fail_reason).
+Endings = Mapping[str, tuple[str, str | None, str | None]]
 
 
 def job_rng(seed: object, job_id: str) -> random.Random:
@@ -326,13 +329,14 @@ def plans_from_records(
     horizon: float,
     failures: Failures,
     at: float | None = None,
+    endings: Endings | None = None,
 ) -> list[JobPlan]:
     """Plans for API records, given their parsed `(begin, end)` epoch times.
 
     Ended records are served as they came. INIT and RUNNING ones carry on from the records'
     "now" (`at`, by default their latest time), which becomes simulator time `now`, and end
-    within `horizon` seconds with a seeded outcome. Other statuses (PENDING_PAYMENT, unknown)
-    never change.
+    within `horizon` seconds with the outcome `endings` gives them, else a seeded one. Other
+    statuses (PENDING_PAYMENT, unknown) never change.
     """
     known = [t for pair in times for t in pair if t is not None]
     shift = (at if at is not None else max(known) if known else now) - now
@@ -356,6 +360,7 @@ def plans_from_records(
             init_for, total = durations(rng, horizon)
             percent = entities.get("process_percent")
             running = status == JobStatus.RUNNING
+            ending = (endings or {}).get(job_id)
             plans.append(
                 planned_job(
                     job_id,
@@ -366,6 +371,8 @@ def plans_from_records(
                     start=now if running else now + init_for,
                     end=now + total,
                     failures=failures,
+                    status=ending[0] if ending else None,
+                    error=ending[1:] if ending and ending[0] == JobStatus.FAIL else None,
                     base=entities,
                     start_percent=_percent(percent) if running else 0.0,
                     **common,

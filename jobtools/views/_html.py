@@ -1,8 +1,20 @@
-"""Small HTML pieces shared by the monitor and the styled tables: text, durations, bars.
+"""Small HTML pieces shared by the monitor, the styled tables and the plots: text, durations, bars.
 
-Everything returned is HTML with the data escaped. Text with Chinese characters is wrapped in
-`<span lang="zh">`, so that the browser picks a CJK font for it (without a language the
-fallback font chosen for Han characters can differ by browser and look Japanese or boxed).
+Everything returned is HTML with the data escaped, and shows any text literally:
+
+* characters that would act instead of showing (a right-to-left override, zero-width
+  spaces, other control characters) are written out as `\\u202e` (`visible`), so a reason
+  cannot reorder or hide the text around it;
+* a `$` is a dollar: jobtools' HTML sits in an element of class `mathjax_ignore` (`LITERAL`),
+  which JupyterLab's MathJax 3 skips with all it contains (`tex2jax_ignore`, MathJax 2's
+  name, and `&#36;` do not stop it);
+* a long unbroken run (a URL, a token) may break anywhere, words stay whole (`WRAP` for a
+  container; `text` marks such runs itself), and text cut to a limit keeps its whole value on
+  hover.
+
+Text with Chinese characters is wrapped in `<span lang="zh">`, so that the browser picks a CJK
+font for it (without a language the fallback font chosen for Han characters can differ by
+browser and look Japanese or boxed).
 """
 
 from __future__ import annotations
@@ -25,6 +37,37 @@ COLOURS = {
     "error": "#B00020",
 }
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+# The class MathJax 3 (JupyterLab 4, Notebook 7) leaves alone, with everything inside it.
+LITERAL = "mathjax_ignore"
+# A word too long for its line breaks rather than overflowing. Only runs `text` marks break
+# anywhere, and only those let a table column shrink below a word's width.
+WRAP = "overflow-wrap:break-word"
+_LONG_RUN = re.compile(r"\S{25}")
+# Characters that act on the text instead of showing as a glyph: controls (C0, C1), bidi
+# marks, embeddings, overrides and isolates, zero-width spaces, the soft hyphen, line and
+# paragraph separators, invisible operators, the byte-order mark, interlinear annotation,
+# tags, and lone surrogates (no encoder takes them). Tab, newline and carriage return stay (they
+# are white space in HTML), and so does the zero-width (non-)joiner: emoji
+# and Indic, Arabic and Persian words need it to read right.
+_ACTING = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0001\U000e0020-\U000e007f]"
+)
+
+
+def visible(raw: str) -> str:
+    r"""`raw` with every character that would act (a right-to-left override, a zero-width
+    space, a control character) written out as its escape: seen, never applied.
+
+    >>> print(visible("abc\u202edef\u200b"))
+    abc\u202edef\u200b
+    """
+    return _ACTING.sub(_escape, raw)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def is_missing(value: object) -> bool:
@@ -32,14 +75,27 @@ def is_missing(value: object) -> bool:
 
 
 def text(value: object, limit: int | None = None) -> str:
-    """`value` as escaped HTML ('' when missing), cut to `limit` characters, lang-marked."""
+    """`value` as escaped, literal HTML ('' when missing), lang-marked.
+
+    Cut to `limit` characters with "…", the whole value then shown on hover.
+    """
     if is_missing(value):
         return ""
-    raw = str(value)
+    raw = visible(str(value))
+    lang = ' lang="zh"' if _HAN.search(raw) else ""
+    # A long unbroken run (a URL, a token, an image name) breaks anywhere: it cannot widen
+    # its table beyond the notebook, and the other columns keep their words whole.
+    wrap = " style='overflow-wrap:anywhere'" if _LONG_RUN.search(raw) else ""
     if limit is not None and len(raw) > limit:
-        raw = raw[: limit - 1] + "…"
+        cut = html.escape(raw[: limit - 1] + "…")
+        return f"<span title='{html.escape(raw)}'{lang}{wrap}>{cut}</span>"
     out = html.escape(raw)
-    return f'<span lang="zh">{out}</span>' if _HAN.search(raw) else out
+    return f"<span{lang}{wrap}>{out}</span>" if lang or wrap else out
+
+
+def attribute(value: object) -> str:
+    """`value` for a quoted HTML attribute (a tooltip): escaped, every character visible."""
+    return "" if is_missing(value) else html.escape(visible(str(value)))
 
 
 def duration(seconds: float | None) -> str:
@@ -92,11 +148,13 @@ def table(
     header = "".join(
         f"<th style='text-align:left;white-space:nowrap'>{html.escape(h)}</th>" for h in head
     )
+    cell_style = f"text-align:left;vertical-align:top;{WRAP}"
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{cell}</td>" for cell in row) + "</tr>"
+        "<tr>" + "".join(f"<td style='{cell_style}'>{cell}</td>" for cell in row) + "</tr>"
         for row in rows
     )
     return (
         f"<details{' open' if open_ else ''}><summary><b>{html.escape(title)}</b></summary>"
-        f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></details>"
+        "<table style='max-width:100%'>"
+        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></details>"
     )

@@ -21,10 +21,19 @@ What it shows is what is known, nothing more:
   Stopping a wait ends no job: jobs still running are shown as running, "not watched";
 * within a round, how many of its jobs were fetched and how fast (a first sweep of 10,000
   jobs takes a minute at the default rate);
-* Resume goes on from there: the round counter and the ended count never go backwards.
+* Resume goes on from there: the round counter and the ended count never go backwards;
+* once 100 jobs have ended, one line of `jobtools.findings`: whether their failure rate
+  changed, since when and why (recomputed every few rounds).
 
-When the wait ends or stops, the output below the widget is replaced by a static HTML record
-(counts, failures, when it ended), so the saved notebook keeps it without a kernel.
+Below the widget, one static HTML record (counts, failures, as of when) is kept current: it
+is replaced after every round and every change of state, so a notebook saved at any moment
+shows the last state without a kernel, labelled "still polling when saved" while it polled.
+While the widget is live it hides that record (a person sees one thing); reopened without
+the kernel, the record is what shows. The widget's own text fallback is empty, so no stale
+"JobMonitor(...)" line shows above it.
+
+One vocabulary for jobs a stopped wait leaves behind: "not ended, no longer watched" (the
+snapshot's `unwatched`), in the widget, the record and the poll log's wait states alike.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from jobtools import errors
 from jobtools._aio import run_sync
 from jobtools.ids import JobIds, as_job_ids
 from jobtools.schema import STATUS_ORDER, WaitState
@@ -69,9 +79,18 @@ __all__ = ["JobMonitor"]
 _MAX_TEXT = 160  # characters of a fail_reason or fetch error shown in a table cell
 _RECORD_ROWS = 50  # failures listed in the static record
 _FINAL = [s.value for s in WaitState if s.is_final]  # done and gone: really ended
-_REFUSED = ("auth", "forbidden")  # outcomes that no retry will fix: the wait itself fails
 _TICK = 0.25  # seconds between redraws of the within-round count
+_FINDINGS_AFTER = 100  # ended jobs before the monitor says whether their failure rate changed
+_FINDINGS_EVERY = 3  # rounds between two findings (each takes a fraction of a second)
+# Said in the record while polling: the record shows only where the widget does not.
+_NO_WIDGET_MANAGER = (
+    "Polling. This record stands in for the live widget, which this front-end cannot show: "
+    "it lacks the widget manager (install jupyterlab_widgets in JupyterLab's own environment; "
+    "README: Shared JupyterLab and JupyterHub). If it stays frozen, so is the kernel's view; "
+    "the wait goes on, and the record is complete when it ends."
+)
 _MONITORS: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
+UNWATCHED = "not ended, no longer watched"  # jobs a stopped wait leaves: one phrase everywhere
 _NUMBERS = itertools.count(1)
 
 
@@ -140,6 +159,8 @@ class JobMonitor(widgets.VBox):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._record_id: str | None = None  # set once displayed in a notebook
+        self._refused = False  # the service refused the credentials: Resume cannot help
+        self.finding: str | None = None  # findings' headline, once enough jobs ended
         self._build()
         self._render()
         _MONITORS.add(self)
@@ -155,6 +176,7 @@ class JobMonitor(widgets.VBox):
         self.stop_button.on_click(self._guard(lambda _: self.stop()))
         self.resume_button.on_click(self._guard(lambda _: self.start()))
         self.overall_html = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.finding_html = widgets.HTML()
         self.round_html = widgets.HTML()
         self.counts_html = widgets.HTML()
         self.running_html = widgets.HTML()
@@ -162,10 +184,15 @@ class JobMonitor(widgets.VBox):
         self.fetch_errors_html = widgets.HTML()
         self.error_html = widgets.HTML()
         self.output = widgets.Output(layout=widgets.Layout(max_height="20em", overflow="auto"))
+        # A style that hides this monitor's static record while the widget is live.
+        self.record_style = widgets.HTML(layout=widgets.Layout(display="none"))
         self.add_class("jt-monitor")
+        self.add_class(_html.LITERAL)
+        self.layout = widgets.Layout(max_width="100%", overflow="hidden")
         self.children = (
             widgets.HBox([self.state_label, self.stop_button, self.resume_button]),
             self.overall_html,
+            self.finding_html,
             self.round_html,
             self.counts_html,
             self.running_html,
@@ -173,6 +200,7 @@ class JobMonitor(widgets.VBox):
             self.fetch_errors_html,
             self.error_html,
             self.output,
+            self.record_style,
         )
 
     def _guard(self, action: Callable[[Any], object]) -> Callable[[Any], None]:
@@ -196,6 +224,9 @@ class JobMonitor(widgets.VBox):
 
     def start(self) -> JobMonitor:
         """Start polling in the background (again, after Stop or a timeout: resume)."""
+        token, thread = self._token, self._thread
+        if token is not None and token.cancelled and thread is not None:
+            thread.join(10)  # stopped, and drawing its last state: Resume waits for that
         self._take_over()
         with self._lock:
             if self.running:
@@ -267,7 +298,6 @@ class JobMonitor(widgets.VBox):
         else:
             self.state = self._final_state()
             self._render()
-        self._leave_record()
 
     async def _poll(self, token: CancelToken, start: pd.DataFrame | None) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -292,10 +322,12 @@ class JobMonitor(widgets.VBox):
         refused = _refused(snapshot.frame, asked)
         if refused is not None and self._failure is None:
             self._failure = self.reason = refused
+            self._refused = True
             if token is not None:
                 token.cancel()  # polling again cannot fix credentials
         self._snapshot = snapshot
         self._rounds = self._offset + snapshot.round
+        self.finding = _finding(snapshot, self._rounds, self.finding)
         self.round_html.value = ""
         if snapshot.done:
             self.state = self._final_state()
@@ -347,14 +379,16 @@ class JobMonitor(widgets.VBox):
         live = self.state == "polling"
         self.state_label.value = self._header()
         self.stop_button.disabled = not live
-        self.resume_button.disabled = live or not _unfinished(frame)
+        self.resume_button.disabled = live or self._refused or not _unfinished(frame)
         ended = _ended(frame)
         self.overall_html.value = _overall(frame, ended)
+        self.finding_html.value = _finding_html(self.finding)
         self.counts_html.value = _chips(frame, ended, live)
         now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
         self.running_html.value = _running_table(frame, now, self.max_rows, live)
         self.failures_html.value = _failures_table(frame, self.max_rows)
         self.fetch_errors_html.value = _fetch_errors_table(frame, self.max_rows)
+        self._update_record()
 
     def _header(self) -> str:
         snapshot = self._snapshot
@@ -372,7 +406,9 @@ class JobMonitor(widgets.VBox):
                 parts.append(f"next poll in {snapshot.next_poll_in:.0f} s")
         head = " · ".join(parts)
         if self.reason is not None:
-            head += f"<div class='jt-reason'>{_html.text(self.reason, 400)}</div>"
+            head += (
+                f"<div class='jt-reason' style='{_html.WRAP}'>{_html.text(self.reason, 400)}</div>"
+            )
         return head
 
     def _tick(self, count: _RoundCount) -> None:
@@ -390,23 +426,24 @@ class JobMonitor(widgets.VBox):
     # --- the static record ----------------------------------------------------------------
 
     def _ipython_display_(self) -> None:
-        """Show the widget, and below it the output that receives the record at the end."""
+        """Show the widget, and below it the static record, kept current from then on."""
         from IPython.display import display
 
-        display(self._repr_mimebundle_(), raw=True)
         if self._record_id is None:
             self._record_id = f"jobtools-monitor-{uuid.uuid4().hex}"
+            self.record_style.value = f"<style>.{self._record_id} {{display:none}}</style>"
+        bundle = self._repr_mimebundle_()
+        # Shown where the widget cannot be (reopened without its kernel): the record below
+        # says what was seen, and a repr made now would stay "polling, no round yet" forever.
+        bundle["text/plain"] = ""
+        display(bundle, raw=True)
         display(self._record_bundle(), raw=True, display_id=self._record_id)
 
     def _record_bundle(self) -> dict[str, str]:
-        if self.state in ("idle", "polling"):
-            return {
-                "text/html": "<div class='jt-record' data-state='live'></div>",
-                "text/plain": "",
-            }
         return {"text/html": self.record_html(), "text/plain": self._record_text()}
 
-    def _leave_record(self) -> None:
+    def _update_record(self) -> None:
+        """Replace the record below the widget (after each round and change of state)."""
         if self._record_id is None:
             return
         from IPython.display import update_display
@@ -418,27 +455,65 @@ class JobMonitor(widgets.VBox):
         snapshot = self._snapshot
         frame = snapshot.frame if snapshot is not None else self._initial
         ended = _ended(frame)
-        when = f" at {snapshot.observed_at:%Y-%m-%d %H:%M:%S} UTC" if snapshot else ""
-        log = f"; log {html.escape(self._log_name)}" if self._log_name else ""
-        reason = (
-            f"<div class='jt-reason'>{_html.text(self.reason, 400)}</div>" if self.reason else ""
-        )
+        live = self.state in ("idle", "polling")
         now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
+        if live:
+            doing = "still polling" if self.state == "polling" else "not started"
+            when = f"as of {now:%H:%M} UTC, {doing} when saved"
+            when = f"{when}, round {self._rounds}" if self._rounds else when
+        else:
+            when = f"{self.state} at {now:%Y-%m-%d %H:%M:%S} UTC, after {self._rounds} rounds"
+        log = f"; log {_html.text(self._log_name)}" if self._log_name else ""
+        reason = (
+            f"<div class='jt-reason' style='{_html.WRAP}'>{_html.text(self.reason, 400)}</div>"
+            if self.reason
+            else ""
+        )
+        classes = " ".join(c for c in ("jt-record", _html.LITERAL, self._record_id) if c)
+        note = (
+            f"<div class='jt-no-widgets' style='{_html.WRAP}'>{_NO_WIDGET_MANAGER}</div>"
+            if self.state == "polling"
+            else ""
+        )
         return (
-            f"<div class='jt-record' data-state='{html.escape(self.state)}' "
-            "style='border:1px solid #ccc;border-radius:4px;padding:6px;max-width:60em'>"
-            f"<div><b>{html.escape(self.name)}: {html.escape(self.state)}</b>{when}, "
-            f"after {self._rounds} rounds ({len(frame):,} jobs{log})</div>{reason}"
-            f"{_overall(frame, ended)}{_chips(frame, ended, False)}"
-            f"{_running_table(frame, now, self.max_rows, False)}"
+            f"{self._no_dead_widget()}"
+            f"<div class='{classes}' data-state='{html.escape(self.state)}' "
+            "style='border:1px solid #ccc;border-radius:4px;padding:6px;max-width:min(60em,100%);"
+            "box-sizing:border-box;overflow-x:auto'>"
+            f"<div><b>{html.escape(self.name)}</b>: <span class='jt-when'>{html.escape(when)}"
+            f"</span> ({len(frame):,} jobs{log})</div>{reason}{note}"
+            f"{_overall(frame, ended)}{_finding_html(self.finding)}{_chips(frame, ended, live)}"
+            f"{_running_table(frame, now, self.max_rows, live)}"
             f"{_failures_table(frame, _RECORD_ROWS)}"
             f"{_fetch_errors_table(frame, self.max_rows)}</div>"
+        )
+
+    def _no_dead_widget(self) -> str:
+        """A style that hides this cell's widget output while no widget renders in it.
+
+        Reopened without its kernel, JupyterLab and Notebook 7 show "Loading widget..." (or
+        "Error displaying widget") where the widget was, above the record: a stale line that
+        says nothing. Hidden while it holds no monitor; the live widget is never hidden.
+        """
+        if self._record_id is None:
+            return ""
+        # The widget's output is the one without a data-mime-type (streams and HTML have one).
+        widget = "> .jp-OutputArea-output:not([data-mime-type])"
+        return (
+            f"<style>.jp-OutputArea-child:has(~ .jp-OutputArea-child .{self._record_id})"
+            f":has({widget}):not(:has(.jt-monitor)) {{display:none}}</style>"
         )
 
     def _record_text(self) -> str:
         frame = self.frame
         ended = int(_ended(frame).sum())
-        return f"{self.name}: {self.state}, {ended} of {len(frame)} jobs ended"
+        state = self.state
+        if state in ("idle", "polling"):
+            snapshot = self._snapshot
+            now = snapshot.observed_at if snapshot is not None else pd.Timestamp.now("UTC")
+            state = f"as of {now:%H:%M} UTC, still {state} when saved"
+        finding = f"; {self.finding}" if self.finding else ""
+        return f"{self.name}: {state}, {ended} of {len(frame)} jobs ended{finding}"
 
     def __repr__(self) -> str:
         state = "polling" if self.running else self.state
@@ -469,6 +544,25 @@ class _RoundCount:
         """Nothing to close."""
 
 
+def _finding(snapshot: Snapshot, round_no: int, last: str | None) -> str | None:
+    """`findings(...).headline()` of the jobs ended so far: every few rounds and at the end,
+    once enough have ended for a failure rate to mean something (else `last`)."""
+    frame = snapshot.frame
+    ended = int(frame["status"].isin(["SUCCESS", "FAIL"]).sum())
+    due = last is None or snapshot.done or round_no % _FINDINGS_EVERY == 0
+    if ended < _FINDINGS_AFTER or not due:
+        return last
+    from jobtools.analysis.findings import findings
+
+    return findings(frame).headline()
+
+
+def _finding_html(finding: str | None) -> str:
+    if not finding:
+        return ""
+    return f"<div class='jt-finding'><b>finding:</b> {_html.text(finding, 400)}</div>"
+
+
 def _log_key(log: str | Path | PollLog | None) -> str | None:
     """What identifies a log: its resolved path (an in-memory log: the object)."""
     if log is None:
@@ -497,11 +591,12 @@ def _waiting_view(job_ids: list[str]) -> pd.DataFrame:
 
 
 def _refused(frame: pd.DataFrame, asked: np.ndarray) -> str | None:
-    """Why the wait fails when every fetch of the round was refused (401/403), else None."""
+    """Why the wait fails when every fetch of the round was refused (the one predicate,
+    `errors.refuses_credentials`), else None."""
     if not len(asked):
         return None
-    outcome = frame["outcome"].to_numpy(object)[asked]
-    if not np.isin(outcome, _REFUSED).all():
+    rows = frame.iloc[asked]
+    if not errors.refused_rows(rows["outcome"], rows["fetch_error_code"]).all():
         return None
     first = frame.iloc[int(asked[0])]
     detail = " ".join(
@@ -511,7 +606,7 @@ def _refused(frame: pd.DataFrame, asked: np.ndarray) -> str | None:
     )
     return (
         f"the service refused the credentials for all {len(asked)} jobs asked ({detail}); "
-        "polling stopped"
+        "polling stopped (Resume would send them again: other credentials need a new monitor)"
     )
 
 
@@ -569,7 +664,10 @@ def _chips(frame: pd.DataFrame, ended: np.ndarray, live: bool) -> str:
             chips.append(_chip(label, int(states[state]), colour))
     unwatched = int((~ended).sum())
     if not live and unwatched and ended.sum() < len(frame):
-        chips.append(f"<span class='jt-unwatched'>· {unwatched:,} not ended, not watched ·</span>")
+        chips.append(
+            f"<span class='jt-unwatched' data-count='{unwatched}'>· {unwatched:,} {UNWATCHED} ·"
+            "</span>"
+        )
     return f"<div class='jt-counts'>{' '.join(chips)} <span>total {len(frame):,}</span></div>"
 
 
@@ -597,10 +695,10 @@ def _label(row: pd.Series) -> str:
     job_id = str(row["job_id"])
     name = row.get("image_name")
     # Ids begin with their creation time, shared by a whole batch: the end tells them apart.
-    short = "…" + html.escape(job_id[-10:])
+    short = _html.text("…" + job_id[-10:])
     shown = _html.text(name, 40) if not _html.is_missing(name) else short
-    style = "white-space:nowrap"
-    return f"<span class='jt-job' title='{html.escape(job_id)}' style='{style}'>{shown}</span>"
+    hover = job_id if _html.is_missing(name) else f"{name}\n{job_id}"
+    return f"<span class='jt-job' title='{_html.attribute(hover)}'>{shown}</span>"
 
 
 def _first(positions: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
@@ -651,7 +749,7 @@ def _running_table(frame: pd.DataFrame, now: pd.Timestamp, max_rows: int, live: 
         )
         for i, (_, row) in enumerate(shown.iterrows())
     ]
-    what = "Running" if live else "Not ended when the wait stopped (not watched any more)"
+    what = "Running" if live else f"{UNWATCHED} (running when the wait stopped)"
     title = f"{what}: {len(open_):,}" + (
         f" ({len(shown)} longest shown)" if len(open_) > len(shown) else ""
     )
@@ -667,22 +765,27 @@ def _failures_table(frame: pd.DataFrame, max_rows: int) -> str:
     shown = frame.take(_first(failed, ended[failed], max_rows))
     code = shown["error_code"].fillna(shown["entity_error_code"])
     reason = shown["fail_reason"].fillna(shown["entity_error"])
+    ends = shown["end_time"].dropna()
+    # Times alone read as unsorted when failures come from different days: then the date too.
+    spans_days = len(ends) > 0 and ends.max() - ends.min() > pd.Timedelta(days=1)
+    clock = "%Y-%m-%d %H:%M:%S" if spans_days else "%H:%M:%S"
+    # The reason last: however long it is, the columns before it stay in view.
     rows = [
         (
             _label(row),
-            _html.text(row["job_type"]),
+            "<span style='white-space:nowrap'>"
+            + _html.text(
+                row["end_time"].strftime(clock) if not _html.is_missing(row["end_time"]) else None
+            )
+            + "</span>",
             _html.text(code.iloc[i]),
+            _html.text(row["job_type"]),
             _html.text(reason.iloc[i], _MAX_TEXT),
-            _html.text(
-                row["end_time"].strftime("%H:%M:%S")
-                if not _html.is_missing(row["end_time"])
-                else None
-            ),
         )
         for i, (_, row) in enumerate(shown.iterrows())
     ]
     title = f"Latest failures ({len(failed):,}; {len(shown)} shown)"
-    head = ("job", "job_type", "error_code", "fail_reason", "ended (UTC)")
+    head = ("job", "ended (UTC)", "error_code", "job_type", "fail_reason")
     return f"<div class='jt-failures'>{_html.table(title, head, rows)}</div>"
 
 

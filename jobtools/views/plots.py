@@ -5,6 +5,10 @@ Every function takes `ax=None` (a new figure when None), returns the Axes and ne
 job type, the top failure groups, rates per period, a capped timeline. An empty frame gives
 an empty plot with its title and labels. Time axes are in UTC unless `tz=` names a zone.
 
+Text from the data is drawn literally: a `$` is a dollar, never the start of matplotlib's
+mathtext (so `$\\undefinedmacro{x}$` cannot break a plot or a report), and characters that
+would act (a right-to-left override, zero-width spaces) are written out as `\\u202e`.
+
 matplotlib is imported inside the functions, so `import jobtools` does not load it.
 """
 
@@ -24,18 +28,16 @@ from jobtools.analysis.failures import failure_groups
 from jobtools.analysis.summary import rates_over_time
 from jobtools.schema import STATUS_ORDER, JobStatus
 from jobtools.times import to_utc
+from jobtools.views._html import visible
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from jobtools.analysis.findings import Findings
-
 __all__ = [
     "STATUS_COLORS",
     "plot_durations",
     "plot_failure_reasons",
-    "plot_findings",
     "plot_rates",
     "plot_status_counts",
     "plot_timeline",
@@ -51,7 +53,7 @@ STATUS_COLORS: dict[str, str] = {
 }
 _OTHER_COLOR = "#CC79A7"  # unknown statuses, and rows that were never fetched
 NOT_FETCHED = "(not fetched)"
-# Fonts with Chinese characters (the first ships with mplfonts; then Linux, macOS, Windows).
+# Fonts with Chinese characters (Linux, macOS, Windows; then the `[cjk]` extra's).
 _CJK_FONTS = (
     "Noto Sans CJK SC",
     "Noto Sans SC",
@@ -64,6 +66,7 @@ _CJK_FONTS = (
     "Microsoft YaHei",
     "SimHei",
     "Arial Unicode MS",
+    "Noto Sans CJK TC",
 )
 
 
@@ -91,7 +94,7 @@ def plot_durations(
     kinds = frame["job_type"][wanted]
     has = seconds.notna().to_numpy()
     seconds, kinds = seconds[has], kinds[has].fillna("(no type)")
-    which = ", ".join(str(s) for s in statuses)
+    which = literal(", ".join(str(s) for s in statuses))
     ax.set_title(f"Duration by job type ({which}, {len(seconds):,} jobs)")
     ax.set_xlabel("duration (s, log scale)" if log else "duration (s)")
     ax.set_ylabel("job type")
@@ -104,7 +107,7 @@ def plot_durations(
     stats = stats.loc[stats[0.5].sort_values().index]
     boxes = [
         {
-            "label": f"{kind} (n={counts[kind]:,})",
+            "label": f"{literal(_cut(kind, 40))} (n={counts[kind]:,})",
             "whislo": row[0.01],
             "q1": row[0.25],
             "med": row[0.5],
@@ -146,8 +149,11 @@ def plot_failure_reasons(
     if groups.empty:
         return _say_empty(ax, "no failures")
     shown = groups.sort_values("count", ascending=False).head(top)
-    code = shown["error_code"].fillna("(no code)")
-    labels = (code + "  " + shown["template"].map(lambda t: _cut(t, width))).tolist()
+    code = shown["error_code"].astype(object).fillna("(no code)").map(lambda c: _cut(c, width))
+    labels = [
+        literal(f"{c}  {_cut(t, width)}")
+        for c, t in zip(code, shown["template"].astype(object).fillna(""), strict=True)
+    ]
     counts = shown["count"].tolist()
     rest = groups["count"].sum() - shown["count"].sum()
     if rest > 0:
@@ -158,7 +164,8 @@ def plot_failure_reasons(
     bars = ax.barh(positions, counts, color=STATUS_COLORS["FAIL"])
     ax.set_yticks(positions, labels, fontfamily=_text_fonts())
     texts = [f"{c:,} ({s:.0%})" for c, s in zip(counts, shares, strict=True)]
-    ax.bar_label(bars, texts, padding=3, clip_on=True)
+    # Never clipped: in a narrow panel a label may cross the frame, but it is read whole.
+    ax.bar_label(bars, texts, padding=3, clip_on=False)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: never 0.5 of a job
@@ -206,6 +213,9 @@ def plot_timeline(
     running = (~jobs["is_terminal"].astype(bool) & jobs["end_time"].isna()).to_numpy()
     end = jobs["end_time"].where(~running, present).fillna(begin)
     start, stop = _date_numbers(begin), _date_numbers(end)
+    early, left = _early(start, stop[~running])
+    if left is not None:
+        start, stop = np.maximum(start, left), np.maximum(stop, left)
     known = np.concatenate([start, stop[~running]])
     first, last = float(known.min()), float(known.max())
     cut = None
@@ -219,6 +229,17 @@ def plot_timeline(
     status = _status_labels(jobs["status"])
     ax.barh(rows, widths, left=start, height=0.8, color=status.map(_color).tolist())
     ax.set_ylim(-0.6, len(jobs) - 0.4)
+    if left is not None:
+        ax.set_xlim(left=left)
+        ax.plot(
+            np.full(int(early.sum()), left), rows[early], "<", color="#555555",
+            markersize=4, clip_on=False, label="_began earlier",
+        )  # fmt: skip
+        first_begin = pd.Timestamp(begin.min()).tz_convert("UTC")
+        shown = (
+            f"{shown}; ◀ {int(early.sum())} began earlier, from {first_begin:%Y-%m-%d %H:%M} UTC"
+        )
+        ax.set_title(f"Job timeline ({shown})")
     if cut is not None:
         ax.set_xlim(right=cut)
         off = running & (_date_numbers(end) > cut)
@@ -234,12 +255,35 @@ def plot_timeline(
     _time_axis(ax, tz)
     present_statuses = [s for s in _status_order(status) if (status == s).any()]
     ax.legend(
-        handles=[Patch(color=_color(s), label=s) for s in present_statuses],
+        handles=[Patch(color=_color(s), label=literal(s)) for s in present_statuses],
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),  # outside, where no bar can hide under it
         fontsize="small",
     )
     return ax
+
+
+def _early(start: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Jobs (at most 1 in 20, of 20 or more) that began long before the rest; the axis' start.
+
+    One job left over from yesterday afternoon would squeeze a batch of a few hours into a
+    strip: the axis starts shortly before the rest instead, and those bars come in from
+    the left edge. Long before: a gap in the begin times wider than half the time the rest
+    spans (and at least an hour).
+    """
+    none = np.zeros(len(start), dtype=bool)
+    few = int(0.05 * len(start))  # 20 jobs or more, one in twenty at most
+    if not few:
+        return none, None
+    order = np.sort(start)
+    gaps = np.diff(order[: few + 1])
+    k = int(np.argmax(gaps))
+    rest_first = float(order[k + 1])
+    rest_last = float(max(start.max(), ended.max() if len(ended) else start.max()))
+    rest = rest_last - rest_first
+    if gaps[k] <= max(0.5 * rest, 1 / 24):
+        return none, None
+    return start < rest_first, rest_first - max(0.03 * rest, 1 / 1440)
 
 
 def _labels_fit(ax: Axes, rows: int) -> bool:
@@ -263,18 +307,22 @@ def _job_labels(jobs: pd.DataFrame) -> list[str]:
     if "image_name" not in jobs:
         return short
     names = jobs["image_name"].astype(object).where(jobs["image_name"].notna(), None).tolist()
-    return [_cut(str(n), 24) if n else i for n, i in zip(names, short, strict=True)]
+    labels = [_cut(str(n), 24) if n else i for n, i in zip(names, short, strict=True)]
+    return [literal(label) for label in labels]
 
 
 def plot_rates(
     frame: pd.DataFrame,
     *,
     ax: Axes | None = None,
-    period: str = "1D",
+    period: str | None = None,
+    by: str = "begin",
+    groupby: str | None = None,
     tz: str | tzinfo | None = None,
     min_count: int = 5,
+    top: int = 5,
 ) -> Axes:
-    """Success and failure rate per period, as shares of the jobs that finished in it.
+    """Success and failure rate per period, as shares of the jobs of the period that finished.
 
     Grey bars behind the lines show how many jobs finished in each period (right axis), so a
     rate of 3 jobs does not read like one of 300. Periods where fewer than `min_count` jobs
@@ -283,17 +331,32 @@ def plot_rates(
     The axis runs from the first period a job finished in to the last.
 
     Args:
-        period: a pandas frequency, e.g. "1h", "1D", "1W".
+        period: a pandas frequency, e.g. "1h", "1D", "1W"; None: chosen from the time the
+            jobs span, for about 20 to 60 periods.
+        by: the clock a finished job counts on, as in `rates_over_time`: `"begin"` (the
+            default: a cause that starts failing jobs at 17:28 shows as a step there) or
+            `"end"`.
+        groupby: None, or as in `rates_over_time`: `"reason"` and `"error_code"` stack each
+            of the `top` biggest reasons' failure rates (they add up to the period's rate);
+            `"job_type"` or another column draws one failure-rate line per value.
         tz: the zone of the time axis and of the periods (default UTC): days start at its
             midnight.
         min_count: the fewest finished jobs for a period's rate to be drawn.
+        top: with `groupby`, the values drawn; the rest are summed as "other".
     """
     ax = _axes(ax, figsize=(10, 4))
-    rates = rates_over_time(frame, period, tz=tz)
+    if period is None:
+        period = _period_for(frame, by)
+    if groupby is not None:
+        return _plot_grouped_rates(frame, ax, period, by, groupby, tz, min_count, top)
+    rates = rates_over_time(frame, period, by=by, tz=tz)
     finished = int(rates["finished"].sum())
     rule = f"; a rate where ≥ {min_count} finished" if min_count > 1 else ""
+    # A medium title: two panels side by side still fit it.
     ax.set_title(f"Success and failure rate per {period} ({finished:,} jobs{rule})")
-    ax.set_xlabel(f"period start ({_zone_name(tz)})")
+    ax.title.set_fontsize("medium")
+    clock = f", by {by} time" if by == "end" else ""
+    ax.set_xlabel(f"period start ({_zone_name(tz)}{clock})")
     ax.set_ylabel("share of finished jobs")
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax)
@@ -338,6 +401,106 @@ def plot_rates(
     return ax
 
 
+# Periods `plot_rates` picks from, shortest first.
+_PERIODS = ("1min", "5min", "15min", "30min", "1h", "2h", "6h", "12h", "1D", "7D", "30D")
+
+
+def _period_for(frame: Any, by: str) -> str:
+    """The shortest period in `_PERIODS` giving at most 60 periods over the jobs' times."""
+    times = frame["begin_time" if by == "begin" else "end_time"]
+    low, high = times.min(), times.max()
+    if hasattr(low, "compute"):  # a Dask frame: one pass for both
+        import dask.base
+
+        low, high = dask.base.compute(low, high)
+    if pd.isna(low) or pd.isna(high):
+        return "1D"
+    span = pd.Timestamp(high) - pd.Timestamp(low)
+    for period in _PERIODS:
+        if span / pd.Timedelta(period) <= 60:
+            return period
+    return _PERIODS[-1]
+
+
+def _plot_grouped_rates(
+    frame: pd.DataFrame,
+    ax: Axes,
+    period: str,
+    by: str,
+    groupby: str,
+    tz: str | tzinfo | None,
+    min_count: int,
+    top: int,
+) -> Axes:
+    """Failure rates per period by reason (stacked) or by another column (one line each)."""
+    rates = rates_over_time(frame, period, by=by, groupby=groupby, tz=tz)
+    ax.set_title(f"Failure rate per {period} by {groupby}", fontsize="medium")
+    ax.set_xlabel(f"period start ({_zone_name(tz)}, by {by} time)")
+    ax.set_ylabel("share of finished jobs")
+    _percent_axis(ax)
+    if rates.empty:
+        return _say_empty(ax, "no finished jobs")
+    fails = rates["fail"].unstack(groupby, fill_value=0)
+    finished = rates["finished"].unstack(groupby, fill_value=0)
+    order = fails.sum().sort_values(ascending=False).index
+    shown = list(order[:top])
+    x = _date_numbers(pd.Series(fails.index))
+    width = pd.Timedelta(_period_nanos(period), unit="ns") / pd.Timedelta(days=1)
+    stacked = groupby in ("reason", "error_code")
+    colours = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+    if stacked:
+        total = finished.iloc[:, 0].to_numpy(dtype=float)
+        enough = total >= min_count
+        bottom = np.zeros(len(fails))
+        names = _group_names(frame, shown) if groupby == "reason" else {k: k for k in shown}
+        rest = fails.drop(columns=shown).sum(axis=1).to_numpy(dtype=float)
+        for i, key in enumerate([*shown, None]):
+            counts = rest if key is None else fails[key].to_numpy(dtype=float)
+            share = np.where(enough, counts / np.maximum(total, 1), 0.0)
+            label = f"other ({len(order) - len(shown)})" if key is None else names[key]
+            if key is None and not rest.any():
+                continue
+            ax.bar(
+                x,
+                share,
+                width=width * 0.9,
+                bottom=bottom,
+                align="edge",
+                color="#bdbdbd" if key is None else colours[i % len(colours)],
+                label=_cut(str(label), 50),
+            )
+            bottom += share
+        ax.set_ylim(0, max(float(bottom.max()), 0.05) * 1.15)
+    else:
+        for i, key in enumerate(shown):
+            done = finished[key].to_numpy(dtype=float)
+            share = np.where(done >= min_count, fails[key] / np.maximum(done, 1), np.nan)
+            ax.plot(
+                x + width / 2,
+                share,
+                marker="o",
+                markersize=3,
+                linewidth=1.5,
+                color=colours[i % len(colours)],
+                label=_cut(str(key), 40),
+            )
+        ax.set_ylim(-0.02, 1.02)
+    _time_axis(ax, tz)
+    ax.legend(loc="upper left", prop={"family": _text_fonts(), "size": "x-small"})
+    return ax
+
+
+def _group_names(frame: Any, keys: list[str]) -> dict[str, str]:
+    """Failure group keys -> "code template" for a legend."""
+    groups = failure_groups(frame, examples=0).set_index("group")
+    return {
+        key: f"{groups.loc[key, 'error_code']!s} {groups.loc[key, 'template']!s}".strip()
+        if key in groups.index
+        else key
+        for key in keys
+    }
+
+
 def _period_nanos(period: str) -> int:
     """The length of a fixed pandas period in nanoseconds (a month counts 30 days)."""
     offset = pd.tseries.frequencies.to_offset(period)
@@ -359,7 +522,7 @@ def plot_status_counts(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     counts = status.value_counts()
     order = [s for s in _status_order(status) if counts.get(s, 0) > 0]
     values = [int(counts[s]) for s in order]
-    bars = ax.bar(order, values, color=[_color(s) for s in order])
+    bars = ax.bar([literal(s) for s in order], values, color=[_color(s) for s in order])
     ax.bar_label(bars, [f"{v:,}" for v in values], padding=2)
     ax.set_ylim(top=max(values) * 1.15)
     return ax
@@ -394,8 +557,8 @@ def _text_fonts() -> list[str]:
     """matplotlib's default font, then the first installed font that has Chinese characters.
 
     `fail_reason` texts can be Chinese, which the default font (DejaVu Sans) lacks; matplotlib
-    falls back from one family of the list to the next glyph by glyph. The `mplfonts`
-    dependency ships one, so no system font is needed.
+    falls back from one family of the list to the next glyph by glyph. A system font is
+    used when there is one (Debian: fonts-noto-cjk), else the `jobtools[cjk]` extra's.
     """
     from matplotlib import font_manager, rcParams
 
@@ -409,20 +572,30 @@ def _text_fonts() -> list[str]:
 
 
 def _bundled_cjk_font() -> Path | None:
-    """Noto Sans CJK SC as shipped by the `mplfonts` package, found without importing it."""
-    spec = importlib.util.find_spec("mplfonts")
+    """Noto Sans CJK from the `[cjk]` extra's package, found without importing it."""
+    spec = importlib.util.find_spec("cvttf_NotoSansCJK_Regular")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
+        path = Path(folder) / "NotoSansCJKtc-Regular.otf"
         if path.is_file():
             return path
     return None
+
+
+def literal(text: object) -> str:
+    r"""`text` as matplotlib draws it literally: `$` escaped, acting characters written out.
+
+    >>> literal("$HOME costs $5")
+    '\\$HOME costs \\$5'
+    """
+    return visible(str(text)).replace("$", r"\$")
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _cut(text: str, width: int) -> str:
+def _cut(text: object, width: int) -> str:
+    text = visible(str(text))  # cut after writing out: an escape is never cut in half
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -465,131 +638,3 @@ def _percent_axis(ax: Axes) -> None:
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-
-
-def plot_findings(found: Findings, *, ax: Axes | None = None, top: int = 3) -> Axes:
-    """The failure rate over begin time with each change marked and its interval shaded.
-
-    Failures per period are stacked by the top `top` reasons of the changes (bars, right
-    axis, kept low); the dots are the failure rate per period, the line the rate of each
-    stretch between changes; a change is a dashed line, its 99 % interval shaded. Made by
-    `Findings.plot`; the time axis is in the findings' zone.
-    """
-    ax = _axes(ax, figsize=(10, 4))
-    zone = found.tz
-    changes = found.changes
-    title = "Failure rate by begin time: " + (
-        "no change" if changes.empty else _count(len(changes), "change")
-    )
-    ax.set_title(title, loc="left", fontsize="medium")
-    ax.set_xlabel(f"job begin time ({_zone_name(zone)})")
-    ax.set_ylabel("share of ended jobs that failed")
-    _percent_axis(ax)
-    series = found.series
-    if series.empty:
-        return _say_empty(ax, "no ended jobs")
-    counts = found.counts
-    first = int(series["first"].min())
-    span = max(int(series["last"].max()) - first, 1)
-    step = _nice_step(span / 60)
-    period = (counts["first"].to_numpy() - first) // step
-    groups = found.drivers[found.drivers["dimension"] == "reason"]["value"]
-    shown = list(dict.fromkeys(groups.tolist()))[:top]
-    label = np.where(counts["group"].isin(shown), counts["group"], "")
-    table = pd.DataFrame(
-        {"period": period, "label": label, "fail": counts["fail"], "ended": counts["ended"]}
-    )
-    per = table.groupby("period")[["ended", "fail"]].sum()
-    per = per.reindex(np.arange(int(per.index.max()) + 1), fill_value=0)
-    x = _date_numbers(pd.Series(pd.to_datetime(first + per.index * step, unit="ms", utc=True)))
-    width = step / 86_400_000
-    stacked = table[table["fail"] > 0].pivot_table(
-        index="period", columns="label", values="fail", aggfunc="sum", fill_value=0
-    )
-    stacked = stacked.reindex(index=per.index, fill_value=0)
-    volume = ax.twinx()
-    bottom = np.zeros(len(per))
-    colours = ["#D55E00", "#0072B2", "#CC79A7", "#E69F00"]
-    for i, key in enumerate([*shown, ""]):
-        if key not in stacked.columns:
-            continue
-        values = stacked[key].to_numpy(dtype=float)
-        name = "other failures" if key == "" else _cut(found_label(found, key), 50)
-        colour = "#bdbdbd" if key == "" else colours[i % len(colours)]
-        volume.bar(
-            x,
-            values,
-            width=width * 0.9,
-            bottom=bottom,
-            align="edge",
-            color=colour,
-            alpha=0.55,
-            label=name,
-        )
-        bottom += values
-    volume.set_ylim(0, max(float(bottom.max()), 1.0) * 3)
-    volume.set_ylabel("failed jobs per period", color="#7f7f7f")
-    ax.set_zorder(volume.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    enough = per["ended"] >= 5
-    rate = (per["fail"] / per["ended"].where(per["ended"] > 0)).where(enough)
-    ax.plot(
-        x + width / 2,
-        rate.to_numpy(),
-        "o",
-        markersize=3,
-        color="#444444",
-        label="failure rate per period",
-    )
-    # The rate of each stretch between changes, as a step line.
-    edges = [first, *(int(t.value // 1_000_000) for t in changes["at"]), first + span]
-    rates = [*changes["rate_before"].tolist()[:1], *changes["rate_after"].tolist()]
-    if changes.empty:
-        rates = [found.overall["rate"]]
-    ex = _date_numbers(pd.Series(pd.to_datetime(edges, unit="ms", utc=True)))
-    for i, value in enumerate(rates):
-        ax.plot(
-            ex[i : i + 2],
-            [value, value],
-            color="#D55E00",
-            linewidth=2,
-            label="rate between changes" if i == 0 else None,
-        )
-    for change in changes.itertuples(index=False):
-        at, low, high = _date_numbers(pd.Series([change.at, change.at_low, change.at_high]))
-        ax.axvline(at, color="#D55E00", linestyle="--", linewidth=1)
-        ax.axvspan(low, high, color="#D55E00", alpha=0.12, linewidth=0)
-    top_rate = float(np.nanmax([*rate.to_numpy(dtype=float), *rates, 0.05]))
-    ax.set_ylim(0, min(1.02, top_rate * 1.25))
-    _time_axis(ax, zone)
-    lines, names = ax.get_legend_handles_labels()
-    bars, bar_names = volume.get_legend_handles_labels()
-    ax.legend(
-        lines + bars,
-        names + bar_names,
-        loc="upper left",
-        fontsize="x-small",
-        prop={"family": _text_fonts(), "size": "x-small"},
-    )
-    return ax
-
-
-def found_label(found: Findings, group: str) -> str:
-    """A failure group's code and template as the findings name it."""
-    reasons = found.reasons
-    if group not in reasons.index:
-        return group
-    code, template = reasons.loc[group, "error_code"], reasons.loc[group, "template"]
-    return f"{code!s} {template!s}".strip()
-
-
-def _nice_step(milliseconds: float) -> int:
-    """A round period near `milliseconds`: 1, 2, 5, 10, 15, 30 s, 1, 2, 5, ... min, hours, days."""
-    steps = [s * 1000 for s in (1, 2, 5, 10, 15, 30)]
-    steps += [m * 60_000 for m in (1, 2, 5, 10, 15, 30)]
-    steps += [h * 3_600_000 for h in (1, 2, 3, 6, 12)]
-    steps += [d * 86_400_000 for d in (1, 2, 7, 14, 30)]
-    for step in steps:
-        if step >= milliseconds:
-            return step
-    return steps[-1]

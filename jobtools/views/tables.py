@@ -10,8 +10,13 @@ changes. Columns are recognised by name and dtype:
 * seconds (`*_s`) and timedeltas: durations, e.g. "5h 30m", with the header without `_s`;
 * UTC times: "2024-11-06 11:58 UTC";
 * counts: thousands separated;
-* text (templates, reasons, types, ids): left-aligned and whole, wrapped rather than cut;
-  Chinese text is marked `lang="zh"` so that the browser draws it with a CJK font.
+* text (templates, reasons, types, ids): left-aligned and whole, wrapped rather than cut
+  (long unbroken text breaks anywhere; beyond 500 characters it is cut, the whole value on
+  hover); Chinese text is marked `lang="zh"` so that the browser draws it with a CJK font.
+
+Any text shows literally: cells, index, column names and caption are escaped (a column name
+from a CSV header is data too), control characters are written out (`\\u202e`), and the
+table has the class `mathjax_ignore`, so a `$` is never typeset as mathematics.
 """
 
 from __future__ import annotations
@@ -48,16 +53,24 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
         if kind == "text":
             text_columns.append(column)
         name = str(column)
-        labels.append(name[:-2] if kind == "seconds" and name.endswith("_s") else name)
+        name = name[:-2] if kind == "seconds" and name.endswith("_s") else name
+        # relabel_index takes HTML as it stands (escaped here) and as a format string.
+        labels.append(_html.text(name, _MAX_HEADER).replace("{", "{{").replace("}", "}}"))
     styler = shown.style.format(formats, na_rep="").relabel_index(labels, axis=1)
-    if not isinstance(shown.index, pd.RangeIndex):
-        styler = styler.format_index(_html.text, axis=0)
+    if isinstance(shown.index, pd.DatetimeIndex):
+        styler = styler.format_index(_time, axis=0)  # rates_over_time's period starts
+    elif not isinstance(shown.index, pd.RangeIndex):
+        styler = styler.format_index(_text, axis=0)
     else:
         styler = styler.hide(axis="index")
+    styler = styler.set_table_attributes(f'class="{_html.LITERAL}"')
     # Per column, by cell id: a `td` rule of the table would outrank these (and JupyterLab's
     # own stylesheet right-aligns every cell).
     styler = styler.set_table_styles(
-        [{"selector": "th", "props": "text-align: left; white-space: nowrap;"}]
+        [
+            {"selector": "th", "props": f"text-align: left; {_html.WRAP.replace(';', '; ')};"},
+            {"selector": "", "props": "max-width: 100%;"},
+        ]
     )
     numbers: list[Any] = [c for c in shown.columns if c not in text_columns]
     if numbers:
@@ -67,7 +80,12 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
     if text_columns:
         styler = styler.set_properties(
             subset=text_columns,
-            **{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"},
+            **{
+                "text-align": "left",
+                "white-space": "pre-wrap",
+                "vertical-align": "top",
+                "overflow-wrap": "break-word",
+            },
         )
     prose: list[Any] = [c for c in text_columns if str(c) in _PROSE]
     if prose:
@@ -79,6 +97,14 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
 
 # Columns of sentences: wide enough to read a template or a reason in a few lines.
 _PROSE = frozenset({"template", "fail_reason", "entity_error", "fetch_error", "message"})
+_MAX_TEXT = 500  # characters of a cell shown; the whole value on hover
+_MAX_HEADER = 60  # characters of a column name shown; the whole name on hover
+
+
+def _text(value: object) -> str:
+    shown = _html.text(value, _MAX_TEXT)
+    # A long value keeps its column to a readable width, so the other columns keep theirs.
+    return f"<div style='max-width:40em'>{shown}</div>" if len(str(value)) > 80 else shown
 
 
 def _kind(name: str, values: pd.Series) -> str:
@@ -90,7 +116,8 @@ def _kind(name: str, values: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(dtype):
         return "text"
     if pd.api.types.is_numeric_dtype(dtype):
-        if name.startswith("share") or name.endswith("_rate") or name.endswith("_share"):
+        shares = ("share", "rate_")  # share_before, rate_after (compare_failures)
+        if name.startswith(shares) or name.endswith("_rate") or name.endswith("_share"):
             return "change" if name.endswith("_change") else "share"
         if name.endswith("_change"):
             return "change"
@@ -144,5 +171,5 @@ _FORMATS: dict[str, Callable[[object], str]] = {
     "time": _time,
     "count": _count,
     "number": _number,
-    "text": _html.text,
+    "text": _text,
 }

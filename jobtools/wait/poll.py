@@ -10,15 +10,19 @@ How each job's wait ends, in the `wait_state` column:
 
     done       its status is terminal (SUCCESS or FAIL; FAIL keeps error_code, fail_reason
                and entities)
-    gone       the service answered 404: it does not know the job. Final, never asked again.
-    expired    a 404 for an id whose creation time (in the id) is older than `retention`:
-               the job ran and was deleted after it ended (ECS: about a day later).
-               Final; `created_at` still says when it ran.
+    gone       the service does not know the job (`not_found`: 400 IMG.0023 or Common.0011,
+               or a 404). Final, never asked again.
+    expired    `not_found` for an id whose creation time (in the id) is older than
+               `retention`: the job ran and was deleted after it ended (ECS: about a day
+               later). Final; `created_at` still says when it ran.
     gave_up    `give_up_after` fetches in a row failed (5xx, timeouts, bad bodies...).
                Fewer failures are simply retried next round (the client already retried 429
-               and 5xx within a round); one good answer resets the count.
-    refused    the service refused the credentials (`auth`) and accepted none in that round:
-               no later round could succeed, so every job still waited for ends at once.
+               and 5xx within a round); one good answer resets the count. Also every job
+               at once when the API does not exist at the endpoint (404 APIGW.0101: a
+               configuration error, which says nothing about any job).
+    refused    the service refused the credentials (`jobtools.errors.refuses_credentials`)
+               and accepted none in that round: no later round could succeed, so every job
+               still waited for ends at once.
     timed_out  not terminal when the timeout passed
     cancelled  the wait was cancelled before the job ended
     awaiting_payment  PENDING_PAYMENT, unchanged for `payment_patience` seconds: a yearly or
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import random
 import threading
@@ -52,12 +57,15 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from jobtools import errors
 from jobtools._aio import LoopThread
+from jobtools.api.options import UNSET, Unset
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
 from jobtools.ids import JobIds, as_job_ids, job_id_times, storable_id
 from jobtools.progress import Progress, progress_bar
-from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, cast_frame, categorical
+from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, WaitState, cast_frame, categorical
 from jobtools.times import epoch_seconds
+from jobtools.wait.options import Patience
 from jobtools.wait.polllog import PollLog
 from jobtools.wait.schedule import Schedule, make_schedule
 
@@ -70,6 +78,7 @@ __all__ = [
     "JobsFetcher",
     "LAST_LOOK",
     "NO_STATUS",
+    "Patience",
     "Snapshot",
     "WAIT_COLUMNS",
     "WAIT_STATES",
@@ -85,15 +94,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-# Ansible's default for its ECS/EVS waiters; the notebook monitor waits without a limit.
-DEFAULT_TIMEOUT = 1800.0
-# Ansible gives up on a job after 10 fetch errors in a row.
-DEFAULT_GIVE_UP_AFTER = 10
-# How long an unchanged PENDING_PAYMENT holds a wait: nothing moves until someone pays.
-DEFAULT_PAYMENT_PATIENCE = 600.0
-# ECS deletes ended jobs about a day after they end (reference): a 404 for an id older than
-# this is an expired job, not an unknown one.
-DEFAULT_RETENTION = 86400.0
+
+DEFAULT_TIMEOUT = Patience().timeout
+DEFAULT_GIVE_UP_AFTER = Patience().give_up_after
+DEFAULT_PAYMENT_PATIENCE = Patience().payment_patience
+DEFAULT_RETENTION = Patience().retention
 
 # Seconds the fetch of the last look, at the deadline, may take: the most a wait overruns.
 LAST_LOOK = 10.0
@@ -219,10 +224,18 @@ class Snapshot:
         """Jobs whose wait has ended, for any reason."""
         return self.total - self.waiting
 
+    @property
+    def unwatched(self) -> int:
+        """Jobs not ended, no longer watched: the wait stopped before they ended (cancelled,
+        timed out, gave up, refused, awaiting payment). The job itself changed nothing."""
+        ended = ("waiting", *(s.value for s in WaitState if s.is_final))
+        return sum(n for state, n in self.states.items() if state not in ended)
+
     def __repr__(self) -> str:
+        # `done` is the wait's end, not the jobs': say what it left behind beside it.
         return (
             f"Snapshot(round={self.round}, total={self.total}, waiting={self.waiting}, "
-            f"counts={self.counts}, done={self.done})"
+            f"unwatched={self.unwatched}, counts={self.counts}, done={self.done})"
         )
 
 
@@ -235,7 +248,8 @@ def blank_frame(job_ids: list[str]) -> pd.DataFrame:
 
 
 def is_final(frame: pd.DataFrame) -> np.ndarray:
-    """Rows whose wait needs no more polling: terminal, or not known to the service (404)."""
+    """Rows whose wait needs no more polling: terminal, or not known to the service
+    (`not_found`: 400 IMG.0023 / Common.0011, or a 404; never a wrong route's 404 APIGW.0101)."""
     return frame["is_terminal"].to_numpy(bool) | frame["outcome"].eq("not_found").to_numpy(bool)
 
 
@@ -430,31 +444,35 @@ async def aiter_snapshots(
     job_ids: JobIds,
     *,
     client: JobsFetcher | None = None,
-    timeout: float | None = DEFAULT_TIMEOUT,
+    patience: Patience | None = None,
+    timeout: float | None | Unset = UNSET,
     schedule: Schedule | str | None = None,
     log: str | Path | PollLog | None = None,
     cancel: CancelToken | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[Any]] | None = None,
-    give_up_after: int = DEFAULT_GIVE_UP_AFTER,
+    give_up_after: int | None = None,
     start: pd.DataFrame | None = None,
-    early: float = 0.25,
+    early: float | None = None,
     seed: int | None = None,
     round_progress: Callable[[int], Progress] | None = None,
-    payment_patience: float | None = DEFAULT_PAYMENT_PATIENCE,
-    retention: float = DEFAULT_RETENTION,
+    payment_patience: float | None | Unset = UNSET,
+    retention: float | None = None,
     **client_options: Any,
 ) -> AsyncGenerator[Snapshot, None]:
     """Poll jobs until every one's wait has ended, yielding a `Snapshot` after each round.
 
     Args:
         job_ids: ids as a list, Series, or a frame's `job_id` column; repeats count once.
-        client: anything with `async afetch_jobs(ids)`; default `JobsClient(**client_options)`.
+        client: anything with `async afetch_jobs(ids)`; default `JobsClient(**client_options)`
+            (e.g. `limits=`, `retries=`, `timeouts=`, `endpoint=`).
+        patience: a `Patience` (timeout, give_up_after, payment_patience, retention, early);
+            the single keywords of those names override its fields.
         timeout: seconds; jobs still running then end as `timed_out`. None: no limit. A
             round's fetches end by the deadline too (the last look at it: within `LAST_LOOK`).
         schedule: a `Backoff`, an `Adaptive`, "backoff" (default) or "adaptive".
         log: a poll log (path or `PollLog`). Jobs whose last logged observation is final
-            (terminal, or 404) come back from it and are not queried again.
+            (terminal, or unknown to the service) come back from it and are not queried again.
         cancel: a `CancelToken`; cancelling ends the jobs still waiting as `cancelled`.
         clock: epoch seconds (default `time.time`); tests pass the simulator's ManualClock.
         sleep: how to wait (default `asyncio.sleep`; for a clock with `.advance()`, advancing
@@ -467,109 +485,232 @@ async def aiter_snapshots(
             their answers arrive (the monitor shows progress within a long first sweep).
         payment_patience: seconds a job may stay PENDING_PAYMENT unchanged before its wait
             ends as `awaiting_payment`; None keeps waiting (up to `timeout`).
-        retention: seconds the service keeps ended jobs; a 404 for an id created longer
+        retention: seconds the service keeps ended jobs; an unknown id created longer
             ago ends as `expired` rather than `gone`.
     """
     # An id no row can hold (a lone surrogate) is waited for in its escaped form, so that it
     # keeps a row with the service's answer instead of breaking the wait.
     ids = [storable_id(job_id) for job_id in as_job_ids(job_ids)]
-    if give_up_after < 1:
-        raise ValueError(f"give_up_after must be at least 1, got {give_up_after}")
-    if timeout is not None and timeout < 0:
-        raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
-    if payment_patience is not None and payment_patience < 0:
-        raise ValueError(f"payment_patience must be >= 0 or None, got {payment_patience}")
-    plan = make_schedule(schedule)
-    pause = _sleeper(clock, sleep)
-    cancel = cancel or CancelToken()
-    rng = random.Random(seed)
-    # Our own client is made at the first fetch: a wait the log answers needs no credentials.
-    fetcher = _make_client(client, client_options) if client is not None else None
-    owned = log is not None and not isinstance(log, PollLog)
-    poll_log: PollLog | None = log if isinstance(log, PollLog) or log is None else PollLog(log)
-    pool = contextlib.AsyncExitStack()
+    chosen = _patience(
+        patience,
+        timeout=timeout,
+        give_up_after=give_up_after,
+        payment_patience=payment_patience,
+        retention=retention,
+        early=early,
+    )
+    poller = _Poller(
+        ids,
+        chosen,
+        client=client,
+        client_options=client_options,
+        schedule=make_schedule(schedule),
+        log=log,
+        cancel=cancel or CancelToken(),
+        clock=clock,
+        pause=_sleeper(clock, sleep),
+        rng=random.Random(seed),
+        round_progress=round_progress,
+    )
     try:
-        started = clock()
-        deadline = None if timeout is None else started + timeout
-        known = [k for k in (start,) if k is not None and len(k)]
-        if poll_log is not None:
-            known.insert(0, poll_log.restore(ids))
-        wait = _Wait(
-            ids,
-            pd.concat(known, ignore_index=True) if known else None,
-            started,
-            retention=retention,
-            payment_patience=payment_patience,
-        )
-        wait_id = uuid.uuid4().hex
-        if poll_log is not None:
-            poll_log.begin_wait(wait_id, ids, started, start)
-        round_no = 0
+        async for snapshot in poller.run(start):
+            yield snapshot
+    finally:
+        await poller.close()
+
+
+def _patience(patience: Patience | None, **fields: Any) -> Patience:
+    """`patience` (or the defaults) with the keywords given replaced."""
+    given = {k: v for k, v in fields.items() if v is not UNSET and v is not None}
+    for name in ("timeout", "payment_patience"):
+        if fields[name] is None:
+            given[name] = None  # None is "no limit" for these two, not "not given"
+    return dataclasses.replace(patience or Patience(), **given)
+
+
+class _Poller:
+    """One wait, step by step: `run` yields a snapshot per round; each step is a method."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        patience: Patience,
+        *,
+        client: JobsFetcher | None,
+        client_options: dict[str, Any],
+        schedule: Schedule,
+        log: str | Path | PollLog | None,
+        cancel: CancelToken,
+        clock: Callable[[], float],
+        pause: Callable[[float], Awaitable[Any]],
+        rng: random.Random,
+        round_progress: Callable[[int], Progress] | None,
+    ) -> None:
+        self.ids = ids
+        self.patience = patience
+        self.client_options = client_options
+        # Our own client is made at the first fetch: a wait the log answers needs no
+        # credentials.
+        self.fetcher = _make_client(client, client_options) if client is not None else None
+        self.schedule = schedule
+        self.owned_log = log is not None and not isinstance(log, PollLog)
+        self.poll_log = log if isinstance(log, PollLog) or log is None else PollLog(log)
+        self.cancel = cancel
+        self.clock = clock
+        self.pause = pause
+        self.rng = rng
+        self.round_progress = round_progress
+        self.pool = contextlib.AsyncExitStack()
+        self.round_no = 0
+        self.started = 0.0
+        self.deadline: float | None = None
+        self.wait_id = uuid.uuid4().hex
+
+    async def run(self, start: pd.DataFrame | None) -> AsyncIterator[Snapshot]:
+        """The rounds: fetch what is due, merge, log, yield, sleep until the next is due."""
+        wait = self._begin(start)
         nothing = np.arange(0)
         while True:
-            now = clock()
+            now = self.clock()
             pending = wait.pending()
             if not len(pending):
                 # Everything was known already (resumed from the log, or no ids at all).
-                yield _snapshot(wait.view(), round_no, now, started, 0, nothing, None)
+                yield self._snapshot(wait.view(), now, 0, nothing, None)
                 return
-            if cancel.cancelled:
+            if self.cancel.cancelled:
                 changed = wait.end("cancelled")
-                yield _snapshot(wait.view(), round_no, now, started, 0, changed, None)
-                return
-            if deadline is not None and now >= deadline:
-                rows = pending  # a last look at everything at the deadline
-            else:
-                rows = pending[wait.due[pending] - early * wait.interval[pending] <= now]
-            if len(rows):
-                if fetcher is None:
-                    fetcher = _make_client(None, client_options)
-                    if hasattr(fetcher, "__aenter__"):
-                        # Our own client keeps one connection pool open across rounds.
-                        await pool.enter_async_context(fetcher)  # type: ignore[arg-type]
-                round_no += 1
-                round_started = now
-                asked = [ids[r] for r in rows]
-                bar = round_progress(len(rows)) if round_progress is not None else False
-                limit = None if deadline is None else deadline - now
-                limit = LAST_LOOK if limit is not None and limit <= 0 else limit
-                cancelled, fetched = await _unless_cancelled(
-                    _fetch(fetcher, asked, bar, limit), cancel
-                )
-                if cancelled or fetched is None:
-                    continue  # the next pass ends the wait as cancelled
-                now = clock()
-                answer = _align(fetched, [ids[r] for r in rows])
-                changed = np.union1d(wait.merge(rows, answer, now), wait.give_up(give_up_after))
-                outcomes = answer["outcome"]
-                if outcomes.eq("auth").any() and not outcomes.eq("ok").any():
-                    changed = np.union1d(changed, wait.end("refused"))
-                if deadline is not None and now >= deadline:
-                    changed = np.union1d(changed, wait.end("timed_out"))
-                still = rows[wait.state[rows] == "waiting"]
-                if len(still):
-                    intervals = plan.intervals(wait.frame, still, wait.polls[still], now, rng)
-                    wait.interval[still] = intervals
-                    wait.due[still] = now + intervals
                 view = wait.view()
-                if poll_log is not None:
-                    poll_log.append_round(wait_id, round_no, round_started, answer, view.iloc[rows])
-                pending = wait.pending()
-                if not len(pending):
-                    yield _snapshot(view, round_no, now, started, len(rows), changed, None)
-                    return
-            wake = float(wait.due[pending].min())
-            if deadline is not None:
-                wake = min(wake, deadline)
-            delay = max(wake - now, 0.0)
+                if self.poll_log is not None:
+                    self.poll_log.end_jobs(self.wait_id, self.round_no, now, view.iloc[changed])
+                yield self._snapshot(view, now, 0, changed, None)
+                return
+            rows = self._due(wait, pending, now)
             if len(rows):
-                yield _snapshot(view, round_no, now, started, len(rows), changed, delay)
+                answered = await self._fetch_round(wait, rows, now)
+                if answered is None:
+                    continue  # cancelled: the next pass ends the wait as cancelled
+                now, view, changed = answered
+                if not len(wait.pending()):
+                    yield self._snapshot(view, now, len(rows), changed, None)
+                    return
+                delay = self._next_delay(wait, now)
+                yield self._snapshot(view, now, len(rows), changed, delay)
+            else:
+                delay = self._next_delay(wait, now)
             if delay > 0:
-                await _unless_cancelled(pause(delay), cancel)
-    finally:
-        await pool.aclose()
-        if owned and poll_log is not None:
-            poll_log.close()
+                await _unless_cancelled(self.pause(delay), self.cancel)
+
+    def _begin(self, start: pd.DataFrame | None) -> _Wait:
+        """The wait's state from what is known already (the log, `start`); the log told."""
+        self.started = self.clock()
+        timeout = self.patience.timeout
+        self.deadline = None if timeout is None else self.started + timeout
+        known = [k for k in (start,) if k is not None and len(k)]
+        if self.poll_log is not None:
+            known.insert(0, self.poll_log.restore(self.ids))
+        wait = _Wait(
+            self.ids,
+            pd.concat(known, ignore_index=True) if known else None,
+            self.started,
+            retention=self.patience.retention,
+            payment_patience=self.patience.payment_patience,
+        )
+        if self.poll_log is not None:
+            self.poll_log.begin_wait(self.wait_id, self.ids, self.started, start)
+        return wait
+
+    def _due(self, wait: _Wait, pending: np.ndarray, now: float) -> np.ndarray:
+        """The rows this round asks about: those due (or nearly), or all at the deadline."""
+        if self.deadline is not None and now >= self.deadline:
+            return pending  # a last look at everything at the deadline
+        early = self.patience.early * wait.interval[pending]
+        due: np.ndarray = pending[wait.due[pending] - early <= now]
+        return due
+
+    async def _fetch_round(
+        self, wait: _Wait, rows: np.ndarray, now: float
+    ) -> tuple[float, pd.DataFrame, np.ndarray] | None:
+        """Fetch `rows`, merge and end what the answers end, schedule, log: `(now, view,
+        changed)`, or None when the wait was cancelled meanwhile."""
+        fetcher = await self._fetcher()
+        self.round_no += 1
+        asked = [self.ids[r] for r in rows]
+        bar = self.round_progress(len(rows)) if self.round_progress is not None else False
+        limit = None if self.deadline is None else self.deadline - now
+        limit = LAST_LOOK if limit is not None and limit <= 0 else limit
+        cancelled, fetched = await _unless_cancelled(
+            _fetch(fetcher, asked, bar, limit), self.cancel
+        )
+        if cancelled or fetched is None:
+            return None
+        round_started, now = now, self.clock()
+        answer = _align(fetched, asked)
+        changed = np.union1d(
+            wait.merge(rows, answer, now), wait.give_up(self.patience.give_up_after)
+        )
+        changed = np.union1d(changed, self._end_on_stop(wait, answer))
+        if self.deadline is not None and now >= self.deadline:
+            changed = np.union1d(changed, wait.end("timed_out"))
+        self._schedule(wait, rows, now)
+        view = wait.view()
+        if self.poll_log is not None:
+            self.poll_log.append_round(
+                self.wait_id, self.round_no, round_started, answer, view.iloc[rows]
+            )
+        return now, view, changed
+
+    async def _fetcher(self) -> JobsFetcher:
+        if self.fetcher is None:
+            self.fetcher = _make_client(None, self.client_options)
+            if hasattr(self.fetcher, "__aenter__"):
+                # Our own client keeps one connection pool open across rounds.
+                await self.pool.enter_async_context(self.fetcher)  # type: ignore[arg-type]
+        return self.fetcher
+
+    @staticmethod
+    def _end_on_stop(wait: _Wait, answer: pd.DataFrame) -> np.ndarray:
+        """End every job still waited for when no later round can succeed: the credentials
+        were refused (`refused`), or the API does not exist at the endpoint (`gave_up`: a
+        configuration error, never a statement about a job). Only when nothing was ok."""
+        outcomes, codes = answer["outcome"], answer["fetch_error_code"]
+        if outcomes.eq("ok").any():
+            return np.arange(0)
+        if errors.refused_rows(outcomes, codes).any():
+            return wait.end("refused")
+        no_api = [errors.canonical_code(c) in errors.NO_API_CODES for c in codes.dropna()]
+        if any(no_api):
+            return wait.end("gave_up")
+        return np.arange(0)
+
+    def _schedule(self, wait: _Wait, rows: np.ndarray, now: float) -> None:
+        """When each job of the round still waited for is due next."""
+        still = rows[wait.state[rows] == "waiting"]
+        if len(still):
+            intervals = self.schedule.intervals(wait.frame, still, wait.polls[still], now, self.rng)
+            wait.interval[still] = intervals
+            wait.due[still] = now + intervals
+
+    def _next_delay(self, wait: _Wait, now: float) -> float:
+        """Seconds until the next job is due (or the deadline, if sooner)."""
+        wake = float(wait.due[wait.pending()].min())
+        if self.deadline is not None:
+            wake = min(wake, self.deadline)
+        return max(wake - now, 0.0)
+
+    def _snapshot(
+        self,
+        frame: pd.DataFrame,
+        now: float,
+        queried: int,
+        changed: np.ndarray,
+        delay: float | None,
+    ) -> Snapshot:
+        return _snapshot(frame, self.round_no, now, self.started, queried, changed, delay)
+
+    async def close(self) -> None:
+        await self.pool.aclose()
+        if self.owned_log and self.poll_log is not None:
+            self.poll_log.close()
 
 
 def _fetch(
@@ -677,7 +818,7 @@ async def wait_for_async(
 def wait_for(
     job_ids: JobIds,
     *,
-    timeout: float | None = DEFAULT_TIMEOUT,
+    timeout: float | None | Unset = UNSET,
     on_round: Callable[[Snapshot], object] | None = None,
     progress: bool | None = None,
     **options: Any,
@@ -689,8 +830,9 @@ def wait_for(
     the fetch outcome columns. `on_round(snapshot)` is called after every round. `progress`
     shows a bar of jobs ended (a terminal bar, or a widget in a notebook); None (default)
     shows one in a notebook or when stderr is a terminal. Other options are those of
-    `aiter_snapshots` (client, log, schedule, cancel, clock, sleep, give_up_after, client
-    options).
+    `aiter_snapshots` (client, patience, log, schedule, cancel, clock, sleep, give_up_after,
+    client options such as limits, retries and timeouts). `timeout` defaults to
+    `Patience().timeout` (1800 s).
 
     Ctrl-C raises KeyboardInterrupt as usual; the poll log then holds every completed
     round, so the same call with the same `log` resumes.

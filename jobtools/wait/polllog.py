@@ -218,6 +218,22 @@ class PollLog:
             recorded=[row[0] for row in rows if row[11] is not None],
         )
 
+    def end_jobs(self, wait_id: str, round_no: int, at: float, merged: pd.DataFrame) -> None:
+        """Log that the wait stopped watching these jobs before they ended (cancelled).
+
+        One row per job with its new `wait_state` and counters and no fetch (status NULL, so
+        `restore` keeps the last status seen and `transitions` skips it): the morning after,
+        the log says "cancelled", as the snapshot and the monitor did, not "waiting".
+        """
+        if not len(merged):
+            return
+        rows = _observation_rows(merged[["job_id"]], merged, wait_id, round_no, at, final=False)
+        self._write(
+            "the jobs the wait stopped watching",
+            [("INSERT INTO observations VALUES (" + ", ".join("?" * 15) + ")", rows)],
+            recorded=[],
+        )
+
     def _write(
         self, what: str, statements: list[tuple[str, list[Any]]], recorded: list[str]
     ) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from jobtools.times import epoch_seconds
+from jobtools.wait.options import BACKOFF_CAP, BACKOFF_FIRST
 
 __all__ = ["Adaptive", "Backoff", "Schedule", "make_schedule"]
 
@@ -48,9 +49,9 @@ class Backoff:
     and their requests go out as one batch.
     """
 
-    first: float = 2.0
+    first: float = BACKOFF_FIRST
     factor: float = 2.0
-    cap: float = 30.0
+    cap: float = BACKOFF_CAP
     jitter: float | str = "partial"
 
     def __post_init__(self) -> None:
