@@ -102,7 +102,7 @@ def engine_for(engine: str) -> Literal["kernel", "python"]:
             "jobtools: the compiled JSONL scanner is not built, so JSONL is read by the Python "
             f"engine (about 3x slower); {HOW_TO_BUILD}",
             AcceleratorNotBuiltWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of read_jobs
         )
     return "python"
 
