@@ -168,8 +168,8 @@ def split_entities(entities: Any) -> Any:
     >>> split_entities({"image_id": "i1", "image_name": "n", "sub_jobs": [], "current_task": "t"})
     {'sub_jobs': [], 'current_task': 't'}
     """
-    if type(entities) is not dict:
-        return entities
+    if type(entities) is not dict or next(iter(entities), None) not in _HELD_COLUMN:
+        return entities  # nothing to cut (the common case, decided without a copy)
     rest = dict(entities)
     last = -1
     for key, value in entities.items():
@@ -438,11 +438,8 @@ def _texts(values: list[Any]) -> tuple[pa.Array, dict[int, Any]]:
 
 def _kinds(values: list[Any]) -> np.ndarray:
     kind_of = _KIND_OF.get
-    return np.fromiter(
-        (ABSENT if v is _MISSING else kind_of(type(v), OBJECT) for v in values),
-        dtype=np.int8,
-        count=len(values),
-    )
+    kinds = [ABSENT if v is _MISSING else kind_of(type(v), OBJECT) for v in values]
+    return np.array(kinds, dtype=np.int8)
 
 
 def _nulls(n: int) -> pa.Array:
