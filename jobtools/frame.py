@@ -641,7 +641,7 @@ def _exact_times(places: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarr
     microseconds since the epoch (the legacy ones as wall-clock time)."""
 
     def number(start: int, stop: int) -> np.ndarray:
-        value = places[start] - 48
+        value: np.ndarray = places[start] - 48
         for k in range(start + 1, stop):
             value = value * 10 + (places[k] - 48)
         return value
