@@ -14,6 +14,7 @@ id, once in the frame), and `entities_of(frame)` gives every row's entities back
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,8 @@ ENTITY_FIELDS: dict[str, str] = {
 # holds each value once (`split_entities`, and `entities_of` to put them back).
 HELD_ENTITY_KEYS = tuple(ENTITY_FIELDS.values())
 _HELD_COLUMN = {key: name for name, key in ENTITY_FIELDS.items()}
+_HELD_RANK = {key: rank for rank, key in enumerate(HELD_ENTITY_KEYS)}
+_HELD_TYPE = {key: float if key == "process_percent" else str for key in HELD_ENTITY_KEYS}
 
 _TIME_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.TIME and c.group == "job")
 # The times read from the record (the others are derived: `created_at`, from the id).
@@ -168,18 +171,19 @@ def split_entities(entities: Any) -> Any:
     >>> split_entities({"image_id": "i1", "image_name": "n", "sub_jobs": [], "current_task": "t"})
     {'sub_jobs': [], 'current_task': 't'}
     """
-    if type(entities) is not dict or next(iter(entities), None) not in _HELD_COLUMN:
-        return entities  # nothing to cut (the common case, decided without a copy)
-    rest = dict(entities)
+    if type(entities) is not dict:
+        return entities
     last = -1
+    cut = 0
     for key, value in entities.items():
-        rank = HELD_ENTITY_KEYS.index(key) if key in _HELD_COLUMN else -1
-        kind = float if key == "process_percent" else str
-        if rank <= last or type(value) is not kind:
+        rank = _HELD_RANK.get(key, -1)
+        if rank <= last or type(value) is not _HELD_TYPE[key]:
             break
-        del rest[key]
         last = rank
-    return rest
+        cut += 1
+    if not cut:
+        return entities  # nothing to cut (the common case, decided without a copy)
+    return dict(itertools.islice(entities.items(), cut, None))
 
 
 def entities_of(frame: pd.DataFrame) -> pd.Series:
@@ -392,12 +396,26 @@ def raw_from_records(rows: list[Any]) -> RawJobs:
         text[name], others = _texts([r.get(name) for r in dicts])
         if others and name in _TIME_COLUMNS_READ:
             odd[name] = others
+    # The followed entity keys' values in one pass over the entities (not one per key).
+    followed: dict[str, list[Any]] = {
+        key: [_MISSING] * n for key in (*ENTITY_TEXT_KEYS, *ENTITY_KIND_KEYS) if key in present
+    }
+    if followed:
+        column = followed.get
+        for i, e in enumerate(edicts):
+            for key, value in e.items():
+                values = column(key)
+                if values is not None:
+                    values[i] = value
     for key in ENTITY_TEXT_KEYS:
-        text[slot(key)] = _texts([e.get(key) for e in edicts])[0] if key in present else _nulls(n)
+        if key in followed:
+            text[slot(key)] = _texts([None if v is _MISSING else v for v in followed[key]])[0]
+        else:
+            text[slot(key)] = _nulls(n)
     kind = {"entities": _kinds(ents)}
     items: dict[str, np.ndarray] = {}
     for key in ENTITY_KIND_KEYS:
-        values = [e.get(key, _MISSING) for e in edicts] if key in present else None
+        values = followed.get(key)
         kind[slot(key)] = np.zeros(n, dtype=np.int8) if values is None else _kinds(values)
         if key in SUB_JOB_KEYS:
             items[key] = np.zeros(n, dtype=np.int64)
