@@ -618,7 +618,7 @@ def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
         if not len(these):
             continue
         chosen = places if len(these) == places.shape[1] else places[:, these]
-        ok, micros = _exact_times(chosen.astype(np.int32), is_legacy)
+        ok, micros = _exact_times(chosen, is_legacy)
         wall[rows[these[ok]]] = micros[ok].astype("datetime64[us]")
         legacy[rows[these[ok]]] = is_legacy
         done[these[ok]] = True
@@ -659,15 +659,16 @@ def _exact_times(places: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarr
     microseconds since the epoch (the legacy ones as wall-clock time)."""
 
     def number(start: int, stop: int) -> np.ndarray:
-        value: np.ndarray = places[start] - 48
+        value: np.ndarray = places[start].astype(np.int64) - 48
         for k in range(start + 1, stop):
-            value = value * 10 + (places[k] - 48)
+            value = value * 10 + places[k] - 48
         return value
 
     if legacy:
         marks = {2: "-", 6: "-", 11: " ", 14: ":", 17: ":", 20: ":"}
         digits = [0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 23]
-        code = ((places[3] | 32) << 16) | ((places[4] | 32) << 8) | (places[5] | 32)
+        letters = [places[k].astype(np.int64) | 32 for k in (3, 4, 5)]
+        code = (letters[0] << 16) | (letters[1] << 8) | letters[2]
         order = np.argsort(_MONTHS)
         found = np.minimum(np.searchsorted(_MONTHS[order], code), 11)
         ok = _MONTHS[order][found] == code
@@ -689,9 +690,7 @@ def _exact_times(places: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarr
     month = np.clip(month, 1, 12)
     last = _MONTH_DAYS[month - 1] + (leap & (month == 2))
     ok &= (year >= 1) & (day >= 1) & (day <= last) & (hour < 24) & (minute < 60) & (second < 60)
-    # Days since the epoch (Howard Hinnant's days_from_civil), in 64 bits from here.
-    year, month, day = year.astype(np.int64), month.astype(np.int64), day.astype(np.int64)
-    hour, minute, second, milli = (part.astype(np.int64) for part in clock)
+    # Days since the epoch (Howard Hinnant's days_from_civil).
     y = year - (month <= 2)
     era = np.where(y >= 0, y, y - 399) // 400
     yoe = y - era * 400
