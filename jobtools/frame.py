@@ -335,13 +335,18 @@ class RawJobs:
     odd: dict[str, dict[int, Any]] = field(default_factory=dict)
 
     def take(self, order: np.ndarray) -> RawJobs:
-        """The rows in `order` (row i of the result is row order[i] here)."""
+        """The rows in `order` (row i of the result is row order[i] here). Consumes this
+        one's text columns, each let go as soon as it is copied (so that memory holds one
+        column twice at most, not all)."""
         where = np.full(self.n, -1, dtype=np.int64)  # -1: a row left out
         where[order] = np.arange(len(order))
         index = pa.array(order)
+        text = {}
+        for name in list(self.text):
+            text[name] = self.text.pop(name).take(index)
         return RawJobs(
             len(order),
-            {name: values.take(index) for name, values in self.text.items()},
+            text,
             {name: values[order] for name, values in self.kind.items()},
             {name: values[order] for name, values in self.items.items()},
             self.entities.take(index),
