@@ -174,9 +174,12 @@ def _child(which: str, path: Path) -> None:
     start = time.perf_counter()
     frame = run(path)
     seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     size = _size(frame)
-    result = {"seconds": seconds, "peak_mib": peak_kib / 1024, "frame_mib": size / 2**20}
+    result = {"seconds": seconds, "peak_mib": usage.ru_maxrss / 1024, "frame_mib": size / 2**20}
+    # CPU seconds of the whole process (imports included): on a loaded machine a steadier
+    # figure than the wall clock, which counts the time others had the cores.
+    result["cpu"] = usage.ru_utime + usage.ru_stime
     if which in ("kernel", "python"):
         result["parts"] = _parts(frame)
     print(json.dumps(result | {"rows": len(frame), "columns": frame.shape[1]}))
@@ -285,7 +288,8 @@ def main() -> int:
             results[which] = best
             times = ", ".join(f"{r['seconds']:.2f}" for r in good)
             print(
-                f"{LABELS[which]:55s} {best['seconds']:6.2f} s  (runs: {times})  "
+                f"{LABELS[which]:55s} {best['seconds']:6.2f} s  (runs: {times}; "
+                f"CPU {best['cpu']:.1f} s)  "
                 f"peak RSS {best['peak_mib']:,.0f} MiB ({best['peak_mib'] / size_mib:.1f}x file)"
                 f"  result {best['frame_mib']:,.0f} MiB  ({best['rows']:,} x {best['columns']})",
                 flush=True,

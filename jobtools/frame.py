@@ -14,6 +14,7 @@ id, once in the frame), and `entities_of(frame)` gives every row's entities back
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,8 @@ ENTITY_FIELDS: dict[str, str] = {
 # holds each value once (`split_entities`, and `entities_of` to put them back).
 HELD_ENTITY_KEYS = tuple(ENTITY_FIELDS.values())
 _HELD_COLUMN = {key: name for name, key in ENTITY_FIELDS.items()}
+_HELD_RANK = {key: rank for rank, key in enumerate(HELD_ENTITY_KEYS)}
+_HELD_TYPE = {key: float if key == "process_percent" else str for key in HELD_ENTITY_KEYS}
 
 _TIME_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.TIME and c.group == "job")
 # The times read from the record (the others are derived: `created_at`, from the id).
@@ -172,16 +175,17 @@ def split_entities(entities: Any) -> Any:
     """
     if type(entities) is not dict:
         return entities
-    rest = dict(entities)
     last = -1
+    cut = 0
     for key, value in entities.items():
-        rank = HELD_ENTITY_KEYS.index(key) if key in _HELD_COLUMN else -1
-        kind = float if key == "process_percent" else str
-        if rank <= last or type(value) is not kind:
+        rank = _HELD_RANK.get(key, -1)
+        if rank <= last or type(value) is not _HELD_TYPE[key]:
             break
-        del rest[key]
         last = rank
-    return rest
+        cut += 1
+    if not cut:
+        return entities  # nothing to cut (the common case, decided without a copy)
+    return dict(itertools.islice(entities.items(), cut, None))
 
 
 def entities_of(frame: pd.DataFrame) -> pd.Series:
@@ -333,17 +337,20 @@ class RawJobs:
     odd: dict[str, dict[int, Any]] = field(default_factory=dict)
 
     def take(self, order: np.ndarray) -> RawJobs:
-        """The rows in `order` (row i of the result is row order[i] here)."""
+        """The rows in `order` (row i of the result is row order[i] here). Consumes this
+        one's text columns, each let go as soon as it is copied (so that memory holds one
+        column twice at most, not all)."""
         where = np.full(self.n, -1, dtype=np.int64)  # -1: a row left out
         where[order] = np.arange(len(order))
         index = pa.array(order)
+        text = {name: _taken(self.text.pop(name), index) for name in list(self.text)}
         return RawJobs(
             len(order),
-            {name: values.take(index) for name, values in self.text.items()},
+            text,
             {name: values[order] for name, values in self.kind.items()},
             {name: values[order] for name, values in self.items.items()},
-            self.entities.take(index),
-            self.extra.take(index),
+            _taken(self.entities, index),
+            _taken(self.extra, index),
             {int(where[row]): v for row, v in self.sub_jobs.items() if where[row] >= 0},
             {
                 name: {int(where[row]): v for row, v in values.items() if where[row] >= 0}
@@ -374,6 +381,14 @@ class RawJobs:
         )
 
 
+def _taken(values: Any, index: pa.Array) -> pa.Array:
+    # Joined first: Arrow's take over many chunks finds each row's chunk one by one, several
+    # times slower than one copy and a take over a single array.
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.take(index)
+
+
 def _chunked(arrays: list[Any]) -> pa.ChunkedArray:
     chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
     return pa.chunked_array(chunks, pa.large_string())
@@ -397,12 +412,26 @@ def raw_from_records(rows: list[Any]) -> RawJobs:
         text[name], others = _texts([r.get(name) for r in dicts])
         if others and name in _TIME_COLUMNS_READ:
             odd[name] = others
+    # The followed entity keys' values in one pass over the entities (not one per key).
+    followed: dict[str, list[Any]] = {
+        key: [_MISSING] * n for key in (*ENTITY_TEXT_KEYS, *ENTITY_KIND_KEYS) if key in present
+    }
+    if followed:
+        column = followed.get
+        for i, e in enumerate(edicts):
+            for key, value in e.items():
+                values = column(key)
+                if values is not None:
+                    values[i] = value
     for key in ENTITY_TEXT_KEYS:
-        text[slot(key)] = _texts([e.get(key) for e in edicts])[0] if key in present else _nulls(n)
+        if key in followed:
+            text[slot(key)] = _texts([None if v is _MISSING else v for v in followed[key]])[0]
+        else:
+            text[slot(key)] = _nulls(n)
     kind = {"entities": _kinds(ents)}
     items: dict[str, np.ndarray] = {}
     for key in ENTITY_KIND_KEYS:
-        values = [e.get(key, _MISSING) for e in edicts] if key in present else None
+        values = followed.get(key)
         kind[slot(key)] = np.zeros(n, dtype=np.int8) if values is None else _kinds(values)
         if key in SUB_JOB_KEYS:
             items[key] = np.zeros(n, dtype=np.int64)
@@ -453,11 +482,8 @@ def _texts(values: list[Any]) -> tuple[pa.Array, dict[int, Any]]:
 
 def _kinds(values: list[Any]) -> np.ndarray:
     kind_of = _KIND_OF.get
-    return np.fromiter(
-        (ABSENT if v is _MISSING else kind_of(type(v), OBJECT) for v in values),
-        dtype=np.int8,
-        count=len(values),
-    )
+    kinds = [ABSENT if v is _MISSING else kind_of(type(v), OBJECT) for v in values]
+    return np.array(kinds, dtype=np.int8)
 
 
 def _nulls(n: int) -> pa.Array:
@@ -618,7 +644,7 @@ def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
         if not len(these):
             continue
         chosen = places if len(these) == places.shape[1] else places[:, these]
-        ok, micros = _exact_times(chosen.astype(np.int32), is_legacy)
+        ok, micros = _exact_times(chosen, is_legacy)
         wall[rows[these[ok]]] = micros[ok].astype("datetime64[us]")
         legacy[rows[these[ok]]] = is_legacy
         done[these[ok]] = True
@@ -659,15 +685,16 @@ def _exact_times(places: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarr
     microseconds since the epoch (the legacy ones as wall-clock time)."""
 
     def number(start: int, stop: int) -> np.ndarray:
-        value: np.ndarray = places[start] - 48
+        value: np.ndarray = places[start].astype(np.int64) - 48
         for k in range(start + 1, stop):
-            value = value * 10 + (places[k] - 48)
+            value = value * 10 + places[k] - 48
         return value
 
     if legacy:
         marks = {2: "-", 6: "-", 11: " ", 14: ":", 17: ":", 20: ":"}
         digits = [0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 23]
-        code = ((places[3] | 32) << 16) | ((places[4] | 32) << 8) | (places[5] | 32)
+        letters = [places[k].astype(np.int64) | 32 for k in (3, 4, 5)]
+        code = (letters[0] << 16) | (letters[1] << 8) | letters[2]
         order = np.argsort(_MONTHS)
         found = np.minimum(np.searchsorted(_MONTHS[order], code), 11)
         ok = _MONTHS[order][found] == code
@@ -689,9 +716,7 @@ def _exact_times(places: np.ndarray, legacy: bool) -> tuple[np.ndarray, np.ndarr
     month = np.clip(month, 1, 12)
     last = _MONTH_DAYS[month - 1] + (leap & (month == 2))
     ok &= (year >= 1) & (day >= 1) & (day <= last) & (hour < 24) & (minute < 60) & (second < 60)
-    # Days since the epoch (Howard Hinnant's days_from_civil), in 64 bits from here.
-    year, month, day = year.astype(np.int64), month.astype(np.int64), day.astype(np.int64)
-    hour, minute, second, milli = (part.astype(np.int64) for part in clock)
+    # Days since the epoch (Howard Hinnant's days_from_civil).
     y = year - (month <= 2)
     era = np.where(y >= 0, y, y - 399) // 400
     yoe = y - era * 400

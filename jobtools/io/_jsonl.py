@@ -102,7 +102,7 @@ def engine_for(engine: str) -> Literal["kernel", "python"]:
             "jobtools: the compiled JSONL scanner is not built, so JSONL is read by the Python "
             f"engine (about 3x slower); {HOW_TO_BUILD}",
             AcceleratorNotBuiltWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of read_jobs
         )
     return "python"
 
@@ -186,6 +186,8 @@ class _Reader:
         self.numbers: list[np.ndarray] = []
         self.keep: list[np.ndarray] = []
         self.problems: list[dict[str, Any]] = []
+        self._left: list[bytes] = []  # the lines the kernel left to Python's rules
+        self._left_numbers: list[np.ndarray] = []
 
     def too_long(self) -> None:
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
@@ -218,9 +220,12 @@ class _Reader:
             self.numbers.append(numbers)
             self.keep.append(part.state == _scan.OK)
             if len(python):
+                # Kept, and read by Python's rules all at once at the end (one call's cost).
                 where = part.where
-                lines = [bytes(memoryview(buf)[where[0, r] : where[1, r]]) for r in python.tolist()]
-                self._python(lines, numbers[python])
+                self._left.extend(
+                    bytes(memoryview(buf)[where[0, r] : where[1, r]]) for r in python.tolist()
+                )
+                self._left_numbers.append(numbers[python])
             self.line += part.lines - 1
 
     def _python(self, lines: list[bytes], numbers: np.ndarray, text: bytes | None = None) -> None:
@@ -291,10 +296,14 @@ class _Reader:
         self.problems.append({"file": str(self.path), "line": number + 1, "error": error})
 
     def frame(self, legacy_tz: LegacyTz | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        if self._left:
+            self._python(self._left, np.concatenate(self._left_numbers))
+            self._left, self._left_numbers = [], []
         if not self.raws:
             raw = raw_from_records([])
         else:
             raw = RawJobs.concat(self.raws) if len(self.raws) > 1 else self.raws[0]
+            self.raws = []  # the joined columns hold the parts; `take` lets them go
             numbers, keep = np.concatenate(self.numbers), np.concatenate(self.keep)
             if not keep.all() or (np.diff(numbers) < 0).any():
                 rows = np.flatnonzero(keep)

@@ -11,7 +11,6 @@ every write against its region's end (a write past it raises, it never happens s
 """
 
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
-from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
@@ -45,10 +44,6 @@ cdef enum:
 cdef enum:
     DEPTH = 64
     MAX_KEYS = 1024
-
-KINDS = ("absent", "null", "string", "int", "float", "bool", "object", "array")
-VERDICTS = ("ok", "python", "blank")
-
 
 cdef struct Tables:
     const uint8_t* names  # every followed key's bytes, end to end
@@ -298,9 +293,9 @@ cdef inline int key_id(const uint8_t* buf, int64_t a, int64_t b, const Tables* T
 
 
 # --- writing -----------------------------------------------------------------------------
-# A write that would pass its region's end sets `used[n_text + 1]`-style overflow: the
-# caller raises. Each region is as large as the part it is read from, and no column's text
-# is longer than the part's bytes, so it never happens.
+# Each write is checked against its region's end; one that would pass it returns False, the
+# line stops and `scan` raises RegionOverflow. Each region is as large as the part it is read
+# from, and no column's text is longer than the part's bytes, so it never happens.
 
 cdef inline bint put(Out* out, int f, const uint8_t* src, int64_t n) noexcept nogil:
     cdef int64_t at = out.base[f] + out.used[f]
@@ -628,14 +623,16 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     T.entities, T.n_text = tables["entities"], tables["n_text"]
     n_text, n_span = T.n_text, int(np.max(span)) + 1 if len(span) else 0
     # Real checks (not asserts, which `python -O` removes): the tables agree with each other.
-    if not (0 < T.n_top <= T.n_slots and 0 <= T.entities < T.n_top):
+    if not (0 < T.n_top <= T.n_slots and 0 <= T.entities < T.n_top and n_span <= T.n_slots):
         raise ValueError("slot tables disagree")
     if len(name_off) != T.n_slots + 1 or name_off[T.n_slots] > len(names) or name_off[0] != 0:
         raise ValueError("key table disagrees with the slots")
+    if len(text) != T.n_slots or len(held) != T.n_slots or len(held_kind) != T.n_slots:
+        raise ValueError("slot tables differ in length")
+    if len(span) != T.n_slots:
+        raise ValueError("slot tables differ in length")
     for s in range(T.n_slots):
-        if len(text) != T.n_slots or len(held) != T.n_slots or len(held_kind) != T.n_slots:
-            raise ValueError("slot tables differ in length")
-        if len(span) != T.n_slots or not (-1 <= text[s] < n_text) or not (-1 <= span[s] < n_span):
+        if not (-1 <= text[s] < n_text) or not (-1 <= span[s] < n_span):
             raise ValueError("a slot's column is out of range")
         if name_off[s + 1] < name_off[s]:
             raise ValueError("key table out of order")
