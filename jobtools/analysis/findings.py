@@ -475,7 +475,7 @@ class Findings:
 
     def plot(self, ax: Axes | None = None) -> Axes:
         """The failure rate over begin time, each change marked and its interval shaded."""
-        from jobtools.analysis._findings_plot import plot_findings
+        from jobtools.views._findings_plot import plot_findings
 
         return plot_findings(self, ax=ax)
 

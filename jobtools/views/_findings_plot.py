@@ -1,20 +1,29 @@
 """The picture of `Findings`: the failure rate over begin time, changes marked.
 
-Drawn here rather than in `views.plots` so that `Findings.plot` needs no front-end module
-(analysis imports none); matplotlib is imported inside the functions, so `import jobtools`
-does not load it. The few axis helpers are small copies of the plots module's.
+`Findings.plot` draws through this front-end, imported when it is called (as `DataFrame.plot`
+imports its backend): the axes, fonts (Chinese included) and literal text (`$` never
+mathematics) are the plots module's.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-from datetime import tzinfo
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from jobtools.views.plots import (
+    _axes,
+    _count,
+    _cut,
+    _date_numbers,
+    _percent_axis,
+    _say_empty,
+    _text_fonts,
+    _time_axis,
+    _zone_name,
+    literal,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -71,7 +80,7 @@ def plot_findings(found: Findings, *, ax: Axes | None = None, top: int = 3) -> A
         if key not in stacked.columns:
             continue
         values = stacked[key].to_numpy(dtype=float)
-        name = "other failures" if key == "" else _cut(found_label(found, key), 50)
+        name = "other failures" if key == "" else literal(_cut(found_label(found, key), 50))
         colour = "#bdbdbd" if key == "" else colours[i % len(colours)]
         volume.bar(
             x,
@@ -160,66 +169,3 @@ def _nice_step(milliseconds: float) -> int:
         if step >= milliseconds:
             return step
     return steps[-1]
-
-
-def _axes(ax: Axes | None, *, figsize: tuple[float, float]) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, new = plt.subplots(figsize=figsize, layout="constrained")
-    return new
-
-
-def _say_empty(ax: Axes, text: str) -> Axes:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="gray")
-    return ax
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _zone_name(tz: str | tzinfo | None) -> str:
-    return "UTC" if tz is None else str(tz)
-
-
-def _date_numbers(times: pd.Series) -> np.ndarray:
-    """matplotlib date numbers (days since the epoch) of UTC times, vectorised."""
-    from matplotlib.dates import date2num
-
-    naive = pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None)
-    return np.asarray(date2num(naive.to_numpy()), dtype=float)
-
-
-def _time_axis(ax: Axes, tz: str | tzinfo | None) -> None:
-    import matplotlib.dates as mdates
-
-    zone: Any = tz if tz is not None else "UTC"
-    locator = mdates.AutoDateLocator(tz=zone)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
-
-
-def _percent_axis(ax: Axes) -> None:
-    from matplotlib.ticker import PercentFormatter
-
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-
-
-@functools.cache
-def _text_fonts() -> list[str]:
-    """The default font, then Noto Sans CJK SC from `mplfonts` (reasons can be Chinese)."""
-    from matplotlib import font_manager, rcParams
-
-    spec = importlib.util.find_spec("mplfonts")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
-        if path.is_file():
-            font_manager.fontManager.addfont(str(path))  # this process only
-            return [*rcParams["font.sans-serif"][:1], "Noto Sans CJK SC"]
-    return list(rcParams["font.sans-serif"][:1])
