@@ -9,6 +9,7 @@ from typing import Any
 
 # The library's defaults, read (not repeated) for the options and their help.
 from jobtools.api.options import Limits, Retries, Timeouts
+from jobtools.outcome import Outcome
 from jobtools.wait.options import BACKOFF_CAP, BACKOFF_FIRST, Patience
 
 __all__ = ["main"]
@@ -85,7 +86,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
     counts = frame["outcome"].value_counts(sort=False)
     summary = ", ".join(f"{name} {int(n)}" for name, n in counts.items() if n)
     print(f"jobtools fetch: {len(frame)} jobs to {out} ({summary})", file=sys.stderr)
-    return 0 if bool(frame["outcome"].eq("ok").all()) else 2
+    return 0 if bool(frame["outcome"].eq(Outcome.OK).all()) else 2
 
 
 def _add_watch(sub: Any) -> None:
@@ -145,6 +146,7 @@ def _add_watch(sub: Any) -> None:
 def _run_watch(args: argparse.Namespace) -> int:
     import warnings
 
+    from jobtools.schema import WaitState
     from jobtools.wait.poll import summarize, wait_for
     from jobtools.wait.polllog import PollLog, PollLogWarning
     from jobtools.wait.schedule import Adaptive, Backoff
@@ -174,7 +176,7 @@ def _run_watch(args: argparse.Namespace) -> int:
         _write_out(frame, out, excel=args.excel, log=args.log)
     where = f" to {out}" if out is not None else ""
     print(f"jobtools watch: {summarize(frame)}{where}", file=sys.stderr)
-    return 0 if bool(frame["wait_state"].eq("done").all()) else 2
+    return 0 if bool(frame["wait_state"].eq(WaitState.DONE).all()) else 2
 
 
 def _add_serve(sub: Any) -> None:
