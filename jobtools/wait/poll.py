@@ -256,9 +256,8 @@ def blank_frame(job_ids: list[str]) -> pd.DataFrame:
 
 def is_final(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose wait needs no more polling: terminal, or not known to the service (404)."""
-    return frame["is_terminal"].to_numpy(bool) | frame["outcome"].eq(Outcome.NOT_FOUND).to_numpy(
-        bool
-    )
+    unknown = frame["outcome"].eq(Outcome.NOT_FOUND).to_numpy(bool)
+    return frame["is_terminal"].to_numpy(bool) | unknown
 
 
 def _text(values: pd.Series) -> np.ndarray:
