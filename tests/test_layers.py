@@ -189,3 +189,10 @@ def test_import_jobtools_loads_no_heavy_module():
     code = f"import sys, jobtools\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
+
+
+def test_errors_and_outcomes_import_nothing_that_imports_them():
+    """Every layer imports `errors` (and `outcome`), so they import no other jobtools module:
+    no cycle, whatever raises what."""
+    assert MODULES["jobtools.errors"] <= {"jobtools.outcome"}
+    assert MODULES["jobtools.outcome"] == set()
