@@ -414,6 +414,7 @@ def _run_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise ValueError(f"{out} is not empty; use --force to replace its report")
+    _writable_folder(out)
     to_offset(args.period)
     zone = to_zone(args.tz)
     if args.no_csv and not args.xlsx:
@@ -444,6 +445,19 @@ def _run_report(args: argparse.Namespace) -> int:
 
     print(findings(frame, tz=zone).text())
     return 0
+
+
+def _writable_folder(out: Any) -> None:
+    """A report folder can be made (its temporary folder beside it, too): checked up front."""
+    import os
+
+    existing = out.parent if not out.exists() else out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK) or (
+        out.exists() and not os.access(out.parent, os.W_OK | os.X_OK)
+    ):
+        raise ValueError(f"cannot write the report folder {out}: permission denied")
 
 
 def _refuse_text_log(source: str) -> None:

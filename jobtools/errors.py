@@ -234,7 +234,8 @@ def refusal_cause(
     if skew is not None and abs(skew) >= SKEW_NOTED:
         side = "behind" if skew > 0 else "ahead of"
         clock = f"your clock is {_minutes(skew)} {side} the server's"
-    if clock is not None and abs(skew or 0) >= SKEW_REFUSED - 60 and code not in ROLE_CODES:
+    # Only a signature (APIGW.0301) depends on the clock: there the skew is the cause.
+    if clock is not None and abs(skew or 0) >= SKEW_REFUSED - 60 and code == "APIGW.0301":
         return f"{clock} (signatures more than 15 min off are refused)"
     if "reach the limit" in text:
         cause = (

@@ -342,10 +342,10 @@ def _scan_block(
 
     Arrow's regex engine (RE2, linear time) picks them over all the lines at once: a line
     with a job key or `/jobs/` (and the line after it), one with 32 hex digits in a row (and
-    the line before it, for its key), and the line breaks where a wrap may have cut an id (a
-    hex piece ending one line and one starting the next, one of them 16 long or more: an id
-    has 32; or a piece of a `job_id` key). The lines of a big log that hold nothing cost
-    next to nothing. The ids are added to `found` in the order they stand in the block.
+    the line before when they start it: it may hold their key), and the line breaks where a
+    wrap may have cut an id (a hex piece ending one line and one starting the next, 32 to 36
+    long together; or a piece of a `job_id` key). The lines of a big log that hold nothing
+    cost next to nothing. The ids are added to `found` in the order they stand in the block.
     """
     lines = pc.split_pattern(pa.array([block], pa.large_string()), "\n").flatten()
 
@@ -359,7 +359,7 @@ def _scan_block(
     # each pass over its own lines; the ids put in the order they came in.
     after, before = marked.copy(), hexes.copy()
     after[1:] |= marked[:-1]
-    before[:-1] |= hexes[1:]
+    before[:-1] |= has(r"^\s*[\"']?[0-9a-fA-F]{32}")[1:]
     seen: list[tuple[int, int, str, bool]] = []
     passes: tuple[tuple[np.ndarray, Literal["marked", "bare"]], ...] = (
         (after, "marked"),

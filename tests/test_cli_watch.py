@@ -220,3 +220,19 @@ def test_a_full_disk_is_one_line_and_the_jobs_still_reach_out(
     assert warnings[0].startswith("jobtools watch: warning: poll log ")
     assert "full" in warnings[0] and "Traceback" not in "\n".join(err)
     assert read_jobs(out)["job_id"].tolist() == ids
+
+
+@pytest.mark.parametrize("out", ["jobs.xlsx", "jobs.txt", "missing/jobs.csv"])
+def test_a_bad_out_is_refused_before_the_first_poll(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    """A 30-minute watch never ends in a refusal: --out is checked before any request."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("ff8080814dbd65d7014dbe0d84db0013\n")
+    env.setenv("JOBTOOLS_AUTH_TOKEN", "t")
+    env.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p")
+    argv = ["watch", str(ids), "--endpoint", "http://127.0.0.1:9", "--out", str(tmp_path / out)]
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    # One line and exit 1: a watch that had polled would have gone on (port 9 refuses).
+    assert err.startswith("jobtools watch: error:") and err.count("\n") == 1

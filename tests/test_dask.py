@@ -36,13 +36,13 @@ ODD = [
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[distributed.Client]:
-    """One cluster for the module: 2 worker processes on loopback, no dashboard."""
+    """One cluster for the module: 2 worker processes on loopback, its dashboard on a free port."""
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: None still means 8787
         memory_limit="1GiB",
     )
     with cluster, distributed.Client(cluster) as client:

@@ -268,6 +268,47 @@ def test_library_errors_never_name_a_cli_flag(path):
     assert flags == []
 
 
+@pytest.mark.parametrize(
+    ("outcome", "code", "refused"),
+    [
+        ("auth", "APIGW.0301", True),
+        ("auth", None, True),
+        ("forbidden", "IMG.0026", True),
+        ("forbidden", "APIG.0302", True),
+        ("forbidden", "IMG.0099", False),
+        ("forbidden", None, False),
+        ("not_found", "IMG.0023", False),
+        ("http_error", "APIGW.0101", False),
+        ("ok", None, False),
+        (None, None, False),
+    ],
+)
+def test_one_predicate_says_when_credentials_are_refused(outcome, code, refused):
+    """`refuses_credentials` is the one definition the client, the waits and the monitor use;
+    a 403 without a role code is about one job only."""
+    assert errors.refuses_credentials(outcome, code) is refused
+    assert errors.refused_rows([outcome], [code]).tolist() == [refused]
+    assert errors.stops_batch(outcome, code) is (refused or code == "APIGW.0101")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "skew", "said"),
+    [
+        ("APIGW.0301", "verify aksk signature fail", None, "wrong AK/SK"),
+        ("APIGW.0301", "verify aksk signature fail", 1200.0, "20 min behind"),
+        ("APIGW.0301", "verify aksk signature fail", -400.0, "note: your clock is 7 min ahead"),
+        ("APIGW.0301", "AK access failed to reach the limit,forbidden.", None, "locked"),
+        ("APIGW.0307", "token expires", None, "expired"),
+        ("IMG.0030", "Invalid project id or token.", 3600.0, "project id"),
+        ("Common.0018", "differs", None, "project id"),
+        ("IMG.0026", "Invalid role.", None, "no permission"),
+    ],
+)
+def test_the_cause_of_a_refusal_in_a_few_words(code, message, skew, said):
+    """Each refusal's likely cause, from its code, message and the server's clock."""
+    assert said in errors.refusal_cause(code, message, skew)
+
+
 # --- one module, exported, documented ------------------------------------------------------
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -479,6 +479,13 @@ def test_option_groups_and_the_old_keywords_agree():
     )
     assert (old.timeout.connect, old.concurrency, old.rate_limit) == (7.0, 2, None)
     assert old.attempt_timeout == Timeouts().attempt
+    given = JobsClient(
+        endpoint="https://x.test",
+        project_id=DEMO_PROJECT_ID,
+        token="t-123",
+        timeout=Timeouts(attempt=5),
+    )
+    assert given.attempt_timeout == 5 and given.timeout.read == Timeouts().read
     with pytest.raises(dataclasses.FrozenInstanceError):
         old.limits.concurrency = 5  # type: ignore[misc]
 

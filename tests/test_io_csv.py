@@ -298,3 +298,21 @@ def test_a_bad_file_in_a_folder_is_named_or_skipped(tmp_path):
     with pytest.warns(CorruptInputWarning, match=r"skipped 1 unreadable file.*b\.csv"):
         frame = read_jobs(tmp_path, on_bad_files="skip")
     assert len(frame) == 2 and frame.attrs["skipped_files"][0]["file"].endswith("b.csv")
+
+
+def test_skip_also_leaves_out_rows_of_the_wrong_width(tmp_path):
+    """on_bad_lines="skip": a row with extra fields is left out, named with its line."""
+    text = "job_id,status,fail_reason\nj1,FAIL,a\nj2,FAIL,b,extra,more\nj3,SUCCESS,\n"
+    path = _write(tmp_path / "wide.csv", text)
+    with pytest.raises(CsvError, match=r"wide\.csv, line 3"):
+        read_jobs(path)
+    with pytest.warns(CorruptInputWarning, match=r"wide\.csv:3 \(expected 3 fields, found 5\)"):
+        frame = read_jobs(path, on_bad_lines="skip")
+    assert frame["job_id"].tolist() == ["j1", "j3"]
+
+
+def test_a_multi_line_reason_with_commas_is_not_a_stray_quote(tmp_path):
+    """Three columns, a reason whose second line has two commas: ordinary text, read whole."""
+    text = 'job_id,status,fail_reason\nj1,FAIL,"disk full\nsee: a, b, c"\nj2,SUCCESS,\n'
+    frame = read_jobs(_write(tmp_path / "ok.csv", text))
+    assert frame["fail_reason"][0] == "disk full\nsee: a, b, c" and len(frame) == 2

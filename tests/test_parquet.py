@@ -300,3 +300,16 @@ def test_new_observations_of_the_same_jobs_are_appended(tmp_path):
     later = frame.assign(observed_at=frame["observed_at"] + pd.Timedelta(minutes=5))
     write_jobs(later, folder, partition_by="day")
     assert len(read_jobs(folder)) == 20
+
+
+def test_a_part_with_a_category_stored_as_plain_text_is_still_read(tmp_path):
+    """A part whose status is plain text (another writer's habit), not a dictionary: read."""
+    frame = jobs_to_frame(generate_jobs(20, seed=7))
+    folder = write_jobs(frame, tmp_path / "archive", partition_by="day")
+    for part in archive_files(folder):
+        table = pq.read_table(part)
+        index = table.schema.get_field_index("status")
+        plain = table.column(index).cast(pa.large_string())
+        table = table.set_column(index, pa.field("status", pa.large_string()), plain)
+        pq.write_table(table, part)
+    pd.testing.assert_frame_equal(read_jobs(folder), frame)

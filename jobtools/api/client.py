@@ -270,7 +270,9 @@ class JobsClient:
             max_retry_wait=max_retry_wait,
         )
         timeouts = timeouts or Timeouts()
-        if timeout is not UNSET:
+        if isinstance(timeout, Timeouts):
+            timeouts = timeout
+        elif timeout is not UNSET:
             timeouts = Timeouts.of(timeout, timeouts.attempt)
         self.timeouts = _with(timeouts, attempt=attempt_timeout)
         self.credentials = _credentials(credentials, token, ak, sk, security_token)

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from jobtools.errors import CsvError, EncodingGuessWarning
+from jobtools.schema import STATUS_ORDER
 
 __all__ = [
     "CsvError",
@@ -110,9 +111,11 @@ def read_csv_table(
         raise CsvError(str(path), f"duplicated column name(s): {', '.join(duplicated)}")
     skipped: list[dict[str, Any]] = []
     while True:
-        table, failure = _parse(path, text_bytes, names, types, sep, first_line)
+        # With "skip", rows of the wrong number of fields are left out too (and counted).
+        misfits: list[Any] | None = [] if on_bad_lines == "skip" else None
+        table, failure = _parse(path, text_bytes, names, types, sep, first_line, misfits)
         suspect = failure is not None or _suspect(table, sep)
-        stray = _stray_quote(text_bytes, sep, len(names)) if suspect else None
+        stray = _stray_quote(text_bytes, sep, names, table) if suspect else None
         if stray is None:
             if failure is not None:
                 raise failure
@@ -128,6 +131,8 @@ def read_csv_table(
         ]
         text_bytes = _without_lines(text_bytes, start, opened)
     assert table is not None
+    skipped += _misfit_lines(misfits or [], text_bytes, first_line)
+    skipped.sort(key=lambda problem: problem["line"] or 0)
     how = {"encoding": encoding, "sep": sep, "skipped_lines": skipped}
     return table, how
 
@@ -139,6 +144,7 @@ def _parse(
     types: dict[str, pa.DataType],
     sep: str,
     first_line: int,
+    misfits: list[Any] | None = None,
 ) -> tuple[pa.Table | None, CsvError | None]:
     options = pa_csv.ConvertOptions(
         column_types={name: types[name] for name in names if name in types},
@@ -148,6 +154,13 @@ def _parse(
     # Multi-line text (a fail_reason with newlines) needs newlines_in_values, or Arrow's
     # parallel chunker cuts a row in two ("CSV parser got out of sync with chunker").
     parse = pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True)
+    if misfits is not None:
+
+        def skip(row: Any) -> str:
+            misfits.append(row)
+            return "skip"
+
+        parse.invalid_row_handler = skip
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(text_bytes), parse_options=parse, convert_options=options
@@ -177,33 +190,61 @@ def _suspect(table: pa.Table | None, sep: str) -> bool:
     return False
 
 
-def _stray_quote(data: bytes, sep: str, width: int) -> tuple[int, int] | None:
+def _stray_quote(
+    data: bytes, sep: str, names: list[str], table: pa.Table | None
+) -> tuple[int, int] | None:
     """Where a quoted value swallows later rows: (its row's first line, the line it opened).
 
     A value spanning lines is ordinary (a multi-line fail_reason); one with a line inside it
-    that parses as a whole row, first cell an id, is a quote that never closed where it should.
+    that reads as a whole row of this file (as many fields, a job id where `job_id` is, a
+    status this file or the service has where `status` is) is a quote that never closed where
+    it should.
     """
-    if width < 2:
+    if len(names) < 2 or "job_id" not in names:
         return None
+    statuses = set(STATUS_ORDER)
+    if table is not None and "status" in table.column_names:
+        statuses |= {str(v) for v in pc.unique(table.column("status")).to_pylist() if v}
+
+    def is_row(cells: list[str]) -> bool:
+        if len(cells) != len(names):
+            return False
+        job_id = cells[names.index("job_id")]
+        if not job_id or any(ch.isspace() for ch in job_id):
+            return False
+        return "status" not in names or cells[names.index("status")] in statuses
+
     lines = io.StringIO(data.decode("utf-8"), newline="")
     reader = csv.reader(lines, delimiter=sep, strict=False)
     previous = 0
     for record in reader:
         start, previous = previous + 1, reader.line_num
         for index, value in enumerate(record):
-            if "\n" not in value or not _swallows_rows(value, sep, width):
+            if "\n" not in value or not _swallows_rows(value, sep, is_row):
                 continue
             before = sum(cell.count("\n") for cell in record[:index])
             return start, start + before
     return None
 
 
-def _swallows_rows(value: str, sep: str, width: int) -> bool:
+def _swallows_rows(value: str, sep: str, is_row: Any) -> bool:
     for line in value.split("\n")[1:]:
-        cells = next(csv.reader([line.rstrip("\r")], delimiter=sep), [])
-        if len(cells) == width and cells[0] and not any(c.isspace() for c in cells[0]):
+        if is_row(next(csv.reader([line.rstrip("\r")], delimiter=sep), [])):
             return True
     return False
+
+
+def _misfit_lines(rows: list[Any], data: bytes, first_line: int) -> list[dict[str, Any]]:
+    """The rows Arrow left out for their number of fields, with the line each starts on."""
+    found, at = [], 0
+    for row in rows:
+        where = data.find(row.text.encode("utf-8"), at)
+        line = None
+        if where >= 0:
+            line, at = data.count(b"\n", 0, where) + first_line, where + 1
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        found.append({"line": line, "error": reason})
+    return found
 
 
 def _without_lines(data: bytes, first: int, last: int) -> bytes:

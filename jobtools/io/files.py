@@ -46,14 +46,17 @@ from jobtools.io import parquet
 from jobtools.io._csv import CsvError, OnBadLines, read_csv_table
 from jobtools.io._jsonl import Engine, read_file_lines
 from jobtools.io._polllog import is_poll_log, read_poll_log
+from jobtools.io.parquet import BadFileError
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import LegacyTz, iso_text, parse_job_times
 
 __all__ = [
     "COLUMNS_KEY",
     "CSV_SUFFIXES",
+    "BadFileError",
     "CorruptInputError",
     "CorruptInputWarning",
+    "CsvError",
     "Errors",
     "JSON_SUFFIXES",
     "LINES_SUFFIXES",
@@ -120,9 +123,10 @@ def read_jobs(
             the clocks skip is NaT with its text kept in `attrs["unparsed_times"]`; one in
             the hour they repeat is taken as its first occurrence (summer time); both are
             counted in `attrs["dst_times"]`, with one `NaiveTimeWarning`.
-        on_bad_lines: CSV only: a quote that runs past its line into later rows is an error
-            naming the line it opened on; `"skip"` leaves that line out and reads the rest
-            as their lines say, reporting it like a corrupt line.
+        on_bad_lines: CSV only: a quote that runs past its line into later rows, or a row
+            of the wrong number of fields, is an error naming the line (where the quote
+            opened); `"skip"` leaves those lines out and reads the rest as their lines say,
+            each reported like a corrupt line (`attrs["corrupt_lines"]`, one warning).
         on_bad_files: a file of a directory, or a part file of an archive, that cannot be
             read (another tool's, damaged) is an error naming it; `"skip"` reads the others
             and warns naming the skipped ones (`attrs["skipped_files"]`, `{"file", "error"}`).

@@ -562,7 +562,10 @@ def _part(path: Path, columns: list[str] | None) -> pa.Table:
         table = pq.read_table(path, columns=columns)
     except (pa.ArrowInvalid, OSError) as exc:
         raise BadFileError(path, f"not a readable Parquet file ({exc})") from None
-    return _contract_types(table)
+    try:
+        return _contract_types(table)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise BadFileError(path, f"its columns do not fit the frame's types ({exc})") from None
 
 
 def check_part(path: str | Path) -> None:
@@ -591,14 +594,19 @@ def _same_kind(found: pa.DataType, wanted: pa.DataType) -> bool:
     """Whether a stored type is the contract's, or one that casts to it without loss."""
     if found == wanted:
         return True
-    if pa.types.is_dictionary(found) and pa.types.is_dictionary(wanted):
-        return _same_kind(found.value_type, wanted.value_type)
+    # Text, plain or as a dictionary, is text: a category stored plain casts to one.
+    if pa.types.is_dictionary(found):
+        found = found.value_type
+    if pa.types.is_dictionary(wanted):
+        wanted = wanted.value_type
     text = (pa.types.is_string, pa.types.is_large_string)
     if any(f(found) for f in text) and any(f(wanted) for f in text):
         return True
     if pa.types.is_timestamp(found) and pa.types.is_timestamp(wanted):
-        return found.tz is not None
-    return bool(pa.types.is_integer(found) and pa.types.is_integer(wanted))
+        return found.tz is not None  # a naive time says nothing of its zone
+    if pa.types.is_integer(found):
+        return bool(pa.types.is_integer(wanted) or pa.types.is_floating(wanted))
+    return bool(pa.types.is_floating(found) and pa.types.is_floating(wanted))
 
 
 def _warn_skipped(skipped: list[dict[str, str]]) -> None:

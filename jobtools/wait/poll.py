@@ -255,7 +255,8 @@ def blank_frame(job_ids: list[str]) -> pd.DataFrame:
 
 
 def is_final(frame: pd.DataFrame) -> np.ndarray:
-    """Rows whose wait needs no more polling: terminal, or not known to the service (404)."""
+    """Rows whose wait needs no more polling: terminal, or not known to the service
+    (`not_found`: 400 IMG.0023 / Common.0011, or a 404; never a wrong route's 404 APIGW.0101)."""
     unknown = frame["outcome"].eq(Outcome.NOT_FOUND).to_numpy(bool)
     return frame["is_terminal"].to_numpy(bool) | unknown
 
