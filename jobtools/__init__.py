@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import jobtools.progress as _progress
 from jobtools.analysis.failures import (
     compare_failures,
     failure_groups,
@@ -17,18 +18,36 @@ from jobtools.analysis.summary import jobs_between, rates_over_time, summary_by_
 from jobtools.api.auth import AkSkCredentials, Credentials, TokenCredentials
 from jobtools.api.options import Limits, Retries, Timeouts
 from jobtools.errors import (
+    AcceleratorNotBuiltWarning,
     ApiError,
     AuthenticationError,
     BadBodyError,
+    BadFileError,
     BadRequestError,
+    BodyTooLargeError,
+    CertificateError,
+    CorruptInputError,
+    CorruptInputWarning,
     CredentialsError,
+    CsvError,
+    EncodingGuessWarning,
+    ExposedSimulatorWarning,
     FetchConnectionError,
     FetchTimeout,
     ForbiddenError,
     InternalServerError,
     InvalidIdError,
     JobsError,
+    MismatchedIdError,
+    MissingColumnsError,
+    NaiveTimeWarning,
+    NearMissWarning,
+    NoSuchApiError,
     NotFoundError,
+    PlainHttpWarning,
+    PollLogWarning,
+    ProxyError,
+    RejoinedIdWarning,
     ServerError,
     ServiceUnavailableError,
     ThrottledError,
@@ -45,7 +64,8 @@ from jobtools.frame import (
 )
 from jobtools.ids import as_job_ids, extract_job_ids, job_id_time, job_ids_from_text
 from jobtools.io import read_jobs, write_jobs
-from jobtools.schema import JobStatus
+from jobtools.progress import ProgressEvent
+from jobtools.schema import JobStatus, Outcome, WaitState
 from jobtools.times import parse_job_time, parse_job_times
 from jobtools.wait.options import Patience
 from jobtools.wait.poll import (
@@ -61,6 +81,18 @@ from jobtools.wait.polllog import PollLog, transitions
 from jobtools.wait.schedule import Adaptive, Backoff
 
 __version__ = "0.1.0"
+
+
+def _bar(total: int | None, desc: str) -> _progress.OnProgress:
+    # What `progress=True` shows: the front-end's bar, loaded (with tqdm) when first shown.
+    import importlib
+
+    display: _progress.Display = importlib.import_module("jobtools.views.bar").tqdm_display
+    return display(total, desc)
+
+
+# The core reports progress as events and never draws; the package plugs its bar in here.
+_progress.set_display(_bar)
 
 # Front-ends (widgets, plots, reports), the simulator (aiohttp.web) and the client (the HTTP
 # stacks, aiohttp and httpx: ~40 % of the import otherwise) are loaded on first use, so that
@@ -125,16 +157,25 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "AcceleratorNotBuiltWarning",
     "Adaptive",
     "AkSkCredentials",
     "ApiError",
     "AuthenticationError",
     "Backoff",
     "BadBodyError",
+    "BadFileError",
     "BadRequestError",
+    "BodyTooLargeError",
     "CancelToken",
+    "CertificateError",
+    "CorruptInputError",
+    "CorruptInputWarning",
     "Credentials",
     "CredentialsError",
+    "CsvError",
+    "EncodingGuessWarning",
+    "ExposedSimulatorWarning",
     "FETCH_COLUMNS",
     "Faults",
     "FetchConnectionError",
@@ -151,10 +192,21 @@ __all__ = [
     "JobsError",
     "Limits",
     "ManualClock",
+    "MismatchedIdError",
+    "MissingColumnsError",
+    "NaiveTimeWarning",
+    "NearMissWarning",
+    "NoSuchApiError",
     "NotFoundError",
     "OUTCOMES",
+    "Outcome",
     "Patience",
+    "PlainHttpWarning",
     "PollLog",
+    "PollLogWarning",
+    "ProgressEvent",
+    "ProxyError",
+    "RejoinedIdWarning",
     "Retries",
     "ServerError",
     "ServiceUnavailableError",
@@ -167,6 +219,7 @@ __all__ = [
     "TransportError",
     "UnexpectedStatusError",
     "WAIT_COLUMNS",
+    "WaitState",
     "__version__",
     "aiter_snapshots",
     "as_job_ids",

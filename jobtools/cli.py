@@ -9,6 +9,7 @@ from typing import Any
 
 # The library's defaults, read (not repeated) for the options and their help.
 from jobtools.api.options import Limits, Retries, Timeouts
+from jobtools.outcome import Outcome
 from jobtools.wait.options import BACKOFF_CAP, BACKOFF_FIRST, Patience
 
 __all__ = ["EXIT_CREDENTIALS", "EXIT_ERROR", "EXIT_PARTIAL", "EXIT_USAGE", "main"]
@@ -146,9 +147,9 @@ def _run_fetch(args: argparse.Namespace) -> int:
     print(f"jobtools fetch: {len(frame)} jobs to {where} ({summary})", file=sys.stderr)
     outcome = frame["outcome"].astype("str")
     role = frame["fetch_error_code"].isin(list(ROLE_CODES))
-    if bool((outcome.eq("auth") | (outcome.eq("forbidden") & role)).any()):
+    if bool((outcome.eq(Outcome.AUTH) | (outcome.eq(Outcome.FORBIDDEN) & role)).any()):
         return EXIT_CREDENTIALS
-    return 0 if bool(outcome.eq("ok").all()) else EXIT_PARTIAL
+    return 0 if bool(outcome.eq(Outcome.OK).all()) else EXIT_PARTIAL
 
 
 def _add_watch(sub: Any) -> None:
@@ -215,6 +216,7 @@ def _run_watch(args: argparse.Namespace) -> int:
     import contextlib
     import warnings
 
+    from jobtools.schema import WaitState
     from jobtools.wait.poll import summarize, wait_for
     from jobtools.wait.polllog import PollLog, PollLogWarning
     from jobtools.wait.schedule import Adaptive, Backoff
@@ -249,9 +251,9 @@ def _run_watch(args: argparse.Namespace) -> int:
         _write_out(frame, out, excel=args.excel, fmt=args.format, log=args.log)
     where = {None: "", "-": " to stdout"}.get(args.out, f" to {out}")
     print(f"jobtools watch: {summarize(frame)}{where}", file=sys.stderr)
-    if bool(frame["wait_state"].eq("refused").any()):
+    if bool(frame["wait_state"].eq(WaitState.REFUSED).any()):
         return EXIT_CREDENTIALS
-    return 0 if bool(frame["wait_state"].eq("done").all()) else EXIT_PARTIAL
+    return 0 if bool(frame["wait_state"].eq(WaitState.DONE).all()) else EXIT_PARTIAL
 
 
 def _add_serve(sub: Any) -> None:

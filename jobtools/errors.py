@@ -1,39 +1,57 @@
-"""Every exception jobtools raises, and the one place HTTP failures become them.
+"""Every exception and warning jobtools raises, and the one place HTTP failures become them.
 
     JobsError                         base; `.job_id` and `.outcome` give the context
-    ├── InvalidIdError(ValueError)    a job or project id refused before any request "invalid_id"
+    ├── InvalidIdError(ValueError)    a job or project id refused before any request: invalid_id
     ├── CredentialsError(ValueError)  credentials missing or unusable
     ├── TransportError                no HTTP answer at all
-    │   ├── FetchTimeout(TimeoutError)          outcome "timeout"
-    │   └── FetchConnectionError(ConnectionError)  outcome "connection_error"
+    │   ├── FetchTimeout(TimeoutError)          outcome timeout
+    │   └── FetchConnectionError(ConnectionError)  outcome connection_error
     │       ├── CertificateError      the server's certificate does not verify  stops the batch
     │       └── ProxyError            the proxy answered instead of the service (407: stops)
     ├── BadBodyError                  an answer that is not a job record; `.raw_body`; retried
     │   ├── MismatchedIdError         a 200 naming another job; `.body_job_id`     retried
-    │   └── BodyTooLargeError         a body over the size cap "too_large"        not retried
+    │   └── BodyTooLargeError         a body over the size cap: too_large         not retried
     └── ApiError                      an HTTP error answer; status, error_code, message, request_id
-        ├── BadRequestError           400  "bad_request"
-        ├── AuthenticationError       401  "auth"  (also IMG.0030, Common.0018)  stops the batch
-        ├── ForbiddenError            403  "forbidden"  (IMG.0026, APIGW.0302… stop the batch)
-        ├── NotFoundError             404  "not_found"  (also 400 IMG.0023 and Common.0011)
+        ├── BadRequestError           400  bad_request
+        ├── AuthenticationError       401  auth  (also IMG.0030, Common.0018)  stops the batch
+        ├── ForbiddenError            403  forbidden  (IMG.0026, APIGW.0302… stop the batch)
+        ├── NotFoundError             404  not_found  (also 400 IMG.0023 and Common.0011)
         ├── NoSuchApiError            404 APIGW.0101: the endpoint or route is wrong
-        │                                  "http_error"  stops the batch; never about a job
-        ├── ThrottledError            429  "throttled"  (also APIGW.0308, Common.0024 and
+        │                                  http_error  stops the batch; never about a job
+        ├── ThrottledError            429  throttled  (also APIGW.0308, Common.0024 and
         │                                  Common.1503 under any status)      retried
-        ├── ServerError               5xx  "server_error"   502 and 504 retried
+        ├── ServerError               5xx  server_error   502 and 504 retried
         │   ├── InternalServerError        500             retried
         │   └── ServiceUnavailableError    503             retried
-        └── UnexpectedStatusError     any other status "http_error"
+        └── UnexpectedStatusError     any other status: http_error
+
+    ValueError                        files and frames (read_jobs, read_parquet, the analyses)
+    ├── CorruptInputError             input unreadable with errors="raise"; `.problems`
+    ├── CsvError                      a CSV file that cannot be read; `.path`, `.line`
+    ├── BadFileError                  a Parquet file that cannot be part of the frame; `.path`
+    └── MissingColumnsError           a frame lacks contract columns a function needs
 
     UserWarning
     ├── PlainHttpWarning              credentials about to go over plain http:// to another host
-    └── ExposedSimulatorWarning       the simulator listens beyond this machine
+    ├── ExposedSimulatorWarning       the simulator listens beyond this machine
+    ├── CorruptInputWarning           unreadable input was skipped; file and line named
+    ├── NaiveTimeWarning              zone-less times fell in a daylight-saving change
+    ├── EncodingGuessWarning          a file's encoding was a close guess
+    ├── AcceleratorNotBuiltWarning    the compiled JSONL scanner is not built (Python reads)
+    ├── NearMissWarning               text held near-misses of job ids
+    ├── RejoinedIdWarning             job ids cut by a line wrap were read whole
+    └── PollLogWarning                the poll log could not be written; the wait goes on
+
+    Exception (internal: the session's signals, which the client turns into BodyTooLargeError
+    and BadBodyError; they never reach a caller)
+    ├── BodyTooLarge                  a body over the cap, on the wire or decoded
+    └── UndecodableBody               an unknown Content-Encoding or broken compressed data
 
 `error_for_status()` is the only mapping from a status code (and error code) to a class;
-the outcome strings are those of the frame's `outcome` column (`OUTCOMES` in
-`jobtools.schema`). `refuses_credentials()` is the one definition of "the credentials were
-refused" (the client stops its batch, the waits end `refused`, the monitor says why), and
-`refusal_cause()` names the cause in one line.
+each class's `outcome` is a member of `Outcome` (`jobtools.outcome`), the values of the
+frame's `outcome` column (`OUTCOMES` in `jobtools.schema`). `refuses_credentials()` is the
+one definition of "the credentials were refused" (the client stops its batch, the waits end
+`refused`, the monitor says why), and `refusal_cause()` names the cause in one line.
 """
 
 from __future__ import annotations
@@ -41,44 +59,61 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 from collections.abc import Iterable, Mapping
+from os import PathLike
 from typing import Any, ClassVar
 
 import numpy as np
 import orjson
 
+from jobtools.outcome import Outcome
+
 __all__ = [
+    "AcceleratorNotBuiltWarning",
     "ApiError",
     "AuthenticationError",
     "BadBodyError",
+    "BadFileError",
     "BadRequestError",
+    "BodyTooLarge",
     "BodyTooLargeError",
     "CREDENTIAL_CODES",
     "CertificateError",
+    "CorruptInputError",
+    "CorruptInputWarning",
     "CredentialsError",
+    "CsvError",
+    "EncodingGuessWarning",
+    "ExposedSimulatorWarning",
     "FetchConnectionError",
     "FetchTimeout",
-    "ExposedSimulatorWarning",
     "ForbiddenError",
     "InternalServerError",
     "InvalidIdError",
     "JobsError",
     "MismatchedIdError",
+    "MissingColumnsError",
     "NO_API_CODES",
+    "NaiveTimeWarning",
+    "NearMissWarning",
     "NoSuchApiError",
     "NotFoundError",
     "PlainHttpWarning",
+    "PollLogWarning",
     "ProxyError",
     "RETRY_STATUSES",
     "ROLE_CODES",
+    "RejoinedIdWarning",
     "ServerError",
     "ServiceUnavailableError",
     "THROTTLE_CODES",
     "ThrottledError",
     "TransportError",
     "UNKNOWN_JOB_CODES",
+    "UndecodableBody",
     "UnexpectedStatusError",
     "canonical_code",
     "clock_skew",
+    "describe_problems",
     "error_class",
     "error_for_status",
     "error_from_response",
@@ -139,9 +174,9 @@ def refuses_credentials(outcome: str | None, error_code: str | None = None) -> b
     `forbidden` with a code of `ROLE_CODES` (no role, access denied: for every job alike). A
     403 without such a code is about one job, and refuses nothing else.
     """
-    if outcome == "auth":
+    if outcome == Outcome.AUTH:
         return True
-    return outcome == "forbidden" and canonical_code(error_code) in ROLE_CODES
+    return outcome == Outcome.FORBIDDEN and canonical_code(error_code) in ROLE_CODES
 
 
 def stops_batch(outcome: str | None, error_code: str | None = None) -> bool:
@@ -227,7 +262,7 @@ def refusal_cause(
 class JobsError(Exception):
     """Base of every jobtools error."""
 
-    outcome: ClassVar[str] = "http_error"
+    outcome: ClassVar[Outcome] = Outcome.HTTP_ERROR
 
     def __init__(self, message: str, *, job_id: str | None = None) -> None:
         super().__init__(message)
@@ -259,7 +294,7 @@ def _rebuild(cls: type[JobsError], args: tuple[Any, ...]) -> JobsError:
 class InvalidIdError(JobsError, ValueError):
     """A job or project id that cannot be put in a URL path (empty, `/`, `..`, too long…)."""
 
-    outcome = "invalid_id"
+    outcome = Outcome.INVALID_ID
 
 
 class CredentialsError(JobsError, ValueError):
@@ -278,13 +313,13 @@ class TransportError(JobsError):
 class FetchTimeout(TransportError, TimeoutError):
     """Connecting, reading or the pool wait took longer than the timeout."""
 
-    outcome = "timeout"
+    outcome = Outcome.TIMEOUT
 
 
 class FetchConnectionError(TransportError, ConnectionError):
     """The connection could not be made or broke."""
 
-    outcome = "connection_error"
+    outcome = Outcome.CONNECTION_ERROR
 
 
 class CertificateError(FetchConnectionError):
@@ -324,7 +359,7 @@ class ProxyError(FetchConnectionError):
 class BadBodyError(JobsError):
     """A successful answer whose body is not a job record (not JSON, truncated, no `status`)."""
 
-    outcome = "bad_body"
+    outcome = Outcome.BAD_BODY
 
     def __init__(
         self,
@@ -349,7 +384,7 @@ class BadBodyError(JobsError):
 class MismatchedIdError(BadBodyError):
     """A 200 whose record names another job than the one asked; `.body_job_id` is its id."""
 
-    outcome = "mismatched_id"
+    outcome = Outcome.MISMATCHED_ID
 
     def __init__(
         self,
@@ -370,7 +405,7 @@ class MismatchedIdError(BadBodyError):
 class BodyTooLargeError(BadBodyError):
     """A body over the client's size cap (`max_body_bytes`), compressed or decompressed."""
 
-    outcome = "too_large"
+    outcome = Outcome.TOO_LARGE
 
     @property
     def is_retriable(self) -> bool:
@@ -432,7 +467,7 @@ class ApiError(JobsError):
 class BadRequestError(ApiError):
     """400: the request was malformed (e.g. IMG.0001)."""
 
-    outcome = "bad_request"
+    outcome = Outcome.BAD_REQUEST
 
 
 class AuthenticationError(ApiError):
@@ -440,21 +475,21 @@ class AuthenticationError(ApiError):
     400 IMG.0030 and Common.0018 (the project id is not the credentials'). Stops the batch:
     every other request carries the same credentials."""
 
-    outcome = "auth"
+    outcome = Outcome.AUTH
 
 
 class ForbiddenError(ApiError):
     """403: not allowed to read this job; IMG.0026 (invalid role) and the gateway's access
     denied (APIGW.0302, 0306, 0310) refuse every job and stop the batch."""
 
-    outcome = "forbidden"
+    outcome = Outcome.FORBIDDEN
 
 
 class NotFoundError(ApiError):
     """The service does not know the job: 400 IMG.0023 or Common.0011 as documented, or a
     plain 404 (ended jobs are deleted, ECS: about a day after they end)."""
 
-    outcome = "not_found"
+    outcome = Outcome.NOT_FOUND
 
 
 class NoSuchApiError(ApiError):
@@ -462,13 +497,13 @@ class NoSuchApiError(ApiError):
     service, route or version). A configuration error: it stops the batch and says nothing
     about any job, so no job is written off as not found."""
 
-    outcome = "http_error"
+    outcome = Outcome.HTTP_ERROR
 
 
 class ThrottledError(ApiError):
     """429 (APIGW.0308), or a throttling code under any status (Common.0024, Common.1503)."""
 
-    outcome = "throttled"
+    outcome = Outcome.THROTTLED
 
     @property
     def is_retriable(self) -> bool:
@@ -479,7 +514,7 @@ class ThrottledError(ApiError):
 class ServerError(ApiError):
     """A 5xx answer; 502 and 504 are retried, other unnamed ones are not."""
 
-    outcome = "server_error"
+    outcome = Outcome.SERVER_ERROR
 
 
 class InternalServerError(ServerError):
@@ -493,7 +528,7 @@ class ServiceUnavailableError(ServerError):
 class UnexpectedStatusError(ApiError):
     """Any other error status (405, 409, 3xx without a location…)."""
 
-    outcome = "http_error"
+    outcome = Outcome.HTTP_ERROR
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
@@ -659,3 +694,124 @@ class PlainHttpWarning(UserWarning):
 
 class ExposedSimulatorWarning(UserWarning):
     """The simulator listens beyond this machine (e.g. `--host 0.0.0.0`)."""
+
+
+class CorruptInputWarning(UserWarning):
+    """Some input could not be read and was skipped; the message names file and line."""
+
+
+class NaiveTimeWarning(UserWarning):
+    """Times written without a zone fell in a daylight-saving change of the zone given."""
+
+
+class EncodingGuessWarning(UserWarning):
+    """A file's encoding was guessed, and another one was nearly as likely: check its text."""
+
+
+class AcceleratorNotBuiltWarning(UserWarning):
+    """The compiled JSONL scanner is not built: JSONL is read by the Python engine."""
+
+
+class NearMissWarning(UserWarning):
+    """Text held values marked as job ids that are not job ids (a character short, say)."""
+
+
+class RejoinedIdWarning(UserWarning):
+    """Job ids cut in two by a line wrap were read whole; the message names their lines."""
+
+
+class PollLogWarning(UserWarning):
+    """The poll log could not be written (disk full, file made read-only); the wait goes on."""
+
+
+# --- files and frames ---------------------------------------------------------------------
+
+
+class CorruptInputError(ValueError):
+    """Input could not be read (with `errors="raise"`); `.problems` lists file and line."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        super().__init__(describe_problems(problems))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling would call the class with the message, not the problems.
+        return (type(self), (self.problems,))
+
+
+def describe_problems(problems: list[dict[str, Any]]) -> str:
+    """One line naming the first unreadable records (file, line, why) and how many in all."""
+    shown = ", ".join(f"{p['file']}:{p['line']} ({p['error']})" for p in problems[:10])
+    more = f", and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return f"skipped {len(problems)} unreadable record(s): {shown}{more}"
+
+
+class CsvError(ValueError):
+    """A CSV file could not be read; the message names the file (and the line where known)."""
+
+    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
+        self.path, self.reason, self.line = path, reason, line
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"cannot read {where}: {reason}")
+
+    def __reduce__(self) -> tuple[type[CsvError], tuple[str, str, int | None]]:
+        return (CsvError, (self.path, self.reason, self.line))
+
+
+class BadFileError(ValueError):
+    """A Parquet file that cannot be read as part of the frame; the message names it."""
+
+    def __init__(self, path: str | PathLike[str], reason: str) -> None:
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (BadFileError, (self.path, self.reason))
+
+
+class MissingColumnsError(ValueError):
+    """A frame lacks contract columns that a function needs; the message names them."""
+
+    def __init__(self, needed_by: str, missing: tuple[str, ...]) -> None:
+        self.needed_by, self.missing = needed_by, missing
+        super().__init__(
+            f"{needed_by} needs the column(s) {', '.join(missing)}, which this frame lacks "
+            "(frames from jobs_to_frame, read_jobs, fetch_jobs and wait_for have them)"
+        )
+
+    def __reduce__(self) -> tuple[type[MissingColumnsError], tuple[str, tuple[str, ...]]]:
+        return (MissingColumnsError, (self.needed_by, self.missing))
+
+
+# --- the session's signals to the client (internal) -------------------------------------
+
+
+class BodyTooLarge(Exception):
+    """The body crossed `limit` bytes, on the wire (`compressed`) or once decoded."""
+
+    def __init__(self, status: int, limit: int, *, compressed: bool) -> None:
+        where = "on the wire" if compressed else "decompressed"
+        super().__init__(f"HTTP {status} body is over {limit:,} bytes {where}")
+        self.status = status
+        self.limit = limit
+        self.compressed = compressed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # `compressed` is keyword-only, which the default pickling (by `args`) cannot pass.
+        return (_body_too_large, (self.status, self.limit, self.compressed))
+
+
+def _body_too_large(status: int, limit: int, compressed: bool) -> BodyTooLarge:
+    return BodyTooLarge(status, limit, compressed=compressed)
+
+
+class UndecodableBody(Exception):
+    """The body's Content-Encoding is unknown, or its compressed data is broken."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status} body could not be decoded: {detail}")
+        self.status = status
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UndecodableBody, (self.status, self.detail))

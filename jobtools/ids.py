@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobtools.errors import InvalidIdError
+from jobtools.errors import InvalidIdError, NearMissWarning, RejoinedIdWarning
 
 __all__ = [
     "storable_id",
@@ -263,14 +263,6 @@ class IdScan:
     ids: list[str]
     near_misses: tuple[NearMiss, ...] = ()
     rejoined: tuple[Rejoined, ...] = ()
-
-
-class NearMissWarning(UserWarning):
-    """Text held values marked as job ids that are not job ids (a character short, say)."""
-
-
-class RejoinedIdWarning(UserWarning):
-    """Job ids cut in two by a line wrap were read whole; the message names their lines."""
 
 
 # Where the lines of a text start, and their numbers (for lines that are not consecutive).

@@ -44,6 +44,7 @@ from jobtools.analysis.findings import Findings, findings
 from jobtools.analysis.quality import time_quality
 from jobtools.analysis.summary import rates_over_time, summary_by_type
 from jobtools.io import write_jobs
+from jobtools.outcome import Outcome
 from jobtools.times import iso_text, to_utc, to_zone, zone_name
 from jobtools.views import plots
 
@@ -352,7 +353,7 @@ def _fetch_errors(frame: pd.DataFrame) -> dict[str, Any] | None:
     if "outcome" not in frame.columns:
         return None
     outcome = frame["outcome"].astype("str")
-    failed = frame[(outcome != "ok").to_numpy()]
+    failed = frame[(outcome != Outcome.OK).to_numpy()]
     columns = [
         c
         for c in ("job_id", "outcome", "http_status", "fetch_error_code", "fetch_error")

@@ -4,9 +4,9 @@
 it went) and the wait columns (how waiting for it ended), in frame order, each with its
 kind (which fixes the pandas dtype, the Arrow type and how it is written to text), where its
 value comes from, and for categories their order. Everything else derives from this table:
-`jobs_to_frame` and the JSONL fast path, the CSV, JSONL and Parquet writers and readers, the
-poll log, the Dask meta and the README's frame table. Adding a column is one row here plus
-the code that computes it.
+`jobs_to_frame` and the JSONL reader (both engines), the CSV, JSONL and Parquet writers and
+readers, the poll log, the Dask meta and the README's frame table. Adding a column is one
+row here plus the code that computes it.
 
 >>> [c.name for c in COLUMNS if c.source == "entities"][:3]
 ['image_id', 'image_name', 'current_task']
@@ -24,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobtools.errors import MissingColumnsError
+from jobtools.outcome import Outcome
 from jobtools.times import TIME_DTYPE
 
 __all__ = [
@@ -110,26 +112,6 @@ class WaitState(enum.StrEnum):
         return self is not WaitState.WAITING
 
 
-class Outcome(enum.StrEnum):
-    """How fetching one job id went (the `outcome` column)."""
-
-    OK = "ok"
-    NOT_FOUND = "not_found"
-    AUTH = "auth"
-    FORBIDDEN = "forbidden"
-    THROTTLED = "throttled"
-    SERVER_ERROR = "server_error"
-    TIMEOUT = "timeout"
-    BAD_BODY = "bad_body"
-    CONNECTION_ERROR = "connection_error"
-    BAD_REQUEST = "bad_request"
-    HTTP_ERROR = "http_error"
-    MISMATCHED_ID = "mismatched_id"  # a 200 naming another job than the one asked
-    TOO_LARGE = "too_large"  # a body over the client's size cap
-    INVALID_ID = "invalid_id"  # an id that cannot be sent (e.g. a lone surrogate)
-    CLIENT_ERROR = "client_error"  # an unforeseen error while handling this id's answer
-
-
 class Kind(enum.StrEnum):
     """What a column holds; it fixes the pandas dtype, the Arrow type and the text form."""
 
@@ -192,7 +174,7 @@ class Column:
 
     @property
     def arrow_type(self) -> pa.DataType:
-        """The Arrow type the column is stored as (Parquet, the fast path)."""
+        """The Arrow type the column is stored as (Parquet files)."""
         return _ARROW[self.kind]
 
 
@@ -435,20 +417,6 @@ def markdown_table() -> str:
         where = f"`entities.{c.key}`: " if c.source == "entities" else ""
         rows.append(f"| `{c.name}` | {c.dtype} | {c.group} | {where}{c.doc} |")
     return "\n".join(rows)
-
-
-class MissingColumnsError(ValueError):
-    """A frame lacks contract columns that a function needs; the message names them."""
-
-    def __init__(self, needed_by: str, missing: tuple[str, ...]) -> None:
-        self.needed_by, self.missing = needed_by, missing
-        super().__init__(
-            f"{needed_by} needs the column(s) {', '.join(missing)}, which this frame lacks "
-            "(frames from jobs_to_frame, read_jobs, fetch_jobs and wait_for have them)"
-        )
-
-    def __reduce__(self) -> tuple[type[MissingColumnsError], tuple[str, tuple[str, ...]]]:
-        return (MissingColumnsError, (self.needed_by, self.missing))
 
 
 def require(frame: Any, names: Iterable[str], needed_by: str) -> None:

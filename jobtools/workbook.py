@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobtools.outcome import Outcome
 from jobtools.times import zone_name
 
 if TYPE_CHECKING:
@@ -483,7 +484,7 @@ def _fetch_errors(jobs: pd.DataFrame) -> pd.DataFrame:
     columns = [c for c in _FETCH_ERROR_COLUMNS if c in jobs.columns]
     if "outcome" not in jobs.columns:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in ("job_id", "outcome")})
-    failed = jobs["outcome"].notna() & jobs["outcome"].astype("str").ne("ok")
+    failed = jobs["outcome"].notna() & jobs["outcome"].astype("str").ne(Outcome.OK)
     return jobs.loc[failed.to_numpy(), columns].reset_index(drop=True)
 
 

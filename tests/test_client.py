@@ -578,6 +578,18 @@ def test_progress_object_is_updated_and_left_open():
     assert bar.n == 3 and bar.postfix == "not_found=1" and not bar.closed
 
 
+def test_a_progress_callable_is_told_each_answer_and_the_end():
+    """`progress=` a callable subscribes it: one event an id, the counts, then a last one."""
+
+    def handler(request):
+        return httpx.Response(404) if job_of(request).startswith("0") else ok_handler(request)
+
+    events = []
+    make_client(handler).fetch_jobs(["0" * 32, "a" * 32, "b" * 32], progress=events.append)
+    assert [e.done for e in events] == [1, 2, 3, 3] and events[-1].closed
+    assert {e.total for e in events} == {3} and events[-1].note == "not_found=1"
+
+
 # --- configuration ----------------------------------------------------------------------
 
 

@@ -455,6 +455,7 @@ def test_the_tables_follow_the_schema():
     assert len(scan.TABLES["name_off"]) == len(scan.SLOTS) + 1
 
 
+@pytest.mark.slow  # a child process: `make test` runs it, `make test-fast` does not
 def test_import_and_read_without_the_compiled_scanner(tmp_path):
     """No `.so`: `import jobtools` works, JSONL is read by Python, said once; "kernel" says how
     to build it."""

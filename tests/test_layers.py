@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "jobtools"
 
 CORE = ("jobtools.schema", "jobtools.times", "jobtools.ids", "jobtools.frame", "jobtools.errors")
-CORE += ("jobtools.progress", "jobtools.io", "jobtools._aio")
+CORE += ("jobtools.progress", "jobtools.io", "jobtools._aio", "jobtools.outcome")
 # workbook: the report's Excel writer.
 FRONT_ENDS = (
     "jobtools.views",
@@ -95,6 +95,12 @@ def _runtime_nodes(node: ast.AST) -> Iterator[ast.AST]:
 
 def imports_of(path: Path) -> set[str]:
     """The jobtools modules that `path` imports when it runs, relative imports resolved."""
+    found = every_import_of(path)
+    return {name for name in found if name == "jobtools" or name.startswith("jobtools.")}
+
+
+def every_import_of(path: Path) -> set[str]:
+    """Every module, of jobtools or not, that `path` imports when it runs."""
     this = module_name(path)
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
     found: set[str] = set()
@@ -111,7 +117,7 @@ def imports_of(path: Path) -> set[str]:
             for alias in node.names:
                 submodule = f"{source}.{alias.name}"
                 found.add(submodule if is_module(submodule) else source)
-    return {name for name in found if name == "jobtools" or name.startswith("jobtools.")}
+    return found
 
 
 MODULES = {module_name(path): imports_of(path) for path in sorted(PACKAGE.rglob("*.py"))}
@@ -162,6 +168,24 @@ def test_only_front_ends_import_the_package():
     assert importers == []
 
 
+# What draws: bars, widgets, the notebook, and jobtools' own front-ends.
+DISPLAY = ("tqdm", "ipywidgets", "IPython", "jobtools.views")
+
+
+@pytest.mark.parametrize("layer", [*CORE, "jobtools.api", "jobtools.wait"])
+def test_core_network_and_waiting_import_no_display(layer):
+    """The core, the network and the waits report progress as events and never draw: they
+    import no bar, widget or view, not even lazily (the front-ends subscribe to them)."""
+    importers = sorted(
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if within(module_name(path), (layer,))
+        for name in every_import_of(path)
+        if within(name, DISPLAY)
+    )
+    assert importers == []
+
+
 HEAVY = ("ipywidgets", "IPython", "matplotlib", "aiohttp.web", "dask", "tqdm")
 
 
@@ -170,3 +194,10 @@ def test_import_jobtools_loads_no_heavy_module():
     code = f"import sys, jobtools\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
+
+
+def test_errors_and_outcomes_import_nothing_that_imports_them():
+    """Every layer imports `errors` (and `outcome`), so they import no other jobtools module:
+    no cycle, whatever raises what."""
+    assert MODULES["jobtools.errors"] <= {"jobtools.outcome"}
+    assert MODULES["jobtools.outcome"] == set()

@@ -22,6 +22,7 @@ from conftest import CountingTransport, client_for
 import jobtools
 import jobtools.simulator
 from jobtools.api.client import JobsClient
+from jobtools.progress import ProgressReporter
 from jobtools.simulator import DEMO_TOKEN, ManualClock, Simulator
 from jobtools.views.monitor import UNWATCHED, JobMonitor, _failures_table, _progress_cell
 from jobtools.wait.poll import iter_snapshots
@@ -263,14 +264,15 @@ def test_refused_credentials_fail_the_wait(sim: Simulator, transport: CountingTr
 
 
 def test_a_round_shows_its_progress(sim: Simulator, client: JobsClient) -> None:
-    """Within a round the monitor counts the jobs fetched so far, with the rate."""
+    """Within a round the monitor subscribes to the fetch's progress events: it counts the
+    jobs fetched so far, with the rate the core reports."""
     monitor = JobMonitor(sim.job_ids, client, autostart=False)
-    count = monitor._round_counter(2000)
-    count.update(1)  # the first answer is drawn at once
+    reporter = ProgressReporter(monitor._round_counter(2000), 2000)
+    reporter.update(1)  # the first answer is drawn at once
     assert "round 1: fetched 1 of 2,000" in monitor.round_html.value
     assert "jobs/s" in monitor.round_html.value
     for _ in range(1999):
-        count.update(1)
+        reporter.update(1)
     assert "fetched 2,000 of 2,000" in monitor.round_html.value  # the last always drawn
 
 

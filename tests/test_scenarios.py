@@ -243,6 +243,7 @@ def test_findings_say_no_change_where_there_is_none(played, name):
         assert found.headline().startswith("No change")
 
 
+@pytest.mark.slow  # a child process: `make test` runs it, `make test-fast` does not
 def test_serve_sizes_a_scenario(tmp_path):
     """`jobtools serve --scenario one-type --jobs 150` serves that scenario alone, 150 jobs."""
     ids_file = tmp_path / "ids.txt"

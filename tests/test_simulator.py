@@ -611,6 +611,7 @@ def test_server_answers_raw_requests_then_closes(simulator_server, request_bytes
     assert re.match(rb"HTTP/1\.[01] " + status + rb" ", raw)
 
 
+@pytest.mark.slow  # a child process: `make test` runs it, `make test-fast` does not
 def test_serve_command_runs_and_stops_on_ctrl_c(tmp_path):
     """`jobtools serve` prints its URL and credentials, serves, and stops cleanly on SIGINT."""
     ids_file = tmp_path / "ids.txt"
@@ -634,6 +635,7 @@ def test_serve_command_runs_and_stops_on_ctrl_c(tmp_path):
     assert "stopped after 1 requests" in out
 
 
+@pytest.mark.slow  # a child process: `make test` runs it, `make test-fast` does not
 def test_serve_command_takes_credentials_from_the_environment(tmp_path):
     """With HUAWEICLOUD_SDK_AK/SK set, `serve` accepts those keys only and never prints the SK."""
     env = {**os.environ, "HUAWEICLOUD_SDK_AK": "ENVAK", "HUAWEICLOUD_SDK_SK": "ENV-SECRET-SK"}
@@ -846,6 +848,7 @@ def test_unknown_scenario_is_a_clear_error(simulator):
         simulator.add_scenario("nope")
 
 
+@pytest.mark.slow  # a child process: `make test` runs it, `make test-fast` does not
 def test_serve_command_plays_a_scenario(tmp_path):
     """`jobtools serve --scenario regression --retention 86400` serves the batch on loopback."""
     ids_file = tmp_path / "ids.txt"

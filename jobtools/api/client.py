@@ -60,8 +60,8 @@ from jobtools.api.sessions import BodyTooLarge, Session, UndecodableBody, open_s
 from jobtools.errors import BadBodyError, JobsError
 from jobtools.frame import FETCH_COLUMNS, jobs_to_frame
 from jobtools.ids import JobIds, as_job_ids, storable_id, validate_job_id, validate_project_id
-from jobtools.progress import Progress, progress_bar
-from jobtools.schema import OUTCOMES, categorical
+from jobtools.progress import Progressing, ProgressReporter, subscriber
+from jobtools.schema import OUTCOMES, Outcome, categorical
 
 __all__ = [
     "AUTH_REFUSALS_TO_STOP",
@@ -703,7 +703,7 @@ class JobsClient:
                 else:
                     self._note(batch, None)
                     return FetchResult(
-                        job_id, record, "ok", status, request_id=request_id, attempts=attempt
+                        job_id, record, Outcome.OK, status, request_id=request_id, attempts=attempt
                     )
             finally:
                 self._release(batch, probe)
@@ -732,7 +732,7 @@ class JobsClient:
             detail = self._scrub.raw(f"{type(exc).__name__}: {exc}"[:500])
             # No traceback in the log: its text could quote what a server sent.
             log.debug("job %s: unexpected error %s", job_id, detail)
-            return FetchResult(job_id, None, "client_error", error=detail, attempts=1)
+            return FetchResult(job_id, None, Outcome.CLIENT_ERROR, error=detail, attempts=1)
 
     # --- async API -------------------------------------------------------------------
 
@@ -758,7 +758,7 @@ class JobsClient:
         self,
         job_ids: JobIds,
         *,
-        progress: bool | None | Progress = None,
+        progress: Progressing = None,
         time_limit: float | None = None,
     ) -> list[FetchResult]:
         """Fetch many ids; one `FetchResult` per distinct id, in order of first appearance.
@@ -768,23 +768,19 @@ class JobsClient:
         return await self._afetch_valid(as_job_ids(job_ids), progress, time_limit)
 
     async def _afetch_valid(
-        self, ids: list[str], progress: bool | None | Progress, time_limit: float | None
+        self, ids: list[str], progress: Progressing, time_limit: float | None
     ) -> list[FetchResult]:
         """`afetch_results` for ids already validated (by `as_job_ids`): validated once."""
         if time_limit is not None and not time_limit >= 0:
             raise ValueError(f"time_limit must be >= 0 seconds or None, got {time_limit!r}")
         batch = _Batch(deadline=None if time_limit is None else self._clock() + time_limit)
-        bar = _bar(progress, len(ids))
-        try:
-            return await self._fetch_all(ids, bar, batch)
-        finally:
-            if bar is not progress:  # close only the bar made here
-                bar.close()
+        with ProgressReporter(subscriber(progress, len(ids)), len(ids)) as reporter:
+            return await self._fetch_all(ids, reporter, batch)
 
     async def afetch_jobs(
         self,
         job_ids: JobIds,
-        progress: bool | None | Progress = None,
+        progress: Progressing = None,
         *,
         time_limit: float | None = None,
     ) -> pd.DataFrame:
@@ -792,11 +788,13 @@ class JobsClient:
         return await self._afetch_frame(as_job_ids(job_ids), progress, time_limit)
 
     async def _afetch_frame(
-        self, ids: list[str], progress: bool | None | Progress, time_limit: float | None
+        self, ids: list[str], progress: Progressing, time_limit: float | None
     ) -> pd.DataFrame:
         return results_to_frame(await self._afetch_valid(ids, progress, time_limit))
 
-    async def _fetch_all(self, ids: list[str], bar: Progress, batch: _Batch) -> list[FetchResult]:
+    async def _fetch_all(
+        self, ids: list[str], reporter: ProgressReporter, batch: _Batch
+    ) -> list[FetchResult]:
         results: dict[str, FetchResult] = {}
         counts: Counter[str] = Counter()
         pending = iter(ids)
@@ -807,10 +805,8 @@ class JobsClient:
                 result = await self._get_one(session, job_id, batch)
                 results[job_id] = result
                 counts[result.outcome] += 1
-                with contextlib.suppress(Exception):  # a broken bar never costs a row
-                    if result.outcome != "ok":
-                        bar.set_postfix_str(_summary(counts), refresh=False)
-                    bar.update(1)
+                failed = result.outcome != Outcome.OK
+                reporter.update(1, note=_summary(counts) if failed else None)
 
         async with self._client() as session:
             workers = min(self.concurrency, len(ids))
@@ -825,14 +821,19 @@ class JobsClient:
         return run_sync(lambda: self._aget_valid(valid))
 
     def fetch_jobs(
-        self, job_ids: JobIds, *, progress: bool | None = None, time_limit: float | None = None
+        self,
+        job_ids: JobIds,
+        *,
+        progress: Progressing = None,
+        time_limit: float | None = None,
     ) -> pd.DataFrame:
         """Fetch many job ids into the typed job frame, one row per distinct id.
 
         Args:
             job_ids: one id, a list, a Series or Index, or a frame with a `job_id` column
                 (see `extract_job_ids` for free text). All are validated before any request.
-            progress: a bar (terminal or notebook widget); None shows one when interactive.
+            progress: True shows a bar (terminal, or notebook widget), None shows one when
+                interactive; a callable is called with each `jobtools.progress.ProgressEvent`.
             time_limit: seconds for the whole fetch (None: no limit); ids not fetched by then
                 get a `timeout` row.
 
@@ -842,12 +843,10 @@ class JobsClient:
             keep their row, with NaN fields and the `outcome`, status and error.
         """
         ids = as_job_ids(job_ids)
-        # The bar is made here, in the caller's thread, so a notebook shows it in this cell.
-        bar = _bar(progress, len(ids))
-        try:
-            return run_sync(lambda: self._afetch_frame(ids, progress=bar, time_limit=time_limit))
-        finally:
-            bar.close()
+        # The display subscribes here, in the caller's thread, so a notebook shows its bar in
+        # this cell; the fetch reports to it from wherever it runs.
+        on_progress = subscriber(progress, len(ids)) or False
+        return run_sync(lambda: self._afetch_frame(ids, on_progress, time_limit))
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -1060,14 +1059,14 @@ def _past_deadline(job_id: str, last: JobsError | None, attempts: int) -> FetchR
     if last is not None:
         return _failure(job_id, last, attempts)
     error = "not sent: the fetch's time limit passed first"
-    return FetchResult(job_id, None, "timeout", error=error, attempts=attempts)
+    return FetchResult(job_id, None, Outcome.TIMEOUT, error=error, attempts=attempts)
 
 
 def _error_of(result: FetchResult) -> JobsError:
     """The exception a failed FetchResult stands for (for the single-job API)."""
     if result.exception is not None:
         return result.exception
-    if result.outcome == "bad_body":
+    if result.outcome == Outcome.BAD_BODY:
         return BadBodyError(
             result.error or "bad body",
             raw_body=result.raw_body or "",
@@ -1083,18 +1082,12 @@ def _error_of(result: FetchResult) -> JobsError:
             result.request_id,
             job_id=result.job_id,
         )
-    cls = errors.FetchTimeout if result.outcome == "timeout" else errors.FetchConnectionError
+    cls = errors.FetchTimeout if result.outcome == Outcome.TIMEOUT else errors.FetchConnectionError
     return cls(result.error or result.outcome, job_id=result.job_id)
 
 
-def _bar(progress: bool | None | Progress, total: int) -> Progress:
-    if progress is None or isinstance(progress, bool):
-        return progress_bar(total, progress=progress, desc="jobs")
-    return progress
-
-
 def _summary(counts: Counter[str]) -> str:
-    return " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != "ok")
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != Outcome.OK)
 
 
 def results_to_frame(results: Iterable[FetchResult]) -> pd.DataFrame:
@@ -1147,7 +1140,7 @@ def _without_unframable(rows: list[FetchResult]) -> list[FetchResult]:
             FetchResult(
                 row.job_id,
                 None,
-                "client_error",
+                Outcome.CLIENT_ERROR,
                 row.http_status,
                 error=error,
                 request_id=row.request_id,
@@ -1158,7 +1151,7 @@ def _without_unframable(rows: list[FetchResult]) -> list[FetchResult]:
 
 
 def fetch_jobs(
-    job_ids: JobIds, *, progress: bool | None = None, **client_options: Any
+    job_ids: JobIds, *, progress: Progressing = None, **client_options: Any
 ) -> pd.DataFrame:
     """Fetch job ids into the typed job frame with a one-off `JobsClient(**client_options)`.
 

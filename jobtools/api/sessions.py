@@ -29,6 +29,8 @@ import certifi
 import httpx
 import yarl
 
+from jobtools.errors import BodyTooLarge, UndecodableBody
+
 __all__ = [
     "AiohttpSession",
     "Answer",
@@ -44,37 +46,6 @@ __all__ = [
 ]
 
 Answer = tuple[int, Mapping[str, str], bytes]
-
-
-class BodyTooLarge(Exception):
-    """The body crossed `limit` bytes, on the wire (`compressed`) or once decoded."""
-
-    def __init__(self, status: int, limit: int, *, compressed: bool) -> None:
-        where = "on the wire" if compressed else "decompressed"
-        super().__init__(f"HTTP {status} body is over {limit:,} bytes {where}")
-        self.status = status
-        self.limit = limit
-        self.compressed = compressed
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # `compressed` is keyword-only, which the default pickling (by `args`) cannot pass.
-        return (_body_too_large, (self.status, self.limit, self.compressed))
-
-
-def _body_too_large(status: int, limit: int, compressed: bool) -> BodyTooLarge:
-    return BodyTooLarge(status, limit, compressed=compressed)
-
-
-class UndecodableBody(Exception):
-    """The body's Content-Encoding is unknown, or its compressed data is broken."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status} body could not be decoded: {detail}")
-        self.status = status
-        self.detail = detail
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (UndecodableBody, (self.status, self.detail))
 
 
 class BodyReader:

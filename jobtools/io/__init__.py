@@ -1,4 +1,4 @@
-"""Reading and writing job frames: JSON, JSONL (the Arrow fast path) and CSV."""
+"""Reading and writing job frames: JSON, JSONL (the compiled scanner, or orjson), CSV, Parquet."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from jobtools.errors import CsvError, EncodingGuessWarning
 from jobtools.schema import STATUS_ORDER
 
 __all__ = [
@@ -65,22 +66,6 @@ _SAMPLE = 1 << 18
 _CONFIDENT, _MARGIN = 0.8, 0.1
 # Excel's first line naming the separator (`sep=;`), which Excel writes and reads.
 _SEP_LINE = re.compile(rb"^sep=(.)\r?\n")
-
-
-class CsvError(ValueError):
-    """A CSV file could not be read; the message names the file (and the line where known)."""
-
-    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
-        self.path, self.reason, self.line = path, reason, line
-        where = f"{path}, line {line}" if line is not None else path
-        super().__init__(f"cannot read {where}: {reason}")
-
-    def __reduce__(self) -> tuple[type[CsvError], tuple[str, str, int | None]]:
-        return (CsvError, (self.path, self.reason, self.line))
-
-
-class EncodingGuessWarning(UserWarning):
-    """A file's encoding was guessed, and another one was nearly as likely: check its text."""
 
 
 def read_csv_table(

@@ -37,6 +37,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from jobtools.errors import AcceleratorNotBuiltWarning
 from jobtools.frame import RawJobs, exact_int, frame_from_raw, raw_from_records, unwritable
 from jobtools.io import _scan
 from jobtools.times import LegacyTz
@@ -66,10 +67,6 @@ HOW_TO_BUILD = (
     "build it with a C compiler and Python's headers installed: `make .venv/bin/.installed` "
     "in a clone, or `pip install --no-build-isolation -e .`"
 )
-
-
-class AcceleratorNotBuiltWarning(UserWarning):
-    """The compiled JSONL scanner is not built: JSONL is read by the Python engine."""
 
 
 _noticed = False

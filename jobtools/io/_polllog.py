@@ -282,7 +282,12 @@ def _state(frame: pd.DataFrame) -> pd.Series:
     """The wait state of rows logged before schema 2 kept it: done, gone or waiting."""
     done = frame["is_terminal"].to_numpy(bool)
     gone = frame["outcome"].eq(Outcome.NOT_FOUND).fillna(False).to_numpy(bool) & ~done
-    return pd.Series(np.select([done, gone], ["done", "gone"], "waiting"), index=frame.index)
+    return pd.Series(
+        np.select(
+            [done, gone], [WaitState.DONE.value, WaitState.GONE.value], WaitState.WAITING.value
+        ),
+        index=frame.index,
+    )
 
 
 def seconds_to_times(seconds: Any) -> pd.Series:

@@ -7,7 +7,8 @@ is the contract's empty frame), and each partition is what `read_jobs` makes of 
   groups of consecutive files gathered into partitions of about `rows` rows, reading only
   the columns a computation uses;
 * JSONL files (`.jsonl`, `.ndjson`), a glob of them or a directory: each file cut into
-  byte ranges of about `blocksize`, at line boundaries, each parsed by the Arrow fast path;
+  byte ranges of about `blocksize`, at line boundaries, each read as `read_jobs` reads
+  JSONL (the compiled scanner, or orjson);
 * `.csv` files written by `write_jobs`, and `.json` files: one partition per file.
 
 A corrupt line is reported with its file and its line number in that file, as `read_jobs`
@@ -39,10 +40,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobtools.errors import CorruptInputError, CorruptInputWarning, describe_problems
 from jobtools.frame import jobs_to_frame
 from jobtools.io import files, parquet
 from jobtools.io._jsonl import read_lines
-from jobtools.io.files import CorruptInputError, CorruptInputWarning
 from jobtools.schema import cast_frame
 from jobtools.times import LegacyTz
 
@@ -327,7 +328,7 @@ def _first_line_number(path: Path, start: int) -> int:
 def _report(problems: list[dict[str, Any]], errors: Errors) -> None:
     if errors == "raise":
         raise CorruptInputError(problems)
-    message = files._describe(problems)
+    message = describe_problems(problems)
     try:
         from distributed import get_worker, warn
 

@@ -35,6 +35,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from jobtools.errors import (
+    CorruptInputError,
+    CorruptInputWarning,
+    NaiveTimeWarning,
+    describe_problems,
+)
 from jobtools.frame import decode_json, entities_of, frame_to_records, jobs_to_frame
 from jobtools.io import parquet
 from jobtools.io._csv import CsvError, OnBadLines, read_csv_table
@@ -82,26 +88,6 @@ _FROM_RECORD = frozenset(_FROM_RECORD_ORDER)
 _AS_SECONDS = {c.name: f"{c.name}_s" for c in COLUMNS if c.kind is Kind.TIMEDELTA}
 
 Errors = Literal["warn", "raise"]
-
-
-class CorruptInputWarning(UserWarning):
-    """Some input could not be read and was skipped; the message names file and line."""
-
-
-class NaiveTimeWarning(UserWarning):
-    """Times written without a zone fell in a daylight-saving change of the zone given."""
-
-
-class CorruptInputError(ValueError):
-    """Input could not be read (with `errors="raise"`); `.problems` lists file and line."""
-
-    def __init__(self, problems: list[dict[str, Any]]) -> None:
-        self.problems = problems
-        super().__init__(_describe(problems))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The default pickling would call the class with the message, not the problems.
-        return (type(self), (self.problems,))
 
 
 # --- reading --------------------------------------------------------------------------
@@ -194,7 +180,7 @@ def read_jobs(
     if skipped:
         frame.attrs["skipped_files"] = skipped
     if problems:
-        warnings.warn(_describe(problems), CorruptInputWarning, stacklevel=2)
+        warnings.warn(describe_problems(problems), CorruptInputWarning, stacklevel=2)
     return frame
 
 
@@ -666,9 +652,3 @@ def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([frame, restored], axis=1)
     out.attrs = frame.attrs  # concat keeps attrs only when all frames agree
     return out
-
-
-def _describe(problems: list[dict[str, Any]]) -> str:
-    shown = ", ".join(f"{p['file']}:{p['line']} ({p['error']})" for p in problems[:10])
-    more = f", and {len(problems) - 10} more" if len(problems) > 10 else ""
-    return f"skipped {len(problems)} unreadable record(s): {shown}{more}"

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobtools.errors import BadFileError
 from jobtools.schema import COLUMNS, Kind, cast_frame
 from jobtools.times import parse_job_times
 
@@ -74,17 +75,6 @@ ArchiveMode = Literal["append", "overwrite", "error"]
 # What makes two rows the same observation of a job, for `write_archive`: a wait's rows carry
 # their observation time; a fetch's rows are the same when the job's state is.
 _SAME_ROW = (("job_id", "observed_at"), ("job_id", "status", "end_time", "process_percent"))
-
-
-class BadFileError(ValueError):
-    """A Parquet file that cannot be read as part of the frame; the message names it."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path, self.reason = str(path), reason
-        super().__init__(f"{path}: {reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (BadFileError, (self.path, self.reason))
 
 
 # --- one file -------------------------------------------------------------------------

@@ -1,1 +1,2 @@
-"""What people see: plots and the notebook monitor. The core never imports this package."""
+"""What people see: plots, tables, the notebook monitor and the progress bar. The core never
+imports this package (it reports progress as events, which `bar` and the monitor draw)."""

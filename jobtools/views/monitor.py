@@ -58,7 +58,8 @@ import pandas as pd
 from jobtools import errors
 from jobtools._aio import run_sync
 from jobtools.ids import JobIds, as_job_ids
-from jobtools.schema import STATUS_ORDER, WaitState
+from jobtools.progress import ProgressEvent
+from jobtools.schema import STATUS_ORDER, Outcome, WaitState
 from jobtools.views import _html
 from jobtools.views._html import COLOURS
 from jobtools.wait.poll import (
@@ -350,12 +351,14 @@ class JobMonitor(widgets.VBox):
             self.reason = self._stop_reason
             return "cancelled"
         states = self._snapshot.states if self._snapshot is not None else {}
-        if states.get("cancelled"):
+        if states.get(WaitState.CANCELLED):
             return "cancelled"
-        if states.get("timed_out"):
+        if states.get(WaitState.TIMED_OUT):
             return "timed out"
-        if states.get("gave_up"):
-            self.reason = f"{states['gave_up']} jobs: every fetch failed, many times in a row"
+        if states.get(WaitState.GAVE_UP):
+            self.reason = (
+                f"{states[WaitState.GAVE_UP]} jobs: every fetch failed, many times in a row"
+            )
             return "gave up"
         return "done"
 
@@ -413,8 +416,7 @@ class JobMonitor(widgets.VBox):
 
     def _tick(self, count: _RoundCount) -> None:
         """Redraw the within-round count (from the polling thread, a few times a second)."""
-        elapsed = time.monotonic() - count.started
-        rate = count.done / elapsed if elapsed > 0 else 0.0
+        rate = count.rate
         left = (count.total - count.done) / rate if rate > 0 else None
         eta = f" · about {_html.duration(left)} left" if left else ""
         self.round_html.value = (
@@ -522,26 +524,20 @@ class JobMonitor(widgets.VBox):
 
 
 class _RoundCount:
-    """The bar `aiter_snapshots` updates as a round's answers arrive (a `Progress`)."""
+    """The subscriber `aiter_snapshots` tells as a round's answers arrive (`OnProgress`)."""
 
     def __init__(self, monitor: JobMonitor, round_no: int, total: int) -> None:
         self.monitor, self.round, self.total = monitor, round_no, total
         self.done = 0
-        self.started = time.monotonic()
+        self.rate = 0.0
         self._drawn = 0.0
 
-    def update(self, n: float = 1) -> None:
-        self.done += int(n)
+    def __call__(self, event: ProgressEvent) -> None:
+        self.done, self.rate = event.done, event.rate or 0.0
         now = time.monotonic()
         if now - self._drawn >= _TICK or self.done >= self.total:
             self._drawn = now
             self.monitor._tick(self)
-
-    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
-        """Not shown: the monitor draws the counts itself."""
-
-    def close(self) -> None:
-        """Nothing to close."""
 
 
 def _finding(snapshot: Snapshot, round_no: int, last: str | None) -> str | None:
@@ -583,7 +579,7 @@ def _waiting_view(job_ids: list[str]) -> pd.DataFrame:
     frame = blank_frame(job_ids)
     n = len(frame)
     return frame.assign(
-        wait_state=pd.Categorical(["waiting"] * n, categories=WAIT_STATES),
+        wait_state=pd.Categorical([WaitState.WAITING] * n, categories=WAIT_STATES),
         observed_at=pd.Series(pd.NaT, index=frame.index, dtype=WAIT_COLUMNS["observed_at"]),
         polls=np.zeros(n, dtype="int64"),
         fetch_errors=np.zeros(n, dtype="int64"),
@@ -655,7 +651,7 @@ def _overall(frame: pd.DataFrame, ended: np.ndarray) -> str:
 def _chips(frame: pd.DataFrame, ended: np.ndarray, live: bool) -> str:
     """Counts per status in the documented order; jobs never fetched; the wait's own counts."""
     chips = [_chip(name, count) for name, count in _status_counts(frame).items()]
-    never = int((frame["status"].isna() & frame["wait_state"].ne("gone")).sum())
+    never = int((frame["status"].isna() & frame["wait_state"].ne(WaitState.GONE)).sum())
     if never:
         chips.append(_chip("not fetched yet" if live else "never fetched", never))
     states = frame["wait_state"].value_counts()
@@ -674,10 +670,10 @@ def _chips(frame: pd.DataFrame, ended: np.ndarray, live: bool) -> str:
 # How waits ended other than by a status, beside the status counts. Cancelled and timed out
 # are the wait's own state (in its header), not the jobs'.
 _STATE_CHIPS = (
-    ("gone", "gone (404)", COLOURS["gone"]),
-    ("expired", "expired (404 after retention)", COLOURS["gone"]),
-    ("awaiting_payment", "awaiting payment", COLOURS["PENDING_PAYMENT"]),
-    ("gave_up", "given up", None),
+    (WaitState.GONE, "gone (404)", COLOURS["gone"]),
+    (WaitState.EXPIRED, "expired (404 after retention)", COLOURS["gone"]),
+    (WaitState.AWAITING_PAYMENT, "awaiting payment", COLOURS["PENDING_PAYMENT"]),
+    (WaitState.GAVE_UP, "given up", None),
 )
 
 
@@ -791,7 +787,7 @@ def _failures_table(frame: pd.DataFrame, max_rows: int) -> str:
 
 def _fetch_errors_table(frame: pd.DataFrame, max_rows: int) -> str:
     outcome = frame["outcome"]
-    bad = np.flatnonzero((outcome.notna() & outcome.ne("ok")).to_numpy(bool))
+    bad = np.flatnonzero((outcome.notna() & outcome.ne(Outcome.OK)).to_numpy(bool))
     if not len(bad):
         return ""
     shown = frame.take(bad[:max_rows])
@@ -806,7 +802,7 @@ def _fetch_errors_table(frame: pd.DataFrame, max_rows: int) -> str:
         )
         for _, row in shown.iterrows()
     ]
-    counts = outcome[outcome.notna() & outcome.ne("ok")].astype(str).value_counts()
+    counts = outcome[outcome.notna() & outcome.ne(Outcome.OK)].astype(str).value_counts()
     summary = ", ".join(f"{k} {v}" for k, v in counts.items())
     title = f"Fetch errors ({summary}; {len(shown)} shown)"
     head = ("job", "outcome", "http", "error_code", "error", "wait")

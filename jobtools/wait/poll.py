@@ -62,8 +62,15 @@ from jobtools._aio import LoopThread
 from jobtools.api.options import UNSET, Unset
 from jobtools.frame import FETCH_COLUMNS, JOB_COLUMNS, jobs_to_frame
 from jobtools.ids import JobIds, as_job_ids, job_id_times, storable_id
-from jobtools.progress import Progress, progress_bar
-from jobtools.schema import WAIT_COLUMNS, WAIT_STATES, WaitState, cast_frame, categorical
+from jobtools.progress import OnProgress, ProgressReporter, subscriber
+from jobtools.schema import (
+    WAIT_COLUMNS,
+    WAIT_STATES,
+    Outcome,
+    WaitState,
+    cast_frame,
+    categorical,
+)
 from jobtools.times import epoch_seconds
 from jobtools.wait.options import Patience
 from jobtools.wait.polllog import PollLog
@@ -217,7 +224,7 @@ class Snapshot:
 
     @property
     def waiting(self) -> int:
-        return self.states.get("waiting", 0)
+        return self.states.get(WaitState.WAITING, 0)
 
     @property
     def finished(self) -> int:
@@ -228,7 +235,7 @@ class Snapshot:
     def unwatched(self) -> int:
         """Jobs not ended, no longer watched: the wait stopped before they ended (cancelled,
         timed out, gave up, refused, awaiting payment). The job itself changed nothing."""
-        ended = ("waiting", *(s.value for s in WaitState if s.is_final))
+        ended = (WaitState.WAITING, *(s.value for s in WaitState if s.is_final))
         return sum(n for state, n in self.states.items() if state not in ended)
 
     def __repr__(self) -> str:
@@ -250,7 +257,8 @@ def blank_frame(job_ids: list[str]) -> pd.DataFrame:
 def is_final(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose wait needs no more polling: terminal, or not known to the service
     (`not_found`: 400 IMG.0023 / Common.0011, or a 404; never a wrong route's 404 APIGW.0101)."""
-    return frame["is_terminal"].to_numpy(bool) | frame["outcome"].eq("not_found").to_numpy(bool)
+    unknown = frame["outcome"].eq(Outcome.NOT_FOUND).to_numpy(bool)
+    return frame["is_terminal"].to_numpy(bool) | unknown
 
 
 def _text(values: pd.Series) -> np.ndarray:
@@ -277,7 +285,7 @@ class _Wait:
         # When each job was created, from its id (NaN where the id carries no time).
         self.created = epoch_seconds(job_id_times(ids)) if n else np.zeros(0)
         self.pending_since = np.full(n, np.nan)  # first seen PENDING_PAYMENT, unchanged since
-        self.state = np.full(n, "waiting", dtype=object)
+        self.state = np.full(n, WaitState.WAITING.value, dtype=object)
         self.observed = np.full(n, np.nan)
         self.polls = np.zeros(n, dtype="int64")
         self.errors = np.zeros(n, dtype="int64")
@@ -300,7 +308,7 @@ class _Wait:
         after = self.frame.iloc[rows]
         terminal = after["is_terminal"].to_numpy(bool)
         gone = is_final(after) & ~terminal
-        self.state[rows[terminal]] = "done"
+        self.state[rows[terminal]] = WaitState.DONE.value
         self._not_found(rows[gone], started)
         for name, counter in (("polls", self.polls), ("fetch_errors", self.errors)):
             if name in known.columns:  # resumed from the log: the counts go on
@@ -310,7 +318,7 @@ class _Wait:
             self.observed[rows] = epoch_seconds(stamps)
 
     def pending(self) -> np.ndarray:
-        return np.flatnonzero(self.state == "waiting")
+        return np.flatnonzero(self.state == WaitState.WAITING)
 
     def _move_unparsed(
         self, replaced: np.ndarray, source: pd.DataFrame, row_of: dict[Any, int]
@@ -336,7 +344,7 @@ class _Wait:
         old_status, old_outcome = _text(before["status"]), _text(before["outcome"])
         old_state = self.state[rows].copy()
 
-        ok = answer["outcome"].eq("ok").to_numpy(bool)
+        ok = answer["outcome"].eq(Outcome.OK).to_numpy(bool)
         keep = ~ok & before["status"].notna().to_numpy(bool)
         new = answer
         if keep.any():
@@ -353,8 +361,8 @@ class _Wait:
         self.errors[rows] = np.where(ok, 0, self.errors[rows] + 1)
         after = self.frame.iloc[rows]
         terminal = after["is_terminal"].to_numpy(bool)
-        gone = after["outcome"].eq("not_found").to_numpy(bool) & ~terminal
-        self.state[rows[terminal]] = "done"
+        gone = after["outcome"].eq(Outcome.NOT_FOUND).to_numpy(bool) & ~terminal
+        self.state[rows[terminal]] = WaitState.DONE.value
         self._not_found(rows[gone], now)
         self._payment(rows, after, old_status, now)
         changed: np.ndarray = rows[
@@ -367,7 +375,7 @@ class _Wait:
     def _not_found(self, rows: np.ndarray, now: float) -> None:
         """404s: `expired` where the id was created longer ago than the retention."""
         old = self.created[rows] < now - self.retention  # False for NaN: no time, no evidence
-        self.state[rows] = np.where(old, "expired", "gone")
+        self.state[rows] = np.where(old, WaitState.EXPIRED.value, WaitState.GONE.value)
 
     def _payment(self, rows: np.ndarray, after: pd.DataFrame, old: np.ndarray, now: float) -> None:
         """Unchanged PENDING_PAYMENT for `payment_patience` seconds ends as awaiting_payment."""
@@ -379,19 +387,21 @@ class _Wait:
         self.pending_since[rows] = since
         if self.payment_patience is not None:
             stuck = (
-                pending & (now - since >= self.payment_patience) & (self.state[rows] == "waiting")
+                pending
+                & (now - since >= self.payment_patience)
+                & (self.state[rows] == WaitState.WAITING)
             )
-            self.state[rows[stuck]] = "awaiting_payment"
+            self.state[rows[stuck]] = WaitState.AWAITING_PAYMENT.value
 
     def give_up(self, limit: int) -> np.ndarray:
-        rows = np.flatnonzero((self.state == "waiting") & (self.errors >= limit))
-        self.state[rows] = "gave_up"
+        rows = np.flatnonzero((self.state == WaitState.WAITING) & (self.errors >= limit))
+        self.state[rows] = WaitState.GAVE_UP.value
         return rows
 
-    def end(self, state: str) -> np.ndarray:
-        """End every job still waiting with `state` (timed_out or cancelled)."""
+    def end(self, state: WaitState) -> np.ndarray:
+        """End every job still waiting with `state` (timed_out, cancelled, refused, gave_up)."""
         rows = self.pending()
-        self.state[rows] = state
+        self.state[rows] = state.value
         return rows
 
     def view(self) -> pd.DataFrame:
@@ -455,7 +465,7 @@ async def aiter_snapshots(
     start: pd.DataFrame | None = None,
     early: float | None = None,
     seed: int | None = None,
-    round_progress: Callable[[int], Progress] | None = None,
+    round_progress: Callable[[int], OnProgress] | None = None,
     payment_patience: float | None | Unset = UNSET,
     retention: float | None = None,
     **client_options: Any,
@@ -481,8 +491,9 @@ async def aiter_snapshots(
         start: rows already known (e.g. a previous snapshot's frame); final ones are kept.
         early: a job due within this share of its interval joins the current round.
         seed: seeds the jitter.
-        round_progress: called with the number of jobs of each round; its bar is updated as
-            their answers arrive (the monitor shows progress within a long first sweep).
+        round_progress: called with the number of jobs of each round; returns a subscriber
+            (`jobtools.progress.OnProgress`) told as their answers arrive (the monitor shows
+            progress within a long first sweep).
         payment_patience: seconds a job may stay PENDING_PAYMENT unchanged before its wait
             ends as `awaiting_payment`; None keeps waiting (up to `timeout`).
         retention: seconds the service keeps ended jobs; an unknown id created longer
@@ -544,7 +555,7 @@ class _Poller:
         clock: Callable[[], float],
         pause: Callable[[float], Awaitable[Any]],
         rng: random.Random,
-        round_progress: Callable[[int], Progress] | None,
+        round_progress: Callable[[int], OnProgress] | None,
     ) -> None:
         self.ids = ids
         self.patience = patience
@@ -578,7 +589,7 @@ class _Poller:
                 yield self._snapshot(wait.view(), now, 0, nothing, None)
                 return
             if self.cancel.cancelled:
-                changed = wait.end("cancelled")
+                changed = wait.end(WaitState.CANCELLED)
                 view = wait.view()
                 if self.poll_log is not None:
                     self.poll_log.end_jobs(self.wait_id, self.round_no, now, view.iloc[changed])
@@ -635,6 +646,7 @@ class _Poller:
         fetcher = await self._fetcher()
         self.round_no += 1
         asked = [self.ids[r] for r in rows]
+        # The round's fetch reports to the subscriber the caller makes for it (the monitor).
         bar = self.round_progress(len(rows)) if self.round_progress is not None else False
         limit = None if self.deadline is None else self.deadline - now
         limit = LAST_LOOK if limit is not None and limit <= 0 else limit
@@ -650,7 +662,7 @@ class _Poller:
         )
         changed = np.union1d(changed, self._end_on_stop(wait, answer))
         if self.deadline is not None and now >= self.deadline:
-            changed = np.union1d(changed, wait.end("timed_out"))
+            changed = np.union1d(changed, wait.end(WaitState.TIMED_OUT))
         self._schedule(wait, rows, now)
         view = wait.view()
         if self.poll_log is not None:
@@ -673,18 +685,18 @@ class _Poller:
         were refused (`refused`), or the API does not exist at the endpoint (`gave_up`: a
         configuration error, never a statement about a job). Only when nothing was ok."""
         outcomes, codes = answer["outcome"], answer["fetch_error_code"]
-        if outcomes.eq("ok").any():
+        if outcomes.eq(Outcome.OK).any():
             return np.arange(0)
         if errors.refused_rows(outcomes, codes).any():
-            return wait.end("refused")
+            return wait.end(WaitState.REFUSED)
         no_api = [errors.canonical_code(c) in errors.NO_API_CODES for c in codes.dropna()]
         if any(no_api):
-            return wait.end("gave_up")
+            return wait.end(WaitState.GAVE_UP)
         return np.arange(0)
 
     def _schedule(self, wait: _Wait, rows: np.ndarray, now: float) -> None:
         """When each job of the round still waited for is due next."""
-        still = rows[wait.state[rows] == "waiting"]
+        still = rows[wait.state[rows] == WaitState.WAITING]
         if len(still):
             intervals = self.schedule.intervals(wait.frame, still, wait.polls[still], now, self.rng)
             wait.interval[still] = intervals
@@ -743,7 +755,7 @@ def _snapshot(
     delay: float | None,
 ) -> Snapshot:
     outcome = frame["outcome"]
-    failed = outcome[outcome.notna() & outcome.ne("ok")]
+    failed = outcome[outcome.notna() & outcome.ne(Outcome.OK)]
     return Snapshot(
         frame=frame,
         round=round_no,
@@ -800,7 +812,7 @@ async def wait_for_async(
     job_ids: JobIds,
     *,
     on_round: Callable[[Snapshot], object] | None = None,
-    progress: bool | None = False,
+    progress: bool | None | OnProgress = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Await every job's end (or the timeout); return the final frame. See `aiter_snapshots`."""
@@ -820,7 +832,7 @@ def wait_for(
     *,
     timeout: float | None | Unset = UNSET,
     on_round: Callable[[Snapshot], object] | None = None,
-    progress: bool | None = None,
+    progress: bool | None | OnProgress = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Wait until every job is terminal or `timeout` seconds pass; return the job frame.
@@ -829,10 +841,11 @@ def wait_for(
     its wait ended in `wait_state` (see the module docstring), next to the job's columns and
     the fetch outcome columns. `on_round(snapshot)` is called after every round. `progress`
     shows a bar of jobs ended (a terminal bar, or a widget in a notebook); None (default)
-    shows one in a notebook or when stderr is a terminal. Other options are those of
-    `aiter_snapshots` (client, patience, log, schedule, cancel, clock, sleep, give_up_after,
-    client options such as limits, retries and timeouts). `timeout` defaults to
-    `Patience().timeout` (1800 s).
+    shows one in a notebook or when stderr is a terminal; a callable is called with a
+    `jobtools.progress.ProgressEvent` after every round (done: jobs whose wait ended). Other
+    options are those of `aiter_snapshots` (client, patience, log, schedule, cancel, clock,
+    sleep, give_up_after, client options such as limits, retries and timeouts). `timeout`
+    defaults to `Patience().timeout` (1800 s).
 
     Ctrl-C raises KeyboardInterrupt as usual; the poll log then holds every completed
     round, so the same call with the same `log` resumes.
@@ -849,26 +862,25 @@ def wait_for(
 
 
 class _Progress:
-    """A bar of jobs whose wait ended (terminal bar, or notebook widget) with the counts."""
+    """Reports the jobs whose wait ended, with the counts, to the subscriber `progress` asks
+    for (made at the first snapshot, in the caller's thread, once the total is known)."""
 
-    def __init__(self, progress: bool | None) -> None:
+    def __init__(self, progress: bool | None | OnProgress) -> None:
         self.progress = progress
-        self.bar: Progress | None = None
-        self.shown = 0
+        self.reporter: ProgressReporter | None = None
 
     def __enter__(self) -> _Progress:
         return self
 
     def update(self, snapshot: Snapshot) -> None:
-        if self.bar is None:
-            self.bar = progress_bar(snapshot.total, progress=self.progress, desc="jobs")
-        self.bar.set_postfix_str(_summary(snapshot), refresh=False)
-        self.bar.update(snapshot.finished - self.shown)
-        self.shown = snapshot.finished
+        if self.reporter is None:
+            on_progress = subscriber(self.progress, snapshot.total)
+            self.reporter = ProgressReporter(on_progress, snapshot.total)
+        self.reporter.advance_to(snapshot.finished, note=_summary(snapshot))
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        if self.reporter is not None:
+            self.reporter.close()
 
 
 def _summary(snapshot: Snapshot) -> str:

@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from jobtools.errors import PollLogWarning
 from jobtools.frame import frame_to_records
 from jobtools.io._polllog import (
     OBSERVATION_COLUMNS,
@@ -42,7 +43,7 @@ from jobtools.io._polllog import (
     seconds_to_times,
     upgrade,
 )
-from jobtools.schema import STATUS_ORDER, WaitState, categorical
+from jobtools.schema import STATUS_ORDER, Outcome, WaitState, categorical
 from jobtools.times import epoch_seconds
 
 __all__ = [
@@ -56,10 +57,6 @@ __all__ = [
 
 # A wait ends for good on these (see jobtools.wait.poll): they are the ones resumed from the log.
 _FINAL_STATES = tuple(s.value for s in WaitState if s.is_final)
-
-
-class PollLogWarning(UserWarning):
-    """The poll log could not be written (disk full, file made read-only); the wait goes on."""
 
 
 class PollLog:
@@ -162,8 +159,8 @@ class PollLog:
                 logged = {
                     row[0]
                     for row in self._conn.execute(
-                        "SELECT DISTINCT job_id FROM observations WHERE wait_state IN "
-                        "('done', 'gone')"
+                        "SELECT DISTINCT job_id FROM observations WHERE wait_state IN (?, ?)",
+                        (WaitState.DONE.value, WaitState.GONE.value),
                     )
                 }
             final = final[~final["job_id"].isin(logged).to_numpy()]
@@ -342,12 +339,14 @@ def _final_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows whose wait is over: terminal, or unknown to the service (404)."""
     terminal = frame["is_terminal"].fillna(False).astype(bool).to_numpy()
     gone = (
-        frame["outcome"].eq("not_found").fillna(False).to_numpy(bool)
+        frame["outcome"].eq(Outcome.NOT_FOUND).fillna(False).to_numpy(bool)
         if "outcome" in frame
         else False
     )
     out = frame[terminal | gone].drop_duplicates("job_id", keep="last").reset_index(drop=True)
-    state = np.where(out["is_terminal"].fillna(False).astype(bool), "done", "gone")
+    state = np.where(
+        out["is_terminal"].fillna(False).astype(bool), WaitState.DONE.value, WaitState.GONE.value
+    )
     return out.assign(wait_state=state)
 
 
