@@ -37,9 +37,10 @@ test: $(BIN)/.installed lint browser-deps
 	$(BIN)/python -m pytest -q
 
 # The edit-test loop: everything but the browser, notebook, cluster and child-process tests
-# (marked slow in tests/conftest.py); `make test` runs them all.
+# (marked slow in tests/conftest.py); `make test` runs them all. A `-m` given here replaces
+# pyproject's `-m "not dist"`, so the dist tests (make dist-check) are left out again.
 test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not dist"
 
 # A C compiler and Python's headers build the kernel. Installed only when missing.
 build-deps:

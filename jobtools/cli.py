@@ -10,6 +10,7 @@ from typing import Any
 # The library's defaults, read (not repeated) for the options and their help.
 from jobtools.api.options import Limits, Retries, Timeouts
 from jobtools.outcome import Outcome
+from jobtools.progress import ProgressEvent
 from jobtools.wait.options import BACKOFF_CAP, BACKOFF_FIRST, Patience
 
 __all__ = ["EXIT_CREDENTIALS", "EXIT_ERROR", "EXIT_PARTIAL", "EXIT_USAGE", "main"]
@@ -834,19 +835,13 @@ class _Ticker:
 
 
 class _CountingBar:
-    """A `Progress` that only counts: the fetch's answers, read by the ticker."""
+    """A subscriber to the fetch's progress events that only counts, read by the ticker."""
 
     def __init__(self, total: int) -> None:
         self.total, self.done, self.postfix = total, 0, ""
 
-    def update(self, n: float = 1) -> None:
-        self.done += int(n)
-
-    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
-        self.postfix = s
-
-    def close(self) -> None:
-        """Nothing to close."""
+    def __call__(self, event: ProgressEvent) -> None:
+        self.done, self.postfix = event.done, event.note
 
     def line(self) -> str:
         share = f" ({self.done / self.total:.0%})" if self.total else ""
