@@ -31,6 +31,7 @@ def small_input(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # end to end (or a fuzz): `make test` runs it, `make test-fast` not
 def test_report_of_the_sample_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -431,6 +431,7 @@ def assert_valid_arrow(data: bytes) -> None:
         values.validate(full=True)
 
 
+@pytest.mark.slow  # end to end (or a fuzz): `make test` runs it, `make test-fast` not
 def test_random_damage_never_makes_the_engines_disagree(tmp_path):
     """A bounded fuzz (`make fuzz` runs a longer one, under AddressSanitizer)."""
     fuzz(tmp_path, trials=int(os.environ.get("JOBTOOLS_FUZZ_TRIALS", "6")), seed=5)

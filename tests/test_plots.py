@@ -355,6 +355,7 @@ def test_timeline_is_not_stretched_by_a_job_from_the_day_before() -> None:
     assert "1 began earlier, from 2024-11-05 15:00 UTC" in ax.get_title()
 
 
+@pytest.mark.slow  # end to end (or a fuzz): `make test` runs it, `make test-fast` not
 def test_no_text_can_break_a_report(tmp_path: Path) -> None:
     """write_report draws every plot of the hostile frame into its PNGs without an error."""
     folder = write_report(hostile(), tmp_path / "report")

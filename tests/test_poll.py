@@ -66,6 +66,7 @@ def sim(simulator: Simulator) -> Simulator:
 # --- schedules -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # end to end (or a fuzz): `make test` runs it, `make test-fast` not
 def test_adaptive_with_history_sends_fewer_requests() -> None:
     """Durations seen before (last batch's frame) let a new batch be polled far less often."""
 
