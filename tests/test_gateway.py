@@ -392,6 +392,7 @@ def test_a_proxys_own_error_page_names_the_proxy_without_its_login(sim, monkeypa
     assert frame["fetch_error"][0].startswith("the proxy http://****@127.0.0.1")
 
 
+@pytest.mark.slow  # 1-2 s on a quiet machine: left out of make test-fast
 def test_secrets_are_masked_before_any_cut(sim):
     """A token echoed where a request id or an error text is cut leaves none of it behind."""
     token = "tok-" + "S" * 12 + "-9z8y7x6w5v"

@@ -275,6 +275,7 @@ def test_round_trip(tmp_path, records, suffix, columns):
         assert str(back[name].dtype) == COLUMNS_BY_NAME[name].dtype, name
 
 
+@pytest.mark.slow  # 1-2 s on a quiet machine: left out of make test-fast
 @pytest.mark.slow  # end to end (or a fuzz): `make test` runs it, `make test-fast` not
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_round_trip_of_a_real_wait(tmp_path, simulator_server, suffix):

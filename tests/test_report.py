@@ -53,6 +53,7 @@ def write(frame: pd.DataFrame, folder: Path, **options: object) -> Path:
     return write_report(frame, folder, now=NOW, **options)
 
 
+@pytest.mark.slow  # 1-2 s on a quiet machine: left out of make test-fast
 def test_report_writes_every_file(tmp_path: Path, jobs: pd.DataFrame) -> None:
     """All report files are written: CSV tables, PNG plots and the manifest."""
     out = write(jobs, tmp_path / "report")
@@ -86,6 +87,7 @@ def test_tables_have_stable_columns_iso_times_and_seconds(
     assert summary["count"].sum() == len(jobs)
 
 
+@pytest.mark.slow  # 1-2 s on a quiet machine: left out of make test-fast
 def test_manifest_says_how_the_report_was_made(tmp_path: Path, jobs: pd.DataFrame) -> None:
     """The manifest records inputs, filters, window, version, counts and files."""
     out = write(
@@ -227,6 +229,7 @@ def workbook(tmp_path_factory: pytest.TempPathFactory, jobs: pd.DataFrame) -> An
     return frame, out, openpyxl.load_workbook(out / XLSX_FILE)
 
 
+@pytest.mark.slow  # 1-2 s on a quiet machine: left out of make test-fast
 def test_workbook_has_the_sheets_one_row_per_job_and_no_formulas(workbook: Any) -> None:
     """Every sheet is there, jobs has one row per job, and no cell anywhere is a formula."""
     frame, out, book = workbook
@@ -345,6 +348,7 @@ def regression(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     return out, openpyxl.load_workbook(out / XLSX_FILE)
 
 
+@pytest.mark.slow  # 1-2 s on a quiet machine: left out of make test-fast
 def test_findings_md_says_what_changed_in_words_and_tables(regression: Any) -> None:
     """findings.md names the new reason, in English then Chinese, with the two tables."""
     out, _ = regression
