@@ -40,7 +40,7 @@ test: $(BIN)/.installed lint browser-deps
 # (marked slow in tests/conftest.py); `make test` runs them all. A `-m` given here replaces
 # pyproject's `-m "not dist"`, so the dist tests (make dist-check) are left out again.
 test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow and not dist"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not dist"
 
 # A C compiler and Python's headers build the kernel. Installed only when missing.
 build-deps:

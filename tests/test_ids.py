@@ -210,7 +210,10 @@ def test_job_id_time_of_real_ids(job_id, expected):
         HEX[:31],
         HEX + "0",
         "zz8080814dbd65d7014dbe0d84db0013",
-        make_job_id(pd.Timestamp.now().timestamp() + 3 * 86400, node=1, jvm=2, counter=3),
+        pytest.param(
+            make_job_id(pd.Timestamp.now().timestamp() + 3 * 86400, node=1, jvm=2, counter=3),
+            id="three-days-ahead",  # a stable name: the id itself changes with the clock
+        ),
         make_job_id(pd.Timestamp("2009-12-31T23:59:59Z").timestamp(), node=1, jvm=2, counter=3),
         "",
         None,
