@@ -14,6 +14,7 @@ id, once in the frame), and `entities_of(frame)` gives every row's entities back
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -499,13 +500,23 @@ def frame_from_raw(raw: RawJobs, *, legacy_tz: LegacyTz | None = None) -> pd.Dat
     (see `jobs_to_frame` for the attrs)."""
     columns: dict[str, Any] = {name: raw.text[name] for name in RECORD_FIELDS}
     columns |= {name: raw.text[slot(key)] for name, key in ENTITY_FIELDS.items()}
-    columns["resource_id"], columns["entity_error"] = _from_sub_jobs(
-        raw, (resource_ids(raw), _sub_resource), (entity_errors(raw), _sub_message)
-    )
-    columns["sub_job_count"] = sub_job_counts(raw)
+    # The times (NumPy on whole columns, which lets go of the GIL) on a second core while
+    # this thread follows the sub-jobs (Python objects, which hold it).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        reading = {
+            name: pool.submit(read_times, raw.text[name], raw.odd.get(name))
+            for name in _TIME_COLUMNS_READ
+        }
+        created = pool.submit(job_id_times, _large_text(columns["job_id"]))
+        columns["resource_id"], columns["entity_error"] = _from_sub_jobs(
+            raw, (resource_ids(raw), _sub_resource), (entity_errors(raw), _sub_message)
+        )
+        columns["sub_job_count"] = sub_job_counts(raw)
+        read = {name: future.result() for name, future in reading.items()}
     columns["entities"], columns["extra"] = raw.entities, raw.extra
-    read = {name: read_times(raw.text[name], raw.odd.get(name)) for name in _TIME_COLUMNS_READ}
-    typed, attrs = type_job_columns(columns, legacy_tz=legacy_tz, read=read)
+    typed, attrs = type_job_columns(
+        columns, legacy_tz=legacy_tz, read=read, created=created.result()
+    )
     frame = pd.DataFrame(typed)
     frame.attrs.update(attrs)
     return frame
@@ -625,10 +636,38 @@ def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
     `04-Jun-2015 18:11:06:586`) read at fixed places from the text's bytes, vectorised;
     everything else (other shapes, impossible dates, raw non-text values) by the general
     parser (`times.read_job_times`), which reports what it cannot read."""
-    array = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-    n = len(array)
-    if odd or n == 0 or array.null_count == n:
+    n = len(text)
+    if odd or n == 0 or text.null_count == n:
         return read_job_times(_with_odd(text, odd))
+    wall = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    legacy = np.zeros(n, dtype=bool)
+    # A block at a time (each chunk as the reader made it, cut to _TIME_BLOCK rows): the
+    # temporaries stay a few MB, reused, where whole-column ones would be new memory each
+    # time (on a VM a fresh page costs more than the arithmetic done in it).
+    rest, at = [], 0
+    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
+        for lo in range(0, len(chunk), _TIME_BLOCK):
+            block = chunk.slice(lo, _TIME_BLOCK)
+            here = slice(at, at + len(block))
+            left = _read_exact_times(block, wall[here], legacy[here])
+            rest.append(left + at)
+            at += len(block)
+    left = np.concatenate(rest)
+    unparsed: dict[Any, Any] = {}
+    if len(left):
+        general = read_job_times(_str_column(_large_text(text).take(pa.array(left))))
+        wall[left], legacy[left] = general.wall, general.legacy
+        unparsed = {int(left[label]): value for label, value in general.unparsed.items()}
+    return ParsedTimes(wall, legacy, unparsed, pd.RangeIndex(n))
+
+
+_TIME_BLOCK = 1 << 16
+
+
+def _read_exact_times(array: pa.Array, wall: np.ndarray, legacy: np.ndarray) -> np.ndarray:
+    """The times of `array` in an exact shape, written into `wall` and `legacy`; the rows
+    left (text in no exact shape) returned."""
+    n = len(array)
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
     lengths = np.diff(offsets)
     rows = np.flatnonzero(lengths == 24)  # null rows have no length
@@ -639,8 +678,6 @@ def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
     data = np.frombuffer(exact.buffers()[2], dtype=np.uint8) if len(rows) else np.zeros(0, np.uint8)
     # One row per character place, so that each place is a contiguous array.
     places = np.ascontiguousarray(data[start : start + 24 * len(rows)].reshape(len(rows), 24).T)
-    wall = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    legacy = np.zeros(n, dtype=bool)
     done = np.zeros(len(rows), dtype=bool)
     shapes = {
         False: (places[4] == 45) & (places[10] == 84) & (places[23] == 90),  # -, T, Z
@@ -656,13 +693,7 @@ def read_times(text: Any, odd: dict[int, Any] | None = None) -> ParsedTimes:
         legacy[rows[these[ok]]] = is_legacy
         done[these[ok]] = True
     rest = np.flatnonzero(np.asarray(array.is_valid()) & (lengths > 0))
-    rest = np.setdiff1d(rest, rows[done], assume_unique=True)
-    unparsed: dict[Any, Any] = {}
-    if len(rest):
-        general = read_job_times(_str_column(array.take(pa.array(rest))))
-        wall[rest], legacy[rest] = general.wall, general.legacy
-        unparsed = {int(rest[label]): value for label, value in general.unparsed.items()}
-    return ParsedTimes(wall, legacy, unparsed, pd.RangeIndex(n))
+    return np.setdiff1d(rest, rows[done], assume_unique=True)
 
 
 _MONTHS = np.array(
@@ -760,16 +791,16 @@ def type_job_columns(
     *,
     legacy_tz: LegacyTz | None = None,
     read: Mapping[str, ParsedTimes],
+    created: pd.Series,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every job column typed, in contract order, and the frame's attrs.
 
     The attrs are `unparsed_times` (raw values by column and row) and `legacy_tz` (the zone
     legacy times were read in, and why: see `jobs_to_frame`). `read` holds the record's
-    times, read.
+    times, read, and `created` the times in the job ids (`job_id_times`).
     """
     status = categorical(columns["status"], STATUS_ORDER)
     is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
-    created = job_id_times(_large_text(columns["job_id"]))
     zone = decide_legacy_zone(
         read["begin_time"], created.dt.tz_localize(None).to_numpy("datetime64[us]"), legacy_tz
     )
