@@ -441,13 +441,43 @@ def test_the_scanner_refuses_tables_that_disagree():
     """Real checks, not asserts: `python -O` keeps them."""
     buf = np.frombuffer(b'{"job_id":"j1"}', dtype=np.uint8)
     memory, bounds = scan._regions(len(buf))
+    rows = scan.Scratch().for_lines(1)
     broken = dict(scan.TABLES, text=scan.TABLES["text"][:-1])
     with pytest.raises(ValueError, match="slot tables"):
-        scan._kernel.scan(buf, 0, len(buf), broken, memory, bounds)
+        scan._kernel.scan(buf, 0, len(buf), broken, memory, bounds, rows)
     with pytest.raises(ValueError, match="regions"):
-        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds[:-1])
+        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds[:-1], rows)
     with pytest.raises(ValueError, match="part"):
-        scan._kernel.scan(buf, 0, len(buf) + 1, scan.TABLES, memory, bounds)
+        scan._kernel.scan(buf, 0, len(buf) + 1, scan.TABLES, memory, bounds, rows)
+
+
+def test_the_scanner_refuses_row_arrays_without_room():
+    """The caller's row arrays are checked against the part's lines, never written past."""
+    buf = np.frombuffer(b'{"job_id":"j1"}\n{"job_id":"j2"}\n', dtype=np.uint8)
+    memory, bounds = scan._regions(len(buf))
+    small = scan.Scratch().for_lines(2)  # three lines: two records and the empty last one
+    with pytest.raises(ValueError, match="no room"):
+        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds, small)
+    narrow = dict(scan.Scratch().for_lines(3), kind=np.zeros((1, 3), dtype=np.int8))
+    with pytest.raises(ValueError, match="kind"):
+        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds, narrow)
+
+
+def test_row_arrays_used_again_keep_nothing_of_the_last_part():
+    """A part scanned into arrays that held a longer part gives what fresh arrays give."""
+    scratch = scan.Scratch()
+    first = b'{"job_id":"j1","entities":{"image_id":"i","sub_jobs":[{"a":1}]}}\n' * 3
+    second = b'{"job_id":"j2"}\n'
+    scan.scan(np.frombuffer(first, dtype=np.uint8), 0, len(first), scratch)
+    reused = scan.scan(np.frombuffer(second, dtype=np.uint8), 0, len(second), scratch)
+    fresh = scan.scan(np.frombuffer(second, dtype=np.uint8), 0, len(second))
+    for name, values in fresh.raw.text.items():
+        assert reused.raw.text[name].equals(values), name
+    for name, kinds in fresh.raw.kind.items():
+        assert (reused.raw.kind[name] == kinds).all(), name
+    for key, items in fresh.raw.items.items():
+        assert (reused.raw.items[key] == items).all(), key
+    assert reused.raw.sub_jobs == fresh.raw.sub_jobs == {}
 
 
 def test_the_tables_follow_the_schema():

@@ -217,6 +217,8 @@ class _Reader:
         self.problems: list[dict[str, Any]] = []
         self._left: list[bytes] = []  # the lines the kernel left to Python's rules
         self._left_numbers: list[np.ndarray] = []
+        # The scanner's row arrays, one set for each of the two threads that scan.
+        self._scratch = (_scan.Scratch(), _scan.Scratch())
 
     def too_long(self) -> None:
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
@@ -237,24 +239,21 @@ class _Reader:
                 cuts.insert(1, middle + 1)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             later = [
-                pool.submit(_scan.scan, array, cuts[i], cuts[i + 1])
+                pool.submit(_scan.scan, array, cuts[i], cuts[i + 1], self._scratch[1])
                 for i in range(1, len(cuts) - 1)
             ]
-            parts = [_scan.scan(array, cuts[0], cuts[1])]
+            parts = [_scan.scan(array, cuts[0], cuts[1], self._scratch[0])]
             parts += [future.result() for future in later]
         for part in parts:
             numbers = self.line + part.line
-            python = np.flatnonzero(part.state == _scan.PYTHON)
             self.raws.append(part.raw)
             self.numbers.append(numbers)
             self.keep.append(part.state == _scan.OK)
-            if len(python):
+            if len(part.left):
                 # Kept, and read by Python's rules all at once at the end (one call's cost).
-                where = part.where
-                self._left.extend(
-                    bytes(memoryview(buf)[where[0, r] : where[1, r]]) for r in python.tolist()
-                )
-                self._left_numbers.append(numbers[python])
+                view = memoryview(buf)
+                self._left.extend(bytes(view[a:b]) for a, b in part.left_where.T.tolist())
+                self._left_numbers.append(numbers[part.left])
             self.line += part.lines - 1
 
     def _python(self, lines: list[bytes], numbers: np.ndarray, text: bytes | None = None) -> None:

@@ -597,11 +597,31 @@ cdef inline void member_done(const Tables* T, Out* out, Stack* S, int depth,
 
 # --- a part of a file ------------------------------------------------------------------------
 
+def count_lines(const uint8_t[::1] data, int64_t lo, int64_t hi):
+    """The lines of `data[lo:hi]` (its newlines, plus one): the rows `scan` may fill."""
+    cdef const uint8_t* buf = &data[0] if len(data) else NULL
+    cdef const uint8_t* at
+    cdef int64_t lines = 1, i = lo
+    if not (0 <= lo <= hi <= len(data)):
+        raise ValueError("part out of the buffer")
+    with nogil:
+        while i < hi:
+            at = <const uint8_t*>memchr(buf + i, 10, hi - i)
+            if at == NULL:
+                break
+            lines += 1
+            i = at - buf + 1
+    return lines
+
+
 def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[::1] out_data,
-         const int64_t[::1] regions):
+         const int64_t[::1] regions, dict rows_out):
     """Every line of `data[lo:hi]`: per row (a line not blank) its verdict, its line number
     within the part, where it is, each slot's kind, the text columns (Arrow offsets and
-    validity) and each span slot's array (where it is, how many items).
+    validity) and each span slot's array (where it is, how many items), written into the
+    arrays of `rows_out` (made by the caller, to be used again for the next part: new memory
+    for each part costs more than the scan); returned: the rows filled, the part's lines and
+    each text column's bytes.
 
     `out_data[regions[f]:regions[f + 1]]` is text column f's region; each must be as large
     as the part (no column's text is longer). Raises `RegionOverflow` if one is not.
@@ -645,30 +665,31 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     T.name_off, T.accept, T.text = &name_off[0], &accept[0], &text[0]
     T.held, T.held_kind, T.span = &held[0], &held_kind[0], &span[0]
 
-    with nogil:
-        i = lo
-        while i < hi:
-            at = <const uint8_t*>memchr(buf + i, 10, hi - i)
-            if at == NULL:
-                break
-            lines += 1
-            i = at - buf + 1
-    state_a = np.zeros(lines, dtype=np.int8)
-    line_a = np.zeros(lines, dtype=np.int64)
-    span_a = np.zeros((2, lines), dtype=np.int64)  # where each row's line starts and ends
-    kind_a = np.zeros((T.n_slots, lines), dtype=np.int8)
-    offsets_a = np.zeros((n_text + 1, lines + 1), dtype=np.int64)
-    valid_a = np.zeros((n_text + 1, lines), dtype=np.uint8)
-    array_a = np.zeros((max(n_span, 1), 3, lines), dtype=np.int64)  # start, end, items
+    lines = count_lines(data, lo, hi)
+    cdef int8_t[::1] state = rows_out["state"]
+    cdef int64_t[::1] line_no = rows_out["line"]
+    cdef int64_t[:, ::1] where = rows_out["where"], offsets = rows_out["offsets"]
+    cdef int8_t[:, ::1] kind = rows_out["kind"]
+    cdef uint8_t[:, ::1] valid = rows_out["valid"]
+    cdef int64_t[:, :, ::1] arrays = rows_out["arrays"]
+    # Real checks: every array has room for every line, in the tables' shapes.
+    if state.shape[0] < lines or line_no.shape[0] < lines:
+        raise ValueError("rows_out has no room for the part's lines")
+    if where.shape[0] != 2 or where.shape[1] < lines:
+        raise ValueError("rows_out['where'] has the wrong shape")
+    if kind.shape[0] != T.n_slots or kind.shape[1] < lines:
+        raise ValueError("rows_out['kind'] has the wrong shape")
+    if offsets.shape[0] != n_text + 1 or offsets.shape[1] < lines + 1:
+        raise ValueError("rows_out['offsets'] has the wrong shape")
+    if valid.shape[0] != n_text + 1 or valid.shape[1] < lines:
+        raise ValueError("rows_out['valid'] has the wrong shape")
+    if arrays.shape[0] < n_span or arrays.shape[1] != 3 or arrays.shape[2] < lines:
+        raise ValueError("rows_out['arrays'] has the wrong shape")
     used_a = np.zeros(n_text + 1, dtype=np.int64)
     work_a = np.zeros((3, max(T.n_slots, 1)), dtype=np.int64)
     keys_a = np.zeros((2, MAX_KEYS), dtype=np.int64)
-    cdef int8_t[::1] state = state_a
-    cdef int64_t[::1] line_no = line_a, used = used_a
-    cdef int64_t[:, ::1] where = span_a, offsets = offsets_a, work = work_a, keys = keys_a
-    cdef int8_t[:, ::1] kind = kind_a
-    cdef uint8_t[:, ::1] valid = valid_a
-    cdef int64_t[:, :, ::1] arrays = array_a
+    cdef int64_t[::1] used = used_a
+    cdef int64_t[:, ::1] work = work_a, keys = keys_a
     kind_w = np.zeros(max(T.n_slots, 1), dtype=np.int8)
     used0_a = np.zeros(n_text + 1, dtype=np.int64)
     cdef int8_t[::1] kind_work = kind_w
@@ -682,6 +703,8 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     out.used = &used[0]
     cdef Stack S
     with nogil:
+        for f in range(n_text + 1):
+            offsets[f, 0] = 0
         start = lo
         while start <= hi and not overflow:
             at = <const uint8_t*>memchr(buf + start, 10, hi - start) if start < hi else NULL
@@ -692,6 +715,15 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             if verdict != BLANK:
                 state[row], line_no[row] = verdict, line
                 where[0, row], where[1, row] = start, stop
+                # Every cell of the row is written (the arrays hold the last part's values).
+                for f in range(n_text + 1):
+                    valid[f, row] = 0
+                for s in range(n_span):
+                    arrays[s, 0, row] = 0
+                    arrays[s, 1, row] = 0
+                    arrays[s, 2, row] = 0
+                for s in range(T.n_slots):
+                    kind[s, row] = K_ABSENT
                 if verdict == OK:
                     for s in range(T.n_slots):
                         kind[s, row] = W.kind[s]
@@ -714,14 +746,4 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             start = stop + 1
     if overflow:
         raise RegionOverflow("a text column outgrew its region")
-    return {
-        "state": state_a[:row],
-        "line": line_a[:row],
-        "lines": line,
-        "where": span_a[:, :row],
-        "kind": kind_a[:, :row],
-        "offsets": offsets_a[:, : row + 1],
-        "valid": valid_a[:, :row].view(bool),
-        "arrays": array_a[:n_span, :, :row],
-        "used": used_a,
-    }
+    return row, line, used_a
