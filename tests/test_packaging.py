@@ -74,13 +74,30 @@ def test_every_imported_distribution_is_declared() -> None:
 
 
 def test_runtime_dependencies_are_light() -> None:
-    """scipy and mplfonts are gone; the widgets are an extra; jinja2 and numpy are declared."""
+    """scipy and mplfonts are gone; the widgets and jinja2 (style_table's Styler) are in the
+    notebook extra; numpy is declared."""
     runtime = {
         _canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0))  # type: ignore[union-attr]
         for r in PYPROJECT["project"]["dependencies"]
     }
     assert not runtime & {"scipy", "mplfonts", "ipywidgets", "ipython"}
-    assert {"numpy", "jinja2", "pandas", "pyarrow", "matplotlib"} <= runtime
+    assert {"numpy", "pandas", "pyarrow", "matplotlib"} <= runtime
+    notebook = " ".join(PYPROJECT["project"]["optional-dependencies"]["notebook"])
+    assert "jinja2" in notebook and "jinja2" not in runtime
+
+
+def test_style_table_without_jinja2_names_the_extra() -> None:
+    """Where jinja2 is not installed (a plain `pip install jobtools`), style_table says how."""
+    code = (
+        "import sys; sys.modules['jinja2'] = None  # as if not installed\n"
+        "import pandas as pd, jobtools\n"
+        "try:\n"
+        "    jobtools.style_table(pd.DataFrame({'a': [1]}))\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "jobtools[notebook]" in done.stdout
 
 
 def test_import_jobtools_loads_no_http_stack_and_no_front_end() -> None:
