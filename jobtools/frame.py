@@ -569,11 +569,11 @@ def sub_job_counts(raw: RawJobs) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(missing, 0, count), missing)
 
 
-def _from_sub_jobs(raw: RawJobs, *columns: tuple[Any, Any]) -> list[pa.Array]:
+def _from_sub_jobs(raw: RawJobs, *columns: tuple[Any, Any]) -> list[Any]:
     """Each `(found, rule)` column, its nulls filled from the row's sub-jobs by `rule` where
     it gives a value. Each row's list is read once, for every column, and let go (holding
     them all for a second pass costs more in garbage collection than reading them)."""
-    found = [f.combine_chunks() if isinstance(f, pa.ChunkedArray) else f for f, _ in columns]
+    found = [f for f, _ in columns]
     valid = [f.is_valid().to_numpy(zero_copy_only=False) for f in found]
     rules = [rule for _, rule in columns]
     filled: list[dict[int, str]] = [{} for _ in columns]
@@ -588,15 +588,27 @@ def _from_sub_jobs(raw: RawJobs, *columns: tuple[Any, Any]) -> list[pa.Array]:
             value = rules[k](subs)
             if value is not None:
                 filled[k][row] = value if type(value) is str else str(value)
-    out = []
-    for array, values in zip(found, filled, strict=True):
-        if values:
-            mask = np.zeros(raw.n, dtype=bool)
-            mask[list(values)] = True
-            new = pa.array(list(values.values()), array.type)
-            array = pc.replace_with_mask(array, pa.array(mask), new)
-        out.append(array)
-    return out
+    return [_replaced(array, values) for array, values in zip(found, filled, strict=True)]
+
+
+def _replaced(array: Any, values: dict[int, str]) -> Any:
+    """`array` (chunked or not) with the values at their rows; only the chunks with one are
+    copied (the others stay as they are: one copy of a whole column is memory the size of
+    it, new)."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    rows = np.fromiter(values, dtype=np.int64, count=len(values))  # in order
+    texts = list(values.values())
+    out, at = [], 0
+    for chunk in chunks:
+        first, last = np.searchsorted(rows, [at, at + len(chunk)]).tolist()
+        if first < last:
+            mask = np.zeros(len(chunk), dtype=bool)
+            mask[rows[first:last] - at] = True
+            new = pa.array(texts[first:last], chunk.type)
+            chunk = pc.replace_with_mask(chunk, pa.array(mask), new)
+        out.append(chunk)
+        at += len(chunk)
+    return pa.chunked_array(out, array.type) if isinstance(array, pa.ChunkedArray) else out[0]
 
 
 def _sub_resource(subs: list[Any]) -> Any:
