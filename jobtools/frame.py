@@ -359,6 +359,43 @@ class RawJobs:
             },
         )
 
+    def put(self, rows: np.ndarray, other: RawJobs) -> RawJobs:
+        """These rows with `rows` (rows with no values yet, in order) holding the rows of
+        `other`: one copy of each column that gets a value, no reorder."""
+        mask = np.zeros(self.n, dtype=bool)
+        mask[rows] = True
+        where = pa.array(mask)
+
+        def put_text(mine: Any, theirs: Any) -> Any:
+            if theirs.null_count == len(theirs):
+                return mine  # the rows are null already
+            if isinstance(mine, pa.ChunkedArray):
+                mine = mine.combine_chunks()
+            if isinstance(theirs, pa.ChunkedArray):
+                theirs = theirs.combine_chunks()
+            return pc.replace_with_mask(mine, where, theirs.cast(mine.type))
+
+        def put_values(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+            out = mine.copy()
+            out[rows] = theirs
+            return out
+
+        at = rows.tolist()
+        return RawJobs(
+            self.n,
+            {name: put_text(values, other.text[name]) for name, values in self.text.items()},
+            {name: put_values(values, other.kind[name]) for name, values in self.kind.items()},
+            {name: put_values(values, other.items[name]) for name, values in self.items.items()},
+            put_text(self.entities, other.entities),
+            put_text(self.extra, other.extra),
+            self.sub_jobs | {at[row]: v for row, v in other.sub_jobs.items()},
+            {
+                name: self.odd.get(name, {})
+                | {at[row]: v for row, v in other.odd.get(name, {}).items()}
+                for name in {*self.odd, *other.odd}
+            },
+        )
+
     @classmethod
     def concat(cls, parts: list[RawJobs]) -> RawJobs:
         """The parts' rows one after another (their text stays in its chunks)."""

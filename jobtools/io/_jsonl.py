@@ -215,8 +215,6 @@ class _Reader:
         self.numbers: list[np.ndarray] = []
         self.keep: list[np.ndarray] = []
         self.problems: list[dict[str, Any]] = []
-        self._left: list[bytes] = []  # the lines the kernel left to Python's rules
-        self._left_numbers: list[np.ndarray] = []
         # The scanner's row arrays, one set for each of the two threads that scan.
         self._scratch = (_scan.Scratch(), _scan.Scratch())
 
@@ -246,15 +244,31 @@ class _Reader:
             parts += [future.result() for future in later]
         for part in parts:
             numbers = self.line + part.line
-            self.raws.append(part.raw)
-            self.numbers.append(numbers)
-            self.keep.append(part.state == _scan.OK)
+            raw, keep = part.raw, part.state == _scan.OK
             if len(part.left):
-                # Kept, and read by Python's rules all at once at the end (one call's cost).
+                # Read by Python's rules and put in their rows, which the scanner left empty
+                # (in place: a reorder of the whole file afterwards would copy every column).
                 view = memoryview(buf)
-                self._left.extend(bytes(view[a:b]) for a, b in part.left_where.T.tolist())
-                self._left_numbers.append(numbers[part.left])
+                lines = [bytes(view[a:b]) for a, b in part.left_where.T.tolist()]
+                read, read_numbers = self._python_rows(lines, numbers[part.left])
+                rows = part.left[np.searchsorted(numbers[part.left], read_numbers)]
+                raw = raw.put(rows, read)
+                keep[rows] = True
+            self.raws.append(raw)
+            self.numbers.append(numbers)
+            self.keep.append(keep)
             self.line += part.lines - 1
+
+    def _python_rows(self, lines: list[bytes], numbers: np.ndarray) -> tuple[RawJobs, np.ndarray]:
+        """`lines` read by Python's rules (`_python`), as one RawJobs, and the numbers of the
+        lines it holds (a line that is no record is reported, not held)."""
+        before = len(self.raws)
+        self._python(lines, numbers)
+        raws, read = self.raws[before:], self.numbers[before:]
+        del self.raws[before:], self.numbers[before:], self.keep[before:]
+        if not raws:
+            return raw_from_records([]), np.zeros(0, dtype=np.int64)
+        return (RawJobs.concat(raws) if len(raws) > 1 else raws[0]), np.concatenate(read)
 
     def _python(self, lines: list[bytes], numbers: np.ndarray, text: bytes | None = None) -> None:
         """Lines read by Python's rules: orjson, then `raw_from_records`. `text`: the lines
@@ -324,18 +338,14 @@ class _Reader:
         self.problems.append({"file": str(self.path), "line": number + 1, "error": error})
 
     def frame(self, legacy_tz: LegacyTz | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-        if self._left:
-            self._python(self._left, np.concatenate(self._left_numbers))
-            self._left, self._left_numbers = [], []
         if not self.raws:
             raw = raw_from_records([])
         else:
             raw = RawJobs.concat(self.raws) if len(self.raws) > 1 else self.raws[0]
             self.raws = []  # the joined columns hold the parts; `take` lets them go
-            numbers, keep = np.concatenate(self.numbers), np.concatenate(self.keep)
-            if not keep.all() or (np.diff(numbers) < 0).any():
-                rows = np.flatnonzero(keep)
-                raw = raw.take(rows[np.argsort(numbers[rows], kind="stable")])
+            keep = np.concatenate(self.keep)
+            if not keep.all():  # rows of lines that were no record: gone
+                raw = raw.take(np.flatnonzero(keep))
         self.problems.sort(key=lambda p: p["line"])
         return frame_from_raw(raw, legacy_tz=legacy_tz), self.problems
 
