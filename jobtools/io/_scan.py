@@ -9,11 +9,13 @@ long. Its tables (which keys, which kinds each may have, which text column each 
 are made here from the schema at run time, and it knows no rule: `frame.frame_from_raw`
 derives every column, for the scanner and for parsed records alike.
 
-A line the scanner does not take as it is goes to Python's rules (`PYTHON`): an unknown
-top-level field (for `extra`), a duplicated or escaped key, a value of a kind its slot does
-not take (a number where text goes), a number orjson writes otherwise or that may not fit
-64 bits, nesting deeper than 64, or anything that is no JSON object (which Python reports).
-Spaces, `\\uXXXX` escapes, CRLF line ends and keys in any order stay on the fast path.
+Unknown top-level fields go whole into the `extra` text, as orjson writes them. A line the
+scanner does not take as it is goes to Python's rules (`PYTHON`): a duplicated or escaped
+key, a value of a kind its slot does not take (a number where text goes), a number orjson
+writes otherwise or that may not fit 64 bits, nesting deeper than 64, a top-level
+`sub_jobs` (VBS: the rules follow it), or anything that is no JSON object (which Python
+reports). Spaces, `\\uXXXX` escapes, CRLF line ends and keys in any order stay on the fast
+path.
 """
 
 from __future__ import annotations
@@ -55,8 +57,11 @@ __all__ = ["BUILT", "Part", "scan"]
 BUILT = _kernel is not None
 OK, PYTHON, BLANK = 0, 1, 2
 
-# The slots in the scanner's order: the top-level fields, then the entity keys.
-TOP = (*RECORD_FIELDS, "entities")
+# The slots in the scanner's order: the top-level fields, then the entity keys. A top-level
+# `sub_jobs` is a slot that takes no kind: VBS puts its sub-jobs there (reference, "More
+# services with this job API"), and the rules follow them (`frame._with_top_sub_jobs`).
+TOP_SUB_JOBS = "sub_jobs"
+TOP = (*RECORD_FIELDS, "entities", TOP_SUB_JOBS)
 ENTITY_KEYS = tuple(dict.fromkeys((*ENTITY_TEXT_KEYS, *ENTITY_KIND_KEYS)))
 SLOTS = (*TOP, *(slot(key) for key in ENTITY_KEYS))
 # The text columns it writes, by index (the entities text after them).
@@ -68,7 +73,9 @@ def _accepted(name: str) -> int:
     """The kinds the scanner takes in a slot, as `frame_from_raw` reads them from Python's
     values; any other kind sends the line to Python's rules (whose text is `str(value)`)."""
     kinds = {NULL, STRING}
-    if name == "entities":
+    if name == TOP_SUB_JOBS:
+        kinds = set()  # any value: Python's rules
+    elif name == "entities":
         kinds = {NULL, OBJECT}
     elif name == slot(ENTITY_FIELDS["process_percent"]):
         kinds = {NULL, INT, FLOAT}
@@ -129,7 +136,7 @@ def _regions(part_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     a whole read up to half a second slower).
     """
     per = max(part_bytes, 1)
-    bounds = np.arange(len(TEXT_SLOTS) + 2, dtype=np.int64) * per
+    bounds = np.arange(len(TEXT_SLOTS) + 3, dtype=np.int64) * per  # + entities, extra
     return np.frombuffer(mmap.mmap(-1, int(bounds[-1])), dtype=np.uint8), bounds
 
 
@@ -155,7 +162,7 @@ class Scratch:
         if lines > self.capacity:
             cap = max(lines, 2 * self.capacity)
             self.capacity = cap
-            n_text = len(TEXT_SLOTS) + 1
+            n_text = len(TEXT_SLOTS) + 2  # + entities, extra
             self.arrays = {
                 "state": np.zeros(cap, dtype=np.int8),
                 "line": np.zeros(cap, dtype=np.int64),
@@ -177,7 +184,7 @@ def scan(buf: np.ndarray, lo: int, hi: int, scratch: Scratch | None = None) -> P
     got = scratch.for_lines(_kernel.count_lines(buf, lo, hi))
     n, lines, used = _kernel.scan(buf, lo, hi, TABLES, memory, bounds, got)
     columns = []
-    for f in range(len(TEXT_SLOTS) + 1):
+    for f in range(len(TEXT_SLOTS) + 2):
         start = int(bounds[f])
         valid = got["valid"][f, :n].view(bool)
         if not valid.any():
@@ -202,11 +209,11 @@ def scan(buf: np.ndarray, lo: int, hi: int, scratch: Scratch | None = None) -> P
     }
     raw = RawJobs(
         n,
-        dict(zip(TEXT_SLOTS, columns[:-1], strict=True)),
+        dict(zip(TEXT_SLOTS, columns[:-2], strict=True)),
         kind,
         items,
+        columns[-2],
         columns[-1],
-        scratch.nulls(n),
         sub_jobs,
     )
     state = got["state"][:n].copy()
