@@ -452,7 +452,7 @@ def assert_valid_arrow(data: bytes) -> None:
     """Every column the scanner builds passes Arrow's full validation (UTF-8 included)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     part = scan.scan(buf, 0, len(buf))
-    for values in (*part.raw.text.values(), part.raw.entities):
+    for values in (*part.raw.text.values(), part.raw.entities, part.raw.extra):
         values.validate(full=True)
 
 
