@@ -118,7 +118,7 @@ def test_the_sample_ships_inside_the_package() -> None:
     assert SAMPLE_PATH.is_file()
     assert SAMPLE_PATH.parent == Path(jobtools.__file__).parent / "data"
     package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["jobtools"]
-    assert "data/sample_jobs.jsonl" in package_data
+    assert "data/sample_jobs.jsonl.gz" in package_data
     manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8")
     assert "jobtools/io/_kernel.pyx" in manifest and "exclude jobtools/io/_kernel.c" in manifest
 
@@ -197,11 +197,13 @@ def test_the_sdist_and_the_wheel_hold_what_they_should(built: dict[str, Path]) -
     with tarfile.open(built["sdist"]) as sdist:
         names = sdist.getnames()
     assert any(n.endswith("jobtools/io/_kernel.pyx") for n in names)
-    assert any(n.endswith("jobtools/data/sample_jobs.jsonl") for n in names)
+    assert any(n.endswith("jobtools/data/sample_jobs.jsonl.gz") for n in names)
+    assert not any(n.endswith("jobtools/data/sample_jobs.jsonl") for n in names)
     assert not any(n.endswith((".c", ".so")) for n in names)
     with zipfile.ZipFile(built["wheel"]) as wheel:
         names = wheel.namelist()
-    assert "jobtools/data/sample_jobs.jsonl" in names and "jobtools/py.typed" in names
+    assert "jobtools/data/sample_jobs.jsonl.gz" in names and "jobtools/py.typed" in names
+    assert "jobtools/data/sample_jobs.jsonl" not in names
     assert any(re.match(r"jobtools/io/_kernel\..*(so|pyd)$", n) for n in names)
     assert not any(n.endswith((".c", ".pyx")) for n in names)
     if sys.platform.startswith("linux"):
@@ -277,7 +279,7 @@ def _check_serve(bindir: Path, work: Path, env: dict[str, str]) -> None:
         while banner[-1] and not banner[-1].startswith("  try"):
             banner.append(server.stdout.readline())
         jobs = next(line for line in banner if line.startswith("  jobs"))
-        assert "2000 from" in jobs and "sample_jobs.jsonl" in jobs, banner
+        assert "2000 from" in jobs and "sample_jobs.jsonl.gz" in jobs, banner
         url = banner[-1].split()[-1]  # `  try  curl -H 'X-Auth-Token: demo-token' URL`
         request = urllib.request.Request(url, headers={"X-Auth-Token": "demo-token"})
         with urllib.request.urlopen(request, timeout=30) as answer:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import codecs
 import concurrent.futures
 import contextlib
+import gzip
 import io
 import json
 import os
 import re
 import threading
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -122,11 +124,50 @@ def read_lines(
 def read_file_lines(
     path: Path, legacy_tz: LegacyTz | None = None, engine: str = "auto"
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The job frame of a JSONL file, read piece by piece, and its bad lines."""
+    """The job frame of a JSONL file, read piece by piece, and its bad lines.
+
+    A gzip file (known by its first two bytes, whatever its name) is decompressed as it is
+    read. Where its data is damaged or cut short, the lines before are kept and the damage
+    is reported as a problem at the line it cut (the rest of the file cannot be read).
+    """
     reader = _Reader(path, engine_for(engine))
     with _malloc_for_arrow(), path.open("rb", buffering=0) as file:
-        _pieces(file.readinto, reader)
-        return reader.frame(legacy_tz)
+        if file.read(2) != GZIP_MAGIC:
+            file.seek(0)
+            _pieces(file.readinto, reader)
+            return reader.frame(legacy_tz)
+        file.seek(0)
+        damage: list[str] = []
+        with gzip.GzipFile(fileobj=file, mode="rb") as unzipped:
+            _pieces(_until_damaged(unzipped.readinto1, damage), reader)
+        frame, problems = reader.frame(legacy_tz)
+        if damage:  # after the file's last line read, so the problems stay in line order
+            problems.append({"file": str(path), "line": reader.line + 1, "error": damage[0]})
+        return frame, problems
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+# What one call to a gzip stream's `readinto1` asks for: what it decompressed in a call that
+# meets damage is lost, so little at a time (it gives what one read of the file holds anyway).
+_GZIP_STEP = 1 << 20
+
+
+def _until_damaged(
+    readinto1: Callable[[Any], int | None], damage: list[str]
+) -> Callable[[memoryview], int | None]:
+    """`readinto` of a gzip stream that ends where the data is damaged, saying why in `damage`."""
+
+    def read(buffer: memoryview) -> int | None:
+        if damage:
+            return 0
+        try:
+            return readinto1(buffer[:_GZIP_STEP])
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            # BadGzipFile: a bad header or checksum; EOFError: cut short; zlib.error: bad data.
+            damage.append(f"damaged gzip data ({exc}): the file is read up to here")
+            return 0
+
+    return read
 
 
 _pool_lock = threading.Lock()
