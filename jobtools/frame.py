@@ -532,27 +532,80 @@ def _strings(values: list[str | None]) -> pa.Array:
     return pa.array(values, type=pa.large_string())
 
 
-def frame_from_raw(raw: RawJobs, *, legacy_tz: LegacyTz | None = None) -> pd.DataFrame:
+@dataclass
+class RowValues:
+    """What the rules give row by row: the record's times read (`read_times`, not yet in a
+    zone), the creation times in the job ids, and the columns found in the entities or the
+    sub-jobs. Row by row, so a reader can work them out part by part as the parts come
+    (`join`), while it scans the next; `frame_from_raw` then types the whole."""
+
+    read: dict[str, ParsedTimes]
+    created: pd.Series
+    derived: dict[str, Any]  # resource_id, entity_error, sub_job_count
+
+    @classmethod
+    def of(cls, raw: RawJobs) -> RowValues:
+        # The times (NumPy on whole columns, which lets go of the GIL) on a second core while
+        # this thread follows the sub-jobs (Python objects, which hold it).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            reading = pool.submit(_times_of, raw)
+            resource, error = _from_sub_jobs(
+                raw, (resource_ids(raw), _sub_resource), (entity_errors(raw), _sub_message)
+            )
+            derived = {
+                "resource_id": resource,
+                "entity_error": error,
+                "sub_job_count": sub_job_counts(raw),
+            }
+            read, created = reading.result()
+        return cls(read, created, derived)
+
+    @classmethod
+    def join(cls, parts: list[RowValues]) -> RowValues:
+        if len(parts) == 1:
+            return parts[0]
+        starts = np.cumsum([0, *(len(p.created) for p in parts)]).tolist()
+        read = {}
+        for name in _TIME_COLUMNS_READ:
+            these = [p.read[name] for p in parts]
+            unparsed = {
+                start + label: value
+                for start, times in zip(starts, these, strict=False)
+                for label, value in times.unparsed.items()
+            }
+            read[name] = ParsedTimes(
+                np.concatenate([t.wall for t in these]),
+                np.concatenate([t.legacy for t in these]),
+                unparsed,
+                pd.RangeIndex(starts[-1]),
+            )
+        derived = {
+            name: _chunked([p.derived[name] for p in parts])
+            for name in ("resource_id", "entity_error")
+        }
+        counts = [pd.Series(p.derived["sub_job_count"], copy=False) for p in parts]
+        derived["sub_job_count"] = pd.concat(counts, ignore_index=True).array
+        return cls(read, pd.concat([p.created for p in parts], ignore_index=True), derived)
+
+
+def _times_of(raw: RawJobs) -> tuple[dict[str, ParsedTimes], pd.Series]:
+    read = {name: read_times(raw.text[name], raw.odd.get(name)) for name in _TIME_COLUMNS_READ}
+    return read, job_id_times(_large_text(raw.text["job_id"]))
+
+
+def frame_from_raw(
+    raw: RawJobs, *, legacy_tz: LegacyTz | None = None, rows: RowValues | None = None
+) -> pd.DataFrame:
     """The `JOB_COLUMNS` frame of raw values: each column typed, each derived one by its rule
-    (see `jobs_to_frame` for the attrs)."""
+    (see `jobs_to_frame` for the attrs). `rows`: `RowValues.of` the same rows, when a reader
+    has them already."""
+    values = rows or RowValues.of(raw)
     columns: dict[str, Any] = {name: raw.text[name] for name in RECORD_FIELDS}
     columns |= {name: raw.text[slot(key)] for name, key in ENTITY_FIELDS.items()}
-    # The times (NumPy on whole columns, which lets go of the GIL) on a second core while
-    # this thread follows the sub-jobs (Python objects, which hold it).
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        reading = {
-            name: pool.submit(read_times, raw.text[name], raw.odd.get(name))
-            for name in _TIME_COLUMNS_READ
-        }
-        created = pool.submit(job_id_times, _large_text(columns["job_id"]))
-        columns["resource_id"], columns["entity_error"] = _from_sub_jobs(
-            raw, (resource_ids(raw), _sub_resource), (entity_errors(raw), _sub_message)
-        )
-        columns["sub_job_count"] = sub_job_counts(raw)
-        read = {name: future.result() for name, future in reading.items()}
+    columns |= values.derived
     columns["entities"], columns["extra"] = raw.entities, raw.extra
     typed, attrs = type_job_columns(
-        columns, legacy_tz=legacy_tz, read=read, created=created.result()
+        columns, legacy_tz=legacy_tz, read=values.read, created=values.created
     )
     frame = pd.DataFrame(typed)
     frame.attrs.update(attrs)

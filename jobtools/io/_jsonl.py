@@ -42,7 +42,14 @@ import pandas as pd
 import pyarrow as pa
 
 from jobtools.errors import AcceleratorNotBuiltWarning
-from jobtools.frame import RawJobs, exact_int, frame_from_raw, raw_from_records, unwritable
+from jobtools.frame import (
+    RawJobs,
+    RowValues,
+    exact_int,
+    frame_from_raw,
+    raw_from_records,
+    unwritable,
+)
 from jobtools.io import _scan
 from jobtools.times import LegacyTz
 
@@ -116,7 +123,7 @@ def read_lines(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The job frame of JSONL bytes (`path` names the file in problems), and its bad lines."""
     reader = _Reader(path, engine_for(engine))
-    with _malloc_for_arrow():
+    with _malloc_for_arrow(), contextlib.closing(reader):
         _pieces(io.BytesIO(memoryview(data).cast("B")).readinto, reader)
         return reader.frame(legacy_tz)
 
@@ -131,7 +138,7 @@ def read_file_lines(
     is reported as a problem at the line it cut (the rest of the file cannot be read).
     """
     reader = _Reader(path, engine_for(engine))
-    with _malloc_for_arrow(), path.open("rb", buffering=0) as file:
+    with _malloc_for_arrow(), contextlib.closing(reader), path.open("rb", buffering=0) as file:
         if file.read(2) != GZIP_MAGIC:
             file.seek(0)
             _pieces(file.readinto, reader)
@@ -258,6 +265,15 @@ class _Reader:
         self.problems: list[dict[str, Any]] = []
         # The scanner's row arrays, one set for each of the two threads that scan.
         self._scratch = (_scan.Scratch(), _scan.Scratch())
+        # Each part's row values (times, what the sub-jobs give: `RowValues`), worked out by
+        # a thread of their own while the next part is scanned (in the time the scanning
+        # threads leave: reading the file, gathering a part's rows).
+        self._values: list[concurrent.futures.Future[RowValues]] = []
+        self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
+    def close(self) -> None:
+        """Lets the row values' thread go (a read stopped by an error included)."""
+        self._values_pool.shutdown(cancel_futures=True)
 
     def too_long(self) -> None:
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
@@ -298,6 +314,7 @@ class _Reader:
             self.raws.append(raw)
             self.numbers.append(numbers)
             self.keep.append(keep)
+            self._values.append(self._values_pool.submit(RowValues.of, raw))
             self.line += part.lines - 1
 
     def _python_rows(self, lines: list[bytes], numbers: np.ndarray) -> tuple[RawJobs, np.ndarray]:
@@ -379,16 +396,19 @@ class _Reader:
         self.problems.append({"file": str(self.path), "line": number + 1, "error": error})
 
     def frame(self, legacy_tz: LegacyTz | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        rows = None
         if not self.raws:
             raw = raw_from_records([])
         else:
             raw = RawJobs.concat(self.raws) if len(self.raws) > 1 else self.raws[0]
             self.raws = []  # the joined columns hold the parts; `take` lets them go
             keep = np.concatenate(self.keep)
-            if not keep.all():  # rows of lines that were no record: gone
+            if not keep.all():  # rows of lines that were no record: gone (values made anew)
                 raw = raw.take(np.flatnonzero(keep))
+            elif len(self._values) == len(self.keep):  # every part's row values made already
+                rows = RowValues.join([future.result() for future in self._values])
         self.problems.sort(key=lambda p: p["line"])
-        return frame_from_raw(raw, legacy_tz=legacy_tz), self.problems
+        return frame_from_raw(raw, legacy_tz=legacy_tz, rows=rows), self.problems
 
 
 def _all_objects(text: bytes) -> list[Any] | None:
