@@ -185,6 +185,8 @@ def split_entities(entities: Any) -> Any:
         cut += 1
     if not cut:
         return entities  # nothing to cut (the common case, decided without a copy)
+    if cut == len(entities):
+        return {}  # all cut (as common): no walk over them again
     return dict(itertools.islice(entities.items(), cut, None))
 
 
@@ -306,7 +308,14 @@ ENTITY_TEXT_KEYS = tuple(
     dict.fromkeys((*RESOURCE_KEYS, *ENTITY_FIELDS.values(), *ERROR_KEYS, TOTAL_KEY))
 )
 ENTITY_KIND_KEYS = (ERROR_KEYS[0], TOTAL_KEY, *SUB_JOB_KEYS)
-_MISSING: Any = object()
+
+
+class _Missing:
+    """The type of `_MISSING`: its kind is ABSENT (so kinds are read by type, in C)."""
+
+
+_MISSING: Any = _Missing()
+_KIND_OF[_Missing] = ABSENT
 
 
 def slot(key: str) -> str:
@@ -449,16 +458,31 @@ def _rows_with_extra(rows: list[Any], dicts: list[dict[str, Any]]) -> list[int]:
 
 def _text_columns(dicts: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     """`_texts` of each key's values in the dicts (None where absent). Arrow converts them
-    straight from the dicts, all keys in one pass, while they are all text or null (about
-    3x faster than a list per key); a key with other values is `_texts`' own way."""
-    if not keys:
-        return {}
+    straight from the dicts, all keys in one pass, while they are all text or null (3x
+    faster than a list a key); a key with other values is `_texts`' own way. A key seen with
+    other values in the first rows goes there at once (a failed conversion costs a pass)."""
+    probe = dicts[:_PROBE]
+    text_keys = [key for key in keys if _arrow_texts(probe, [key]) is not None]
+    columns = _arrow_texts(dicts, text_keys) if text_keys else {}
+    if columns is None:  # some value further on is no text: key by key
+        columns = {}
+        for key in text_keys:
+            columns |= _arrow_texts(dicts, [key]) or {}
+    for key in keys:
+        if key not in columns:
+            columns[key] = _texts([d.get(key) for d in dicts])
+    return {key: columns[key] for key in keys}
+
+
+_PROBE = 1000
+
+
+def _arrow_texts(dicts: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any] | None:
+    """Each key's values as Arrow text, if they are all text or null (else None)."""
     try:
         struct = pa.array(dicts, type=pa.struct([(key, pa.large_string()) for key in keys]))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        if len(keys) == 1:
-            return {keys[0]: _texts([d.get(keys[0]) for d in dicts])}
-        return {key: _text_columns(dicts, [key])[key] for key in keys}
+        return None
     return {key: (struct.field(i), {}) for i, key in enumerate(keys)}
 
 
@@ -500,13 +524,14 @@ def _texts(values: list[Any]) -> tuple[pa.Array, dict[int, Any]]:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     others = {i: v for i, v in enumerate(values) if v is not None and type(v) is not str}
-    as_text = [v if v is None or type(v) is str else str(v) for v in values]
+    as_text = list(values)
+    for i, value in others.items():
+        as_text[i] = str(value)
     return pa.array(as_text, type=pa.large_string()), others
 
 
 def _kinds(values: list[Any]) -> np.ndarray:
-    kind_of = _KIND_OF.get
-    kinds = [ABSENT if v is _MISSING else kind_of(type(v), OBJECT) for v in values]
+    kinds = list(map(_KIND_OF.get, map(type, values), itertools.repeat(OBJECT)))
     return np.array(kinds, dtype=np.int8)
 
 
@@ -816,9 +841,8 @@ def type_job_columns(
 def _json_texts(values: list[Any]) -> list[str | None]:
     dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
     try:
-        return [
-            None if v is None else dumps(v, default=str, option=option).decode() for v in values
-        ]
+        # `default` and `option` by position: keywords cost 10 % of this loop.
+        return [None if v is None else dumps(v, str, option).decode() for v in values]
     except TypeError:
         return [None if v is None else _json_text(v) for v in values]
 
