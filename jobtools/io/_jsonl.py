@@ -60,6 +60,8 @@ Bytes: TypeAlias = bytes | bytearray | memoryview
 # Read this much at a time; a piece this large or more is scanned in two halves at once.
 CHUNK = 32 << 20
 _HALVES_AT = 4 << 20
+# The Python engine reads a piece this much at a time.
+PYTHON_PIECE = 1 << 20
 # A longer line is reported and skipped, never held: memory stays bounded.
 MAX_LINE = 64 << 20
 # A run of digits this long may be an integer past 64 bits, which orjson reads as a float.
@@ -194,10 +196,16 @@ class _Reader:
     def piece(self, buf: bytearray, lo: int, hi: int) -> None:
         """The lines of `buf[lo:hi]` (whole lines, the last maybe without its newline)."""
         if self.engine == "python":
-            text = bytes(memoryview(buf)[lo:hi])
-            count = text.count(b"\n") + 1
-            self._python([], np.arange(self.line, self.line + count), text)
-            self.line += count - 1
+            while lo < hi:
+                # Lines a few MiB at a time: their records (~5x their bytes as Python objects)
+                # stay in memory the allocator keeps, not fresh pages each time.
+                cut = buf.find(b"\n", min(lo + PYTHON_PIECE, hi) - 1, hi)
+                stop = hi if cut < 0 else cut + 1
+                text = bytes(memoryview(buf)[lo:stop])
+                count = _newlines(text) + 1
+                self._python([], np.arange(self.line, self.line + count), text)
+                self.line += count - 1
+                lo = stop
             return
         array = np.frombuffer(buf, dtype=np.uint8)
         cuts = [lo, hi]
@@ -236,7 +244,7 @@ class _Reader:
 
     def _read_by_python(self, lines: list[bytes], numbers: np.ndarray, text: bytes | None) -> None:
         long: dict[int, bytes]
-        if text is not None and (records := _all_objects(text)) is not None:
+        if text is not None and (records := _all_objects(text, len(numbers) - 1)) is not None:
             where = list(range(len(records)))
             long = _long_digit_lines(text)
         else:
@@ -318,9 +326,10 @@ class _Reader:
         return frame_from_raw(raw, legacy_tz=legacy_tz), self.problems
 
 
-def _all_objects(text: bytes) -> list[Any] | None:
-    """Every line of `text` parsed by one orjson call (as the items of one array), or None
-    when some line is not exactly one JSON object (or is blank): then line by line."""
+def _all_objects(text: bytes, newlines: int) -> list[Any] | None:
+    """Every line of `text` (which has `newlines`) parsed by one orjson call (as the items of
+    one array), or None when some line is not exactly one JSON object (or is blank): then
+    line by line."""
     end = len(text)
     while end and text[end - 1] in _SPACE:
         end -= 1
@@ -332,7 +341,8 @@ def _all_objects(text: bytes) -> list[Any] | None:
         values = orjson.loads(b"".join((b"[", memoryview(body)[:end], b"]")))
     except orjson.JSONDecodeError:
         return None
-    if len(values) != text.count(b"\n", 0, end) + 1 or not set(map(type, values)) <= {dict}:
+    lines = newlines - text.count(b"\n", end) + 1
+    if len(values) != lines or not set(map(type, values)) <= {dict}:
         return None
     return list(values)
 
@@ -340,27 +350,27 @@ def _all_objects(text: bytes) -> list[Any] | None:
 _SPACE = frozenset(b" \t\r\n\x0b\x0c")  # what bytes.rstrip() strips
 
 
+def _newlines(text: bytes) -> int:
+    # NumPy's count is 2x faster than bytes.count's byte-by-byte loop.
+    return int(np.count_nonzero(np.frombuffer(text, dtype=np.uint8) == 10))
+
+
 def _long_digit_lines(text: bytes) -> dict[int, bytes]:
-    """The lines of `text` with a run of 19 digits or more, by number (from 0) (digits mapped
-    to `0`, the rest to `x`, then searched for 19 zeros: a regex over every digit is 20x
-    slower). Most such runs are inside hex ids, not numbers: read again all the same."""
-    zeros = text.translate(_DIGITS_AS_ZERO)
-    found: dict[int, bytes] = {}
-    line, counted = 0, 0  # the number of the line at `counted`
-    at = zeros.find(_RUN)
-    while at >= 0:
-        line += text.count(b"\n", counted, at)
-        counted = at
-        start = text.rfind(b"\n", 0, at) + 1
-        end = text.find(b"\n", at)
-        end = len(text) if end < 0 else end
-        found[line] = text[start:end]
-        at = zeros.find(_RUN, end)
-    return found
-
-
-_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 120 for i in range(256))
-_RUN = b"0" * 19
+    """The lines of `text` with a run of 19 digits or more, by number (from 0). Most such
+    runs are inside hex ids, not numbers: read again all the same."""
+    # Whether the 19 bytes from each place are all digits: the AND of shifted copies,
+    # doubling the run each time (2, 4, 8, 16, then 19). Five NumPy passes: 1.5x faster than
+    # mapping the digits with bytes.translate and finding 19 of them, 20x faster than a regex.
+    run = (np.frombuffer(text, dtype=np.uint8) - 48) < 10  # uint8: the other bytes wrap
+    for shift in (1, 2, 4, 8, 3):
+        run = run[:-shift] & run[shift:]
+    found = np.flatnonzero(run)
+    if not len(found):
+        return {}
+    newlines = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
+    bounds = [-1, *newlines.tolist(), len(text)]
+    lines = np.unique(np.searchsorted(newlines, found)).tolist()
+    return {line: text[bounds[line] + 1 : bounds[line + 1]] for line in lines}
 
 
 @contextlib.contextmanager
