@@ -475,7 +475,7 @@ def _text_columns(dicts: list[dict[str, Any]], keys: Sequence[str]) -> dict[str,
 def _arrow_texts(dicts: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any] | None:
     """Each key's values as Arrow text, if they are all text or null (else None)."""
     try:
-        struct = pa.array(dicts, type=_text_struct(keys))
+        struct = pa.array(dicts, type=_text_struct(keys), memory_pool=_POOL)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     return {key: (struct.field(i), {}) for i, key in enumerate(keys)}
@@ -520,14 +520,14 @@ def _sub_job_rows(
 def _texts(values: list[Any]) -> tuple[pa.Array, dict[int, Any]]:
     """Values as Arrow text (a non-string as its `str`), and the non-strings by row."""
     try:
-        return pa.array(values, type=pa.large_string()), {}
+        return pa.array(values, type=pa.large_string(), memory_pool=_POOL), {}
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     others = {i: v for i, v in enumerate(values) if v is not None and type(v) is not str}
     as_text = list(values)
     for i, value in others.items():
         as_text[i] = str(value)
-    return pa.array(as_text, type=pa.large_string()), others
+    return pa.array(as_text, type=pa.large_string(), memory_pool=_POOL), others
 
 
 def _kinds(values: Iterable[Any]) -> np.ndarray:
@@ -540,11 +540,17 @@ _OBJECTS = itertools.repeat(OBJECT)
 
 
 def _nulls(n: int) -> pa.Array:
-    return pa.nulls(n, pa.large_string())
+    return pa.nulls(n, pa.large_string(), memory_pool=_POOL)
 
 
 def _strings(values: list[str | None]) -> pa.Array:
-    return pa.array(values, type=pa.large_string())
+    return pa.array(values, type=pa.large_string(), memory_pool=_POOL)
+
+
+# The text columns of records are built by the C library's allocator, not Arrow's default
+# (mimalloc): Arrow's builders grow by reallocating, which mimalloc does with fresh pages,
+# each cleared by the kernel (measured on 1M records: 2.4 s of system time, against 0.9 s).
+_POOL = pa.system_memory_pool()
 
 
 def frame_from_raw(raw: RawJobs, *, legacy_tz: LegacyTz | None = None) -> pd.DataFrame:

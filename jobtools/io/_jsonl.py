@@ -116,8 +116,9 @@ def read_lines(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The job frame of JSONL bytes (`path` names the file in problems), and its bad lines."""
     reader = _Reader(path, engine_for(engine))
-    _pieces(io.BytesIO(memoryview(data).cast("B")).readinto, reader)
-    return reader.frame(legacy_tz)
+    with reader.paused():
+        _pieces(io.BytesIO(memoryview(data).cast("B")).readinto, reader)
+        return reader.frame(legacy_tz)
 
 
 def read_file_lines(
@@ -125,9 +126,9 @@ def read_file_lines(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The job frame of a JSONL file, read piece by piece, and its bad lines."""
     reader = _Reader(path, engine_for(engine))
-    with path.open("rb", buffering=0) as file:
+    with reader.paused(), path.open("rb", buffering=0) as file:
         _pieces(file.readinto, reader)
-    return reader.frame(legacy_tz)
+        return reader.frame(legacy_tz)
 
 
 def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
@@ -189,6 +190,12 @@ class _Reader:
         self.problems: list[dict[str, Any]] = []
         self._left: list[bytes] = []  # the lines the kernel left to Python's rules
         self._left_numbers: list[np.ndarray] = []
+
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        """The Python engine reads with the cyclic GC paused throughout (see `_gc_paused`):
+        what each piece keeps (sub-job lists) would be walked again by every collection
+        (measured on 1M records: 0.5-0.9 s of 6)."""
+        return _gc_paused() if self.engine == "python" else contextlib.nullcontext()
 
     def too_long(self) -> None:
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
