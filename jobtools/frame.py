@@ -461,15 +461,27 @@ def _rows_with_extra(rows: list[Any], dicts: list[dict[str, Any]]) -> list[int]:
 def _text_columns(dicts: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     """`_texts` of each key's values in the dicts (None where absent). Arrow converts them
     straight from the dicts, all keys in one pass, while they are all text or null (3x
-    faster than a list a key); a key with other values is `_texts`' own way."""
+    faster than a list a key); a key with other values is `_texts`' own way. A key with
+    other values in the first rows goes there at once: a failed conversion costs a pass."""
     if not keys:
         return {}
-    columns = _arrow_texts(dicts, tuple(keys))
-    if columns is None:  # some value is no text: key by key
+    seen_other = {
+        key for d in dicts[:_PROBE] for key, value in d.items() if type(value) not in _TEXT
+    }
+    likely = tuple(key for key in keys if key not in seen_other)
+    columns = _arrow_texts(dicts, likely) if likely else {}
+    if columns is None:  # some value further on is no text: key by key
         columns = {}
-        for key in keys:
-            columns |= _arrow_texts(dicts, (key,)) or {key: _texts([d.get(key) for d in dicts])}
-    return columns
+        for key in likely:
+            columns |= _arrow_texts(dicts, (key,)) or {}
+    for key in keys:
+        if key not in columns:
+            columns[key] = _texts([d.get(key) for d in dicts])
+    return {key: columns[key] for key in keys}
+
+
+_PROBE = 64
+_TEXT = (str, type(None))
 
 
 def _arrow_texts(dicts: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any] | None:
