@@ -7,7 +7,9 @@ two engines beside their peers, in one run.
 The layouts (`benchmarks/_data/`, made once from the sample generator, not committed):
 compact (orjson), dumps (`json.dumps` defaults: `", "` and `": "`), cjk (one record in ten
 carries Chinese text, written with `ensure_ascii`: `\\uXXXX` escapes), crlf (Windows line
-ends) and odd (one line in a hundred has an unknown top-level field, for the per-line rules).
+ends) and odd (one line in a hundred is odd: every other one has an unknown top-level field,
+which the scanner writes to `extra` itself, the others a duplicated key, for the per-line
+rules).
 
 Each approach runs in a fresh subprocess, so its peak memory (max RSS) is its own; the best of
 `--repeat` runs is reported (the plain way runs once). Every approach does the same job: both
@@ -232,8 +234,10 @@ def _layout(line: bytes, i: int, layout: str) -> bytes:
                 record["entities"]["image_name"] = _CJK["image_name"]
         return json.dumps(record, separators=(",", ":")).encode()  # ensure_ascii: \\uXXXX
     if layout == "odd":
-        if i % 100 == 0:
+        if i % 200 == 0:
             record["region"] = "cn-north-4"  # unknown top-level field: for `extra`
+        elif i % 200 == 100:  # a duplicated key (the same value): for the per-line rules
+            return orjson.dumps(record)[:-1] + b',"status":' + orjson.dumps(record["status"]) + b"}"
         return orjson.dumps(record)
     raise ValueError(layout)
 

@@ -89,7 +89,7 @@ def import_seconds(python: Path, statement: str) -> float:
 def report(label: str, found: dict[str, int]) -> int:
     total = sum(found.values())
     top = sorted(found.items(), key=lambda item: -item[1])[:8]
-    print(f"  {label}: {total / 1e6:,.0f} MB in {len(found)} distributions")
+    print(f"  {label}: {total / 1e6:,.1f} MB in {len(found)} distributions")
     print("    largest: " + ", ".join(f"{name} {size / 1e6:.0f}" for name, size in top))
     return total
 
@@ -108,7 +108,7 @@ def main() -> None:
         floor_s = import_seconds(floor, "import pandas, pyarrow")
         closure_ok = "within" if ours_bytes / 1e6 <= CLOSURE_BUDGET_MB else "OVER"
         print(
-            f"closure: {ours_bytes / 1e6:,.0f} MB ({closure_ok} the {CLOSURE_BUDGET_MB} MB "
+            f"closure: {ours_bytes / 1e6:,.1f} MB ({closure_ok} the {CLOSURE_BUDGET_MB} MB "
             f"budget), {ours_bytes / floor_bytes:.2f}x pandas + pyarrow "
             f"({floor_bytes / 1e6:,.0f} MB)"
         )

@@ -275,7 +275,7 @@ def _add_serve(sub: Any) -> None:
     p.add_argument(
         "--jobs",
         metavar="FILE|N",
-        help="job records to serve (default: data/sample_jobs.jsonl if present); 'none' = "
+        help="job records to serve (default: the packaged sample of 2,000 jobs); 'none' = "
         "none; with --scenario, a number N: only the scenario, with N jobs",
     )
     p.add_argument("--new-jobs", type=int, default=0, metavar="N", help="new jobs to add (0)")
@@ -547,10 +547,10 @@ def _refuse_text_log(source: str) -> None:
     from pathlib import Path
 
     from jobtools.io._polllog import is_poll_log
-    from jobtools.io.files import READABLE_SUFFIXES
+    from jobtools.io.files import readable_suffix
 
     path = Path(source)
-    if not path.is_file() or path.suffix.lower() in READABLE_SUFFIXES or is_poll_log(path):
+    if not path.is_file() or readable_suffix(path) or is_poll_log(path):
         return
     raise ValueError(
         f"{source} is not a file of jobs (.json, .jsonl, .csv or a poll log); if it is a log "

@@ -40,7 +40,7 @@ def run_demo(
     """Run the demo and return the report folder (default `out/demo-<UTC time>/`).
 
     The simulator plays `scenario` (see `jobtools.simulator.SCENARIOS`), plus the records
-    of `sample` when given (e.g. `data/sample_jobs.jsonl`). Running jobs end within
+    of `sample` when given (e.g. `jobtools.sample.SAMPLE_PATH`). Running jobs end within
     `finish_within` seconds of the simulator's start. The server is stopped on the way out,
     also on Ctrl-C. `excel` and `xlsx` are `write_report`'s.
     """

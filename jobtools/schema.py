@@ -337,7 +337,10 @@ def categorical(values: Iterable[Any], known: tuple[str, ...] = ()) -> pd.Catego
     >>> list(categorical(["b", "x", None, "a"], ("a", "b")).categories)
     ['a', 'b', 'x']
     """
-    strings = _large_strings(values)
+    if isinstance(values, pa.ChunkedArray) and values.type == pa.large_string():
+        strings = values  # a reader's column: its chunks as they are (joining them is a copy)
+    else:
+        strings = _large_strings(values)
     # Arrow's unique keeps the order of first appearance, which is the order unknowns follow.
     unique = pc.unique(strings).drop_null()
     seen = set(known)

@@ -3,7 +3,7 @@
 `simulator_server` (session scope)
     ONE real simulator of the jobs API on 127.0.0.1, in a background thread, for the whole
     session (`LiveSimulator`): `.url`, `.project_id`, `.token`, `.ak`, `.sk`, `.simulator`
-    (the `jobtools.Simulator` behind it) and `.server`. It serves `jobtools/data/sample_jobs.jsonl`
+    (the `jobtools.Simulator` behind it) and `.server`. It serves `data/sample_jobs.jsonl.gz`
     on the real clock (the official SDK signs with the real time), with the demo
     credentials and no faults. It is shared, so a test that changes it puts it back:
     inject faults with `with simulator_server.simulator.injecting(Faults(...)):`, add its
@@ -56,7 +56,7 @@ from jobtools.simulator import (
     SimulatorServer,
 )
 
-SAMPLE_JOBS = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+SAMPLE_JOBS = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl.gz"
 
 # The documented example answer (the reference's "seed"): a SUCCESS whose end_time is "".
 SEED = {

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from jobtools.cli import main
 from jobtools.report import REPORT_FILES
 
-SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl.gz"
 BOM = b"\xef\xbb\xbf"
 
 
@@ -26,7 +27,7 @@ def one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
 def small_input(tmp_path: Path) -> Path:
     """The first 200 jobs of the sample, as a JSONL file."""
     path = tmp_path / "jobs.jsonl"
-    lines = SAMPLE.read_text(encoding="utf-8").splitlines()[:200]
+    lines = gzip.decompress(SAMPLE.read_bytes()).decode().splitlines()[:200]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

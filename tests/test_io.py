@@ -21,7 +21,7 @@ from jobtools.schema import COLUMNS, OUTCOMES, WAIT_STATES, categorical
 
 COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 
-SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl.gz"
 
 
 @pytest.fixture(autouse=True, params=["kernel", "python"])

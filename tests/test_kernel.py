@@ -120,6 +120,24 @@ def test_every_layout_is_read_by_the_kernel(tmp_path, records, layout, python_li
     pd.testing.assert_frame_equal(frame, expected)
 
 
+def test_unknown_fields_stay_on_the_fast_path(tmp_path, records, python_lines):
+    """Fields the contract does not know go to `extra` by the scanner itself, as Python's
+    rules write them; only a top-level `sub_jobs` (which the rules follow) goes to Python."""
+    lines = [
+        _with(region="cn-north-4"),
+        json.dumps({**SEED, "zone": {"a": [1, None, "镜像"]}, "n": 2}),
+        _with(entities={}, sub_jobs=[{"entities": {"volume_id": "v1"}}]),
+    ]
+    frame = read_both(write(tmp_path / "jobs.jsonl", lines))
+    assert python_lines == [lines[2].encode()]
+    assert frame["extra"].tolist() == [
+        '{"region":"cn-north-4"}',
+        '{"zone":{"a":[1,null,"镜像"]},"n":2}',
+        '{"sub_jobs":[{"entities":{"volume_id":"v1"}}]}',
+    ]
+    assert frame.loc[2, "resource_id"] == "v1"
+
+
 def test_a_bom_is_no_problem(tmp_path, records):
     path = tmp_path / "jobs.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(orjson.dumps(r) for r in records))
@@ -131,7 +149,7 @@ def test_a_file_is_read_in_pieces_and_halves(tmp_path, records, monkeypatch, pyt
     monkeypatch.setattr(jsonl, "CHUNK", 4096)
     monkeypatch.setattr(jsonl, "_HALVES_AT", 1024)
     lines = [orjson.dumps(r).decode() for r in records]
-    lines[7] = _with(region="odd")  # one line for Python, put back in its place
+    lines[7] = lines[7][:-1] + ',"status":"FAIL"}'  # a duplicated key: read by Python, in place
     path = write(tmp_path / "jobs.jsonl", lines)
     frame = read_both(path)
     assert len(python_lines) == 1
@@ -194,6 +212,13 @@ ODD_LINES = {
     "raw Chinese": _with(fail_reason="镜像失败", entities={"image_name": "镜像"}),
     "escaped entity field": json.dumps({**SEED, "entities": {"image_name": "a\tb"}}),
     "unknown top-level field": _with(region="cn-north-4"),
+    "unknown fields of every kind": _with(
+        region={"a": [1, 2.5, None, True, 'x"y\n'], "b": {}}, zone=[], n=-7, f=False
+    ),
+    "unknown fields first and between": '{"x":1,"job_id":"j1","y":[{}],"status":"SUCCESS"}',
+    "unknown field, spaced and escaped": json.dumps({**SEED, "note": '镜像 "q"\t'}),
+    "unknown field, a number orjson writes otherwise": '{"job_id":"j1","n":1.50}',
+    "top-level sub_jobs (VBS)": _with(sub_jobs=[{"entities": {"volume_id": "v1"}}]),
     "duplicated key": '{"status":"FAIL","status":"SUCCESS","job_id":"j1"}',
     "duplicated entity key": '{"job_id":"j1","entities":{"image_id":"a","image_id":"b"}}',
     "number where text goes": '{"job_id":123,"status":"SUCCESS"}',
@@ -427,7 +452,7 @@ def assert_valid_arrow(data: bytes) -> None:
     """Every column the scanner builds passes Arrow's full validation (UTF-8 included)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     part = scan.scan(buf, 0, len(buf))
-    for values in (*part.raw.text.values(), part.raw.entities):
+    for values in (*part.raw.text.values(), part.raw.entities, part.raw.extra):
         values.validate(full=True)
 
 
@@ -441,13 +466,43 @@ def test_the_scanner_refuses_tables_that_disagree():
     """Real checks, not asserts: `python -O` keeps them."""
     buf = np.frombuffer(b'{"job_id":"j1"}', dtype=np.uint8)
     memory, bounds = scan._regions(len(buf))
+    rows = scan.Scratch().for_lines(1)
     broken = dict(scan.TABLES, text=scan.TABLES["text"][:-1])
     with pytest.raises(ValueError, match="slot tables"):
-        scan._kernel.scan(buf, 0, len(buf), broken, memory, bounds)
+        scan._kernel.scan(buf, 0, len(buf), broken, memory, bounds, rows)
     with pytest.raises(ValueError, match="regions"):
-        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds[:-1])
+        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds[:-1], rows)
     with pytest.raises(ValueError, match="part"):
-        scan._kernel.scan(buf, 0, len(buf) + 1, scan.TABLES, memory, bounds)
+        scan._kernel.scan(buf, 0, len(buf) + 1, scan.TABLES, memory, bounds, rows)
+
+
+def test_the_scanner_refuses_row_arrays_without_room():
+    """The caller's row arrays are checked against the part's lines, never written past."""
+    buf = np.frombuffer(b'{"job_id":"j1"}\n{"job_id":"j2"}\n', dtype=np.uint8)
+    memory, bounds = scan._regions(len(buf))
+    small = scan.Scratch().for_lines(2)  # three lines: two records and the empty last one
+    with pytest.raises(ValueError, match="no room"):
+        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds, small)
+    narrow = dict(scan.Scratch().for_lines(3), kind=np.zeros((1, 3), dtype=np.int8))
+    with pytest.raises(ValueError, match="kind"):
+        scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds, narrow)
+
+
+def test_row_arrays_used_again_keep_nothing_of_the_last_part():
+    """A part scanned into arrays that held a longer part gives what fresh arrays give."""
+    scratch = scan.Scratch()
+    first = b'{"job_id":"j1","entities":{"image_id":"i","sub_jobs":[{"a":1}]}}\n' * 3
+    second = b'{"job_id":"j2"}\n'
+    scan.scan(np.frombuffer(first, dtype=np.uint8), 0, len(first), scratch)
+    reused = scan.scan(np.frombuffer(second, dtype=np.uint8), 0, len(second), scratch)
+    fresh = scan.scan(np.frombuffer(second, dtype=np.uint8), 0, len(second))
+    for name, values in fresh.raw.text.items():
+        assert reused.raw.text[name].equals(values), name
+    for name, kinds in fresh.raw.kind.items():
+        assert (reused.raw.kind[name] == kinds).all(), name
+    for key, items in fresh.raw.items.items():
+        assert (reused.raw.items[key] == items).all(), key
+    assert reused.raw.sub_jobs == fresh.raw.sub_jobs == {}
 
 
 def test_the_tables_follow_the_schema():

@@ -19,7 +19,7 @@ from huaweicloudsdkims.v2 import ImsClient, ShowJobProgressRequest, ShowJobReque
 from jobtools.simulator import Faults, read_records
 
 SAMPLE = read_records(
-    Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+    Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl.gz"
 )
 
 

@@ -74,13 +74,30 @@ def test_every_imported_distribution_is_declared() -> None:
 
 
 def test_runtime_dependencies_are_light() -> None:
-    """scipy and mplfonts are gone; the widgets are an extra; jinja2 and numpy are declared."""
+    """scipy and mplfonts are gone; the widgets and jinja2 (style_table's Styler) are in the
+    notebook extra; numpy is declared."""
     runtime = {
         _canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0))  # type: ignore[union-attr]
         for r in PYPROJECT["project"]["dependencies"]
     }
     assert not runtime & {"scipy", "mplfonts", "ipywidgets", "ipython"}
-    assert {"numpy", "jinja2", "pandas", "pyarrow", "matplotlib"} <= runtime
+    assert {"numpy", "pandas", "pyarrow", "matplotlib"} <= runtime
+    notebook = " ".join(PYPROJECT["project"]["optional-dependencies"]["notebook"])
+    assert "jinja2" in notebook and "jinja2" not in runtime
+
+
+def test_style_table_without_jinja2_names_the_extra() -> None:
+    """Where jinja2 is not installed (a plain `pip install jobtools`), style_table says how."""
+    code = (
+        "import sys; sys.modules['jinja2'] = None  # as if not installed\n"
+        "import pandas as pd, jobtools\n"
+        "try:\n"
+        "    jobtools.style_table(pd.DataFrame({'a': [1]}))\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "jobtools[notebook]" in done.stdout
 
 
 def test_import_jobtools_loads_no_http_stack_and_no_front_end() -> None:
@@ -101,7 +118,7 @@ def test_the_sample_ships_inside_the_package() -> None:
     assert SAMPLE_PATH.is_file()
     assert SAMPLE_PATH.parent == Path(jobtools.__file__).parent / "data"
     package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["jobtools"]
-    assert "data/sample_jobs.jsonl" in package_data
+    assert "data/sample_jobs.jsonl.gz" in package_data
     manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8")
     assert "jobtools/io/_kernel.pyx" in manifest and "exclude jobtools/io/_kernel.c" in manifest
 
@@ -180,11 +197,13 @@ def test_the_sdist_and_the_wheel_hold_what_they_should(built: dict[str, Path]) -
     with tarfile.open(built["sdist"]) as sdist:
         names = sdist.getnames()
     assert any(n.endswith("jobtools/io/_kernel.pyx") for n in names)
-    assert any(n.endswith("jobtools/data/sample_jobs.jsonl") for n in names)
+    assert any(n.endswith("jobtools/data/sample_jobs.jsonl.gz") for n in names)
+    assert not any(n.endswith("jobtools/data/sample_jobs.jsonl") for n in names)
     assert not any(n.endswith((".c", ".so")) for n in names)
     with zipfile.ZipFile(built["wheel"]) as wheel:
         names = wheel.namelist()
-    assert "jobtools/data/sample_jobs.jsonl" in names and "jobtools/py.typed" in names
+    assert "jobtools/data/sample_jobs.jsonl.gz" in names and "jobtools/py.typed" in names
+    assert "jobtools/data/sample_jobs.jsonl" not in names
     assert any(re.match(r"jobtools/io/_kernel\..*(so|pyd)$", n) for n in names)
     assert not any(n.endswith((".c", ".pyx")) for n in names)
     if sys.platform.startswith("linux"):
@@ -260,7 +279,7 @@ def _check_serve(bindir: Path, work: Path, env: dict[str, str]) -> None:
         while banner[-1] and not banner[-1].startswith("  try"):
             banner.append(server.stdout.readline())
         jobs = next(line for line in banner if line.startswith("  jobs"))
-        assert "2000 from" in jobs and "sample_jobs.jsonl" in jobs, banner
+        assert "2000 from" in jobs and "sample_jobs.jsonl.gz" in jobs, banner
         url = banner[-1].split()[-1]  # `  try  curl -H 'X-Auth-Token: demo-token' URL`
         request = urllib.request.Request(url, headers={"X-Auth-Token": "demo-token"})
         with urllib.request.urlopen(request, timeout=30) as answer:

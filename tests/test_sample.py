@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import jobtools.sample
 from jobtools import jobs_to_frame
 from jobtools.sample import generate_jobs, main
 
-SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl.gz"
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +31,21 @@ def test_same_seed_same_records_other_seed_other_records():
 
 
 def test_committed_sample_is_reproducible(tmp_path):
-    """`python -m jobtools.sample` rewrites jobtools/data/sample_jobs.jsonl byte for byte."""
-    out = tmp_path / "sample.jsonl"
+    """`python -m jobtools.sample` rewrites jobtools/data/sample_jobs.jsonl.gz byte for byte."""
+    out = tmp_path / "sample.jsonl.gz"
     assert main(["--out", str(out)]) == 0
     assert out.read_bytes() == SAMPLE.read_bytes()
+
+
+def test_the_sample_is_gzip_with_no_name_and_no_time(tmp_path):
+    """The shipped sample is gzip whose header holds no file name and a zero time, so its
+    bytes do not depend on where or when it was written; it holds the plain JSONL's lines."""
+    data = SAMPLE.read_bytes()
+    assert data[:4] == b"\x1f\x8b\x08\x00"  # gzip, deflate, no flags (no name)
+    assert data[4:8] == b"\x00\x00\x00\x00"  # mtime 0
+    plain = tmp_path / "sample.jsonl"
+    assert main(["--out", str(plain)]) == 0
+    assert gzip.decompress(data) == plain.read_bytes()
 
 
 def test_every_time_parses_and_both_formats_occur(frame):

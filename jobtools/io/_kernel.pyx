@@ -56,13 +56,13 @@ cdef struct Tables:
     const int64_t* held  # per slot: its rank among the keys cut from the entities, or -1
     const int64_t* held_kind  # per slot: the kind it has when cut
     const int64_t* span  # per slot: where its array's span and length go, or -1
-    int n_text  # text columns; column n_text is the entities text
+    int n_text  # text columns; column n_text is the entities text, n_text + 1 the extra text
 
 
 cdef struct Out:
     uint8_t* data
-    const int64_t* base  # n_text + 2: where each column's region starts
-    int64_t* used  # n_text + 1
+    const int64_t* base  # n_text + 3: where each column's region starts
+    int64_t* used  # n_text + 2
 
 
 cdef struct Work:
@@ -78,7 +78,8 @@ cdef struct Work:
 cdef struct Stack:
     int8_t is_array[DEPTH]
     int8_t ctx[DEPTH]
-    int8_t writes[DEPTH]  # written into the entities text
+    int target[DEPTH]  # the text column this container's values are written into, or -1;
+    # at depth 0 (the line's object, never written itself), that of the member being read
     int slot[DEPTH]  # the slot this container is the value of, or -1
     int member_slot[DEPTH]  # in the entities object: the slot of the member being read
     int64_t keys_from[DEPTH]  # this object's first key in Work.key_a
@@ -389,7 +390,8 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
     columns hold its texts; a line for Python leaves the columns as they were."""
     cdef int64_t pos, close = 0, vb, nkeys = 0, k
     cdef int depth = 0, state = S_FIRST, slot = -1, kind, f, child, ent = T.n_text, parent
-    cdef bint escaped, integer, w
+    cdef int extra = T.n_text + 1, w, extras = 0
+    cdef bint escaped, integer
     cdef uint8_t c
     pos = skip_space(buf, start, stop)
     if pos == stop:
@@ -398,7 +400,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
         return PYTHON  # not an object: Python's rules report it
     for k in range(T.n_slots):
         W.kind[k] = K_ABSENT
-    S.is_array[0], S.ctx[0], S.writes[0], S.slot[0] = 0, C_TOP, 0, -1
+    S.is_array[0], S.ctx[0], S.target[0], S.slot[0] = 0, C_TOP, -1, -1
     S.keys_from[0], S.written[0] = 0, 0
     pos += 1
     while True:
@@ -407,7 +409,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
             if pos >= stop:
                 return PYTHON
             c = buf[pos]
-            w = S.writes[depth]
+            w = S.target[depth]
             if c == 123 or c == 91:
                 kind = K_OBJECT if c == 123 else K_ARRAY
                 if slot >= 0:
@@ -418,12 +420,12 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                     return PYTHON  # deeper than followed: for orjson to judge
                 child = C_OTHER
                 if S.ctx[depth] == C_TOP and slot == T.entities and kind == K_OBJECT:
-                    child, w = C_ENT, True
-                if w and not put_byte(out, ent, c):
+                    child, w = C_ENT, ent
+                if w >= 0 and not put_byte(out, w, c):
                     overflow[0] = True
                     return PYTHON
                 depth += 1
-                S.is_array[depth], S.ctx[depth], S.writes[depth] = kind == K_ARRAY, child, w
+                S.is_array[depth], S.ctx[depth], S.target[depth] = kind == K_ARRAY, child, w
                 S.slot[depth], S.keys_from[depth], S.written[depth] = slot, nkeys, 0
                 if child == C_ENT:
                     S.member_at[depth] = out.used[ent]
@@ -441,8 +443,8 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                     return PYTHON
                 kind = K_STRING
                 vb = close + 1
-                if w and not (put_string(out, ent, buf, pos + 1, close, True) if escaped
-                              else put(out, ent, buf + pos, vb - pos)):
+                if w >= 0 and not (put_string(out, w, buf, pos + 1, close, True) if escaped
+                                   else put(out, w, buf + pos, vb - pos)):
                     overflow[0] = True
                     return PYTHON
             elif c == 45 or 48 <= c <= 57:
@@ -452,7 +454,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                     # that may not fit 64 bits): Python's rules, which keep big integers.
                     return PYTHON
                 kind = K_INT if integer else K_FLOAT
-                if w and not put(out, ent, buf + pos, vb - pos):
+                if w >= 0 and not put(out, w, buf + pos, vb - pos):
                     overflow[0] = True
                     return PYTHON
             elif c == 110 and literal(buf, pos, stop, b"null", 4):
@@ -463,7 +465,8 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                 kind, vb = K_BOOL, pos + 5
             else:
                 return PYTHON
-            if w and (kind == K_NULL or kind == K_BOOL) and not put(out, ent, buf + pos, vb - pos):
+            if w >= 0 and (kind == K_NULL or kind == K_BOOL) and not put(out, w, buf + pos,
+                                                                        vb - pos):
                 overflow[0] = True
                 return PYTHON
             if slot >= 0:
@@ -521,16 +524,27 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
             slot = -1
             if S.ctx[depth] == C_TOP:
                 slot = key_id(buf, pos + 1, close, T, 0, T.n_top)
+                S.target[0] = -1
                 if slot < 0:
-                    return PYTHON  # an unknown top-level field: `extra` is Python's
+                    # An unknown top-level field: written whole into the extra text, as
+                    # orjson writes `{key: value, ...}` of those fields (`frame._extra`).
+                    if not put_byte(out, extra, 44 if extras else 123) or not put(
+                        out, extra, buf + pos, close + 1 - pos
+                    ) or not put_byte(out, extra, 58):
+                        overflow[0] = True
+                        return PYTHON
+                    extras += 1
+                    S.target[0] = extra
             elif S.ctx[depth] == C_ENT:
                 slot = key_id(buf, pos + 1, close, T, T.n_top, T.n_slots)
                 S.member_slot[depth] = slot
-            if S.writes[depth]:
-                if S.written[depth] and not put_byte(out, ent, 44):
+            if depth > 0 and S.target[depth] >= 0:
+                if S.written[depth] and not put_byte(out, S.target[depth], 44):
                     overflow[0] = True
                     return PYTHON
-                if not put(out, ent, buf + pos, close + 1 - pos) or not put_byte(out, ent, 58):
+                if not put(out, S.target[depth], buf + pos, close + 1 - pos) or not put_byte(
+                    out, S.target[depth], 58
+                ):
                     overflow[0] = True
                     return PYTHON
             S.written[depth] += 1
@@ -548,7 +562,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
         if c == 44:
             pos += 1
             if S.is_array[depth]:
-                if S.writes[depth] and not put_byte(out, ent, 44):
+                if S.target[depth] >= 0 and not put_byte(out, S.target[depth], 44):
                     overflow[0] = True
                     return PYTHON
                 slot = -1
@@ -561,7 +575,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
         if c != (93 if S.is_array[depth] else 125):
             return PYTHON
         pos += 1
-        if S.writes[depth] and not put_byte(out, ent, c):
+        if depth > 0 and S.target[depth] >= 0 and not put_byte(out, S.target[depth], c):
             overflow[0] = True
             return PYTHON
         if S.slot[depth] >= 0:
@@ -576,6 +590,9 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
         state = S_AFTER
     if skip_space(buf, pos, stop) != stop:
         return PYTHON  # something after the object
+    if extras and not put_byte(out, extra, 125):
+        overflow[0] = True
+        return PYTHON
     return OK
 
 
@@ -597,11 +614,31 @@ cdef inline void member_done(const Tables* T, Out* out, Stack* S, int depth,
 
 # --- a part of a file ------------------------------------------------------------------------
 
+def count_lines(const uint8_t[::1] data, int64_t lo, int64_t hi):
+    """The lines of `data[lo:hi]` (its newlines, plus one): the rows `scan` may fill."""
+    cdef const uint8_t* buf = &data[0] if len(data) else NULL
+    cdef const uint8_t* at
+    cdef int64_t lines = 1, i = lo
+    if not (0 <= lo <= hi <= len(data)):
+        raise ValueError("part out of the buffer")
+    with nogil:
+        while i < hi:
+            at = <const uint8_t*>memchr(buf + i, 10, hi - i)
+            if at == NULL:
+                break
+            lines += 1
+            i = at - buf + 1
+    return lines
+
+
 def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[::1] out_data,
-         const int64_t[::1] regions):
+         const int64_t[::1] regions, dict rows_out):
     """Every line of `data[lo:hi]`: per row (a line not blank) its verdict, its line number
     within the part, where it is, each slot's kind, the text columns (Arrow offsets and
-    validity) and each span slot's array (where it is, how many items).
+    validity) and each span slot's array (where it is, how many items), written into the
+    arrays of `rows_out` (made by the caller, to be used again for the next part: new memory
+    for each part costs more than the scan); returned: the rows filled, the part's lines and
+    each text column's bytes.
 
     `out_data[regions[f]:regions[f + 1]]` is text column f's region; each must be as large
     as the part (no column's text is longer). Raises `RegionOverflow` if one is not.
@@ -636,41 +673,42 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             raise ValueError("a slot's column is out of range")
         if name_off[s + 1] < name_off[s]:
             raise ValueError("key table out of order")
-    if len(regions) != n_text + 2 or regions[0] != 0 or regions[n_text + 1] > len(out_data):
+    if len(regions) != n_text + 3 or regions[0] != 0 or regions[n_text + 2] > len(out_data):
         raise ValueError("regions disagree with the text columns")
-    for f in range(n_text + 1):
+    for f in range(n_text + 2):
         if regions[f + 1] - regions[f] < hi - lo:
             raise ValueError("a region is smaller than the part")
     T.names = &names[0] if len(names) else NULL
     T.name_off, T.accept, T.text = &name_off[0], &accept[0], &text[0]
     T.held, T.held_kind, T.span = &held[0], &held_kind[0], &span[0]
 
-    with nogil:
-        i = lo
-        while i < hi:
-            at = <const uint8_t*>memchr(buf + i, 10, hi - i)
-            if at == NULL:
-                break
-            lines += 1
-            i = at - buf + 1
-    state_a = np.zeros(lines, dtype=np.int8)
-    line_a = np.zeros(lines, dtype=np.int64)
-    span_a = np.zeros((2, lines), dtype=np.int64)  # where each row's line starts and ends
-    kind_a = np.zeros((T.n_slots, lines), dtype=np.int8)
-    offsets_a = np.zeros((n_text + 1, lines + 1), dtype=np.int64)
-    valid_a = np.zeros((n_text + 1, lines), dtype=np.uint8)
-    array_a = np.zeros((max(n_span, 1), 3, lines), dtype=np.int64)  # start, end, items
-    used_a = np.zeros(n_text + 1, dtype=np.int64)
+    lines = count_lines(data, lo, hi)
+    cdef int8_t[::1] state = rows_out["state"]
+    cdef int64_t[::1] line_no = rows_out["line"]
+    cdef int64_t[:, ::1] where = rows_out["where"], offsets = rows_out["offsets"]
+    cdef int8_t[:, ::1] kind = rows_out["kind"]
+    cdef uint8_t[:, ::1] valid = rows_out["valid"]
+    cdef int64_t[:, :, ::1] arrays = rows_out["arrays"]
+    # Real checks: every array has room for every line, in the tables' shapes.
+    if state.shape[0] < lines or line_no.shape[0] < lines:
+        raise ValueError("rows_out has no room for the part's lines")
+    if where.shape[0] != 2 or where.shape[1] < lines:
+        raise ValueError("rows_out['where'] has the wrong shape")
+    if kind.shape[0] != T.n_slots or kind.shape[1] < lines:
+        raise ValueError("rows_out['kind'] has the wrong shape")
+    if offsets.shape[0] != n_text + 2 or offsets.shape[1] < lines + 1:
+        raise ValueError("rows_out['offsets'] has the wrong shape")
+    if valid.shape[0] != n_text + 2 or valid.shape[1] < lines:
+        raise ValueError("rows_out['valid'] has the wrong shape")
+    if arrays.shape[0] < n_span or arrays.shape[1] != 3 or arrays.shape[2] < lines:
+        raise ValueError("rows_out['arrays'] has the wrong shape")
+    used_a = np.zeros(n_text + 2, dtype=np.int64)
     work_a = np.zeros((3, max(T.n_slots, 1)), dtype=np.int64)
     keys_a = np.zeros((2, MAX_KEYS), dtype=np.int64)
-    cdef int8_t[::1] state = state_a
-    cdef int64_t[::1] line_no = line_a, used = used_a
-    cdef int64_t[:, ::1] where = span_a, offsets = offsets_a, work = work_a, keys = keys_a
-    cdef int8_t[:, ::1] kind = kind_a
-    cdef uint8_t[:, ::1] valid = valid_a
-    cdef int64_t[:, :, ::1] arrays = array_a
+    cdef int64_t[::1] used = used_a
+    cdef int64_t[:, ::1] work = work_a, keys = keys_a
     kind_w = np.zeros(max(T.n_slots, 1), dtype=np.int8)
-    used0_a = np.zeros(n_text + 1, dtype=np.int64)
+    used0_a = np.zeros(n_text + 2, dtype=np.int64)
     cdef int8_t[::1] kind_work = kind_w
     cdef int64_t[::1] used0 = used0_a
     cdef Work W
@@ -682,16 +720,27 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     out.used = &used[0]
     cdef Stack S
     with nogil:
+        for f in range(n_text + 2):
+            offsets[f, 0] = 0
         start = lo
         while start <= hi and not overflow:
             at = <const uint8_t*>memchr(buf + start, 10, hi - start) if start < hi else NULL
             stop = hi if at == NULL else at - buf
-            for f in range(n_text + 1):
+            for f in range(n_text + 2):
                 W.used0[f] = used[f]
             verdict = read_line(buf, start, stop, &T, &W, &out, &S, &overflow)
             if verdict != BLANK:
                 state[row], line_no[row] = verdict, line
                 where[0, row], where[1, row] = start, stop
+                # Every cell of the row is written (the arrays hold the last part's values).
+                for f in range(n_text + 2):
+                    valid[f, row] = 0
+                for s in range(n_span):
+                    arrays[s, 0, row] = 0
+                    arrays[s, 1, row] = 0
+                    arrays[s, 2, row] = 0
+                for s in range(T.n_slots):
+                    kind[s, row] = K_ABSENT
                 if verdict == OK:
                     for s in range(T.n_slots):
                         kind[s, row] = W.kind[s]
@@ -704,24 +753,16 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
                             arrays[T.span[s], 2, row] = W.count[T.span[s]]
                     if W.kind[T.entities] == K_OBJECT:
                         valid[n_text, row] = 1
+                    if used[n_text + 1] > W.used0[n_text + 1]:  # unknown fields: extra
+                        valid[n_text + 1, row] = 1
                 else:
-                    for f in range(n_text + 1):
+                    for f in range(n_text + 2):
                         used[f] = W.used0[f]
-                for f in range(n_text + 1):
+                for f in range(n_text + 2):
                     offsets[f, row + 1] = used[f]
                 row += 1
             line += 1
             start = stop + 1
     if overflow:
         raise RegionOverflow("a text column outgrew its region")
-    return {
-        "state": state_a[:row],
-        "line": line_a[:row],
-        "lines": line,
-        "where": span_a[:, :row],
-        "kind": kind_a[:, :row],
-        "offsets": offsets_a[:, : row + 1],
-        "valid": valid_a[:, :row].view(bool),
-        "arrays": array_a[:n_span, :, :row],
-        "used": used_a,
-    }
+    return row, line, used_a

@@ -9,11 +9,13 @@ long. Its tables (which keys, which kinds each may have, which text column each 
 are made here from the schema at run time, and it knows no rule: `frame.frame_from_raw`
 derives every column, for the scanner and for parsed records alike.
 
-A line the scanner does not take as it is goes to Python's rules (`PYTHON`): an unknown
-top-level field (for `extra`), a duplicated or escaped key, a value of a kind its slot does
-not take (a number where text goes), a number orjson writes otherwise or that may not fit
-64 bits, nesting deeper than 64, or anything that is no JSON object (which Python reports).
-Spaces, `\\uXXXX` escapes, CRLF line ends and keys in any order stay on the fast path.
+Unknown top-level fields go whole into the `extra` text, as orjson writes them. A line the
+scanner does not take as it is goes to Python's rules (`PYTHON`): a duplicated or escaped
+key, a value of a kind its slot does not take (a number where text goes), a number orjson
+writes otherwise or that may not fit 64 bits, nesting deeper than 64, a top-level
+`sub_jobs` (VBS: the rules follow it), or anything that is no JSON object (which Python
+reports). Spaces, `\\uXXXX` escapes, CRLF line ends and keys in any order stay on the fast
+path.
 """
 
 from __future__ import annotations
@@ -55,8 +57,11 @@ __all__ = ["BUILT", "Part", "scan"]
 BUILT = _kernel is not None
 OK, PYTHON, BLANK = 0, 1, 2
 
-# The slots in the scanner's order: the top-level fields, then the entity keys.
-TOP = (*RECORD_FIELDS, "entities")
+# The slots in the scanner's order: the top-level fields, then the entity keys. A top-level
+# `sub_jobs` is a slot that takes no kind: VBS puts its sub-jobs there (reference, "More
+# services with this job API"), and the rules follow them (`frame._with_top_sub_jobs`).
+TOP_SUB_JOBS = "sub_jobs"
+TOP = (*RECORD_FIELDS, "entities", TOP_SUB_JOBS)
 ENTITY_KEYS = tuple(dict.fromkeys((*ENTITY_TEXT_KEYS, *ENTITY_KIND_KEYS)))
 SLOTS = (*TOP, *(slot(key) for key in ENTITY_KEYS))
 # The text columns it writes, by index (the entities text after them).
@@ -68,7 +73,9 @@ def _accepted(name: str) -> int:
     """The kinds the scanner takes in a slot, as `frame_from_raw` reads them from Python's
     values; any other kind sends the line to Python's rules (whose text is `str(value)`)."""
     kinds = {NULL, STRING}
-    if name == "entities":
+    if name == TOP_SUB_JOBS:
+        kinds = set()  # any value: Python's rules
+    elif name == "entities":
         kinds = {NULL, OBJECT}
     elif name == slot(ENTITY_FIELDS["process_percent"]):
         kinds = {NULL, INT, FLOAT}
@@ -108,12 +115,14 @@ TABLES = _tables()
 class Part:
     """One part of a file as the scanner read it: the raw values of its rows (lines not
     blank; a line left to Python has no values), each row's verdict and line number (from 0
-    at the part's start), where each row's line is, and how many lines the part has."""
+    at the part's start), the rows left to Python and where their lines are (start, end),
+    and how many lines the part has."""
 
     raw: RawJobs
     state: np.ndarray
     line: np.ndarray
-    where: np.ndarray
+    left: np.ndarray
+    left_where: np.ndarray
     lines: int
 
 
@@ -127,36 +136,71 @@ def _regions(part_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     a whole read up to half a second slower).
     """
     per = max(part_bytes, 1)
-    bounds = np.arange(len(TEXT_SLOTS) + 2, dtype=np.int64) * per
+    bounds = np.arange(len(TEXT_SLOTS) + 3, dtype=np.int64) * per  # + entities, extra
     return np.frombuffer(mmap.mmap(-1, int(bounds[-1])), dtype=np.uint8), bounds
 
 
-def scan(buf: np.ndarray, lo: int, hi: int) -> Part:
+class Scratch:
+    """The scanner's per-row arrays, used again for part after part (each part's values are
+    copied out, only those kept): new arrays for every part would be new memory every time,
+    which costs more than the scan itself on a virtual machine. One per thread."""
+
+    def __init__(self) -> None:
+        self.capacity = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        self._nulls = pa.nulls(0, pa.large_string())
+
+    def nulls(self, n: int) -> pa.Array:
+        """A text column of `n` nulls: a slice of one kept here (Arrow's all-null column has
+        offsets of 8 bytes a row, and most of the slots are empty in most parts: a new one
+        for each would hold 170 MB of zeros for a million records)."""
+        if len(self._nulls) < n:
+            self._nulls = pa.nulls(max(n, 2 * len(self._nulls)), pa.large_string())
+        return self._nulls.slice(0, n)
+
+    def for_lines(self, lines: int) -> dict[str, np.ndarray]:
+        if lines > self.capacity:
+            cap = max(lines, 2 * self.capacity)
+            self.capacity = cap
+            n_text = len(TEXT_SLOTS) + 2  # + entities, extra
+            self.arrays = {
+                "state": np.zeros(cap, dtype=np.int8),
+                "line": np.zeros(cap, dtype=np.int64),
+                "where": np.zeros((2, cap), dtype=np.int64),
+                "kind": np.zeros((len(SLOTS), cap), dtype=np.int8),
+                "offsets": np.zeros((n_text, cap + 1), dtype=np.int64),
+                "valid": np.zeros((n_text, cap), dtype=np.uint8),
+                "arrays": np.zeros((max(len(SUB_JOB_KEYS), 1), 3, cap), dtype=np.int64),
+            }
+        return self.arrays
+
+
+def scan(buf: np.ndarray, lo: int, hi: int, scratch: Scratch | None = None) -> Part:
     """The lines of `buf[lo:hi]`, read by the scanner (which must be built)."""
     if _kernel is None:
         raise RuntimeError("the JSONL scanner is not built")
     memory, bounds = _regions(hi - lo)
-    got = _kernel.scan(buf, lo, hi, TABLES, memory, bounds)
-    n = len(got["state"])
+    scratch = scratch or Scratch()
+    got = scratch.for_lines(_kernel.count_lines(buf, lo, hi))
+    n, lines, used = _kernel.scan(buf, lo, hi, TABLES, memory, bounds, got)
     columns = []
-    for f in range(len(TEXT_SLOTS) + 1):
+    for f in range(len(TEXT_SLOTS) + 2):
         start = int(bounds[f])
-        valid = got["valid"][f]
+        valid = got["valid"][f, :n].view(bool)
         if not valid.any():
-            columns.append(pa.nulls(n, pa.large_string()))  # no offsets kept for nothing
+            columns.append(scratch.nulls(n))  # no offsets kept for nothing
             continue
         columns.append(
             pa.LargeStringArray.from_buffers(
                 n,
-                pa.py_buffer(got["offsets"][f]),
-                pa.py_buffer(memory[start : start + int(got["used"][f])]),
+                pa.py_buffer(got["offsets"][f, : n + 1].copy()),
+                pa.py_buffer(memory[start : start + int(used[f])]),
                 None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little")),
             )
         )
-    kinds = got["kind"]
-    kind = {name: kinds[SLOTS.index(name)].copy() for name in KIND_SLOTS}
+    kind = {name: got["kind"][SLOTS.index(name), :n].copy() for name in KIND_SLOTS}
     arrays = got["arrays"]
-    items = {key: arrays[i, 2].copy() for i, key in enumerate(SUB_JOB_KEYS)}
+    items = {key: arrays[i, 2, :n].copy() for i, key in enumerate(SUB_JOB_KEYS)}
     sub_jobs = {
         row: buf[
             arrays[SUB_JOB_KEYS.index(key), 0, row] : arrays[SUB_JOB_KEYS.index(key), 1, row]
@@ -165,11 +209,13 @@ def scan(buf: np.ndarray, lo: int, hi: int) -> Part:
     }
     raw = RawJobs(
         n,
-        dict(zip(TEXT_SLOTS, columns[:-1], strict=True)),
+        dict(zip(TEXT_SLOTS, columns[:-2], strict=True)),
         kind,
         items,
+        columns[-2],
         columns[-1],
-        pa.nulls(n, pa.large_string()),
         sub_jobs,
     )
-    return Part(raw, got["state"], got["line"], got["where"], int(got["lines"]))
+    state = got["state"][:n].copy()
+    left = np.flatnonzero(state == PYTHON)
+    return Part(raw, state, got["line"][:n].copy(), left, got["where"][:, left], int(lines))

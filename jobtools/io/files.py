@@ -1,8 +1,9 @@
 """Job frames to and from files: JSON, JSONL, directories of them, and the CSV written here.
 
 `read_jobs` loads job records as the API returns them (`.json`: one response, a list, or an
-object wrapping a list; `.jsonl`/`.ndjson`: one response a line), a directory of such files,
-and the CSV and JSONL files `write_jobs` writes; it always returns the `JOB_COLUMNS` frame.
+object wrapping a list; `.jsonl`/`.ndjson`: one response a line, gzip-compressed or not), a
+directory of such files, and the CSV and JSONL files `write_jobs` writes; it always returns
+the `JOB_COLUMNS` frame.
 `.parquet` files and day-partitioned Parquet archives: `jobtools.io.parquet`.
 
 Nothing is dropped silently. A corrupt line (or a `.json` file that is no JSON) is skipped
@@ -17,7 +18,10 @@ an empty cell and an empty string a quoted `""`, so that reading gives back an e
 dtypes included.
 
 JSONL is read by `jobtools.io._jsonl`: the compiled scanner or orjson (`engine=`), the same
-frame either way, each bad line reported with its number and the others read.
+frame either way, each bad line reported with its number and the others read. A gzip file
+(`.jsonl.gz`, `.ndjson.gz`, or any JSONL file that starts with gzip's magic bytes) is
+decompressed as it is read; damaged or cut-short gzip data is reported like a corrupt line,
+at the line it cut, and the lines before it are kept.
 """
 
 from __future__ import annotations
@@ -59,18 +63,24 @@ __all__ = [
     "CsvError",
     "Errors",
     "JSON_SUFFIXES",
+    "GZIP_LINES_SUFFIXES",
     "LINES_SUFFIXES",
     "NaiveTimeWarning",
     "READABLE_SUFFIXES",
     "frame_to_csv_frame",
     "read_jobs",
+    "readable_suffix",
     "write_jobs",
 ]
 
 JSON_SUFFIXES = frozenset({".json"})
 LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+# Read, not written: the reader decompresses them as it goes (`_suffix` gives the pair).
+GZIP_LINES_SUFFIXES = frozenset({".jsonl.gz", ".ndjson.gz"})
 CSV_SUFFIXES = frozenset({".csv"})
-READABLE_SUFFIXES = JSON_SUFFIXES | LINES_SUFFIXES | CSV_SUFFIXES | parquet.PARQUET_SUFFIXES
+READABLE_SUFFIXES = (
+    JSON_SUFFIXES | LINES_SUFFIXES | GZIP_LINES_SUFFIXES | CSV_SUFFIXES | parquet.PARQUET_SUFFIXES
+)
 
 # Columns that are not in the API's records; JSONL keeps them under this reserved key.
 COLUMNS_KEY = "_jobtools"
@@ -108,10 +118,10 @@ def read_jobs(
     """Load job records or a written job frame from a file or a directory of files.
 
     Args:
-        path: a `.json`, `.jsonl`, `.ndjson` or `.csv` file, a poll log (the SQLite file of
-            `wait_for(log=...)`, any name: every job of its waits, read offline), or a
-            directory: every .json/.jsonl/.ndjson/.csv file in it (not its subdirectories),
-            in name order.
+        path: a `.json`, `.jsonl`, `.ndjson` or `.csv` file (JSONL also gzip-compressed,
+            `.jsonl.gz`/`.ndjson.gz`), a poll log (the SQLite file of `wait_for(log=...)`, any
+            name: every job of its waits, read offline), or a directory: every such file in
+            it (not its subdirectories), in name order.
         errors: `"warn"` skips corrupt lines with a CorruptInputWarning; `"raise"` raises
             CorruptInputError listing every corrupt line.
         encoding, sep: CSV only: the text encoding and the separator; by default detected
@@ -188,21 +198,33 @@ def _files(path: Path) -> Iterator[Path]:
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p) in READABLE_SUFFIXES)
         if not found:
-            raise FileNotFoundError(f"no .json, .jsonl, .ndjson, .csv or .parquet files in {path}")
+            raise FileNotFoundError(
+                f"no .json, .jsonl(.gz), .ndjson(.gz), .csv or .parquet files in {path}"
+            )
         yield from found
     elif path.is_file():
         if _suffix(path) not in READABLE_SUFFIXES and not is_poll_log(path):
             raise ValueError(
-                f"cannot read {path}: expected .json, .jsonl, .ndjson, .csv, .parquet or a poll "
-                "log (for a text file of job ids, run `jobtools fetch` or `jobtools watch` first)"
+                f"cannot read {path}: expected .json, .jsonl(.gz), .ndjson(.gz), .csv, .parquet "
+                "or a poll log (for a text file of job ids, run `jobtools fetch` or `jobtools "
+                "watch` first)"
             )
         yield path
     else:
         raise FileNotFoundError(f"no such file or directory: {path}")
 
 
+def readable_suffix(path: str | Path) -> bool:
+    """Whether `read_jobs` reads a file of this name (a poll log it reads by any name)."""
+    return _suffix(Path(path)) in READABLE_SUFFIXES
+
+
 def _suffix(path: Path) -> str:
-    return path.suffix.lower()
+    """The lower-case suffix, both parts of a compressed one (`.jsonl.gz`)."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return "".join(path.suffixes[-2:]).lower()
+    return suffix
 
 
 def _read_file(
@@ -224,7 +246,7 @@ def _read_file(
         return frame, [{"file": str(path), **problem} for problem in skipped]
     if suffix in parquet.PARQUET_SUFFIXES:
         return parquet.read_parquet(path), []
-    if suffix in LINES_SUFFIXES:
+    if suffix in LINES_SUFFIXES or suffix in GZIP_LINES_SUFFIXES:
         frame, problems = read_file_lines(path, legacy_tz, engine)
         return _with_columns(frame), problems
     data = path.read_bytes()

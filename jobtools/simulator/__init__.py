@@ -1,7 +1,8 @@
 """A local simulator of the image service's jobs API: no cloud account needed.
 
+    from jobtools.sample import SAMPLE_PATH       # the packaged sample, gzipped JSONL
     from jobtools.simulator import Faults, Simulator
-    sim = Simulator("data/sample_jobs.jsonl", faults=Faults(latency=0.05, error_503=0.1))
+    sim = Simulator(SAMPLE_PATH, faults=Faults(latency=0.05, error_503=0.1))
     ids = sim.add_jobs(20, finish_within=30)      # new jobs that end within 30 s
     ids += sim.add_scenario("regression")         # a realistic batch over the last 6 hours
     with sim.serve() as server:                   # a real HTTP server on 127.0.0.1

@@ -88,7 +88,8 @@ class Simulator:
 
     Args:
         jobs: the jobs to serve: None (none yet), a number to generate, a `.jsonl`/`.json`
-            path, or API records. More can be added with `add_jobs` / `add_job`.
+            path (gzipped or not: `jobtools.sample.SAMPLE_PATH`), or API records. More can be
+            added with `add_jobs` / `add_job`.
         clock: seconds since the epoch (default `time.time`); jobs move and X-Sdk-Date is
             checked against it, so tests pass a `ManualClock` and never sleep.
         project_id: the one project the simulator knows.
@@ -189,8 +190,8 @@ class Simulator:
 
         `jobs` is a number of new jobs (made by `jobtools.sample.generate_jobs`, starting now
         in INIT and ending within `finish_within` seconds, optionally all of `job_type` and
-        ending in `status`), a `.jsonl`/`.json` path, or API records (served as they are once
-        ended; INIT and RUNNING ones go on and end within `finish_within`).
+        ending in `status`), a `.jsonl`/`.json` path (gzipped or not), or API records (served
+        as they are once ended; INIT and RUNNING ones go on and end within `finish_within`).
 
         Raises:
             ValueError: for a record without a job id, or an id already served.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,14 +13,22 @@ import orjson
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Job records from a `.jsonl` file (one a line) or a `.json` list or `{"jobs": [...]}`.
+    """Job records from a `.jsonl` file (one a line) or a `.json` list or `{"jobs": [...]}`,
+    gzip-compressed or not (`.jsonl.gz`: the packaged sample).
 
     Raises:
-        ValueError: for a line or file that is not JSON, naming the file and line.
+        ValueError: for a line or file that is not JSON, or damaged gzip, naming the file
+            (and the line).
     """
     path = Path(path)
     data = path.read_bytes()
-    if path.suffix in (".jsonl", ".ndjson"):
+    # The simulator holds every record anyway, so the file is decompressed whole.
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise ValueError(f"{path}: damaged gzip data ({exc})") from None
+    if path.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
         records = []
         for number, line in enumerate(data.splitlines(), start=1):
             if line.strip():
