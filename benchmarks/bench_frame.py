@@ -16,8 +16,8 @@ Each approach runs in a fresh subprocess, so its peak memory (max RSS) is its ow
 time formats parsed to UTC (the legacy one as UTC+08:00), status typed, the entity fields
 pulled out, duration computed.
 
-- kernel / python: `read_jobs(path, engine=...)`: the compiled scanner, or orjson per line;
-  both then derive every column by the same vectorised rules (the same frame).
+- kernel / python: `read_jobs(path, engine=...)`: the compiled scanner, or orjson (a MiB
+  of lines a call); both then derive every column by the same vectorised rules (one frame).
 - plain: what one writes without jobtools: `json.loads` per line, `pd.json_normalize`,
   `datetime.strptime` per time value (two formats tried).
 - duckdb: `read_json` with declared columns, `try_strptime` for both formats, the entity

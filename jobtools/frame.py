@@ -15,8 +15,9 @@ id, once in the frame), and `entities_of(frame)` gives every row's entities back
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +187,8 @@ def split_entities(entities: Any) -> Any:
         cut += 1
     if not cut:
         return entities  # nothing to cut (the common case, decided without a copy)
+    if cut == len(entities):
+        return {}  # all cut (as common): no walk over them again
     return dict(itertools.islice(entities.items(), cut, None))
 
 
@@ -307,7 +310,14 @@ ENTITY_TEXT_KEYS = tuple(
     dict.fromkeys((*RESOURCE_KEYS, *ENTITY_FIELDS.values(), *ERROR_KEYS, TOTAL_KEY))
 )
 ENTITY_KIND_KEYS = (ERROR_KEYS[0], TOTAL_KEY, *SUB_JOB_KEYS)
-_MISSING: Any = object()
+
+
+class _Missing:
+    """The type of `_MISSING`: its kind is ABSENT (so kinds are read by type, in C)."""
+
+
+_MISSING: Any = _Missing()
+_KIND_OF[_Missing] = ABSENT
 
 
 def slot(key: str) -> str:
@@ -434,52 +444,102 @@ def _chunked(arrays: list[Any]) -> pa.ChunkedArray:
 
 def raw_from_records(rows: list[Any]) -> RawJobs:
     """The raw values of parsed records (a record that is no object: all absent, kept whole
-    in `extra["_record"]`)."""
+    in `extra["_record"]`).
+
+    The Python engine's hot path, so it works a column at a time in C-level passes (Arrow
+    converts the text fields straight from the dicts), and a row at a time only for what
+    needs Python: each value's kind, the entities' JSON text, the odd row's `extra`."""
     n = len(rows)
-    dicts = [r if type(r) is dict else _EMPTY for r in rows]
-    ents = [r.get("entities", _MISSING) for r in dicts]
-    edicts = [
-        _with_top_sub_jobs(r, e if type(e) is dict else _EMPTY)
-        for r, e in zip(dicts, ents, strict=True)
-    ]
+    dicts = rows if set(map(type, rows)) <= {dict} else [_as_dict(r) for r in rows]
+    ents = [d.get("entities", _MISSING) for d in dicts]
+    edicts = [e if type(e) is dict else _EMPTY for e in ents]
+    extra: list[Any] = [None] * n
+    for row in _rows_with_extra(rows, dicts):
+        extra[row] = _extra(dicts[row], rows[row])
+        edicts[row] = _with_top_sub_jobs(dicts[row], edicts[row])
     # Keys no record has are all absent: no pass over the records for them.
     present: set[str] = set().union(*edicts) if n else set()
     text: dict[str, Any] = {}
     odd: dict[str, dict[int, Any]] = {}
-    for name in RECORD_FIELDS:
-        text[name], others = _texts([r.get(name) for r in dicts])
+    for name, (values, others) in _text_columns(dicts, RECORD_FIELDS).items():
+        text[name] = values
         if others and name in _TIME_COLUMNS_READ:
             odd[name] = others
-    # The followed entity keys' values in one pass over the entities (not one per key).
-    followed: dict[str, list[Any]] = {
-        key: [_MISSING] * n for key in (*ENTITY_TEXT_KEYS, *ENTITY_KIND_KEYS) if key in present
-    }
-    if followed:
-        column = followed.get
-        for i, e in enumerate(edicts):
-            for key, value in e.items():
-                values = column(key)
-                if values is not None:
-                    values[i] = value
+    followed = _text_columns(edicts, [key for key in ENTITY_TEXT_KEYS if key in present])
     for key in ENTITY_TEXT_KEYS:
-        if key in followed:
-            text[slot(key)] = _texts([None if v is _MISSING else v for v in followed[key]])[0]
-        else:
-            text[slot(key)] = _nulls(n)
+        text[slot(key)] = followed[key][0] if key in followed else _nulls(n)
     kind = {"entities": _kinds(ents)}
     items: dict[str, np.ndarray] = {}
     for key in ENTITY_KIND_KEYS:
-        values = followed.get(key)
-        kind[slot(key)] = np.zeros(n, dtype=np.int8) if values is None else _kinds(values)
+        if key in present:
+            kind[slot(key)] = _kinds(map(dict.get, edicts, itertools.repeat(key), _MISSINGS))
+        else:
+            kind[slot(key)] = np.zeros(n, dtype=np.int8)
         if key in SUB_JOB_KEYS:
             items[key] = np.zeros(n, dtype=np.int64)
-            if values is not None:
-                lists = np.flatnonzero(kind[slot(key)] == ARRAY)
-                items[key][lists] = [len(values[i]) for i in lists.tolist()]
+            lists = np.flatnonzero(kind[slot(key)] == ARRAY).tolist()
+            items[key][lists] = [len(edicts[row][key]) for row in lists]
     sub_jobs = {row: edicts[row][key] for row, key in _sub_job_rows(kind, items).items()}
-    entities = _json_texts([None if e is _MISSING else split_entities(e) for e in ents])
-    extra = _json_texts([_extra(r, raw) for r, raw in zip(dicts, rows, strict=True)])
-    return RawJobs(n, text, kind, items, _strings(entities), _strings(extra), sub_jobs, odd)
+    entities = _strings(_json_texts(_split_all(ents)))
+    return RawJobs(n, text, kind, items, entities, _strings(_json_texts(extra)), sub_jobs, odd)
+
+
+def _as_dict(record: Any) -> dict[str, Any]:
+    return record if type(record) is dict else _EMPTY
+
+
+def _rows_with_extra(rows: list[Any], dicts: list[dict[str, Any]]) -> list[int]:
+    """The rows with keys beyond KNOWN_FIELDS, or no object at all."""
+    known = np.fromiter(map(KNOWN_FIELDS.issuperset, dicts), dtype=bool, count=len(dicts))
+    if dicts is not rows:
+        known &= np.fromiter((d is not _EMPTY for d in dicts), dtype=bool, count=len(dicts))
+    return np.flatnonzero(~known).tolist()
+
+
+def _text_columns(dicts: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    """`_texts` of each key's values in the dicts (None where absent). Arrow converts them
+    straight from the dicts, all keys in one pass, while they are all text or null (3x
+    faster than a list a key); a key with other values is `_texts`' own way. A key with
+    other values in the first rows goes there at once: a failed conversion costs a pass."""
+    if not keys:
+        return {}
+    seen_other = {
+        key for d in dicts[:_PROBE] for key, value in d.items() if type(value) not in _TEXT
+    }
+    likely = tuple(key for key in keys if key not in seen_other)
+    columns = _arrow_texts(dicts, likely) if likely else {}
+    if columns is None:  # some value further on is no text: key by key
+        columns = {}
+        for key in likely:
+            columns |= _arrow_texts(dicts, (key,)) or {}
+    for key in keys:
+        if key not in columns:
+            columns[key] = _texts([d.get(key) for d in dicts])
+    return {key: columns[key] for key in keys}
+
+
+_PROBE = 64
+_TEXT = (str, type(None))
+
+
+def _arrow_texts(dicts: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """Each key's values as Arrow text, if they are all text or null (else None)."""
+    try:
+        struct = pa.array(dicts, type=_text_struct(keys))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return {key: (struct.field(i), {}) for i, key in enumerate(keys)}
+
+
+@functools.cache
+def _text_struct(keys: tuple[str, ...]) -> pa.StructType:
+    return pa.struct([(key, pa.large_string()) for key in keys])
+
+
+def _split_all(ents: list[Any]) -> list[Any]:
+    """`split_entities` of each row's entities (None where absent)."""
+    split = split_entities
+    return [None if e is _MISSING else split(e) for e in ents]
 
 
 def _with_top_sub_jobs(record: dict[str, Any], entities: dict[str, Any]) -> dict[str, Any]:
@@ -514,14 +574,19 @@ def _texts(values: list[Any]) -> tuple[pa.Array, dict[int, Any]]:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     others = {i: v for i, v in enumerate(values) if v is not None and type(v) is not str}
-    as_text = [v if v is None or type(v) is str else str(v) for v in values]
+    as_text = list(values)
+    for i, value in others.items():
+        as_text[i] = str(value)
     return pa.array(as_text, type=pa.large_string()), others
 
 
-def _kinds(values: list[Any]) -> np.ndarray:
-    kind_of = _KIND_OF.get
-    kinds = [ABSENT if v is _MISSING else kind_of(type(v), OBJECT) for v in values]
-    return np.array(kinds, dtype=np.int8)
+def _kinds(values: Iterable[Any]) -> np.ndarray:
+    # By the values' types, in C (`map`): a list comprehension took twice as long.
+    return np.fromiter(map(_KIND_OF.get, map(type, values), _OBJECTS), dtype=np.int8)
+
+
+_MISSINGS = itertools.repeat(_MISSING)
+_OBJECTS = itertools.repeat(OBJECT)
 
 
 def _nulls(n: int) -> pa.Array:
@@ -943,9 +1008,8 @@ def type_job_columns(
 def _json_texts(values: list[Any]) -> list[str | None]:
     dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
     try:
-        return [
-            None if v is None else dumps(v, default=str, option=option).decode() for v in values
-        ]
+        # `default` and `option` by position: keywords cost 10 % of this loop.
+        return [None if v is None else dumps(v, str, option).decode() for v in values]
     except TypeError:
         return [None if v is None else _json_text(v) for v in values]
 
