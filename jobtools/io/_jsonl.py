@@ -336,11 +336,14 @@ class _Reader:
             self.line += part.lines - 1
 
     def _add(self, raw: RawJobs, numbers: np.ndarray, keep: np.ndarray) -> None:
-        """Rows read, their line numbers and which to keep; their values made meanwhile."""
+        """Rows read, their line numbers and which to keep; with the kernel, their values
+        made meanwhile (the Python engine holds the GIL as it reads: its rows' values are made
+        at the end, a thread contending with it for each piece costs it a third more)."""
         self.raws.append(raw)
         self.numbers.append(numbers)
         self.keep.append(keep)
-        self._values.append(self._values_pool.submit(RowValues.of, raw))
+        if self.engine == "kernel":
+            self._values.append(self._values_pool.submit(RowValues.of, raw))
 
     def _python_rows(self, lines: list[bytes], numbers: np.ndarray) -> tuple[RawJobs, np.ndarray]:
         """`lines` read by Python's rules (`_python`), as one RawJobs, and the numbers of the
