@@ -1,0 +1,242 @@
+"""The analysis functions answered by DuckDB over an archive's Parquet files, on one machine.
+
+`summary_by_type`, `rates_over_time` and `failure_groups` hand a Dask frame here when it is
+an archive read as it is and no scheduler was chosen (`_engines.embedded_files`). DuckDB
+reads only the columns a question needs and counts in compiled code on every core; what it
+returns is small (a row per job type, per period, per distinct failure message), and the
+result is finished by the same pandas code as the other engines', so the answers are
+equal: the pandas frame's, percentiles exact (DuckDB's `quantile_cont` is pandas' linear
+interpolation), failure templates made by `failures.template_codes` (each distinct message
+masked once). A question this module does not cover returns None, and Dask answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pandas.tseries.offsets import Day, Tick
+
+from jobtools.analysis import failures, summary
+from jobtools.schema import JobStatus
+
+__all__ = ["failure_groups", "rates_over_time", "summary_by_type"]
+
+_US = 1_000
+# What Python's str.strip() removes (pandas' `.str.strip()`), for a blank fail_reason.
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
+@contextmanager
+def _connection(files: Sequence[str], columns: Sequence[str]) -> Iterator[Any]:
+    """A DuckDB connection with the view `jobs`: `columns` of every file, NULL where missing.
+
+    Files written at different times may lack a column added since: union_by_name reads
+    those as NULL, and a column no file has is NULL too.
+    """
+    present: set[str] = set()
+    for path in files:
+        present.update(pq.read_schema(path).names)
+    listed = ", ".join(_literal(f) for f in files)
+    select = ", ".join(_quote(c) if c in present else f"NULL AS {_quote(c)}" for c in columns)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")  # the zone its times come back in
+        con.execute(
+            f"CREATE VIEW jobs AS SELECT {select} FROM read_parquet([{listed}], "
+            "union_by_name = true, hive_partitioning = false)"
+        )
+        yield con
+    finally:
+        con.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- summary_by_type ------------------------------------------------------------------------
+
+
+def summary_by_type(files: Sequence[str]) -> pd.DataFrame:
+    """`summary.summary_by_type` of the files' jobs: counts and exact percentiles."""
+    levels = ", ".join(str(q) for q in summary._QUANTILES.values())
+    sql = f"""
+        SELECT job_type,
+            count(*) AS count,
+            count(*) FILTER (status = '{JobStatus.SUCCESS}') AS success,
+            count(*) FILTER (status = '{JobStatus.FAIL}') AS fail,
+            count(*) FILTER (status IS NOT NULL AND NOT coalesce(is_terminal, false)) AS running,
+            quantile_cont(duration / 1e6, [{levels}]) FILTER (status = '{JobStatus.SUCCESS}')
+                AS quantiles
+        FROM jobs GROUP BY job_type"""
+    with _connection(files, ["job_type", "status", "is_terminal", "duration"]) as con:
+        table = con.sql(sql).to_arrow_table()
+    out = table.drop_columns(["quantiles"]).to_pandas()
+    quantiles = table["quantiles"].to_pylist()
+    for i, name in enumerate(summary._QUANTILES):
+        out[name] = [np.nan if q is None else q[i] for q in quantiles]
+    out["job_type"] = out["job_type"].astype(object).where(out["job_type"].notna(), np.nan)
+    return summary._summary_table(out.set_index("job_type"))
+
+
+# --- rates_over_time -----------------------------------------------------------------------
+
+
+def rates_over_time(
+    files: Sequence[str], offset: Any, by: str, groupby: str | None
+) -> pd.DataFrame | None:
+    """`summary.rates_over_time` in UTC of the files' jobs, or None for what it leaves to Dask.
+
+    Covered: periods of a fixed length that divide a day (their bins start at the epoch,
+    which is where pandas starts them too, at the first day's midnight), without `groupby`
+    or by a text column. Calendar periods, `"7h"`, reasons and error codes go to Dask.
+    """
+    if not isinstance(offset, Tick | Day) or (
+        pd.Timedelta(days=1) % pd.Timedelta(offset.nanos, unit="ns") != pd.Timedelta(0)
+    ):
+        return None
+    if groupby in ("reason", "error_code") or (
+        groupby is not None and not _is_text(files, groupby)
+    ):
+        return None
+    period = offset.nanos // _US
+    clock = "begin_time" if by == "begin" else "end_time"
+    key = "" if groupby is None else f", coalesce({_quote(groupby)}, '(none)') AS key"
+    ended = f"end_time IS NOT NULL AND coalesce(is_terminal, false) AND {clock} IS NOT NULL"
+    # One pass: jobs counted per (period begun, period counted in); few pairs, summed after.
+    sql = f"""
+        SELECT {_slot("begin_time", period)} AS begun,
+            CASE WHEN {ended} THEN {_slot(clock, period)} END AS counted{key},
+            count(*) AS n,
+            count(*) FILTER (status = '{JobStatus.SUCCESS}') AS success,
+            count(*) FILTER (status = '{JobStatus.FAIL}') AS fail
+        FROM jobs GROUP BY ALL"""
+    columns = ["status", "is_terminal", "begin_time", "end_time"]
+    with _connection(files, columns + ([] if groupby is None else [groupby])) as con:
+        pairs = con.sql(sql).df()
+    if groupby is None:
+        return _rates(pairs, offset, period)
+    if not len(pairs):
+        return None  # no rows: Dask's empty frame has the dtypes
+    whole = _rates(pairs, offset, period)
+    zone = pd.DatetimeIndex(whole.index).tz
+    parts = []
+    for value, part in pairs.groupby("key", sort=True):
+        rates = _rates(part, offset, period)
+        table = rates[["started", "success", "fail"]].reindex(whole.index, fill_value=0)
+        shared = summary._shares(table, zone)
+        shared[groupby] = str(value)
+        parts.append(shared)
+    out: pd.DataFrame = pd.concat(parts).set_index(groupby, append=True)
+    return out.sort_index(kind="stable")
+
+
+def _is_text(files: Sequence[str], column: str) -> bool:
+    """Whether `column` is text (or missing) in every file: DuckDB's text is pandas' str."""
+    for path in files:
+        schema = pq.read_schema(path)
+        if column in schema.names:
+            kind = schema.field(column).type
+            if pa.types.is_dictionary(kind):
+                kind = kind.value_type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                return False
+    return True
+
+
+def _slot(column: str, period: int) -> str:
+    """The number of `column`'s period since the epoch, floored (also before 1970)."""
+    us = f"epoch_us({column})"
+    return f"CASE WHEN {us} >= 0 THEN {us} // {period} ELSE -((-{us} - 1) // {period}) - 1 END"
+
+
+def _rates(pairs: pd.DataFrame, offset: Any, period: int) -> pd.DataFrame:
+    """The rates frame of the counted pairs, finished as the Dask path finishes its counts."""
+    from jobtools.analysis._dask import _rates_result
+
+    rows = []
+    begun = pairs.dropna(subset=["begun"]).groupby("begun")["n"].sum()
+    rows.append(_variable("started", begun, period))
+    counted = pairs.dropna(subset=["counted"]).groupby("counted")[["success", "fail"]].sum()
+    for name in ("success", "fail"):
+        rows.append(_variable(name, counted[name], period))
+    return _rates_result(pd.concat(rows, ignore_index=True), offset, ("epoch", "epoch"))
+
+
+def _variable(name: str, counts: pd.Series, period: int) -> pd.DataFrame:
+    slots = counts.index.to_numpy(dtype=np.int64)
+    starts = pd.to_datetime(slots * period, unit="us", utc=True)
+    return pd.DataFrame(
+        {"variable": name, "period": starts, "value": counts.to_numpy(dtype=np.int64)}
+    )
+
+
+# --- failure_groups ------------------------------------------------------------------------
+
+
+def failure_groups(files: Sequence[str], examples: int) -> pd.DataFrame:
+    """`failures.failure_groups` of the files' jobs, exactly.
+
+    DuckDB counts the failures per (error code, message), with their times, job types and
+    latest examples; each distinct message is masked by `failures.template_codes`, then
+    the counts of the messages of one template are combined, in DuckDB too.
+    """
+    columns = [
+        *("job_id", "job_type", "status", "begin_time", "end_time"),
+        *("error_code", "entity_error_code", "fail_reason", "entity_error"),
+    ]
+    blank = _literal(_WHITESPACE)
+    latest = (
+        f"max_by(job_id, (coalesce(epoch_us(seen), -9223372036854775807), job_id), {examples})"
+        if examples
+        else "[]::VARCHAR[]"
+    )
+    with _connection(files, columns) as con:
+        con.execute(
+            f"""CREATE TEMP TABLE fails AS SELECT
+                coalesce(error_code, entity_error_code) AS code,
+                coalesce(CASE WHEN trim(fail_reason, {blank}) <> '' THEN fail_reason END,
+                    entity_error) AS message,
+                job_type, job_id, begin_time, end_time,
+                coalesce(end_time, begin_time) AS seen
+            FROM jobs WHERE status = '{JobStatus.FAIL}'"""
+        )
+        distinct = "SELECT DISTINCT message FROM fails WHERE message IS NOT NULL"
+        messages = con.sql(distinct).to_arrow_table()["message"].combine_chunks()
+        where, templates = failures.distinct_templates(messages)
+        con.register("masks", pa.table({"message": messages, "template": templates.take(where)}))
+        groups = con.execute(
+            f"""SELECT code AS error_code, coalesce(template, {_literal(failures.NO_MESSAGE)})
+                    AS template, count(*) AS count,
+                min(begin_time) AS first_begun, max(begin_time) AS last_begun,
+                min(end_time) AS first_ended, max(end_time) AS last_ended,
+                string_agg(DISTINCT job_type, ', ' ORDER BY job_type) AS job_types,
+                array_to_string({latest}, ', ') AS example_job_ids
+            FROM fails LEFT JOIN masks USING (message)
+            GROUP BY ALL"""
+        ).df()
+    if not len(groups):
+        return failures._empty_groups()
+    groups["group"] = [
+        failures._group_key("" if pd.isna(c) else c, t)
+        for c, t in zip(groups["error_code"], groups["template"], strict=True)
+    ]
+    groups["share"] = groups["count"] / groups["count"].sum()
+    groups["example_job_ids"] = groups["example_job_ids"].where(
+        groups["example_job_ids"] != "", np.nan
+    )
+    groups = groups.sort_values(
+        ["count", "error_code", "template"], ascending=[False, True, True], na_position="last"
+    )
+    return failures._typed_groups(groups.reset_index(drop=True))
