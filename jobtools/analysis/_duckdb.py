@@ -25,6 +25,7 @@ from pandas.tseries.offsets import Day, Tick
 
 from jobtools.analysis import failures, summary
 from jobtools.schema import JobStatus
+from jobtools.times import to_zone
 
 __all__ = ["failure_groups", "rates_over_time", "summary_by_type"]
 
@@ -130,12 +131,11 @@ def rates_over_time(
     if not len(pairs):
         return None  # no rows: Dask's empty frame has the dtypes
     whole = _rates(pairs, offset, period)
-    zone = pd.DatetimeIndex(whole.index).tz
     parts = []
     for value, part in pairs.groupby("key", sort=True):
         rates = _rates(part, offset, period)
         table = rates[["started", "success", "fail"]].reindex(whole.index, fill_value=0)
-        shared = summary._shares(table, zone)
+        shared = summary._shares(table, to_zone(None))
         shared[groupby] = str(value)
         parts.append(shared)
     out: pd.DataFrame = pd.concat(parts).set_index(groupby, append=True)
