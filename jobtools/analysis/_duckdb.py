@@ -196,8 +196,6 @@ def failure_groups(files: Sequence[str], examples: int) -> pd.DataFrame:
         *("job_id", "job_type", "status", "begin_time", "end_time"),
         *("error_code", "entity_error_code", "fail_reason", "entity_error"),
     ]
-    # Blank unless it starts with something else: trimming every message costs seconds.
-    blank = _literal(_WHITESPACE)
     latest = (
         f"max_by(job_id, (coalesce(epoch_us(seen), -9223372036854775807), job_id), {examples})"
         if examples
@@ -207,9 +205,7 @@ def failure_groups(files: Sequence[str], examples: int) -> pd.DataFrame:
         con.execute(
             f"""CREATE TEMP TABLE fails AS SELECT
                 coalesce(error_code, entity_error_code) AS code,
-                coalesce(CASE WHEN NOT contains({blank}, left(fail_reason, 1))
-                        OR trim(fail_reason, {blank}) <> '' THEN fail_reason END,
-                    entity_error) AS message,
+                {_message()} AS message,
                 job_type, job_id, begin_time, end_time,
                 coalesce(end_time, begin_time) AS seen
             FROM jobs WHERE status = '{JobStatus.FAIL}'"""
@@ -242,3 +238,97 @@ def failure_groups(files: Sequence[str], examples: int) -> pd.DataFrame:
         ["count", "error_code", "template"], ascending=[False, True, True], na_position="last"
     )
     return failures._typed_groups(groups.reset_index(drop=True))
+
+
+# --- findings' counts ----------------------------------------------------------------------
+
+
+def binned_counts(files: Sequence[str], optional: Sequence[str]) -> pd.DataFrame | None:
+    """`findings.binned_counts` of the files' jobs (`optional`: the frame's region, project).
+
+    None (Dask counts) when an optional column is not text.
+    """
+    from jobtools.analysis import findings
+
+    if not all(_is_text(files, c) for c in optional):
+        return None
+    fail, success = f"'{JobStatus.FAIL}'", f"'{JobStatus.SUCCESS}'"
+    columns = [
+        *("job_type", "status", "begin_time", "error_code", "entity_error_code"),
+        *("fail_reason", "entity_error", *optional),
+    ]
+    with _connection(files, columns) as con:
+        con.execute(
+            f"""CREATE TEMP VIEW counted AS SELECT *, {_slot("begin_time", _US)} AS ms,
+                status IN ({fail}, {success}) AS ended, status = {fail} AS failed,
+                coalesce(error_code, entity_error_code) AS code, {_message()} AS message
+            FROM jobs WHERE begin_time IS NOT NULL AND status IS NOT NULL"""
+        )
+        stats = "SELECT min(ms), max(ms), count(*) FILTER (ended) FROM counted"
+        ((low, high, ended),) = con.sql(stats).fetchall()
+        if not ended:
+            return findings._empty_counts()
+        width = findings._width(int(low), int(high))
+        distinct = "SELECT DISTINCT message FROM counted WHERE failed AND message IS NOT NULL"
+        messages = con.sql(distinct).to_arrow_table()["message"].combine_chunks()
+        where, templates = failures.distinct_templates(messages)
+        con.register("masks", pa.table({"message": messages, "template": templates.take(where)}))
+        keys = "".join(
+            f", CASE WHEN ended THEN coalesce({_quote(c)}, '') END AS {_quote(c)}" for c in optional
+        )
+        rows = con.sql(
+            f"""SELECT ms // {width} AS bin, ended,
+                CASE WHEN ended THEN coalesce(CAST(job_type AS VARCHAR), '') END AS job_type,
+                CASE WHEN failed THEN code END AS code,
+                CASE WHEN failed THEN coalesce(template, {_literal(failures.NO_MESSAGE)}) END
+                    AS template{keys},
+                count(*) AS n, count(*) FILTER (failed) AS fail, min(ms) AS first, max(ms) AS last
+            FROM counted LEFT JOIN masks ON failed AND counted.message = masks.message
+            GROUP BY ALL"""
+        ).df()
+    return _binned(rows, width, optional)
+
+
+def _message() -> str:
+    """A failure's message, as `failures._failures` takes it: its reason, unless blank."""
+    # Blank unless it starts with something else: trimming every message costs seconds.
+    blank = _literal(_WHITESPACE)
+    return f"""coalesce(CASE WHEN NOT contains({blank}, left(fail_reason, 1))
+        OR trim(fail_reason, {blank}) <> '' THEN fail_reason END, entity_error)"""
+
+
+def _binned(rows: pd.DataFrame, width: int, optional: Sequence[str]) -> pd.DataFrame:
+    """The grouped rows as `findings._count_chunk` makes them, combined by its own code."""
+    from jobtools.analysis import findings
+
+    ended = rows[rows["ended"].to_numpy(dtype=bool)].drop(columns="ended")
+    failed = ended["code"].notna() | ended["template"].notna()
+    pairs = ended.loc[failed, ["code", "template"]].drop_duplicates()
+    key = {
+        (c, t): failures._group_key("" if pd.isna(c) else c, t)
+        for c, t in zip(pairs["code"], pairs["template"], strict=True)
+    }
+    ended["group"] = [
+        key[(c, t)] if f else findings._EMPTY
+        for c, t, f in zip(ended["code"], ended["template"], failed, strict=True)
+    ]
+    ended["error_code"] = ended["code"].where(ended["code"].notna(), findings._EMPTY)
+    ended["template"] = ended["template"].where(ended["template"].notna(), findings._EMPTY)
+    for name in findings._OPTIONAL:
+        if name not in optional:
+            ended[name] = findings._EMPTY
+    # The first and last begin of each bin, over all its ended jobs.
+    times = ended.groupby("bin").agg(first=("first", "min"), last=("last", "max"))
+    ended = ended.drop(columns=["first", "last"]).join(times, on="bin")
+    ended = ended.rename(columns={"n": "ended"}).assign(running=0, width=width)
+    running = rows[~rows["ended"].to_numpy(dtype=bool)].groupby("bin", as_index=False)["n"].sum()
+    running = running.rename(columns={"n": "running"}).assign(
+        ended=0,
+        fail=0,
+        first=findings._NO_FIRST,
+        last=findings._NO_LAST,
+        width=width,
+        **dict.fromkeys(findings._KEYS, findings._EMPTY),
+    )
+    parts = [findings._typed_counts(p) for p in (ended, running) if len(p)]
+    return findings._combine_counts(pd.concat(parts, ignore_index=True))
