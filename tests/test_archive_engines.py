@@ -8,6 +8,7 @@ is compared with pandas on the same archive, written to disk by `write_jobs`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ pytest.importorskip("duckdb")
 import jobtools  # noqa: E402
 from jobtools import read_jobs, read_jobs_dask, write_jobs  # noqa: E402
 from jobtools.analysis import _dask, _engines  # noqa: E402
-from jobtools.sample import generate_jobs  # noqa: E402
+from jobtools.sample import Regression, generate_jobs  # noqa: E402
 
 # Rows that take the less travelled roads: a blank reason (Chinese space) whose entity holds the
 # message, no message and no code at all, no end time (seen at its begin), two failures seen at
@@ -72,14 +73,21 @@ QUESTIONS = {
     "rates by reason (Dask)": lambda f: jobtools.rates_over_time(f, "1D", groupby="reason"),
     "failure_groups": lambda f: jobtools.failure_groups(f),
     "failure_groups, no examples": lambda f: jobtools.failure_groups(f, examples=0),
+    "findings' changes": lambda f: jobtools.findings(f, permutations=19).changes,
+    "findings' drivers": lambda f: jobtools.findings(f, permutations=19).drivers,
 }
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]:
-    """An archive of 3,006 jobs written a day at a time, and the frame read_jobs makes of it."""
+    """An archive of 4,006 jobs written a day at a time, and the frame read_jobs makes of it.
+
+    A reason that fails 40 % of the jobs from a moment on: findings has a change to find.
+    """
     folder = tmp_path_factory.mktemp("archive") / "jobs"
-    frame = jobtools.jobs_to_frame(generate_jobs(3000, seed=5) + EDGES)
+    since = datetime(2024, 10, 25, tzinfo=UTC)
+    records = generate_jobs(4000, seed=5, regression=Regression(since=since))
+    frame = jobtools.jobs_to_frame(records + EDGES)
     write_jobs(frame, folder, partition_by="day")
     return read_jobs(folder), folder
 
