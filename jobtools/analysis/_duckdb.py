@@ -321,8 +321,9 @@ def _binned(rows: pd.DataFrame, width: int, optional: Sequence[str]) -> pd.DataF
     times = ended.groupby("bin").agg(first=("first", "min"), last=("last", "max"))
     ended = ended.drop(columns=["first", "last"]).join(times, on="bin")
     ended = ended.rename(columns={"n": "ended"}).assign(running=0, width=width)
-    running = rows[~rows["ended"].to_numpy(dtype=bool)].groupby("bin", as_index=False)["n"].sum()
-    running = running.rename(columns={"n": "running"}).assign(
+    going = rows[~rows["ended"].to_numpy(dtype=bool)]
+    running = going.groupby("bin")["n"].sum().rename("running").reset_index()
+    running = running.assign(
         ended=0,
         fail=0,
         first=findings._NO_FIRST,
