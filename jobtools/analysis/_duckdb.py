@@ -12,6 +12,8 @@ masked once). A question this module does not cover returns None, and Dask answe
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,30 +29,50 @@ from jobtools.analysis import failures, summary
 from jobtools.schema import JobStatus
 from jobtools.times import to_zone
 
-__all__ = ["failure_groups", "rates_over_time", "summary_by_type"]
+__all__ = ["binned_counts", "failure_groups", "rates_over_time", "summary_by_type"]
 
 _US = 1_000
-# What Python's str.strip() removes (pandas' `.str.strip()`), for a blank fail_reason.
-_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+# What Python's str.strip() removes (pandas' `.str.strip()`), for a blank fail_reason:
+# every character whose str.isspace() is true.
+_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+@functools.cache
+def _database() -> Any:
+    """The process's DuckDB (in memory): each question has a cursor of its own on it."""
+    return duckdb.connect()
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema(path: str, mtime_ns: int) -> pa.Schema:
+    """A file's schema (an archive's files are never rewritten; a new time reads it again)."""
+    return pq.read_schema(path)
+
+
+def _schemas(files: Sequence[str]) -> list[pa.Schema]:
+    return [_schema(path, os.stat(path).st_mtime_ns) for path in files]
 
 
 @contextmanager
 def _connection(files: Sequence[str], columns: Sequence[str]) -> Iterator[Any]:
-    """A DuckDB connection with the view `jobs`: `columns` of every file, NULL where missing.
+    """A DuckDB cursor with the view `jobs`: `columns` of every file, NULL where missing.
 
     Files written at different times may lack a column added since: union_by_name reads
     those as NULL, and a column no file has is NULL too.
     """
-    present: set[str] = set()
-    for path in files:
-        present.update(pq.read_schema(path).names)
+    present = {name for schema in _schemas(files) for name in schema.names}
     listed = ", ".join(_literal(f) for f in files)
     select = ", ".join(_quote(c) if c in present else f"NULL AS {_quote(c)}" for c in columns)
-    con = duckdb.connect()
+    # A cursor is a connection of its own: its temporary views and tables are its own, so
+    # questions asked at once from several threads do not meet.
+    con = _database().cursor()
     try:
         con.execute("SET TimeZone = 'UTC'")  # the zone its times come back in
         con.execute(
-            f"CREATE VIEW jobs AS SELECT {select} FROM read_parquet([{listed}], "
+            f"CREATE TEMP VIEW jobs AS SELECT {select} FROM read_parquet([{listed}], "
             "union_by_name = true, hive_partitioning = false)"
         )
         yield con
@@ -144,8 +166,7 @@ def rates_over_time(
 
 def _is_text(files: Sequence[str], column: str) -> bool:
     """Whether `column` is text (or missing) in every file: DuckDB's text is pandas' str."""
-    for path in files:
-        schema = pq.read_schema(path)
+    for schema in _schemas(files):
         if column in schema.names:
             kind = schema.field(column).type
             if pa.types.is_dictionary(kind):
