@@ -209,9 +209,10 @@ def _variable(name: str, counts: pd.Series, period: int) -> pd.DataFrame:
 def failure_groups(files: Sequence[str], examples: int) -> pd.DataFrame:
     """`failures.failure_groups` of the files' jobs, exactly.
 
-    DuckDB counts the failures per (error code, message), with their times, job types and
-    latest examples; each distinct message is masked by `failures.template_codes`, then
-    the counts of the messages of one template are combined, in DuckDB too.
+    DuckDB finds the distinct messages of the failures; each is masked once by
+    `failures.distinct_templates`; then DuckDB groups the failures by error code and
+    template, with their times, job types and latest examples. The failures are read twice
+    rather than held: a second scan costs less than a million rows kept (time and memory).
     """
     columns = [
         *("job_id", "job_type", "status", "begin_time", "end_time"),
@@ -224,7 +225,7 @@ def failure_groups(files: Sequence[str], examples: int) -> pd.DataFrame:
     )
     with _connection(files, columns) as con:
         con.execute(
-            f"""CREATE TEMP TABLE fails AS SELECT
+            f"""CREATE TEMP VIEW fails AS SELECT
                 coalesce(error_code, entity_error_code) AS code,
                 {_message()} AS message,
                 job_type, job_id, begin_time, end_time,
