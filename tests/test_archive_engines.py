@@ -69,6 +69,9 @@ QUESTIONS = {
     "rates by day": lambda f: jobtools.rates_over_time(f, "1D"),
     "rates by 15 minutes, by end": lambda f: jobtools.rates_over_time(f, "15min", by="end"),
     "rates by day and type": lambda f: jobtools.rates_over_time(f, "1D", groupby="job_type"),
+    "rates by hour and status, by end": lambda f: jobtools.rates_over_time(
+        f, "1h", by="end", groupby="status"
+    ),
     "rates by week (Dask)": lambda f: jobtools.rates_over_time(f, "1W"),
     "rates by reason (Dask)": lambda f: jobtools.rates_over_time(f, "1D", groupby="reason"),
     "failure_groups": lambda f: jobtools.failure_groups(f),

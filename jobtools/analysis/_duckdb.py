@@ -27,7 +27,6 @@ from pandas.tseries.offsets import Day, Tick
 
 from jobtools.analysis import failures, summary
 from jobtools.schema import JobStatus
-from jobtools.times import to_zone
 
 __all__ = ["binned_counts", "failure_groups", "rates_over_time", "summary_by_type"]
 
@@ -125,6 +124,8 @@ def rates_over_time(
     which is where pandas starts them too, at the first day's midnight), without `groupby`
     or by a text column. Calendar periods, `"7h"`, reasons and error codes go to Dask.
     """
+    from jobtools.analysis._dask import rates_of_pairs
+
     if not isinstance(offset, Tick | Day) or (
         pd.Timedelta(days=1) % pd.Timedelta(offset.nanos, unit="ns") != pd.Timedelta(0)
     ):
@@ -146,22 +147,9 @@ def rates_over_time(
             count(*) FILTER (status = '{JobStatus.FAIL}') AS fail
         FROM jobs GROUP BY ALL"""
     columns = ["status", "is_terminal", "begin_time", "end_time"]
-    with _connection(files, columns + ([] if groupby is None else [groupby])) as con:
+    with _connection(files, list(dict.fromkeys([*columns, groupby or "status"]))) as con:
         pairs = con.sql(sql).df()
-    if groupby is None:
-        return _rates(pairs, offset, period)
-    if not len(pairs):
-        return None  # no rows: Dask's empty frame has the dtypes
-    whole = _rates(pairs, offset, period)
-    parts = []
-    for value, part in pairs.groupby("key", sort=True):
-        rates = _rates(part, offset, period)
-        table = rates[["started", "success", "fail"]].reindex(whole.index, fill_value=0)
-        shared = summary._shares(table, to_zone(None))
-        shared[groupby] = str(value)
-        parts.append(shared)
-    out: pd.DataFrame = pd.concat(parts).set_index(groupby, append=True)
-    return out.sort_index(kind="stable")
+    return rates_of_pairs(pairs, offset, groupby)
 
 
 def _is_text(files: Sequence[str], column: str) -> bool:
@@ -180,27 +168,6 @@ def _slot(column: str, period: int) -> str:
     """The number of `column`'s period since the epoch, floored (also before 1970)."""
     us = f"epoch_us({column})"
     return f"CASE WHEN {us} >= 0 THEN {us} // {period} ELSE -((-{us} - 1) // {period}) - 1 END"
-
-
-def _rates(pairs: pd.DataFrame, offset: Any, period: int) -> pd.DataFrame:
-    """The rates frame of the counted pairs, finished as the Dask path finishes its counts."""
-    from jobtools.analysis._dask import _rates_result
-
-    rows = []
-    begun = pairs.dropna(subset=["begun"]).groupby("begun")["n"].sum()
-    rows.append(_variable("started", begun, period))
-    counted = pairs.dropna(subset=["counted"]).groupby("counted")[["success", "fail"]].sum()
-    for name in ("success", "fail"):
-        rows.append(_variable(name, counted[name], period))
-    return _rates_result(pd.concat(rows, ignore_index=True), offset, ("epoch", "epoch"))
-
-
-def _variable(name: str, counts: pd.Series, period: int) -> pd.DataFrame:
-    slots = counts.index.to_numpy(dtype=np.int64)
-    starts = pd.to_datetime(slots * period, unit="us", utc=True)
-    return pd.DataFrame(
-        {"variable": name, "period": starts, "value": counts.to_numpy(dtype=np.int64)}
-    )
 
 
 # --- failure_groups ------------------------------------------------------------------------

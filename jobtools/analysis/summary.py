@@ -163,6 +163,14 @@ def rates_over_time(
             rates = _duckdb.rates_over_time(files, offset, by, groupby)
             if rates is not None:
                 return rates
+        if groupby not in (None, "reason", "error_code") and zone_name(zone) == "UTC":
+            if groupby not in frame.columns:
+                raise KeyError(f"groupby: the frame has no column {groupby!r}")
+            from jobtools.analysis import _dask
+
+            grouped = _dask.grouped_rates(frame, offset, by, groupby)
+            if grouped is not None:
+                return grouped
         if groupby is None and zone_name(zone) == "UTC":
             from jobtools.analysis import _dask
 
