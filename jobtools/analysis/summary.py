@@ -144,9 +144,10 @@ def rates_over_time(
         ValueError: `period` is not a frequency, `tz` is not a time zone, or `by` is neither
             "begin" nor "end".
 
-    A Dask frame gives the same result. Without `groupby` and in UTC, its counts are made per
-    partition (see `analysis._dask`); otherwise the few columns the rates need (status, the
-    two times, the grouping key) are computed into pandas first.
+    A Dask frame gives the same result. In UTC, without `groupby` or by a column (then for
+    periods that divide a day), its counts are made per partition (see `analysis._dask`), or
+    by DuckDB over an archive's files on one machine; otherwise the few columns the rates
+    need (status, the two times, the grouping key) are computed into pandas first.
     """
     require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     if by not in ("begin", "end"):
