@@ -39,12 +39,6 @@ _WHITESPACE = (
 )
 
 
-@functools.cache
-def _database() -> Any:
-    """The process's DuckDB (in memory): each question has a cursor of its own on it."""
-    return duckdb.connect()
-
-
 @functools.lru_cache(maxsize=4096)
 def _schema(path: str, mtime_ns: int) -> pa.Schema:
     """A file's schema (an archive's files are never rewritten; a new time reads it again)."""
@@ -57,7 +51,7 @@ def _schemas(files: Sequence[str]) -> list[pa.Schema]:
 
 @contextmanager
 def _connection(files: Sequence[str], columns: Sequence[str]) -> Iterator[Any]:
-    """A DuckDB cursor with the view `jobs`: `columns` of every file, NULL where missing.
+    """A DuckDB connection with the view `jobs`: `columns` of every file, NULL where missing.
 
     Files written at different times may lack a column added since: union_by_name reads
     those as NULL, and a column no file has is NULL too.
@@ -65,9 +59,9 @@ def _connection(files: Sequence[str], columns: Sequence[str]) -> Iterator[Any]:
     present = {name for schema in _schemas(files) for name in schema.names}
     listed = ", ".join(_literal(f) for f in files)
     select = ", ".join(_quote(c) if c in present else f"NULL AS {_quote(c)}" for c in columns)
-    # A cursor is a connection of its own: its temporary views and tables are its own, so
-    # questions asked at once from several threads do not meet.
-    con = _database().cursor()
+    # A database of its own for each question, closed after it: DuckDB keeps what it
+    # allocated while it is open (0.2 GiB more at the next question, past 1 GB at 10M).
+    con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")  # the zone its times come back in
         con.execute(
