@@ -57,9 +57,11 @@ Kind = Literal["parquet", "lines", "csv", "json"]
 BLOCKSIZE = 64 * 2**20
 # read_jobs' defaults for CSV and JSON files: detected encoding and separator, naive times UTC.
 _READ_OPTIONS: dict[str, Any] = {"encoding": None, "sep": None, "tz": "UTC"}
-# An archive's row groups are gathered into partitions of about this many rows (~250 MB of
-# frame when every column is read, a fraction of that for the few an analysis reads).
-ROWS = 1_000_000
+# An archive's row groups are gathered into partitions of about this many rows (~125 MB of
+# frame when every column is read, a fraction of that for the few an analysis reads). Half a
+# million rather than a million: at 10M records a worker peaked at 0.82 GiB, not 0.95, in
+# the same time (benchmarks/bench_archive.py).
+ROWS = 500_000
 # How much of the first JSONL file is read to learn its columns.
 _SAMPLE_BYTES = 1 << 20
 
