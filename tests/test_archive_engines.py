@@ -154,3 +154,11 @@ def test_what_duckdb_does_not_answer(archive, tmp_path):
     assert _engines.embedded_files(read_jobs_dask(tmp_path / "theirs.parquet")) is None
     with dask.config.set(scheduler="sync"):
         assert _engines.embedded_files(frame) is None
+
+
+def test_an_empty_archive_on_one_machine(tmp_path):
+    """An archive of no jobs has pandas' empty answers, with their columns and dtypes."""
+    write_jobs(jobtools.jobs_to_frame([]), tmp_path / "jobs", partition_by="day")
+    frame, pandas_frame = read_jobs_dask(tmp_path / "jobs"), read_jobs(tmp_path / "jobs")
+    for question, ask in QUESTIONS.items():
+        pd.testing.assert_frame_equal(ask(frame), ask(pandas_frame), obj=question)

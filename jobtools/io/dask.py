@@ -150,6 +150,8 @@ def parquet_files(frame: dd.DataFrame) -> list[str] | None:
         return None
     groups = {group for piece in pieces for group in piece.row_groups}
     found = list(dict.fromkeys(path for piece in pieces for path, _ in piece.row_groups))
+    if not found:  # no rows at all: nothing to gain
+        return None
     for path in found:
         metadata = pq.ParquetFile(path).metadata
         every = {(path, g) for g in range(metadata.num_row_groups)}
