@@ -459,7 +459,9 @@ def _cell_xml(column: _Column, letters: str, numbers: pa.Array, start: int, stop
 def _escaped(text: pa.Array) -> pa.Array:
     """Text as XML element content, with what XML cannot hold written as Excel does."""
     for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-        text = pc.replace_substring(text, raw, entity)
+        # Replaced only where present: an unchanged column is not copied (a million ids).
+        if pc.any(pc.match_substring(text, raw)).as_py():
+            text = pc.replace_substring(text, raw, entity)
     odd = pc.match_substring_regex(text, _UNWRITABLE_RE2).fill_null(False)
     if pc.any(odd).as_py():
         fixed = [_UNWRITABLE.sub(_excel_escape, t) for t in text.filter(odd).to_pylist()]

@@ -23,7 +23,7 @@ from pandas.tseries.offsets import BaseOffset, Day, Tick
 from jobtools.analysis import failures, quality, summary
 from jobtools.analysis.summary import SUMMARY_COLUMNS
 from jobtools.schema import JobStatus
-from jobtools.times import to_offset, to_utc
+from jobtools.times import to_offset, to_utc, to_zone
 
 __all__ = [
     "RELATIVE_ERROR",
@@ -339,6 +339,103 @@ def _rates_result(
     out.index = pd.DatetimeIndex(out.index, tz="UTC", name="period_start").as_unit("us")
     rates: pd.DataFrame = out.loc[:, list(summary.RATE_COLUMNS)]
     return rates
+
+
+def grouped_rates(
+    frame: dd.DataFrame, offset: BaseOffset, by: str, groupby: str
+) -> pd.DataFrame | None:
+    """`summary.rates_over_time` in UTC by a column of a Dask frame, counted per partition.
+
+    Periods of a fixed length that divide a day only (None otherwise: the caller computes the
+    columns into pandas). Each partition counts its jobs per (period begun, period counted
+    in, value), as DuckDB does over an archive, and `rates_of_pairs` finishes both alike.
+    """
+    if not isinstance(offset, Tick | Day) or (
+        pd.Timedelta(days=1) % pd.Timedelta(offset.nanos, unit="ns") != pd.Timedelta(0)
+    ):
+        return None
+    parts = frame[list(dict.fromkeys(["status", "is_terminal", "begin_time", "end_time", groupby]))]
+    options: dict[str, Any] = {"period": offset.nanos, "by": by, "groupby": groupby}
+    pairs = parts.reduction(
+        _pairs_chunk,
+        aggregate=_pairs_combine,
+        combine=_pairs_combine,
+        meta=_pairs_chunk(parts._meta, **options),
+        chunk_kwargs=options,
+    ).compute()
+    return rates_of_pairs(pairs, offset, groupby)
+
+
+def _pairs_chunk(part: pd.DataFrame, period: int, by: str, groupby: str) -> pd.DataFrame:
+    """The partition's jobs per (period begun, period counted in, value of `groupby`)."""
+    clock = "begin_time" if by == "begin" else "end_time"
+    ended = (
+        part["end_time"].notna() & part["is_terminal"].astype(bool) & part[clock].notna()
+    ).to_numpy(dtype=bool)
+    status = part["status"]
+    begun = _nanoseconds(part["begin_time"])
+    counted = _nanoseconds(part[clock])
+    slots = pd.DataFrame(
+        {
+            # Period numbers since the epoch (floored); NaN where there is none.
+            "begun": np.where(begun == _NAT, np.nan, begun // period),
+            "counted": np.where(ended, counted // period, np.nan),
+            "key": part[groupby].astype("str").fillna("(none)").to_numpy(dtype=object),
+            "n": 1,
+            "success": status.eq(JobStatus.SUCCESS).fillna(False).to_numpy(dtype=np.int64),
+            "fail": status.eq(JobStatus.FAIL).fillna(False).to_numpy(dtype=np.int64),
+        }
+    )
+    return _pairs_combine(slots)
+
+
+def _pairs_combine(parts: pd.DataFrame) -> pd.DataFrame:
+    grouped = parts.groupby(["begun", "counted", "key"], dropna=False, sort=False)
+    summed = grouped[["n", "success", "fail"]].sum().reset_index()
+    return summed.astype({"n": "int64", "success": "int64", "fail": "int64", "key": object})
+
+
+def rates_of_pairs(pairs: pd.DataFrame, offset: BaseOffset, groupby: str | None) -> pd.DataFrame:
+    """The rates frame of jobs counted per (period begun, period counted in[, key]).
+
+    `pairs` has the period numbers since the epoch `begun` and `counted` (NaN for none), the
+    jobs `n` and the `success` and `fail` among those counted, and `key` with `groupby`.
+    Finished as `summary.rates_over_time` finishes pandas' counts: each key's rates on the
+    whole frame's periods.
+    """
+    period = offset.nanos // 1_000
+    if groupby is None:
+        return _rates_of(pairs, offset, period)
+    whole = _rates_of(pairs, offset, period)
+    parts = []
+    for value, part in pairs.groupby("key", sort=True):
+        rates = _rates_of(part, offset, period)
+        table = rates[["started", "success", "fail"]].reindex(whole.index, fill_value=0)
+        shared = summary._shares(table, to_zone(None))
+        shared[groupby] = str(value)
+        parts.append(shared)
+    if not parts:
+        empty = whole.iloc[:0].copy()
+        empty[groupby] = pd.Series([], dtype="str")
+        return empty.set_index(groupby, append=True)
+    out: pd.DataFrame = pd.concat(parts).set_index(groupby, append=True)
+    return out.sort_index(kind="stable")
+
+
+def _rates_of(pairs: pd.DataFrame, offset: BaseOffset, period: int) -> pd.DataFrame:
+    begun = pairs.dropna(subset=["begun"]).groupby("begun")["n"].sum()
+    counted = pairs.dropna(subset=["counted"]).groupby("counted")[["success", "fail"]].sum()
+    rows = [_variable("started", begun, period)]
+    rows += [_variable(name, counted[name], period) for name in ("success", "fail")]
+    return _rates_result(pd.concat(rows, ignore_index=True), offset, ("epoch", "epoch"))
+
+
+def _variable(name: str, counts: pd.Series, period: int) -> pd.DataFrame:
+    slots = counts.index.to_numpy(dtype=np.int64)
+    starts = pd.to_datetime(slots * period, unit="us", utc=True)
+    return pd.DataFrame(
+        {"variable": name, "period": starts, "value": counts.to_numpy(dtype=np.int64)}
+    )
 
 
 # --- time_quality ---------------------------------------------------------------------------

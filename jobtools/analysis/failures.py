@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobtools.analysis._engines import is_dask
+from jobtools.analysis._engines import embedded_files, is_dask
 from jobtools.schema import JobStatus, require
 from jobtools.times import to_utc
 
@@ -194,6 +194,13 @@ def template_codes(messages: pd.Series) -> tuple[np.ndarray, pa.Array]:
         encoded = pc.dictionary_encode(values)
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         distinct = encoded.dictionary
+    where, text = distinct_templates(distinct)
+    # -1 (missing) stays -1.
+    return np.where(codes < 0, -1, where[codes]), text
+
+
+def distinct_templates(distinct: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """`template_codes` of distinct messages (none missing): `(where, templates)`."""
     text = distinct.cast(pa.large_string())
     threads = min(_THREADS, max(1, len(text) // _PER_THREAD))
     if threads == 1:
@@ -206,8 +213,7 @@ def template_codes(messages: pd.Series) -> tuple[np.ndarray, pa.Array]:
         offsets = np.cumsum([0, *(len(t) for _, t in done[:-1])])
         where = np.concatenate([w + o for (w, _), o in zip(done, offsets, strict=True)])
         where, text = _distinct(where, pa.concat_arrays([t for _, t in done]))
-    # -1 (missing) stays -1.
-    return np.where(codes < 0, -1, where[codes]), text
+    return where, text
 
 
 def _templates(text: pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -404,6 +410,11 @@ def failure_groups(frame: pd.DataFrame, *, examples: int = 3) -> pd.DataFrame:
     A Dask frame gives the same result, templates made per partition (see `analysis._dask`).
     """
     if is_dask(frame):
+        files = embedded_files(frame)
+        if files is not None:
+            from jobtools.analysis import _duckdb
+
+            return _duckdb.failure_groups(files, examples)
         from jobtools.analysis import _dask
 
         return _dask.failure_groups(frame, examples=examples)

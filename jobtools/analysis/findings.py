@@ -71,7 +71,7 @@ import numpy as np
 import pandas as pd
 
 from jobtools.analysis import failures
-from jobtools.analysis._engines import is_dask
+from jobtools.analysis._engines import embedded_files, is_dask
 from jobtools.schema import JobStatus, require
 from jobtools.times import to_zone
 
@@ -280,6 +280,13 @@ def binned_counts(frame: Any) -> pd.DataFrame:
     ]
     parts = frame[wanted]  # only what is counted is read (or copied)
     if is_dask(frame):
+        files = embedded_files(frame)
+        if files is not None:
+            from jobtools.analysis import _duckdb
+
+            counted = _duckdb.binned_counts(files, [c for c in _OPTIONAL if c in frame.columns])
+            if counted is not None:
+                return counted
         combined = parts.reduction(
             _count_chunk,
             aggregate=_combine_counts,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobtools.analysis._engines import is_dask
+from jobtools.analysis._engines import embedded_files, is_dask
 from jobtools.schema import JobStatus, require
 from jobtools.times import to_offset, to_utc, to_zone, zone_name
 
@@ -48,10 +48,16 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
     Rows without a job type (e.g. job ids that could not be fetched) form a row of their own
     with a missing `job_type`, so the counts add up to the frame's length.
 
-    A Dask frame gives the same result, its percentiles within 0.5 % (see `analysis._dask`).
+    A Dask frame gives the same result, its percentiles within 0.5 % (see `analysis._dask`);
+    exact when DuckDB answers for an archive on one machine (see `read_jobs_dask`).
     """
     require(frame, ("job_type", "status", "is_terminal", "duration"), "summary_by_type")
     if is_dask(frame):
+        files = embedded_files(frame)
+        if files is not None:
+            from jobtools.analysis import _duckdb
+
+            return _duckdb.summary_by_type(files)
         from jobtools.analysis import _dask
 
         return _dask.summary_by_type(frame)
@@ -71,8 +77,6 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
     )
     by_type = parts.groupby("job_type", dropna=False, sort=False)
     out = by_type[["count", "success", "fail", "running"]].sum()
-    finished = out["success"] + out["fail"]
-    out["success_rate"] = out["success"] / finished.where(finished > 0)
     if len(parts):
         levels = np.array(list(_QUANTILES.values()))
         quantiles = by_type["seconds"].quantile(levels).unstack()
@@ -80,6 +84,13 @@ def summary_by_type(frame: pd.DataFrame) -> pd.DataFrame:
         out = out.join(quantiles)
     else:
         out = out.assign(**{name: np.nan for name in _QUANTILES})
+    return _summary_table(out)
+
+
+def _summary_table(out: pd.DataFrame) -> pd.DataFrame:
+    """The summary from its counts and percentiles per job type (the index), every engine's."""
+    finished = out["success"] + out["fail"]
+    out = out.assign(success_rate=out["success"] / finished.where(finished > 0))
     out = out.reset_index().sort_values(["count", "job_type"], ascending=[False, True], key=by_name)
     return (
         out.loc[:, list(SUMMARY_COLUMNS)]
@@ -133,9 +144,10 @@ def rates_over_time(
         ValueError: `period` is not a frequency, `tz` is not a time zone, or `by` is neither
             "begin" nor "end".
 
-    A Dask frame gives the same result. Without `groupby` and in UTC, its counts are made per
-    partition (see `analysis._dask`); otherwise the few columns the rates need (status, the
-    two times, the grouping key) are computed into pandas first.
+    A Dask frame gives the same result. In UTC, without `groupby` or by a column (then for
+    periods that divide a day), its counts are made per partition (see `analysis._dask`), or
+    by DuckDB over an archive's files on one machine; otherwise the few columns the rates
+    need (status, the two times, the grouping key) are computed into pandas first.
     """
     require(frame, ("status", "is_terminal", "begin_time", "end_time"), "rates_over_time")
     if by not in ("begin", "end"):
@@ -143,6 +155,23 @@ def rates_over_time(
     offset = to_offset(period)
     zone = to_zone(tz)
     if is_dask(frame):
+        files = embedded_files(frame)
+        if files is not None and zone_name(zone) == "UTC":
+            if groupby is not None and groupby not in ("reason", *frame.columns):
+                raise KeyError(f"groupby: the frame has no column {groupby!r}")
+            from jobtools.analysis import _duckdb
+
+            rates = _duckdb.rates_over_time(files, offset, by, groupby)
+            if rates is not None:
+                return rates
+        if groupby not in (None, "reason", "error_code") and zone_name(zone) == "UTC":
+            if groupby not in frame.columns:
+                raise KeyError(f"groupby: the frame has no column {groupby!r}")
+            from jobtools.analysis import _dask
+
+            grouped = _dask.grouped_rates(frame, offset, by, groupby)
+            if grouped is not None:
+                return grouped
         if groupby is None and zone_name(zone) == "UTC":
             from jobtools.analysis import _dask
 

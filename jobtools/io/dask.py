@@ -47,7 +47,7 @@ from jobtools.io._jsonl import read_lines
 from jobtools.schema import cast_frame
 from jobtools.times import LegacyTz
 
-__all__ = ["read_jobs_dask"]
+__all__ = ["parquet_files", "read_jobs_dask"]
 
 Errors = Literal["warn", "raise"]
 Kind = Literal["parquet", "lines", "csv", "json"]
@@ -57,9 +57,11 @@ Kind = Literal["parquet", "lines", "csv", "json"]
 BLOCKSIZE = 64 * 2**20
 # read_jobs' defaults for CSV and JSON files: detected encoding and separator, naive times UTC.
 _READ_OPTIONS: dict[str, Any] = {"encoding": None, "sep": None, "tz": "UTC"}
-# An archive's row groups are gathered into partitions of about this many rows (~250 MB of
-# frame when every column is read, a fraction of that for the few an analysis reads).
-ROWS = 1_000_000
+# An archive's row groups are gathered into partitions of about this many rows (~125 MB of
+# frame when every column is read, a fraction of that for the few an analysis reads). Half a
+# million rather than a million: at 10M records a worker peaked at 0.82 GiB, not 0.95, in
+# the same time (benchmarks/bench_archive.py).
+ROWS = 500_000
 # How much of the first JSONL file is read to learn its columns.
 _SAMPLE_BYTES = 1 << 20
 
@@ -125,6 +127,43 @@ def read_jobs_dask(
             reader, pieces, meta=meta, label="read-jobs", enforce_metadata=False
         )
     return frame
+
+
+def parquet_files(frame: dd.DataFrame) -> list[str] | None:
+    """The Parquet files `frame` reads as they are: jobtools' own files, none left out.
+
+    None when the frame is anything else: JSONL or CSV, another tool's Parquet (brought into
+    the contract on reading), or the read followed by more than a choice of columns (a
+    filter, new columns). Those files can then be answered by another engine over them
+    (`analysis._duckdb`) with the same result as the frame.
+    """
+    expr = frame.expr
+    while type(expr).__name__ == "Projection":  # frame[columns]: still every row
+        expr = expr.frame
+    try:
+        reader, pieces = expr.operand("func"), expr.operand("iterables")[0]
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return None
+    if not isinstance(reader, _Reader) or not all(
+        isinstance(p, _Piece) and p.kind == "parquet" for p in pieces
+    ):
+        return None
+    groups = {group for piece in pieces for group in piece.row_groups}
+    found = list(dict.fromkeys(path for piece in pieces for path, _ in piece.row_groups))
+    if not found:  # no rows at all: nothing to gain
+        return None
+    for path in found:
+        metadata = pq.ParquetFile(path).metadata
+        every = {(path, g) for g in range(metadata.num_row_groups)}
+        schema = metadata.schema.to_arrow_schema()
+        duration = schema.field("duration").type if "duration" in schema.names else None
+        if (
+            not parquet._is_ours(schema)
+            or not every <= groups
+            or (duration is not None and duration != pa.duration("us"))
+        ):
+            return None
+    return found
 
 
 # --- what to read -----------------------------------------------------------------------
