@@ -45,6 +45,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import jobtools.io._jsonl as jsonl_reader
 from jobtools.api.client import JobsClient
 from jobtools.simulator import (
     DEMO_AK,
@@ -99,6 +100,16 @@ class LiveSimulator:
     sk: str = dataclasses.field(repr=False)
     simulator: Simulator
     server: SimulatorServer
+
+
+@pytest.fixture(params=["kernel", "python"])
+def jsonl_engine(request, monkeypatch) -> str:
+    """The test runs under each JSONL engine, as what `engine="auto"` means (a module asks
+    for it with `pytestmark = pytest.mark.usefixtures("jsonl_engine")`)."""
+    if request.param == "kernel" and not jsonl_reader._scan.BUILT:
+        pytest.skip("the JSONL scanner is not built")
+    monkeypatch.setenv(jsonl_reader.ENGINE_VARIABLE, request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from conftest import SEED
 
-import jobtools.io._jsonl as jsonl_reader
 from jobtools import JOB_COLUMNS, jobs_to_frame, read_jobs, write_jobs
 from jobtools.frame import entities_of
 from jobtools.io import CorruptInputError, CorruptInputWarning
@@ -24,13 +23,8 @@ COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 SAMPLE = Path(__file__).resolve().parent.parent / "jobtools" / "data" / "sample_jobs.jsonl.gz"
 
 
-@pytest.fixture(autouse=True, params=["kernel", "python"])
-def jsonl_engine(request, monkeypatch) -> str:
-    """Every test here runs under both JSONL engines (what `engine="auto"` means)."""
-    if request.param == "kernel" and not jsonl_reader._scan.BUILT:
-        pytest.skip("the JSONL scanner is not built")
-    monkeypatch.setenv(jsonl_reader.ENGINE_VARIABLE, request.param)
-    return str(request.param)
+# Every test here runs under both JSONL engines (conftest's `jsonl_engine`).
+pytestmark = pytest.mark.usefixtures("jsonl_engine")
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,8 @@ from jobtools.io.files import readable_suffix
 from jobtools.sample import generate_jobs
 from jobtools.simulator import read_records
 
-
-@pytest.fixture(autouse=True, params=["kernel", "python"])
-def jsonl_engine(request, monkeypatch) -> str:
-    """Every test here runs under both JSONL engines (what `engine="auto"` means)."""
-    if request.param == "kernel" and not jsonl_reader._scan.BUILT:
-        pytest.skip("the JSONL scanner is not built")
-    monkeypatch.setenv(jsonl_reader.ENGINE_VARIABLE, request.param)
-    return str(request.param)
+# Every test here runs under both JSONL engines (conftest's `jsonl_engine`).
+pytestmark = pytest.mark.usefixtures("jsonl_engine")
 
 
 @pytest.fixture(scope="module")
