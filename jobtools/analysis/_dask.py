@@ -407,19 +407,10 @@ def rates_of_pairs(pairs: pd.DataFrame, offset: BaseOffset, groupby: str | None)
     if groupby is None:
         return _rates_of(pairs, offset, period)
     whole = _rates_of(pairs, offset, period)
-    parts = []
-    for value, part in pairs.groupby("key", sort=True):
-        rates = _rates_of(part, offset, period)
-        table = rates[["started", "success", "fail"]].reindex(whole.index, fill_value=0)
-        shared = summary._shares(table, to_zone(None))
-        shared[groupby] = str(value)
-        parts.append(shared)
-    if not parts:
-        empty = whole.iloc[:0].copy()
-        empty[groupby] = pd.Series([], dtype="str")
-        return empty.set_index(groupby, append=True)
-    out: pd.DataFrame = pd.concat(parts).set_index(groupby, append=True)
-    return out.sort_index(kind="stable")
+    per = (
+        (value, _rates_of(part, offset, period)) for value, part in pairs.groupby("key", sort=True)
+    )
+    return summary.stacked_rates(per, whole, to_zone(None), groupby)
 
 
 def _rates_of(pairs: pd.DataFrame, offset: BaseOffset, period: int) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -291,10 +292,19 @@ def _grouped_rates(
     if groupby not in frame.columns:
         raise KeyError(f"groupby: the frame has no column {groupby!r}")
     values = frame[groupby].astype("str").fillna("(none)")
+    groups = frame.groupby(values.to_numpy(), sort=True)
+    each = ((key, _rates(part, offset, zone, by)) for key, part in groups)
+    return stacked_rates(each, whole, zone, groupby)
+
+
+def stacked_rates(
+    per: Iterable[tuple[Any, pd.DataFrame]], whole: pd.DataFrame, zone: tzinfo, groupby: str
+) -> pd.DataFrame:
+    """Each group's rates (`(value, rates)`) on the periods of `whole`'s (none counted as 0),
+    their shares worked out again, stacked under a `groupby` index level."""
     parts = []
-    for key, part in frame.groupby(values.to_numpy(), sort=True):
-        rates = _rates(part, offset, zone, by)
-        table = rates[["started", "success", "fail"]].reindex(periods, fill_value=0)
+    for key, rates in per:
+        table = rates[["started", "success", "fail"]].reindex(whole.index, fill_value=0)
         shared = _shares(table, zone)
         shared[groupby] = str(key)
         parts.append(shared)
