@@ -41,6 +41,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -100,6 +101,20 @@ class LiveSimulator:
     sk: str = dataclasses.field(repr=False)
     simulator: Simulator
     server: SimulatorServer
+
+
+def local_cluster() -> Any:
+    """A real Dask cluster for the tests: 2 worker processes on loopback, one thread each,
+    1 GiB each, its dashboard on a free port (`None` would still mean 8787)."""
+    distributed = pytest.importorskip("distributed")
+    return distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        memory_limit="1GiB",
+    )
 
 
 @pytest.fixture(params=["kernel", "python"])

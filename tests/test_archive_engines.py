@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import local_cluster
 
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
@@ -108,14 +109,7 @@ def test_an_archive_on_one_machine_is_answered_by_duckdb(archive, question):
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[distributed.LocalCluster]:
     """Two worker processes on loopback, its dashboard on a free port."""
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",
-        memory_limit="1GiB",
-    ) as cluster:
+    with local_cluster() as cluster:
         yield cluster
 
 

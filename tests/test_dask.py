@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import local_cluster
 
 pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -37,15 +38,7 @@ ODD = [
 @pytest.fixture(scope="module")
 def client() -> Iterator[distributed.Client]:
     """One cluster for the module: 2 worker processes on loopback, its dashboard on a free port."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",  # a free port: None still means 8787
-        memory_limit="1GiB",
-    )
-    with cluster, distributed.Client(cluster) as client:
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
         yield client
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import local_cluster
 
 import jobtools
 from jobtools import findings
@@ -310,15 +311,7 @@ def test_a_region_column_is_a_driver_dimension_too() -> None:
 def client() -> Iterator[object]:
     """A real 2-worker LocalCluster on loopback, as tests/test_dask.py uses."""
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",
-        memory_limit="1GiB",
-    )
-    with cluster, distributed.Client(cluster) as client:
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
         yield client
 
 
