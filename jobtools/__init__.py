@@ -135,6 +135,7 @@ if TYPE_CHECKING:
 _EXTRAS = {
     "read_jobs_dask": ("dask", ("dask", "distributed", "bokeh")),
     "JobMonitor": ("notebook", ("ipywidgets", "IPython")),
+    "style_table": ("notebook", ("jinja2",)),
 }
 
 

@@ -155,28 +155,24 @@ def test_report_refuses_a_file_with_no_job_records(
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_read_jobs_dask_without_dask_says_what_to_install(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("name", "missing", "module", "extra"),
+    [
+        ("read_jobs_dask", "dask", "jobtools.io.dask", "dask"),
+        ("JobMonitor", "ipywidgets", "jobtools.views.monitor", "notebook"),
+    ],
+)
+def test_a_name_whose_extra_is_missing_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, name: str, missing: str, module: str, extra: str
 ) -> None:
-    """Without Dask, jobtools.read_jobs_dask names the extra to install."""
+    """Without Dask, jobtools.read_jobs_dask names the `dask` extra; without the widgets,
+    jobtools.JobMonitor names the `notebook` extra."""
     import jobtools
 
-    monkeypatch.setitem(sys.modules, "dask", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "jobtools.io.dask", raising=False)
-    with pytest.raises(ModuleNotFoundError, match=r"pip install 'jobtools\[dask\]'"):
-        jobtools.read_jobs_dask  # noqa: B018
-
-
-def test_job_monitor_without_ipywidgets_says_what_to_install(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Without the widgets, jobtools.JobMonitor names the `notebook` extra."""
-    import jobtools
-
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "jobtools.views.monitor", raising=False)
-    with pytest.raises(ModuleNotFoundError, match=r"pip install 'jobtools\[notebook\]'"):
-        jobtools.JobMonitor  # noqa: B018
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(ModuleNotFoundError, match=rf"pip install 'jobtools\[{extra}\]'"):
+        getattr(jobtools, name)
 
 
 def test_stdout_jsonl_lines_are_the_api_records(

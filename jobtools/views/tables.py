@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import jinja2  # noqa: F401  (pandas' Styler renders with it: the notebook extra)
 import numpy as np
 import pandas as pd
 
@@ -43,12 +44,6 @@ def style_table(frame: pd.DataFrame, *, max_rows: int = 50) -> Styler:
             `rates_over_time`, or any job frame's columns.
         max_rows: rows shown; the caption says how many there are in all.
     """
-    try:
-        import jinja2  # noqa: F401  (pandas' Styler renders with it)
-    except ImportError:
-        raise ImportError(
-            "style_table needs jinja2 (pandas' Styler uses it): pip install 'jobtools[notebook]'"
-        ) from None
     shown = frame.head(max_rows)
     formats: dict[Any, Callable[[object], str] | str | None] = {}
     text_columns: list[Any] = []
