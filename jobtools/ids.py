@@ -119,16 +119,17 @@ def job_id_times(values: Iterable[Any], *, now: Any = None) -> pd.Series:
     1                             NaT
     dtype: datetime64[us, UTC]
     """
+    index, name = None, None
     if isinstance(values, pa.Array | pa.ChunkedArray) and pa.types.is_large_string(values.type):
-        fits, millis = _id_millis(values)  # Arrow text as the readers hold it: read in place
-        out = plausible_id_times(np.where(fits, millis, -1), now=now)
-        return pd.Series(out).dt.tz_localize("UTC")
-    raw = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    text = raw if raw.dtype == "str" else raw.astype("str")
-    strings = pa.array(text.array, type=pa.large_string(), from_pandas=True)
+        strings = values  # Arrow text as the readers hold it: read in place
+    else:
+        raw = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+        text = raw if raw.dtype == "str" else raw.astype("str")
+        strings = pa.array(text.array, type=pa.large_string(), from_pandas=True)
+        index, name = raw.index, raw.name
     fits, millis = _id_millis(strings)
     out = plausible_id_times(np.where(fits, millis, -1), now=now)
-    return pd.Series(out, index=raw.index, name=raw.name).dt.tz_localize("UTC")
+    return pd.Series(out, index=index, name=name).dt.tz_localize("UTC")
 
 
 def plausible_id_times(millis: np.ndarray, *, now: Any = None) -> np.ndarray:
