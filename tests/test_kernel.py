@@ -477,10 +477,10 @@ def test_the_scanner_refuses_tables_that_disagree():
 
 
 def test_the_scanner_refuses_row_arrays_without_room():
-    """The caller's row arrays are checked against the part's lines, never written past."""
+    """The caller's row arrays are checked row by row, never written past."""
     buf = np.frombuffer(b'{"job_id":"j1"}\n{"job_id":"j2"}\n', dtype=np.uint8)
     memory, bounds = scan._regions(len(buf))
-    small = scan.Scratch().for_lines(2)  # three lines: two records and the empty last one
+    small = scan.Scratch().for_lines(1)  # two records
     with pytest.raises(ValueError, match="no room"):
         scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds, small)
     narrow = dict(scan.Scratch().for_lines(3), kind=np.zeros((1, 3), dtype=np.int8))
@@ -503,6 +503,19 @@ def test_row_arrays_used_again_keep_nothing_of_the_last_part():
     for key, items in fresh.raw.items.items():
         assert (reused.raw.items[key] == items).all(), key
     assert reused.raw.sub_jobs == fresh.raw.sub_jobs == {}
+
+
+def test_a_part_denser_than_those_before_is_read_whole():
+    """Row arrays are sized by the densest part so far; a part with far more lines a byte
+    (short lines after long ones) is counted and read again, not cut."""
+    scratch = scan.Scratch()
+    sparse = b'{"job_id":"j0","fail_reason":"' + b"x" * 5000 + b'"}\n'
+    dense = b"".join(b'{"job_id":"j%d"}\n' % i for i in range(3000))
+    scan.scan(np.frombuffer(sparse, dtype=np.uint8), 0, len(sparse), scratch)
+    assert scratch.capacity < 3000
+    part = scan.scan(np.frombuffer(dense, dtype=np.uint8), 0, len(dense), scratch)
+    assert part.raw.text["job_id"].to_pylist() == [f"j{i}" for i in range(3000)]
+    assert (part.line == np.arange(3000)).all() and part.lines == 3001
 
 
 def test_the_tables_follow_the_schema():

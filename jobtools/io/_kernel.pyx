@@ -13,6 +13,70 @@ every write against its region's end (a write past it raises, it never happens s
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
 from libc.string cimport memchr, memcmp, memcpy
 
+# Eight bytes at a time where the platform allows (little-endian, GCC or Clang), else byte by
+# byte: the first byte of a run that ends plain string content, and the newlines of a part.
+# The eight bytes are read with memcpy (no alignment needed) and never past `end`.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define JT_WORDS 1
+    #define JT_ONES 0x0101010101010101ULL
+    #define JT_HIGHS 0x8080808080808080ULL
+    /* The high bit of each byte of x that is zero, exactly (no borrow between bytes). */
+    static inline uint64_t jt_zero_bytes(uint64_t x) {
+        return ~(((x & ~JT_HIGHS) + ~JT_HIGHS) | x | ~JT_HIGHS);
+    }
+    #else
+    #define JT_WORDS 0
+    #endif
+
+    /* The first place in [i, end) whose byte is a quote, a backslash, below 0x20 or from
+       0x80 (`STRING_STOP`), or end. */
+    static inline int64_t jt_plain_run(const uint8_t* buf, int64_t i, int64_t end,
+                                       const uint8_t* stop) {
+    #if JT_WORDS
+        while (i + 8 <= end) {
+            uint64_t x, hit;
+            memcpy(&x, buf + i, 8);
+            hit = jt_zero_bytes(x ^ (JT_ONES * 0x22)) | jt_zero_bytes(x ^ (JT_ONES * 0x5C))
+                | jt_zero_bytes(x & (JT_ONES * 0xE0)) | (x & JT_HIGHS);
+            if (hit)
+                return i + (__builtin_ctzll(hit) >> 3);
+            i += 8;
+        }
+    #endif
+        while (i < end && !stop[buf[i]])
+            i++;
+        return i;
+    }
+
+    /* The newlines in [lo, hi). */
+    static inline int64_t jt_newlines(const uint8_t* buf, int64_t lo, int64_t hi) {
+        int64_t n = 0, i = lo;
+    #if JT_WORDS
+        while (i + 8 <= hi) {
+            /* A count a byte, summed across the bytes every 255 words (before one can wrap). */
+            uint64_t counts = 0, x;
+            int64_t words = 0;
+            for (; words < 255 && i + 8 <= hi; words++, i += 8) {
+                memcpy(&x, buf + i, 8);
+                counts += jt_zero_bytes(x ^ (JT_ONES * 0x0A)) >> 7;
+            }
+            counts = (counts & 0x00FF00FF00FF00FFULL) + ((counts >> 8) & 0x00FF00FF00FF00FFULL);
+            n += (int64_t)((counts * 0x0001000100010001ULL) >> 48);  /* four lanes, < 2^16 */
+        }
+    #endif
+        for (; i < hi; i++)
+            n += buf[i] == 10;
+        return n;
+    }
+    """
+    int64_t jt_plain_run(const uint8_t* buf, int64_t i, int64_t end,
+                         const uint8_t* stop) noexcept nogil
+    int64_t jt_newlines(const uint8_t* buf, int64_t lo, int64_t hi) noexcept nogil
+
 import numpy as np
 
 # Value kinds (the same numbers as `jobtools.frame.Kinds`) and line verdicts (`_scan`).
@@ -96,6 +160,10 @@ for _byte in range(256):
 cdef const char* HEX = b"0123456789abcdef"
 
 
+class NoRoom(ValueError):
+    """The caller's row arrays have no room for another row (nothing was written past them)."""
+
+
 class RegionOverflow(RuntimeError):
     """A column's region was too small: a bug in the sizes `_scan` gives, never silent."""
 
@@ -161,8 +229,7 @@ cdef inline int64_t string_end(const uint8_t* buf, int64_t i, int64_t end,
     i += 1
     escaped[0] = False
     while i < end:
-        while i < end and not STRING_STOP[buf[i]]:
-            i += 1
+        i = jt_plain_run(buf, i, end, STRING_STOP)
         if i >= end:
             return -1
         c = buf[i]
@@ -288,7 +355,10 @@ cdef inline int key_id(const uint8_t* buf, int64_t a, int64_t b, const Tables* T
     cdef int k
     for k in range(first, last):
         lo = T.name_off[k]
-        if T.name_off[k + 1] - lo == n and memcmp(buf + a, T.names + lo, n) == 0:
+        # The first byte before the call: most keys differ there.
+        if T.name_off[k + 1] - lo == n and (n == 0 or T.names[lo] == buf[a]) and memcmp(
+            buf + a, T.names + lo, n
+        ) == 0:
             return k
     return -1
 
@@ -385,16 +455,32 @@ cdef inline bint put_string(Out* out, int f, const uint8_t* buf, int64_t a, int6
 # --- one line -----------------------------------------------------------------------------
 
 cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables* T,
-                   Work* W, Out* out, Stack* S, bint* overflow) noexcept nogil:
-    """Read one line: its verdict. For an OK line, `W` holds each slot's kind and the output
-    columns hold its texts; a line for Python leaves the columns as they were."""
+                   Work* W, Out* out, Stack* S, bint* overflow, int64_t* end) noexcept nogil:
+    """Read the line at `start` (up to its newline, or `stop`): its verdict, and in `end`
+    where it ends. For an OK line, `W` holds each slot's kind and the output columns hold its
+    texts; a line for Python leaves the columns as they were."""
+    cdef int verdict = read_object(buf, start, stop, T, W, out, S, overflow, end)
+    cdef const uint8_t* at
+    if verdict == PYTHON:
+        at = <const uint8_t*>memchr(buf + start, 10, stop - start) if start < stop else NULL
+        end[0] = stop if at == NULL else at - buf
+    return verdict
+
+
+cdef int read_object(const uint8_t* buf, int64_t start, int64_t stop, const Tables* T,
+                     Work* W, Out* out, Stack* S, bint* overflow, int64_t* end) noexcept nogil:
+    """`read_line` but where a line for Python ends. The line's end is found as it is read
+    (no search for the newline first): no JSON token holds a newline byte, and whitespace
+    here is only spaces, tabs and CRs, so a line read as OK never passes its newline, and any
+    other line stops at it at the latest."""
     cdef int64_t pos, close = 0, vb, nkeys = 0, k
     cdef int depth = 0, state = S_FIRST, slot = -1, kind, f, child, ent = T.n_text, parent
     cdef int extra = T.n_text + 1, w, extras = 0
     cdef bint escaped, integer
     cdef uint8_t c
     pos = skip_space(buf, start, stop)
-    if pos == stop:
+    if pos == stop or buf[pos] == 10:
+        end[0] = pos
         return BLANK
     if buf[pos] != 123:
         return PYTHON  # not an object: Python's rules report it
@@ -513,9 +599,9 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                 return PYTHON  # an escaped key: for Python to decode and compare
             # A duplicated key: the last one wins in Python, so Python reads the line.
             for k in range(S.keys_from[depth], nkeys):
-                if W.key_b[k] - W.key_a[k] == close - pos - 1 and memcmp(
-                    buf + W.key_a[k], buf + pos + 1, close - pos - 1
-                ) == 0:
+                if W.key_b[k] - W.key_a[k] == close - pos - 1 and (
+                    close == pos + 1 or buf[W.key_a[k]] == buf[pos + 1]
+                ) and memcmp(buf + W.key_a[k], buf + pos + 1, close - pos - 1) == 0:
                     return PYTHON
             if nkeys >= MAX_KEYS:
                 return PYTHON
@@ -588,8 +674,10 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
         if S.ctx[depth] == C_ENT:
             member_done(T, out, S, depth, K_OBJECT if c == 125 else K_ARRAY)
         state = S_AFTER
-    if skip_space(buf, pos, stop) != stop:
+    pos = skip_space(buf, pos, stop)
+    if pos != stop and buf[pos] != 10:
         return PYTHON  # something after the object
+    end[0] = pos
     if extras and not put_byte(out, extra, 125):
         overflow[0] = True
         return PYTHON
@@ -617,17 +705,11 @@ cdef inline void member_done(const Tables* T, Out* out, Stack* S, int depth,
 def count_lines(const uint8_t[::1] data, int64_t lo, int64_t hi):
     """The lines of `data[lo:hi]` (its newlines, plus one): the rows `scan` may fill."""
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
-    cdef const uint8_t* at
-    cdef int64_t lines = 1, i = lo
+    cdef int64_t lines
     if not (0 <= lo <= hi <= len(data)):
         raise ValueError("part out of the buffer")
     with nogil:
-        while i < hi:
-            at = <const uint8_t*>memchr(buf + i, 10, hi - i)
-            if at == NULL:
-                break
-            lines += 1
-            i = at - buf + 1
+        lines = jt_newlines(buf, lo, hi) + 1
     return lines
 
 
@@ -644,10 +726,10 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     as the part (no column's text is longer). Raises `RegionOverflow` if one is not.
     """
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
-    cdef int64_t lines = 1, i, row = 0, start, stop, line = 0
+    cdef int64_t i, row = 0, start, stop, line = 0
     cdef int verdict, f, s, n_text, n_span
-    cdef const uint8_t* at
-    cdef bint overflow = False
+    cdef bint overflow = False, full = False
+    cdef int64_t room
     cdef const uint8_t[::1] names = tables["names"]
     cdef const int64_t[::1] name_off = tables["name_off"]
     cdef const int64_t[::1] accept = tables["accept"], text = tables["text"]
@@ -682,26 +764,27 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     T.name_off, T.accept, T.text = &name_off[0], &accept[0], &text[0]
     T.held, T.held_kind, T.span = &held[0], &held_kind[0], &span[0]
 
-    lines = count_lines(data, lo, hi)
     cdef int8_t[::1] state = rows_out["state"]
     cdef int64_t[::1] line_no = rows_out["line"]
     cdef int64_t[:, ::1] where = rows_out["where"], offsets = rows_out["offsets"]
     cdef int8_t[:, ::1] kind = rows_out["kind"]
     cdef uint8_t[:, ::1] valid = rows_out["valid"]
     cdef int64_t[:, :, ::1] arrays = rows_out["arrays"]
-    # Real checks: every array has room for every line, in the tables' shapes.
-    if state.shape[0] < lines or line_no.shape[0] < lines:
-        raise ValueError("rows_out has no room for the part's lines")
-    if where.shape[0] != 2 or where.shape[1] < lines:
+    # Real checks: every array is in the tables' shapes, and rows are written only while
+    # every array has room for one more (checked row by row below: no count of the lines
+    # first, which would be a pass over the part of its own).
+    if where.shape[0] != 2:
         raise ValueError("rows_out['where'] has the wrong shape")
-    if kind.shape[0] != T.n_slots or kind.shape[1] < lines:
+    if kind.shape[0] != T.n_slots:
         raise ValueError("rows_out['kind'] has the wrong shape")
-    if offsets.shape[0] != n_text + 2 or offsets.shape[1] < lines + 1:
+    if offsets.shape[0] != n_text + 2 or offsets.shape[1] < 1:
         raise ValueError("rows_out['offsets'] has the wrong shape")
-    if valid.shape[0] != n_text + 2 or valid.shape[1] < lines:
+    if valid.shape[0] != n_text + 2:
         raise ValueError("rows_out['valid'] has the wrong shape")
-    if arrays.shape[0] < n_span or arrays.shape[1] != 3 or arrays.shape[2] < lines:
+    if arrays.shape[0] < n_span or arrays.shape[1] != 3:
         raise ValueError("rows_out['arrays'] has the wrong shape")
+    room = min(state.shape[0], line_no.shape[0], where.shape[1], kind.shape[1],
+               offsets.shape[1] - 1, valid.shape[1], arrays.shape[2])
     used_a = np.zeros(n_text + 2, dtype=np.int64)
     work_a = np.zeros((3, max(T.n_slots, 1)), dtype=np.int64)
     keys_a = np.zeros((2, MAX_KEYS), dtype=np.int64)
@@ -724,12 +807,13 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             offsets[f, 0] = 0
         start = lo
         while start <= hi and not overflow:
-            at = <const uint8_t*>memchr(buf + start, 10, hi - start) if start < hi else NULL
-            stop = hi if at == NULL else at - buf
             for f in range(n_text + 2):
                 W.used0[f] = used[f]
-            verdict = read_line(buf, start, stop, &T, &W, &out, &S, &overflow)
+            verdict = read_line(buf, start, hi, &T, &W, &out, &S, &overflow, &stop)
             if verdict != BLANK:
+                if row >= room:
+                    full = True
+                    break
                 state[row], line_no[row] = verdict, line
                 where[0, row], where[1, row] = start, stop
                 # Every cell of the row is written (the arrays hold the last part's values).
@@ -763,6 +847,8 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
                 row += 1
             line += 1
             start = stop + 1
+    if full:
+        raise NoRoom("rows_out has no room for the part's lines")
     if overflow:
         raise RegionOverflow("a text column outgrew its region")
     return row, line, used_a
