@@ -211,49 +211,58 @@ def _malloc_for_arrow() -> Iterator[None]:
 
 
 def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
-    """Hand `reader` the file's whole lines, a buffer at a time."""
-    buf = bytearray(CHUNK)
+    """Hand `reader` the file's whole lines, a buffer at a time; the next buffer is read
+    (by a thread: reads let go of the GIL) while the reader reads the one before, whose
+    unfinished last line is carried over first."""
+    buf, spare = bytearray(CHUNK), bytearray(CHUNK)
     have = 0
     first = True
     skipping = False  # inside a line longer than MAX_LINE
-    while True:
-        got = readinto(memoryview(buf)[have:]) or 0
-        have += got
-        eof = got == 0
-        if first and (have >= 3 or eof):
-            first = False
-            if buf[:3] == codecs.BOM_UTF8:
-                buf[: have - 3] = buf[3:have]
-                have -= 3
-        if skipping:
-            end = buf.find(b"\n", 0, have)
-            if end < 0:
-                have = 0
-                if eof:
-                    return
+    reading: concurrent.futures.Future[int | None] | None = None  # the next read, under way
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        while True:
+            got = (reading.result() if reading else readinto(memoryview(buf)[have:])) or 0
+            reading = None
+            have += got
+            eof = got == 0
+            if first and (have >= 3 or eof):
+                first = False
+                if buf[:3] == codecs.BOM_UTF8:
+                    buf[: have - 3] = buf[3:have]
+                    have -= 3
+            if skipping:
+                end = buf.find(b"\n", 0, have)
+                if end < 0:
+                    have = 0
+                    if eof:
+                        return
+                    continue
+                skipping = False
+                reader.line += 1
+                buf[: have - end - 1] = buf[end + 1 : have]
+                have -= end + 1
                 continue
-            skipping = False
-            reader.line += 1
-            buf[: have - end - 1] = buf[end + 1 : have]
-            have -= end + 1
-            continue
-        if eof:
-            if have:
-                reader.piece(buf, 0, have)
-            return
-        if have < len(buf):
-            continue  # a short read: fill the buffer first
-        last = buf.rfind(b"\n", 0, have)
-        if last < 0:
-            if len(buf) < MAX_LINE:
-                buf.extend(bytes(len(buf)))  # one line longer than the buffer: room for it
+            if eof:
+                if have:
+                    reader.piece(buf, 0, have)
+                return
+            if have < len(buf):
+                continue  # a short read: fill the buffer first
+            last = buf.rfind(b"\n", 0, have)
+            if last < 0:
+                if len(buf) < MAX_LINE:
+                    buf.extend(bytes(len(buf)))  # one line longer than the buffer: room for it
+                    continue
+                reader.too_long()
+                skipping, have = True, 0
                 continue
-            reader.too_long()
-            skipping, have = True, 0
-            continue
-        reader.piece(buf, 0, last + 1)
-        buf[: have - last - 1] = buf[last + 1 : have]
-        have -= last + 1
+            if len(spare) < len(buf):
+                spare = bytearray(len(buf))
+            carried = have - last - 1
+            spare[:carried] = buf[last + 1 : have]
+            reading = pool.submit(readinto, memoryview(spare)[carried:])
+            reader.piece(buf, 0, last + 1)
+            buf, spare, have = spare, buf, carried
 
 
 class _Reader:
