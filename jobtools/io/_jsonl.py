@@ -30,6 +30,7 @@ import gzip
 import io
 import json
 import os
+import queue
 import re
 import threading
 import warnings
@@ -211,58 +212,54 @@ def _malloc_for_arrow() -> Iterator[None]:
 
 
 def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
-    """Hand `reader` the file's whole lines, a buffer at a time; the next buffer is read
-    (by a thread: reads let go of the GIL) while the reader reads the one before, whose
-    unfinished last line is carried over first."""
-    buf, spare = bytearray(CHUNK), bytearray(CHUNK)
+    """Hand `reader` the file's whole lines, a buffer at a time, into two buffers in turn:
+    the kernel engine may still be scanning the piece it was handed last (`_Reader.piece`)
+    while the next is read into the other."""
+    buf, other = bytearray(CHUNK), bytearray(CHUNK)
     have = 0
     first = True
     skipping = False  # inside a line longer than MAX_LINE
-    reading: concurrent.futures.Future[int | None] | None = None  # the next read, under way
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        while True:
-            got = (reading.result() if reading else readinto(memoryview(buf)[have:])) or 0
-            reading = None
-            have += got
-            eof = got == 0
-            if first and (have >= 3 or eof):
-                first = False
-                if buf[:3] == codecs.BOM_UTF8:
-                    buf[: have - 3] = buf[3:have]
-                    have -= 3
-            if skipping:
-                end = buf.find(b"\n", 0, have)
-                if end < 0:
-                    have = 0
-                    if eof:
-                        return
-                    continue
-                skipping = False
-                reader.line += 1
-                buf[: have - end - 1] = buf[end + 1 : have]
-                have -= end + 1
+    while True:
+        got = readinto(memoryview(buf)[have:]) or 0
+        have += got
+        eof = got == 0
+        if first and (have >= 3 or eof):
+            first = False
+            if buf[:3] == codecs.BOM_UTF8:
+                buf[: have - 3] = buf[3:have]
+                have -= 3
+        if skipping:
+            end = buf.find(b"\n", 0, have)
+            if end < 0:
+                have = 0
+                if eof:
+                    return
                 continue
-            if eof:
-                if have:
-                    reader.piece(buf, 0, have)
-                return
-            if have < len(buf):
-                continue  # a short read: fill the buffer first
-            last = buf.rfind(b"\n", 0, have)
-            if last < 0:
-                if len(buf) < MAX_LINE:
-                    buf.extend(bytes(len(buf)))  # one line longer than the buffer: room for it
-                    continue
-                reader.too_long()
-                skipping, have = True, 0
+            skipping = False
+            reader.line += 1
+            buf[: have - end - 1] = buf[end + 1 : have]
+            have -= end + 1
+            continue
+        if eof:
+            if have:
+                reader.piece(buf, 0, have)
+            return
+        if have < len(buf):
+            continue  # a short read: fill the buffer first
+        last = buf.rfind(b"\n", 0, have)
+        if last < 0:
+            if len(buf) < MAX_LINE:
+                buf.extend(bytes(len(buf)))  # one line longer than the buffer: room for it
                 continue
-            if len(spare) < len(buf):
-                spare = bytearray(len(buf))
-            carried = have - last - 1
-            spare[:carried] = buf[last + 1 : have]
-            reading = pool.submit(readinto, memoryview(spare)[carried:])
-            reader.piece(buf, 0, last + 1)
-            buf, spare, have = spare, buf, carried
+            reader.too_long()
+            skipping, have = True, 0
+            continue
+        reader.piece(buf, 0, last + 1)  # once it returns, the other buffer is free again
+        carried = have - last - 1
+        if len(other) < len(buf):
+            other = bytearray(len(buf))
+        other[:carried] = buf[last + 1 : have]
+        buf, other, have = other, buf, carried
 
 
 class _Reader:
@@ -276,13 +273,21 @@ class _Reader:
         self.numbers: list[np.ndarray] = []
         self.keep: list[np.ndarray] = []
         self.problems: list[dict[str, Any]] = []
-        # The scanner's row arrays, one set for each of the two threads that scan.
-        self._scratch = (_scan.Scratch(), _scan.Scratch())
+        # The kernel's pieces are scanned in two halves by two threads (each taking the next
+        # half as soon as it is done: no waiting for the other half), while this thread
+        # reads the next piece and takes in the one before (`finish`).
+        self._scan_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        self._scanning: tuple[bytearray, list[concurrent.futures.Future[_scan.Part]]] | None
+        self._scanning = None
+        # The scanner's row arrays, one set for each scan at once.
+        self._scratch: queue.SimpleQueue[_scan.Scratch] = queue.SimpleQueue()
+        for _ in range(2):
+            self._scratch.put(_scan.Scratch())
         # Each part's row values (times, what the sub-jobs give: `RowValues`), worked out by
         # a thread of their own while the next part is scanned (in the time the scanning
         # threads leave: reading the file, gathering a part's rows).
         self._values: list[concurrent.futures.Future[RowValues]] = []
-        self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
 
     def __enter__(self) -> _Reader:
         """While a file is read: the Python engine with the cyclic GC paused (see
@@ -293,12 +298,14 @@ class _Reader:
         if self.engine == "python":
             self._stack.enter_context(_gc_paused())
         self._stack.callback(self._values_pool.shutdown, cancel_futures=True)
+        self._stack.callback(self._scan_pool.shutdown, cancel_futures=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
     def too_long(self) -> None:
+        self.finish()  # the line's number follows the lines before
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
 
     def piece(self, buf: bytearray, lo: int, hi: int) -> None:
@@ -322,14 +329,27 @@ class _Reader:
             middle = buf.find(b"\n", (lo + hi) // 2, hi)
             if 0 <= middle < hi - 1:
                 cuts.insert(1, middle + 1)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            later = [
-                pool.submit(_scan.scan, array, cuts[i], cuts[i + 1], self._scratch[1])
-                for i in range(1, len(cuts) - 1)
-            ]
-            parts = [_scan.scan(array, cuts[0], cuts[1], self._scratch[0])]
-            parts += [future.result() for future in later]
-        for part in parts:
+        scans = [
+            self._scan_pool.submit(self._scan, array, cuts[i], cuts[i + 1])
+            for i in range(len(cuts) - 1)
+        ]
+        self.finish()  # the piece before (its buffer is the one read next)
+        self._scanning = (buf, scans)
+
+    def _scan(self, array: np.ndarray, lo: int, hi: int) -> _scan.Part:
+        scratch = self._scratch.get()  # one set of row arrays for each scan at once
+        try:
+            return _scan.scan(array, lo, hi, scratch)
+        finally:
+            self._scratch.put(scratch)
+
+    def finish(self) -> None:
+        """The piece the kernel is scanning, if any, taken in (after those before it)."""
+        if self._scanning is None:
+            return
+        buf, scans = self._scanning
+        self._scanning = None
+        for part in [future.result() for future in scans]:
             numbers = self.line + part.line
             raw, keep = part.raw, part.state == _scan.OK
             if len(part.left):
@@ -438,6 +458,7 @@ class _Reader:
         self.problems.append({"file": str(self.path), "line": number + 1, "error": error})
 
     def frame(self, legacy_tz: LegacyTz | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        self.finish()
         rows = None
         if not self.raws:
             raw = raw_from_records([])
