@@ -109,6 +109,7 @@ def _tables() -> dict[str, Any]:
 
 
 TABLES = _tables()
+_SUB_JOB_INDEX = {key: i for i, key in enumerate(SUB_JOB_KEYS)}
 
 
 @dataclass
@@ -222,11 +223,15 @@ def scan(buf: np.ndarray, lo: int, hi: int, scratch: Scratch | None = None) -> P
     kind = {name: got["kind"][SLOTS.index(name), :n].copy() for name in KIND_SLOTS}
     arrays = got["arrays"]
     items = {key: arrays[i, 2, :n].copy() for i, key in enumerate(SUB_JOB_KEYS)}
+    chosen = _sub_job_rows(kind, items)
+    rows = np.fromiter(chosen, dtype=np.int64, count=len(chosen))
+    which = np.array([_SUB_JOB_INDEX[key] for key in chosen.values()], dtype=np.int64)
+    view = memoryview(buf)
     sub_jobs = {
-        row: buf[
-            arrays[SUB_JOB_KEYS.index(key), 0, row] : arrays[SUB_JOB_KEYS.index(key), 1, row]
-        ].tobytes()
-        for row, key in _sub_job_rows(kind, items).items()
+        row: bytes(view[a:b])
+        for row, a, b in zip(
+            chosen, arrays[which, 0, rows].tolist(), arrays[which, 1, rows].tolist(), strict=True
+        )
     }
     raw = RawJobs(
         n,
