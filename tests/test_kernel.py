@@ -470,6 +470,10 @@ def test_the_scanner_refuses_tables_that_disagree():
     broken = dict(scan.TABLES, text=scan.TABLES["text"][:-1])
     with pytest.raises(ValueError, match="slot tables"):
         scan._kernel.scan(buf, 0, len(buf), broken, memory, bounds, rows)
+    shared = scan.TABLES["text"].copy()
+    shared[shared == 1] = 0  # two slots writing one text column, one column of none
+    with pytest.raises(ValueError, match="no slot, or several"):
+        scan._kernel.scan(buf, 0, len(buf), dict(scan.TABLES, text=shared), memory, bounds, rows)
     with pytest.raises(ValueError, match="regions"):
         scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds[:-1], rows)
     with pytest.raises(ValueError, match="part"):

@@ -196,7 +196,6 @@ cdef struct Work:
     int64_t* count  # per span slot
     int64_t* key_a  # the keys of the open objects, for duplicates
     int64_t* key_b
-    int64_t* used0  # the columns' fill at the line's start (restored when it goes to Python)
 
 
 cdef struct Stack:
@@ -780,6 +779,7 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
     cdef int64_t i, row = 0, start, stop, line = 0
     cdef int verdict, f, s, n_text, n_span
+    cdef int8_t k
     cdef bint overflow = False, full = False
     cdef int64_t room
     cdef const uint8_t[::1] names = tables["names"]
@@ -807,6 +807,12 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             raise ValueError("a slot's column is out of range")
         if name_off[s + 1] < name_off[s]:
             raise ValueError("key table out of order")
+    # Each text column and each list's span is one slot's (every row's cells are written
+    # from the slots, once: a cell of no slot would keep the last part's value).
+    targets = [int(f) for f in text if f >= 0]
+    spans = [int(f) for f in span if f >= 0]
+    if sorted(targets) != list(range(n_text)) or sorted(spans) != list(range(n_span)):
+        raise ValueError("a text column or list span has no slot, or several")
     if len(regions) != n_text + 3 or regions[0] != 0 or regions[n_text + 2] > len(out_data):
         raise ValueError("regions disagree with the text columns")
     for f in range(n_text + 2):
@@ -843,12 +849,10 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     cdef int64_t[::1] used = used_a
     cdef int64_t[:, ::1] work = work_a, keys = keys_a
     kind_w = np.zeros(max(T.n_slots, 1), dtype=np.int8)
-    used0_a = np.zeros(n_text + 2, dtype=np.int64)
     cdef int8_t[::1] kind_work = kind_w
-    cdef int64_t[::1] used0 = used0_a
     cdef Work W
     W.kind, W.a, W.b, W.count = &kind_work[0], &work[0, 0], &work[1, 0], &work[2, 0]
-    W.key_a, W.key_b, W.used0 = &keys[0, 0], &keys[1, 0], &used0[0]
+    W.key_a, W.key_b = &keys[0, 0], &keys[1, 0]
     cdef Out out
     out.data = &out_data[0]
     out.base = &regions[0]
@@ -859,8 +863,6 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             offsets[f, 0] = 0
         start = lo
         while start <= hi and not overflow:
-            for f in range(n_text + 2):
-                W.used0[f] = used[f]
             verdict = read_line(buf, start, hi, &T, &W, &out, &S, &overflow, &stop)
             if verdict != BLANK:
                 if row >= room:
@@ -868,32 +870,26 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
                     break
                 state[row], line_no[row] = verdict, line
                 where[0, row], where[1, row] = start, stop
-                # Every cell of the row is written (the arrays hold the last part's values).
-                for f in range(n_text + 2):
-                    valid[f, row] = 0
-                for s in range(n_span):
-                    arrays[s, 0, row] = 0
-                    arrays[s, 1, row] = 0
-                    arrays[s, 2, row] = 0
-                for s in range(T.n_slots):
-                    kind[s, row] = K_ABSENT
-                if verdict == OK:
-                    for s in range(T.n_slots):
-                        kind[s, row] = W.kind[s]
-                        f = <int>T.text[s]
-                        if f >= 0 and W.kind[s] >= K_STRING and W.kind[s] <= K_FLOAT:
-                            valid[f, row] = 1
-                        if T.span[s] >= 0 and W.kind[s] == K_ARRAY:
-                            arrays[T.span[s], 0, row] = W.a[s]
-                            arrays[T.span[s], 1, row] = W.b[s]
-                            arrays[T.span[s], 2, row] = W.count[T.span[s]]
-                    if W.kind[T.entities] == K_OBJECT:
-                        valid[n_text, row] = 1
-                    if used[n_text + 1] > W.used0[n_text + 1]:  # unknown fields: extra
-                        valid[n_text + 1, row] = 1
-                else:
+                if verdict != OK:
+                    # What the line wrote is taken back: each column as the row before left it.
                     for f in range(n_text + 2):
-                        used[f] = W.used0[f]
+                        used[f] = offsets[f, row]
+                # Every cell of the row is written once (the arrays hold the last part's
+                # values): each text column and each list's span belongs to one slot.
+                for s in range(T.n_slots):
+                    k = W.kind[s] if verdict == OK else K_ABSENT
+                    kind[s, row] = k
+                    f = <int>T.text[s]
+                    if f >= 0:
+                        valid[f, row] = K_STRING <= k <= K_FLOAT
+                    f = <int>T.span[s]
+                    if f >= 0:
+                        arrays[f, 0, row] = W.a[s] if k == K_ARRAY else 0
+                        arrays[f, 1, row] = W.b[s] if k == K_ARRAY else 0
+                        arrays[f, 2, row] = W.count[f] if k == K_ARRAY else 0
+                valid[n_text, row] = verdict == OK and W.kind[T.entities] == K_OBJECT
+                # Unknown fields written: the extra text.
+                valid[n_text + 1, row] = used[n_text + 1] > offsets[n_text + 1, row]
                 for f in range(n_text + 2):
                     offsets[f, row + 1] = used[f]
                 row += 1
