@@ -413,7 +413,8 @@ class RawJobs:
         sub_jobs: dict[int, Any] = {}
         odd: dict[str, dict[int, Any]] = {}
         for start, part in zip(starts.tolist(), parts, strict=False):
-            sub_jobs |= {start + row: value for row, value in part.sub_jobs.items()}
+            rows = np.fromiter(part.sub_jobs, dtype=np.int64, count=len(part.sub_jobs)) + start
+            sub_jobs.update(zip(rows.tolist(), part.sub_jobs.values(), strict=True))
             for name, values in part.odd.items():
                 odd.setdefault(name, {}).update({start + row: v for row, v in values.items()})
         first = parts[0]
@@ -1009,7 +1010,9 @@ def _type_the_rest(
         elif name == "duration":
             typed[name] = duration.array
         elif name == "duration_s":
-            typed[name] = duration.dt.total_seconds().to_numpy("float64")
+            # pandas' `total_seconds` (microseconds / 1e6, NaN for NaT) in two NumPy passes.
+            micros = duration.to_numpy("timedelta64[us]")
+            typed[name] = np.where(np.isnat(micros), np.nan, micros.view(np.int64) / 1e6)
         elif name == "is_terminal":
             typed[name] = is_terminal
         elif kind in (Kind.TEXT, Kind.JSON):
