@@ -226,7 +226,7 @@ def scan(buf: np.ndarray, lo: int, hi: int, scratch: Scratch | None = None) -> P
     chosen = _sub_job_rows(kind, items)
     rows = np.fromiter(chosen, dtype=np.int64, count=len(chosen))
     which = np.array([_SUB_JOB_INDEX[key] for key in chosen.values()], dtype=np.int64)
-    view = memoryview(buf)
+    view = buf.data  # the part's bytes, as a memoryview
     sub_jobs = {
         row: bytes(view[a:b])
         for row, a, b in zip(
