@@ -11,7 +11,7 @@ every write against its region's end (a write past it raises, it never happens s
 """
 
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 # Eight bytes at a time where the platform allows (little-endian, GCC or Clang), else byte by
 # byte: the first byte of a run that ends plain string content, and the newlines of a part.
@@ -525,8 +525,7 @@ cdef int read_object(const uint8_t* buf, int64_t start, int64_t stop, const Tabl
         return BLANK
     if buf[pos] != 123:
         return PYTHON  # not an object: Python's rules report it
-    for k in range(T.n_slots):
-        W.kind[k] = K_ABSENT
+    memset(W.kind, K_ABSENT, T.n_slots)  # (a loop stored a byte at a time: 5 % of the scan)
     S.is_array[0], S.ctx[0], S.target[0], S.slot[0] = 0, C_TOP, -1, -1
     S.keys_from[0], S.written[0] = 0, 0
     pos += 1
