@@ -610,19 +610,16 @@ class RowValues:
     derived: dict[str, Any]  # resource_id, entity_error, sub_job_count
 
     @classmethod
-    def of(cls, raw: RawJobs) -> RowValues:
-        # The times (NumPy on whole columns, which lets go of the GIL) on a second core while
-        # this thread follows the sub-jobs (Python objects, which hold it).
+    def of(cls, raw: RawJobs, *, threads: bool = True) -> RowValues:
+        """The rows' values; `threads`: the times worked out on a second core (NumPy on
+        whole columns, which lets go of the GIL) while this thread follows the sub-jobs
+        (Python objects, which hold it). A reader that works out several parts' values at
+        once keeps both cores busy already: one thread each is faster then."""
+        if not threads:
+            return cls(*_times_of(raw), _derived(raw))
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             reading = pool.submit(_times_of, raw)
-            resource, error = _from_sub_jobs(
-                raw, (resource_ids(raw), _sub_resource), (entity_errors(raw), _sub_message)
-            )
-            derived = {
-                "resource_id": resource,
-                "entity_error": error,
-                "sub_job_count": sub_job_counts(raw),
-            }
+            derived = _derived(raw)
             read, created = reading.result()
         return cls(read, created, derived)
 
@@ -652,6 +649,13 @@ class RowValues:
         counts = [pd.Series(p.derived["sub_job_count"], copy=False) for p in parts]
         derived["sub_job_count"] = pd.concat(counts, ignore_index=True).array
         return cls(read, pd.concat([p.created for p in parts], ignore_index=True), derived)
+
+
+def _derived(raw: RawJobs) -> dict[str, Any]:
+    resource, error = _from_sub_jobs(
+        raw, (resource_ids(raw), _sub_resource), (entity_errors(raw), _sub_message)
+    )
+    return {"resource_id": resource, "entity_error": error, "sub_job_count": sub_job_counts(raw)}
 
 
 def _times_of(raw: RawJobs) -> tuple[dict[str, ParsedTimes], pd.Series]:

@@ -371,7 +371,7 @@ class _Reader:
         self.numbers.append(numbers)
         self.keep.append(keep)
         if self.engine == "kernel":
-            self._values.append(self._values_pool.submit(RowValues.of, raw))
+            self._values.append(self._values_pool.submit(RowValues.of, raw, threads=False))
 
     def _python_rows(self, lines: list[bytes], numbers: np.ndarray) -> tuple[RawJobs, np.ndarray]:
         """`lines` read by Python's rules (`_python`), as one RawJobs, and the numbers of the
