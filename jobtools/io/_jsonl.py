@@ -284,8 +284,8 @@ class _Reader:
         for _ in range(2):
             self._scratch.put(_scan.Scratch())
         # Each part's row values (times, what the sub-jobs give: `RowValues`), worked out by
-        # a thread of their own while the next part is scanned (in the time the scanning
-        # threads leave: reading the file, gathering a part's rows).
+        # two threads of their own while the next parts are scanned (in the time the
+        # scanning threads leave), the last part's two halves at once.
         self._values: list[concurrent.futures.Future[RowValues]] = []
         self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
 
