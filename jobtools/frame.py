@@ -864,8 +864,9 @@ def _read_exact_times(array: pa.Array, wall: np.ndarray, legacy: np.ndarray) -> 
         wall[rows[these[ok]]] = micros[ok].astype("datetime64[us]")
         legacy[rows[these[ok]]] = is_legacy
         done[these[ok]] = True
-    rest = np.flatnonzero(np.asarray(array.is_valid()) & (lengths > 0))
-    return np.setdiff1d(rest, rows[done], assume_unique=True)
+    rest = np.asarray(array.is_valid()) & (lengths > 0)
+    rest[rows[done]] = False  # (a mask: setdiff1d sorts, ten times slower)
+    return np.flatnonzero(rest)
 
 
 _MONTHS = np.array(
