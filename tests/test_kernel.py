@@ -149,11 +149,25 @@ def test_a_file_is_read_in_pieces_and_halves(tmp_path, records, monkeypatch, pyt
     monkeypatch.setattr(jsonl, "CHUNK", 4096)
     monkeypatch.setattr(jsonl, "_HALVES_AT", 1024)
     lines = [orjson.dumps(r).decode() for r in records]
-    lines[7] = lines[7][:-1] + ',"status":"FAIL"}'  # a duplicated key: read by Python, in place
+    lines[7] = lines[7][:-1] + ',"x":1,"x":2}'  # a duplicated unknown key: Python's, in place
     path = write(tmp_path / "jobs.jsonl", lines)
     frame = read_both(path)
     assert len(python_lines) == 1
     pd.testing.assert_frame_equal(frame, jobs_to_frame([json.loads(line) for line in lines]))
+
+
+def test_a_known_key_given_again_is_read_by_the_scanner():
+    """A top-level field given twice (a proxy that appends one): the last wins, as in
+    Python, and the line stays on the fast path; any other duplicate goes to Python."""
+    text = (
+        b'{"status":"RUNNING","job_id":"j1","fail_reason":"a","status":"SUCCESS",'
+        b'"fail_reason":null}\n{"job_id":"j2","x":1,"x":2}\n'
+    )
+    part = scan.scan(np.frombuffer(text, dtype=np.uint8), 0, len(text))
+    assert part.state.tolist() == [scan.OK, scan.PYTHON]
+    assert part.raw.text["status"].to_pylist()[0] == "SUCCESS"
+    assert part.raw.text["fail_reason"].to_pylist()[0] is None
+    assert part.raw.text["job_id"].to_pylist()[0] == "j1"
 
 
 def test_a_long_line_grows_the_buffer(tmp_path, monkeypatch):
@@ -221,6 +235,18 @@ ODD_LINES = {
     "top-level sub_jobs (VBS)": _with(sub_jobs=[{"entities": {"volume_id": "v1"}}]),
     "duplicated key": '{"status":"FAIL","status":"SUCCESS","job_id":"j1"}',
     "duplicated entity key": '{"job_id":"j1","entities":{"image_id":"a","image_id":"b"}}',
+    "duplicated keys, later values": (
+        '{"status":"RUNNING","job_id":"j1","begin_time":"2015-06-04T10:11:06.586Z",'
+        '"status":"SUCCESS","begin_time":"04-Jun-2015 18:11:06:586","job_id":"j2"}'
+    ),
+    "duplicated key, null after text": '{"job_id":"j1","fail_reason":"a","fail_reason":null}',
+    "duplicated key, text after null": '{"job_id":"j1","error_code":null,"error_code":"E1"}',
+    "duplicated key, escaped after plain": (
+        '{"job_id":"j1","fail_reason":"a","fail_reason":"\\u955c"}'
+    ),
+    "duplicated key, a number after text": '{"job_id":"j1","job_id":5}',
+    "duplicated entities": '{"job_id":"j1","entities":{"image_id":"a"},"entities":{"x":1}}',
+    "duplicated unknown key": '{"job_id":"j1","x":1,"x":[2]}',
     "number where text goes": '{"job_id":123,"status":"SUCCESS"}',
     "object where text goes": '{"job_id":"j1","fail_reason":{"a":1}}',
     "entities not an object": '{"job_id":"j1","entities":[1,2]}',

@@ -194,6 +194,7 @@ cdef struct Work:
     int64_t* a  # per slot: where its value starts
     int64_t* b  # per slot: where it ends
     int64_t* count  # per span slot
+    int64_t* text_at  # per slot: where its text starts in its column (for a key given again)
     int64_t* key_a  # the keys of the open objects, for duplicates
     int64_t* key_b
 
@@ -606,6 +607,7 @@ cdef int read_object(const uint8_t* buf, int64_t start, int64_t stop, const Tabl
                 W.kind[slot], W.a[slot], W.b[slot] = kind, pos, vb
                 f = T.text[slot]
                 if f >= 0 and (kind == K_STRING or kind == K_INT or kind == K_FLOAT):
+                    W.text_at[slot] = out.used[f]
                     if kind != K_STRING:
                         if not put(out, f, buf + pos, vb - pos):
                             overflow[0] = True
@@ -647,19 +649,31 @@ cdef int read_object(const uint8_t* buf, int64_t start, int64_t stop, const Tabl
                 close = string_end(buf, pos, stop, &escaped)
             if close < 0 or escaped:
                 return PYTHON  # an escaped key: for Python to decode and compare
-            # A duplicated key: the last one wins in Python, so Python reads the line.
-            for k in range(S.keys_from[depth], nkeys):
-                if W.key_b[k] - W.key_a[k] == close - pos - 1 and (
-                    close == pos + 1 or buf[W.key_a[k]] == buf[pos + 1]
-                ) and memcmp(buf + W.key_a[k], buf + pos + 1, close - pos - 1) == 0:
-                    return PYTHON
-            if nkeys >= MAX_KEYS:
-                return PYTHON
-            W.key_a[nkeys], W.key_b[nkeys] = pos + 1, close
-            nkeys += 1
             slot = -1
             if S.ctx[depth] == C_TOP:
                 slot = key_id(buf, pos + 1, close, T, 0, T.n_top)
+            if slot >= 0 and W.kind[slot] != K_ABSENT:
+                # A known top-level key again: the last one wins, as in Python. Its value
+                # is text or nothing (a slot that takes objects or arrays: Python's rules),
+                # the last written into its column: taken back, to be written again.
+                if T.accept[slot] & ((1 << K_OBJECT) | (1 << K_ARRAY)):
+                    return PYTHON
+                f = T.text[slot]
+                if f >= 0 and K_STRING <= W.kind[slot] <= K_FLOAT:
+                    out.used[f] = W.text_at[slot]
+            elif slot < 0:
+                # Any other duplicated key: Python's rules (the last wins there, but where
+                # the first was: its text cannot simply be written again).
+                for k in range(S.keys_from[depth], nkeys):
+                    if W.key_b[k] - W.key_a[k] == close - pos - 1 and (
+                        close == pos + 1 or buf[W.key_a[k]] == buf[pos + 1]
+                    ) and memcmp(buf + W.key_a[k], buf + pos + 1, close - pos - 1) == 0:
+                        return PYTHON
+                if nkeys >= MAX_KEYS:
+                    return PYTHON
+                W.key_a[nkeys], W.key_b[nkeys] = pos + 1, close
+                nkeys += 1
+            if S.ctx[depth] == C_TOP:
                 S.target[0] = -1
                 if slot < 0:
                     # An unknown top-level field: written whole into the extra text, as
@@ -843,7 +857,7 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     room = min(state.shape[0], line_no.shape[0], where.shape[1], kind.shape[1],
                offsets.shape[1] - 1, valid.shape[1], arrays.shape[2])
     used_a = np.zeros(n_text + 2, dtype=np.int64)
-    work_a = np.zeros((3, max(T.n_slots, 1)), dtype=np.int64)
+    work_a = np.zeros((4, max(T.n_slots, 1)), dtype=np.int64)
     keys_a = np.zeros((2, MAX_KEYS), dtype=np.int64)
     cdef int64_t[::1] used = used_a
     cdef int64_t[:, ::1] work = work_a, keys = keys_a
@@ -851,6 +865,7 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     cdef int8_t[::1] kind_work = kind_w
     cdef Work W
     W.kind, W.a, W.b, W.count = &kind_work[0], &work[0, 0], &work[1, 0], &work[2, 0]
+    W.text_at = &work[3, 0]
     W.key_a, W.key_b = &keys[0, 0], &keys[1, 0]
     cdef Out out
     out.data = &out_data[0]

@@ -9,13 +9,14 @@ long. Its tables (which keys, which kinds each may have, which text column each 
 are made here from the schema at run time, and it knows no rule: `frame.frame_from_raw`
 derives every column, for the scanner and for parsed records alike.
 
-Unknown top-level fields go whole into the `extra` text, as orjson writes them. A line the
-scanner does not take as it is goes to Python's rules (`PYTHON`): a duplicated or escaped
-key, a value of a kind its slot does not take (a number where text goes), a number orjson
-writes otherwise or that may not fit 64 bits, nesting deeper than 64, a top-level
-`sub_jobs` (VBS: the rules follow it), or anything that is no JSON object (which Python
-reports). Spaces, `\\uXXXX` escapes, CRLF line ends and keys in any order stay on the fast
-path.
+Unknown top-level fields go whole into the `extra` text, as orjson writes them. A top-level
+field given again (a string or null) is written again: the last wins, as in Python. A line
+the scanner does not take as it is goes to Python's rules (`PYTHON`): an escaped key, any
+other duplicated key, a value of a kind its slot does not take (a number where text goes),
+a number orjson writes otherwise or that may not fit 64 bits, nesting deeper than 64, a
+top-level `sub_jobs` (VBS: the rules follow it), or anything that is no JSON object (which
+Python reports). Spaces, `\\uXXXX` escapes, CRLF line ends and keys in any order stay on
+the fast path.
 """
 
 from __future__ import annotations
