@@ -277,7 +277,7 @@ class _Reader:
         # half as soon as it is done: no waiting for the other half), while this thread
         # reads the next piece and takes in the one before (`finish`).
         self._scan_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
-        self._scanning: tuple[bytearray, list[concurrent.futures.Future[_scan.Part]]] | None
+        self._scanning: list[concurrent.futures.Future[tuple[_scan.Part, list[Any]]]] | None
         self._scanning = None
         # The scanner's row arrays, one set for each scan at once.
         self._scratch: queue.SimpleQueue[_scan.Scratch] = queue.SimpleQueue()
@@ -329,38 +329,47 @@ class _Reader:
             if 0 <= middle < hi - 1:
                 cuts.insert(1, middle + 1)
         scans = [
-            self._scan_pool.submit(self._scan, array, cuts[i], cuts[i + 1])
+            self._scan_pool.submit(self._scan, buf, array, cuts[i], cuts[i + 1])
             for i in range(len(cuts) - 1)
         ]
         self.finish()  # the piece before (its buffer is the one read next)
-        self._scanning = (buf, scans)
+        self._scanning = scans
 
-    def _scan(self, array: np.ndarray, lo: int, hi: int) -> _scan.Part:
+    def _scan(
+        self, buf: bytearray, array: np.ndarray, lo: int, hi: int
+    ) -> tuple[_scan.Part, list[dict[str, Any]]]:
+        """A part scanned, and the lines it leaves to Python read by Python's rules (here,
+        beside the other scan: by a reader of their own, their lines numbered from the
+        part's start) and put in their rows, which the scanner left empty (in place: a
+        reorder of the whole file afterwards would copy every column); their problems."""
         scratch = self._scratch.get()  # one set of row arrays for each scan at once
         try:
-            return _scan.scan(array, lo, hi, scratch)
+            part = _scan.scan(array, lo, hi, scratch)
         finally:
             self._scratch.put(scratch)
+        if not len(part.left):
+            return part, []
+        left = _Reader(self.path, "python")
+        view = memoryview(buf)
+        lines = [bytes(view[a:b]) for a, b in part.left_where.T.tolist()]
+        left._python(lines, part.line[part.left])
+        if left.raws:
+            read = RawJobs.concat(left.raws) if len(left.raws) > 1 else left.raws[0]
+            numbers = np.concatenate(left.numbers)
+            rows = part.left[np.searchsorted(part.line[part.left], numbers)]
+            part.raw = part.raw.put(rows, read)
+            part.state[rows] = _scan.OK
+        return part, left.problems
 
     def finish(self) -> None:
         """The piece the kernel is scanning, if any, taken in (after those before it)."""
         if self._scanning is None:
             return
-        buf, scans = self._scanning
+        scans = self._scanning
         self._scanning = None
-        for part in [future.result() for future in scans]:
-            numbers = self.line + part.line
-            raw, keep = part.raw, part.state == _scan.OK
-            if len(part.left):
-                # Read by Python's rules and put in their rows, which the scanner left empty
-                # (in place: a reorder of the whole file afterwards would copy every column).
-                view = memoryview(buf)
-                lines = [bytes(view[a:b]) for a, b in part.left_where.T.tolist()]
-                read, read_numbers = self._python_rows(lines, numbers[part.left])
-                rows = part.left[np.searchsorted(numbers[part.left], read_numbers)]
-                raw = raw.put(rows, read)
-                keep[rows] = True
-            self._add(raw, numbers, keep)
+        for part, problems in [future.result() for future in scans]:
+            self.problems += [{**p, "line": p["line"] + self.line} for p in problems]
+            self._add(part.raw, self.line + part.line, part.state == _scan.OK)
             self.line += part.lines - 1
 
     def _add(self, raw: RawJobs, numbers: np.ndarray, keep: np.ndarray) -> None:
@@ -372,19 +381,6 @@ class _Reader:
         self.keep.append(keep)
         if self.engine == "kernel":
             self._values.append(self._values_pool.submit(RowValues.of, raw, threads=False))
-
-    def _python_rows(self, lines: list[bytes], numbers: np.ndarray) -> tuple[RawJobs, np.ndarray]:
-        """`lines` read by Python's rules (`_python`), as one RawJobs, and the numbers of the
-        lines it holds (a line that is no record is reported, not held)."""
-        before = len(self.raws)
-        self._python(lines, numbers)
-        raws, read = self.raws[before:], self.numbers[before:]
-        for future in self._values[before:]:
-            future.cancel()  # these rows go into a part, whose values are made then
-        del self.raws[before:], self.numbers[before:], self.keep[before:], self._values[before:]
-        if not raws:
-            return raw_from_records([]), np.zeros(0, dtype=np.int64)
-        return (RawJobs.concat(raws) if len(raws) > 1 else raws[0]), np.concatenate(read)
 
     def _python(self, lines: list[bytes], numbers: np.ndarray, text: bytes | None = None) -> None:
         """Lines read by Python's rules: orjson, then `raw_from_records`. `text`: the lines
