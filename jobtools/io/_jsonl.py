@@ -69,9 +69,11 @@ ENGINE_VARIABLE = "JOBTOOLS_JSONL_ENGINE"
 ENGINES: tuple[Engine, ...] = ("auto", "kernel", "python")
 Bytes: TypeAlias = bytes | bytearray | memoryview
 
-# Read this much at a time; a piece this large or more is scanned in two halves at once.
+# Read this much at a time (the first piece _FIRST, see `_pieces`); a piece of _HALVES_AT
+# or more is scanned in two halves at once.
 CHUNK = 32 << 20
-_HALVES_AT = 4 << 20
+_FIRST = 4 << 20
+_HALVES_AT = 1 << 20
 # The Python engine reads a piece this much at a time.
 PYTHON_PIECE = 1 << 20
 # A longer line is reported and skipped, never held: memory stays bounded.
@@ -215,7 +217,10 @@ def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
     """Hand `reader` the file's whole lines, a buffer at a time, into two buffers in turn:
     the kernel engine may still be scanning the piece it was handed last (`_Reader.piece`)
     while the next is read into the other."""
-    buf, other = bytearray(CHUNK), bytearray(CHUNK)
+    # The first pieces small, so that the scan starts soon (a buffer of CHUNK costs its
+    # pages first: 20 ms before any line is read), each next one twice as large, up to CHUNK:
+    # the larger buffers are made while the smaller pieces are scanned.
+    buf, other = bytearray(min(_FIRST, CHUNK)), bytearray(0)
     have = 0
     first = True
     skipping = False  # inside a line longer than MAX_LINE
@@ -256,8 +261,8 @@ def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
             continue
         reader.piece(buf, 0, last + 1)  # once it returns, the other buffer is free again
         carried = have - last - 1
-        if len(other) < len(buf):
-            other = bytearray(len(buf))
+        if len(other) < max(len(buf), min(2 * len(buf), CHUNK)):
+            other = bytearray(max(len(buf), min(2 * len(buf), CHUNK)))
         other[:carried] = buf[last + 1 : have]
         buf, other, have = other, buf, carried
 
