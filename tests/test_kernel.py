@@ -156,6 +156,32 @@ def test_a_file_is_read_in_pieces_and_halves(tmp_path, records, monkeypatch, pyt
     pd.testing.assert_frame_equal(frame, jobs_to_frame([json.loads(line) for line in lines]))
 
 
+def test_pieces_growing_from_a_small_first_one_keep_every_line_in_order(
+    tmp_path, monkeypatch, python_lines
+):
+    """The first piece small, each next twice as large (4, 8, 16, then 32 KiB here), each
+    scanned in halves while the next is read: rows, bad lines and lines left to Python in
+    several pieces keep their order and their numbers."""
+    monkeypatch.setattr(jsonl, "CHUNK", 32768)
+    monkeypatch.setattr(jsonl, "_FIRST", 4096)
+    monkeypatch.setattr(jsonl, "_HALVES_AT", 1024)
+    records = generate_jobs(1500, seed=3)
+    lines = [orjson.dumps(r).decode() for r in records]
+    bad = [5, 40, 333, 900, 1499]
+    for at in bad:
+        lines[at] = lines[at][:-5]  # cut short: no JSON
+    left = [6, 41, 700, 1200]
+    for at in left:
+        lines[at] = lines[at][:-1] + ',"x":1,"x":2}'  # Python's rules
+    path = write(tmp_path / "jobs.jsonl", lines)
+    assert path.stat().st_size > 4 * 32768  # pieces of every size, then several of CHUNK
+    frame = read_both(path)
+    assert len(python_lines) == len(left) + len(bad)  # (Python reports the bad ones)
+    assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [at + 1 for at in bad]
+    kept = [json.loads(line) for i, line in enumerate(lines) if i not in bad]
+    pd.testing.assert_frame_equal(frame, jobs_to_frame(kept))
+
+
 def test_a_known_key_given_again_is_read_by_the_scanner():
     """A top-level field given twice (a proxy that appends one): the last wins, as in
     Python, and the line stays on the fast path; any other duplicate goes to Python."""
