@@ -676,7 +676,9 @@ def frame_from_raw(
     typed, attrs = type_job_columns(
         columns, legacy_tz=legacy_tz, read=values.read, created=values.created
     )
-    frame = pd.DataFrame(typed)
+    # Not copied again: every column is new and writable (`type_job_columns`); a copy of a
+    # million rows' columns into fresh memory took 0.04-0.1 s, and 0.3 s at 3 million.
+    frame = pd.DataFrame(typed, copy=False)
     frame.attrs.update(attrs)
     return frame
 
@@ -965,7 +967,8 @@ def type_job_columns(
     read: Mapping[str, ParsedTimes],
     created: pd.Series,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every job column typed, in contract order, and the frame's attrs.
+    """Every job column typed, in contract order (each one new and writable: the frame takes
+    them as they are), and the frame's attrs.
 
     The attrs are `unparsed_times` (raw values by column and row) and `legacy_tz` (the zone
     legacy times were read in, and why: see `jobs_to_frame`). `read` holds the record's
@@ -1001,7 +1004,7 @@ def _type_the_rest(
             unparsed[name] = parsed.unparsed
     attrs = {"unparsed_times": unparsed, "legacy_tz": zone.as_attrs()}
     terminal = [str(s) for s in TERMINAL_STATUSES]
-    is_terminal = np.asarray(pd.Series(status.result()).isin(terminal))
+    is_terminal = pd.Series(status.result()).isin(terminal).to_numpy(copy=True)  # writable
     duration = (times["end_time"] - times["begin_time"]).where(is_terminal)
     duration = duration.astype("timedelta64[us]")
 
@@ -1115,7 +1118,9 @@ def _float_column(values: list[Any] | pa.Array) -> np.ndarray:
     """A float column; anything that is not a number (a dict, "n/a") becomes NaN."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
         try:
-            return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+            out = np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+            # Writable: the frame keeps it without a copy (`frame_from_raw`).
+            return out if out.flags.writeable else out.copy()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             # Some text is no number ("n/a"): pandas' rules, that value NaN.
             text = pd.Series(values.to_pylist(), dtype=object)

@@ -404,3 +404,14 @@ def test_read_jobs_takes_the_legacy_zone(tmp_path):
     assert decided["begin_time"][0] == pd.Timestamp("2015-06-04 10:11:06.586", tz="UTC")
     told = read_jobs(path, legacy_tz="UTC")
     assert told["begin_time"][0] == pd.Timestamp("2015-06-04 18:11:06.586", tz="UTC")
+
+
+def test_every_column_of_a_read_frame_takes_a_value_set_in_it(tmp_path, records):
+    """The frame keeps its columns without a copy: none may be a read-only view (a user's
+    `frame.loc[...] = ...` would fail), whatever the percents, statuses or times hold."""
+    whole = [{**r, "entities": {"process_percent": 0.5}} for r in records[:5]]  # no nulls
+    path = write_lines(tmp_path / "jobs.jsonl", [json.dumps(r) for r in [*whole, *records]])
+    for frame in (read_jobs(path), jobs_to_frame(records), read_jobs(path).head(5)):
+        for at, name in enumerate(frame.columns):
+            frame.iloc[0, at] = frame.iloc[1, at]  # raises on a read-only column
+            assert pd.isna(frame.iloc[0, at]) or frame.iloc[0, at] == frame.iloc[1, at], name
