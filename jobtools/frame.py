@@ -976,7 +976,9 @@ def type_job_columns(
     """
     # The categoricals (Arrow's hashing, which lets go of the GIL) on a second core while
     # this thread places the times: on a million records a third of this function.
-    names = [n for n in JOB_COLUMNS if column(n).kind is Kind.CATEGORY]
+    names = sorted(  # status first: the rest waits for it
+        (n for n in JOB_COLUMNS if column(n).kind is Kind.CATEGORY), key=lambda n: n != "status"
+    )
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         encoding = {n: pool.submit(categorical, columns[n], column(n).categories) for n in names}
         typed, attrs = _type_the_rest(columns, legacy_tz, read, created, encoding["status"])
