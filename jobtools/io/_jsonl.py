@@ -23,8 +23,10 @@ their exact text. Blank lines, a UTF-8 BOM and CRLF line ends are no problems.
 from __future__ import annotations
 
 import codecs
+import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import gc
 import gzip
 import io
@@ -52,7 +54,7 @@ from jobtools.frame import (
     raw_from_records,
     unwritable,
 )
-from jobtools.io import _scan
+from jobtools.io import _scan, _workers
 from jobtools.times import LegacyTz
 
 __all__ = [
@@ -73,6 +75,12 @@ CHUNK = 32 << 20
 _HALVES_AT = 4 << 20
 # The Python engine reads a piece this much at a time.
 PYTHON_PIECE = 1 << 20
+# From this size, a file (its bytes on disk) is read by the Python engine in worker processes
+# too (`_workers`: the other cores), a piece of WORKER_PIECE each time; a smaller one is read
+# sooner than the workers start.
+WORKERS_FROM = 64 << 20
+WORKER_PIECE = 4 << 20
+WORKER_TARGET = f"{__name__}:_parse_piece"  # what a worker calls on each piece
 # A longer line is reported and skipped, never held: memory stays bounded.
 MAX_LINE = 64 << 20
 # A run of digits this long may be an integer past 64 bits, which orjson reads as a float.
@@ -126,9 +134,10 @@ def read_lines(
     engine: str = "auto",
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The job frame of JSONL bytes (`path` names the file in problems), and its bad lines."""
-    reader = _Reader(path, engine_for(engine))
+    view = memoryview(data).cast("B")
+    reader = _Reader(path, engine_for(engine), size=len(view))
     with _malloc_for_arrow(), reader:
-        _pieces(io.BytesIO(memoryview(data).cast("B")).readinto, reader)
+        _pieces(io.BytesIO(view).readinto, reader)
         return reader.frame(legacy_tz)
 
 
@@ -141,7 +150,7 @@ def read_file_lines(
     read. Where its data is damaged or cut short, the lines before are kept and the damage
     is reported as a problem at the line it cut (the rest of the file cannot be read).
     """
-    reader = _Reader(path, engine_for(engine))
+    reader = _Reader(path, engine_for(engine), size=path.stat().st_size)
     with _malloc_for_arrow(), reader, path.open("rb", buffering=0) as file:
         if file.read(2) != GZIP_MAGIC:
             file.seek(0)
@@ -259,9 +268,10 @@ def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
 class _Reader:
     """Reads pieces of whole lines by one engine; gathers their rows and problems."""
 
-    def __init__(self, path: Path, engine: Literal["kernel", "python"]) -> None:
+    def __init__(self, path: Path, engine: Literal["kernel", "python"], size: int = 0) -> None:
         self.path = path
         self.engine = engine
+        self.size = size  # of the input, in bytes: a large one is read in worker processes too
         self.line = 0  # the number (from 0) of the next piece's first line
         self.raws: list[RawJobs] = []
         self.numbers: list[np.ndarray] = []
@@ -281,8 +291,14 @@ class _Reader:
         every collection; measured on 1M records: 0.5-0.9 s of 6); then the row values'
         thread let go (a read stopped by an error included)."""
         self._stack = contextlib.ExitStack()
+        self._workers: _workers.Workers | None = None
+        self._sent: collections.deque[tuple[Any, bytes, int]] = collections.deque()
         if self.engine == "python":
             self._stack.enter_context(_gc_paused())
+            count = _worker_count()
+            if self.size >= WORKERS_FROM and count > 1:
+                self._workers = _workers.Workers(count, WORKER_TARGET)
+                self._stack.callback(self._workers.close)
         self._stack.callback(self._values_pool.shutdown, cancel_futures=True)
         return self
 
@@ -295,17 +311,10 @@ class _Reader:
     def piece(self, buf: bytearray, lo: int, hi: int) -> None:
         """The lines of `buf[lo:hi]` (whole lines, the last maybe without its newline)."""
         if self.engine == "python":
-            while lo < hi:
-                # A MiB of lines at a time: their records (~5x their bytes as Python objects)
-                # stay in memory the allocator keeps and in the CPU's caches (1M records:
-                # 5.1 s CPU, 7.2 s with 4 MiB, 7.5 s with the whole 32 MiB piece).
-                cut = buf.find(b"\n", min(lo + PYTHON_PIECE, hi) - 1, hi)
-                stop = hi if cut < 0 else cut + 1
-                text = bytes(memoryview(buf)[lo:stop])
-                count = _newlines(text) + 1
-                self._python([], np.arange(self.line, self.line + count), text)
-                self.line += count - 1
-                lo = stop
+            if self._workers is not None:
+                self._to_workers(buf, lo, hi)
+            else:
+                self.line = self._python_pieces(buf, lo, hi, self.line)
             return
         array = np.frombuffer(buf, dtype=np.uint8)
         cuts = [lo, hi]
@@ -334,6 +343,61 @@ class _Reader:
                 keep[rows] = True
             self._add(raw, numbers, keep)
             self.line += part.lines - 1
+
+    def _python_pieces(self, buf: bytes | bytearray, lo: int, hi: int, line: int) -> int:
+        """The lines of `buf[lo:hi]` (numbered from `line`) read by the Python engine here;
+        the number of the line after them."""
+        while lo < hi:
+            # A MiB of lines at a time: their records (~5x their bytes as Python objects)
+            # stay in memory the allocator keeps and in the CPU's caches (1M records:
+            # 5.1 s CPU, 7.2 s with 4 MiB, 7.5 s with the whole 32 MiB piece).
+            cut = buf.find(b"\n", min(lo + PYTHON_PIECE, hi) - 1, hi)
+            stop = hi if cut < 0 else cut + 1
+            text = bytes(memoryview(buf)[lo:stop])
+            count = _newlines(text) + 1
+            self._python([], np.arange(line, line + count), text)
+            line += count - 1
+            lo = stop
+        return line
+
+    def _to_workers(self, buf: bytearray, lo: int, hi: int) -> None:
+        """The lines of `buf[lo:hi]` sent to the worker processes, WORKER_PIECE at a time, and
+        read here until one of them has started (each worker imports pandas and pyarrow
+        first, ~0.5 s). Their parts are taken in order, as they come."""
+        assert self._workers is not None
+        while lo < hi:
+            cut = buf.find(b"\n", min(lo + WORKER_PIECE, hi) - 1, hi)
+            stop = hi if cut < 0 else cut + 1
+            text = bytes(memoryview(buf)[lo:stop])
+            first, lo = self.line, stop
+            self.line += _newlines(text)
+            if not self._sent and not self._workers.ready():
+                self._here(text, first)
+                continue
+            self._sent.append((self._workers.submit(str(self.path), text, first), text, first))
+            # A few pieces ahead of the rows taken: memory holds no more than these.
+            while len(self._sent) > 3 * _worker_count():
+                self._take_sent()
+
+    def _take_sent(self) -> None:
+        """The oldest piece sent to a worker: its rows taken as one part (if the worker
+        failed or is gone, read here instead, as a piece read without workers)."""
+        future, text, first = self._sent.popleft()
+        try:
+            parsed: _Parsed = future.result()
+        except Exception:
+            self._here(text, first)
+            return
+        self.problems += parsed.problems
+        if parsed.raw is not None and parsed.values is not None:
+            self._add(parsed.raw, parsed.numbers, np.ones(parsed.raw.n, dtype=bool))
+            self._values.append(_done(parsed.values))
+
+    def _here(self, text: bytes, first: int) -> None:
+        """A piece meant for the workers read here, its parts' row values made at once."""
+        before = len(self.raws)
+        self._python_pieces(text, 0, len(text), first)
+        self._values += [_done(RowValues.of(raw)) for raw in self.raws[before:]]
 
     def _add(self, raw: RawJobs, numbers: np.ndarray, keep: np.ndarray) -> None:
         """Rows read, their line numbers and which to keep; with the kernel, their values
@@ -429,6 +493,8 @@ class _Reader:
         self.problems.append({"file": str(self.path), "line": number + 1, "error": error})
 
     def frame(self, legacy_tz: LegacyTz | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        while self._sent:
+            self._take_sent()
         rows = None
         if not self.raws:
             raw = raw_from_records([])
@@ -442,6 +508,40 @@ class _Reader:
                 rows = RowValues.join([future.result() for future in self._values])
         self.problems.sort(key=lambda p: p["line"])
         return frame_from_raw(raw, legacy_tz=legacy_tz, rows=rows), self.problems
+
+
+@dataclasses.dataclass
+class _Parsed:
+    """What a worker process sends back for a piece: its rows (None if it has none), their
+    line numbers, the problems and the rows' values (`RowValues`)."""
+
+    raw: RawJobs | None
+    numbers: np.ndarray
+    problems: list[dict[str, Any]]
+    values: RowValues | None
+
+
+def _parse_piece(path: str, text: bytes, first: int) -> _Parsed:
+    """A piece of lines read by the Python engine, in a worker process (`_workers`)."""
+    reader = _Reader(Path(path), "python")
+    with _malloc_for_arrow(), reader:
+        reader._python_pieces(text, 0, len(text), first)
+        if not reader.raws:
+            return _Parsed(None, np.zeros(0, dtype=np.int64), reader.problems, None)
+        raw = RawJobs.concat(reader.raws) if len(reader.raws) > 1 else reader.raws[0]
+        return _Parsed(raw, np.concatenate(reader.numbers), reader.problems, RowValues.of(raw))
+
+
+def _worker_count() -> int:
+    """How many worker processes the Python engine uses: one a core it may run on."""
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return min(len(cores) if cores else (os.cpu_count() or 1), 8)
+
+
+def _done(values: RowValues) -> concurrent.futures.Future[RowValues]:
+    future: concurrent.futures.Future[RowValues] = concurrent.futures.Future()
+    future.set_result(values)
+    return future
 
 
 def _all_objects(text: bytes, newlines: int) -> list[Any] | None:

@@ -1,0 +1,198 @@
+"""Worker processes for the JSONL reader's Python engine: the machine's other cores.
+
+Python parses on one core at a time (the GIL), so a large file is parsed by child processes
+too, each given pieces of lines in turn (`Workers.submit`), and their results come back in
+futures. The children are plain `python -c` processes running `serve`, which talk over two
+pipes of their own (pickles, each after its length), not `multiprocessing`: its children
+run the parent's main script again as they start (`__mp_main__`), and a script that calls
+`read_jobs` without an `if __name__ == "__main__":` guard, as notebooks' exported scripts
+and quick scripts do, would then be run once more in every child, its side effects with it.
+
+Nothing here is needed for a correct read: a child that cannot start, dies or fails just
+fails the futures it holds, and the reader parses those pieces itself.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+__all__ = ["Workers", "serve"]
+
+_READY = b"ready"
+_HEADER = 8  # each message: its length (8 bytes, little-endian), then the pickle
+
+
+class BrokenWorkers(RuntimeError):
+    """No worker is left to take a piece."""
+
+
+class Workers:
+    """`count` child processes, each calling `target` ("module:function") on the arguments
+    of each piece given it, one piece at a time, the next one taken as it is free."""
+
+    def __init__(self, count: int, target: str) -> None:
+        self._tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._alive = count
+        self._broken = False
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._threads: list[threading.Thread] = []
+        for _ in range(count):
+            try:
+                child, send, receive = _start(target)
+            except OSError:  # no interpreter to start, or no room for a process
+                self._gone()
+                continue
+            self._children.append(child)
+            thread = threading.Thread(
+                target=self._feed, args=(child, send, receive), daemon=True, name="jsonl-worker"
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def ready(self) -> bool:
+        """Whether some child has started and takes pieces."""
+        return self._ready.is_set()
+
+    def submit(self, *args: Any) -> concurrent.futures.Future[Any]:
+        """A future of `target(*args)` in the next free child (failed if none is left)."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._broken:
+                future.set_exception(BrokenWorkers("no worker process is left"))
+            else:
+                self._tasks.put((future, args))
+        return future
+
+    def close(self) -> None:
+        """Let the children go: each ends when its pipe closes (one still starting is
+        stopped); not waited for (each thread reaps its own child)."""
+        for _ in self._threads:
+            self._tasks.put(None)
+        for child in self._children:
+            if not self._ready.is_set() and child.poll() is None:
+                child.kill()  # still importing: nothing of it is needed
+
+    def _feed(self, child: subprocess.Popen[bytes], send: IO[bytes], receive: IO[bytes]) -> None:
+        """One child's thread: the handshake, then piece after piece until told to stop."""
+        try:
+            if _receive(receive) != _READY:
+                return
+            self._ready.set()
+            while (task := self._tasks.get()) is not None:
+                future, args = task
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    _send(send, args)
+                    result = _receive(receive)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    raise
+                if isinstance(result, _Failed):
+                    future.set_exception(BrokenWorkers(result.why))
+                else:
+                    future.set_result(result)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            pass  # the child died (or was stopped): its pieces fail, the others go on
+        finally:
+            send.close()  # the child reads to the end and stops
+            receive.close()
+            self._gone()
+            child.wait()
+
+    def _gone(self) -> None:
+        """A child is gone: when none is left, the pieces waiting fail (and new ones do)."""
+        with self._lock:
+            self._alive -= 1
+            if self._alive > 0:
+                return
+            self._broken = True
+            while True:
+                try:
+                    task = self._tasks.get_nowait()
+                except queue.Empty:
+                    return
+                if task is not None:
+                    task[0].set_exception(BrokenWorkers("no worker process is left"))
+
+
+class _Failed:
+    """What a child sends back for a piece it could not do (the parent does it again, and
+    meets the error itself)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _start(target: str) -> tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]:
+    """A child running `serve(target, ...)`, and the pipes to send to it and read from it."""
+    to_child, from_parent = os.pipe()
+    to_parent, from_child = os.pipe()
+    # The parent's import path, so that the child imports this same jobtools.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    code = "import sys; from jobtools.io._workers import serve; serve(*sys.argv[1:])"
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, target, str(to_child), str(from_child)],
+            pass_fds=(to_child, from_child),
+            stdin=subprocess.DEVNULL,
+            # Quiet: a child's failure only means the parent parses that piece itself (and
+            # meets the error itself, if it is one).
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except BaseException:
+        for fd in (to_child, from_parent, to_parent, from_child):
+            os.close(fd)
+        raise
+    os.close(to_child)
+    os.close(from_child)
+    return child, os.fdopen(from_parent, "wb"), os.fdopen(to_parent, "rb")
+
+
+def serve(target: str, requests: str, replies: str) -> None:
+    """A child's loop: `target` imported, then a reply to each request until the pipe ends."""
+    import importlib
+
+    module, _, name = target.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    with os.fdopen(int(requests), "rb") as receive, os.fdopen(int(replies), "wb") as send:
+        _send(send, _READY)
+        while True:
+            try:
+                args = _receive(receive)
+            except EOFError:
+                return
+            try:
+                result = function(*args)
+            except Exception as exc:  # the parent does this piece again, and says why
+                result = _Failed(f"{type(exc).__name__}: {exc}")
+            _send(send, result)
+
+
+def _send(pipe: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(len(data).to_bytes(_HEADER, "little"))
+    pipe.write(data)
+    pipe.flush()
+
+
+def _receive(pipe: IO[bytes]) -> Any:
+    header = pipe.read(_HEADER)
+    if len(header) < _HEADER:
+        raise EOFError("the other process closed the pipe")
+    size = int.from_bytes(header, "little")
+    data = pipe.read(size)
+    if len(data) < size:
+        raise EOFError("the other process closed the pipe")
+    return pickle.loads(data)
