@@ -120,7 +120,7 @@ def test_a_broken_worker_costs_nothing_but_time(path, through_workers, monkeypat
 def test_no_process_to_start(path, through_workers, monkeypatch):
     """No interpreter to start: read in-process, as if the file were small."""
 
-    def refuse(target):
+    def refuse(target, count):
         raise OSError("no room for a process")
 
     monkeypatch.setattr(_workers, "_start", refuse)

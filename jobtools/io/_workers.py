@@ -2,9 +2,10 @@
 
 Python parses on one core at a time (the GIL), so a large file is parsed by child processes
 too, each given pieces of lines in turn (`Workers.submit`), and their results come back in
-futures. The children are plain `python -c` processes running `serve`, which talk over two
-pipes of their own (pickles, each after its length), not `multiprocessing`: its children
-run the parent's main script again as they start (`__mp_main__`), and a script that calls
+futures. The workers are one plain `python -c` process running `serve`, which imports what
+it needs (~0.5 s of CPU: pandas, pyarrow) and then forks the others, and each talks over two
+pipes of its own (pickles, each after its length). Not `multiprocessing`: its children run
+the parent's main script again as they start (`__mp_main__`), and a script that calls
 `read_jobs` without an `if __name__ == "__main__":` guard, as notebooks' exported scripts
 and quick scripts do, would then be run once more in every child, its side effects with it.
 
@@ -43,20 +44,20 @@ class Workers:
         self._ready = threading.Event()
         self._alive = count
         self._broken = False
-        self._children: list[subprocess.Popen[bytes]] = []
         self._threads: list[threading.Thread] = []
-        for _ in range(count):
-            try:
-                child, send, receive = _start(target)
-            except OSError:  # no interpreter to start, or no room for a process
+        try:
+            self._child, pipes = _start(target, count)
+        except OSError:  # no interpreter to start, or no room for a process
+            for _ in range(count):
                 self._gone()
-                continue
-            self._children.append(child)
+            return
+        for send, receive in pipes:
             thread = threading.Thread(
-                target=self._feed, args=(child, send, receive), daemon=True, name="jsonl-worker"
+                target=self._feed, args=(send, receive), daemon=True, name="jsonl-worker"
             )
             thread.start()
             self._threads.append(thread)
+        threading.Thread(target=self._child.wait, daemon=True, name="jsonl-reaper").start()
 
     def ready(self) -> bool:
         """Whether some child has started and takes pieces."""
@@ -73,16 +74,15 @@ class Workers:
         return future
 
     def close(self) -> None:
-        """Let the children go: each ends when its pipe closes (one still starting is
-        stopped); not waited for (each thread reaps its own child)."""
+        """Let the workers go: each ends when its pipe closes (still starting, they are
+        stopped); not waited for (a thread of its own reaps the first)."""
         for _ in self._threads:
             self._tasks.put(None)
-        for child in self._children:
-            if not self._ready.is_set() and child.poll() is None:
-                child.kill()  # still importing: nothing of it is needed
+        if self._threads and not self._ready.is_set():
+            self._child.kill()  # still importing: nothing of it is needed
 
-    def _feed(self, child: subprocess.Popen[bytes], send: IO[bytes], receive: IO[bytes]) -> None:
-        """One child's thread: the handshake, then piece after piece until told to stop."""
+    def _feed(self, send: IO[bytes], receive: IO[bytes]) -> None:
+        """One worker's thread: the handshake, then piece after piece until told to stop."""
         try:
             if _receive(receive) != _READY:
                 return
@@ -104,10 +104,9 @@ class Workers:
         except (OSError, EOFError, pickle.UnpicklingError):
             pass  # the child died (or was stopped): its pieces fail, the others go on
         finally:
-            send.close()  # the child reads to the end and stops
+            send.close()  # the worker reads to the end and stops
             receive.close()
             self._gone()
-            child.wait()
 
     def _gone(self) -> None:
         """A child is gone: when none is left, the pieces waiting fail (and new ones do)."""
@@ -133,40 +132,76 @@ class _Failed:
         self.why = why
 
 
-def _start(target: str) -> tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]:
-    """A child running `serve(target, ...)`, and the pipes to send to it and read from it."""
-    to_child, from_parent = os.pipe()
-    to_parent, from_child = os.pipe()
+_Pipes = list[tuple[IO[bytes], IO[bytes]]]
+
+
+def _start(target: str, count: int) -> tuple[subprocess.Popen[bytes], _Pipes]:
+    """The first worker, running `serve(target, ...)` (which forks the others), and the pipes
+    to send to each worker and read from it."""
+    requests = [os.pipe() for _ in range(count)]  # (the worker's end, ours)
+    replies = [os.pipe()[::-1] for _ in range(count)]
+    theirs = [fd for k in range(count) for fd in (requests[k][0], replies[k][0])]
     # The parent's import path, so that the child imports this same jobtools.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     code = "import sys; from jobtools.io._workers import serve; serve(*sys.argv[1:])"
     try:
         child = subprocess.Popen(
-            [sys.executable, "-c", code, target, str(to_child), str(from_child)],
-            pass_fds=(to_child, from_child),
+            [sys.executable, "-c", code, target, *map(str, theirs)],
+            pass_fds=theirs,
             stdin=subprocess.DEVNULL,
-            # Quiet: a child's failure only means the parent parses that piece itself (and
+            # Quiet: a worker's failure only means the parent parses that piece itself (and
             # meets the error itself, if it is one).
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
         )
     except BaseException:
-        for fd in (to_child, from_parent, to_parent, from_child):
-            os.close(fd)
+        for pair in (*requests, *replies):
+            os.close(pair[0])
+            os.close(pair[1])
         raise
-    os.close(to_child)
-    os.close(from_child)
-    return child, os.fdopen(from_parent, "wb"), os.fdopen(to_parent, "rb")
+    for fd in theirs:
+        os.close(fd)
+    pipes: _Pipes = [
+        (os.fdopen(requests[k][1], "wb"), os.fdopen(replies[k][1], "rb")) for k in range(count)
+    ]
+    return child, pipes
 
 
-def serve(target: str, requests: str, replies: str) -> None:
-    """A child's loop: `target` imported, then a reply to each request until the pipe ends."""
+def serve(target: str, *fds: str) -> None:
+    """The workers: `target` imported, then one process for each pair of pipes (`fds`: the
+    one to read requests from, the one to reply on), forked from this one, which has
+    imported it all already; each replies to each request until its pipe ends."""
     import importlib
 
     module, _, name = target.partition(":")
     function = getattr(importlib.import_module(module), name)
-    with os.fdopen(int(requests), "rb") as receive, os.fdopen(int(replies), "wb") as send:
+    pairs = [(int(fds[k]), int(fds[k + 1])) for k in range(0, len(fds), 2)]
+    forked = []
+    for pair in pairs[1:]:
+        pid = os.fork()
+        if pid == 0:  # a forked worker: its own pipes only, and nothing of the first's after
+            try:
+                for other in pairs:
+                    if other != pair:
+                        os.close(other[0])
+                        os.close(other[1])
+                _serve(function, *pair)
+            finally:
+                os._exit(0)
+        forked.append(pid)
+    for pair in pairs[1:]:
+        os.close(pair[0])
+        os.close(pair[1])
+    try:
+        _serve(function, *pairs[0])
+    finally:
+        for pid in forked:  # waited for: their CPU time then counts as the parent's children's
+            os.waitpid(pid, 0)
+
+
+def _serve(function: Any, requests: int, replies: int) -> None:
+    with os.fdopen(requests, "rb") as receive, os.fdopen(replies, "wb") as send:
         _send(send, _READY)
         while True:
             try:
