@@ -458,8 +458,12 @@ def raw_from_records(rows: list[Any]) -> RawJobs:
     needs Python: each value's kind, the entities' JSON text, the odd row's `extra`."""
     n = len(rows)
     dicts = rows if set(map(type, rows)) <= {dict} else [_as_dict(r) for r in rows]
-    ents = [d.get("entities", _MISSING) for d in dicts]
-    edicts = [e if type(e) is dict else _EMPTY for e in ents]
+    ents: list[Any] = list(map(dict.get, dicts, itertools.repeat("entities"), _MISSINGS))
+    edicts: list[dict[str, Any]]
+    if set(map(type, ents)) == {dict}:
+        edicts = list(ents)  # (a copy: rows with top-level sub-jobs get their own below)
+    else:
+        edicts = [e if type(e) is dict else _EMPTY for e in ents]
     extra: list[Any] | None = None
     for row in _rows_with_extra(rows, dicts):
         extra = extra or [None] * n

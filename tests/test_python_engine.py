@@ -9,6 +9,7 @@ files go through them, in pieces of a few lines.
 
 from __future__ import annotations
 
+import gzip
 import os
 import warnings
 from pathlib import Path
@@ -20,6 +21,7 @@ from conftest import SEED
 
 import jobtools.io._jsonl as jsonl
 from jobtools import read_jobs
+from jobtools.frame import raw_from_records, split_entities
 from jobtools.io import _workers
 from jobtools.sample import generate_jobs
 
@@ -55,6 +57,9 @@ def read(path: Path, engine: str = "python") -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the bad lines' warning: compared in attrs
         return read_jobs(path, engine=engine)
+
+
+original_worker_count = jsonl._worker_count
 
 
 @pytest.fixture()
@@ -127,3 +132,51 @@ def test_no_process_to_start(path, through_workers, monkeypatch):
     frame = read(path)
     assert through_workers == []
     assert len(frame) == 401
+
+
+def test_gzip_through_workers(path, through_workers, tmp_path):
+    """A gzip file's lines (decompressed by the reading process) go to the workers too."""
+    zipped = tmp_path / "jobs.jsonl.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    frame = read(zipped)
+    assert len(through_workers) > 10
+    expected = read(path)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [6, 121, 122, 393]
+
+
+def test_workers_can_be_turned_off(path, through_workers, monkeypatch):
+    """`JOBTOOLS_JSONL_WORKERS=0`: no worker process, the file read in-process."""
+    monkeypatch.setattr(jsonl, "_worker_count", original_worker_count)
+    monkeypatch.setenv(jsonl.WORKERS_VARIABLE, "0")
+    assert len(read(path)) == 401
+    assert through_workers == []
+
+
+ENTITIES = [
+    {"image_id": "i1"},  # the common case: known from the id alone
+    {"image_id": 7},  # no text: not held by its column, kept in the entities
+    {"image_id": None},
+    {"image_id": "i1", "image_name": "n"},
+    {"image_name": "n", "image_id": "i1"},  # out of order: only the first cut
+    {"server_id": "s1"},
+    {},
+    None,
+    [1],
+    "text",
+]
+
+
+def test_entities_cut_as_split_entities_cuts_them():
+    """Rows of every kind side by side: each row's entities and ids as for that row alone."""
+    records = [{**SEED, "entities": e} for e in ENTITIES] + [{"job_id": "j2"}]
+    raw = raw_from_records(records)
+    alone = [raw_from_records([r]) for r in records]
+    for row, one in enumerate(alone):
+        assert raw.entities[row] == one.entities[0], records[row]
+        for name, values in raw.text.items():
+            assert values[row] == one.text[name][0], (records[row], name)
+        for name, values in raw.kind.items():
+            assert values[row] == one.kind[name][0], (records[row], name)
+    expected = [None if e is None else orjson.dumps(split_entities(e)).decode() for e in ENTITIES]
+    assert raw.entities.to_pylist() == [*expected, None]

@@ -33,6 +33,7 @@ import io
 import json
 import os
 import re
+import sys
 import threading
 import warnings
 import zlib
@@ -70,6 +71,7 @@ __all__ = [
 
 Engine: TypeAlias = Literal["auto", "kernel", "python"]
 ENGINE_VARIABLE = "JOBTOOLS_JSONL_ENGINE"
+WORKERS_VARIABLE = "JOBTOOLS_JSONL_WORKERS"
 ENGINES: tuple[Engine, ...] = ("auto", "kernel", "python")
 Bytes: TypeAlias = bytes | bytearray | memoryview
 
@@ -558,7 +560,13 @@ def _typed_only(raw: RawJobs) -> RawJobs:
 
 
 def _worker_count() -> int:
-    """How many worker processes the Python engine uses: one a core it may run on."""
+    """How many worker processes the Python engine uses: one a core it may run on (at most
+    8), or `JOBTOOLS_JSONL_WORKERS`; none (1: the reading process alone) where processes
+    cannot be forked or there is no interpreter to start."""
+    if not hasattr(os, "fork") or not sys.executable:
+        return 1
+    if (wanted := os.environ.get(WORKERS_VARIABLE, "").strip()).isdigit():
+        return int(wanted)
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return min(len(cores) if cores else (os.cpu_count() or 1), 8)
 

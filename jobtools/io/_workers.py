@@ -47,7 +47,8 @@ class Workers:
         self._threads: list[threading.Thread] = []
         try:
             self._child, pipes = _start(target, count)
-        except OSError:  # no interpreter to start, or no room for a process
+        except (OSError, ValueError, subprocess.SubprocessError):
+            # No interpreter to start, no room for a process, no way to pass the pipes.
             for _ in range(count):
                 self._gone()
             return
