@@ -9,7 +9,10 @@ derived by the same rules (`frame.frame_from_raw`):
 - `"kernel"`: the compiled scanner (`_scan`), on both cores; the few lines it leaves to
   Python (see `_scan`) are read as the Python engine reads them and put in their place.
 - `"python"`: orjson, one call a MiB of lines (line by line where one is no object), then
-  `frame.raw_from_records`: no compiler needed, about 3-4x the kernel's time.
+  `frame.raw_from_records`: no compiler needed. A file of 64 MiB or more is parsed by
+  worker processes too (`_workers`: Python parses on one core at a time), one a core
+  (`JOBTOOLS_JSONL_WORKERS` sets how many, 0 for none), their parts put back in order:
+  about 2.3x the kernel's time on two cores (a smaller file, read in-process: 3-4x).
 - `"auto"` (the default): the kernel when it is built, else Python, said once by an
   `AcceleratorNotBuiltWarning`; the environment variable `JOBTOOLS_JSONL_ENGINE` can name
   the engine "auto" means.
@@ -125,7 +128,7 @@ def engine_for(engine: str) -> Literal["kernel", "python"]:
         _noticed = True
         warnings.warn(
             "jobtools: the compiled JSONL scanner is not built, so JSONL is read by the Python "
-            f"engine (about 3-4x slower); {HOW_TO_BUILD}",
+            f"engine (2-4x slower); {HOW_TO_BUILD}",
             AcceleratorNotBuiltWarning,
             stacklevel=5,  # the caller of read_jobs
         )
