@@ -547,12 +547,26 @@ def _as_dict(record: Any) -> dict[str, Any]:
 
 def _rows_with_extra(rows: list[Any], dicts: list[dict[str, Any]]) -> list[int]:
     """The rows with keys beyond KNOWN_FIELDS, or no object at all."""
-    if dicts is rows and set().union(*dicts) <= KNOWN_FIELDS:
-        return []  # the common case: every key known (decided 2x faster than row by row)
+    if dicts is rows:
+        unknown = set().union(*dicts) - KNOWN_FIELDS
+        if not unknown:
+            return []  # the common case: every key known (decided 2x faster than row by row)
+        if len(unknown) <= _FEW_UNKNOWN:  # the rows with them: one lookup a row for each
+            has = np.zeros(len(dicts), dtype=bool)
+            for key in unknown:
+                has |= np.fromiter(
+                    map(dict.__contains__, dicts, itertools.repeat(key)),
+                    dtype=bool,
+                    count=len(dicts),
+                )
+            return np.flatnonzero(has).tolist()
     known = np.fromiter(map(KNOWN_FIELDS.issuperset, dicts), dtype=bool, count=len(dicts))
     if dicts is not rows:
         known &= np.fromiter((d is not _EMPTY for d in dicts), dtype=bool, count=len(dicts))
     return np.flatnonzero(~known).tolist()
+
+
+_FEW_UNKNOWN = 4
 
 
 def _text_columns(dicts: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
