@@ -35,6 +35,7 @@ import gzip
 import io
 import json
 import os
+import pickle
 import re
 import sys
 import threading
@@ -382,7 +383,8 @@ class _Reader:
             if not self._sent and not self._workers.ready():
                 self._here(text, first)
                 continue
-            self._sent.append((self._workers.submit(str(self.path), text, first), text, first))
+            sent = self._workers.submit(str(self.path), pickle.PickleBuffer(text), first)
+            self._sent.append((sent, text, first))
             # A few pieces ahead of the rows taken: memory holds no more than these.
             while len(self._sent) > 3 * _worker_count():
                 self._take_sent()
@@ -531,11 +533,15 @@ class _Parsed:
     values: RowValues | None
 
 
-def _parse_piece(path: str, text: bytes, first: int) -> _Parsed:
-    """A piece of lines read by the Python engine, in a worker process (`_workers`)."""
+def _parse_piece(path: str, text: bytes | memoryview, first: int) -> _Parsed:
+    """A piece of lines read by the Python engine, in a worker process (`_workers`; the
+    text comes as a view of the bytearray it was read into)."""
+    lines = text.obj if isinstance(text, memoryview) else text
+    if not isinstance(lines, bytes | bytearray):
+        lines = bytes(text)
     reader = _Reader(Path(path), "python")
     with _malloc_for_arrow(), reader:
-        reader._python_pieces(text, 0, len(text), first)
+        reader._python_pieces(lines, 0, len(lines), first)
         if not reader.raws:
             return _Parsed(None, np.zeros(0, dtype=np.int64), reader.problems, None)
         raw = _joined(reader.raws)
