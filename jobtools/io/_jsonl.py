@@ -293,6 +293,10 @@ class _Reader:
         # threads leave: reading the file, gathering a part's rows).
         self._values: list[concurrent.futures.Future[RowValues]] = []
         self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        # The Python engine's worker processes, for a large input (started on entering), and
+        # the pieces sent to them whose rows are not taken yet: (future, text, first line).
+        self._workers: _workers.Workers | None = None
+        self._sent: collections.deque[tuple[Any, bytes, int]] = collections.deque()
 
     def __enter__(self) -> _Reader:
         """While a file is read: the Python engine with the cyclic GC paused (see
@@ -300,8 +304,6 @@ class _Reader:
         every collection; measured on 1M records: 0.5-0.9 s of 6); then the row values'
         thread let go (a read stopped by an error included)."""
         self._stack = contextlib.ExitStack()
-        self._workers: _workers.Workers | None = None
-        self._sent: collections.deque[tuple[Any, bytes, int]] = collections.deque()
         if self.engine == "python":
             self._stack.enter_context(_gc_paused())
             count = _worker_count()

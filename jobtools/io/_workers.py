@@ -233,7 +233,9 @@ def _send(pipe: IO[bytes], value: Any) -> None:
 def _receive(pipe: IO[bytes]) -> Any:
     count = int.from_bytes(_read(pipe, _HEADER), "little")
     header = _read(pipe, _HEADER * count)
-    sizes = [int.from_bytes(header[k : k + _HEADER], "little") for k in range(0, len(header), 8)]
+    sizes = [
+        int.from_bytes(header[k : k + _HEADER], "little") for k in range(0, len(header), _HEADER)
+    ]
     data = _read(pipe, sizes[0])
     return pickle.loads(data, buffers=[_read(pipe, size) for size in sizes[1:]])
 
