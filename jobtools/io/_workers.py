@@ -4,7 +4,7 @@ Python parses on one core at a time (the GIL), so a large file is parsed by chil
 too, each given pieces of lines in turn (`Workers.submit`), and their results come back in
 futures. The workers are one plain `python -c` process running `serve`, which imports what
 it needs (~0.5 s of CPU: pandas, pyarrow) and then forks the others, and each talks over two
-pipes of its own (pickles, each after its length). Not `multiprocessing`: its children run
+pipes of its own (pickles, their large buffers after them). Not `multiprocessing`: its children run
 the parent's main script again as they start (`__mp_main__`), and a script that calls
 `read_jobs` without an `if __name__ == "__main__":` guard, as notebooks' exported scripts
 and quick scripts do, would then be run once more in every child, its side effects with it.
@@ -27,7 +27,9 @@ from typing import IO, Any
 __all__ = ["Workers", "serve"]
 
 _READY = b"ready"
-_HEADER = 8  # each message: its length (8 bytes, little-endian), then the pickle
+# Each message: how many parts (8 bytes, little-endian), each part's size (8 bytes each),
+# then the parts: the pickle, and the buffers it holds out of band (protocol 5).
+_HEADER = 8
 
 
 class BrokenWorkers(RuntimeError):
