@@ -74,9 +74,9 @@ def through_workers(monkeypatch) -> list[int]:
     original = jsonl._Reader._take_sent
 
     def counted(self):
-        future, _text, first = self._sent[0]
+        future, _text = self._sent[0]
         if future.exception() is None:
-            parsed.append(first)
+            parsed.append(self.line)
         original(self)
 
     monkeypatch.setattr(jsonl._Reader, "_take_sent", counted)
@@ -180,3 +180,19 @@ def test_entities_cut_as_split_entities_cuts_them():
             assert values[row] == one.kind[name][0], (records[row], name)
     expected = [None if e is None else orjson.dumps(split_entities(e)).decode() for e in ENTITIES]
     assert raw.entities.to_pylist() == [*expected, None]
+
+
+def test_a_line_past_the_limit_between_pieces_sent(path, through_workers, monkeypatch):
+    """A line too long to hold, after pieces sent to the workers: reported with its number
+    (counted from the pieces' lines), the lines after it read and numbered on from it."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(250, orjson.dumps({**SEED, "fail_reason": "x" * 40_000}).decode())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(jsonl, "MAX_LINE", 32768)
+    frame = read(path)
+    assert len(through_workers) > 10
+    assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [6, 121, 122, 251, 394]
+    monkeypatch.setattr(jsonl, "WORKERS_FROM", 1 << 62)
+    expected = read(path)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert frame.attrs == expected.attrs

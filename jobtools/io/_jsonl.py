@@ -296,7 +296,7 @@ class _Reader:
         # The Python engine's worker processes, for a large input (started on entering), and
         # the pieces sent to them whose rows are not taken yet: (future, text, first line).
         self._workers: _workers.Workers | None = None
-        self._sent: collections.deque[tuple[Any, bytes, int]] = collections.deque()
+        self._sent: collections.deque[tuple[Any, bytes]] = collections.deque()
 
     def __enter__(self) -> _Reader:
         """While a file is read: the Python engine with the cyclic GC paused (see
@@ -318,6 +318,8 @@ class _Reader:
         self._stack.close()
 
     def too_long(self) -> None:
+        while self._sent:  # the line's number: after the lines sent to the workers
+            self._take_sent()
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
 
     def piece(self, buf: bytearray, lo: int, hi: int) -> None:
@@ -375,19 +377,20 @@ class _Reader:
     def _to_workers(self, buf: bytearray, lo: int, hi: int) -> None:
         """The lines of `buf[lo:hi]` sent to the worker processes, WORKER_PIECE at a time, and
         read here until one of them has started (each worker imports pandas and pyarrow
-        first, ~0.5 s). Their parts are taken in order, as they come."""
+        first, ~0.5 s). Their parts are taken in order, as they come: each worker numbers
+        its lines from 0 (counting them here would cost this process a pass over the file),
+        and `self.line` follows the pieces taken."""
         assert self._workers is not None
         while lo < hi:
             cut = buf.find(b"\n", min(lo + WORKER_PIECE, hi) - 1, hi)
             stop = hi if cut < 0 else cut + 1
             text = bytes(memoryview(buf)[lo:stop])
-            first, lo = self.line, stop
-            self.line += _newlines(text)
+            lo = stop
             if not self._sent and not self._workers.ready():
-                self._here(text, first)
+                self.line = self._here(text, self.line)
                 continue
-            sent = self._workers.submit(str(self.path), pickle.PickleBuffer(text), first)
-            self._sent.append((sent, text, first))
+            sent = self._workers.submit(str(self.path), pickle.PickleBuffer(text), 0)
+            self._sent.append((sent, text))
             # A few pieces ahead of the rows taken: memory holds no more than these.
             while len(self._sent) > 3 * _worker_count():
                 self._take_sent()
@@ -395,24 +398,30 @@ class _Reader:
     def _take_sent(self) -> None:
         """The oldest piece sent to a worker: its rows taken as one part (if the worker
         failed or is gone, read here instead, as a piece read without workers)."""
-        future, text, first = self._sent.popleft()
+        future, text = self._sent.popleft()
+        first = self.line
         try:
             parsed: _Parsed = future.result()
         except Exception:
-            self._here(text, first)
+            self.line = self._here(text, first)
             return
-        self.problems += parsed.problems
+        self.line = first + parsed.lines
+        self.problems += [
+            {**problem, "line": problem["line"] + first} for problem in parsed.problems
+        ]
         if parsed.raw is not None and parsed.values is not None:
-            self._add(parsed.raw, parsed.numbers, np.ones(parsed.raw.n, dtype=bool))
+            self._add(parsed.raw, parsed.numbers + first, np.ones(parsed.raw.n, dtype=bool))
             self._values.append(_done(parsed.values))
 
-    def _here(self, text: bytes, first: int) -> None:
-        """A piece meant for the workers read here, its parts' row values made at once."""
+    def _here(self, text: bytes, first: int) -> int:
+        """A piece meant for the workers read here (its lines numbered from `first`), its
+        parts' row values made at once; the number of the line after it."""
         before = len(self.raws)
-        self._python_pieces(text, 0, len(text), first)
+        after = self._python_pieces(text, 0, len(text), first)
         for at in range(before, len(self.raws)):
             self._values.append(_done(RowValues.of(self.raws[at])))
             self.raws[at] = _typed_only(self.raws[at])  # as the workers' parts, to be joined
+        return after
 
     def _add(self, raw: RawJobs, numbers: np.ndarray, keep: np.ndarray) -> None:
         """Rows read, their line numbers and which to keep; with the kernel, their values
@@ -528,8 +537,10 @@ class _Reader:
 @dataclasses.dataclass
 class _Parsed:
     """What a worker process sends back for a piece: its rows (None if it has none), their
-    line numbers, the problems and the rows' values (`RowValues`)."""
+    line numbers, the problems, the rows' values (`RowValues`) and how many lines it had
+    (its newlines: the last line of a piece ends with one)."""
 
+    lines: int
     raw: RawJobs | None
     numbers: np.ndarray
     problems: list[dict[str, Any]]
@@ -544,12 +555,13 @@ def _parse_piece(path: str, text: bytes | memoryview, first: int) -> _Parsed:
         lines = bytes(text)
     reader = _Reader(Path(path), "python")
     with _malloc_for_arrow(), reader:
-        reader._python_pieces(lines, 0, len(lines), first)
+        count = reader._python_pieces(lines, 0, len(lines), first) - first
         if not reader.raws:
-            return _Parsed(None, np.zeros(0, dtype=np.int64), reader.problems, None)
+            return _Parsed(count, None, np.zeros(0, dtype=np.int64), reader.problems, None)
         raw = _joined(reader.raws)
         values = RowValues.of(raw)
-        return _Parsed(_typed_only(raw), np.concatenate(reader.numbers), reader.problems, values)
+        numbers = np.concatenate(reader.numbers)
+        return _Parsed(count, _typed_only(raw), numbers, reader.problems, values)
 
 
 def _joined(raws: list[RawJobs]) -> RawJobs:
