@@ -382,11 +382,13 @@ class _Reader:
         and `self.line` follows the pieces taken."""
         assert self._workers is not None
         while lo < hi:
-            cut = buf.find(b"\n", min(lo + WORKER_PIECE, hi) - 1, hi)
+            # Read here a MiB at a time: the workers, once started, wait for no long piece.
+            here = not self._sent and not self._workers.ready()
+            cut = buf.find(b"\n", min(lo + (PYTHON_PIECE if here else WORKER_PIECE), hi) - 1, hi)
             stop = hi if cut < 0 else cut + 1
             text = bytes(memoryview(buf)[lo:stop])
             lo = stop
-            if not self._sent and not self._workers.ready():
+            if here:
                 self.line = self._here(text, self.line)
                 continue
             sent = self._workers.submit(str(self.path), pickle.PickleBuffer(text), 0)
