@@ -12,7 +12,7 @@ derived by the same rules (`frame.frame_from_raw`):
   `frame.raw_from_records`: no compiler needed. A file of 64 MiB or more is parsed by
   worker processes too (`_workers`: Python parses on one core at a time), one a core
   (`JOBTOOLS_JSONL_WORKERS` sets how many, 0 for none), their parts put back in order:
-  about 2.3x the kernel's time on two cores (a smaller file, read in-process: 3-4x).
+  about 2.2x the kernel's time on two cores (a smaller file, read in-process: 3-4x).
 - `"auto"` (the default): the kernel when it is built, else Python, said once by an
   `AcceleratorNotBuiltWarning`; the environment variable `JOBTOOLS_JSONL_ENGINE` can name
   the engine "auto" means.
