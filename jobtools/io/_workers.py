@@ -144,8 +144,11 @@ def _start(target: str, count: int) -> tuple[subprocess.Popen[bytes], _Pipes]:
     requests = [os.pipe() for _ in range(count)]  # (the worker's end, ours)
     replies = [os.pipe()[::-1] for _ in range(count)]
     theirs = [fd for k in range(count) for fd in (requests[k][0], replies[k][0])]
-    # The parent's import path, so that the child imports this same jobtools.
+    # The parent's import path, so that the child imports this same jobtools; its warnings
+    # are seen by no one (and one made an error would stop it: Python 3.12 warns on a fork
+    # from a process with threads, as pyarrow's allocator has one).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env["PYTHONWARNINGS"] = "ignore"
     code = "import sys; from jobtools.io._workers import serve; serve(*sys.argv[1:])"
     try:
         child = subprocess.Popen(
