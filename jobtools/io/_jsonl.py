@@ -10,8 +10,8 @@ derived by the same rules (`frame.frame_from_raw`):
   Python (see `_scan`) are read as the Python engine reads them and put in their place.
 - `"python"`: orjson, one call a MiB of lines (line by line where one is no object), then
   `frame.raw_from_records`: no compiler needed. A file of 64 MiB or more is parsed by
-  worker processes too (`_workers`: Python parses on one core at a time), one a core
-  (`JOBTOOLS_JSONL_WORKERS` sets how many, 0 for none), their parts put back in order:
+  worker processes too (`_workers`: Python parses on one core at a time), one a core, up
+  to 4 (`JOBTOOLS_JSONL_WORKERS` sets how many, 0 for none), their parts put back in order:
   about 2.2x the kernel's time on two cores (a smaller file, read in-process: 3-4x).
 - `"auto"` (the default): the kernel when it is built, else Python, said once by an
   `AcceleratorNotBuiltWarning`; the environment variable `JOBTOOLS_JSONL_ENGINE` can name
@@ -586,15 +586,16 @@ def _typed_only(raw: RawJobs) -> RawJobs:
 
 
 def _worker_count() -> int:
-    """How many worker processes the Python engine uses: one a core it may run on (at most
-    8), or `JOBTOOLS_JSONL_WORKERS`; none (1: the reading process alone) where processes
-    cannot be forked or there is no interpreter to start."""
+    """How many processes parse for the Python engine: one a core it may run on, up to 4
+    (measured on 2 cores only; each worker holds ~165 MiB), or `JOBTOOLS_JSONL_WORKERS`;
+    below 2, the reading process alone (as where processes cannot be forked or there is no
+    interpreter to start)."""
     if not hasattr(os, "fork") or not sys.executable:
         return 1
     if (wanted := os.environ.get(WORKERS_VARIABLE, "").strip()).isdigit():
         return int(wanted)
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return min(len(cores) if cores else (os.cpu_count() or 1), 8)
+    return min(len(cores) if cores else (os.cpu_count() or 1), 4)
 
 
 def _done(values: RowValues) -> concurrent.futures.Future[RowValues]:
