@@ -2,14 +2,15 @@
 two engines beside their peers, in one run.
 
     .venv/bin/python benchmarks/bench_frame.py [--records 1000000] [--repeat 5]
-        [--layouts compact,dumps,cjk,crlf,odd,dupkeys] [--only kernel,python,duckdb,...]
+        [--layouts compact,dumps,cjk,crlf,odd,dupkeys,perline] [--only kernel,python,duckdb,...]
 
 The layouts (`benchmarks/_data/`, made once from the sample generator, not committed):
 compact (orjson), dumps (`json.dumps` defaults: `", "` and `": "`), cjk (one record in ten
 carries Chinese text, written with `ensure_ascii`: `\\uXXXX` escapes), crlf (Windows line
 ends), odd (one line in a hundred has an unknown top-level field, which the scanner writes to
-`extra` itself) and dupkeys (one line in a hundred has a duplicated key: the per-line rules;
-DuckDB refuses such a file).
+`extra` itself), dupkeys (one line in a hundred gives a top-level field twice: the scanner
+writes the last, as Python keeps it) and perline (one line in a hundred gives a key twice in
+its entities: the per-line rules). DuckDB refuses the last two files.
 
 Each approach runs in a fresh subprocess, so its peak memory (max RSS) is its own; the best of
 `--repeat` runs is reported (the plain way runs once). Every approach does the same job: both
@@ -216,7 +217,7 @@ def _run(which: str, path: Path) -> dict[str, Any]:
     return parsed
 
 
-LAYOUTS = ("compact", "dumps", "cjk", "crlf", "odd", "dupkeys")
+LAYOUTS = ("compact", "dumps", "cjk", "crlf", "odd", "dupkeys", "perline")
 _CJK = {"fail_reason": "镜像创建失败：磁盘空间不足", "image_name": "镜像-测试"}
 
 
@@ -240,8 +241,17 @@ def _layout(line: bytes, i: int, layout: str) -> bytes:
             record["region"] = "cn-north-4"  # unknown top-level field: for `extra`
         return orjson.dumps(record)
     if layout == "dupkeys":
-        if i % 100 == 0:  # a duplicated key (the same value): for the per-line rules
+        if i % 100 == 0:  # a top-level field given again (the scanner writes the last)
             return orjson.dumps(record)[:-1] + b',"status":' + orjson.dumps(record["status"]) + b"}"
+        return orjson.dumps(record)
+    if layout == "perline":
+        if i % 100 == 0:  # a key given twice in the entities: the per-line rules
+            entities = record.get("entities")
+            inner = orjson.dumps(entities)[1:-1] if isinstance(entities, dict) else b""
+            twice = b'{"z":0,"z":0' + (b"," + inner if inner else b"") + b"}"
+            return orjson.dumps({**record, "entities": "E"}).replace(
+                b'"entities":"E"', b'"entities":' + twice
+            )
         return orjson.dumps(record)
     raise ValueError(layout)
 

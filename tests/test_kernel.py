@@ -91,7 +91,7 @@ def python_lines(monkeypatch) -> list[bytes]:
     original = jsonl._Reader._python
 
     def spy(self, lines, numbers, text=None):
-        if self.engine == "kernel":
+        if text is None:  # lines one by one: those the scanner left (a piece comes as text)
             seen.extend(lines)
         return original(self, lines, numbers, text)
 
@@ -149,11 +149,51 @@ def test_a_file_is_read_in_pieces_and_halves(tmp_path, records, monkeypatch, pyt
     monkeypatch.setattr(jsonl, "CHUNK", 4096)
     monkeypatch.setattr(jsonl, "_HALVES_AT", 1024)
     lines = [orjson.dumps(r).decode() for r in records]
-    lines[7] = lines[7][:-1] + ',"status":"FAIL"}'  # a duplicated key: read by Python, in place
+    lines[7] = lines[7][:-1] + ',"x":1,"x":2}'  # a duplicated unknown key: Python's, in place
     path = write(tmp_path / "jobs.jsonl", lines)
     frame = read_both(path)
     assert len(python_lines) == 1
     pd.testing.assert_frame_equal(frame, jobs_to_frame([json.loads(line) for line in lines]))
+
+
+def test_pieces_growing_from_a_small_first_one_keep_every_line_in_order(
+    tmp_path, monkeypatch, python_lines
+):
+    """The first piece small, each next twice as large (4, 8, 16, then 32 KiB here), each
+    scanned in halves while the next is read: rows, bad lines and lines left to Python in
+    several pieces keep their order and their numbers."""
+    monkeypatch.setattr(jsonl, "CHUNK", 32768)
+    monkeypatch.setattr(jsonl, "_FIRST", 4096)
+    monkeypatch.setattr(jsonl, "_HALVES_AT", 1024)
+    records = generate_jobs(1500, seed=3)
+    lines = [orjson.dumps(r).decode() for r in records]
+    bad = [5, 40, 333, 900, 1499]
+    for at in bad:
+        lines[at] = lines[at][:-5]  # cut short: no JSON
+    left = [6, 41, 700, 1200]
+    for at in left:
+        lines[at] = lines[at][:-1] + ',"x":1,"x":2}'  # Python's rules
+    path = write(tmp_path / "jobs.jsonl", lines)
+    assert path.stat().st_size > 4 * 32768  # pieces of every size, then several of CHUNK
+    frame = read_both(path)
+    assert len(python_lines) == len(left) + len(bad)  # (Python reports the bad ones)
+    assert [p["line"] for p in frame.attrs["corrupt_lines"]] == [at + 1 for at in bad]
+    kept = [json.loads(line) for i, line in enumerate(lines) if i not in bad]
+    pd.testing.assert_frame_equal(frame, jobs_to_frame(kept))
+
+
+def test_a_known_key_given_again_is_read_by_the_scanner():
+    """A top-level field given twice (a proxy that appends one): the last wins, as in
+    Python, and the line stays on the fast path; any other duplicate goes to Python."""
+    text = (
+        b'{"status":"RUNNING","job_id":"j1","fail_reason":"a","status":"SUCCESS",'
+        b'"fail_reason":null}\n{"job_id":"j2","x":1,"x":2}\n'
+    )
+    part = scan.scan(np.frombuffer(text, dtype=np.uint8), 0, len(text))
+    assert part.state.tolist() == [scan.OK, scan.PYTHON]
+    assert part.raw.text["status"].to_pylist()[0] == "SUCCESS"
+    assert part.raw.text["fail_reason"].to_pylist()[0] is None
+    assert part.raw.text["job_id"].to_pylist()[0] == "j1"
 
 
 def test_a_long_line_grows_the_buffer(tmp_path, monkeypatch):
@@ -221,6 +261,18 @@ ODD_LINES = {
     "top-level sub_jobs (VBS)": _with(sub_jobs=[{"entities": {"volume_id": "v1"}}]),
     "duplicated key": '{"status":"FAIL","status":"SUCCESS","job_id":"j1"}',
     "duplicated entity key": '{"job_id":"j1","entities":{"image_id":"a","image_id":"b"}}',
+    "duplicated keys, later values": (
+        '{"status":"RUNNING","job_id":"j1","begin_time":"2015-06-04T10:11:06.586Z",'
+        '"status":"SUCCESS","begin_time":"04-Jun-2015 18:11:06:586","job_id":"j2"}'
+    ),
+    "duplicated key, null after text": '{"job_id":"j1","fail_reason":"a","fail_reason":null}',
+    "duplicated key, text after null": '{"job_id":"j1","error_code":null,"error_code":"E1"}',
+    "duplicated key, escaped after plain": (
+        '{"job_id":"j1","fail_reason":"a","fail_reason":"\\u955c"}'
+    ),
+    "duplicated key, a number after text": '{"job_id":"j1","job_id":5}',
+    "duplicated entities": '{"job_id":"j1","entities":{"image_id":"a"},"entities":{"x":1}}',
+    "duplicated unknown key": '{"job_id":"j1","x":1,"x":[2]}',
     "number where text goes": '{"job_id":123,"status":"SUCCESS"}',
     "object where text goes": '{"job_id":"j1","fail_reason":{"a":1}}',
     "entities not an object": '{"job_id":"j1","entities":[1,2]}',
@@ -470,6 +522,10 @@ def test_the_scanner_refuses_tables_that_disagree():
     broken = dict(scan.TABLES, text=scan.TABLES["text"][:-1])
     with pytest.raises(ValueError, match="slot tables"):
         scan._kernel.scan(buf, 0, len(buf), broken, memory, bounds, rows)
+    shared = scan.TABLES["text"].copy()
+    shared[shared == 1] = 0  # two slots writing one text column, one column of none
+    with pytest.raises(ValueError, match="no slot, or several"):
+        scan._kernel.scan(buf, 0, len(buf), dict(scan.TABLES, text=shared), memory, bounds, rows)
     with pytest.raises(ValueError, match="regions"):
         scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds[:-1], rows)
     with pytest.raises(ValueError, match="part"):
@@ -477,10 +533,10 @@ def test_the_scanner_refuses_tables_that_disagree():
 
 
 def test_the_scanner_refuses_row_arrays_without_room():
-    """The caller's row arrays are checked against the part's lines, never written past."""
+    """The caller's row arrays are checked row by row, never written past."""
     buf = np.frombuffer(b'{"job_id":"j1"}\n{"job_id":"j2"}\n', dtype=np.uint8)
     memory, bounds = scan._regions(len(buf))
-    small = scan.Scratch().for_lines(2)  # three lines: two records and the empty last one
+    small = scan.Scratch().for_lines(1)  # two records
     with pytest.raises(ValueError, match="no room"):
         scan._kernel.scan(buf, 0, len(buf), scan.TABLES, memory, bounds, small)
     narrow = dict(scan.Scratch().for_lines(3), kind=np.zeros((1, 3), dtype=np.int8))
@@ -503,6 +559,19 @@ def test_row_arrays_used_again_keep_nothing_of_the_last_part():
     for key, items in fresh.raw.items.items():
         assert (reused.raw.items[key] == items).all(), key
     assert reused.raw.sub_jobs == fresh.raw.sub_jobs == {}
+
+
+def test_a_part_denser_than_those_before_is_read_whole():
+    """Row arrays are sized by the densest part so far; a part with far more lines a byte
+    (short lines after long ones) is counted and read again, not cut."""
+    scratch = scan.Scratch()
+    sparse = b'{"job_id":"j0","fail_reason":"' + b"x" * 5000 + b'"}\n'
+    dense = b"".join(b'{"job_id":"j%d"}\n' % i for i in range(3000))
+    scan.scan(np.frombuffer(sparse, dtype=np.uint8), 0, len(sparse), scratch)
+    assert scratch.capacity < 3000
+    part = scan.scan(np.frombuffer(dense, dtype=np.uint8), 0, len(dense), scratch)
+    assert part.raw.text["job_id"].to_pylist() == [f"j{i}" for i in range(3000)]
+    assert (part.line == np.arange(3000)).all() and part.lines == 3001
 
 
 def test_the_tables_follow_the_schema():

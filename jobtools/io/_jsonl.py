@@ -36,6 +36,7 @@ import io
 import json
 import os
 import pickle
+import queue
 import re
 import sys
 import threading
@@ -79,9 +80,11 @@ WORKERS_VARIABLE = "JOBTOOLS_JSONL_WORKERS"
 ENGINES: tuple[Engine, ...] = ("auto", "kernel", "python")
 Bytes: TypeAlias = bytes | bytearray | memoryview
 
-# Read this much at a time; a piece this large or more is scanned in two halves at once.
+# Read this much at a time (the first piece _FIRST, see `_pieces`); a piece of _HALVES_AT
+# or more is scanned in two halves at once.
 CHUNK = 32 << 20
-_HALVES_AT = 4 << 20
+_FIRST = 4 << 20
+_HALVES_AT = 1 << 20
 # The Python engine reads a piece this much at a time.
 PYTHON_PIECE = 1 << 20
 # From this size, a file (its bytes on disk) is read by the Python engine in worker processes
@@ -229,8 +232,13 @@ def _malloc_for_arrow() -> Iterator[None]:
 
 
 def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
-    """Hand `reader` the file's whole lines, a buffer at a time."""
-    buf = bytearray(CHUNK)
+    """Hand `reader` the file's whole lines, a buffer at a time, into two buffers in turn:
+    the kernel engine may still be scanning the piece it was handed last (`_Reader.piece`)
+    while the next is read into the other."""
+    # The first pieces small, so that the scan starts soon (a buffer of CHUNK costs its
+    # pages first: 20 ms before any line is read), each next one twice as large, up to CHUNK:
+    # the larger buffers are made while the smaller pieces are scanned.
+    buf, other = bytearray(min(_FIRST, CHUNK)), bytearray(0)
     have = 0
     first = True
     skipping = False  # inside a line longer than MAX_LINE
@@ -269,9 +277,12 @@ def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
             reader.too_long()
             skipping, have = True, 0
             continue
-        reader.piece(buf, 0, last + 1)
-        buf[: have - last - 1] = buf[last + 1 : have]
-        have -= last + 1
+        reader.piece(buf, 0, last + 1)  # once it returns, the other buffer is free again
+        carried = have - last - 1
+        if len(other) < max(len(buf), min(2 * len(buf), CHUNK)):
+            other = bytearray(max(len(buf), min(2 * len(buf), CHUNK)))
+        other[:carried] = buf[last + 1 : have]
+        buf, other, have = other, buf, carried
 
 
 class _Reader:
@@ -286,40 +297,46 @@ class _Reader:
         self.numbers: list[np.ndarray] = []
         self.keep: list[np.ndarray] = []
         self.problems: list[dict[str, Any]] = []
-        # The scanner's row arrays, one set for each of the two threads that scan.
-        self._scratch = (_scan.Scratch(), _scan.Scratch())
+        # The kernel's pieces are scanned in two halves by two threads (each taking the next
+        # half as soon as it is done: no waiting for the other half), while this thread
+        # reads the next piece and takes in the one before (`finish`).
+        self._scan_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        self._scanning: list[concurrent.futures.Future[tuple[_scan.Part, list[Any]]]] | None
+        self._scanning = None
+        # The scanner's row arrays, one set for each scan at once.
+        self._scratch: queue.SimpleQueue[_scan.Scratch] = queue.SimpleQueue()
+        for _ in range(2):
+            self._scratch.put(_scan.Scratch())
         # Each part's row values (times, what the sub-jobs give: `RowValues`), worked out by
-        # a thread of their own while the next part is scanned (in the time the scanning
-        # threads leave: reading the file, gathering a part's rows).
+        # two threads of their own while the next parts are scanned (in the time the
+        # scanning threads leave), the last part's two halves at once.
         self._values: list[concurrent.futures.Future[RowValues]] = []
-        self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
         # The Python engine's worker processes, for a large input (started on entering), and
-        # the pieces sent to them whose rows are not taken yet: (future, text, first line).
+        # the pieces sent to them whose rows are not taken yet: (future, text).
         self._workers: _workers.Workers | None = None
         self._sent: collections.deque[tuple[Any, bytes]] = collections.deque()
 
     def __enter__(self) -> _Reader:
-        """While a file is read: the Python engine with the cyclic GC paused (see
-        `_gc_paused`: what each piece keeps, its sub-job lists, would be walked again by
-        every collection; measured on 1M records: 0.5-0.9 s of 6), and for a large input
-        its worker processes started; then those and the row values' thread let go (a read
-        stopped by an error included)."""
+        """While a file is read: the cyclic GC paused (see `_gc_paused`: what each piece
+        keeps, its sub-job lists, would be walked again by every collection; measured on 1M
+        records: 0.5-0.9 s of 6 with the Python engine, 0.03 s of 0.93 with the kernel's),
+        and for the Python engine and a large input its worker processes started; then the
+        threads and the workers let go (a read stopped by an error included)."""
         self._stack = contextlib.ExitStack()
-        if self.engine == "python":
-            self._stack.enter_context(_gc_paused())
-            count = _worker_count()
-            if self.size >= WORKERS_FROM and count > 1:
-                self._workers = _workers.Workers(count, WORKER_TARGET)
-                self._stack.callback(self._workers.close)
+        self._stack.enter_context(_gc_paused())
+        if self.engine == "python" and self.size >= WORKERS_FROM and (n := _worker_count()) > 1:
+            self._workers = _workers.Workers(n, WORKER_TARGET)
+            self._stack.callback(self._workers.close)
         self._stack.callback(self._values_pool.shutdown, cancel_futures=True)
+        self._stack.callback(self._scan_pool.shutdown, cancel_futures=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
     def too_long(self) -> None:
-        while self._sent:  # the line's number: after the lines sent to the workers
-            self._take_sent()
+        self.finish()  # the line's number follows the lines before
         self._problem(self.line, f"line longer than {MAX_LINE >> 20} MiB: not read")
 
     def piece(self, buf: bytearray, lo: int, hi: int) -> None:
@@ -336,26 +353,51 @@ class _Reader:
             middle = buf.find(b"\n", (lo + hi) // 2, hi)
             if 0 <= middle < hi - 1:
                 cuts.insert(1, middle + 1)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            later = [
-                pool.submit(_scan.scan, array, cuts[i], cuts[i + 1], self._scratch[1])
-                for i in range(1, len(cuts) - 1)
-            ]
-            parts = [_scan.scan(array, cuts[0], cuts[1], self._scratch[0])]
-            parts += [future.result() for future in later]
-        for part in parts:
-            numbers = self.line + part.line
-            raw, keep = part.raw, part.state == _scan.OK
-            if len(part.left):
-                # Read by Python's rules and put in their rows, which the scanner left empty
-                # (in place: a reorder of the whole file afterwards would copy every column).
-                view = memoryview(buf)
-                lines = [bytes(view[a:b]) for a, b in part.left_where.T.tolist()]
-                read, read_numbers = self._python_rows(lines, numbers[part.left])
-                rows = part.left[np.searchsorted(numbers[part.left], read_numbers)]
-                raw = raw.put(rows, read)
-                keep[rows] = True
-            self._add(raw, numbers, keep)
+        scans = [
+            self._scan_pool.submit(self._scan, buf, array, cuts[i], cuts[i + 1])
+            for i in range(len(cuts) - 1)
+        ]
+        self.finish()  # the piece before (its buffer is the one read next)
+        self._scanning = scans
+
+    def _scan(
+        self, buf: bytearray, array: np.ndarray, lo: int, hi: int
+    ) -> tuple[_scan.Part, list[dict[str, Any]]]:
+        """A part scanned, and the lines it leaves to Python read by Python's rules (here,
+        beside the other scan: by a reader of their own, their lines numbered from the
+        part's start) and put in their rows, which the scanner left empty (in place: a
+        reorder of the whole file afterwards would copy every column); their problems."""
+        scratch = self._scratch.get()  # one set of row arrays for each scan at once
+        try:
+            part = _scan.scan(array, lo, hi, scratch)
+        finally:
+            self._scratch.put(scratch)
+        if not len(part.left):
+            return part, []
+        left = _Reader(self.path, "python")
+        view = memoryview(buf)
+        lines = [bytes(view[a:b]) for a, b in part.left_where.T.tolist()]
+        left._python(lines, part.line[part.left])
+        if left.raws:
+            read = RawJobs.concat(left.raws) if len(left.raws) > 1 else left.raws[0]
+            numbers = np.concatenate(left.numbers)
+            rows = part.left[np.searchsorted(part.line[part.left], numbers)]
+            part.raw = part.raw.put(rows, read)
+            part.state[rows] = _scan.OK
+        return part, left.problems
+
+    def finish(self) -> None:
+        """The piece the kernel is scanning, if any, taken in (after those before it); with
+        the Python engine, the pieces its workers hold."""
+        while self._sent:
+            self._take_sent()
+        if self._scanning is None:
+            return
+        scans = self._scanning
+        self._scanning = None
+        for part, problems in [future.result() for future in scans]:
+            self.problems += [{**p, "line": p["line"] + self.line} for p in problems]
+            self._add(part.raw, self.line + part.line, part.state == _scan.OK)
             self.line += part.lines - 1
 
     def _python_pieces(self, buf: bytes | bytearray, lo: int, hi: int, line: int) -> int:
@@ -433,20 +475,7 @@ class _Reader:
         self.numbers.append(numbers)
         self.keep.append(keep)
         if self.engine == "kernel":
-            self._values.append(self._values_pool.submit(RowValues.of, raw))
-
-    def _python_rows(self, lines: list[bytes], numbers: np.ndarray) -> tuple[RawJobs, np.ndarray]:
-        """`lines` read by Python's rules (`_python`), as one RawJobs, and the numbers of the
-        lines it holds (a line that is no record is reported, not held)."""
-        before = len(self.raws)
-        self._python(lines, numbers)
-        raws, read = self.raws[before:], self.numbers[before:]
-        for future in self._values[before:]:
-            future.cancel()  # these rows go into a part, whose values are made then
-        del self.raws[before:], self.numbers[before:], self.keep[before:], self._values[before:]
-        if not raws:
-            return raw_from_records([]), np.zeros(0, dtype=np.int64)
-        return (RawJobs.concat(raws) if len(raws) > 1 else raws[0]), np.concatenate(read)
+            self._values.append(self._values_pool.submit(RowValues.of, raw, threads=False))
 
     def _python(self, lines: list[bytes], numbers: np.ndarray, text: bytes | None = None) -> None:
         """Lines read by Python's rules: orjson, then `raw_from_records`. `text`: the lines
@@ -519,8 +548,7 @@ class _Reader:
         self.problems.append({"file": str(self.path), "line": number + 1, "error": error})
 
     def frame(self, legacy_tz: LegacyTz | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-        while self._sent:
-            self._take_sent()
+        self.finish()
         rows = None
         if not self.raws:
             raw = raw_from_records([])

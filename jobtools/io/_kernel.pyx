@@ -11,7 +11,137 @@ every write against its region's end (a write past it raises, it never happens s
 """
 
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy, memset
+
+# Eight bytes at a time where the platform allows (little-endian, GCC or Clang), else byte by
+# byte: the first byte of a run that ends plain string content, and the newlines of a part.
+# The eight bytes are read with memcpy (no alignment needed) and never past `end`.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define JT_WORDS 1
+    #define JT_ONES 0x0101010101010101ULL
+    #define JT_HIGHS 0x8080808080808080ULL
+    /* The high bit of each byte of x that is zero, exactly (no borrow between bytes). */
+    static inline uint64_t jt_zero_bytes(uint64_t x) {
+        return ~(((x & ~JT_HIGHS) + ~JT_HIGHS) | x | ~JT_HIGHS);
+    }
+    #else
+    #define JT_WORDS 0
+    #endif
+
+    /* The first place in [i, end) whose byte is a quote, a backslash, below 0x20 or from
+       0x80 (`STRING_STOP`), or end. */
+    static inline int64_t jt_plain_run(const uint8_t* buf, int64_t i, int64_t end,
+                                       const uint8_t* stop) {
+    #if JT_WORDS
+        while (i + 8 <= end) {
+            uint64_t x, hit;
+            memcpy(&x, buf + i, 8);
+            hit = jt_zero_bytes(x ^ (JT_ONES * 0x22)) | jt_zero_bytes(x ^ (JT_ONES * 0x5C))
+                | jt_zero_bytes(x & (JT_ONES * 0xE0)) | (x & JT_HIGHS);
+            if (hit)
+                return i + (__builtin_ctzll(hit) >> 3);
+            i += 8;
+        }
+    #endif
+        while (i < end && !stop[buf[i]])
+            i++;
+        return i;
+    }
+
+    /* The closing quote of the string opening at i when it is plain (no escape, control
+       or non-ASCII byte before its quote), else -1. Always inlined where a line is read:
+       a call for each of a line's strings cost a fifth of the scan. */
+    #if defined(__GNUC__)
+    __attribute__((always_inline))
+    #endif
+    static inline int64_t jt_plain_string(const uint8_t* buf, int64_t i, int64_t end,
+                                          const uint8_t* stop) {
+        int64_t close = jt_plain_run(buf, i + 1, end, stop);
+        return close < end && buf[close] == 0x22 ? close : -1;
+    }
+
+    /* The newlines in [lo, hi). */
+    static inline int64_t jt_newlines(const uint8_t* buf, int64_t lo, int64_t hi) {
+        int64_t n = 0, i = lo;
+    #if JT_WORDS
+        while (i + 8 <= hi) {
+            /* A count a byte, summed across the bytes every 255 words (before one can wrap). */
+            uint64_t counts = 0, x;
+            int64_t words = 0;
+            for (; words < 255 && i + 8 <= hi; words++, i += 8) {
+                memcpy(&x, buf + i, 8);
+                counts += jt_zero_bytes(x ^ (JT_ONES * 0x0A)) >> 7;
+            }
+            counts = (counts & 0x00FF00FF00FF00FFULL) + ((counts >> 8) & 0x00FF00FF00FF00FFULL);
+            n += (int64_t)((counts * 0x0001000100010001ULL) >> 48);  /* four lanes, < 2^16 */
+        }
+    #endif
+        for (; i < hi; i++)
+            n += buf[i] == 10;
+        return n;
+    }
+    """
+    int64_t jt_plain_run(const uint8_t* buf, int64_t i, int64_t end,
+                         const uint8_t* stop) noexcept nogil
+    int64_t jt_newlines(const uint8_t* buf, int64_t lo, int64_t hi) noexcept nogil
+    int64_t jt_plain_string(const uint8_t* buf, int64_t i, int64_t end,
+                            const uint8_t* stop) noexcept nogil
+
+cdef struct Out:
+    uint8_t* data
+    const int64_t* base  # n_text + 3: where each column's region starts
+    int64_t* used  # n_text + 2
+
+# Writing: `n` bytes, or one, at the end of column `f`, if its region has room (else False,
+# and nothing written). Always inlined (a call for each value cost a tenth of the scan).
+cdef extern from *:
+    """
+    #if defined(__GNUC__)
+    #define JT_INLINE __attribute__((always_inline)) static inline
+    #else
+    #define JT_INLINE static inline
+    #endif
+    JT_INLINE int jt_put(uint8_t* data, const int64_t* base, int64_t* used, int f,
+                         const uint8_t* src, int64_t n) {
+        int64_t at = base[f] + used[f];
+        uint8_t* to = data + at;
+        uint64_t a8, b8;
+        uint32_t a4, b4;
+        if (n < 0 || at + n > base[f + 1])
+            return 0;
+        /* Short runs (most values) by two overlapping moves inside [0, n), no call. */
+        if (n >= 8 && n <= 16) {
+            memcpy(&a8, src, 8); memcpy(&b8, src + n - 8, 8);
+            memcpy(to, &a8, 8); memcpy(to + n - 8, &b8, 8);
+        } else if (n >= 4 && n < 8) {
+            memcpy(&a4, src, 4); memcpy(&b4, src + n - 4, 4);
+            memcpy(to, &a4, 4); memcpy(to + n - 4, &b4, 4);
+        } else if (n < 4) {
+            for (int64_t k = 0; k < n; k++) to[k] = src[k];
+        } else {
+            memcpy(to, src, n);
+        }
+        used[f] += n;
+        return 1;
+    }
+    JT_INLINE int jt_put_byte(uint8_t* data, const int64_t* base, int64_t* used, int f,
+                              uint8_t c) {
+        int64_t at = base[f] + used[f];
+        if (at + 1 > base[f + 1])
+            return 0;
+        data[at] = c;
+        used[f] += 1;
+        return 1;
+    }
+    #define JT_PUT(out, f, src, n) jt_put((out)->data, (out)->base, (out)->used, f, src, n)
+    #define JT_PUT_BYTE(out, f, c) jt_put_byte((out)->data, (out)->base, (out)->used, f, c)
+    """
+    bint put "JT_PUT"(Out* out, int f, const uint8_t* src, int64_t n) noexcept nogil
+    bint put_byte "JT_PUT_BYTE"(Out* out, int f, uint8_t c) noexcept nogil
 
 import numpy as np
 
@@ -59,20 +189,14 @@ cdef struct Tables:
     int n_text  # text columns; column n_text is the entities text, n_text + 1 the extra text
 
 
-cdef struct Out:
-    uint8_t* data
-    const int64_t* base  # n_text + 3: where each column's region starts
-    int64_t* used  # n_text + 2
-
-
 cdef struct Work:
     int8_t* kind  # per slot
     int64_t* a  # per slot: where its value starts
     int64_t* b  # per slot: where it ends
     int64_t* count  # per span slot
+    int64_t* text_at  # per slot: where its text starts in its column (for a key given again)
     int64_t* key_a  # the keys of the open objects, for duplicates
     int64_t* key_b
-    int64_t* used0  # the columns' fill at the line's start (restored when it goes to Python)
 
 
 cdef struct Stack:
@@ -94,6 +218,10 @@ cdef uint8_t STRING_STOP[256]
 for _byte in range(256):
     STRING_STOP[_byte] = _byte == 34 or _byte == 92 or _byte < 32 or _byte >= 128
 cdef const char* HEX = b"0123456789abcdef"
+
+
+class NoRoom(ValueError):
+    """The caller's row arrays have no room for another row (nothing was written past them)."""
 
 
 class RegionOverflow(RuntimeError):
@@ -161,8 +289,7 @@ cdef inline int64_t string_end(const uint8_t* buf, int64_t i, int64_t end,
     i += 1
     escaped[0] = False
     while i < end:
-        while i < end and not STRING_STOP[buf[i]]:
-            i += 1
+        i = jt_plain_run(buf, i, end, STRING_STOP)
         if i >= end:
             return -1
         c = buf[i]
@@ -288,7 +415,10 @@ cdef inline int key_id(const uint8_t* buf, int64_t a, int64_t b, const Tables* T
     cdef int k
     for k in range(first, last):
         lo = T.name_off[k]
-        if T.name_off[k + 1] - lo == n and memcmp(buf + a, T.names + lo, n) == 0:
+        # The first byte before the call: most keys differ there.
+        if T.name_off[k + 1] - lo == n and (n == 0 or T.names[lo] == buf[a]) and memcmp(
+            buf + a, T.names + lo, n
+        ) == 0:
             return k
     return -1
 
@@ -297,24 +427,6 @@ cdef inline int key_id(const uint8_t* buf, int64_t a, int64_t b, const Tables* T
 # Each write is checked against its region's end; one that would pass it returns False, the
 # line stops and `scan` raises RegionOverflow. Each region is as large as the part it is read
 # from, and no column's text is longer than the part's bytes, so it never happens.
-
-cdef inline bint put(Out* out, int f, const uint8_t* src, int64_t n) noexcept nogil:
-    cdef int64_t at = out.base[f] + out.used[f]
-    if n < 0 or at + n > out.base[f + 1]:
-        return False
-    memcpy(out.data + at, src, n)
-    out.used[f] += n
-    return True
-
-
-cdef inline bint put_byte(Out* out, int f, uint8_t c) noexcept nogil:
-    cdef int64_t at = out.base[f] + out.used[f]
-    if at + 1 > out.base[f + 1]:
-        return False
-    out.data[at] = c
-    out.used[f] += 1
-    return True
-
 
 cdef inline bint put_code_point(Out* out, int f, uint32_t cp) noexcept nogil:
     """The code point as UTF-8."""
@@ -385,21 +497,36 @@ cdef inline bint put_string(Out* out, int f, const uint8_t* buf, int64_t a, int6
 # --- one line -----------------------------------------------------------------------------
 
 cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables* T,
-                   Work* W, Out* out, Stack* S, bint* overflow) noexcept nogil:
-    """Read one line: its verdict. For an OK line, `W` holds each slot's kind and the output
-    columns hold its texts; a line for Python leaves the columns as they were."""
+                   Work* W, Out* out, Stack* S, bint* overflow, int64_t* end) noexcept nogil:
+    """Read the line at `start` (up to its newline, or `stop`): its verdict, and in `end`
+    where it ends. For an OK line, `W` holds each slot's kind and the output columns hold its
+    texts; a line for Python leaves the columns as they were."""
+    cdef int verdict = read_object(buf, start, stop, T, W, out, S, overflow, end)
+    cdef const uint8_t* at
+    if verdict == PYTHON:
+        at = <const uint8_t*>memchr(buf + start, 10, stop - start) if start < stop else NULL
+        end[0] = stop if at == NULL else at - buf
+    return verdict
+
+
+cdef int read_object(const uint8_t* buf, int64_t start, int64_t stop, const Tables* T,
+                     Work* W, Out* out, Stack* S, bint* overflow, int64_t* end) noexcept nogil:
+    """`read_line` but where a line for Python ends. The line's end is found as it is read
+    (no search for the newline first): no JSON token holds a newline byte, and whitespace
+    here is only spaces, tabs and CRs, so a line read as OK never passes its newline, and any
+    other line stops at it at the latest."""
     cdef int64_t pos, close = 0, vb, nkeys = 0, k
     cdef int depth = 0, state = S_FIRST, slot = -1, kind, f, child, ent = T.n_text, parent
     cdef int extra = T.n_text + 1, w, extras = 0
     cdef bint escaped, integer
     cdef uint8_t c
     pos = skip_space(buf, start, stop)
-    if pos == stop:
+    if pos == stop or buf[pos] == 10:
+        end[0] = pos
         return BLANK
     if buf[pos] != 123:
         return PYTHON  # not an object: Python's rules report it
-    for k in range(T.n_slots):
-        W.kind[k] = K_ABSENT
+    memset(W.kind, K_ABSENT, T.n_slots)  # (a loop stored a byte at a time: 5 % of the scan)
     S.is_array[0], S.ctx[0], S.target[0], S.slot[0] = 0, C_TOP, -1, -1
     S.keys_from[0], S.written[0] = 0, 0
     pos += 1
@@ -438,7 +565,12 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                 continue
             vb = -1
             if c == 34:
-                close = string_end(buf, pos, stop, &escaped)
+                # The common string (plain ASCII up to its quote) found inline, else
+                # `string_end` (a call for each string cost a fifth of the scan).
+                close = jt_plain_string(buf, pos, stop, STRING_STOP)
+                escaped = False
+                if close < 0:
+                    close = string_end(buf, pos, stop, &escaped)
                 if close < 0:
                     return PYTHON
                 kind = K_STRING
@@ -475,6 +607,7 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
                 W.kind[slot], W.a[slot], W.b[slot] = kind, pos, vb
                 f = T.text[slot]
                 if f >= 0 and (kind == K_STRING or kind == K_INT or kind == K_FLOAT):
+                    W.text_at[slot] = out.used[f]
                     if kind != K_STRING:
                         if not put(out, f, buf + pos, vb - pos):
                             overflow[0] = True
@@ -508,22 +641,39 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
             pos = skip_space(buf, pos, stop)
             if pos >= stop or buf[pos] != 34:
                 return PYTHON
-            close = string_end(buf, pos, stop, &escaped)
+            # The common string (plain ASCII up to its quote) found inline, else
+            # `string_end` (a call for each string cost a fifth of the scan).
+            close = jt_plain_string(buf, pos, stop, STRING_STOP)
+            escaped = False
+            if close < 0:
+                close = string_end(buf, pos, stop, &escaped)
             if close < 0 or escaped:
                 return PYTHON  # an escaped key: for Python to decode and compare
-            # A duplicated key: the last one wins in Python, so Python reads the line.
-            for k in range(S.keys_from[depth], nkeys):
-                if W.key_b[k] - W.key_a[k] == close - pos - 1 and memcmp(
-                    buf + W.key_a[k], buf + pos + 1, close - pos - 1
-                ) == 0:
-                    return PYTHON
-            if nkeys >= MAX_KEYS:
-                return PYTHON
-            W.key_a[nkeys], W.key_b[nkeys] = pos + 1, close
-            nkeys += 1
             slot = -1
             if S.ctx[depth] == C_TOP:
                 slot = key_id(buf, pos + 1, close, T, 0, T.n_top)
+            if slot >= 0 and W.kind[slot] != K_ABSENT:
+                # A known top-level key again: the last one wins, as in Python. Its value
+                # is text or nothing (a slot that takes objects or arrays: Python's rules),
+                # the last written into its column: taken back, to be written again.
+                if T.accept[slot] & ((1 << K_OBJECT) | (1 << K_ARRAY)):
+                    return PYTHON
+                f = T.text[slot]
+                if f >= 0 and K_STRING <= W.kind[slot] <= K_FLOAT:
+                    out.used[f] = W.text_at[slot]
+            elif slot < 0:
+                # Any other duplicated key: Python's rules (the last wins there, but where
+                # the first was: its text cannot simply be written again).
+                for k in range(S.keys_from[depth], nkeys):
+                    if W.key_b[k] - W.key_a[k] == close - pos - 1 and (
+                        close == pos + 1 or buf[W.key_a[k]] == buf[pos + 1]
+                    ) and memcmp(buf + W.key_a[k], buf + pos + 1, close - pos - 1) == 0:
+                        return PYTHON
+                if nkeys >= MAX_KEYS:
+                    return PYTHON
+                W.key_a[nkeys], W.key_b[nkeys] = pos + 1, close
+                nkeys += 1
+            if S.ctx[depth] == C_TOP:
                 S.target[0] = -1
                 if slot < 0:
                     # An unknown top-level field: written whole into the extra text, as
@@ -588,8 +738,10 @@ cdef int read_line(const uint8_t* buf, int64_t start, int64_t stop, const Tables
         if S.ctx[depth] == C_ENT:
             member_done(T, out, S, depth, K_OBJECT if c == 125 else K_ARRAY)
         state = S_AFTER
-    if skip_space(buf, pos, stop) != stop:
+    pos = skip_space(buf, pos, stop)
+    if pos != stop and buf[pos] != 10:
         return PYTHON  # something after the object
+    end[0] = pos
     if extras and not put_byte(out, extra, 125):
         overflow[0] = True
         return PYTHON
@@ -617,17 +769,11 @@ cdef inline void member_done(const Tables* T, Out* out, Stack* S, int depth,
 def count_lines(const uint8_t[::1] data, int64_t lo, int64_t hi):
     """The lines of `data[lo:hi]` (its newlines, plus one): the rows `scan` may fill."""
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
-    cdef const uint8_t* at
-    cdef int64_t lines = 1, i = lo
+    cdef int64_t lines
     if not (0 <= lo <= hi <= len(data)):
         raise ValueError("part out of the buffer")
     with nogil:
-        while i < hi:
-            at = <const uint8_t*>memchr(buf + i, 10, hi - i)
-            if at == NULL:
-                break
-            lines += 1
-            i = at - buf + 1
+        lines = jt_newlines(buf, lo, hi) + 1
     return lines
 
 
@@ -644,10 +790,11 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     as the part (no column's text is longer). Raises `RegionOverflow` if one is not.
     """
     cdef const uint8_t* buf = &data[0] if len(data) else NULL
-    cdef int64_t lines = 1, i, row = 0, start, stop, line = 0
+    cdef int64_t i, row = 0, start, stop, line = 0
     cdef int verdict, f, s, n_text, n_span
-    cdef const uint8_t* at
-    cdef bint overflow = False
+    cdef int8_t k
+    cdef bint overflow = False, full = False
+    cdef int64_t room
     cdef const uint8_t[::1] names = tables["names"]
     cdef const int64_t[::1] name_off = tables["name_off"]
     cdef const int64_t[::1] accept = tables["accept"], text = tables["text"]
@@ -673,6 +820,12 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             raise ValueError("a slot's column is out of range")
         if name_off[s + 1] < name_off[s]:
             raise ValueError("key table out of order")
+    # Each text column and each list's span is one slot's (every row's cells are written
+    # from the slots, once: a cell of no slot would keep the last part's value).
+    targets = [int(f) for f in text if f >= 0]
+    spans = [int(f) for f in span if f >= 0]
+    if sorted(targets) != list(range(n_text)) or sorted(spans) != list(range(n_span)):
+        raise ValueError("a text column or list span has no slot, or several")
     if len(regions) != n_text + 3 or regions[0] != 0 or regions[n_text + 2] > len(out_data):
         raise ValueError("regions disagree with the text columns")
     for f in range(n_text + 2):
@@ -682,38 +835,38 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     T.name_off, T.accept, T.text = &name_off[0], &accept[0], &text[0]
     T.held, T.held_kind, T.span = &held[0], &held_kind[0], &span[0]
 
-    lines = count_lines(data, lo, hi)
     cdef int8_t[::1] state = rows_out["state"]
     cdef int64_t[::1] line_no = rows_out["line"]
     cdef int64_t[:, ::1] where = rows_out["where"], offsets = rows_out["offsets"]
     cdef int8_t[:, ::1] kind = rows_out["kind"]
     cdef uint8_t[:, ::1] valid = rows_out["valid"]
     cdef int64_t[:, :, ::1] arrays = rows_out["arrays"]
-    # Real checks: every array has room for every line, in the tables' shapes.
-    if state.shape[0] < lines or line_no.shape[0] < lines:
-        raise ValueError("rows_out has no room for the part's lines")
-    if where.shape[0] != 2 or where.shape[1] < lines:
+    # Real checks: every array is in the tables' shapes, and rows are written only while
+    # every array has room for one more (checked row by row below: no count of the lines
+    # first, which would be a pass over the part of its own).
+    if where.shape[0] != 2:
         raise ValueError("rows_out['where'] has the wrong shape")
-    if kind.shape[0] != T.n_slots or kind.shape[1] < lines:
+    if kind.shape[0] != T.n_slots:
         raise ValueError("rows_out['kind'] has the wrong shape")
-    if offsets.shape[0] != n_text + 2 or offsets.shape[1] < lines + 1:
+    if offsets.shape[0] != n_text + 2 or offsets.shape[1] < 1:
         raise ValueError("rows_out['offsets'] has the wrong shape")
-    if valid.shape[0] != n_text + 2 or valid.shape[1] < lines:
+    if valid.shape[0] != n_text + 2:
         raise ValueError("rows_out['valid'] has the wrong shape")
-    if arrays.shape[0] < n_span or arrays.shape[1] != 3 or arrays.shape[2] < lines:
+    if arrays.shape[0] < n_span or arrays.shape[1] != 3:
         raise ValueError("rows_out['arrays'] has the wrong shape")
+    room = min(state.shape[0], line_no.shape[0], where.shape[1], kind.shape[1],
+               offsets.shape[1] - 1, valid.shape[1], arrays.shape[2])
     used_a = np.zeros(n_text + 2, dtype=np.int64)
-    work_a = np.zeros((3, max(T.n_slots, 1)), dtype=np.int64)
+    work_a = np.zeros((4, max(T.n_slots, 1)), dtype=np.int64)
     keys_a = np.zeros((2, MAX_KEYS), dtype=np.int64)
     cdef int64_t[::1] used = used_a
     cdef int64_t[:, ::1] work = work_a, keys = keys_a
     kind_w = np.zeros(max(T.n_slots, 1), dtype=np.int8)
-    used0_a = np.zeros(n_text + 2, dtype=np.int64)
     cdef int8_t[::1] kind_work = kind_w
-    cdef int64_t[::1] used0 = used0_a
     cdef Work W
     W.kind, W.a, W.b, W.count = &kind_work[0], &work[0, 0], &work[1, 0], &work[2, 0]
-    W.key_a, W.key_b, W.used0 = &keys[0, 0], &keys[1, 0], &used0[0]
+    W.text_at = &work[3, 0]
+    W.key_a, W.key_b = &keys[0, 0], &keys[1, 0]
     cdef Out out
     out.data = &out_data[0]
     out.base = &regions[0]
@@ -724,45 +877,40 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
             offsets[f, 0] = 0
         start = lo
         while start <= hi and not overflow:
-            at = <const uint8_t*>memchr(buf + start, 10, hi - start) if start < hi else NULL
-            stop = hi if at == NULL else at - buf
-            for f in range(n_text + 2):
-                W.used0[f] = used[f]
-            verdict = read_line(buf, start, stop, &T, &W, &out, &S, &overflow)
+            verdict = read_line(buf, start, hi, &T, &W, &out, &S, &overflow, &stop)
             if verdict != BLANK:
+                if row >= room:
+                    full = True
+                    break
                 state[row], line_no[row] = verdict, line
                 where[0, row], where[1, row] = start, stop
-                # Every cell of the row is written (the arrays hold the last part's values).
-                for f in range(n_text + 2):
-                    valid[f, row] = 0
-                for s in range(n_span):
-                    arrays[s, 0, row] = 0
-                    arrays[s, 1, row] = 0
-                    arrays[s, 2, row] = 0
-                for s in range(T.n_slots):
-                    kind[s, row] = K_ABSENT
-                if verdict == OK:
-                    for s in range(T.n_slots):
-                        kind[s, row] = W.kind[s]
-                        f = <int>T.text[s]
-                        if f >= 0 and W.kind[s] >= K_STRING and W.kind[s] <= K_FLOAT:
-                            valid[f, row] = 1
-                        if T.span[s] >= 0 and W.kind[s] == K_ARRAY:
-                            arrays[T.span[s], 0, row] = W.a[s]
-                            arrays[T.span[s], 1, row] = W.b[s]
-                            arrays[T.span[s], 2, row] = W.count[T.span[s]]
-                    if W.kind[T.entities] == K_OBJECT:
-                        valid[n_text, row] = 1
-                    if used[n_text + 1] > W.used0[n_text + 1]:  # unknown fields: extra
-                        valid[n_text + 1, row] = 1
-                else:
+                if verdict != OK:
+                    # What the line wrote is taken back: each column as the row before left it.
                     for f in range(n_text + 2):
-                        used[f] = W.used0[f]
+                        used[f] = offsets[f, row]
+                # Every cell of the row is written once (the arrays hold the last part's
+                # values): each text column and each list's span belongs to one slot.
+                for s in range(T.n_slots):
+                    k = W.kind[s] if verdict == OK else K_ABSENT
+                    kind[s, row] = k
+                    f = <int>T.text[s]
+                    if f >= 0:
+                        valid[f, row] = K_STRING <= k <= K_FLOAT
+                    f = <int>T.span[s]
+                    if f >= 0:
+                        arrays[f, 0, row] = W.a[s] if k == K_ARRAY else 0
+                        arrays[f, 1, row] = W.b[s] if k == K_ARRAY else 0
+                        arrays[f, 2, row] = W.count[f] if k == K_ARRAY else 0
+                valid[n_text, row] = verdict == OK and W.kind[T.entities] == K_OBJECT
+                # Unknown fields written: the extra text.
+                valid[n_text + 1, row] = used[n_text + 1] > offsets[n_text + 1, row]
                 for f in range(n_text + 2):
                     offsets[f, row + 1] = used[f]
                 row += 1
             line += 1
             start = stop + 1
+    if full:
+        raise NoRoom("rows_out has no room for the part's lines")
     if overflow:
         raise RegionOverflow("a text column outgrew its region")
     return row, line, used_a
