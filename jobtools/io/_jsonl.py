@@ -12,7 +12,8 @@ derived by the same rules (`frame.frame_from_raw`):
   `frame.raw_from_records`: no compiler needed. A file of 64 MiB or more is parsed by
   worker processes too (`_workers`: Python parses on one core at a time), one a core, up
   to 4 (`JOBTOOLS_JSONL_WORKERS` sets how many, 0 for none), their parts put back in order:
-  about 2.2x the kernel's time on two cores (a smaller file, read in-process: 3-4x).
+  2.4-2.6 s a million records on two cores, 2.5-3x the kernel's time (a smaller file,
+  read in-process: 4-5x).
 - `"auto"` (the default): the kernel when it is built, else Python, said once by an
   `AcceleratorNotBuiltWarning`; the environment variable `JOBTOOLS_JSONL_ENGINE` can name
   the engine "auto" means.
@@ -132,7 +133,7 @@ def engine_for(engine: str) -> Literal["kernel", "python"]:
         _noticed = True
         warnings.warn(
             "jobtools: the compiled JSONL scanner is not built, so JSONL is read by the Python "
-            f"engine (2-4x slower); {HOW_TO_BUILD}",
+            f"engine (3-5x slower); {HOW_TO_BUILD}",
             AcceleratorNotBuiltWarning,
             stacklevel=5,  # the caller of read_jobs
         )
