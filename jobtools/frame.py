@@ -37,7 +37,6 @@ from jobtools.schema import (
     OUTCOMES,
     RECORD_FIELDS,
     RESPONSE_KEYS,
-    STATUS_ORDER,
     TERMINAL_STATUSES,
     Kind,
     categorical,
@@ -1067,12 +1066,12 @@ def type_job_columns(
     legacy times were read in, and why: see `jobs_to_frame`). `read` holds the record's
     times, read, and `created` the times in the job ids (`job_id_times`).
     """
-    # The other categoricals (Arrow's hashing, which lets go of the GIL) on a second core
-    # while this thread places the times: on a million records a third of this function.
-    names = [n for n in JOB_COLUMNS if n != "status" and column(n).kind is Kind.CATEGORY]
+    # The categoricals (Arrow's hashing, which lets go of the GIL) on a second core while
+    # this thread places the times: on a million records a third of this function.
+    names = [n for n in JOB_COLUMNS if column(n).kind is Kind.CATEGORY]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         encoding = {n: pool.submit(categorical, columns[n], column(n).categories) for n in names}
-        typed, attrs = _type_the_rest(columns, legacy_tz, read, created)
+        typed, attrs = _type_the_rest(columns, legacy_tz, read, created, encoding["status"])
         for name, future in encoding.items():
             typed[name] = future.result()
     return {name: typed[name] for name in JOB_COLUMNS}, attrs
@@ -1083,10 +1082,9 @@ def _type_the_rest(
     legacy_tz: LegacyTz | None,
     read: Mapping[str, ParsedTimes],
     created: pd.Series,
+    status: concurrent.futures.Future[pd.Categorical],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`type_job_columns` but for the categoricals other than `status`."""
-    status = categorical(columns["status"], STATUS_ORDER)
-    is_terminal = np.asarray(pd.Series(status).isin([str(s) for s in TERMINAL_STATUSES]))
+    """`type_job_columns` but for the categoricals (`status` comes as it is made)."""
     zone = decide_legacy_zone(
         read["begin_time"], created.dt.tz_localize(None).to_numpy("datetime64[us]"), legacy_tz
     )
@@ -1097,15 +1095,15 @@ def _type_the_rest(
         if parsed.unparsed:
             unparsed[name] = parsed.unparsed
     attrs = {"unparsed_times": unparsed, "legacy_tz": zone.as_attrs()}
+    terminal = [str(s) for s in TERMINAL_STATUSES]
+    is_terminal = np.asarray(pd.Series(status.result()).isin(terminal))
     duration = (times["end_time"] - times["begin_time"]).where(is_terminal)
     duration = duration.astype("timedelta64[us]")
 
     typed: dict[str, Any] = {}
     for name in JOB_COLUMNS:
         kind = column(name).kind
-        if name == "status":
-            typed[name] = status
-        elif name in times:
+        if name in times:
             typed[name] = times[name].array
         elif name == "duration":
             typed[name] = duration.array

@@ -1,13 +1,15 @@
 """The JSONL reader behind `read_jobs`: any file of job lines, by either engine, one frame.
 
-A file is read with `readinto` into a buffer of its own, 32 MiB at a time (never mapped: a
-file truncated by another process meanwhile just ends early, where a mapping would kill the
-process with SIGBUS), so memory follows what the file holds, not its size. Each piece goes
-to one of two engines, which gather the same raw values (`frame.RawJobs`), typed and
-derived by the same rules (`frame.frame_from_raw`):
+A file is read with `readinto` into buffers of its own, up to 32 MiB at a time (never
+mapped: a file truncated by another process meanwhile just ends early, where a mapping would
+kill the process with SIGBUS), so memory follows what the file holds, not its size. Each
+piece goes to one of two engines, which gather the same raw values (`frame.RawJobs`), typed
+and derived by the same rules (`frame.frame_from_raw`):
 
-- `"kernel"`: the compiled scanner (`_scan`), on both cores; the few lines it leaves to
-  Python (see `_scan`) are read as the Python engine reads them and put in their place.
+- `"kernel"`: the compiled scanner (`_scan`), each piece in two halves by two threads while
+  the next piece is read, each part's row values (`frame.RowValues`) by two more while the
+  next parts are scanned; the few lines it leaves to Python (see `_scan`) are read as the
+  Python engine reads them, by the thread that scanned them, and put in their place.
 - `"python"`: orjson, one call a MiB of lines (line by line where one is no object), then
   `frame.raw_from_records`: no compiler needed. A file of 64 MiB or more is parsed by
   worker processes too (`_workers`: Python parses on one core at a time), one a core, up
