@@ -19,6 +19,8 @@ pulled out, duration computed.
 
 - kernel / python: `read_jobs(path, engine=...)`: the compiled scanner, or orjson (a MiB
   of lines a call); both then derive every column by the same vectorised rules (one frame).
+  The Python engine parses these files in worker processes too: its CPU figure is the
+  reading process's own, without theirs.
 - plain: what one writes without jobtools: `json.loads` per line, `pd.json_normalize`,
   `datetime.strptime` per time value (two formats tried).
 - duckdb: `read_json` with declared columns, `try_strptime` for both formats, the entity

@@ -11,7 +11,11 @@ and derived by the same rules (`frame.frame_from_raw`):
   next parts are scanned; the few lines it leaves to Python (see `_scan`) are read as the
   Python engine reads them, by the thread that scanned them, and put in their place.
 - `"python"`: orjson, one call a MiB of lines (line by line where one is no object), then
-  `frame.raw_from_records`: no compiler needed, about 3-4x the kernel's time.
+  `frame.raw_from_records`: no compiler needed. A file of 64 MiB or more is parsed by
+  worker processes too (`_workers`: Python parses on one core at a time), one a core, up
+  to 4 (`JOBTOOLS_JSONL_WORKERS` sets how many, 0 for none), their parts put back in order:
+  2.4-2.6 s a million records on two cores, 2.5-3x the kernel's time (a smaller file,
+  read in-process: 4-5x).
 - `"auto"` (the default): the kernel when it is built, else Python, said once by an
   `AcceleratorNotBuiltWarning`; the environment variable `JOBTOOLS_JSONL_ENGINE` can name
   the engine "auto" means.
@@ -25,15 +29,19 @@ their exact text. Blank lines, a UTF-8 BOM and CRLF line ends are no problems.
 from __future__ import annotations
 
 import codecs
+import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import gc
 import gzip
 import io
 import json
 import os
+import pickle
 import queue
 import re
+import sys
 import threading
 import warnings
 import zlib
@@ -48,14 +56,17 @@ import pyarrow as pa
 
 from jobtools.errors import AcceleratorNotBuiltWarning
 from jobtools.frame import (
+    ENTITY_FIELDS,
     RawJobs,
     RowValues,
     exact_int,
     frame_from_raw,
     raw_from_records,
+    slot,
     unwritable,
 )
-from jobtools.io import _scan
+from jobtools.io import _scan, _workers
+from jobtools.schema import RECORD_FIELDS
 from jobtools.times import LegacyTz
 
 __all__ = [
@@ -68,6 +79,7 @@ __all__ = [
 
 Engine: TypeAlias = Literal["auto", "kernel", "python"]
 ENGINE_VARIABLE = "JOBTOOLS_JSONL_ENGINE"
+WORKERS_VARIABLE = "JOBTOOLS_JSONL_WORKERS"
 ENGINES: tuple[Engine, ...] = ("auto", "kernel", "python")
 Bytes: TypeAlias = bytes | bytearray | memoryview
 
@@ -78,6 +90,12 @@ _FIRST = 4 << 20
 _HALVES_AT = 1 << 20
 # The Python engine reads a piece this much at a time.
 PYTHON_PIECE = 1 << 20
+# From this size, a file (its bytes on disk) is read by the Python engine in worker processes
+# too (`_workers`: the other cores), a piece of WORKER_PIECE each time; a smaller one is read
+# sooner than the workers start.
+WORKERS_FROM = 64 << 20
+WORKER_PIECE = 4 << 20
+WORKER_TARGET = f"{__name__}:_parse_piece"  # what a worker calls on each piece
 # A longer line is reported and skipped, never held: memory stays bounded.
 MAX_LINE = 64 << 20
 # A run of digits this long may be an integer past 64 bits, which orjson reads as a float.
@@ -117,7 +135,7 @@ def engine_for(engine: str) -> Literal["kernel", "python"]:
         _noticed = True
         warnings.warn(
             "jobtools: the compiled JSONL scanner is not built, so JSONL is read by the Python "
-            f"engine (about 3-4x slower); {HOW_TO_BUILD}",
+            f"engine (3-5x slower); {HOW_TO_BUILD}",
             AcceleratorNotBuiltWarning,
             stacklevel=5,  # the caller of read_jobs
         )
@@ -131,9 +149,10 @@ def read_lines(
     engine: str = "auto",
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The job frame of JSONL bytes (`path` names the file in problems), and its bad lines."""
-    reader = _Reader(path, engine_for(engine))
+    view = memoryview(data).cast("B")
+    reader = _Reader(path, engine_for(engine), size=len(view))
     with _malloc_for_arrow(), reader:
-        _pieces(io.BytesIO(memoryview(data).cast("B")).readinto, reader)
+        _pieces(io.BytesIO(view).readinto, reader)
         return reader.frame(legacy_tz)
 
 
@@ -146,7 +165,7 @@ def read_file_lines(
     read. Where its data is damaged or cut short, the lines before are kept and the damage
     is reported as a problem at the line it cut (the rest of the file cannot be read).
     """
-    reader = _Reader(path, engine_for(engine))
+    reader = _Reader(path, engine_for(engine), size=path.stat().st_size)
     with _malloc_for_arrow(), reader, path.open("rb", buffering=0) as file:
         if file.read(2) != GZIP_MAGIC:
             file.seek(0)
@@ -272,9 +291,10 @@ def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
 class _Reader:
     """Reads pieces of whole lines by one engine; gathers their rows and problems."""
 
-    def __init__(self, path: Path, engine: Literal["kernel", "python"]) -> None:
+    def __init__(self, path: Path, engine: Literal["kernel", "python"], size: int = 0) -> None:
         self.path = path
         self.engine = engine
+        self.size = size  # of the input, in bytes: a large one is read in worker processes too
         self.line = 0  # the number (from 0) of the next piece's first line
         self.raws: list[RawJobs] = []
         self.numbers: list[np.ndarray] = []
@@ -295,14 +315,22 @@ class _Reader:
         # scanning threads leave), the last part's two halves at once.
         self._values: list[concurrent.futures.Future[RowValues]] = []
         self._values_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        # The Python engine's worker processes, for a large input (started on entering), and
+        # the pieces sent to them whose rows are not taken yet: (future, text).
+        self._workers: _workers.Workers | None = None
+        self._sent: collections.deque[tuple[Any, bytes]] = collections.deque()
 
     def __enter__(self) -> _Reader:
         """While a file is read: the cyclic GC paused (see `_gc_paused`: what each piece
         keeps, its sub-job lists, would be walked again by every collection; measured on 1M
-        records: 0.5-0.9 s of 6 with the Python engine, 0.03 s of 0.93 with the kernel's);
-        then the threads let go (a read stopped by an error included)."""
+        records: 0.5-0.9 s of 6 with the Python engine, 0.03 s of 0.93 with the kernel's),
+        and for the Python engine and a large input its worker processes started; then the
+        threads and the workers let go (a read stopped by an error included)."""
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(_gc_paused())
+        if self.engine == "python" and self.size >= WORKERS_FROM and (n := _worker_count()) > 1:
+            self._workers = _workers.Workers(n, WORKER_TARGET)
+            self._stack.callback(self._workers.close)
         self._stack.callback(self._values_pool.shutdown, cancel_futures=True)
         self._stack.callback(self._scan_pool.shutdown, cancel_futures=True)
         return self
@@ -317,17 +345,10 @@ class _Reader:
     def piece(self, buf: bytearray, lo: int, hi: int) -> None:
         """The lines of `buf[lo:hi]` (whole lines, the last maybe without its newline)."""
         if self.engine == "python":
-            while lo < hi:
-                # A MiB of lines at a time: their records (~5x their bytes as Python objects)
-                # stay in memory the allocator keeps and in the CPU's caches (1M records:
-                # 5.1 s CPU, 7.2 s with 4 MiB, 7.5 s with the whole 32 MiB piece).
-                cut = buf.find(b"\n", min(lo + PYTHON_PIECE, hi) - 1, hi)
-                stop = hi if cut < 0 else cut + 1
-                text = bytes(memoryview(buf)[lo:stop])
-                count = _newlines(text) + 1
-                self._python([], np.arange(self.line, self.line + count), text)
-                self.line += count - 1
-                lo = stop
+            if self._workers is not None:
+                self._to_workers(buf, lo, hi)
+            else:
+                self.line = self._python_pieces(buf, lo, hi, self.line)
             return
         array = np.frombuffer(buf, dtype=np.uint8)
         cuts = [lo, hi]
@@ -369,7 +390,10 @@ class _Reader:
         return part, left.problems
 
     def finish(self) -> None:
-        """The piece the kernel is scanning, if any, taken in (after those before it)."""
+        """The piece the kernel is scanning, if any, taken in (after those before it); with
+        the Python engine, the pieces its workers hold."""
+        while self._sent:
+            self._take_sent()
         if self._scanning is None:
             return
         scans = self._scanning
@@ -378,6 +402,73 @@ class _Reader:
             self.problems += [{**p, "line": p["line"] + self.line} for p in problems]
             self._add(part.raw, self.line + part.line, part.state == _scan.OK)
             self.line += part.lines - 1
+
+    def _python_pieces(self, buf: bytes | bytearray, lo: int, hi: int, line: int) -> int:
+        """The lines of `buf[lo:hi]` (numbered from `line`) read by the Python engine here;
+        the number of the line after them."""
+        while lo < hi:
+            # A MiB of lines at a time: their records (~5x their bytes as Python objects)
+            # stay in memory the allocator keeps and in the CPU's caches (1M records:
+            # 5.1 s CPU, 7.2 s with 4 MiB, 7.5 s with the whole 32 MiB piece).
+            cut = buf.find(b"\n", min(lo + PYTHON_PIECE, hi) - 1, hi)
+            stop = hi if cut < 0 else cut + 1
+            text = bytes(memoryview(buf)[lo:stop])
+            count = _newlines(text) + 1
+            self._python([], np.arange(line, line + count), text)
+            line += count - 1
+            lo = stop
+        return line
+
+    def _to_workers(self, buf: bytearray, lo: int, hi: int) -> None:
+        """The lines of `buf[lo:hi]` sent to the worker processes, WORKER_PIECE at a time, and
+        read here until one of them has started (each worker imports pandas and pyarrow
+        first, ~0.5 s). Their parts are taken in order, as they come: each worker numbers
+        its lines from 0 (counting them here would cost this process a pass over the file),
+        and `self.line` follows the pieces taken."""
+        assert self._workers is not None
+        while lo < hi:
+            # Read here a MiB at a time: the workers, once started, wait for no long piece.
+            here = not self._sent and not self._workers.ready()
+            cut = buf.find(b"\n", min(lo + (PYTHON_PIECE if here else WORKER_PIECE), hi) - 1, hi)
+            stop = hi if cut < 0 else cut + 1
+            text = bytes(memoryview(buf)[lo:stop])
+            lo = stop
+            if here:
+                self.line = self._here(text, self.line)
+                continue
+            sent = self._workers.submit(str(self.path), pickle.PickleBuffer(text), 0)
+            self._sent.append((sent, text))
+            # A few pieces ahead of the rows taken: memory holds no more than these.
+            while len(self._sent) > 3 * _worker_count():
+                self._take_sent()
+
+    def _take_sent(self) -> None:
+        """The oldest piece sent to a worker: its rows taken as one part (if the worker
+        failed or is gone, read here instead, as a piece read without workers)."""
+        future, text = self._sent.popleft()
+        first = self.line
+        try:
+            parsed: _Parsed = future.result()
+        except Exception:
+            self.line = self._here(text, first)
+            return
+        self.line = first + parsed.lines
+        self.problems += [
+            {**problem, "line": problem["line"] + first} for problem in parsed.problems
+        ]
+        if parsed.raw is not None and parsed.values is not None:
+            self._add(parsed.raw, parsed.numbers + first, np.ones(parsed.raw.n, dtype=bool))
+            self._values.append(_done(parsed.values))
+
+    def _here(self, text: bytes, first: int) -> int:
+        """A piece meant for the workers read here (its lines numbered from `first`), its
+        parts' row values made at once; the number of the line after it."""
+        before = len(self.raws)
+        after = self._python_pieces(text, 0, len(text), first)
+        for at in range(before, len(self.raws)):
+            self._values.append(_done(RowValues.of(self.raws[at])))
+            self.raws[at] = _typed_only(self.raws[at])  # as the workers' parts, to be joined
+        return after
 
     def _add(self, raw: RawJobs, numbers: np.ndarray, keep: np.ndarray) -> None:
         """Rows read, their line numbers and which to keep; with the kernel, their values
@@ -476,6 +567,74 @@ class _Reader:
         return frame_from_raw(raw, legacy_tz=legacy_tz, rows=rows), self.problems
 
 
+@dataclasses.dataclass
+class _Parsed:
+    """What a worker process sends back for a piece: its rows (None if it has none), their
+    line numbers, the problems, the rows' values (`RowValues`) and how many lines it had
+    (its newlines: the last line of a piece ends with one)."""
+
+    lines: int
+    raw: RawJobs | None
+    numbers: np.ndarray
+    problems: list[dict[str, Any]]
+    values: RowValues | None
+
+
+def _parse_piece(path: str, text: bytes | memoryview, first: int) -> _Parsed:
+    """A piece of lines read by the Python engine, in a worker process (`_workers`; the
+    text comes as a view of the bytearray it was read into)."""
+    lines = text.obj if isinstance(text, memoryview) else text
+    if not isinstance(lines, bytes | bytearray):
+        lines = bytes(text)
+    reader = _Reader(Path(path), "python")
+    with _malloc_for_arrow(), reader:
+        count = reader._python_pieces(lines, 0, len(lines), first) - first
+        if not reader.raws:
+            return _Parsed(count, None, np.zeros(0, dtype=np.int64), reader.problems, None)
+        raw = _joined(reader.raws)
+        values = RowValues.of(raw)
+        numbers = np.concatenate(reader.numbers)
+        return _Parsed(count, _typed_only(raw), numbers, reader.problems, values)
+
+
+def _joined(raws: list[RawJobs]) -> RawJobs:
+    """Parts' rows as one part, each text column in one chunk (a copy of a few MiB: the times
+    are then read 1.6x faster, and the columns pickled as one array each, not one a part)."""
+    raw = RawJobs.concat(raws)
+    whole = {name: values.combine_chunks() for name, values in raw.text.items()}
+    entities, extra = raw.entities.combine_chunks(), raw.extra.combine_chunks()
+    return dataclasses.replace(raw, text=whole, entities=entities, extra=extra)
+
+
+# The raw values `frame_from_raw` reads when the rows' values (`RowValues`) are made already:
+# all a worker sends back (the others, mostly null, cost a third of its time pickling).
+_TYPED_SLOTS = frozenset((*RECORD_FIELDS, *(slot(key) for key in ENTITY_FIELDS.values())))
+
+
+def _typed_only(raw: RawJobs) -> RawJobs:
+    text = {name: values for name, values in raw.text.items() if name in _TYPED_SLOTS}
+    return RawJobs(raw.n, text, {}, {}, raw.entities, raw.extra)
+
+
+def _worker_count() -> int:
+    """How many processes parse for the Python engine: one a core it may run on, up to 4
+    (measured on 2 cores only; each worker holds ~165 MiB), or `JOBTOOLS_JSONL_WORKERS`;
+    below 2, the reading process alone (as where processes cannot be forked or there is no
+    interpreter to start)."""
+    if not hasattr(os, "fork") or not sys.executable:
+        return 1
+    if (wanted := os.environ.get(WORKERS_VARIABLE, "").strip()).isdigit():
+        return int(wanted)
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return min(len(cores) if cores else (os.cpu_count() or 1), 4)
+
+
+def _done(values: RowValues) -> concurrent.futures.Future[RowValues]:
+    future: concurrent.futures.Future[RowValues] = concurrent.futures.Future()
+    future.set_result(values)
+    return future
+
+
 def _all_objects(text: bytes, newlines: int) -> list[Any] | None:
     """Every line of `text` (which has `newlines`) parsed by one orjson call (as the items of
     one array), or None when some line is not exactly one JSON object (or is blank): then
@@ -508,19 +667,43 @@ def _newlines(text: bytes) -> int:
 def _long_digit_lines(text: bytes) -> dict[int, bytes]:
     """The lines of `text` with a run of 19 digits or more, by number (from 0). Most such
     runs are inside hex ids, not numbers: read again all the same."""
-    # Whether the 19 bytes from each place are all digits: the AND of shifted copies,
-    # doubling the run each time (2, 4, 8, 16, then 19). Five NumPy passes: 1.5x faster than
-    # mapping the digits with bytes.translate and finding 19 of them, 20x faster than a regex.
-    run = (np.frombuffer(text, dtype=np.uint8) - 48) < 10  # uint8: the other bytes wrap
-    for shift in (1, 2, 4, 8, 3):
-        run = run[:-shift] & run[shift:]
-    found = np.flatnonzero(run)
-    if not len(found):
+    data = np.frombuffer(text, dtype=np.uint8)
+    digit = data - 48  # a digit's value; the other bytes wrap past 9
+    np.less(digit, 10, out=digit.view(np.bool_))  # in place: one array of the piece's size
+    is_digit = digit.view(np.bool_)
+    # Such a run holds a whole 8-byte word (at a multiple of 8) of digits: those words first,
+    # one compare a word (in a random hex id, one word in 40 is all digits), then the exact
+    # test only around them: 1.5x faster than ANDing shifted copies of the whole piece.
+    words = len(data) // 8
+    candidates = np.flatnonzero(is_digit[: words * 8].view(np.uint64) == _ALL_DIGITS)
+    if not len(candidates):
         return {}
-    newlines = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
-    bounds = [-1, *newlines.tolist(), len(text)]
-    lines = np.unique(np.searchsorted(newlines, found)).tolist()
-    return {line: text[bounds[line] + 1 : bounds[line + 1]] for line in lines}
+    # The 30 bytes where a run of 19 holding the word can be: their digits, each candidate
+    # a row; a run's place is where the AND of shifted copies (2, 4, 8, 16, then 19) is set.
+    starts = candidates * 8 - 11
+    where = starts[:, None] + np.arange(30)
+    run = is_digit[np.clip(where, 0, len(data) - 1)] & (where >= 0) & (where < len(data))
+    for shift in (1, 2, 4, 8, 3):
+        run = run[:, :-shift] & run[:, shift:]
+    found = run.any(axis=1)
+    # In order, bar a run found twice (from two words): counted once, by where it starts.
+    lines: dict[int, bytes] = {}
+    line = before = 0
+    for place in (starts[found] + run[found].argmax(axis=1)).tolist():
+        if place < before:
+            continue  # a run seen already (its words' windows overlap)
+        line += text.count(b"\n", before, place)
+        lines[line] = text[text.rfind(b"\n", 0, place) + 1 : _line_end(text, place)]
+        before = place
+    return lines
+
+
+def _line_end(text: bytes, at: int) -> int:
+    end = text.find(b"\n", at)
+    return len(text) if end < 0 else end
+
+
+_ALL_DIGITS = np.uint64(0x0101010101010101)  # eight True bytes, as one word
 
 
 @contextlib.contextmanager
