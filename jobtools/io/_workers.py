@@ -32,10 +32,6 @@ _READY = b"ready"
 _HEADER = 8
 
 
-class BrokenWorkers(RuntimeError):
-    """No worker is left to take a piece."""
-
-
 class Workers:
     """`count` child processes, each calling `target` ("module:function") on the arguments
     of each piece given it, one piece at a time, the next one taken as it is free."""
@@ -71,7 +67,7 @@ class Workers:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._lock:
             if self._broken:
-                future.set_exception(BrokenWorkers("no worker process is left"))
+                future.set_exception(RuntimeError("no worker process is left"))
             else:
                 self._tasks.put((future, args))
         return future
@@ -101,7 +97,7 @@ class Workers:
                     future.set_exception(exc)
                     raise
                 if isinstance(result, _Failed):
-                    future.set_exception(BrokenWorkers(result.why))
+                    future.set_exception(RuntimeError(result.why))
                 else:
                     future.set_result(result)
         except (OSError, EOFError, pickle.UnpicklingError):
@@ -124,7 +120,7 @@ class Workers:
                 except queue.Empty:
                     return
                 if task is not None:
-                    task[0].set_exception(BrokenWorkers("no worker process is left"))
+                    task[0].set_exception(RuntimeError("no worker process is left"))
 
 
 class _Failed:
