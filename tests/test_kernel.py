@@ -623,3 +623,38 @@ def test_entities_cut_as_split_entities_cuts_them(tmp_path):
     entities = {"image_id": "i", "image_name": "n", "zone": "z", "current_task": "t"}
     frame = read_both(write(tmp_path / "jobs.jsonl", [_with(entities=entities)]))
     assert frame.loc[0, "entities"] == orjson.dumps(split_entities(entities)).decode()
+
+
+def test_splice_puts_text_into_empty_rows_in_place():
+    """The lines Python reads go into their rows by moving the text after them along, in
+    the column's own region; wrong input is refused, no room is said (-1), never overrun."""
+    region = np.zeros(16, dtype=np.uint8)
+    region[:5] = np.frombuffer(b"aaccc", dtype=np.uint8)
+    offsets = np.array([0, 2, 2, 5, 5], dtype=np.int64)  # "aa", "", "ccc", ""
+    rows, theirs = np.array([1, 3], dtype=np.int64), np.array([0, 3, 5], dtype=np.int64)
+    text = np.frombuffer(b"XYZpq", dtype=np.uint8)
+    assert scan._kernel.splice(region, 5, offsets, rows, theirs, text) == 10
+    assert bytes(region[:10]) == b"aaXYZcccpq"
+    small = np.frombuffer(b"aaccc\0\0", dtype=np.uint8).copy()
+    assert scan._kernel.splice(small, 5, offsets, rows, theirs, text) == -1
+    assert bytes(small) == b"aaccc\0\0"  # untouched
+    with pytest.raises(ValueError, match="not empty"):
+        scan._kernel.splice(region, 5, offsets, np.array([0, 1]), theirs, text)
+    with pytest.raises(ValueError, match="out of order"):
+        scan._kernel.splice(region, 5, offsets, np.array([3, 1]), theirs, text)
+    with pytest.raises(ValueError, match="disagree"):
+        scan._kernel.splice(region, 4, offsets, rows, theirs, text)
+
+
+def test_lines_python_writes_longer_than_they_came_are_put_all_the_same(tmp_path):
+    """A number orjson writes longer (1E2 as 100.0) can make a column's text outgrow its
+    region: that column is copied instead, the frame the same."""
+    lines = ['{"a":1E2,"b":1E2}'] * 50  # 18 bytes a line, 21 of extra text a row
+    spliced = []
+    with pytest.MonkeyPatch.context() as patch:
+        splice = scan._kernel.splice
+        patch.setattr(scan._kernel, "splice", lambda *a: spliced.append(splice(*a)) or spliced[-1])
+        frame = read_both(write(tmp_path / "jobs.jsonl", ['{"job_id":"k"}', *lines]))
+    assert -1 in spliced  # the extra text had no room
+    assert frame["extra"].iloc[1:].tolist() == ['{"a":100.0,"b":100.0}'] * 50
+    assert frame["job_id"].iloc[0] == "k"

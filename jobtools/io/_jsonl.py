@@ -385,7 +385,7 @@ class _Reader:
             read = RawJobs.concat(left.raws) if len(left.raws) > 1 else left.raws[0]
             numbers = np.concatenate(left.numbers)
             rows = part.left[np.searchsorted(part.line[part.left], numbers)]
-            part.raw = part.raw.put(rows, read)
+            part.raw = _scan.put(part, rows, read)
             part.state[rows] = _scan.OK
         return part, left.problems
 

@@ -11,7 +11,7 @@ every write against its region's end (a write past it raises, it never happens s
 """
 
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
-from libc.string cimport memchr, memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 # Eight bytes at a time where the platform allows (little-endian, GCC or Clang), else byte by
 # byte: the first byte of a run that ends plain string content, and the newlines of a part.
@@ -914,3 +914,42 @@ def scan(const uint8_t[::1] data, int64_t lo, int64_t hi, dict tables, uint8_t[:
     if overflow:
         raise RegionOverflow("a text column outgrew its region")
     return row, line, used_a
+
+
+def splice(uint8_t[::1] region, int64_t used, const int64_t[::1] offsets,
+           const int64_t[::1] rows, const int64_t[::1] their_offsets,
+           const uint8_t[::1] their_data):
+    """Text put into empty rows of a text column, in place: `region[:used]` holds the
+    column's text (`offsets`, n + 1 of them, from 0), `rows` (in order, each empty) get the
+    strings `their_data[their_offsets[j]:their_offsets[j + 1]]`. The text after each row is
+    moved along once, from the end (no new memory; `_scan.put`). Returns the text's new
+    length, or -1 when the region has no room for it (nothing moved then)."""
+    cdef int64_t n = offsets.shape[0] - 1, k = rows.shape[0], j, at, end, shift, length, total
+    if n < 0 or their_offsets.shape[0] != k + 1:
+        raise ValueError("offsets disagree with the rows")
+    if offsets[0] != 0 or offsets[n] != used or not (0 <= used <= region.shape[0]):
+        raise ValueError("the column's offsets disagree with its text")
+    if their_offsets[0] < 0 or their_offsets[k] > their_data.shape[0]:
+        raise ValueError("the new text's offsets are out of its buffer")
+    for j in range(k):
+        if not (0 <= rows[j] < n) or (j and rows[j] <= rows[j - 1]):
+            raise ValueError("rows out of the column or out of order")
+        if offsets[rows[j]] != offsets[rows[j] + 1]:
+            raise ValueError("a row that gets text is not empty")
+        if their_offsets[j + 1] < their_offsets[j]:
+            raise ValueError("the new text's offsets are out of order")
+    total = their_offsets[k] - their_offsets[0]
+    if used + total > region.shape[0]:
+        return -1
+    with nogil:
+        end, shift = used, total
+        for j in range(k - 1, -1, -1):
+            at = offsets[rows[j]]
+            if end > at:
+                memmove(&region[at + shift], &region[at], end - at)
+            length = their_offsets[j + 1] - their_offsets[j]
+            shift -= length
+            if length:
+                memcpy(&region[at + shift], &their_data[their_offsets[j]], length)
+            end = at
+    return used + total

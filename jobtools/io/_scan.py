@@ -21,12 +21,14 @@ the fast path.
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobtools.frame import (
     ARRAY,
@@ -126,6 +128,10 @@ class Part:
     left: np.ndarray
     left_where: np.ndarray
     lines: int
+    # Where its text columns are written (`_regions`), and how much of each: room to `put`.
+    memory: np.ndarray
+    bounds: np.ndarray
+    used: np.ndarray
 
 
 def _regions(part_bytes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,4 +251,62 @@ def scan(buf: np.ndarray, lo: int, hi: int, scratch: Scratch | None = None) -> P
     )
     state = got["state"][:n].copy()
     left = np.flatnonzero(state == PYTHON)
-    return Part(raw, state, got["line"][:n].copy(), left, got["where"][:, left], int(lines))
+    line = got["line"][:n].copy()
+    return Part(raw, state, line, left, got["where"][:, left], int(lines), memory, bounds, used)
+
+
+def put(part: Part, rows: np.ndarray, read: RawJobs) -> RawJobs:
+    """The part's rows with `rows` (left empty by the scanner, in order) holding the rows of
+    `read` (the lines Python's rules read): each text column's new values moved into its
+    region, the text after them moved along once (`_kernel.splice`: no new memory, 10x
+    faster than `RawJobs.put`'s copy of each column, which a column without room still
+    gets); the other values as `RawJobs.put` puts them."""
+    raw = part.raw
+    names = [*TEXT_SLOTS, None, None]  # + entities, extra
+    mine = [*(raw.text[name] for name in TEXT_SLOTS), raw.entities, raw.extra]
+    theirs = [*(read.text[name] for name in TEXT_SLOTS), read.entities, read.extra]
+    columns = []
+    for f, (old, new) in enumerate(zip(mine, theirs, strict=True)):
+        if isinstance(new, pa.ChunkedArray):
+            new = new.combine_chunks()
+        new = new.cast(pa.large_string())
+        columns.append(old if new.null_count == len(new) else _spliced(part, f, old, new, rows))
+    nothing = pa.nulls(len(rows), pa.large_string())
+    rest = raw.put(  # (text all null: each column kept as it is there)
+        rows,
+        dataclasses.replace(
+            read, text={name: nothing for name in read.text}, entities=nothing, extra=nothing
+        ),
+    )
+    text = {name: column for name, column in zip(names, columns, strict=True) if name}
+    return dataclasses.replace(rest, text=text, entities=columns[-2], extra=columns[-1])
+
+
+def _spliced(part: Part, f: int, old: pa.Array, new: pa.Array, rows: np.ndarray) -> pa.Array:
+    n = len(old)
+    region = part.memory[int(part.bounds[f]) : int(part.bounds[f + 1])]
+    used = int(part.used[f])
+    valid = np.array(old.is_valid(), dtype=bool)  # (a copy: set below)
+    if valid.any():
+        offsets = np.frombuffer(old.buffers()[1], dtype=np.int64)[old.offset : old.offset + n + 1]
+    else:
+        offsets = np.zeros(n + 1, dtype=np.int64)  # a shared null column: nothing written
+    theirs = np.frombuffer(new.buffers()[1], dtype=np.int64)[new.offset : new.offset + len(new) + 1]
+    data = new.buffers()[2]
+    text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    spliced = -1
+    if offsets[0] == 0 and offsets[n] == used:  # (else not the region's text as written)
+        spliced = _kernel.splice(region, used, offsets, rows, theirs, text)
+    if spliced < 0:  # no room (a value Python writes longer than its line): a copy
+        where = np.zeros(n, dtype=bool)
+        where[rows] = True
+        return pc.replace_with_mask(old, pa.array(where), new)
+    lengths = np.zeros(n + 1, dtype=np.int64)
+    lengths[rows + 1] = np.diff(theirs)
+    valid[rows] = np.asarray(new.is_valid())
+    return pa.LargeStringArray.from_buffers(
+        n,
+        pa.py_buffer(offsets + np.cumsum(lengths)),
+        pa.py_buffer(region[:spliced]),
+        None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little")),
+    )
