@@ -18,7 +18,7 @@ import concurrent.futures
 import functools
 import itertools
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,6 +331,11 @@ def slot(key: str) -> str:
     return f"entities.{key}"
 
 
+# How `RawJobs.put` may put text into a column in place: (name, column, new values) -> the
+# column with them, or None.
+TextPut = Callable[[str, Any, Any], Any]
+
+
 @dataclass
 class RawJobs:
     """The raw values of job records, column by column, as every reader gathers them.
@@ -375,20 +380,25 @@ class RawJobs:
             },
         )
 
-    def put(self, rows: np.ndarray, other: RawJobs) -> RawJobs:
+    def put(self, rows: np.ndarray, other: RawJobs, in_place: TextPut | None = None) -> RawJobs:
         """These rows with `rows` (rows with no values yet, in order) holding the rows of
-        `other`: one copy of each column that gets a value, no reorder."""
+        `other`: one copy of each column that gets a value, no reorder. `in_place(name,
+        mine, theirs)`: a text column with the values put in without a copy (`_scan.put`),
+        or None where it cannot (then copied)."""
         mask = np.zeros(self.n, dtype=bool)
         mask[rows] = True
         where = pa.array(mask)
 
-        def put_text(mine: Any, theirs: Any) -> Any:
-            if theirs.null_count == len(theirs):
-                return mine  # the rows are null already
-            if isinstance(mine, pa.ChunkedArray):
-                mine = mine.combine_chunks()
+        def put_text(name: str, mine: Any, theirs: Any) -> Any:
             if isinstance(theirs, pa.ChunkedArray):
                 theirs = theirs.combine_chunks()
+            theirs = theirs.cast(pa.large_string())
+            if theirs.null_count == len(theirs):
+                return mine  # the rows are null already
+            if in_place is not None and (put := in_place(name, mine, theirs)) is not None:
+                return put
+            if isinstance(mine, pa.ChunkedArray):
+                mine = mine.combine_chunks()
             return pc.replace_with_mask(mine, where, theirs.cast(mine.type))
 
         def put_values(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
@@ -399,11 +409,11 @@ class RawJobs:
         at = rows.tolist()
         return RawJobs(
             self.n,
-            {name: put_text(values, other.text[name]) for name, values in self.text.items()},
+            {name: put_text(name, mine, other.text[name]) for name, mine in self.text.items()},
             {name: put_values(values, other.kind[name]) for name, values in self.kind.items()},
             {name: put_values(values, other.items[name]) for name, values in self.items.items()},
-            put_text(self.entities, other.entities),
-            put_text(self.extra, other.extra),
+            put_text("entities", self.entities, other.entities),
+            put_text("extra", self.extra, other.extra),
             self.sub_jobs | {at[row]: v for row, v in other.sub_jobs.items()},
             {
                 name: self.odd.get(name, {})

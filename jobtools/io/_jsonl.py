@@ -282,8 +282,8 @@ def _pieces(readinto: Callable[[Any], int | None], reader: _Reader) -> None:
             continue
         reader.piece(buf, 0, last + 1)  # once it returns, the other buffer is free again
         carried = have - last - 1
-        if len(other) < max(len(buf), min(2 * len(buf), CHUNK)):
-            other = bytearray(max(len(buf), min(2 * len(buf), CHUNK)))
+        if len(other) < (size := max(len(buf), min(2 * len(buf), CHUNK))):
+            other = bytearray(size)
         other[:carried] = buf[last + 1 : have]
         buf, other, have = other, buf, carried
 
@@ -439,7 +439,7 @@ class _Reader:
             sent = self._workers.submit(str(self.path), pickle.PickleBuffer(text), 0)
             self._sent.append((sent, text))
             # A few pieces ahead of the rows taken: memory holds no more than these.
-            while len(self._sent) > 3 * _worker_count():
+            while len(self._sent) > 3 * self._workers.count:
                 self._take_sent()
 
     def _take_sent(self) -> None:

@@ -21,14 +21,12 @@ the fast path.
 
 from __future__ import annotations
 
-import dataclasses
 import mmap
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from jobtools.frame import (
     ARRAY,
@@ -257,32 +255,21 @@ def scan(buf: np.ndarray, lo: int, hi: int, scratch: Scratch | None = None) -> P
 
 def put(part: Part, rows: np.ndarray, read: RawJobs) -> RawJobs:
     """The part's rows with `rows` (left empty by the scanner, in order) holding the rows of
-    `read` (the lines Python's rules read): each text column's new values moved into its
-    region, the text after them moved along once (`_kernel.splice`: no new memory, 10x
-    faster than `RawJobs.put`'s copy of each column, which a column without room still
-    gets); the other values as `RawJobs.put` puts them."""
-    raw = part.raw
-    names = [*TEXT_SLOTS, None, None]  # + entities, extra
-    mine = [*(raw.text[name] for name in TEXT_SLOTS), raw.entities, raw.extra]
-    theirs = [*(read.text[name] for name in TEXT_SLOTS), read.entities, read.extra]
-    columns = []
-    for f, (old, new) in enumerate(zip(mine, theirs, strict=True)):
-        if isinstance(new, pa.ChunkedArray):
-            new = new.combine_chunks()
-        new = new.cast(pa.large_string())
-        columns.append(old if new.null_count == len(new) else _spliced(part, f, old, new, rows))
-    nothing = pa.nulls(len(rows), pa.large_string())
-    rest = raw.put(  # (text all null: each column kept as it is there)
-        rows,
-        dataclasses.replace(
-            read, text={name: nothing for name in read.text}, entities=nothing, extra=nothing
-        ),
-    )
-    text = {name: column for name, column in zip(names, columns, strict=True) if name}
-    return dataclasses.replace(rest, text=text, entities=columns[-2], extra=columns[-1])
+    `read` (the lines Python's rules read), as `RawJobs.put` puts them, but each text column's
+    new values moved into its region, the text after them moved along once (`_kernel.splice`:
+    no new memory, 10x faster than a copy of the column, which one without room still gets)."""
+
+    def spliced(name: str, old: pa.Array, new: pa.Array) -> pa.Array | None:
+        return _spliced(part, _COLUMN[name], old, new, rows)
+
+    return part.raw.put(rows, read, spliced)
 
 
-def _spliced(part: Part, f: int, old: pa.Array, new: pa.Array, rows: np.ndarray) -> pa.Array:
+# Each text column's place among the regions (`_regions`).
+_COLUMN = {name: f for f, name in enumerate((*TEXT_SLOTS, "entities", "extra"))}
+
+
+def _spliced(part: Part, f: int, old: pa.Array, new: pa.Array, rows: np.ndarray) -> pa.Array | None:
     n = len(old)
     region = part.memory[int(part.bounds[f]) : int(part.bounds[f + 1])]
     used = int(part.used[f])
@@ -291,16 +278,14 @@ def _spliced(part: Part, f: int, old: pa.Array, new: pa.Array, rows: np.ndarray)
         offsets = np.frombuffer(old.buffers()[1], dtype=np.int64)[old.offset : old.offset + n + 1]
     else:
         offsets = np.zeros(n + 1, dtype=np.int64)  # a shared null column: nothing written
+    if offsets[0] != 0 or offsets[n] != used:
+        return None  # not the region's text as the scanner wrote it
     theirs = np.frombuffer(new.buffers()[1], dtype=np.int64)[new.offset : new.offset + len(new) + 1]
     data = new.buffers()[2]
     text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    spliced = -1
-    if offsets[0] == 0 and offsets[n] == used:  # (else not the region's text as written)
-        spliced = _kernel.splice(region, used, offsets, rows, theirs, text)
-    if spliced < 0:  # no room (a value Python writes longer than its line): a copy
-        where = np.zeros(n, dtype=bool)
-        where[rows] = True
-        return pc.replace_with_mask(old, pa.array(where), new)
+    spliced = _kernel.splice(region, used, offsets, rows, theirs, text)
+    if spliced < 0:
+        return None  # no room (a value Python writes longer than its line)
     lengths = np.zeros(n + 1, dtype=np.int64)
     lengths[rows + 1] = np.diff(theirs)
     valid[rows] = np.asarray(new.is_valid())

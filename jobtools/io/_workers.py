@@ -40,7 +40,7 @@ class Workers:
         self._tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self._alive = count
+        self.count = self._alive = count
         self._broken = False
         self._threads: list[threading.Thread] = []
         try:
